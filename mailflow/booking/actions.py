@@ -1,0 +1,171 @@
+"""Booking actions: create, reschedule, cancel. Pure: state in, event out.
+
+Each action validates against the rules it is given and returns the event
+describing the change; the caller (``mailflow.service``) loads that state and
+persists the result in one transaction. Customers are held to the manage
+policy, the customer slot grid, minimum notice and horizon; staff are held only
+to the calendar (working hours, time off, closures, other bookings, not in the
+past).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from mailflow.booking.events import BookingCancelled, BookingCreated, BookingRescheduled
+from mailflow.booking.model import (
+    Actor,
+    BookingState,
+    BookingStatus,
+    Closures,
+    Origin,
+    ServiceRules,
+    StaffSchedule,
+)
+from mailflow.booking.policy import ManageReason, manage_allowed
+from mailflow.booking.slots import SLOT_PROBLEM_TEXT, SlotProblem, check_slot
+from mailflow.errors import BookingConflict, InvalidInput, PolicyRefused, SlotUnavailable
+
+
+def _require_aware(value: datetime, name: str) -> None:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidInput(f"{name} must include a time zone offset, e.g. 2026-03-03T10:00:00+01:00")
+
+
+def _check_calendar(
+    rules: ServiceRules,
+    schedule: StaffSchedule,
+    start: datetime,
+    *,
+    actor: Actor,
+    now: datetime,
+    closures: Closures,
+    grid: timedelta,
+    exclude_booking_id: int | None = None,
+) -> None:
+    customer = actor.kind.is_customer
+    problem = check_slot(
+        rules,
+        schedule,
+        start,
+        now=now,
+        closures=closures,
+        grid=grid if customer else None,
+        enforce_notice=customer,
+        exclude_booking_id=exclude_booking_id,
+    )
+    if problem is SlotProblem.TAKEN:
+        raise BookingConflict(f"cannot book {start.isoformat()}: {SLOT_PROBLEM_TEXT[problem]}")
+    if problem is not None:
+        raise SlotUnavailable(problem.value, f"cannot book {start.isoformat()}: {SLOT_PROBLEM_TEXT[problem]}")
+
+
+def _require_policy(booking: BookingState, rules: ServiceRules, actor: Actor, now: datetime) -> None:
+    if booking.status != BookingStatus.CONFIRMED:
+        raise PolicyRefused(ManageReason.CANCELLED.value, f"booking {booking.ref} is already cancelled")
+    if actor.kind.is_customer:
+        decision = manage_allowed(booking, rules, now)
+        if not decision:
+            raise PolicyRefused(decision.reason.value, f"booking {booking.ref}: {decision.text}")
+
+
+def create(
+    *,
+    ref: str,
+    service_id: int,
+    customer_id: int,
+    rules: ServiceRules,
+    schedule: StaffSchedule,
+    start: datetime,
+    origin: Origin,
+    actor: Actor,
+    now: datetime,
+    closures: Closures,
+    grid: timedelta,
+) -> BookingCreated:
+    """Book ``start`` with the staff member of ``schedule``.
+
+    Raises ``SlotUnavailable`` (with a stable ``problem`` code) when the time
+    cannot be booked by this actor.
+    """
+    _require_aware(start, "start")
+    _check_calendar(rules, schedule, start, actor=actor, now=now, closures=closures, grid=grid)
+    booking = BookingState(
+        ref=ref,
+        service_id=service_id,
+        staff_id=schedule.staff_id,
+        customer_id=customer_id,
+        origin=origin,
+        status=BookingStatus.CONFIRMED,
+        start=start,
+        end=start + rules.duration,
+    )
+    return BookingCreated(booking=booking, actor=actor, at=now)
+
+
+def reschedule(
+    booking: BookingState,
+    *,
+    rules: ServiceRules,
+    schedule: StaffSchedule,
+    start: datetime,
+    actor: Actor,
+    now: datetime,
+    closures: Closures,
+    grid: timedelta,
+) -> BookingRescheduled:
+    """Move ``booking`` to ``start`` with the staff member of ``schedule``.
+
+    The booking keeps its reference and calendar UID; its ``sequence`` and
+    ``version`` rise. Raises ``PolicyRefused`` for a customer the policy does
+    not allow, ``SlotUnavailable`` when the new time cannot be booked and
+    ``InvalidInput`` when nothing would change.
+    """
+    _require_aware(start, "start")
+    _require_policy(booking, rules, actor, now)
+    if start == booking.start and schedule.staff_id == booking.staff_id:
+        raise InvalidInput(f"booking {booking.ref} is already at {start.isoformat()} with that staff member")
+    _check_calendar(
+        rules,
+        schedule,
+        start,
+        actor=actor,
+        now=now,
+        closures=closures,
+        grid=grid,
+        exclude_booking_id=booking.booking_id,
+    )
+    new = replace(
+        booking,
+        staff_id=schedule.staff_id,
+        start=start,
+        end=start + rules.duration,
+        sequence=booking.sequence + 1,
+        version=booking.version + 1,
+    )
+    return BookingRescheduled(old=booking, new=new, actor=actor, at=now)
+
+
+def cancel(
+    booking: BookingState,
+    *,
+    rules: ServiceRules,
+    actor: Actor,
+    now: datetime,
+    reason: str | None = None,
+) -> BookingCancelled:
+    """Cancel ``booking``; the slot is free again at once.
+
+    Raises ``PolicyRefused`` when the booking is already cancelled, or the
+    actor is a customer the policy does not allow.
+    """
+    _require_policy(booking, rules, actor, now)
+    new = replace(
+        booking,
+        status=BookingStatus.CANCELLED,
+        cancel_reason=(reason or "").strip() or None,
+        sequence=booking.sequence + 1,
+        version=booking.version + 1,
+    )
+    return BookingCancelled(old=booking, booking=new, actor=actor, at=now)

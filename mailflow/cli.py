@@ -1,0 +1,281 @@
+"""The ``mailflow`` command line (DESIGN §10).
+
+Every command that prints data takes ``--json``; then stdout holds only JSON
+and logs go to stderr. Errors are one line on stderr and a non-zero exit code,
+never a traceback (set ``MAILFLOW_DEBUG=1`` to see one).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, NoReturn
+from zoneinfo import ZoneInfo
+
+import typer
+from sqlalchemy.exc import OperationalError
+
+from mailflow import service
+from mailflow.app import App, build, parse_roles
+from mailflow.app import serve as serve_app
+from mailflow.booking.model import Actor, ActorKind, Origin
+from mailflow.config import load_settings
+from mailflow.errors import InvalidInput, MailflowError
+from mailflow.store import migrate
+
+cli = typer.Typer(
+    name="mailflow",
+    help="Email-driven workflow service for appointment-booking businesses.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+db_cli = typer.Typer(help="Database schema.", no_args_is_help=True)
+bookings_cli = typer.Typer(help="Bookings, as staff.", no_args_is_help=True)
+cli.add_typer(db_cli, name="db")
+cli.add_typer(bookings_cli, name="bookings")
+
+JsonOption = typer.Option(False, "--json", help="Print JSON only (logs go to stderr).")
+STAFF_ACTOR = Actor(ActorKind.STAFF, "cli")
+
+
+@contextmanager
+def _app(*, migrated: bool = True) -> Iterator[App]:
+    app = build(load_settings())
+    try:
+        if migrated:
+            migrate.ensure_migrated(app.engine)
+        yield app
+    finally:
+        app.close()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _emit(data: Any, as_json: bool, human: Callable[[], str]) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+    else:
+        sys.stdout.write(human() + "\n")
+
+
+def _describe(view: service.BookingView) -> str:
+    data = view.to_json()
+    lines = [
+        f"{data['ref']}  {data['status']}  {data['service']} with {data['staff']}",
+        f"  {data['start']} - {data['end']}",
+        f"  customer: {data['customer']['name']} <{data['customer']['email']}>"
+        f" ({data['customer']['locale']}, {data['customer']['timezone']})",
+        f"  origin: {data['origin']}, sequence {data['sequence']}",
+    ]
+    if view.manage_url:
+        lines.append(f"  manage: {view.manage_url}")
+    return "\n".join(lines)
+
+
+def parse_when(value: str, option: str, zone: str) -> datetime:
+    """An ISO 8601 date-time; one without an offset is read in ``zone``."""
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise InvalidInput(
+            f"{option}: {value!r} is not an ISO 8601 date-time such as 2026-03-03T10:00:00+01:00"
+        ) from None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=ZoneInfo(zone))
+
+
+def _parse_bound(value: str | None, option: str, zone: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        day = date.fromisoformat(value.strip())
+    except ValueError:
+        return parse_when(value, option, zone)
+    return datetime.combine(day, time(0), ZoneInfo(zone))
+
+
+@cli.command()
+def serve(
+    demo: bool = typer.Option(False, "--demo", help="Migrate, seed the demo business and sample bookings."),
+    roles: str = typer.Option("web,worker,smtp,imap", "--roles", help="Comma-separated: web,worker,smtp,imap."),
+) -> None:
+    """Run mailflow (web, workers, inbound mail) in one process."""
+    chosen = parse_roles(roles)
+    with _app(migrated=False) as app:
+        serve_app(app, demo=demo, roles=chosen)
+
+
+@db_cli.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> None:
+    """Create or update the database schema."""
+    with _app(migrated=False) as app:
+        before = migrate.current_revision(app.engine)
+        migrate.upgrade(app.engine, revision)
+        after = migrate.current_revision(app.engine)
+    print(f"database at revision {after}" + ("" if before == after else f" (was {before or 'empty'})"))
+
+
+@db_cli.command("downgrade")
+def db_downgrade(revision: str = typer.Argument(..., help="Target revision; 'base' empties the database.")) -> None:
+    """Take the schema back to an earlier revision (data in dropped tables is lost)."""
+    with _app(migrated=False) as app:
+        migrate.downgrade(app.engine, revision)
+        print(f"database at revision {migrate.current_revision(app.engine) or 'base (empty)'}")
+
+
+@cli.command()
+def demo(as_json: bool = JsonOption) -> None:
+    """Seed the demo business 'contoso' (idempotent; no bookings)."""
+    from mailflow.demo import SLUG, seed_demo
+
+    with _app() as app:
+        created = seed_demo(app.engine, _now())
+    _emit(
+        {"business": SLUG, "created": created},
+        as_json,
+        lambda: f"demo business {SLUG} " + ("created" if created else "already present"),
+    )
+
+
+def _zone_for(app: App, business: str | None) -> str:
+    from mailflow.store import queries
+    from mailflow.store.engine import read_session
+
+    with read_session(app.engine) as session:
+        if business is None:
+            try:
+                return queries.business_by_slug(session, None).timezone
+            except MailflowError:
+                return "UTC"
+        return queries.business_by_slug(session, business).timezone
+
+
+@bookings_cli.command("create")
+def bookings_create(
+    business: str = typer.Option(None, "--business", help="Business slug (optional when there is one)."),
+    service_slug: str = typer.Option(..., "--service", help="Service slug."),
+    staff: str = typer.Option(..., "--staff", help="Staff member's email."),
+    customer_email: str = typer.Option(..., "--customer-email"),
+    customer_name: str = typer.Option(..., "--customer-name"),
+    locale: str = typer.Option(None, "--locale", help="Customer's language, e.g. de."),
+    timezone: str = typer.Option(None, "--timezone", help="Customer's IANA time zone."),
+    phone: str = typer.Option("", "--phone"),
+    start: str = typer.Option(..., "--start", help="ISO 8601; without an offset it is the business's local time."),
+    origin: Origin = typer.Option(Origin.STAFF, "--origin", case_sensitive=False),
+    as_json: bool = JsonOption,
+) -> None:
+    """Create a booking and print it with its manage link."""
+    with _app() as app:
+        when = parse_when(start, "--start", _zone_for(app, business))
+        view = service.create_booking(
+            app.engine,
+            business=business,
+            service=service_slug,
+            staff=staff,
+            customer=service.CustomerInput(
+                email=customer_email, name=customer_name, phone=phone, locale=locale, timezone=timezone
+            ),
+            start=when,
+            origin=origin,
+            actor=STAFF_ACTOR,
+            now=_now(),
+            public_url=app.settings.public_url,
+            grid=timedelta(minutes=app.settings.slot_grid_minutes),
+        )
+    _emit(view.to_json(), as_json, lambda: _describe(view))
+
+
+@bookings_cli.command("show")
+def bookings_show(ref: str, as_json: bool = JsonOption) -> None:
+    """Print one booking."""
+    with _app() as app:
+        view = service.get_booking(app.engine, ref)
+    _emit(view.to_json(), as_json, lambda: _describe(view))
+
+
+@bookings_cli.command("list")
+def bookings_list(
+    start_from: str = typer.Option(None, "--from", help="Only bookings starting at or after (date or ISO)."),
+    start_to: str = typer.Option(None, "--to", help="Only bookings starting before (date or ISO)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Print every booking, cancelled ones included, by start time."""
+    with _app() as app:
+        zone = _zone_for(app, None)
+        views = service.list_bookings(
+            app.engine,
+            start_from=_parse_bound(start_from, "--from", zone),
+            start_to=_parse_bound(start_to, "--to", zone),
+        )
+    _emit(
+        [view.to_json() for view in views],
+        as_json,
+        lambda: "\n".join(_describe(view) for view in views) or "no bookings",
+    )
+
+
+@bookings_cli.command("cancel")
+def bookings_cancel(
+    ref: str, reason: str = typer.Option(None, "--reason", help="Told to the customer."), as_json: bool = JsonOption
+) -> None:
+    """Cancel a booking as staff."""
+    with _app() as app:
+        view = service.cancel_booking(app.engine, ref, reason=reason, actor=STAFF_ACTOR, now=_now())
+    _emit(view.to_json(), as_json, lambda: _describe(view))
+
+
+@bookings_cli.command("reschedule")
+def bookings_reschedule(
+    ref: str,
+    start: str = typer.Option(..., "--start", help="ISO 8601; without an offset it is the business's local time."),
+    staff: str = typer.Option(None, "--staff", help="Move to this staff member (email)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Move a booking as staff (staff are not held to the customer policy)."""
+    with _app() as app:
+        current = service.get_booking(app.engine, ref)
+        view = service.reschedule_booking(
+            app.engine,
+            ref,
+            start=parse_when(start, "--start", current.business_timezone),
+            staff=staff,
+            actor=STAFF_ACTOR,
+            now=_now(),
+            grid=timedelta(minutes=app.settings.slot_grid_minutes),
+        )
+    _emit(view.to_json(), as_json, lambda: _describe(view))
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    sys.stderr.write(f"mailflow: error: {message}\n")
+    raise SystemExit(code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``mailflow`` console script."""
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=os.environ.get("MAILFLOW_LOG_LEVEL", "INFO").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    try:
+        # Standalone mode: usage errors (a wrong flag) print usage and exit 2 there.
+        cli(args=argv, prog_name="mailflow")
+    except MailflowError as exc:
+        _fail(exc.message, exc.exit_code)
+    except OperationalError as exc:
+        detail = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        _fail(f"cannot use the database (MAILFLOW_DATABASE_URL): {detail}", 69)
+    except Exception as exc:
+        if os.environ.get("MAILFLOW_DEBUG"):
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        _fail(f"{type(exc).__name__}: {first} (set MAILFLOW_DEBUG=1 for details)", 70)

@@ -1,0 +1,189 @@
+"""Settings: one frozen object read from ``MAILFLOW_*`` variables (or ``.env``).
+
+Every key of DESIGN §10 is here with its default. ``load_settings`` validates
+them all and raises :class:`~mailflow.errors.ConfigError` naming the variable
+of the first bad value, so a typo stops start-up instead of surfacing later.
+Nothing is read at import time.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from mailflow.errors import ConfigError
+
+ENV_PREFIX = "MAILFLOW_"
+OUTBOUND_SCHEMES = ("smtp", "smtps", "maildir", "memory")
+DATABASE_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg")
+
+
+def parse_bind(value: str) -> tuple[str, int]:
+    """Split ``host:port`` (``[v6]:port`` too) into its parts, or raise ``ValueError``."""
+    host, sep, port = value.strip().rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"expected HOST:PORT such as 127.0.0.1:8000, got {value!r}")
+    return host.strip("[]"), int(port)
+
+
+class Settings(BaseSettings):
+    """All configuration. Fields map to ``MAILFLOW_<FIELD>`` variables."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", frozen=True, validate_default=True
+    )
+
+    data_dir: Path = Path("./mailflow-data")
+    """SQLite file, maildir and the generated secret key live here."""
+
+    database_url: str = ""
+    """``sqlite:///<data dir>/mailflow.db`` when empty, or ``postgresql+psycopg://…``."""
+
+    public_url: str = "http://127.0.0.1:8000"
+    """Base of every link in emails."""
+
+    web_bind: str = "127.0.0.1:8000"
+    smtp_bind: str = "127.0.0.1:8025"
+    lmtp_bind: str = ""
+    """Inbound LMTP listener; empty (the default) keeps it off."""
+
+    inbound_domain: str = "mailflow.localhost"
+    """Replies go to ``reply+<key>@`` this domain; empty turns reply-by-email off."""
+
+    outbound_url: str = ""
+    """``maildir://<data dir>/outbox`` when empty; else smtp://, smtps://, maildir://, memory://."""
+
+    imap_url: str = ""
+    """``imaps://user:pass@host:993/INBOX`` turns the IMAP poller on."""
+
+    secret_key: str = ""
+    """Signs sessions and CSRF tokens; generated once into the data dir when empty."""
+
+    slot_grid_minutes: int = 15
+    """Spacing of the start times offered to customers."""
+
+    @field_validator("web_bind", "smtp_bind")
+    @classmethod
+    def _bind(cls, value: str) -> str:
+        parse_bind(value)
+        return value
+
+    @field_validator("lmtp_bind")
+    @classmethod
+    def _optional_bind(cls, value: str) -> str:
+        if value:
+            parse_bind(value)
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"expected an http(s) URL such as https://book.example.com, got {value!r}")
+        return value.rstrip("/")
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        if value and urlsplit(value).scheme not in DATABASE_SCHEMES:
+            raise ValueError(f"expected sqlite:///PATH or postgresql+psycopg://…, got {value!r}")
+        return value
+
+    @field_validator("outbound_url")
+    @classmethod
+    def _outbound_url(cls, value: str) -> str:
+        if value and urlsplit(value).scheme not in OUTBOUND_SCHEMES:
+            raise ValueError(f"expected one of {', '.join(s + '://' for s in OUTBOUND_SCHEMES)}, got {value!r}")
+        return value
+
+    @field_validator("imap_url")
+    @classmethod
+    def _imap_url(cls, value: str) -> str:
+        if value:
+            parts = urlsplit(value)
+            if parts.scheme not in ("imap", "imaps") or not parts.hostname:
+                raise ValueError("expected imaps://user:pass@host:993/INBOX")
+        return value
+
+    @field_validator("inbound_domain")
+    @classmethod
+    def _inbound_domain(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value and (" " in value or "@" in value or "." not in value):
+            raise ValueError(f"expected a domain such as replies.example.com, got {value!r}")
+        return value
+
+    @field_validator("slot_grid_minutes")
+    @classmethod
+    def _grid(cls, value: int) -> int:
+        if not 5 <= value <= 240:
+            raise ValueError("expected a number of minutes between 5 and 240")
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derived_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data_dir = Path(str(data.get("data_dir") or "./mailflow-data"))
+        if not data.get("database_url"):
+            data["database_url"] = f"sqlite:///{data_dir / 'mailflow.db'}"
+        if not data.get("outbound_url"):
+            data["outbound_url"] = f"maildir://{data_dir.resolve() / 'outbox'}"
+        return data
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Read and validate the settings.
+
+    ``environ`` replaces the process environment (tests pass their own);
+    ``overrides`` win over both. Raises ``ConfigError`` naming the variable.
+    """
+    values: dict[str, Any] = {}
+    source = os.environ if environ is None else environ
+    for name in Settings.model_fields:
+        key = ENV_PREFIX + name.upper()
+        if key in source:
+            values[name] = source[key]
+    values.update(overrides)
+    try:
+        if environ is None:
+            return Settings(**values)
+        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = str(error["loc"][0]) if error["loc"] else "settings"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        raise ConfigError(ENV_PREFIX + field.upper(), message) from None
+
+
+def resolve_secret_key(settings: Settings) -> str:
+    """Return the configured secret key, or the one generated once into the data dir."""
+    if settings.secret_key:
+        return settings.secret_key
+    path = settings.data_dir / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process generated it first: use theirs
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key + "\n")
+    return key

@@ -1,0 +1,1 @@
+"""Inbound adapters (filled in by later issues)."""

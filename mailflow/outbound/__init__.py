@@ -1,0 +1,1 @@
+"""Outbound adapters (filled in by later issues)."""

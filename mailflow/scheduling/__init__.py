@@ -1,0 +1,1 @@
+"""Scheduling adapters (filled in by later issues)."""

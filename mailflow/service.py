@@ -1,0 +1,396 @@
+"""Use cases: one function per action, one transaction each.
+
+Each function loads what the core needs, asks the core (``mailflow.booking``)
+to decide, and writes the result together with its audit record in the same
+transaction (later: the notifier's outbox and reminder rows too). Callers (CLI,
+web, API, inbound) pass the clock in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from mailflow import booking as core
+from mailflow.booking.model import Actor, BookingState, Interval, Origin
+from mailflow.booking.tokens import hash_token, new_ref, new_token, token_expiry
+from mailflow.errors import BookingConflict, InvalidInput
+from mailflow.store import queries
+from mailflow.store.engine import read_session, write_session
+from mailflow.store.tables import AuditEvent, Booking, Business, Customer, ManageToken, Service, Staff
+
+EXCLUSION_VIOLATION = "23P01"  # PostgreSQL: the booking_no_overlap constraint
+REF_ATTEMPTS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerInput:
+    """Customer details as given when booking; empty values take the business's defaults."""
+
+    email: str
+    name: str
+    phone: str = ""
+    locale: str | None = None
+    timezone: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BookingView:
+    """A booking with the names a reader needs: the JSON shape of DESIGN §10."""
+
+    ref: str
+    status: str
+    origin: str
+    service: str
+    staff: str
+    customer_email: str
+    customer_name: str
+    customer_locale: str
+    customer_timezone: str
+    start: datetime
+    end: datetime
+    sequence: int
+    business_timezone: str
+    manage_url: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        zone = ZoneInfo(self.business_timezone)
+        data: dict[str, Any] = {
+            "ref": self.ref,
+            "status": self.status,
+            "origin": self.origin,
+            "service": self.service,
+            "staff": self.staff,
+            "customer": {
+                "email": self.customer_email,
+                "name": self.customer_name,
+                "locale": self.customer_locale,
+                "timezone": self.customer_timezone,
+            },
+            "start": self.start.astimezone(zone).isoformat(),
+            "end": self.end.astimezone(zone).isoformat(),
+            "sequence": self.sequence,
+        }
+        if self.manage_url is not None:
+            data["manage_url"] = self.manage_url
+        return data
+
+
+def normalize_email(email: str) -> str:
+    """Trimmed, lower-cased address; ``InvalidInput`` when it is clearly not one."""
+    value = email.strip().lower()
+    local, _, domain = value.rpartition("@")
+    if not local or "." not in domain or any(c.isspace() for c in value) or len(value) > 254:
+        raise InvalidInput(f"not an email address: {email!r}")
+    return value
+
+
+def check_timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInput(f"unknown time zone {name!r}: use an IANA name such as Europe/Berlin") from None
+    return name
+
+
+def view_of(session: Session, booking: Booking, manage_url: str | None = None) -> BookingView:
+    service = session.get_one(Service, booking.service_id)
+    staff = session.get_one(Staff, booking.staff_id)
+    customer = session.get_one(Customer, booking.customer_id)
+    business = session.get_one(Business, booking.business_id)
+    return BookingView(
+        ref=booking.ref,
+        status=booking.status,
+        origin=booking.origin,
+        service=service.slug,
+        staff=staff.email,
+        customer_email=customer.email,
+        customer_name=customer.name,
+        customer_locale=customer.locale,
+        customer_timezone=customer.timezone,
+        start=booking.start,
+        end=booking.end,
+        sequence=booking.sequence,
+        business_timezone=business.timezone,
+        manage_url=manage_url,
+    )
+
+
+def _snapshot(state: BookingState, staff_email: str) -> dict[str, Any]:
+    return {
+        "status": state.status.value,
+        "staff": staff_email,
+        "start": state.start.isoformat(),
+        "end": state.end.isoformat(),
+        "sequence": state.sequence,
+        "cancel_reason": state.cancel_reason,
+    }
+
+
+def _audit(
+    session: Session,
+    booking: Booking,
+    action: str,
+    actor: Actor,
+    at: datetime,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+) -> None:
+    session.add(
+        AuditEvent(
+            business_id=booking.business_id,
+            booking_id=booking.id,
+            at=at,
+            actor_kind=actor.kind.value,
+            actor_label=actor.label,
+            action=action,
+            before=before,
+            after=after,
+        )
+    )
+
+
+def _apply(row: Booking, state: BookingState, rules: core.ServiceRules, now: datetime) -> None:
+    blocked = state.blocked(rules)
+    row.staff_id = state.staff_id
+    row.status = state.status.value
+    row.start, row.end = state.start, state.end
+    row.block_start, row.block_end = blocked.start, blocked.end
+    row.sequence, row.version = state.sequence, state.version
+    row.cancel_reason = state.cancel_reason
+    row.updated_at = now
+
+
+@contextmanager
+def _booking_transaction(engine: Engine) -> Iterator[Session]:
+    """A write transaction that turns a lost race for a slot into ``BookingConflict``."""
+    try:
+        with write_session(engine) as session:
+            yield session
+    except IntegrityError as exc:
+        if getattr(exc.orig, "sqlstate", None) == EXCLUSION_VIOLATION:
+            raise BookingConflict() from None
+        raise
+
+
+def mint_manage_token(session: Session, booking: Booking, now: datetime) -> str:
+    """A fresh manage token for ``booking``; only its hash is stored."""
+    assert booking.id is not None
+    token = new_token()
+    session.add(
+        ManageToken(
+            booking_id=booking.id,
+            token_hash=hash_token(token),
+            created_at=now,
+            expires_at=token_expiry(booking.end),
+        )
+    )
+    return token
+
+
+def booking_for_token(session: Session, token: str, now: datetime) -> Booking | None:
+    """The booking a manage token opens, or None (unknown, tampered or expired alike)."""
+    row = session.exec(select(ManageToken).where(ManageToken.token_hash == hash_token(token))).first()
+    if row is None or row.expires_at <= now:
+        return None
+    return session.get(Booking, row.booking_id)
+
+
+def _upsert_customer(session: Session, business: Business, given: CustomerInput, now: datetime) -> Customer:
+    email = normalize_email(given.email)
+    name = given.name.strip()
+    if not name:
+        raise InvalidInput("the customer's name is empty")
+    locale = (given.locale or "").strip() or None
+    if locale is not None and locale not in business.locales:
+        raise InvalidInput(f"locale {locale!r} is not offered by {business.slug}: use one of {business.locales}")
+    timezone = check_timezone(given.timezone) if given.timezone else None
+    customer = queries.customer_for(session, business, email)
+    if customer is None:
+        customer = Customer(
+            business_id=business.id,
+            email=email,
+            name=name,
+            phone=given.phone.strip(),
+            locale=locale or business.default_locale,
+            timezone=timezone or business.timezone,
+            created_at=now,
+        )
+    else:
+        customer.name = name
+        customer.phone = given.phone.strip() or customer.phone
+        customer.locale = locale or customer.locale
+        customer.timezone = timezone or customer.timezone
+    session.add(customer)
+    session.flush()
+    return customer
+
+
+def _window(start: datetime, rules: core.ServiceRules) -> Interval:
+    """The span whose bookings, time off and closures can matter for a booking at ``start``."""
+    span = rules.duration + rules.buffer_before + rules.buffer_after
+    return Interval(start - span - timedelta(days=1), start + span + timedelta(days=1))
+
+
+def create_booking(
+    engine: Engine,
+    *,
+    business: str | None,
+    service: str,
+    staff: str,
+    customer: CustomerInput,
+    start: datetime,
+    origin: Origin,
+    actor: Actor,
+    now: datetime,
+    public_url: str,
+    grid: timedelta,
+) -> BookingView:
+    """Create a booking and return it with a fresh ``manage_url``.
+
+    Raises ``NotFound`` for an unknown business, service or staff member,
+    ``InvalidInput`` for bad customer details, ``SlotUnavailable`` (or its
+    ``BookingConflict``) when the time cannot be booked.
+    """
+    for _ in range(REF_ATTEMPTS):
+        try:
+            with _booking_transaction(engine) as session:
+                biz = queries.business_by_slug(session, business)
+                svc = queries.service_by_slug(session, biz, service)
+                member = queries.staff_by_email(session, biz, staff)
+                if member.id not in {s.id for s in queries.staff_for_service(session, svc)}:
+                    raise InvalidInput(f"{member.email} does not perform {svc.slug}")
+                person = _upsert_customer(session, biz, customer, now)
+                rules = queries.rules_of(svc)
+                window = _window(start, rules)
+                assert svc.id is not None and person.id is not None
+                event = core.create(
+                    ref=new_ref(),
+                    service_id=svc.id,
+                    customer_id=person.id,
+                    rules=rules,
+                    schedule=queries.schedule_of(session, member, window),
+                    start=start,
+                    origin=origin,
+                    actor=actor,
+                    now=now,
+                    closures=queries.closures_of(session, biz, window),
+                    grid=grid,
+                )
+                row = Booking(
+                    business_id=biz.id,
+                    ref=event.booking.ref,
+                    service_id=svc.id,
+                    customer_id=person.id,
+                    origin=event.booking.origin.value,
+                    created_at=now,
+                )
+                _apply(row, event.booking, rules, now)
+                session.add(row)
+                session.flush()
+                _audit(session, row, "booking.created", actor, now, None, _snapshot(event.booking, member.email))
+                token = mint_manage_token(session, row, now)
+                return view_of(session, row, manage_url=f"{public_url}/m/{token}")
+        except IntegrityError as exc:
+            if "ref" not in str(exc.orig).lower():
+                raise
+    raise InvalidInput("could not allocate a booking reference; try again")  # pragma: no cover
+
+
+def reschedule_booking(
+    engine: Engine,
+    ref: str,
+    *,
+    start: datetime,
+    staff: str | None,
+    actor: Actor,
+    now: datetime,
+    grid: timedelta,
+) -> BookingView:
+    """Move a booking to ``start`` (and optionally to another staff member)."""
+    with _booking_transaction(engine) as session:
+        row = queries.booking_by_ref(session, ref, for_update=True)
+        biz = session.get_one(Business, row.business_id)
+        svc = session.get_one(Service, row.service_id)
+        old_staff = session.get_one(Staff, row.staff_id)
+        member = old_staff if staff is None else queries.staff_by_email(session, biz, staff)
+        if member.id not in {s.id for s in queries.staff_for_service(session, svc)}:
+            raise InvalidInput(f"{member.email} does not perform {svc.slug}")
+        rules = queries.rules_of(svc)
+        window = _window(start, rules)
+        event = core.reschedule(
+            queries.state_of(row),
+            rules=rules,
+            schedule=queries.schedule_of(session, member, window),
+            start=start,
+            actor=actor,
+            now=now,
+            closures=queries.closures_of(session, biz, window),
+            grid=grid,
+        )
+        _apply(row, event.new, rules, now)
+        session.add(row)
+        for token in session.exec(select(ManageToken).where(ManageToken.booking_id == row.id)):
+            token.expires_at = token_expiry(row.end)
+            session.add(token)
+        session.flush()
+        _audit(
+            session,
+            row,
+            "booking.rescheduled",
+            actor,
+            now,
+            _snapshot(event.old, old_staff.email),
+            _snapshot(event.new, member.email),
+        )
+        return view_of(session, row)
+
+
+def cancel_booking(engine: Engine, ref: str, *, reason: str | None, actor: Actor, now: datetime) -> BookingView:
+    """Cancel a booking; its slot is free again at once."""
+    with write_session(engine) as session:
+        row = queries.booking_by_ref(session, ref, for_update=True)
+        svc = session.get_one(Service, row.service_id)
+        staff = session.get_one(Staff, row.staff_id)
+        rules = queries.rules_of(svc)
+        event = core.cancel(queries.state_of(row), rules=rules, actor=actor, now=now, reason=reason)
+        _apply(row, event.booking, rules, now)
+        row.cancelled_at = now
+        session.add(row)
+        session.flush()
+        _audit(
+            session,
+            row,
+            "booking.cancelled",
+            actor,
+            now,
+            _snapshot(event.old, staff.email),
+            _snapshot(event.booking, staff.email),
+        )
+        return view_of(session, row)
+
+
+def get_booking(engine: Engine, ref: str) -> BookingView:
+    with read_session(engine) as session:
+        return view_of(session, queries.booking_by_ref(session, ref))
+
+
+def list_bookings(
+    engine: Engine, *, start_from: datetime | None = None, start_to: datetime | None = None
+) -> list[BookingView]:
+    """Every booking (cancelled too) by start time, optionally within ``[start_from, start_to)``."""
+    with read_session(engine) as session:
+        statement = select(Booking).order_by(col(Booking.start), col(Booking.id))
+        if start_from is not None:
+            statement = statement.where(col(Booking.start) >= start_from)
+        if start_to is not None:
+            statement = statement.where(col(Booking.start) < start_to)
+        return [view_of(session, row) for row in session.exec(statement)]

@@ -1,0 +1,183 @@
+"""Queries and the conversions between rows and the core's values."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session, col, select
+
+from mailflow.booking.model import (
+    BookingState,
+    BookingStatus,
+    BusyInterval,
+    Closures,
+    Interval,
+    Origin,
+    ServiceRules,
+    StaffSchedule,
+    WeeklyHours,
+)
+from mailflow.errors import NotFound
+from mailflow.store.tables import (
+    Booking,
+    Business,
+    BusinessClosure,
+    Customer,
+    Service,
+    ServiceStaff,
+    Staff,
+    StaffTimeOff,
+)
+
+
+def parse_weekly_hours(raw: dict[str, list[list[str]]]) -> WeeklyHours:
+    """``{"0": [["09:00", "17:00"]]}`` -> ``{0: [(time(9), time(17))]}``."""
+    return {
+        int(day): [(time.fromisoformat(start), time.fromisoformat(end)) for start, end in periods]
+        for day, periods in raw.items()
+    }
+
+
+def rules_of(service: Service) -> ServiceRules:
+    return ServiceRules(
+        duration=timedelta(minutes=service.duration_minutes),
+        buffer_before=timedelta(minutes=service.buffer_before_minutes),
+        buffer_after=timedelta(minutes=service.buffer_after_minutes),
+        customer_can_manage=service.customer_can_manage,
+        change_cutoff=timedelta(minutes=service.change_cutoff_minutes),
+        min_notice=timedelta(minutes=service.min_notice_minutes),
+        horizon=timedelta(days=service.horizon_days),
+    )
+
+
+def state_of(booking: Booking) -> BookingState:
+    assert booking.id is not None
+    return BookingState(
+        ref=booking.ref,
+        service_id=booking.service_id,
+        staff_id=booking.staff_id,
+        customer_id=booking.customer_id,
+        origin=Origin(booking.origin),
+        status=BookingStatus(booking.status),
+        start=booking.start,
+        end=booking.end,
+        sequence=booking.sequence,
+        version=booking.version,
+        cancel_reason=booking.cancel_reason,
+        booking_id=booking.id,
+    )
+
+
+def schedule_of(session: Session, staff: Staff, window: Interval) -> StaffSchedule:
+    """The staff member's schedule with time off and bookings that touch ``window``."""
+    assert staff.id is not None
+    time_off = session.exec(
+        select(StaffTimeOff).where(
+            StaffTimeOff.staff_id == staff.id,
+            col(StaffTimeOff.end) > window.start,
+            col(StaffTimeOff.start) < window.end,
+        )
+    ).all()
+    busy = session.exec(
+        select(Booking.block_start, Booking.block_end, Booking.id).where(
+            Booking.staff_id == staff.id,
+            Booking.status == BookingStatus.CONFIRMED.value,
+            col(Booking.block_end) > window.start,
+            col(Booking.block_start) < window.end,
+        )
+    ).all()
+    return StaffSchedule(
+        staff_id=staff.id,
+        timezone=staff.timezone,
+        weekly_hours=parse_weekly_hours(staff.weekly_hours),
+        time_off=[Interval(t.start, t.end) for t in time_off],
+        busy=[BusyInterval(start, end, booking_id) for start, end, booking_id in busy],
+    )
+
+
+def closures_of(session: Session, business: Business, window: Interval) -> Closures:
+    """The business's closed days that fall inside ``window`` (with a day's margin)."""
+    zone = ZoneInfo(business.timezone)
+    first = window.start.astimezone(zone).date() - timedelta(days=1)
+    last = window.end.astimezone(zone).date() + timedelta(days=1)
+    rows = session.exec(
+        select(BusinessClosure).where(
+            BusinessClosure.business_id == business.id,
+            col(BusinessClosure.end_date) >= first,
+            col(BusinessClosure.start_date) <= last,
+        )
+    ).all()
+    dates: set[date] = set()
+    for row in rows:
+        day = max(row.start_date, first)
+        while day <= min(row.end_date, last):
+            dates.add(day)
+            day += timedelta(days=1)
+    return Closures(timezone=business.timezone, dates=frozenset(dates))
+
+
+def business_by_slug(session: Session, slug: str | None) -> Business:
+    """The named business, or the only one when ``slug`` is None."""
+    if slug is None:
+        businesses = session.exec(select(Business).limit(2)).all()
+        if len(businesses) == 1:
+            return businesses[0]
+        raise NotFound("business", "(none given; there is not exactly one)")
+    business = session.exec(select(Business).where(Business.slug == slug)).first()
+    if business is None:
+        raise NotFound("business", slug)
+    return business
+
+
+def service_by_slug(session: Session, business: Business, slug: str) -> Service:
+    service = session.exec(
+        select(Service).where(Service.business_id == business.id, Service.slug == slug)
+    ).first()
+    if service is None:
+        raise NotFound("service", slug)
+    return service
+
+
+def staff_by_email(session: Session, business: Business, email: str) -> Staff:
+    staff = session.exec(
+        select(Staff).where(Staff.business_id == business.id, Staff.email == email.strip().lower())
+    ).first()
+    if staff is None:
+        raise NotFound("staff member", email)
+    return staff
+
+
+def staff_for_service(session: Session, service: Service) -> Sequence[Staff]:
+    """Active staff who perform ``service``, in a stable order."""
+    return session.exec(
+        select(Staff)
+        .join(ServiceStaff, col(ServiceStaff.staff_id) == col(Staff.id))
+        .where(ServiceStaff.service_id == service.id, col(Staff.active).is_(True))
+        .order_by(col(Staff.id))
+    ).all()
+
+
+def booking_by_ref(session: Session, ref: str, *, for_update: bool = False) -> Booking:
+    statement = select(Booking).where(Booking.ref == ref.strip().upper())
+    if for_update:
+        statement = statement.with_for_update()
+    booking = session.exec(statement).first()
+    if booking is None:
+        raise NotFound("booking", ref)
+    return booking
+
+
+def customer_for(session: Session, business: Business, email: str) -> Customer | None:
+    return session.exec(
+        select(Customer).where(Customer.business_id == business.id, Customer.email == email)
+    ).first()
+
+
+def day_window(day_from: date, day_to: date, tz: str) -> Interval:
+    """The UTC span covering local days ``day_from``..``day_to`` in ``tz`` (widened by a day)."""
+    zone = ZoneInfo(tz)
+    start = datetime.combine(day_from - timedelta(days=1), time(0), zone)
+    end = datetime.combine(day_to + timedelta(days=2), time(0), zone)
+    return Interval(start, end)

@@ -1,0 +1,254 @@
+"""SQLModel tables: the persistent shape of mailflow (DESIGN §4).
+
+Enumerations are stored as short strings (no database enum types, so a new
+value needs no ``ALTER TYPE``); times are aware UTC through ``UTCDateTime``.
+The schema itself is owned by the Alembic migrations in ``migrations/``;
+``tests/integration/test_migrations.py`` checks the two agree.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, LargeBinary, String, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from mailflow.store.types import UTCDateTime
+
+
+def _utc(**kwargs: Any) -> Any:
+    return Field(sa_type=UTCDateTime, **kwargs)
+
+
+def _json(default: Any) -> Any:
+    return Field(default_factory=lambda: default.copy(), sa_column=Column(JSON, nullable=False))
+
+
+class Business(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    slug: str = Field(max_length=64, unique=True)
+    name: str = Field(max_length=200)
+    timezone: str = Field(max_length=64)
+    default_locale: str = Field(default="en", max_length=16)
+    locales: list[str] = _json(["en"])
+    phone: str = Field(default="", max_length=64)
+    email: str = Field(default="", max_length=254)
+    address: str = Field(default="", max_length=500)
+    sender_name: str = Field(default="", max_length=200)
+    sender_email: str = Field(default="", max_length=254)
+    change_instructions: str | None = Field(default=None, sa_type=Text)
+    created_at: datetime = _utc()
+
+
+class BusinessClosure(SQLModel, table=True):
+    """Whole days (inclusive, business time zone) on which nothing is booked."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    business_id: int = Field(foreign_key="business.id", index=True)
+    start_date: date
+    end_date: date
+    label: str = Field(default="", max_length=200)
+
+
+class Staff(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("business_id", "email"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    business_id: int = Field(foreign_key="business.id", index=True)
+    email: str = Field(max_length=254)
+    name: str = Field(default="", max_length=200)
+    role: str = Field(default="staff", max_length=16)
+    locale: str = Field(default="en", max_length=16)
+    timezone: str = Field(max_length=64)
+    # {"0": [["09:00", "17:00"]], ...}: weekday (0 = Monday) -> local periods
+    weekly_hours: dict[str, list[list[str]]] = _json({})
+    # {"booking_created": true, "daily_agenda": true, ...}; a missing key means on
+    notification_prefs: dict[str, bool] = _json({})
+    active: bool = True
+
+
+class StaffTimeOff(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    staff_id: int = Field(foreign_key="staff.id", index=True)
+    start: datetime = _utc()
+    end: datetime = _utc()
+    note: str = Field(default="", max_length=200)
+
+
+class Service(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("business_id", "slug"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    business_id: int = Field(foreign_key="business.id", index=True)
+    slug: str = Field(max_length=64)
+    name: str = Field(max_length=200)
+    description: str = Field(default="", sa_type=Text)
+    duration_minutes: int
+    buffer_before_minutes: int = 0
+    buffer_after_minutes: int = 0
+    customer_can_manage: bool = False
+    change_cutoff_minutes: int = 0
+    min_notice_minutes: int = 60
+    horizon_days: int = 90
+    reminder_offsets_minutes: list[int] = _json([1440])
+    location: str = Field(default="", max_length=500)
+    change_instructions: str | None = Field(default=None, sa_type=Text)
+    active: bool = True
+
+
+class ServiceStaff(SQLModel, table=True):
+    """Which staff members perform which service."""
+
+    service_id: int = Field(foreign_key="service.id", primary_key=True)
+    staff_id: int = Field(foreign_key="staff.id", primary_key=True)
+
+
+class Customer(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("business_id", "email"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    business_id: int = Field(foreign_key="business.id", index=True)
+    email: str = Field(max_length=254)
+    name: str = Field(max_length=200)
+    phone: str = Field(default="", max_length=64)
+    locale: str = Field(default="en", max_length=16)
+    timezone: str = Field(max_length=64)
+    bouncing: bool = False
+    created_at: datetime = _utc()
+
+
+class Booking(SQLModel, table=True):
+    # The PostgreSQL exclusion constraint on (staff_id, [block_start, block_end))
+    # for confirmed bookings is created by the migration (it has no SQLModel form).
+    __table_args__ = (Index("ix_booking_staff_block", "staff_id", "block_start", "block_end"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    business_id: int = Field(foreign_key="business.id", index=True)
+    ref: str = Field(max_length=16, unique=True)
+    service_id: int = Field(foreign_key="service.id")
+    staff_id: int = Field(foreign_key="staff.id")
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    origin: str = Field(max_length=16)
+    status: str = Field(max_length=16)
+    start: datetime = _utc(index=True)
+    end: datetime = _utc()
+    block_start: datetime = _utc()
+    block_end: datetime = _utc()
+    sequence: int = 0
+    version: int = 1
+    cancel_reason: str | None = Field(default=None, sa_type=Text)
+    cancelled_at: datetime | None = _utc(default=None)
+    created_at: datetime = _utc()
+    updated_at: datetime = _utc()
+
+
+class ManageToken(SQLModel, table=True):
+    """A manage link; only the SHA-256 of the token is stored."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    booking_id: int = Field(foreign_key="booking.id", index=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = _utc()
+    expires_at: datetime = _utc()
+
+
+class ReplyKey(SQLModel, table=True):
+    """The key in ``reply+<key>@``: binds a reply to a booking and a recipient."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=64, unique=True)
+    booking_id: int | None = Field(default=None, foreign_key="booking.id", index=True)
+    recipient: str = Field(max_length=254)
+    created_at: datetime = _utc()
+
+
+class OutboxMessage(SQLModel, table=True):
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    business_id: int = Field(foreign_key="business.id", index=True)
+    booking_id: int | None = Field(default=None, foreign_key="booking.id", index=True)
+    kind: str = Field(max_length=32)
+    recipient: str = Field(max_length=254)
+    message_id: str = Field(max_length=255, unique=True)
+    status: str = Field(default="queued", max_length=16)
+    attempts: int = 0
+    next_attempt_at: datetime = _utc()
+    claimed_until: datetime | None = _utc(default=None)
+    last_error: str | None = Field(default=None, sa_type=Text)
+    payload: bytes | None = Field(default=None, sa_type=LargeBinary)
+    context: dict[str, Any] = _json({})
+    created_at: datetime = _utc()
+    sent_at: datetime | None = _utc(default=None)
+
+
+class Reminder(SQLModel, table=True):
+    __table_args__ = (
+        UniqueConstraint("booking_id", "offset_minutes"),
+        Index("ix_reminder_due", "status", "due_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    booking_id: int = Field(foreign_key="booking.id")
+    offset_minutes: int
+    due_at: datetime = _utc()
+    status: str = Field(default="pending", max_length=16)
+    booking_version: int = 1
+    sent_at: datetime | None = _utc(default=None)
+
+
+class Template(SQLModel, table=True):
+    """An admin's override of a default template; versions hold the content."""
+
+    __table_args__ = (UniqueConstraint("business_id", "kind", "locale"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    business_id: int | None = Field(default=None, foreign_key="business.id", index=True)
+    kind: str = Field(max_length=32)
+    locale: str = Field(max_length=16)
+    current_version: int | None = None
+
+
+class TemplateVersion(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("template_id", "version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    template_id: int = Field(foreign_key="template.id", index=True)
+    version: int
+    subject: str = Field(sa_type=Text)
+    mjml: str = Field(sa_type=Text)
+    text: str | None = Field(default=None, sa_type=Text)
+    created_at: datetime = _utc()
+    created_by: str = Field(default="", max_length=254)
+
+
+class InboundMessage(SQLModel, table=True):
+    __table_args__ = (Index("ix_inbound_status", "status", "received_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: str | None = Field(default=None, max_length=998, sa_type=String(998))
+    sha256: str = Field(max_length=64, index=True)
+    raw: bytes = Field(sa_type=LargeBinary)
+    envelope_from: str = Field(default="", max_length=254)
+    envelope_rcpt: str = Field(default="", max_length=254)
+    received_at: datetime = _utc()
+    status: str = Field(default="received", max_length=16)
+    verdicts: list[dict[str, Any]] = _json([])
+    error: str | None = Field(default=None, sa_type=Text)
+    booking_id: int | None = Field(default=None, foreign_key="booking.id", index=True)
+
+
+class AuditEvent(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    business_id: int = Field(foreign_key="business.id", index=True)
+    booking_id: int | None = Field(default=None, foreign_key="booking.id", index=True)
+    at: datetime = _utc()
+    actor_kind: str = Field(max_length=32)
+    actor_label: str = Field(default="", max_length=254)
+    action: str = Field(max_length=64)
+    before: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    after: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+
+
+metadata = SQLModel.metadata

@@ -1,0 +1,1 @@
+"""Web adapter: FastAPI application (health now; manage pages, self-service, admin, API later)."""

@@ -1,0 +1,182 @@
+"""Shared fixtures: real SQLite and PostgreSQL engines, the demo business, the CLI.
+
+A test that needs a service this machine lacks (PostgreSQL, later Dovecot or
+Chromium) skips with the reason; with ``MAILFLOW_REQUIRE_SERVICES=1`` (as CI
+sets it) the same situation fails instead, so CI can never pass by skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any, NoReturn
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+
+from mailflow.demo import seed_demo
+from mailflow.store.engine import make_engine
+from mailflow.store.migrate import upgrade
+
+POSTGRES_URL_VAR = "MAILFLOW_TEST_POSTGRES_URL"
+DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def require_service(reason: str) -> NoReturn:
+    """Skip for a missing service, or fail when CI demands every service."""
+    if os.environ.get("MAILFLOW_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"required service missing: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def next_weekday(after: date, weekday: int) -> date:
+    """The first date strictly after ``after`` falling on ``weekday`` (0 = Monday)."""
+    days = (weekday - after.weekday()) % 7 or 7
+    return after + timedelta(days=days)
+
+
+def berlin(day: date, hour: int, minute: int = 0) -> datetime:
+    return datetime.combine(day, time(hour, minute), BERLIN)
+
+
+@pytest.fixture
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+@pytest.fixture
+def next_tuesday(now: datetime) -> date:
+    """A Tuesday a week or more ahead: inside working hours, outside every notice period."""
+    return next_weekday(now.astimezone(BERLIN).date() + timedelta(days=7), 1)
+
+
+# --- SQLite ------------------------------------------------------------------
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'mailflow.db'}"
+
+
+@pytest.fixture
+def sqlite_engine(sqlite_url: str) -> Iterator[Engine]:
+    engine = make_engine(sqlite_url)
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+# --- PostgreSQL --------------------------------------------------------------
+
+
+def _postgres_admin_url() -> str:
+    return os.environ.get(POSTGRES_URL_VAR, DEFAULT_POSTGRES_URL)
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[str]:
+    """A migrated database used as the template of each test's own database."""
+    admin_url = _postgres_admin_url()
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text("select 1"))
+    except Exception as exc:
+        admin.dispose()
+        require_service(f"PostgreSQL not reachable at {admin_url} ({type(exc).__name__}); set {POSTGRES_URL_VAR}")
+    name = f"mailflow_tmpl_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    yield name
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def postgres_url(postgres_template: str) -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database for one test, dropped afterwards."""
+    admin_url = _postgres_admin_url()
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    name = f"mailflow_t_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"'))
+    yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def postgres_engine(postgres_url: str) -> Iterator[Engine]:
+    engine = make_engine(postgres_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest) -> str:
+    """The URL of a fresh migrated database, once per engine."""
+    fixture = "sqlite_url" if request.param == "sqlite" else "postgres_url"
+    url: str = request.getfixturevalue(fixture)
+    if request.param == "sqlite":
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
+    return url
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """A fresh migrated engine, once on SQLite and once on PostgreSQL."""
+    engine = make_engine(db_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def demo_engine(engine: Engine, now: datetime) -> Engine:
+    """An engine whose database holds the demo business (no bookings)."""
+    seed_demo(engine, now)
+    return engine
+
+
+# --- CLI -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def run_cli(tmp_path: Path) -> Any:
+    """Run ``mailflow`` as a subprocess in its own data dir; returns the CompletedProcess."""
+    data_dir = tmp_path / "data"
+
+    def run(*args: str, env: dict[str, str] | None = None, check: bool = False) -> subprocess.CompletedProcess[str]:
+        environ = {
+            key: value for key, value in os.environ.items() if not key.startswith("MAILFLOW_") or key == "MAILFLOW_CORPORA"
+        }
+        environ["MAILFLOW_DATA_DIR"] = str(data_dir)
+        environ.update(env or {})
+        result = subprocess.run(
+            [sys.executable, "-m", "mailflow", *args],
+            capture_output=True,
+            text=True,
+            env=environ,
+            cwd=tmp_path,
+            timeout=120,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"mailflow {' '.join(args)} failed ({result.returncode}): {result.stderr}")
+        return result
+
+    return run

@@ -1,0 +1,139 @@
+"""The CLI as scripts use it: a subprocess, exit codes, JSON on stdout, one-line errors."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any
+
+import pytest
+
+from tests.conftest import berlin
+
+CREATE = (
+    "bookings", "create", "--business", "contoso", "--service", "haircut", "--staff", "bob@contoso.example",
+    "--customer-email", "ada@example.com", "--customer-name", "Ada Lovelace",
+)  # fmt: skip
+
+
+def _one_line_error(result: Any) -> str:
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    return str(lines[0])
+
+
+def test_unmigrated_database_says_run_db_upgrade(run_cli: Any) -> None:
+    """Any command on an empty database exits non-zero with the upgrade hint."""
+    for args in (("bookings", "list"), ("demo",), ("bookings", "show", "BK-AAAAAA")):
+        message = _one_line_error(run_cli(*args))
+        assert "run `mailflow db upgrade`" in message
+
+
+def test_demo_twice_leaves_one_copy(run_cli: Any) -> None:
+    """demo is idempotent: the second run reports the business already present."""
+    run_cli("db", "upgrade", check=True)
+    first = json.loads(run_cli("demo", "--json", check=True).stdout)
+    second = json.loads(run_cli("demo", "--json", check=True).stdout)
+    assert first == {"business": "contoso", "created": True}
+    assert second == {"business": "contoso", "created": False}
+    assert json.loads(run_cli("bookings", "list", "--json", check=True).stdout) == []
+
+
+@pytest.fixture
+def seeded(run_cli: Any) -> Any:
+    run_cli("db", "upgrade", check=True)
+    run_cli("demo", check=True)
+    return run_cli
+
+
+def test_create_show_reschedule_cancel_in_json(seeded: Any, next_tuesday: date) -> None:
+    """The booking JSON has the shape of DESIGN §10 through the whole life of a booking."""
+    start = berlin(next_tuesday, 10).isoformat()
+    created = json.loads(seeded(*CREATE, "--start", start, "--locale", "de", "--json", check=True).stdout)
+    assert set(created) == {
+        "ref", "status", "origin", "service", "staff", "customer", "start", "end", "sequence", "manage_url",
+    }  # fmt: skip
+    assert created["status"] == "confirmed" and created["origin"] == "staff"
+    assert created["customer"]["locale"] == "de"
+    assert created["start"] == start
+    assert created["manage_url"].startswith("http://127.0.0.1:8000/m/")
+    ref = created["ref"]
+
+    shown = json.loads(seeded("bookings", "show", ref, "--json", check=True).stdout)
+    assert "manage_url" not in shown
+    assert {k: v for k, v in created.items() if k != "manage_url"} == shown
+
+    moved = json.loads(
+        seeded(
+            "bookings", "reschedule", ref, "--start", berlin(next_tuesday, 14).isoformat(),
+            "--staff", "carla@contoso.example", "--json", check=True,
+        ).stdout
+    )  # fmt: skip
+    assert (moved["staff"], moved["sequence"], moved["start"]) == (
+        "carla@contoso.example",
+        1,
+        berlin(next_tuesday, 14).isoformat(),
+    )
+    cancelled = json.loads(seeded("bookings", "cancel", ref, "--reason", "ill", "--json", check=True).stdout)
+    assert (cancelled["status"], cancelled["sequence"]) == ("cancelled", 2)
+    listed = json.loads(seeded("bookings", "list", "--json", check=True).stdout)
+    assert [b["ref"] for b in listed] == [ref]
+
+
+def test_start_without_offset_is_business_local_time(seeded: Any, next_tuesday: date) -> None:
+    """--start 2026-…T10:00 means 10:00 in Berlin, printed with the offset."""
+    naive = f"{next_tuesday.isoformat()}T10:00"
+    created = json.loads(seeded(*CREATE, "--start", naive, "--json", check=True).stdout)
+    assert created["start"] == berlin(next_tuesday, 10).isoformat()
+
+
+def test_outside_hours_taken_slot_and_bad_start_fail_clearly(seeded: Any, next_tuesday: date) -> None:
+    """Each refusal is one line on stderr with a non-zero exit and nothing on stdout."""
+    evening = seeded(*CREATE, "--start", berlin(next_tuesday, 20).isoformat(), "--json")
+    assert "outside the staff member's working hours" in _one_line_error(evening)
+    assert evening.stdout == ""
+
+    seeded(*CREATE, "--start", berlin(next_tuesday, 10).isoformat(), check=True)
+    taken = seeded(*CREATE, "--start", berlin(next_tuesday, 10, 15).isoformat(), "--json")
+    assert "already taken" in _one_line_error(taken)
+
+    bad = seeded(*CREATE, "--start", "next tuesday")
+    message = _one_line_error(bad)
+    assert "--start" in message and "ISO 8601" in message
+    assert bad.returncode == 2
+
+
+def test_wrong_flag_and_bad_origin_are_usage_errors(seeded: Any) -> None:
+    """Click's usage errors exit 2 and name the problem."""
+    wrong = seeded("bookings", "list", "--frm", "2026-01-01")
+    assert wrong.returncode == 2 and "--frm" in wrong.stderr
+    bad_origin = seeded(*CREATE, "--start", "2030-01-01T10:00", "--origin", "robot")
+    assert bad_origin.returncode == 2 and "robot" in bad_origin.stderr
+
+
+def test_unknown_booking_and_bad_settings_are_one_line(seeded: Any) -> None:
+    """A missing booking exits 4; a bad variable exits non-zero naming it."""
+    missing = seeded("bookings", "show", "BK-ZZZZZZ")
+    assert "BK-ZZZZZZ" in _one_line_error(missing) and missing.returncode == 4
+    bad = seeded("bookings", "list", env={"MAILFLOW_PUBLIC_URL": "not a url"})
+    assert _one_line_error(bad).startswith("mailflow: error: MAILFLOW_PUBLIC_URL:")
+
+
+def test_list_filters_by_local_dates(seeded: Any, next_tuesday: date) -> None:
+    """--from/--to take dates in the business's time zone."""
+    seeded(*CREATE, "--start", berlin(next_tuesday, 10).isoformat(), check=True)
+    day = next_tuesday.isoformat()
+    inside = json.loads(seeded("bookings", "list", "--from", day, "--json", check=True).stdout)
+    before = json.loads(seeded("bookings", "list", "--to", day, "--json", check=True).stdout)
+    assert len(inside) == 1 and before == []
+
+
+def test_postgres_url_works_through_the_cli(run_cli: Any, postgres_url: str, next_tuesday: date) -> None:
+    """The same commands run against PostgreSQL when MAILFLOW_DATABASE_URL names it."""
+    env = {"MAILFLOW_DATABASE_URL": postgres_url}
+    run_cli("demo", env=env, check=True)
+    created = json.loads(run_cli(*CREATE, "--start", berlin(next_tuesday, 11).isoformat(), "--json", env=env, check=True).stdout)
+    listed = json.loads(run_cli("bookings", "list", "--json", env=env, check=True).stdout)
+    assert [b["ref"] for b in listed] == [created["ref"]]

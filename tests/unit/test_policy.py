@@ -1,0 +1,67 @@
+"""The manage policy of DESIGN §1, as a table."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from mailflow.booking import BookingStatus, ManageReason, Origin, manage_allowed
+from mailflow.booking.policy import REASON_TEXT
+from tests.unit.factories import START, booking, rules
+
+SELF, STAFF = Origin.SELF_SERVICE, Origin.STAFF
+OK, CANCELLED = BookingStatus.CONFIRMED, BookingStatus.CANCELLED
+CUTOFF = timedelta(hours=2)
+WELL_BEFORE = START - timedelta(days=1)
+INSIDE_CUTOFF = START - timedelta(hours=1)
+AT_CUTOFF = START - CUTOFF
+AT_START = START
+AFTER_START = START + timedelta(minutes=10)
+R = ManageReason
+
+# origin, setting, status, now -> allowed, reason
+TABLE = [
+    (SELF, False, OK, WELL_BEFORE, True, R.ALLOWED),
+    (SELF, True, OK, WELL_BEFORE, True, R.ALLOWED),
+    (STAFF, True, OK, WELL_BEFORE, True, R.ALLOWED),
+    (STAFF, False, OK, WELL_BEFORE, False, R.ORIGIN_STAFF_AND_SETTING_OFF),
+    (SELF, False, OK, AT_CUTOFF, True, R.ALLOWED),
+    (SELF, False, OK, INSIDE_CUTOFF, False, R.PAST_CUTOFF),
+    (STAFF, True, OK, INSIDE_CUTOFF, False, R.PAST_CUTOFF),
+    (STAFF, False, OK, INSIDE_CUTOFF, False, R.ORIGIN_STAFF_AND_SETTING_OFF),
+    (SELF, True, OK, AT_START, False, R.STARTED),
+    (STAFF, True, OK, AFTER_START, False, R.STARTED),
+    (STAFF, False, OK, AFTER_START, False, R.STARTED),
+    (SELF, True, CANCELLED, WELL_BEFORE, False, R.CANCELLED),
+    (STAFF, True, CANCELLED, WELL_BEFORE, False, R.CANCELLED),
+    (STAFF, False, CANCELLED, AFTER_START, False, R.CANCELLED),
+]
+
+
+@pytest.mark.parametrize(("origin", "setting", "status", "now", "allowed", "reason"), TABLE)
+def test_policy_table(
+    origin: Origin, setting: bool, status: BookingStatus, now: object, allowed: bool, reason: ManageReason
+) -> None:
+    """Each combination of origin, setting, status and time gives its decision and reason."""
+    decision = manage_allowed(
+        booking(origin=origin, status=status), rules(customer_can_manage=setting, change_cutoff=CUTOFF), now  # type: ignore[arg-type]
+    )
+    assert decision.allowed is allowed
+    assert decision.reason is reason
+    assert bool(decision) is allowed
+
+
+def test_every_reason_has_a_sentence_for_customers() -> None:
+    """Every reason maps to its own readable sentence, which the decision carries."""
+    texts = {reason: REASON_TEXT[reason] for reason in ManageReason}
+    assert all(len(text) > 10 for text in texts.values())
+    assert len(set(texts.values())) == len(texts)
+    decision = manage_allowed(booking(origin=STAFF), rules(), WELL_BEFORE)
+    assert decision.text == REASON_TEXT[R.ORIGIN_STAFF_AND_SETTING_OFF]
+
+
+def test_without_cutoff_customer_may_act_until_the_start() -> None:
+    """With no cut-off a self-service booking can be managed up to its first minute."""
+    assert manage_allowed(booking(), rules(), START - timedelta(seconds=1)).allowed
+    assert not manage_allowed(booking(), rules(), START).allowed
