@@ -49,7 +49,9 @@ def parse_roles(value: str) -> tuple[str, ...]:
     roles = tuple(dict.fromkeys(part.strip() for part in value.split(",") if part.strip()))
     unknown = [role for role in roles if role not in ROLES]
     if unknown or not roles:
-        raise InvalidInput(f"unknown role(s) {', '.join(unknown) or '(none)'}: choose from {', '.join(ROLES)}")
+        raise InvalidInput(
+            f"unknown role(s) {', '.join(unknown) or '(none)'}: choose from {', '.join(ROLES)}"
+        )
     return roles
 
 

@@ -104,7 +104,9 @@ def _parse_bound(value: str | None, option: str, zone: str) -> datetime | None:
 @cli.command()
 def serve(
     demo: bool = typer.Option(False, "--demo", help="Migrate, seed the demo business and sample bookings."),
-    roles: str = typer.Option("web,worker,smtp,imap", "--roles", help="Comma-separated: web,worker,smtp,imap."),
+    roles: str = typer.Option(
+        "web,worker,smtp,imap", "--roles", help="Comma-separated: web,worker,smtp,imap."
+    ),
 ) -> None:
     """Run mailflow (web, workers, inbound mail) in one process."""
     chosen = parse_roles(roles)
@@ -123,7 +125,9 @@ def db_upgrade(revision: str = typer.Argument("head", help="Target revision.")) 
 
 
 @db_cli.command("downgrade")
-def db_downgrade(revision: str = typer.Argument(..., help="Target revision; 'base' empties the database.")) -> None:
+def db_downgrade(
+    revision: str = typer.Argument(..., help="Target revision; 'base' empties the database."),
+) -> None:
     """Take the schema back to an earlier revision (data in dropped tables is lost)."""
     with _app(migrated=False) as app:
         migrate.downgrade(app.engine, revision)
@@ -167,7 +171,9 @@ def bookings_create(
     locale: str = typer.Option(None, "--locale", help="Customer's language, e.g. de."),
     timezone: str = typer.Option(None, "--timezone", help="Customer's IANA time zone."),
     phone: str = typer.Option("", "--phone"),
-    start: str = typer.Option(..., "--start", help="ISO 8601; without an offset it is the business's local time."),
+    start: str = typer.Option(
+        ..., "--start", help="ISO 8601; without an offset it is the business's local time."
+    ),
     origin: Origin = typer.Option(Origin.STAFF, "--origin", case_sensitive=False),
     as_json: bool = JsonOption,
 ) -> None:
@@ -223,7 +229,9 @@ def bookings_list(
 
 @bookings_cli.command("cancel")
 def bookings_cancel(
-    ref: str, reason: str = typer.Option(None, "--reason", help="Told to the customer."), as_json: bool = JsonOption
+    ref: str,
+    reason: str = typer.Option(None, "--reason", help="Told to the customer."),
+    as_json: bool = JsonOption,
 ) -> None:
     """Cancel a booking as staff."""
     with _app() as app:
@@ -234,7 +242,9 @@ def bookings_cancel(
 @bookings_cli.command("reschedule")
 def bookings_reschedule(
     ref: str,
-    start: str = typer.Option(..., "--start", help="ISO 8601; without an offset it is the business's local time."),
+    start: str = typer.Option(
+        ..., "--start", help="ISO 8601; without an offset it is the business's local time."
+    ),
     staff: str = typer.Option(None, "--staff", help="Move to this staff member (email)."),
     as_json: bool = JsonOption,
 ) -> None:

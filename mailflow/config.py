@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mailflow.errors import ConfigError
@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     imap_url: str = ""
     """``imaps://user:pass@host:993/INBOX`` turns the IMAP poller on."""
 
-    secret_key: str = ""
+    secret_key: str = Field("", repr=False)
     """Signs sessions and CSRF tokens; generated once into the data dir when empty."""
 
     slot_grid_minutes: int = 15
@@ -101,7 +101,9 @@ class Settings(BaseSettings):
     @classmethod
     def _outbound_url(cls, value: str) -> str:
         if value and urlsplit(value).scheme not in OUTBOUND_SCHEMES:
-            raise ValueError(f"expected one of {', '.join(s + '://' for s in OUTBOUND_SCHEMES)}, got {value!r}")
+            raise ValueError(
+                f"expected one of {', '.join(s + '://' for s in OUTBOUND_SCHEMES)}, got {value!r}"
+            )
         return value
 
     @field_validator("imap_url")
@@ -161,7 +163,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
     try:
         if environ is None:
             return Settings(**values)
-        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+        return Settings(_env_file=None, **values)
     except ValidationError as exc:
         error = exc.errors()[0]
         field = str(error["loc"][0]) if error["loc"] else "settings"

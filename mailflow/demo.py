@@ -11,7 +11,7 @@ from sqlmodel import select
 from mailflow.booking.model import Actor, ActorKind, Origin
 from mailflow.service import CustomerInput, create_booking
 from mailflow.store.engine import write_session
-from mailflow.store.tables import Booking, Business, Service, ServiceStaff, Staff
+from mailflow.store.tables import Booking, Business, Service, ServiceStaff, Staff, pk
 
 SLUG = "contoso"
 TIMEZONE = "Europe/Berlin"
@@ -50,7 +50,7 @@ def seed_demo(engine: Engine, now: datetime) -> bool:
         members = []
         for email, name, role in STAFF:
             member = Staff(
-                business_id=business.id,
+                business_id=pk(business),
                 email=email,
                 name=name,
                 role=role,
@@ -62,7 +62,7 @@ def seed_demo(engine: Engine, now: datetime) -> bool:
             members.append(member)
         for slug, name, description, minutes, can_manage in SERVICES:
             service = Service(
-                business_id=business.id,
+                business_id=pk(business),
                 slug=slug,
                 name=name,
                 description=description,
@@ -73,7 +73,7 @@ def seed_demo(engine: Engine, now: datetime) -> bool:
             session.flush()
             for member in members:
                 if member.role == "staff":
-                    session.add(ServiceStaff(service_id=service.id, staff_id=member.id))
+                    session.add(ServiceStaff(service_id=pk(service), staff_id=pk(member)))
         return True
 
 
@@ -91,10 +91,37 @@ def seed_sample_bookings(engine: Engine, now: datetime, public_url: str) -> int:
         if session.exec(select(Booking.id).limit(1)).first() is not None:
             return 0
     samples = (
-        ("consultation", "bob@contoso.example", "ada@example.com", "Ada Lovelace", "en", Origin.SELF_SERVICE, 2, 10),
+        (
+            "consultation",
+            "bob@contoso.example",
+            "ada@example.com",
+            "Ada Lovelace",
+            "en",
+            Origin.SELF_SERVICE,
+            2,
+            10,
+        ),
         ("haircut", "carla@contoso.example", "grace@example.com", "Grace Hopper", "en", Origin.STAFF, 2, 11),
-        ("consultation", "carla@contoso.example", "max@example.de", "Max Mustermann", "de", Origin.STAFF, 3, 14),
-        ("haircut", "bob@contoso.example", "erika@example.de", "Erika Musterfrau", "de", Origin.SELF_SERVICE, 3, 15),
+        (
+            "consultation",
+            "carla@contoso.example",
+            "max@example.de",
+            "Max Mustermann",
+            "de",
+            Origin.STAFF,
+            3,
+            14,
+        ),
+        (
+            "haircut",
+            "bob@contoso.example",
+            "erika@example.de",
+            "Erika Musterfrau",
+            "de",
+            Origin.SELF_SERVICE,
+            3,
+            15,
+        ),
     )
     for service, staff, email, name, locale, origin, days, hour in samples:
         actor = Actor(ActorKind.STAFF if origin is Origin.STAFF else ActorKind.SYSTEM, "demo")

@@ -21,11 +21,11 @@ from sqlmodel import Session, col, select
 
 from mailflow import booking as core
 from mailflow.booking.model import Actor, BookingState, Interval, Origin
-from mailflow.booking.tokens import hash_token, new_ref, new_token, token_expiry
+from mailflow.booking.tokens import hash_token, looks_like_token, new_ref, new_token, token_expiry
 from mailflow.errors import BookingConflict, InvalidInput
 from mailflow.store import queries
 from mailflow.store.engine import read_session, write_session
-from mailflow.store.tables import AuditEvent, Booking, Business, Customer, ManageToken, Service, Staff
+from mailflow.store.tables import AuditEvent, Booking, Business, Customer, ManageToken, Service, Staff, pk
 
 EXCLUSION_VIOLATION = "23P01"  # PostgreSQL: the booking_no_overlap constraint
 REF_ATTEMPTS = 5
@@ -198,6 +198,8 @@ def mint_manage_token(session: Session, booking: Booking, now: datetime) -> str:
 
 def booking_for_token(session: Session, token: str, now: datetime) -> Booking | None:
     """The booking a manage token opens, or None (unknown, tampered or expired alike)."""
+    if not looks_like_token(token):
+        return None
     row = session.exec(select(ManageToken).where(ManageToken.token_hash == hash_token(token))).first()
     if row is None or row.expires_at <= now:
         return None
@@ -211,12 +213,14 @@ def _upsert_customer(session: Session, business: Business, given: CustomerInput,
         raise InvalidInput("the customer's name is empty")
     locale = (given.locale or "").strip() or None
     if locale is not None and locale not in business.locales:
-        raise InvalidInput(f"locale {locale!r} is not offered by {business.slug}: use one of {business.locales}")
+        raise InvalidInput(
+            f"locale {locale!r} is not offered by {business.slug}: use one of {business.locales}"
+        )
     timezone = check_timezone(given.timezone) if given.timezone else None
     customer = queries.customer_for(session, business, email)
     if customer is None:
         customer = Customer(
-            business_id=business.id,
+            business_id=pk(business),
             email=email,
             name=name,
             phone=given.phone.strip(),
@@ -286,17 +290,21 @@ def create_booking(
                     grid=grid,
                 )
                 row = Booking(
-                    business_id=biz.id,
+                    business_id=pk(biz),
                     ref=event.booking.ref,
                     service_id=svc.id,
+                    staff_id=event.booking.staff_id,
                     customer_id=person.id,
                     origin=event.booking.origin.value,
+                    status=event.booking.status.value,
                     created_at=now,
                 )
                 _apply(row, event.booking, rules, now)
                 session.add(row)
                 session.flush()
-                _audit(session, row, "booking.created", actor, now, None, _snapshot(event.booking, member.email))
+                _audit(
+                    session, row, "booking.created", actor, now, None, _snapshot(event.booking, member.email)
+                )
                 token = mint_manage_token(session, row, now)
                 return view_of(session, row, manage_url=f"{public_url}/m/{token}")
         except IntegrityError as exc:
@@ -354,7 +362,9 @@ def reschedule_booking(
         return view_of(session, row)
 
 
-def cancel_booking(engine: Engine, ref: str, *, reason: str | None, actor: Actor, now: datetime) -> BookingView:
+def cancel_booking(
+    engine: Engine, ref: str, *, reason: str | None, actor: Actor, now: datetime
+) -> BookingView:
     """Cancel a booking; its slot is free again at once."""
     with write_session(engine) as session:
         row = queries.booking_by_ref(session, ref, for_update=True)

@@ -91,7 +91,9 @@ def postgres_template() -> Iterator[str]:
             connection.execute(text("select 1"))
     except Exception as exc:
         admin.dispose()
-        require_service(f"PostgreSQL not reachable at {admin_url} ({type(exc).__name__}); set {POSTGRES_URL_VAR}")
+        require_service(
+            f"PostgreSQL not reachable at {admin_url} ({type(exc).__name__}); set {POSTGRES_URL_VAR}"
+        )
     name = f"mailflow_tmpl_{uuid.uuid4().hex[:10]}"
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
@@ -161,9 +163,13 @@ def run_cli(tmp_path: Path) -> Any:
     """Run ``mailflow`` as a subprocess in its own data dir; returns the CompletedProcess."""
     data_dir = tmp_path / "data"
 
-    def run(*args: str, env: dict[str, str] | None = None, check: bool = False) -> subprocess.CompletedProcess[str]:
+    def run(
+        *args: str, env: dict[str, str] | None = None, check: bool = False
+    ) -> subprocess.CompletedProcess[str]:
         environ = {
-            key: value for key, value in os.environ.items() if not key.startswith("MAILFLOW_") or key == "MAILFLOW_CORPORA"
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith("MAILFLOW_") or key == "MAILFLOW_CORPORA"
         }
         environ["MAILFLOW_DATA_DIR"] = str(data_dir)
         environ.update(env or {})

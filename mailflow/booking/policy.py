@@ -25,7 +25,9 @@ class ManageReason(StrEnum):
 
 REASON_TEXT: dict[ManageReason, str] = {
     ManageReason.ALLOWED: "you can change or cancel this booking",
-    ManageReason.ORIGIN_STAFF_AND_SETTING_OFF: "this booking was made by the business and can only be changed by them",
+    ManageReason.ORIGIN_STAFF_AND_SETTING_OFF: (
+        "this booking was made by the business and can only be changed by them"
+    ),
     ManageReason.CANCELLED: "this booking has been cancelled",
     ManageReason.STARTED: "this appointment has already started",
     ManageReason.PAST_CUTOFF: "it is too close to the appointment to change it online",

@@ -9,12 +9,23 @@ The schema itself is owned by the Alembic migrations in ``migrations/``;
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import JSON, Column, Index, LargeBinary, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from mailflow.store.types import UTCDateTime
+
+
+class _HasId(Protocol):
+    id: int | None
+
+
+def pk(row: _HasId) -> int:
+    """The primary key of a row that has been flushed."""
+    if row.id is None:
+        raise RuntimeError(f"{type(row).__name__} has no primary key yet: flush the session first")
+    return row.id
 
 
 def _utc(**kwargs: Any) -> Any:

@@ -38,7 +38,9 @@ def book(engine: Engine, start: datetime, now: datetime, **overrides: object) ->
     return service.create_booking(engine, **values)  # type: ignore[arg-type]
 
 
-def test_create_stores_booking_customer_token_and_audit(demo_engine: Engine, next_tuesday: date, now: datetime) -> None:
+def test_create_stores_booking_customer_token_and_audit(
+    demo_engine: Engine, next_tuesday: date, now: datetime
+) -> None:
     """One create writes the booking, the customer, a hashed token and an audit event."""
     view = book(demo_engine, berlin(next_tuesday, 10), now)
     data = view.to_json()
@@ -73,16 +75,25 @@ def test_manage_token_opens_its_booking_only(demo_engine: Engine, next_tuesday: 
     with Session(demo_engine) as session:
         found = service.booking_for_token(session, token, now)
         assert found is not None and found.ref == view.ref
-        assert service.booking_for_token(session, token[:-1] + ("x" if token[-1] != "x" else "y"), now) is None
+        assert (
+            service.booking_for_token(session, token[:-1] + ("x" if token[-1] != "x" else "y"), now) is None
+        )
         after_end = berlin(next_tuesday, 10, 45) + timedelta(days=2)
         assert service.booking_for_token(session, token, after_end) is None
 
 
-def test_taken_slot_and_outside_hours_are_refused(demo_engine: Engine, next_tuesday: date, now: datetime) -> None:
+def test_taken_slot_and_outside_hours_are_refused(
+    demo_engine: Engine, next_tuesday: date, now: datetime
+) -> None:
     """A second booking overlapping the first, or one at 20:00, fails with a stable problem code."""
     book(demo_engine, berlin(next_tuesday, 10), now)
     with pytest.raises(SlotUnavailable) as taken:
-        book(demo_engine, berlin(next_tuesday, 10, 30), now, customer=service.CustomerInput("g@example.com", "G"))
+        book(
+            demo_engine,
+            berlin(next_tuesday, 10, 30),
+            now,
+            customer=service.CustomerInput("g@example.com", "G"),
+        )
     assert taken.value.problem == "taken"
     with pytest.raises(SlotUnavailable) as late:
         book(demo_engine, berlin(next_tuesday, 20), now)
@@ -95,14 +106,18 @@ def test_taken_slot_and_outside_hours_are_refused(demo_engine: Engine, next_tues
 def test_business_closure_blocks_the_day(demo_engine: Engine, next_tuesday: date, now: datetime) -> None:
     """A holiday of the business makes its day unbookable."""
     with Session(demo_engine) as session:
-        session.add(BusinessClosure(business_id=1, start_date=next_tuesday, end_date=next_tuesday, label="Holiday"))
+        session.add(
+            BusinessClosure(business_id=1, start_date=next_tuesday, end_date=next_tuesday, label="Holiday")
+        )
         session.commit()
     with pytest.raises(SlotUnavailable) as caught:
         book(demo_engine, berlin(next_tuesday, 10), now)
     assert caught.value.problem == "closed"
 
 
-def test_unknown_names_and_bad_customer_details_are_clear(demo_engine: Engine, next_tuesday: date, now: datetime) -> None:
+def test_unknown_names_and_bad_customer_details_are_clear(
+    demo_engine: Engine, next_tuesday: date, now: datetime
+) -> None:
     """Unknown service or staff, a bad email, a foreign locale or zone: each says what is wrong."""
     start = berlin(next_tuesday, 10)
     with pytest.raises(NotFound, match="service 'massage'"):
@@ -116,7 +131,12 @@ def test_unknown_names_and_bad_customer_details_are_clear(demo_engine: Engine, n
     with pytest.raises(InvalidInput, match="locale"):
         book(demo_engine, start, now, customer=service.CustomerInput("x@example.com", "X", locale="fr"))
     with pytest.raises(InvalidInput, match="time zone"):
-        book(demo_engine, start, now, customer=service.CustomerInput("x@example.com", "X", timezone="Mars/Base"))
+        book(
+            demo_engine,
+            start,
+            now,
+            customer=service.CustomerInput("x@example.com", "X", timezone="Mars/Base"),
+        )
     with Session(demo_engine) as session:
         assert session.exec(select(Booking)).all() == []
 
@@ -130,7 +150,13 @@ def test_reschedule_moves_staff_keeps_token_valid_and_audits(
     token = view.manage_url.rsplit("/", 1)[1]
     later_day = next_tuesday + timedelta(days=7)
     moved = service.reschedule_booking(
-        demo_engine, view.ref, start=berlin(later_day, 14), staff="carla@contoso.example", actor=STAFF, now=now, grid=GRID
+        demo_engine,
+        view.ref,
+        start=berlin(later_day, 14),
+        staff="carla@contoso.example",
+        actor=STAFF,
+        now=now,
+        grid=GRID,
     )
     assert (moved.staff, moved.sequence, moved.ref) == ("carla@contoso.example", 1, view.ref)
     assert moved.start == berlin(later_day, 14)
@@ -142,7 +168,9 @@ def test_reschedule_moves_staff_keeps_token_valid_and_audits(
     book(demo_engine, berlin(next_tuesday, 10), now, customer=service.CustomerInput("g@example.com", "Grace"))
 
 
-def test_customer_is_held_to_the_policy_on_staff_bookings(demo_engine: Engine, next_tuesday: date, now: datetime) -> None:
+def test_customer_is_held_to_the_policy_on_staff_bookings(
+    demo_engine: Engine, next_tuesday: date, now: datetime
+) -> None:
     """A customer cannot cancel a staff-made haircut (setting off) but can cancel a consultation (on)."""
     haircut = book(demo_engine, berlin(next_tuesday, 10), now)
     with pytest.raises(PolicyRefused) as caught:
@@ -154,11 +182,15 @@ def test_customer_is_held_to_the_policy_on_staff_bookings(demo_engine: Engine, n
     assert service.get_booking(demo_engine, haircut.ref).status == "confirmed"
 
 
-def test_cancel_frees_the_slot_and_lists_everything(demo_engine: Engine, next_tuesday: date, now: datetime) -> None:
+def test_cancel_frees_the_slot_and_lists_everything(
+    demo_engine: Engine, next_tuesday: date, now: datetime
+) -> None:
     """After a cancel the slot can be booked again, and the list shows both bookings in order."""
     first = book(demo_engine, berlin(next_tuesday, 10), now)
     service.cancel_booking(demo_engine, first.ref, reason="ill", actor=STAFF, now=now)
-    second = book(demo_engine, berlin(next_tuesday, 10), now, customer=service.CustomerInput("g@example.com", "Grace"))
+    second = book(
+        demo_engine, berlin(next_tuesday, 10), now, customer=service.CustomerInput("g@example.com", "Grace")
+    )
     listed = service.list_bookings(demo_engine)
     assert [(v.ref, v.status) for v in listed] == [(first.ref, "cancelled"), (second.ref, "confirmed")]
     tomorrow_after = berlin(next_tuesday + timedelta(days=1), 0)
@@ -178,5 +210,12 @@ def test_buffers_block_the_neighbouring_slot(demo_engine: Engine, next_tuesday: 
         session.commit()
     book(demo_engine, berlin(next_tuesday, 10), now)
     with pytest.raises(BookingConflict):
-        book(demo_engine, berlin(next_tuesday, 10, 45), now, customer=service.CustomerInput("g@example.com", "G"))
-    assert book(demo_engine, berlin(next_tuesday, 11), now, customer=service.CustomerInput("g@example.com", "G"))
+        book(
+            demo_engine,
+            berlin(next_tuesday, 10, 45),
+            now,
+            customer=service.CustomerInput("g@example.com", "G"),
+        )
+    assert book(
+        demo_engine, berlin(next_tuesday, 11), now, customer=service.CustomerInput("g@example.com", "G")
+    )

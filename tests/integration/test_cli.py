@@ -134,6 +134,10 @@ def test_postgres_url_works_through_the_cli(run_cli: Any, postgres_url: str, nex
     """The same commands run against PostgreSQL when MAILFLOW_DATABASE_URL names it."""
     env = {"MAILFLOW_DATABASE_URL": postgres_url}
     run_cli("demo", env=env, check=True)
-    created = json.loads(run_cli(*CREATE, "--start", berlin(next_tuesday, 11).isoformat(), "--json", env=env, check=True).stdout)
+    created = json.loads(
+        run_cli(
+            *CREATE, "--start", berlin(next_tuesday, 11).isoformat(), "--json", env=env, check=True
+        ).stdout
+    )
     listed = json.loads(run_cli("bookings", "list", "--json", env=env, check=True).stdout)
     assert [b["ref"] for b in listed] == [created["ref"]]

@@ -14,7 +14,9 @@ def test_defaults_give_the_embedded_setup() -> None:
     """With no variables set, mailflow uses SQLite and a maildir in ./mailflow-data."""
     settings = load_settings({})
     assert settings.database_url == "sqlite:///mailflow-data/mailflow.db"
-    assert settings.outbound_url.startswith("maildir:///") and settings.outbound_url.endswith("mailflow-data/outbox")
+    assert settings.outbound_url.startswith("maildir:///") and settings.outbound_url.endswith(
+        "mailflow-data/outbox"
+    )
     assert settings.public_url == "http://127.0.0.1:8000"
     assert settings.web_bind == "127.0.0.1:8000"
     assert settings.smtp_bind == "127.0.0.1:8025"

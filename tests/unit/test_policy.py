@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -41,11 +41,13 @@ TABLE = [
 
 @pytest.mark.parametrize(("origin", "setting", "status", "now", "allowed", "reason"), TABLE)
 def test_policy_table(
-    origin: Origin, setting: bool, status: BookingStatus, now: object, allowed: bool, reason: ManageReason
+    origin: Origin, setting: bool, status: BookingStatus, now: datetime, allowed: bool, reason: ManageReason
 ) -> None:
     """Each combination of origin, setting, status and time gives its decision and reason."""
     decision = manage_allowed(
-        booking(origin=origin, status=status), rules(customer_can_manage=setting, change_cutoff=CUTOFF), now  # type: ignore[arg-type]
+        booking(origin=origin, status=status),
+        rules(customer_can_manage=setting, change_cutoff=CUTOFF),
+        now,
     )
     assert decision.allowed is allowed
     assert decision.reason is reason
