@@ -117,11 +117,12 @@ def _wall_to_utc(day: date, wall: time, zone: ZoneInfo) -> datetime:
 def _reach(first_day: date, last_day: date, rules: ServiceRules) -> Span:
     """A UTC span holding every blocked span a search of local days ``first_day``..``last_day`` can test.
 
-    Two days of margin cover any zone's offset and DST gap; spans outside it are dropped before sorting.
+    Two days of margin cover any zone's offset and DST gap, and the duration covers an appointment
+    that ``check_slot`` has yet to find too long for its day; spans outside are dropped before sorting.
     """
     start = datetime(first_day.year, first_day.month, first_day.day, tzinfo=UTC) - 2 * _ONE_DAY
     end = datetime(last_day.year, last_day.month, last_day.day, tzinfo=UTC) + 3 * _ONE_DAY
-    return start - rules.buffer_before, end + rules.buffer_after
+    return start - rules.buffer_before, end + rules.duration + rules.buffer_after
 
 
 class _Spans:

@@ -235,10 +235,19 @@ SCENARIOS: dict[SlotProblem, tuple[datetime, dict[str, Any]]] = {
 }
 
 
+def test_closed_day_after_the_start_day_is_seen_by_a_long_appointment() -> None:
+    """A six-day appointment starting Monday runs into a closed Saturday, which is reported first."""
+    closures = Closures(BERLIN, frozenset({MONDAY + timedelta(days=5)}))
+    service = rules(duration=timedelta(days=6))
+    assert check(at(MONDAY, 10), service=service, closures=closures) is SlotProblem.CLOSED
+    assert check(at(MONDAY, 10), service=service) is SlotProblem.OUTSIDE_WORKING_HOURS
+
+
 @pytest.mark.parametrize("problem", list(SlotProblem))
 def test_each_problem_code_is_reachable_through_check_slot(problem: SlotProblem) -> None:
     """Every ``SlotProblem`` has a situation in which ``check_slot`` reports it."""
-    start, kwargs = SCENARIOS[problem]
+    start, situation = SCENARIOS[problem]
+    kwargs = dict(situation)
     assert check(start, kwargs.pop("sched", None), **kwargs) is problem
 
 
@@ -445,13 +454,13 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
         buffer_before=timedelta(minutes=draw(st.sampled_from([0, 5, 10, 20]))),
         buffer_after=timedelta(minutes=draw(st.sampled_from([0, 5, 15]))),
         min_notice=timedelta(minutes=draw(st.sampled_from([0, 0, 60, 150, 24 * 60]))),
-        horizon=timedelta(minutes=draw(st.integers(min_value=0, max_value=8 * 24 * 60))),
+        horizon=timedelta(hours=draw(st.sampled_from([12, 48, 240, 240]))),
     )
     staff = []
     booking_ids = iter(range(1, 1000))
     for staff_id in range(1, draw(st.integers(min_value=1, max_value=2)) + 1):
         busy = []
-        for _ in range(draw(st.integers(min_value=0, max_value=12))):
+        for _ in range(draw(st.integers(min_value=0, max_value=4 * (days + 1)))):
             start = instant()
             length = timedelta(minutes=draw(st.sampled_from([15, 30, 45, 90])))
             busy.append(
@@ -468,7 +477,7 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
         hours = {weekday: draw(periods()) for weekday in range(7)}
         staff.append(StaffSchedule(staff_id, draw(st.sampled_from(ZONES)), hours, time_off, busy))
     all_ids = [b.booking_id for s in staff for b in s.busy]
-    closed_days = draw(st.sets(st.integers(min_value=-1, max_value=days + 1), max_size=2))
+    closed_days = draw(st.sets(st.integers(min_value=-1, max_value=days + 1), max_size=1))
     return {
         "rules": service,
         "staff": staff,
