@@ -21,11 +21,12 @@ from sqlmodel import Session, col, select
 
 from mailflow import booking as core
 from mailflow.booking.model import Actor, BookingState, Interval, Origin
-from mailflow.booking.tokens import hash_token, looks_like_token, new_ref, new_token, token_expiry
+from mailflow.booking.tokens import new_ref
 from mailflow.errors import BookingConflict, InvalidInput
 from mailflow.store import queries
 from mailflow.store.engine import read_session, write_session
-from mailflow.store.tables import AuditEvent, Booking, Business, Customer, ManageToken, Service, Staff, pk
+from mailflow.store.links import extend_tokens, mint_manage_token
+from mailflow.store.tables import AuditEvent, Booking, Business, Customer, Service, Staff, pk
 
 EXCLUSION_VIOLATION = "23P01"  # PostgreSQL: the booking_no_overlap constraint
 REF_ATTEMPTS = 5
@@ -181,31 +182,6 @@ def _booking_transaction(engine: Engine) -> Iterator[Session]:
         raise
 
 
-def mint_manage_token(session: Session, booking: Booking, now: datetime) -> str:
-    """A fresh manage token for ``booking``; only its hash is stored."""
-    assert booking.id is not None
-    token = new_token()
-    session.add(
-        ManageToken(
-            booking_id=booking.id,
-            token_hash=hash_token(token),
-            created_at=now,
-            expires_at=token_expiry(booking.end),
-        )
-    )
-    return token
-
-
-def booking_for_token(session: Session, token: str, now: datetime) -> Booking | None:
-    """The booking a manage token opens, or None (unknown, tampered or expired alike)."""
-    if not looks_like_token(token):
-        return None
-    row = session.exec(select(ManageToken).where(ManageToken.token_hash == hash_token(token))).first()
-    if row is None or row.expires_at <= now:
-        return None
-    return session.get(Booking, row.booking_id)
-
-
 def _upsert_customer(session: Session, business: Business, given: CustomerInput, now: datetime) -> Customer:
     email = normalize_email(given.email)
     name = given.name.strip()
@@ -346,9 +322,7 @@ def reschedule_booking(
         )
         _apply(row, event.new, rules, now)
         session.add(row)
-        for token in session.exec(select(ManageToken).where(ManageToken.booking_id == row.id)):
-            token.expires_at = token_expiry(row.end)
-            session.add(token)
+        extend_tokens(session, row)
         session.flush()
         _audit(
             session,
