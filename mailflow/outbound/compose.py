@@ -1,0 +1,160 @@
+"""MIME assembly: one RFC 5322 message per recipient, built directly as bytes.
+
+The standard library's ``email`` package with ``policy=SMTP`` costs about 2 ms
+per message here, more than rendering; this module writes the same structure
+itself (CRLF everywhere, quoted-printable text and HTML, base64 calendar,
+RFC 2047 headers via ``email.header``/``email.utils``) in a fraction of that.
+``tests/unit/test_compose.py`` parses every variant back with the standard
+library to prove it. Header values never contain CR or LF: a value with one is
+refused (``HeaderInjection``), names and subjects are collapsed to one line
+before they get here.
+"""
+
+from __future__ import annotations
+
+import binascii
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from email.header import Header
+from email.utils import format_datetime, formataddr
+
+from mailflow.errors import MailflowError
+from mailflow.outbound.ics import Method
+from mailflow.outbound.render import RenderedEmail
+
+CRLF = b"\r\n"
+
+
+class HeaderInjection(MailflowError):
+    """A header value contained a line break."""
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    email: str
+    name: str = ""
+
+    def header(self) -> str:
+        """The address for a header: RFC 2047 name folded before the address when needed."""
+        _check(self.email)
+        _check(self.name)
+        if not self.name or self.name.isascii():
+            return formataddr((self.name, self.email))
+        name = Header(self.name, "utf-8", header_name="Reply-To").encode(linesep="\r\n")
+        return f"{name}\r\n <{self.email}>"
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """Everything about a message except its content."""
+
+    sender: Address
+    to: Address
+    message_id: str
+    date: datetime
+    kind: str
+    reply_to: Address | None = None
+    thread_id: str | None = None
+    booking_ref: str | None = None
+
+
+def new_message_id(domain: str) -> str:
+    """A globally unique ``Message-ID`` (with angle brackets), fixed when a message is queued."""
+    return f"<{secrets.token_hex(16)}@{domain}>"
+
+
+def thread_id(ref: str, domain: str) -> str:
+    """The ``References`` anchor shared by every email of one booking."""
+    return f"<booking.{ref.lower()}@{domain}>"
+
+
+def _check(value: str) -> None:
+    if "\r" in value or "\n" in value:
+        raise HeaderInjection(f"line break in a header value: {value[:40]!r}")
+
+
+def _text_header(name: str, value: str) -> bytes:
+    _check(value)
+    if value.isascii() and len(name) + len(value) < 76:
+        return f"{name}: {value}".encode("ascii") + CRLF
+    encoded = Header(value, "utf-8" if not value.isascii() else "us-ascii", header_name=name).encode(
+        linesep="\r\n"
+    )
+    return f"{name}: {encoded}".encode("ascii") + CRLF
+
+
+def _qp(text: str) -> bytes:
+    body = text.replace("\r\n", "\n").encode("utf-8")
+    return binascii.b2a_qp(body, quotetabs=False, istext=True, header=False).replace(b"\n", CRLF)
+
+
+def _base64(data: bytes) -> bytes:
+    return b"".join(
+        binascii.b2a_base64(data[i : i + 57]).replace(b"\n", CRLF) for i in range(0, len(data), 57)
+    )
+
+
+def _part(content_type: str, encoding: str, body: bytes, extra: str = "") -> bytes:
+    head = f"Content-Type: {content_type}\r\nContent-Transfer-Encoding: {encoding}\r\n{extra}\r\n"
+    # The CRLF before a boundary belongs to the delimiter, so one is always added.
+    return head.encode("ascii") + body + CRLF
+
+
+def _multipart(subtype: str, parts: list[bytes]) -> tuple[str, bytes]:
+    boundary = "=_mf_" + secrets.token_hex(12)
+    delimiter = f"--{boundary}\r\n".encode("ascii")
+    body = b"".join(delimiter + part for part in parts) + f"--{boundary}--\r\n".encode("ascii")
+    return f'multipart/{subtype}; boundary="{boundary}"', body
+
+
+def compose(envelope: Envelope, email: RenderedEmail, calendar: tuple[bytes, Method] | None = None) -> bytes:
+    """The complete message: text and HTML alternatives, plus the calendar part when given.
+
+    With a calendar the structure is ``multipart/mixed`` of a
+    ``multipart/alternative`` (text, HTML, ``text/calendar; method=…``) and
+    the same calendar as an ``invite.ics`` attachment, which is what Outlook,
+    Gmail and Apple Mail each expect.
+    """
+    alternatives = [
+        _part('text/plain; charset="utf-8"', "quoted-printable", _qp(email.text)),
+        _part('text/html; charset="utf-8"', "quoted-printable", _qp(email.html)),
+    ]
+    if calendar is not None:
+        ics, method = calendar
+        alternatives.append(
+            _part(f'text/calendar; charset="utf-8"; method={method.value}', "base64", _base64(ics))
+        )
+    content_type, body = _multipart("alternative", alternatives)
+    if calendar is not None:
+        inner = f"Content-Type: {content_type}\r\n\r\n".encode("ascii") + body
+        attachment = _part(
+            'application/ics; name="invite.ics"',
+            "base64",
+            _base64(calendar[0]),
+            'Content-Disposition: attachment; filename="invite.ics"\r\n',
+        )
+        content_type, body = _multipart("mixed", [inner, attachment])
+
+    headers = [
+        b"From: " + envelope.sender.header().encode("ascii") + CRLF,
+        b"To: " + envelope.to.header().encode("ascii") + CRLF,
+    ]
+    if envelope.reply_to is not None:
+        headers.append(b"Reply-To: " + envelope.reply_to.header().encode("ascii") + CRLF)
+    headers.append(_text_header("Subject", email.subject))
+    headers.append(f"Date: {format_datetime(envelope.date)}\r\n".encode("ascii"))
+    _check(envelope.message_id)
+    headers.append(f"Message-ID: {envelope.message_id}\r\n".encode("ascii"))
+    if envelope.thread_id:
+        _check(envelope.thread_id)
+        headers.append(
+            f"In-Reply-To: {envelope.thread_id}\r\nReferences: {envelope.thread_id}\r\n".encode("ascii")
+        )
+    headers.append(b"MIME-Version: 1.0\r\n")
+    headers.append(b"Auto-Submitted: auto-generated\r\nX-Auto-Response-Suppress: All\r\n")
+    headers.append(_text_header("X-Mailflow-Kind", envelope.kind))
+    if envelope.booking_ref:
+        headers.append(_text_header("X-Mailflow-Booking", envelope.booking_ref))
+    headers.append(f"Content-Type: {content_type}\r\n".encode("ascii"))
+    return b"".join(headers) + CRLF + body

@@ -1,0 +1,80 @@
+"""Dates and times for people: Babel, in the recipient's locale and time zone, zone named."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date, format_time, get_timezone_name
+from babel.numbers import format_decimal
+
+FALLBACK_LOCALE = "en"
+
+
+@lru_cache(maxsize=64)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+@lru_cache(maxsize=64)
+def babel_locale(locale: str) -> Locale:
+    """Babel's locale for ``locale`` (``de``, ``en_GB``, ``pt-BR``), English when unknown."""
+    try:
+        return Locale.parse(locale.replace("-", "_"))
+    except (UnknownLocaleError, ValueError):
+        return Locale.parse(FALLBACK_LOCALE)
+
+
+def zone_label(moment: datetime, locale: str) -> str:
+    """A short zone name people know ("MEZ", "EST", "CET"), else the long one."""
+    loc = babel_locale(locale)
+    short = get_timezone_name(moment, width="short", locale=loc)
+    if short.isalpha():
+        return short
+    return get_timezone_name(moment, width="long", locale=loc)
+
+
+@dataclass(frozen=True, slots=True)
+class When:
+    """The pieces of an appointment's time, formatted for one reader."""
+
+    when: str
+    date: str
+    time_range: str
+    timezone_name: str
+    zone_label: str
+
+
+def format_when(start: datetime, end: datetime, locale: str, timezone: str) -> When:
+    """Format an appointment, e.g. ``Dienstag, 3. März 2026, 10:00–10:45 (MEZ)``."""
+    zone = _zone(timezone)
+    local_start, local_end = start.astimezone(zone), end.astimezone(zone)
+    loc = babel_locale(locale)
+    day = format_date(local_start.date(), format="full", locale=loc)
+    times = (
+        f"{format_time(local_start, format='short', tzinfo=zone, locale=loc)}"
+        f"–{format_time(local_end, format='short', tzinfo=zone, locale=loc)}"
+    )
+    label = zone_label(local_start, locale)
+    return When(
+        when=f"{day}, {times} ({label})",
+        date=day,
+        time_range=times,
+        timezone_name=get_timezone_name(local_start, width="long", locale=loc),
+        zone_label=label,
+    )
+
+
+def format_duration(duration: timedelta, locale: str) -> str:
+    """``45 min`` / ``1 h 30 min`` (units are the same in English and German)."""
+    minutes = int(duration.total_seconds() // 60)
+    hours, rest = divmod(minutes, 60)
+    loc = babel_locale(locale)
+    if hours and rest:
+        return f"{format_decimal(hours, locale=loc)} h {format_decimal(rest, locale=loc)} min"
+    if hours:
+        return f"{format_decimal(hours, locale=loc)} h"
+    return f"{format_decimal(rest, locale=loc)} min"

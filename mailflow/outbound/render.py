@@ -1,0 +1,156 @@
+"""Render an email: sandboxed Jinja over MJML compiled once per template version.
+
+Compiling MJML is done once per template text (keyed by its digest) and the
+Jinja tags survive it, so each message costs only a Jinja render. Every
+template runs in Jinja's sandbox: edited templates come from admins, and a
+template must not reach Python internals or anything outside its context.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from typing import Any
+
+import mjml
+from jinja2 import StrictUndefined, Template
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from mailflow.errors import MailflowError
+from mailflow.outbound.templates import TemplateSource
+
+_WHITESPACE = re.compile(r"\s+")
+
+
+class RenderError(MailflowError):
+    """A template failed to compile or render; ``part`` says which part."""
+
+    def __init__(self, kind: str, locale: str, part: str, detail: str) -> None:
+        super().__init__(f"template {kind}/{locale} {part}: {detail}")
+        self.part = part
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedEmail:
+    subject: str
+    html: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledTemplate:
+    subject: Template
+    html: Template
+    text: Template | None
+
+
+def compile_mjml(source: str) -> str:
+    """MJML -> HTML with mjml-python; ``ValueError`` on malformed MJML."""
+    return str(mjml.mjml2html(source))
+
+
+def _environment(autoescape: bool) -> ImmutableSandboxedEnvironment:
+    return ImmutableSandboxedEnvironment(
+        autoescape=autoescape,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+class Renderer:
+    """Compiles templates once (by content digest) and renders them per message."""
+
+    def __init__(self) -> None:
+        self.html_env = _environment(autoescape=True)
+        self.text_env = _environment(autoescape=False)
+        self._compiled: dict[str, CompiledTemplate] = {}
+
+    def compile(self, source: TemplateSource) -> CompiledTemplate:
+        """Compile ``source`` (cached); raises ``RenderError`` naming the broken part."""
+        cached = self._compiled.get(source.digest)
+        if cached is not None:
+            return cached
+        part = "subject"
+        try:
+            subject = self.text_env.from_string(source.subject)
+            part = "body (MJML)"
+            html_source = compile_mjml(source.mjml)
+            part = "body"
+            html = self.html_env.from_string(html_source)
+            part = "text"
+            text = self.text_env.from_string(source.text) if source.text is not None else None
+        except Exception as exc:
+            raise RenderError(source.kind, source.locale, part, str(exc)) from exc
+        compiled = CompiledTemplate(subject=subject, html=html, text=text)
+        self._compiled[source.digest] = compiled
+        return compiled
+
+    def render(self, source: TemplateSource, context: Mapping[str, Any]) -> RenderedEmail:
+        """Render subject, HTML and text of ``source`` with ``context``."""
+        compiled = self.compile(source)
+        part = "subject"
+        try:
+            subject = one_line(compiled.subject.render(context))
+            part = "body"
+            html = compiled.html.render({**context, "subject": subject})
+            part = "text"
+            if compiled.text is not None:
+                text = compiled.text.render({**context, "subject": subject})
+            else:
+                text = html_to_text(html)
+        except Exception as exc:
+            raise RenderError(source.kind, source.locale, part, f"{type(exc).__name__}: {exc}") from exc
+        return RenderedEmail(subject=subject, html=html, text=text.strip() + "\n")
+
+
+def one_line(value: str) -> str:
+    """Collapse all whitespace (CR and LF included) to single spaces: safe for a header."""
+    return _WHITESPACE.sub(" ", value).strip()
+
+
+class _TextExtractor(HTMLParser):
+    BLOCK = frozenset({"p", "div", "tr", "table", "h1", "h2", "h3", "h4", "li", "ul", "ol", "section"})
+    SKIP = frozenset({"style", "script", "head", "title"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skip = 0
+        self._links: list[str | None] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self.SKIP:
+            self._skip += 1
+        elif tag == "br" or tag in self.BLOCK:
+            self.parts.append("\n")
+        elif tag == "td":
+            self.parts.append(" ")
+        if tag == "a":
+            self._links.append(dict(attrs).get("href"))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.SKIP:
+            self._skip = max(0, self._skip - 1)
+        elif tag in self.BLOCK:
+            self.parts.append("\n")
+        elif tag == "a" and self._links:
+            href = self._links.pop()
+            if href and not href.startswith("#"):
+                self.parts.append(f" <{href}>")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.parts.append(_WHITESPACE.sub(" ", data))
+
+
+def html_to_text(html: str) -> str:
+    """A readable plain-text version of an HTML email (links kept as ``<url>``)."""
+    extractor = _TextExtractor()
+    extractor.feed(html)
+    lines = (line.strip() for line in "".join(extractor.parts).splitlines())
+    text = "\n".join(lines)
+    return re.sub(r"\n{3,}", "\n\n", text).strip()

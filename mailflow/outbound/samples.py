@@ -1,0 +1,296 @@
+"""Sample render contexts for every email kind: template previews, validation and tests.
+
+Each context matches the render contract of the default templates exactly
+(``mailflow/templates/<locale>/<kind>.*``): a booking of the Contoso Salon in
+Europe/Berlin, in two variants, ``manage`` (the customer may change the booking
+online) and ``no-manage`` (they may not: the email shows the business's change
+instructions instead). Staff kinds have both variants too, identical but for
+``manage``.
+
+The human strings (dates, change instructions, reasons) are written by hand for
+each locale below; ``sample_context`` picks them for the locale asked for.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from mailflow.errors import InvalidInput
+
+CUSTOMER_KINDS: Final = (
+    "confirmation",
+    "reminder",
+    "rescheduled",
+    "cancelled",
+    "reschedule_options",
+    "action_refused",
+)
+STAFF_KINDS: Final = (
+    "booking_created",
+    "booking_rescheduled",
+    "booking_cancelled",
+    "customer_message",
+    "delivery_failed",
+    "daily_agenda",
+)
+KINDS: Final = CUSTOMER_KINDS + STAFF_KINDS
+VARIANTS: Final = ("manage", "no-manage")
+SAMPLE_LOCALES: Final = ("en", "de")
+
+PUBLIC_URL = "http://127.0.0.1:8000"
+# A made-up manage link (43-character token shape), not a working one.
+MANAGE_URL = f"{PUBLIC_URL}/m/q3Vd0bT8zK1wYh5nR2sLmP4cXa7eF9gJ6uQyWbNtHkE"
+REF = "BK-7Q2M9X"
+
+BUSINESS: Final = {
+    "name": "Contoso Salon",
+    "phone": "+49 30 1234567",
+    "email": "hello@contoso.example",
+    "address": "Hauptstraße 1, 10115 Berlin",
+    "website_url": "https://contoso.example",
+}
+CUSTOMER: Final = {"name": "Anna Schmidt", "email": "anna.schmidt@example.com", "phone": "+49 171 2345678"}
+STAFF_MEMBER: Final = {"name": "Bob Berger", "email": "bob@contoso.example"}
+ADMIN: Final = {"name": "Contoso Admin", "email": "admin@contoso.example"}
+
+# The preformatted strings of each locale (what Babel and the business settings would give).
+_STRINGS: Final[dict[str, dict[str, str]]] = {
+    "en": {
+        "date": "Tuesday, 3 March 2026",
+        "when": "Tuesday, 3 March 2026, 10:00–10:45 (CET)",
+        "moved_date": "Thursday, 5 March 2026",
+        "moved_when": "Thursday, 5 March 2026, 14:30–15:15 (CET)",
+        "slot_1": "Wednesday, 4 March 2026, 09:00–09:45 (CET)",
+        "slot_2": "Thursday, 5 March 2026, 14:30–15:15 (CET)",
+        "slot_3": "Friday, 6 March 2026, 11:00–11:45 (CET)",
+        "timezone_name": "Central European Time",
+        "change_instructions": (
+            "To change or cancel, call us at +49 30 1234567 or write to hello@contoso.example."
+        ),
+        "reason_origin_staff_and_setting_off": (
+            "This booking was made by our team, so we are happy to change it for you."
+        ),
+        "reason_cancelled": "This booking has been cancelled.",
+        "reason_past_cutoff": "It is too close to the appointment to change it online.",
+        "reason_slot_taken": "Someone else has just booked that time.",
+        "cancel_reason": "I'm ill, sorry.",
+        "changed_by_manage_page": "the customer via the manage page",
+        "changed_by_reply": "the customer by replying to an email",
+        "changed_by_staff": "staff (admin@contoso.example)",
+        "changed_by_system": "mailflow (automatic)",
+        "message_subject": "Re: Your booking is confirmed",
+        "message_text": (
+            "Hello,\nmay I bring my daughter along? She would like a trim too.\n\nThanks,\nAnna"
+        ),
+    },
+    "de": {
+        "date": "Dienstag, 3. März 2026",
+        "when": "Dienstag, 3. März 2026, 10:00–10:45 (MEZ)",
+        "moved_date": "Donnerstag, 5. März 2026",
+        "moved_when": "Donnerstag, 5. März 2026, 14:30–15:15 (MEZ)",
+        "slot_1": "Mittwoch, 4. März 2026, 09:00–09:45 (MEZ)",
+        "slot_2": "Donnerstag, 5. März 2026, 14:30–15:15 (MEZ)",
+        "slot_3": "Freitag, 6. März 2026, 11:00–11:45 (MEZ)",
+        "timezone_name": "Mitteleuropäische Normalzeit",
+        "change_instructions": (
+            "Für Änderungen oder eine Absage rufen Sie uns bitte unter +49 30 1234567 an "
+            "oder schreiben Sie an hello@contoso.example."
+        ),
+        "reason_origin_staff_and_setting_off": (
+            "Dieser Termin wurde von unserem Team gebucht; Änderungen übernehmen wir gern für Sie."
+        ),
+        "reason_cancelled": "Dieser Termin wurde storniert.",
+        "reason_past_cutoff": "So kurz vor dem Termin ist eine Änderung online nicht mehr möglich.",
+        "reason_slot_taken": "Dieser Termin wurde inzwischen leider anderweitig vergeben.",
+        "cancel_reason": "Ich bin leider krank geworden.",
+        "changed_by_manage_page": "Kunde über die Verwaltungsseite",
+        "changed_by_reply": "Kunde per Antwort auf eine E-Mail",
+        "changed_by_staff": "Team (admin@contoso.example)",
+        "changed_by_system": "mailflow (automatisch)",
+        "message_subject": "AW: Ihr Termin ist bestätigt",
+        "message_text": (
+            "Hallo,\nkann ich meine Tochter mitbringen? Sie hätte auch gern einen Spitzenschnitt.\n\n"
+            "Danke und viele Grüße\nAnna"
+        ),
+    },
+}
+
+# Which reason a customer email of each kind gives in the ``no-manage`` variant.
+_NO_MANAGE_REASON: Final = {
+    "cancelled": "cancelled",
+    "action_refused": "past_cutoff",
+}
+
+
+def _booking(kind: str, s: dict[str, str]) -> dict[str, Any]:
+    moved = kind in ("rescheduled", "booking_rescheduled")
+    cancelled = kind in ("cancelled", "booking_cancelled")
+    return {
+        "ref": REF,
+        "service_name": "Haircut",
+        "staff_name": "Carla Castro" if moved else "Bob Berger",
+        "when": s["moved_when"] if moved else s["when"],
+        "date": s["moved_date"] if moved else s["date"],
+        "time_range": "14:30–15:15" if moved else "10:00–10:45",
+        "timezone_name": s["timezone_name"],
+        "duration": "45 min",
+        "location": "",
+        "customer_name": CUSTOMER["name"],
+        "customer_email": CUSTOMER["email"],
+        "customer_phone": CUSTOMER["phone"],
+        "status": "cancelled" if cancelled else "confirmed",
+        "cancel_reason": s["cancel_reason"] if cancelled else None,
+    }
+
+
+def _manage(kind: str, variant: str, s: dict[str, str]) -> dict[str, Any]:
+    if variant == "manage":
+        return {"allowed": True, "reason": "allowed", "reason_text": ""}
+    reason = _NO_MANAGE_REASON.get(kind, "origin_staff_and_setting_off")
+    return {"allowed": False, "reason": reason, "reason_text": s[f"reason_{reason}"]}
+
+
+def _slots(s: dict[str, str]) -> list[dict[str, Any]]:
+    times = (
+        ("slot_1", "Bob Berger", "2026-03-04T08:00:00Z", "bob"),
+        ("slot_2", "Carla Castro", "2026-03-05T13:30:00Z", "carla"),
+        ("slot_3", "Bob Berger", "2026-03-06T10:00:00Z", "bob"),
+    )
+    return [
+        {
+            "number": number,
+            "when": s[key],
+            "staff_name": staff_name,
+            "url": f"{MANAGE_URL}/reschedule?start={start}&staff={staff}%40contoso.example",
+        }
+        for number, (key, staff_name, start, staff) in enumerate(times, start=1)
+    ]
+
+
+def _agenda(s: dict[str, str]) -> dict[str, Any]:
+    rows = (
+        ("09:00–09:30", "Consultation", "Ada Lovelace", "ada@example.com", "", "BK-3HK8PW"),
+        ("10:00–10:45", "Haircut", CUSTOMER["name"], CUSTOMER["email"], CUSTOMER["phone"], REF),
+        ("14:00–14:45", "Haircut", "Max Mustermann", "max@example.de", "+49 152 9876543", "BK-9D4W6T"),
+    )
+    return {
+        "date": s["date"],
+        "items": [
+            {
+                "time_range": time_range,
+                "service_name": service,
+                "customer_name": name,
+                "customer_email": email,
+                "customer_phone": phone,
+                "ref": ref,
+                "url": f"{PUBLIC_URL}/admin/bookings/{ref}",
+            }
+            for time_range, service, name, email, phone, ref in rows
+        ],
+    }
+
+
+def _customer_extras(kind: str, variant: str, s: dict[str, str]) -> dict[str, Any]:
+    if kind == "rescheduled":
+        return {"old_booking": _old_booking(s)}
+    if kind == "reschedule_options":
+        # Slots are manage actions: a customer who may not manage gets none (and the
+        # email falls back to the change instructions).
+        return {"slots": _slots(s) if variant == "manage" else []}
+    if kind == "action_refused":
+        if variant == "manage":
+            return {"refused": {"action": "reschedule", "reason_text": s["reason_slot_taken"]}}
+        return {"refused": {"action": "cancel", "reason_text": s["reason_past_cutoff"]}}
+    return {}
+
+
+def _old_booking(s: dict[str, str]) -> dict[str, Any]:
+    return {"when": s["when"], "staff_name": "Bob Berger", "date": s["date"], "time_range": "10:00–10:45"}
+
+
+def _staff_extras(kind: str, s: dict[str, str]) -> dict[str, Any]:
+    admin_url = f"{PUBLIC_URL}/admin/bookings/{REF}"
+    extras: dict[str, Any] = {"changed_by": s["changed_by_staff"], "admin_url": admin_url}
+    if kind == "booking_rescheduled":
+        extras["changed_by"] = s["changed_by_manage_page"]
+        extras["old_booking"] = _old_booking(s)
+    elif kind in ("booking_cancelled", "customer_message"):
+        extras["changed_by"] = s["changed_by_reply"]
+    if kind == "customer_message":
+        extras["message"] = {
+            "from_name": CUSTOMER["name"],
+            "from_email": CUSTOMER["email"],
+            "subject": s["message_subject"],
+            "text": s["message_text"],
+            "verified": True,
+        }
+    elif kind == "delivery_failed":
+        extras["changed_by"] = s["changed_by_system"]
+        extras["failure"] = {
+            "recipient": CUSTOMER["email"],
+            "kind": "reminder",
+            "reason": (
+                f"550 5.1.1 <{CUSTOMER['email']}>: Recipient address rejected: "
+                "User unknown in virtual mailbox table"
+            ),
+            "booking_ref": REF,
+        }
+    elif kind == "daily_agenda":
+        extras["changed_by"] = s["changed_by_system"]
+        extras["admin_url"] = f"{PUBLIC_URL}/admin/calendar?date=2026-03-03"
+        extras["agenda"] = _agenda(s)
+    return extras
+
+
+def _recipient(kind: str) -> dict[str, str]:
+    if kind in CUSTOMER_KINDS:
+        return {"name": CUSTOMER["name"], "email": CUSTOMER["email"]}
+    return dict(ADMIN if kind == "delivery_failed" else STAFF_MEMBER)
+
+
+def _build(kind: str, variant: str, locale: str) -> dict[str, Any]:
+    s = _STRINGS.get(locale, _STRINGS["en"])
+    manage = _manage(kind, variant, s)
+    context: dict[str, Any] = {
+        "locale": locale,
+        "subject": "",
+        "business": dict(BUSINESS),
+        "recipient": _recipient(kind),
+        "booking": _booking(kind, s),
+        "manage": manage,
+        "links": {
+            "manage_url": MANAGE_URL if manage["allowed"] else None,
+            "new_booking_url": f"{PUBLIC_URL}/book",
+            "calendar_url": f"{MANAGE_URL}/booking.ics" if manage["allowed"] else None,
+        },
+        "change_instructions": s["change_instructions"],
+        "reply_enabled": True,
+    }
+    if kind in CUSTOMER_KINDS:
+        context.update(_customer_extras(kind, variant, s))
+    else:
+        context.update(_staff_extras(kind, s))
+    return context
+
+
+SAMPLE_CONTEXTS: Final[dict[str, dict[str, dict[str, Any]]]] = {
+    kind: {variant: _build(kind, variant, "en") for variant in VARIANTS} for kind in KINDS
+}
+
+
+def sample_context(kind: str, variant: str, locale: str) -> dict[str, Any]:
+    """A fresh sample context for ``kind`` and ``variant`` with its strings in ``locale``.
+
+    The result is the ``SAMPLE_CONTEXTS`` entry built anew (a deep copy: callers
+    may change it freely) with ``locale`` set and the dates, reasons and
+    instructions written in that locale; a locale without hand-written strings
+    gets the English ones. ``subject`` is empty: the renderer fills it in.
+
+    Raises ``InvalidInput`` for an unknown kind or variant, e.g.
+    ``sample_context("reminder", "no-manage", "de")["booking"]["date"] == "Dienstag, 3. März 2026"``.
+    """
+    if kind not in KINDS:
+        raise InvalidInput(f"unknown email kind {kind!r}: choose one of {', '.join(KINDS)}")
+    if variant not in VARIANTS:
+        raise InvalidInput(f"unknown sample variant {variant!r}: choose one of {', '.join(VARIANTS)}")
+    return _build(kind, variant, locale)

@@ -1,0 +1,66 @@
+"""Calendar parts parse back with icalendar and carry UID, SEQUENCE and METHOD."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from icalendar import Calendar
+
+from mailflow.outbound.ics import CalendarEntry, Method, booking_uid, calendar_bytes
+
+START = datetime(2026, 3, 3, 9, tzinfo=UTC)
+
+
+def entry(sequence: int = 0, start: datetime = START) -> CalendarEntry:
+    return CalendarEntry(
+        uid=booking_uid("BK-7Q2M9X", "mailflow.localhost"),
+        sequence=sequence,
+        start=start,
+        end=start + timedelta(minutes=45),
+        summary="Haircut at Contoso Salon",
+        location="Hauptstraße 1, 10115 Berlin",
+        description="Haircut · Bob · BK-7Q2M9X",
+        organizer_name="Contoso Salon",
+        organizer_email="hello@contoso.example",
+        attendee_name="Ada Lovelace",
+        attendee_email="ada@example.com",
+        stamp=START - timedelta(days=1),
+    )
+
+
+def event_of(data: bytes) -> tuple[Calendar, object]:
+    calendar = Calendar.from_ical(data)
+    events = calendar.walk("VEVENT")
+    assert len(events) == 1
+    return calendar, events[0]
+
+
+def test_request_has_uid_sequence_times_in_utc_and_people() -> None:
+    """A REQUEST names organizer and attendee and gives UTC times."""
+    calendar, event = event_of(calendar_bytes(entry(), Method.REQUEST))
+    assert str(calendar["METHOD"]) == "REQUEST"
+    assert str(event["UID"]) == "bk-7q2m9x@mailflow.localhost"  # type: ignore[index]
+    assert int(event["SEQUENCE"]) == 0  # type: ignore[index]
+    assert event["DTSTART"].dt == START  # type: ignore[index]
+    assert event["DTSTART"].to_ical().endswith(b"Z")  # type: ignore[index]
+    assert str(event["STATUS"]) == "CONFIRMED"  # type: ignore[index]
+    assert str(event["ORGANIZER"]) == "mailto:hello@contoso.example"  # type: ignore[index]
+    assert str(event["ATTENDEE"]) == "mailto:ada@example.com"  # type: ignore[index]
+    assert event["LOCATION"] == "Hauptstraße 1, 10115 Berlin"  # type: ignore[index]
+
+
+def test_reschedule_keeps_uid_and_raises_sequence() -> None:
+    """The moved booking is the same calendar entry, with a higher sequence and new times."""
+    _, first = event_of(calendar_bytes(entry(0), Method.REQUEST))
+    _, moved = event_of(calendar_bytes(entry(1, START + timedelta(days=1)), Method.REQUEST))
+    assert moved["UID"] == first["UID"]  # type: ignore[index]
+    assert int(moved["SEQUENCE"]) > int(first["SEQUENCE"])  # type: ignore[index]
+    assert moved["DTSTART"].dt == START + timedelta(days=1)  # type: ignore[index]
+
+
+def test_cancel_has_method_cancel_and_status_cancelled() -> None:
+    """A cancellation removes the entry in the customer's calendar."""
+    calendar, event = event_of(calendar_bytes(entry(2), Method.CANCEL))
+    assert str(calendar["METHOD"]) == "CANCEL"
+    assert str(event["STATUS"]) == "CANCELLED"  # type: ignore[index]
+    assert int(event["SEQUENCE"]) == 2  # type: ignore[index]
