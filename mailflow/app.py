@@ -1,35 +1,61 @@
-"""The one place that builds and starts everything (web now; workers, SMTP, IMAP later).
+"""The one place that builds and starts everything: engine, transport, notifier, web, worker.
 
 Nothing else in mailflow connects to anything or reads the environment.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+import signal
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Engine
 
 from mailflow.config import Settings, parse_bind, resolve_secret_key
 from mailflow.errors import InvalidInput
+from mailflow.outbound.dispatch import Dispatcher, DispatchReport
+from mailflow.outbound.message import EmailBuilder, MailSettings
+from mailflow.outbound.notifier import Notifier
+from mailflow.outbound.transports import MaildirTransport, Transport, transport_from_url
+from mailflow.scheduling.reminders import sweep_reminders
 from mailflow.store.engine import make_engine
 from mailflow.store.migrate import ensure_migrated, upgrade
 
 log = logging.getLogger("mailflow")
 
 ROLES = ("web", "worker", "smtp", "imap")
-AVAILABLE_ROLES = ("web",)
+AVAILABLE_ROLES = ("web", "worker")
 
 
 @dataclass
 class App:
-    """The wired application: settings, engine and secrets, built once."""
+    """The wired application, built once per process."""
 
     settings: Settings
     engine: Engine
     secret_key: str
+    transport: Transport
+    notifier: Notifier
+    dispatcher: Dispatcher
+    wake_hooks: list[Any] = field(default_factory=list)
+
+    @property
+    def grid(self) -> timedelta:
+        return timedelta(minutes=self.settings.slot_grid_minutes)
+
+    def booking_kwargs(self) -> dict[str, Any]:
+        """What every booking use case needs from the wiring."""
+        return {"notifier": self.notifier, "grid": self.grid}
+
+    def wake(self) -> None:
+        """Tell the running worker (if any) that new mail was committed."""
+        for hook in self.wake_hooks:
+            hook()
 
     def close(self) -> None:
         self.engine.dispose()
@@ -37,11 +63,41 @@ class App:
 
 def build(settings: Settings) -> App:
     """Wire the application for ``settings``; connects lazily."""
+    engine = make_engine(settings.database_url)
+    transport = transport_from_url(settings.outbound_url)
+    notifier = Notifier(EmailBuilder(MailSettings(settings.public_url, settings.inbound_domain)))
+    dispatcher = Dispatcher(engine, transport, report_failure=notifier.report_failure)
     return App(
         settings=settings,
-        engine=make_engine(settings.database_url),
+        engine=engine,
         secret_key=resolve_secret_key(settings),
+        transport=transport,
+        notifier=notifier,
+        dispatcher=dispatcher,
     )
+
+
+@dataclass
+class RunOnceReport:
+    reminders: int
+    dispatch: DispatchReport
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "reminders_queued": self.reminders,
+            "inbound_processed": 0,
+            "sent": self.dispatch.sent,
+            "retried": self.dispatch.retried,
+            "failed": self.dispatch.failed,
+            "failures": self.dispatch.failures,
+        }
+
+
+def run_once(app: App, now: datetime) -> RunOnceReport:
+    """Reminder sweep, inbound processing, outbox dispatch: each once, with one clock."""
+    reminders = sweep_reminders(app.engine, app.notifier.send_reminder, now)
+    dispatch = asyncio.run(app.dispatcher.run_once(now))
+    return RunOnceReport(reminders=reminders, dispatch=dispatch)
 
 
 def parse_roles(value: str) -> tuple[str, ...]:
@@ -55,27 +111,68 @@ def parse_roles(value: str) -> tuple[str, ...]:
     return roles
 
 
-def serve(app: App, *, demo: bool, roles: Iterable[str]) -> None:
-    """Run the given roles until interrupted; ``demo`` migrates and seeds first."""
-    # Imported here: the web stack is heavy and most CLI commands never need it.
-    import uvicorn
+def maildir_path(app: App) -> Any:
+    """The maildir of the maildir transport, or None with another transport."""
+    return app.transport.path if isinstance(app.transport, MaildirTransport) else None
 
+
+def serve(app: App, *, demo: bool, roles: Iterable[str]) -> None:
+    """Run the given roles until SIGTERM or SIGINT; ``demo`` migrates and seeds first."""
     from mailflow.demo import seed_demo, seed_sample_bookings
-    from mailflow.web.app import create_web_app
 
     now = datetime.now(UTC)
     if demo:
         upgrade(app.engine)
         seed_demo(app.engine, now)
-        created = seed_sample_bookings(app.engine, now, app.settings.public_url)
+        created = seed_sample_bookings(app, now)
         log.info("demo business ready (%d sample bookings added)", created)
     ensure_migrated(app.engine)
-    roles = tuple(roles)
-    for role in roles:
+    chosen = tuple(roles)
+    for role in chosen:
         if role not in AVAILABLE_ROLES:
             log.warning("role %s is not part of this version yet; skipping it", role)
-    if "web" not in roles:
-        return
-    host, port = parse_bind(app.settings.web_bind)
-    log.info("web on http://%s:%d (public URL %s)", host, port, app.settings.public_url)
-    uvicorn.run(create_web_app(app.engine), host=host, port=port, log_level="warning", access_log=False)
+    asyncio.run(_serve(app, chosen))
+
+
+@contextlib.contextmanager
+def _no_signal_capture() -> Iterator[None]:
+    yield
+
+
+async def _serve(app: App, roles: tuple[str, ...]) -> None:
+    import uvicorn
+
+    from mailflow.scheduling.jobs import build_scheduler
+    from mailflow.web.app import create_web_app
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+
+    server = None
+    tasks: list[asyncio.Task[Any]] = []
+    if "web" in roles:
+        host, port = parse_bind(app.settings.web_bind)
+        config = uvicorn.Config(
+            create_web_app(app), host=host, port=port, log_level="warning", access_log=False
+        )
+        server = uvicorn.Server(config)
+        server.capture_signals = _no_signal_capture  # type: ignore[method-assign]  # we handle signals here
+        tasks.append(asyncio.create_task(server.serve()))
+        log.info("web on http://%s:%d (public URL %s)", host, port, app.settings.public_url)
+    scheduler = None
+    if "worker" in roles:
+        scheduler = build_scheduler(app, stop)
+        scheduler.start()
+        log.info("worker started (outbox to %s)", app.transport.name)
+
+    await stop.wait()
+    log.info("shutting down: finishing the batch in flight")
+    if scheduler is not None:
+        scheduler.shutdown(wait=False)
+        await app.dispatcher.idle()
+    if server is not None:
+        server.should_exit = True
+    await asyncio.gather(*tasks, return_exceptions=True)
+    log.info("stopped")

@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 from zoneinfo import ZoneInfo
@@ -204,7 +204,7 @@ def bookings_create(
             actor=STAFF_ACTOR,
             now=_now(),
             public_url=app.settings.public_url,
-            grid=timedelta(minutes=app.settings.slot_grid_minutes),
+            **app.booking_kwargs(),
         )
     _emit(view.to_json(), as_json, lambda: _describe(view))
 
@@ -246,7 +246,9 @@ def bookings_cancel(
 ) -> None:
     """Cancel a booking as staff."""
     with _app() as app:
-        view = service.cancel_booking(app.engine, ref, reason=reason, actor=STAFF_ACTOR, now=_now())
+        view = service.cancel_booking(
+            app.engine, ref, reason=reason, actor=STAFF_ACTOR, now=_now(), notifier=app.notifier
+        )
     _emit(view.to_json(), as_json, lambda: _describe(view))
 
 
@@ -269,9 +271,88 @@ def bookings_reschedule(
             staff=staff,
             actor=STAFF_ACTOR,
             now=_now(),
-            grid=timedelta(minutes=app.settings.slot_grid_minutes),
+            **app.booking_kwargs(),
         )
     _emit(view.to_json(), as_json, lambda: _describe(view))
+
+
+@cli.command("run-once")
+def run_once(
+    now: str = typer.Option(None, "--now", help="The clock for this run (ISO 8601); default: the real time."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Run the reminder sweep, inbound processing and outbox dispatch once each, in that order."""
+    from mailflow.app import run_once as run_jobs_once
+
+    with _app() as app:
+        clock = parse_when(now, "--now", "UTC").astimezone(UTC) if now else _now()
+        report = run_jobs_once(app, clock).to_json()
+    _emit(
+        report,
+        as_json,
+        lambda: (
+            f"reminders queued: {report['reminders_queued']}, sent: {report['sent']}, "
+            f"to retry: {report['retried']}, failed: {report['failed']}"
+        ),
+    )
+
+
+outbox_cli = typer.Typer(help="The outgoing email queue.", no_args_is_help=True)
+cli.add_typer(outbox_cli, name="outbox")
+
+
+@outbox_cli.command("list")
+def outbox_list(
+    status: str = typer.Option(None, "--status", help="queued, sending, sent or failed."),
+    limit: int = typer.Option(200, "--limit", min=1),
+    as_json: bool = JsonOption,
+) -> None:
+    """Queued, sent and failed emails, newest first, with retry times and errors."""
+    from sqlmodel import col, select
+
+    from mailflow.outbound.outbox import OutboxStatus
+    from mailflow.store.engine import read_session
+    from mailflow.store.tables import Booking, OutboxMessage
+
+    if status is not None and status not in {s.value for s in OutboxStatus}:
+        raise InvalidInput(f"--status must be one of {', '.join(s.value for s in OutboxStatus)}")
+    with _app() as app, read_session(app.engine) as session:
+        statement = (
+            select(OutboxMessage, Booking.ref)
+            .join(Booking, col(Booking.id) == col(OutboxMessage.booking_id), isouter=True)
+            .order_by(col(OutboxMessage.id).desc())
+            .limit(limit)
+        )
+        if status is not None:
+            statement = statement.where(OutboxMessage.status == status)
+        rows = [
+            {
+                "id": row.id,
+                "kind": row.kind,
+                "recipient": row.recipient,
+                "booking": ref,
+                "status": row.status,
+                "attempts": row.attempts,
+                "next_attempt_at": row.next_attempt_at.isoformat() if row.status == "queued" else None,
+                "sent_at": row.sent_at.isoformat() if row.sent_at else None,
+                "last_error": row.last_error,
+                "message_id": row.message_id,
+                "subject": row.context.get("subject", ""),
+            }
+            for row, ref in session.exec(statement).all()
+        ]
+    _emit(
+        rows,
+        as_json,
+        lambda: (
+            "\n".join(
+                f"{r['id']:>6} {r['status']:<8} {r['kind']:<20} {r['recipient']:<30} "
+                f"{r['booking'] or '-':<10} {r['last_error'] or ''}"
+                for r in rows
+            )
+            or "the outbox is empty"
+        ),
+    )
 
 
 # --- templates -------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
@@ -12,6 +13,9 @@ from mailflow.booking.model import Actor, ActorKind, Origin
 from mailflow.service import CustomerInput, create_booking
 from mailflow.store.engine import write_session
 from mailflow.store.tables import Booking, Business, Service, ServiceStaff, Staff, pk
+
+if TYPE_CHECKING:
+    from mailflow.app import App
 
 SLUG = "contoso"
 TIMEZONE = "Europe/Berlin"
@@ -85,9 +89,9 @@ def _next_weekday_at(now: datetime, days_ahead: int, hour: int) -> datetime:
     return datetime.combine(day, time(hour), zone)
 
 
-def seed_sample_bookings(engine: Engine, now: datetime, public_url: str) -> int:
-    """Add a few bookings of both origins when there are none yet; returns how many."""
-    with write_session(engine) as session:
+def seed_sample_bookings(app: App, now: datetime) -> int:
+    """Add a few bookings of both origins when there are none yet, with their emails; returns how many."""
+    with write_session(app.engine) as session:
         if session.exec(select(Booking.id).limit(1)).first() is not None:
             return 0
     samples = (
@@ -126,7 +130,7 @@ def seed_sample_bookings(engine: Engine, now: datetime, public_url: str) -> int:
     for service, staff, email, name, locale, origin, days, hour in samples:
         actor = Actor(ActorKind.STAFF if origin is Origin.STAFF else ActorKind.SYSTEM, "demo")
         create_booking(
-            engine,
+            app.engine,
             business=SLUG,
             service=service,
             staff=staff,
@@ -135,7 +139,7 @@ def seed_sample_bookings(engine: Engine, now: datetime, public_url: str) -> int:
             origin=origin,
             actor=actor,
             now=now,
-            public_url=public_url,
-            grid=timedelta(minutes=15),
+            public_url=app.settings.public_url,
+            **app.booking_kwargs(),
         )
     return len(samples)

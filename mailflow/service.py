@@ -1,9 +1,10 @@
 """Use cases: one function per action, one transaction each.
 
 Each function loads what the core needs, asks the core (``mailflow.booking``)
-to decide, and writes the result together with its audit record in the same
-transaction (later: the notifier's outbox and reminder rows too). Callers (CLI,
-web, API, inbound) pass the clock in.
+to decide, and writes the result together with its audit record and the
+notifier's outbox and reminder rows in the same transaction: a change never
+commits without its emails, and no email exists for a change that rolled back.
+Callers (CLI, web, API, inbound) pass the clock in.
 """
 
 from __future__ import annotations
@@ -12,12 +13,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
+
+if TYPE_CHECKING:
+    from mailflow.outbound.notifier import Notifier
 
 from mailflow import booking as core
 from mailflow.booking.model import Actor, BookingState, Interval, Origin
@@ -233,8 +237,12 @@ def create_booking(
     now: datetime,
     public_url: str,
     grid: timedelta,
+    notifier: Notifier | None,
 ) -> BookingView:
     """Create a booking and return it with a fresh ``manage_url``.
+
+    ``notifier`` queues the emails and reminders in the same transaction
+    (``None`` only where no email may result, such as tests of the store).
 
     Raises ``NotFound`` for an unknown business, service or staff member,
     ``InvalidInput`` for bad customer details, ``SlotUnavailable`` (or its
@@ -281,6 +289,8 @@ def create_booking(
                 _audit(
                     session, row, "booking.created", actor, now, None, _snapshot(event.booking, member.email)
                 )
+                if notifier is not None:
+                    notifier.notify(session, event, row, now)
                 token = mint_manage_token(session, row, now)
                 return view_of(session, row, manage_url=f"{public_url}/m/{token}")
         except IntegrityError as exc:
@@ -298,6 +308,7 @@ def reschedule_booking(
     actor: Actor,
     now: datetime,
     grid: timedelta,
+    notifier: Notifier | None,
 ) -> BookingView:
     """Move a booking to ``start`` (and optionally to another staff member)."""
     with _booking_transaction(engine) as session:
@@ -333,11 +344,13 @@ def reschedule_booking(
             _snapshot(event.old, old_staff.email),
             _snapshot(event.new, member.email),
         )
+        if notifier is not None:
+            notifier.notify(session, event, row, now)
         return view_of(session, row)
 
 
 def cancel_booking(
-    engine: Engine, ref: str, *, reason: str | None, actor: Actor, now: datetime
+    engine: Engine, ref: str, *, reason: str | None, actor: Actor, now: datetime, notifier: Notifier | None
 ) -> BookingView:
     """Cancel a booking; its slot is free again at once."""
     with write_session(engine) as session:
@@ -359,6 +372,8 @@ def cancel_booking(
             _snapshot(event.old, staff.email),
             _snapshot(event.booking, staff.email),
         )
+        if notifier is not None:
+            notifier.notify(session, event, row, now)
         return view_of(session, row)
 
 

@@ -98,6 +98,7 @@ class EmailBuilder:
         old_staff: Staff | None = None,
         actor: Actor | None = None,
         extra: dict[str, Any] | None = None,
+        message_id: str | None = None,
     ) -> OutgoingEmail:
         """Render ``kind`` for ``reader`` about ``facts.booking``, minting its token and reply key."""
         settings, business = self.settings, facts.business
@@ -134,7 +135,7 @@ class EmailBuilder:
         envelope = Envelope(
             sender=sender,
             to=Address(reader.email, reader.name),
-            message_id=new_message_id(domain),
+            message_id=message_id or new_message_id(domain),
             date=now,
             kind=kind,
             reply_to=reply_to,

@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
-from fastapi.responses import JSONResponse
-from sqlalchemy import Engine
+import email
+import email.policy
+import mailbox
+from email.message import EmailMessage
+from html import escape
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI, HTTPException
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from mailflow.errors import MailflowError
 from mailflow.store.migrate import ensure_migrated
 
+if TYPE_CHECKING:
+    from mailflow.app import App
 
-def create_web_app(engine: Engine) -> FastAPI:
-    """The web application over ``engine``."""
+DEV_MAIL_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'"
+
+
+def create_web_app(app: App) -> FastAPI:
+    """The web application of ``app``."""
+    from mailflow.app import maildir_path
+
     web = FastAPI(title="mailflow", version="0.1.0")
+    engine = app.engine
 
     @web.get("/healthz")
     def healthz() -> dict[str, str]:
@@ -32,4 +47,65 @@ def create_web_app(engine: Engine) -> FastAPI:
             )
         return JSONResponse({"status": "ok"})
 
+    maildir = maildir_path(app)
+    if maildir is not None:
+        _add_dev_mail(web, maildir)
     return web
+
+
+def _messages(path: Path) -> list[tuple[str, EmailMessage, float]]:
+    box = mailbox.Maildir(path, factory=None, create=True)
+    found = []
+    for key in box.iterkeys():
+        raw = box.get_bytes(key)
+        message = email.message_from_bytes(raw, policy=email.policy.default)
+        assert isinstance(message, EmailMessage)
+        found.append((key, message, box.get_message(key).get_date()))
+    return sorted(found, key=lambda item: item[2], reverse=True)
+
+
+def _add_dev_mail(web: FastAPI, path: Path) -> None:
+    """``/dev/mail``: the maildir transport's messages, newest first, and each one rendered."""
+
+    @web.get("/dev/mail", response_class=HTMLResponse)
+    def dev_mail_index() -> HTMLResponse:
+        rows = "".join(
+            f"<tr><td>{escape(str(m['Date'] or ''))}</td><td>{escape(str(m['X-Mailflow-Kind'] or ''))}</td>"
+            f"<td>{escape(str(m['To'] or ''))}</td><td><a href='/dev/mail/{escape(key)}'>"
+            f"{escape(str(m['Subject'] or '(no subject)'))}</a></td>"
+            f"<td>{escape(str(m['X-Mailflow-Booking'] or ''))}</td></tr>"
+            for key, m, _ in _messages(path)
+        )
+        page = (
+            "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>mailflow: sent mail</title>"
+            "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+            "<style>body{font-family:system-ui,sans-serif;margin:2rem}table{border-collapse:collapse;width:100%}"
+            "td,th{border-bottom:1px solid #ddd;padding:.4rem;text-align:left;font-size:.9rem}</style></head>"
+            f"<body><h1>Sent mail</h1><p>{escape(str(path))}</p><table><thead><tr><th>Date</th><th>Kind</th>"
+            f"<th>To</th><th>Subject</th><th>Booking</th></tr></thead><tbody>{rows or ''}</tbody></table>"
+            + ("" if rows else "<p>No messages yet.</p>")
+            + "</body></html>"
+        )
+        return HTMLResponse(page, headers={"Content-Security-Policy": DEV_MAIL_CSP})
+
+    def _one(key: str) -> EmailMessage:
+        box = mailbox.Maildir(path, factory=None, create=True)
+        if key not in set(box.iterkeys()):
+            raise HTTPException(status_code=404)
+        message = email.message_from_bytes(box.get_bytes(key), policy=email.policy.default)
+        assert isinstance(message, EmailMessage)
+        return message
+
+    @web.get("/dev/mail/{key}.eml")
+    def dev_mail_raw(key: str) -> Response:
+        return Response(_one(key).as_bytes(), media_type="message/rfc822")
+
+    @web.get("/dev/mail/{key}", response_class=HTMLResponse)
+    def dev_mail_message(key: str) -> HTMLResponse:
+        message = _one(key)
+        body = message.get_body(("html", "plain"))
+        content = body.get_content() if body is not None else ""
+        if body is not None and body.get_content_type() == "text/plain":
+            content = f"<pre>{escape(content)}</pre>"
+        # Links stay as they are so a newcomer can click "Manage booking"; scripts cannot run (CSP).
+        return HTMLResponse(content, headers={"Content-Security-Policy": DEV_MAIL_CSP})

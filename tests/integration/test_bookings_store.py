@@ -34,6 +34,7 @@ def book(engine: Engine, start: datetime, now: datetime, **overrides: object) ->
         "now": now,
         "public_url": PUBLIC,
         "grid": GRID,
+        "notifier": None,
     }
     values.update(overrides)
     return service.create_booking(engine, **values)  # type: ignore[arg-type]
@@ -76,9 +77,7 @@ def test_manage_token_opens_its_booking_only(demo_engine: Engine, next_tuesday: 
     with Session(demo_engine) as session:
         found = booking_for_token(session, token, now)
         assert found is not None and found.ref == view.ref
-        assert (
-            booking_for_token(session, token[:-1] + ("x" if token[-1] != "x" else "y"), now) is None
-        )
+        assert booking_for_token(session, token[:-1] + ("x" if token[-1] != "x" else "y"), now) is None
         after_end = berlin(next_tuesday, 10, 45) + timedelta(days=2)
         assert booking_for_token(session, token, after_end) is None
 
@@ -158,6 +157,7 @@ def test_reschedule_moves_staff_keeps_token_valid_and_audits(
         actor=STAFF,
         now=now,
         grid=GRID,
+        notifier=None,
     )
     assert (moved.staff, moved.sequence, moved.ref) == ("carla@contoso.example", 1, view.ref)
     assert moved.start == berlin(later_day, 14)
@@ -175,10 +175,12 @@ def test_customer_is_held_to_the_policy_on_staff_bookings(
     """A customer cannot cancel a staff-made haircut (setting off) but can cancel a consultation (on)."""
     haircut = book(demo_engine, berlin(next_tuesday, 10), now)
     with pytest.raises(PolicyRefused) as caught:
-        service.cancel_booking(demo_engine, haircut.ref, reason=None, actor=CUSTOMER, now=now)
+        service.cancel_booking(demo_engine, haircut.ref, reason=None, actor=CUSTOMER, now=now, notifier=None)
     assert caught.value.reason == "origin_staff_and_setting_off"
     consult = book(demo_engine, berlin(next_tuesday, 12), now, service="consultation")
-    cancelled = service.cancel_booking(demo_engine, consult.ref, reason="busy", actor=CUSTOMER, now=now)
+    cancelled = service.cancel_booking(
+        demo_engine, consult.ref, reason="busy", actor=CUSTOMER, now=now, notifier=None
+    )
     assert cancelled.status == "cancelled" and cancelled.sequence == 1
     assert service.get_booking(demo_engine, haircut.ref).status == "confirmed"
 
@@ -188,7 +190,7 @@ def test_cancel_frees_the_slot_and_lists_everything(
 ) -> None:
     """After a cancel the slot can be booked again, and the list shows both bookings in order."""
     first = book(demo_engine, berlin(next_tuesday, 10), now)
-    service.cancel_booking(demo_engine, first.ref, reason="ill", actor=STAFF, now=now)
+    service.cancel_booking(demo_engine, first.ref, reason="ill", actor=STAFF, now=now, notifier=None)
     second = book(
         demo_engine, berlin(next_tuesday, 10), now, customer=service.CustomerInput("g@example.com", "Grace")
     )

@@ -43,6 +43,7 @@ def _race(url: str, start: datetime, now: datetime, staff_for: list[str]) -> tup
                 now=now,
                 public_url="http://x",
                 grid=timedelta(minutes=15),
+                notifier=None,
             )
             with lock:
                 wins.append(view.ref)
@@ -96,6 +97,7 @@ def test_postgres_constraint_refuses_overlap_even_without_the_check(
         now=now,
         public_url="http://x",
         grid=timedelta(minutes=15),
+        notifier=None,
     )
     with Session(postgres_engine) as session:
         original = session.exec(select(Booking).where(Booking.ref == view.ref)).one().model_dump()

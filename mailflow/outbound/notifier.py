@@ -1,0 +1,141 @@
+"""The notifier: domain events -> outbox rows and reminder rows, in the change's transaction.
+
+- created: customer ``confirmation``; the staff member and every admin
+  ``booking_created``; reminders planned.
+- rescheduled: customer ``rescheduled``; staff and admins ``booking_rescheduled``
+  with old and new. When the staff member changed, the old one gets
+  ``booking_cancelled`` and the new one ``booking_created`` instead (admins
+  still get ``booking_rescheduled``); reminders re-planned.
+- cancelled: customer ``cancelled``; staff and admins ``booking_cancelled`` with
+  the reason; pending reminders dropped.
+
+Staff emails say who made the change. A customer whose address is bouncing
+gets nothing until staff fix it; staff who turned a kind off do not get it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from mailflow.booking.events import BookingCancelled, BookingCreated, BookingRescheduled, DomainEvent
+from mailflow.booking.model import BookingStatus
+from mailflow.outbound.context import BookingFacts, customer_reader, load_facts, staff_reader
+from mailflow.outbound.message import EmailBuilder
+from mailflow.outbound.outbox import ClaimedMessage, enqueue
+from mailflow.scheduling.reminders import drop_reminders, plan_reminders
+from mailflow.store.tables import Booking, Staff, pk
+
+
+class Notifier:
+    """Turns each domain event into the emails and reminders it implies."""
+
+    def __init__(self, builder: EmailBuilder) -> None:
+        self.builder = builder
+
+    def envelope_from(self, facts: BookingFacts) -> str:
+        """The SMTP return path: our bounce address when replies reach us, else the sender."""
+        domain = self.builder.settings.inbound_domain
+        if domain:
+            return f"bounce+{facts.booking.ref.lower()}@{domain}"
+        return facts.business.sender_email or facts.business.email
+
+    def _send(
+        self,
+        session: Session,
+        facts: BookingFacts,
+        kind: str,
+        staff: Staff | None,
+        now: datetime,
+        **kw: Any,
+    ) -> None:
+        if staff is None:
+            if facts.customer.bouncing:
+                return
+            reader = customer_reader(facts)
+        else:
+            if not staff.notification_prefs.get(kind, True):
+                return
+            reader = staff_reader(staff)
+        email = self.builder.build(session, facts, kind, reader, now=now, **kw)
+        enqueue(
+            session,
+            email,
+            business_id=pk(facts.business),
+            booking_id=facts.booking.booking_id,
+            envelope_from=self.envelope_from(facts),
+            now=now,
+        )
+
+    def _admins(self, session: Session, facts: BookingFacts, *exclude: int) -> list[Staff]:
+        rows = session.exec(
+            select(Staff)
+            .where(Staff.business_id == facts.business.id, Staff.role == "admin", col(Staff.active).is_(True))
+            .order_by(col(Staff.id))
+        ).all()
+        return [row for row in rows if row.id not in exclude]
+
+    def notify(self, session: Session, event: DomainEvent, row: Booking, now: datetime) -> None:
+        """Queue everything ``event`` implies; call inside the transaction that made it."""
+        facts = load_facts(session, row)
+        actor = event.actor
+        if isinstance(event, BookingCreated):
+            self._send(session, facts, "confirmation", None, now, actor=actor)
+            for staff in [facts.staff, *self._admins(session, facts, pk(facts.staff))]:
+                self._send(session, facts, "booking_created", staff, now, actor=actor)
+            plan_reminders(session, row, facts.service, now)
+        elif isinstance(event, BookingRescheduled):
+            old_staff = session.get_one(Staff, event.old.staff_id)
+            self._send(
+                session, facts, "rescheduled", None, now, actor=actor, old=event.old, old_staff=old_staff
+            )
+            if event.staff_changed:
+                gone = replace(event.old, status=BookingStatus.CANCELLED, sequence=event.new.sequence)
+                old_facts = replace(facts, staff=old_staff, booking=gone)
+                self._send(session, old_facts, "booking_cancelled", old_staff, now, actor=actor)
+                self._send(session, facts, "booking_created", facts.staff, now, actor=actor)
+                informed = {pk(old_staff), pk(facts.staff)}
+            else:
+                self._send(
+                    session, facts, "booking_rescheduled", facts.staff, now,
+                    actor=actor, old=event.old, old_staff=old_staff,
+                )  # fmt: skip
+                informed = {pk(facts.staff)}
+            for admin in self._admins(session, facts, *informed):
+                self._send(
+                    session,
+                    facts,
+                    "booking_rescheduled",
+                    admin,
+                    now,
+                    actor=actor,
+                    old=event.old,
+                    old_staff=old_staff,
+                )
+            plan_reminders(session, row, facts.service, now)
+        elif isinstance(event, BookingCancelled):
+            self._send(session, facts, "cancelled", None, now, actor=actor)
+            for staff in [facts.staff, *self._admins(session, facts, pk(facts.staff))]:
+                self._send(session, facts, "booking_cancelled", staff, now, actor=actor)
+            drop_reminders(session, pk(row))
+
+    def send_reminder(self, session: Session, booking: Booking, now: datetime) -> None:
+        """Queue the customer's reminder for ``booking`` (called by the reminder sweep)."""
+        self._send(session, load_facts(session, booking), "reminder", None, now)
+
+    def report_failure(self, session: Session, message: ClaimedMessage, detail: str, now: datetime) -> None:
+        """Tell the admins that an email could not be delivered (``delivery_failed``)."""
+        if message.booking_id is None:
+            return
+        facts = load_facts(session, session.get_one(Booking, message.booking_id))
+        failure = {
+            "recipient": message.recipient,
+            "kind": message.kind,
+            "reason": detail,
+            "booking_ref": facts.booking.ref,
+        }
+        for admin in self._admins(session, facts):
+            self._send(session, facts, "delivery_failed", admin, now, extra={"failure": failure})

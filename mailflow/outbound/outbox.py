@@ -1,0 +1,177 @@
+"""The transactional outbox: emails become rows in the change's transaction; workers claim them.
+
+Statuses: ``queued`` (waiting, possibly for a retry time), ``sending`` (claimed
+by a worker until ``claimed_until``), ``sent``, ``failed`` (permanently). A
+claim is one statement: ``UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP
+LOCKED) RETURNING`` on PostgreSQL, the same inside SQLite's write lock, so two
+workers never take the same row. A claim whose worker died expires and the row
+is claimed again (its Message-ID unchanged).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from sqlalchemy import Engine, and_, or_, update
+from sqlmodel import Session, col, select
+
+from mailflow.outbound.message import OutgoingEmail
+from mailflow.store.engine import write_session
+from mailflow.store.tables import OutboxMessage
+
+CLAIM_LEASE = timedelta(minutes=5)
+MAX_ATTEMPTS = 8
+MAX_AGE = timedelta(days=2)
+FIRST_RETRY = timedelta(seconds=30)
+MAX_RETRY = timedelta(hours=2)
+
+
+class OutboxStatus(StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedMessage:
+    id: int
+    business_id: int
+    booking_id: int | None
+    kind: str
+    recipient: str
+    message_id: str
+    envelope_from: str
+    attempts: int
+    created_at: datetime
+    data: bytes
+
+
+def enqueue(
+    session: Session,
+    email: OutgoingEmail,
+    *,
+    business_id: int,
+    booking_id: int | None,
+    envelope_from: str,
+    now: datetime,
+) -> OutboxMessage:
+    """Add ``email`` to the outbox in the caller's transaction."""
+    row = OutboxMessage(
+        business_id=business_id,
+        booking_id=booking_id,
+        kind=email.kind,
+        recipient=email.recipient,
+        message_id=email.message_id,
+        status=OutboxStatus.QUEUED.value,
+        next_attempt_at=now,
+        payload=email.data,
+        context={"subject": email.subject, "envelope_from": envelope_from},
+        created_at=now,
+    )
+    session.add(row)
+    return row
+
+
+def claim_due(
+    engine: Engine, now: datetime, limit: int = 100, lease: timedelta = CLAIM_LEASE
+) -> list[ClaimedMessage]:
+    """Atomically take up to ``limit`` due messages for this worker."""
+    due = or_(
+        and_(
+            col(OutboxMessage.status) == OutboxStatus.QUEUED.value, col(OutboxMessage.next_attempt_at) <= now
+        ),
+        and_(col(OutboxMessage.status) == OutboxStatus.SENDING.value, col(OutboxMessage.claimed_until) < now),
+    )
+    candidates = (
+        select(OutboxMessage.id)
+        .where(due)
+        .order_by(col(OutboxMessage.id))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    statement = (
+        update(OutboxMessage)
+        .where(col(OutboxMessage.id).in_(candidates.scalar_subquery()))
+        .values(
+            status=OutboxStatus.SENDING.value,
+            claimed_until=now + lease,
+            attempts=col(OutboxMessage.attempts) + 1,
+        )
+        .returning(
+            col(OutboxMessage.id),
+            col(OutboxMessage.business_id),
+            col(OutboxMessage.booking_id),
+            col(OutboxMessage.kind),
+            col(OutboxMessage.recipient),
+            col(OutboxMessage.message_id),
+            col(OutboxMessage.context),
+            col(OutboxMessage.attempts),
+            col(OutboxMessage.created_at),
+            col(OutboxMessage.payload),
+        )
+    )
+    with write_session(engine) as session:
+        rows = session.execute(statement).all()
+    claimed = [
+        ClaimedMessage(
+            id=row[0],
+            business_id=row[1],
+            booking_id=row[2],
+            kind=row[3],
+            recipient=row[4],
+            message_id=row[5],
+            envelope_from=str((row[6] or {}).get("envelope_from", "")),
+            attempts=row[7],
+            created_at=row[8],
+            data=row[9] or b"",
+        )
+        for row in rows
+    ]
+    return sorted(claimed, key=lambda message: message.id)
+
+
+def retry_delay(attempts: int, rng: random.Random | None = None) -> timedelta:
+    """Exponential backoff with full jitter: up to 30 s, 60 s, 120 s … capped at two hours."""
+    ceiling = min(FIRST_RETRY * (2 ** max(0, attempts - 1)), MAX_RETRY)
+    fraction = (rng or random).uniform(0.5, 1.0)
+    return timedelta(seconds=ceiling.total_seconds() * fraction)
+
+
+def mark_sent(session: Session, ids: Sequence[int], now: datetime) -> None:
+    if ids:
+        session.execute(
+            update(OutboxMessage)
+            .where(col(OutboxMessage.id).in_(ids))
+            .values(status=OutboxStatus.SENT.value, sent_at=now, claimed_until=None, last_error=None)
+        )
+
+
+def mark_retry(session: Session, message: ClaimedMessage, error: str, now: datetime) -> bool:
+    """Queue ``message`` again after a temporary failure; False when it has run out of tries."""
+    if message.attempts >= MAX_ATTEMPTS or now - message.created_at >= MAX_AGE:
+        mark_failed(session, message.id, f"gave up after {message.attempts} attempts: {error}")
+        return False
+    session.execute(
+        update(OutboxMessage)
+        .where(col(OutboxMessage.id) == message.id)
+        .values(
+            status=OutboxStatus.QUEUED.value,
+            next_attempt_at=now + retry_delay(message.attempts),
+            claimed_until=None,
+            last_error=error,
+        )
+    )
+    return True
+
+
+def mark_failed(session: Session, message_id: int, error: str) -> None:
+    session.execute(
+        update(OutboxMessage)
+        .where(col(OutboxMessage.id) == message_id)
+        .values(status=OutboxStatus.FAILED.value, claimed_until=None, last_error=error)
+    )

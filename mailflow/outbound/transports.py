@@ -1,0 +1,208 @@
+"""Outbound transports, chosen by ``MAILFLOW_OUTBOUND_URL``.
+
+- ``smtp://user:pass@host:587?starttls=true`` / ``smtps://…:465``: aiosmtplib,
+  one connection per batch, per-message results (4xx and connection errors are
+  temporary, 5xx permanent);
+- ``maildir:///abs/path`` (relative paths resolve against the working
+  directory): a standard Maildir, one complete message per file;
+- ``memory://name``: kept in this process (tests).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import mailbox
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import aiosmtplib
+
+from mailflow.errors import ConfigError
+
+OUTBOUND_VARIABLE = "MAILFLOW_OUTBOUND_URL"
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One message to hand to a transport."""
+
+    envelope_from: str
+    recipient: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    ok: bool
+    permanent: bool = False
+    detail: str = ""
+
+
+SENT = SendResult(ok=True)
+
+
+class Transport(Protocol):
+    name: str
+
+    async def send_batch(self, messages: Sequence[Outgoing]) -> list[SendResult]:
+        """Send ``messages`` in order; one result per message."""
+        ...
+
+
+@dataclass
+class MemoryTransport:
+    """Keeps every message in ``sent`` (for tests and the ``memory://`` URL)."""
+
+    name: str = "memory"
+    sent: list[Outgoing] = field(default_factory=list)
+
+    async def send_batch(self, messages: Sequence[Outgoing]) -> list[SendResult]:
+        self.sent.extend(messages)
+        return [SENT for _ in messages]
+
+
+MEMORY_TRANSPORTS: dict[str, MemoryTransport] = {}
+
+
+@dataclass
+class MaildirTransport:
+    """Writes each message into a Maildir (``tmp/`` then ``new/``, never half a file)."""
+
+    path: Path
+    name: str = "maildir"
+
+    def _write(self, messages: Sequence[Outgoing]) -> None:
+        box = mailbox.Maildir(self.path, factory=None, create=True)
+        for message in messages:
+            box.add(message.data)
+
+    async def send_batch(self, messages: Sequence[Outgoing]) -> list[SendResult]:
+        try:
+            await asyncio.to_thread(self._write, messages)
+        except OSError as exc:
+            return [SendResult(ok=False, detail=f"maildir: {exc}") for _ in messages]
+        return [SENT for _ in messages]
+
+
+@dataclass
+class SmtpTransport:
+    """An SMTP relay; one connection is reused for the whole batch."""
+
+    hostname: str
+    port: int
+    use_tls: bool
+    start_tls: bool | None
+    username: str | None
+    password: str | None
+    timeout: float = 30.0
+    name: str = "smtp"
+
+    def _client(self) -> aiosmtplib.SMTP:
+        return aiosmtplib.SMTP(
+            hostname=self.hostname,
+            port=self.port,
+            use_tls=self.use_tls,
+            start_tls=self.start_tls,
+            username=self.username,
+            password=self.password,
+            timeout=self.timeout,
+        )
+
+    async def send_batch(self, messages: Sequence[Outgoing]) -> list[SendResult]:
+        results: list[SendResult] = []
+        client = self._client()
+        try:
+            await client.connect()
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            return [
+                SendResult(ok=False, detail=f"cannot reach {self.hostname}:{self.port}: {exc}")
+                for _ in messages
+            ]
+        try:
+            for message in messages:
+                results.append(await self._send_one(client, message))
+                if not client.is_connected:  # the relay hung up: the rest are temporary failures
+                    break
+        finally:
+            if client.is_connected:
+                try:
+                    await client.quit()
+                except (aiosmtplib.SMTPException, OSError):
+                    client.close()
+        while len(results) < len(messages):
+            results.append(SendResult(ok=False, detail="connection lost before this message"))
+        return results
+
+    async def _send_one(self, client: aiosmtplib.SMTP, message: Outgoing) -> SendResult:
+        try:
+            errors, _ = await client.sendmail(message.envelope_from, [message.recipient], message.data)
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            refusal = exc.recipients[0]
+            return SendResult(
+                ok=False, permanent=refusal.code >= 500, detail=f"{refusal.code} {refusal.message}"
+            )
+        except aiosmtplib.SMTPResponseException as exc:
+            if exc.code >= 500:
+                await _reset(client)
+            return SendResult(ok=False, permanent=exc.code >= 500, detail=f"{exc.code} {exc.message}")
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            return SendResult(ok=False, detail=f"{type(exc).__name__}: {exc}")
+        if errors:
+            code, text = next(iter(errors.values()))
+            return SendResult(ok=False, permanent=code >= 500, detail=f"{code} {text}")
+        return SENT
+
+
+async def _reset(client: aiosmtplib.SMTP) -> None:
+    try:
+        await client.rset()
+    except (aiosmtplib.SMTPException, OSError):
+        client.close()
+
+
+def transport_from_url(url: str) -> Transport:
+    """The transport for ``url``; ``ConfigError`` naming the variable when it is malformed."""
+    parts = urlsplit(url)
+    query = parse_qs(parts.query)
+    if parts.scheme == "memory":
+        key = parts.netloc or parts.path or "default"
+        return MEMORY_TRANSPORTS.setdefault(key, MemoryTransport())
+    if parts.scheme == "maildir":
+        raw = unquote(parts.netloc + parts.path)
+        if not raw:
+            raise ConfigError(OUTBOUND_VARIABLE, "maildir:// needs a path, e.g. maildir:///var/mail/mailflow")
+        return MaildirTransport(Path(raw).resolve())
+    if parts.scheme in ("smtp", "smtps"):
+        if not parts.hostname:
+            raise ConfigError(
+                OUTBOUND_VARIABLE, "smtp:// needs a host, e.g. smtp://user:pass@relay.example:587"
+            )
+        try:
+            port = parts.port or (465 if parts.scheme == "smtps" else 587)
+        except ValueError:
+            raise ConfigError(OUTBOUND_VARIABLE, f"bad port in {url!r}") from None
+        starttls = query.get("starttls", [""])[0].lower()
+        if starttls not in ("", "true", "false", "1", "0", "yes", "no"):
+            raise ConfigError(OUTBOUND_VARIABLE, f"starttls must be true or false, not {starttls!r}")
+        timeout = query.get("timeout", ["30"])[0]
+        try:
+            timeout_seconds = float(timeout)
+        except ValueError:
+            raise ConfigError(
+                OUTBOUND_VARIABLE, f"timeout must be a number of seconds, not {timeout!r}"
+            ) from None
+        return SmtpTransport(
+            hostname=parts.hostname,
+            port=port,
+            use_tls=parts.scheme == "smtps",
+            start_tls=None if starttls == "" else starttls in ("true", "1", "yes"),
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            timeout=timeout_seconds,
+        )
+    raise ConfigError(
+        OUTBOUND_VARIABLE, f"unsupported scheme {parts.scheme!r}: use smtp, smtps, maildir or memory"
+    )

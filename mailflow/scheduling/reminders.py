@@ -1,0 +1,96 @@
+"""Reminders: rows planned in the booking's transaction, turned into emails by the sweep.
+
+One row per (booking, offset). ``plan_reminders`` (on create and on every
+move) sets each row's due time from the booking's start; an offset already due
+at planning time is ``skipped``. ``drop_reminders`` (on cancel) drops what is
+pending. The sweep takes due ``pending`` rows whose booking is still confirmed,
+unchanged since planning and not started, and queues the reminder email;
+after downtime, overdue reminders still go out as long as the booking has not
+started.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from sqlalchemy import Engine, update
+from sqlmodel import Session, col, select
+
+from mailflow.booking.model import BookingStatus
+from mailflow.store.engine import write_session
+from mailflow.store.tables import Booking, Reminder, Service, pk
+
+
+class ReminderStatus(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    SKIPPED = "skipped"
+    DROPPED = "dropped"
+
+
+def plan_reminders(session: Session, booking: Booking, service: Service, now: datetime) -> None:
+    """(Re)plan every reminder of ``booking`` from its current start."""
+    existing = {
+        row.offset_minutes: row
+        for row in session.exec(select(Reminder).where(Reminder.booking_id == booking.id))
+    }
+    offsets = sorted(set(service.reminder_offsets_minutes))
+    for offset in offsets:
+        due = booking.start - timedelta(minutes=offset)
+        row = existing.pop(offset, None) or Reminder(booking_id=pk(booking), offset_minutes=offset)
+        row.due_at = due
+        row.booking_version = booking.version
+        row.sent_at = None
+        row.status = ReminderStatus.SKIPPED.value if due <= now else ReminderStatus.PENDING.value
+        session.add(row)
+    for stale in existing.values():  # an offset the service no longer has
+        if stale.status == ReminderStatus.PENDING.value:
+            stale.status = ReminderStatus.DROPPED.value
+            session.add(stale)
+
+
+def drop_reminders(session: Session, booking_id: int) -> None:
+    """Drop the pending reminders of a cancelled booking."""
+    session.execute(
+        update(Reminder)
+        .where(col(Reminder.booking_id) == booking_id, col(Reminder.status) == ReminderStatus.PENDING.value)
+        .values(status=ReminderStatus.DROPPED.value)
+    )
+
+
+ReminderSender = Callable[[Session, Booking, datetime], None]
+
+
+def sweep_reminders(engine: Engine, send: ReminderSender, now: datetime, limit: int = 200) -> int:
+    """Queue every due reminder (claimed under lock, so concurrent sweeps never double up).
+
+    ``send(session, booking, now)`` queues the reminder email in the same
+    transaction. Returns how many were queued.
+    """
+    queued = 0
+    with write_session(engine) as session:
+        due = session.exec(
+            select(Reminder)
+            .where(Reminder.status == ReminderStatus.PENDING.value, col(Reminder.due_at) <= now)
+            .order_by(col(Reminder.due_at), col(Reminder.id))
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).all()
+        for reminder in due:
+            booking = session.get_one(Booking, reminder.booking_id)
+            current = (
+                booking.status == BookingStatus.CONFIRMED.value
+                and booking.version == reminder.booking_version
+                and booking.start > now
+            )
+            if current:
+                send(session, booking, now)
+                reminder.status = ReminderStatus.SENT.value
+                reminder.sent_at = now
+                queued += 1
+            else:
+                reminder.status = ReminderStatus.DROPPED.value
+            session.add(reminder)
+    return queued
