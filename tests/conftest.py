@@ -186,3 +186,81 @@ def run_cli(tmp_path: Path) -> Any:
         return result
 
     return run
+
+
+# --- SMTP sink -----------------------------------------------------------------
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class RecordingHandler:
+    """An aiosmtpd handler that keeps what it received (and can refuse or slow down)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.messages: list[tuple[str, list[str], bytes]] = []
+        self.refuse: dict[str, str] = {}
+        self.delay = 0.0
+        self.lock = threading.Lock()
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        if address in self.refuse:
+            return self.refuse[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        import asyncio
+
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        with self.lock:
+            self.messages.append(
+                (envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.original_content))
+            )
+        return "250 OK"
+
+    def parsed(self) -> list[Any]:
+        import email
+        import email.policy
+
+        return [email.message_from_bytes(raw, policy=email.policy.default) for _, _, raw in self.messages]
+
+
+class SmtpSink:
+    """A real aiosmtpd server on 127.0.0.1 that can be stopped and started on the same port."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.handler = RecordingHandler()
+        self.controller: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}?timeout=5"
+
+    def start(self) -> SmtpSink:
+        from aiosmtpd.controller import Controller
+
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+        return self
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[SmtpSink]:
+    sink = SmtpSink().start()
+    yield sink
+    sink.stop()

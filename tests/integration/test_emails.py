@@ -218,6 +218,7 @@ def test_calendar_uid_stable_sequence_rises_cancel_on_cancel(
         actor=STAFF,
         now=now,
         grid=timedelta(minutes=15),
+        notifier=None,
     )
     moved = _calendar(build(demo_engine, ref, "rescheduled", now))
     service.cancel_booking(demo_engine, ref, reason="ill", actor=STAFF, now=now, notifier=None)

@@ -34,7 +34,9 @@ def envelope(**overrides: object) -> Envelope:
 
 def rendered(subject: str = "Ihr Termin ist bestätigt – Dienstag, 3. März") -> RenderedEmail:
     long_line = "Zeile mit Umlauten äöü und = Zeichen " * 40
-    return RenderedEmail(subject=subject, html=f"<p>Hallo {EVIL_NAME}</p><p>{long_line}</p>", text=f"Hallo\n{long_line}\n")
+    return RenderedEmail(
+        subject=subject, html=f"<p>Hallo {EVIL_NAME}</p><p>{long_line}</p>", text=f"Hallo\n{long_line}\n"
+    )
 
 
 def ics() -> bytes:
