@@ -82,9 +82,14 @@ def test_create_reschedule_cancel_send_exactly_the_right_emails(
     )
 
     service.reschedule_booking(
-        app.engine, ref, start=berlin(next_tuesday, 14), staff="carla@contoso.example", actor=CUSTOMER, now=now,
+        app.engine,
+        ref,
+        start=berlin(next_tuesday, 14),
+        staff="carla@contoso.example",
+        actor=CUSTOMER,
+        now=now,
         **app.booking_kwargs(),
-    )  # fmt: skip
+    )
     run_once(app, now)
     assert sorted(received(smtp_sink)) == sorted(
         [
