@@ -44,7 +44,9 @@ def build_scheduler(app: App, stop: asyncio.Event) -> AsyncIOScheduler:
     loop = asyncio.get_running_loop()
 
     async def dispatch() -> None:
-        report = await app.dispatcher.run_once(datetime.now(UTC), stop=stop)
+        # Shielded: APScheduler cancels running jobs at shutdown, but a batch in flight must be
+        # recorded, or its rows would stay claimed until the lease runs out and be sent twice.
+        report = await asyncio.shield(app.dispatcher.run_once(datetime.now(UTC), stop=stop))
         if report.sent or report.failed or report.retried:
             log.info("dispatch: %d sent, %d to retry, %d failed", report.sent, report.retried, report.failed)
 
