@@ -1,0 +1,41 @@
+"""The daily agenda: tomorrow's bookings for each staff member, queued once even by two workers."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+
+from sqlmodel import Session, select
+
+from mailflow import service
+from mailflow.app import build
+from mailflow.booking.model import Actor, ActorKind, Origin
+from mailflow.config import load_settings
+from mailflow.demo import seed_demo
+from mailflow.scheduling.jobs import queue_daily_agendas
+from mailflow.store.tables import OutboxMessage
+from tests.conftest import BERLIN, berlin
+
+
+def test_agenda_goes_to_staff_with_bookings_tomorrow_once(
+    db_url: str, tmp_path: Path, next_tuesday: date, now: datetime
+) -> None:
+    """At 18:00 the day before, Bob (two bookings) gets one agenda; Carla (none) gets nothing."""
+    app = build(load_settings({"MAILFLOW_DATABASE_URL": db_url, "MAILFLOW_DATA_DIR": str(tmp_path)}))
+    seed_demo(app.engine, now)
+    for hour in (10, 14):
+        service.create_booking(
+            app.engine, business="contoso", service="haircut", staff="bob@contoso.example",
+            customer=service.CustomerInput(email=f"c{hour}@example.com", name=f"Customer {hour}"),
+            start=berlin(next_tuesday, hour), origin=Origin.STAFF, actor=Actor(ActorKind.STAFF, "x"), now=now,
+            public_url=app.settings.public_url, grid=app.grid, notifier=None,
+        )  # fmt: skip
+    evening_before = datetime.combine(next_tuesday - timedelta(days=1), time(18), BERLIN)
+    assert queue_daily_agendas(app, "Europe/Berlin", evening_before) == 1
+    assert queue_daily_agendas(app, "Europe/Berlin", evening_before) == 0  # a second worker: nothing twice
+    with Session(app.engine) as session:
+        rows = session.exec(select(OutboxMessage).where(OutboxMessage.kind == "daily_agenda")).all()
+    assert [row.recipient for row in rows] == ["bob@contoso.example"]
+    body = (rows[0].payload or b"").decode()
+    assert "Customer 10" in body.replace("=\r\n", "") and "Customer 14" in body.replace("=\r\n", "")
+    app.close()
