@@ -600,6 +600,7 @@ def main(argv: list[str] | None = None) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     try:
         # Standalone mode: usage errors (a wrong flag) print usage and exit 2 there.
         cli(args=argv, prog_name="mailflow")

@@ -69,6 +69,18 @@ class Settings(BaseSettings):
     slot_grid_minutes: int = 15
     """Spacing of the start times offered to customers."""
 
+    token_failures_per_ip: int = 30
+    """Failed manage-link lookups one IP may make in 10 minutes before it gets 429."""
+
+    bookings_per_ip_per_hour: int = 10
+    """Self-service bookings one IP may make per hour."""
+
+    bookings_per_email_per_day: int = 5
+    """Self-service bookings one customer email may make per day."""
+
+    find_booking_per_ip_per_hour: int = 10
+    """"Find my booking" requests one IP may make per hour."""
+
     @field_validator("web_bind", "smtp_bind")
     @classmethod
     def _bind(cls, value: str) -> str:
@@ -121,6 +133,18 @@ class Settings(BaseSettings):
         value = value.strip().lower()
         if value and (" " in value or "@" in value or "." not in value):
             raise ValueError(f"expected a domain such as replies.example.com, got {value!r}")
+        return value
+
+    @field_validator(
+        "token_failures_per_ip",
+        "bookings_per_ip_per_hour",
+        "bookings_per_email_per_day",
+        "find_booking_per_ip_per_hour",
+    )
+    @classmethod
+    def _limit(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("expected a whole number of at least 1")
         return value
 
     @field_validator("slot_grid_minutes")

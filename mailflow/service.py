@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -393,3 +393,61 @@ def list_bookings(
         if start_to is not None:
             statement = statement.where(col(Booking.start) < start_to)
         return [view_of(session, row) for row in session.exec(statement)]
+
+
+@dataclass(frozen=True, slots=True)
+class OfferedSlot:
+    """A free start time with the staff member's email and name."""
+
+    start: datetime
+    end: datetime
+    staff_email: str
+    staff_name: str
+
+
+def find_slots(
+    session: Session,
+    business: Business,
+    service: Service,
+    *,
+    day_from: date,
+    day_to: date,
+    now: datetime,
+    grid: timedelta,
+    staff_email: str | None = None,
+    exclude_booking_id: int | None = None,
+) -> list[OfferedSlot]:
+    """Free start times of ``service`` on local days ``day_from``..``day_to`` (business zone).
+
+    ``staff_email`` restricts to one staff member (who must perform the
+    service); ``exclude_booking_id`` frees the slot of a booking being moved.
+    """
+    members = list(queries.staff_for_service(session, service))
+    if staff_email is not None:
+        members = [m for m in members if m.email == staff_email.strip().lower()]
+    if not members:
+        return []
+    window = queries.day_window(day_from, day_to, business.timezone)
+    schedules = [queries.schedule_of(session, member, window) for member in members]
+    slots = core.free_slots(
+        queries.rules_of(service),
+        schedules,
+        start_day=day_from,
+        end_day=day_to,
+        now=now,
+        closures=queries.closures_of(session, business, window),
+        grid=grid,
+        exclude_booking_id=exclude_booking_id,
+    )
+    zone = ZoneInfo(business.timezone)
+    by_id = {pk(member): member for member in members}
+    return [
+        OfferedSlot(
+            slot.start,
+            slot.end,
+            by_id[slot.staff_id].email,
+            by_id[slot.staff_id].name or by_id[slot.staff_id].email,
+        )
+        for slot in slots
+        if day_from <= slot.start.astimezone(zone).date() <= day_to
+    ]

@@ -122,6 +122,10 @@ class Notifier:
                 self._send(session, facts, "booking_cancelled", staff, now, actor=actor)
             drop_reminders(session, pk(row))
 
+    def resend_confirmation(self, session: Session, booking: Booking, now: datetime) -> None:
+        """Send the customer their confirmation again, with a fresh manage link ("find my booking")."""
+        self._send(session, load_facts(session, booking), "confirmation", None, now)
+
     def send_reminder(self, session: Session, booking: Booking, now: datetime) -> None:
         """Queue the customer's reminder for ``booking`` (called by the reminder sweep)."""
         self._send(session, load_facts(session, booking), "reminder", None, now)

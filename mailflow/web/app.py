@@ -24,10 +24,17 @@ DEV_MAIL_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; fr
 
 def create_web_app(app: App) -> FastAPI:
     """The web application of ``app``."""
+    from fastapi.staticfiles import StaticFiles
+
     from mailflow.app import maildir_path
+    from mailflow.web.pages import build_router
+    from mailflow.web.security import SecurityHeaders
 
     web = FastAPI(title="mailflow", version="0.1.0")
     engine = app.engine
+    web.add_middleware(SecurityHeaders)
+    web.mount("/static", StaticFiles(directory=Path(__file__).with_name("static")), name="static")
+    web.include_router(build_router(app))
 
     @web.get("/healthz")
     def healthz() -> dict[str, str]:

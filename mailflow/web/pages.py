@@ -1,0 +1,818 @@
+"""Customer pages: manage a booking through its link, book on the self-service page, find a booking.
+
+Every decision about what a customer may do comes from ``manage_allowed``
+(through the booking actions, which re-check it on every POST). GET never
+changes anything; every POST carries a CSRF token bound to the browser session
+and to what the form is about, checked before anything else. Unknown, expired
+and tampered manage links get the same 404 page.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlmodel import Session, col, select
+
+from mailflow import service as use_cases
+from mailflow.booking.model import Actor, ActorKind, BookingStatus, Origin
+from mailflow.errors import BookingConflict, InvalidInput, NotFound, PolicyRefused, SlotUnavailable
+from mailflow.outbound.context import change_instructions, decide, load_facts
+from mailflow.outbound.formatting import babel_locale, format_duration, format_when
+from mailflow.outbound.i18n import message as email_message
+from mailflow.outbound.ics import Method, calendar_bytes
+from mailflow.outbound.message import calendar_entry
+from mailflow.store import queries
+from mailflow.store.engine import read_session, write_session
+from mailflow.store.links import booking_for_token
+from mailflow.store.tables import Booking, Business, Customer, Service, Staff
+from mailflow.web.i18n import PAGE_LOCALES, TEXT, page_locale, translator
+from mailflow.web.security import (
+    RateLimiter,
+    attach_session,
+    client_ip,
+    csrf_token,
+    csrf_valid,
+    request_session,
+)
+
+if TYPE_CHECKING:
+    from mailflow.app import App
+
+CALENDAR_DAYS = 30
+COMMON_ZONES = (
+    "Europe/Berlin",
+    "Europe/Vienna",
+    "Europe/Zurich",
+    "Europe/London",
+    "Europe/Paris",
+    "Europe/Madrid",
+    "Europe/Rome",
+    "Europe/Amsterdam",
+    "Europe/Warsaw",
+    "Europe/Stockholm",
+    "Europe/Athens",
+    "Europe/Istanbul",
+    "Europe/Kyiv",
+    "Europe/Moscow",
+    "America/New_York",
+    "America/Chicago",
+    "America/Denver",
+    "America/Los_Angeles",
+    "America/Toronto",
+    "America/Sao_Paulo",
+    "America/Mexico_City",
+    "Asia/Dubai",
+    "Asia/Kolkata",
+    "Asia/Singapore",
+    "Asia/Shanghai",
+    "Asia/Tokyo",
+    "Australia/Sydney",
+    "Pacific/Auckland",
+    "Africa/Johannesburg",
+    "UTC",
+)
+
+_templates = Environment(
+    loader=FileSystemLoader(Path(__file__).with_name("templates")),
+    autoescape=select_autoescape(default=True),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+@dataclass
+class Limits:
+    """The abuse limits of the customer pages (per process)."""
+
+    token_failures: RateLimiter
+    bookings_per_ip: RateLimiter
+    bookings_per_email: RateLimiter
+    find_per_ip: RateLimiter
+    find_per_email: RateLimiter
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def build_router(app: App) -> APIRouter:
+    """The customer pages of ``app``."""
+    router = APIRouter()
+    settings = app.settings
+    secret = app.secret_key
+    engine = app.engine
+    limits = Limits(
+        token_failures=RateLimiter(settings.token_failures_per_ip, 600),
+        bookings_per_ip=RateLimiter(settings.bookings_per_ip_per_hour, 3600),
+        bookings_per_email=RateLimiter(settings.bookings_per_email_per_day, 86400),
+        find_per_ip=RateLimiter(settings.find_booking_per_ip_per_hour, 3600),
+        find_per_email=RateLimiter(3, 3600),
+    )
+
+    # --- helpers -----------------------------------------------------------------
+
+    def render(
+        request: Request, name: str, locale: str, business: Business, status: int = 200, **context: Any
+    ) -> HTMLResponse:
+        response = HTMLResponse(status_code=status)
+        attach_session(request, response)
+        other = "de" if locale == "en" else "en"
+        query = dict(request.query_params)
+        query["lang"] = other
+        body = _templates.get_template(name).render(
+            _=translator(locale),
+            locale=locale,
+            business=business,
+            lang_switch=f"{request.url.path}?{urlencode(query)}" if request.method == "GET" else None,
+            **context,
+        )
+        response.body = body.encode()
+        response.headers["content-length"] = str(len(response.body))
+        return response
+
+    def simple(
+        request: Request,
+        business: Business,
+        locale: str,
+        title: str,
+        lines: list[str],
+        status: int,
+        **extra: Any,
+    ) -> HTMLResponse:
+        return render(
+            request,
+            "message.html",
+            locale,
+            business,
+            status=status,
+            title=title,
+            lines=lines,
+            view=extra.pop("view", None),
+            links=extra.pop("links", []),
+            **extra,
+        )
+
+    def default_business(session: Session) -> Business:
+        business = session.exec(select(Business).order_by(col(Business.id))).first()
+        if business is None:
+            raise NotFound("business", "(none yet: run `mailflow demo` or create one)")
+        return business
+
+    def not_found(request: Request, locale: str | None = None) -> HTMLResponse:
+        with read_session(engine) as session:
+            business = default_business(session)
+        lang = page_locale(locale or request.query_params.get("lang"), business.default_locale)
+        t = translator(lang)
+        return simple(
+            request,
+            business,
+            lang,
+            t("not_found_title"),
+            [t("not_found_text")],
+            404,
+            show_find=True,
+            csrf=csrf_token(secret, request_session(request), "find"),
+        )
+
+    def forbidden(request: Request) -> HTMLResponse:
+        with read_session(engine) as session:
+            business = default_business(session)
+        lang = page_locale(request.query_params.get("lang"), business.default_locale)
+        t = translator(lang)
+        return simple(request, business, lang, t("forbidden_title"), [t("forbidden_text")], 403)
+
+    def too_many(request: Request) -> HTMLResponse:
+        with read_session(engine) as session:
+            business = default_business(session)
+        lang = page_locale(request.query_params.get("lang"), business.default_locale)
+        response = simple(request, business, lang, translator(lang)("too_many"), [], 429)
+        response.headers["Retry-After"] = "600"
+        return response
+
+    def lookup(request: Request, token: str, session: Session) -> Booking | None:
+        """The booking of ``token``, counting misses against the client's failure limit."""
+        booking = booking_for_token(session, token, _now())
+        if booking is None:
+            limits.token_failures.hit(client_ip(request))
+        return booking
+
+    def view_of(session: Session, booking: Booking, locale: str) -> tuple[dict[str, Any], Any]:
+        facts = load_facts(session, booking)
+        when = format_when(booking.start, booking.end, locale, facts.customer.timezone)
+        view = {
+            "ref": booking.ref,
+            "status": booking.status,
+            "service_name": facts.service.name,
+            "duration": format_duration(timedelta(minutes=facts.service.duration_minutes), locale),
+            "when": when.when,
+            "staff_name": facts.staff.name or facts.staff.email,
+            "location": facts.service.location or facts.business.address,
+            "cancel_reason": booking.cancel_reason,
+        }
+        return view, facts
+
+    def customer_actor(facts: Any) -> Actor:
+        return Actor(ActorKind.CUSTOMER_LINK, facts.customer.email)
+
+    def calendar_context(
+        request: Request,
+        session: Session,
+        business: Business,
+        service: Service,
+        locale: str,
+        base_path: str,
+        *,
+        exclude_booking_id: int | None = None,
+    ) -> dict[str, Any]:
+        """The 30-day calendar, the staff choice and the chosen day's free slots."""
+        zone = ZoneInfo(business.timezone)
+        today = _now().astimezone(zone).date()
+        params = request.query_params
+        first = _parse_day(params.get("from")) or today
+        first = max(first, today)
+        last = first + timedelta(days=CALENDAR_DAYS - 1)
+        members = list(queries.staff_for_service(session, service))
+        staff_choice = params.get("staff", "any")
+        if staff_choice != "any" and staff_choice not in {m.email for m in members}:
+            staff_choice = "any"
+        slots = use_cases.find_slots(
+            session,
+            business,
+            service,
+            day_from=first,
+            day_to=last,
+            now=_now(),
+            grid=app.grid,
+            staff_email=None if staff_choice == "any" else staff_choice,
+            exclude_booking_id=exclude_booking_id,
+        )
+        by_day: dict[date, list[use_cases.OfferedSlot]] = defaultdict(list)
+        seen: set[datetime] = set()
+        for slot in slots:
+            if staff_choice == "any" and slot.start in seen:
+                continue  # "any staff member": each time once, with the first one free then
+            seen.add(slot.start)
+            by_day[slot.start.astimezone(zone).date()].append(slot)
+        wanted = _parse_day(params.get("day"))
+        day = wanted if wanted in by_day else min(by_day, default=wanted or first)
+        loc = babel_locale(locale)
+
+        def href(**changes: str) -> str:
+            query = {"lang": locale, "staff": staff_choice, "from": first.isoformat(), "day": day.isoformat()}
+            query.update(changes)
+            return f"{base_path}?{urlencode(query)}"
+
+        from babel.dates import format_date, format_time
+
+        days = [
+            {
+                "date": d,
+                "label": format_date(d, "d MMM", locale=loc),
+                "weekday": format_date(d, "EEE", locale=loc),
+                "free": d in by_day,
+                "selected": d == day,
+                "href": href(day=d.isoformat()),
+            }
+            for d in (first + timedelta(days=i) for i in range(CALENDAR_DAYS))
+        ]
+        previous = first - timedelta(days=CALENDAR_DAYS)
+        offered = [
+            {
+                "value": f"{slot.start.astimezone(UTC).isoformat()}|{slot.staff_email}",
+                "time": format_time(slot.start.astimezone(zone), "short", locale=loc),
+                "staff_name": slot.staff_name,
+                "href": href(slot=f"{slot.start.astimezone(UTC).isoformat()}|{slot.staff_email}"),
+            }
+            for slot in by_day.get(day, [])
+        ]
+        return {
+            "days": days,
+            "day": day.isoformat(),
+            "day_label": format_date(day, "full", locale=loc),
+            "from_day": first.isoformat(),
+            "prev_href": href(**{"from": max(previous, today).isoformat(), "day": ""})
+            if first > today
+            else None,
+            "next_href": href(**{"from": (first + timedelta(days=CALENDAR_DAYS)).isoformat(), "day": ""}),
+            "staff_options": [{"email": m.email, "name": m.name or m.email} for m in members],
+            "staff_choice": staff_choice,
+            "slots": offered,
+        }
+
+    # --- manage pages --------------------------------------------------------------
+
+    @router.get("/m/{token}", response_class=HTMLResponse)
+    def manage_page(request: Request, token: str) -> Response:
+        if limits.token_failures.blocked(client_ip(request)):
+            return too_many(request)
+        with read_session(engine) as session:
+            booking = lookup(request, token, session)
+            if booking is None:
+                return not_found(request)
+            view, facts = view_of(session, booking, "en")
+            locale = page_locale(request.query_params.get("lang"), facts.customer.locale)
+            view, facts = view_of(session, booking, locale)
+            decision = decide(facts, _now())
+            return render(
+                request,
+                "manage.html",
+                locale,
+                facts.business,
+                view=view,
+                token=token,
+                decision=decision,
+                reason_text=email_message(locale, f"reason.{decision.reason.value}"),
+                change_instructions=change_instructions(facts.business, facts.service, locale),
+            )
+
+    @router.get("/m/{token}/booking.ics")
+    def manage_ics(request: Request, token: str) -> Response:
+        if limits.token_failures.blocked(client_ip(request)):
+            return too_many(request)
+        with read_session(engine) as session:
+            booking = lookup(request, token, session)
+            if booking is None:
+                return not_found(request)
+            facts = load_facts(session, booking)
+            method = Method.CANCEL if booking.status == BookingStatus.CANCELLED.value else Method.REQUEST
+            domain = app.notifier.builder.settings.message_domain
+            entry = calendar_entry(facts, facts.booking, facts.customer.locale, domain, _now())
+            data = calendar_bytes(entry, method)
+        return Response(
+            data,
+            media_type=f"text/calendar; charset=utf-8; method={method.value}",
+            headers={"Content-Disposition": f'attachment; filename="{booking.ref}.ics"'},
+        )
+
+    @router.get("/m/{token}/reschedule", response_class=HTMLResponse)
+    def reschedule_page(request: Request, token: str) -> Response:
+        return _reschedule(request, token, message=None, status=200)
+
+    def _reschedule(request: Request, token: str, message: str | None, status: int) -> Response:
+        if limits.token_failures.blocked(client_ip(request)):
+            return too_many(request)
+        with read_session(engine) as session:
+            booking = lookup(request, token, session)
+            if booking is None:
+                return not_found(request)
+            facts = load_facts(session, booking)
+            locale = page_locale(request.query_params.get("lang"), facts.customer.locale)
+            if not decide(facts, _now()).allowed:
+                return RedirectResponse(f"/m/{token}?lang={locale}", status_code=303)
+            view, facts = view_of(session, booking, locale)
+            context = calendar_context(
+                request,
+                session,
+                facts.business,
+                facts.service,
+                locale,
+                f"/m/{token}/reschedule",
+                exclude_booking_id=booking.id,
+            )
+            session_id = request_session(request)
+            response = render(
+                request,
+                "reschedule.html",
+                locale,
+                facts.business,
+                status=status,
+                view=view,
+                token=token,
+                message=message,
+                csrf=csrf_token(secret, session_id, "manage", token),
+                **context,
+            )
+            return response
+
+    @router.post("/m/{token}/reschedule", response_class=HTMLResponse)
+    def reschedule_submit(
+        request: Request, token: str, csrf: str = Form(""), slot: str = Form("")
+    ) -> Response:
+        if not csrf_valid(secret, request, csrf, "manage", token):
+            return forbidden(request)
+        if limits.token_failures.blocked(client_ip(request)):
+            return too_many(request)
+        with read_session(engine) as session:
+            booking = lookup(request, token, session)
+            if booking is None:
+                return not_found(request)
+            facts = load_facts(session, booking)
+        locale = page_locale(request.query_params.get("lang"), facts.customer.locale)
+        t = translator(locale)
+        try:
+            start, staff = _parse_slot(slot)
+            use_cases.reschedule_booking(
+                engine,
+                booking.ref,
+                start=start,
+                staff=staff,
+                actor=customer_actor(facts),
+                now=_now(),
+                **app.booking_kwargs(),
+            )
+        except PolicyRefused as exc:
+            return refused(request, facts, locale, exc)
+        except (BookingConflict, SlotUnavailable, InvalidInput):
+            return _reschedule(request, token, message=t("just_taken"), status=409)
+        app.wake()
+        with read_session(engine) as session:
+            view, facts = view_of(session, session.get_one(Booking, booking.id), locale)
+        return simple(
+            request,
+            facts.business,
+            locale,
+            t("rescheduled_title"),
+            [t("rescheduled_text")],
+            200,
+            view=view,
+            links=[{"href": f"/m/{token}?lang={locale}", "text": t("back")}],
+        )
+
+    def refused(request: Request, facts: Any, locale: str, exc: PolicyRefused) -> HTMLResponse:
+        t = translator(locale)
+        lines = [
+            email_message(locale, f"reason.{exc.reason}"),
+            change_instructions(facts.business, facts.service, locale),
+        ]
+        return simple(request, facts.business, locale, t("refused_title"), lines, 403)
+
+    @router.get("/m/{token}/cancel", response_class=HTMLResponse)
+    def cancel_page(request: Request, token: str) -> Response:
+        if limits.token_failures.blocked(client_ip(request)):
+            return too_many(request)
+        with read_session(engine) as session:
+            booking = lookup(request, token, session)
+            if booking is None:
+                return not_found(request)
+            facts = load_facts(session, booking)
+            locale = page_locale(request.query_params.get("lang"), facts.customer.locale)
+            if not decide(facts, _now()).allowed:
+                return RedirectResponse(f"/m/{token}?lang={locale}", status_code=303)
+            view, facts = view_of(session, booking, locale)
+        session_id = request_session(request)
+        response = render(
+            request,
+            "cancel.html",
+            locale,
+            facts.business,
+            view=view,
+            token=token,
+            csrf=csrf_token(secret, session_id, "manage", token),
+        )
+        return response
+
+    @router.post("/m/{token}/cancel", response_class=HTMLResponse)
+    def cancel_submit(request: Request, token: str, csrf: str = Form(""), reason: str = Form("")) -> Response:
+        if not csrf_valid(secret, request, csrf, "manage", token):
+            return forbidden(request)
+        if limits.token_failures.blocked(client_ip(request)):
+            return too_many(request)
+        with read_session(engine) as session:
+            booking = lookup(request, token, session)
+            if booking is None:
+                return not_found(request)
+            facts = load_facts(session, booking)
+        locale = page_locale(request.query_params.get("lang"), facts.customer.locale)
+        t = translator(locale)
+        try:
+            use_cases.cancel_booking(
+                engine,
+                booking.ref,
+                reason=reason[:500] or None,
+                actor=customer_actor(facts),
+                now=_now(),
+                notifier=app.notifier,
+            )
+        except PolicyRefused as exc:
+            return refused(request, facts, locale, exc)
+        app.wake()
+        with read_session(engine) as session:
+            view, facts = view_of(session, session.get_one(Booking, booking.id), locale)
+        return simple(
+            request,
+            facts.business,
+            locale,
+            t("cancelled_title"),
+            [t("cancelled_text")],
+            200,
+            view=view,
+            links=[{"href": f"/book?lang={locale}", "text": t("new_booking_text")}],
+        )
+
+    # --- find my booking -------------------------------------------------------------
+
+    @router.get("/m", response_class=HTMLResponse)
+    def find_page(request: Request) -> Response:
+        with read_session(engine) as session:
+            business = default_business(session)
+        locale = page_locale(request.query_params.get("lang"), business.default_locale)
+        t = translator(locale)
+        session_id = request_session(request)
+        response = simple(
+            request,
+            business,
+            locale,
+            t("find_title"),
+            [t("find_text")],
+            200,
+            show_find=True,
+            csrf=csrf_token(secret, session_id, "find"),
+        )
+        return response
+
+    @router.post("/m", response_class=HTMLResponse)
+    def find_submit(request: Request, csrf: str = Form(""), email: str = Form("")) -> Response:
+        if not csrf_valid(secret, request, csrf, "find"):
+            return forbidden(request)
+        address = email.strip().lower()
+        if not limits.find_per_ip.hit(client_ip(request)):
+            return too_many(request)
+        with read_session(engine) as session:
+            business = default_business(session)
+        locale = page_locale(request.query_params.get("lang"), business.default_locale)
+        t = translator(locale)
+        if address and limits.find_per_email.hit(address):
+            sent = resend_links(address)
+            if sent:
+                app.wake()
+        # The same answer whether or not the address has bookings: nothing to enumerate.
+        return simple(
+            request,
+            business,
+            locale,
+            t("find_title"),
+            [t("find_sent")],
+            200,
+            links=[{"href": f"/book?lang={locale}", "text": t("new_booking_text")}],
+        )
+
+    def resend_links(address: str) -> int:
+        now = _now()
+        with write_session(engine) as session:
+            bookings = session.exec(
+                select(Booking)
+                .join(Customer, col(Customer.id) == col(Booking.customer_id))
+                .where(
+                    Customer.email == address,
+                    col(Customer.bouncing).is_(False),
+                    Booking.status == BookingStatus.CONFIRMED.value,
+                    col(Booking.start) > now,
+                )
+                .order_by(col(Booking.start))
+                .limit(10)
+            ).all()
+            for booking in bookings:
+                app.notifier.resend_confirmation(session, booking, now)
+            return len(bookings)
+
+    # --- self-service ------------------------------------------------------------------
+
+    @router.get("/book", response_class=HTMLResponse)
+    def book_index(request: Request) -> Response:
+        with read_session(engine) as session:
+            business = default_business(session)
+            locale = page_locale(request.query_params.get("lang"), business.default_locale)
+            services = session.exec(
+                select(Service)
+                .where(Service.business_id == business.id, col(Service.active).is_(True))
+                .order_by(col(Service.id))
+            ).all()
+            staff = []
+            for member in session.exec(
+                select(Staff)
+                .where(Staff.business_id == business.id, col(Staff.active).is_(True))
+                .order_by(col(Staff.id))
+            ).all():
+                names = [s.name for s in services if member in queries.staff_for_service(session, s)]
+                if names:
+                    staff.append({"name": member.name or member.email, "services": names})
+            return render(request, "book_index.html", locale, business, services=services, staff=staff)
+
+    def book_context(
+        request: Request, session: Session, business: Business, service: Service, locale: str
+    ) -> dict[str, Any]:
+        context = calendar_context(request, session, business, service, locale, f"/book/{service.slug}")
+        chosen = None
+        raw = request.query_params.get("slot")
+        if raw:
+            try:
+                start, staff_email = _parse_slot(raw)
+            except InvalidInput:
+                start, staff_email = None, None
+            if start is not None and staff_email is not None:
+                member = next(
+                    (m for m in queries.staff_for_service(session, service) if m.email == staff_email), None
+                )
+                if member is not None:
+                    when = format_when(
+                        start, start + timedelta(minutes=service.duration_minutes), locale, business.timezone
+                    )
+                    chosen = {"value": raw, "when": when.when, "staff_name": member.name or member.email}
+        context["chosen"] = chosen
+        query = {k: v for k, v in request.query_params.items() if k != "slot"}
+        context["change_href"] = f"/book/{service.slug}?{urlencode(query)}"
+        return context
+
+    def book_form(request: Request, business: Business, locale: str, **values: str) -> dict[str, Any]:
+        zones = list(dict.fromkeys([business.timezone, *COMMON_ZONES]))
+        chosen_zone = values.get("timezone") or business.timezone
+        if chosen_zone not in zones:
+            zones.insert(0, chosen_zone)
+        return {
+            "form": {
+                "name": values.get("name", ""),
+                "email": values.get("email", ""),
+                "phone": values.get("phone", ""),
+                "language": values.get("language") or locale,
+                "timezone": chosen_zone,
+            },
+            "languages": [
+                (code, TEXT[code]["lang_name"]) for code in PAGE_LOCALES if code in business.locales
+            ],
+            "timezones": zones,
+        }
+
+    @router.get("/book/{slug}", response_class=HTMLResponse)
+    def book_service(request: Request, slug: str) -> Response:
+        with read_session(engine) as session:
+            business = default_business(session)
+            locale = page_locale(request.query_params.get("lang"), business.default_locale)
+            try:
+                service = queries.service_by_slug(session, business, slug)
+            except NotFound:
+                return not_found(request, locale)
+            session_id = request_session(request)
+            response = render(
+                request,
+                "book_service.html",
+                locale,
+                business,
+                service=service,
+                message=None,
+                errors=[],
+                csrf=csrf_token(secret, session_id, "book", slug),
+                **book_context(request, session, business, service, locale),
+                **book_form(request, business, locale),
+            )
+        return response
+
+    @router.post("/book/{slug}", response_class=HTMLResponse)
+    def book_submit(
+        request: Request,
+        slug: str,
+        csrf: str = Form(""),
+        slot: str = Form(""),
+        name: str = Form(""),
+        email: str = Form(""),
+        phone: str = Form(""),
+        language: str = Form(""),
+        timezone: str = Form(""),
+        website: str = Form(""),
+    ) -> Response:
+        if not csrf_valid(secret, request, csrf, "book", slug):
+            return forbidden(request)
+        with read_session(engine) as session:
+            business = default_business(session)
+            try:
+                service = queries.service_by_slug(session, business, slug)
+            except NotFound:
+                return not_found(request)
+        locale = page_locale(request.query_params.get("lang"), business.default_locale)
+        t = translator(locale)
+        if website:  # the honeypot: people never see the field, bots fill it in
+            return simple(request, business, locale, t("booked_title"), [], 200)
+        address = email.strip().lower()
+        if not limits.bookings_per_ip.hit(client_ip(request)) or (
+            address and not limits.bookings_per_email.hit(address)
+        ):
+            return too_many(request)
+        values = {"name": name, "email": email, "phone": phone, "language": language, "timezone": timezone}
+        try:
+            start, staff_email = _parse_slot(slot)
+            view = use_cases.create_booking(
+                engine,
+                business=business.slug,
+                service=slug,
+                staff=staff_email,
+                customer=use_cases.CustomerInput(
+                    email=email, name=name, phone=phone, locale=language or locale, timezone=timezone or None
+                ),
+                start=start,
+                origin=Origin.SELF_SERVICE,
+                actor=Actor(ActorKind.CUSTOMER_LINK, address),
+                now=_now(),
+                public_url=settings.public_url,
+                **app.booking_kwargs(),
+            )
+        except (BookingConflict, SlotUnavailable) as exc:
+            existing = _same_booking(address, slug, slot)
+            if existing is not None:  # a double submission: the first one booked it
+                return booked(request, business, existing, address)
+            message = t("just_taken") if isinstance(exc, BookingConflict) else str(exc)
+            return book_again(request, business, service, locale, message, [], values, status=409)
+        except InvalidInput as exc:
+            return book_again(request, business, service, locale, None, [str(exc)], values, status=400)
+        app.wake()
+        return booked(request, business, view.ref, address)
+
+    def book_again(
+        request: Request,
+        business: Business,
+        service: Service,
+        locale: str,
+        message: str | None,
+        errors: list[str],
+        values: dict[str, str],
+        status: int,
+    ) -> HTMLResponse:
+        with read_session(engine) as session:
+            session_id = request_session(request)
+            context = book_context(request, session, business, service, locale)
+            if message is not None:
+                context["chosen"] = None
+            response = render(
+                request,
+                "book_service.html",
+                locale,
+                business,
+                status=status,
+                service=service,
+                message=message,
+                errors=errors,
+                csrf=csrf_token(secret, session_id, "book", service.slug),
+                **context,
+                **book_form(request, business, locale, **values),
+            )
+        return response
+
+    def _same_booking(address: str, slug: str, slot: str) -> str | None:
+        try:
+            start, staff_email = _parse_slot(slot)
+        except InvalidInput:
+            return None
+        with read_session(engine) as session:
+            row = session.exec(
+                select(Booking.ref)
+                .join(Customer, col(Customer.id) == col(Booking.customer_id))
+                .join(Service, col(Service.id) == col(Booking.service_id))
+                .join(Staff, col(Staff.id) == col(Booking.staff_id))
+                .where(
+                    Customer.email == address,
+                    Service.slug == slug,
+                    Staff.email == staff_email,
+                    Booking.start == start,
+                    Booking.status == BookingStatus.CONFIRMED.value,
+                )
+            ).first()
+        return row
+
+    def booked(request: Request, business: Business, ref: str, address: str) -> HTMLResponse:
+        with read_session(engine) as session:
+            booking = queries.booking_by_ref(session, ref)
+            locale = page_locale(
+                request.query_params.get("lang"), session.get_one(Customer, booking.customer_id).locale
+            )
+            view, _facts = view_of(session, booking, locale)
+        t = translator(locale)
+        return simple(
+            request,
+            business,
+            locale,
+            t("booked_title"),
+            [f"{t('booked_text')} {address}."],
+            200,
+            view=view,
+            links=[{"href": f"/book?lang={locale}", "text": t("new_booking_text")}],
+        )
+
+    return router
+
+
+def _parse_day(value: str | None) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def _parse_slot(value: str) -> tuple[datetime, str]:
+    """``2026-03-03T09:00:00+00:00|bob@contoso.example`` -> (aware start, staff email)."""
+    start_text, _, staff = value.partition("|")
+    try:
+        start = datetime.fromisoformat(start_text)
+    except ValueError:
+        raise InvalidInput("choose a time from the list") from None
+    if start.tzinfo is None or not staff:
+        raise InvalidInput("choose a time from the list")
+    return start, staff

@@ -1,0 +1,139 @@
+"""Web security: sessions, CSRF tokens, rate limits, headers, and access logs without tokens.
+
+CSRF tokens are an HMAC of (purpose, browser session, manage token) under the
+secret key, so checking one needs no database and a token for one booking or
+session is worthless for another. Rate limits are in-process sliding windows:
+enough for one process per host; behind several processes each counts its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+import threading
+import time
+from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable
+
+from fastapi import Request, Response
+from starlette.middleware.base import BaseHTTPMiddleware
+
+SESSION_COOKIE = "mf_session"
+CSP = (
+    "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+_TOKEN_IN_PATH = re.compile(r"^/m/[^/?]+")
+
+access_log = logging.getLogger("mailflow.access")
+
+
+def session_id(request: Request) -> str | None:
+    value = request.cookies.get(SESSION_COOKIE, "")
+    return value if re.fullmatch(r"[A-Za-z0-9_-]{32,64}", value) else None
+
+
+def request_session(request: Request) -> str:
+    """This request's browser session id: the cookie's, or a new one (set by ``attach_session``)."""
+    cached: str | None = getattr(request.state, "mf_session", None)
+    if cached is not None:
+        return cached
+    existing = session_id(request)
+    request.state.mf_session = existing or secrets.token_urlsafe(24)
+    request.state.mf_session_new = existing is None
+    return str(request.state.mf_session)
+
+
+def attach_session(request: Request, response: Response) -> None:
+    """Set the session cookie on ``response`` when this request started a new session."""
+    if getattr(request.state, "mf_session_new", False):
+        response.set_cookie(
+            SESSION_COOKIE,
+            request_session(request),
+            httponly=True,
+            samesite="lax",
+            secure=request.url.scheme == "https",
+            path="/",
+        )
+
+
+def csrf_token(secret: str, session: str, purpose: str, subject: str = "") -> str:
+    """The CSRF token for a form of ``purpose`` about ``subject`` in browser ``session``."""
+    message = f"{purpose}\x00{session}\x00{subject}".encode()
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def csrf_valid(secret: str, request: Request, given: str | None, purpose: str, subject: str = "") -> bool:
+    session = session_id(request)
+    if not session or not given:
+        return False
+    return hmac.compare_digest(csrf_token(secret, session, purpose, subject), given)
+
+
+class RateLimiter:
+    """At most ``limit`` events per ``window`` seconds for each key."""
+
+    def __init__(self, limit: int, window: float) -> None:
+        self.limit = limit
+        self.window = window
+        self._events: dict[str, deque[float]] = defaultdict(deque)
+        self._lock = threading.Lock()
+
+    def _trim(self, key: str, now: float) -> deque[float]:
+        events = self._events[key]
+        while events and events[0] <= now - self.window:
+            events.popleft()
+        return events
+
+    def blocked(self, key: str) -> bool:
+        """Whether ``key`` has used up its events (without counting a new one)."""
+        with self._lock:
+            events = self._trim(key, time.monotonic())
+            if not events:
+                self._events.pop(key, None)
+            return len(events) >= self.limit
+
+    def hit(self, key: str) -> bool:
+        """Count one event; False when it exceeds the limit."""
+        with self._lock:
+            events = self._trim(key, time.monotonic())
+            if len(events) >= self.limit:
+                return False
+            events.append(time.monotonic())
+            return True
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def redact(path: str) -> str:
+    """``/m/<token>/cancel`` -> ``/m/…/cancel``: tokens never reach a log."""
+    return _TOKEN_IN_PATH.sub("/m/…", path)
+
+
+class SecurityHeaders(BaseHTTPMiddleware):
+    """Security headers on every response, and one access-log line with the token redacted."""
+
+    async def dispatch(
+        self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        if request.url.path.startswith(("/m", "/book")):
+            response.headers.setdefault("Cache-Control", "no-store")
+        access_log.info(
+            "%s %s %d %.1fms",
+            request.method,
+            redact(request.url.path),
+            response.status_code,
+            (time.perf_counter() - started) * 1000,
+        )
+        return response
