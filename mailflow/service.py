@@ -163,6 +163,34 @@ def _audit(
     )
 
 
+_ACTIONS = {
+    core.BookingCreated: "booking.created",
+    core.BookingRescheduled: "booking.rescheduled",
+    core.BookingCancelled: "booking.cancelled",
+}
+
+
+def _record(
+    session: Session,
+    row: Booking,
+    event: core.DomainEvent,
+    notifier: Notifier | None,
+    *,
+    old_staff: str | None,
+    new_staff: str,
+) -> None:
+    """Persist ``row``, audit ``event`` and queue its emails and reminders: one transaction."""
+    session.add(row)
+    session.flush()
+    before = None
+    if not isinstance(event, core.BookingCreated) and old_staff is not None:
+        before = _snapshot(event.old, old_staff)
+    after = _snapshot(event.booking, new_staff)
+    _audit(session, row, _ACTIONS[type(event)], event.actor, event.at, before, after)
+    if notifier is not None:
+        notifier.notify(session, event, row, event.at)
+
+
 def _apply(row: Booking, state: BookingState, rules: core.ServiceRules, now: datetime) -> None:
     blocked = state.blocked(rules)
     row.staff_id = state.staff_id
@@ -284,13 +312,7 @@ def create_booking(
                     created_at=now,
                 )
                 _apply(row, event.booking, rules, now)
-                session.add(row)
-                session.flush()
-                _audit(
-                    session, row, "booking.created", actor, now, None, _snapshot(event.booking, member.email)
-                )
-                if notifier is not None:
-                    notifier.notify(session, event, row, now)
+                _record(session, row, event, notifier, old_staff=None, new_staff=member.email)
                 token = mint_manage_token(session, row, now)
                 return view_of(session, row, manage_url=f"{public_url}/m/{token}")
         except IntegrityError as exc:
@@ -332,20 +354,8 @@ def reschedule_booking(
             grid=grid,
         )
         _apply(row, event.new, rules, now)
-        session.add(row)
         extend_tokens(session, row)
-        session.flush()
-        _audit(
-            session,
-            row,
-            "booking.rescheduled",
-            actor,
-            now,
-            _snapshot(event.old, old_staff.email),
-            _snapshot(event.new, member.email),
-        )
-        if notifier is not None:
-            notifier.notify(session, event, row, now)
+        _record(session, row, event, notifier, old_staff=old_staff.email, new_staff=member.email)
         return view_of(session, row)
 
 
@@ -361,19 +371,7 @@ def cancel_booking(
         event = core.cancel(queries.state_of(row), rules=rules, actor=actor, now=now, reason=reason)
         _apply(row, event.booking, rules, now)
         row.cancelled_at = now
-        session.add(row)
-        session.flush()
-        _audit(
-            session,
-            row,
-            "booking.cancelled",
-            actor,
-            now,
-            _snapshot(event.old, staff.email),
-            _snapshot(event.booking, staff.email),
-        )
-        if notifier is not None:
-            notifier.notify(session, event, row, now)
+        _record(session, row, event, notifier, old_staff=staff.email, new_staff=staff.email)
         return view_of(session, row)
 
 

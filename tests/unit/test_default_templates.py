@@ -3,9 +3,9 @@
 Rendering here follows the renderer's model (DESIGN §5): the MJML is compiled
 once with its Jinja tags still in it, then the compiled HTML is rendered by a
 sandboxed Jinja environment with autoescape and ``StrictUndefined``, so a name
-outside the context contract fails loudly. The environment options mirror
-``mailflow.outbound.render`` (``trim_blocks``/``lstrip_blocks``, which the
-plain-text bodies are laid out for).
+outside the context contract fails loudly. The environments are the renderer's
+own (``trim_blocks``/``lstrip_blocks``, which the plain-text bodies are laid
+out for).
 """
 
 from __future__ import annotations
@@ -18,12 +18,11 @@ from typing import Any
 
 import mjml
 import pytest
-from jinja2 import StrictUndefined
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import escape
 
 import mailflow
 from mailflow.errors import InvalidInput
+from mailflow.outbound.render import Renderer
 from mailflow.outbound.samples import (
     CUSTOMER_KINDS,
     KINDS,
@@ -32,6 +31,7 @@ from mailflow.outbound.samples import (
     VARIANTS,
     sample_context,
 )
+from mailflow.outbound.validate import MJML_TAGS
 
 TEMPLATE_DIR = Path(mailflow.__file__).parent / "templates"
 LOCALES = ("en", "de")
@@ -41,52 +41,6 @@ MJ_OPENING_TAG = re.compile(r"<(mj-[a-z-]+|mjml)\b([^>]*)>")
 ATTRIBUTE = re.compile(r'([a-z-]+)="([^"]*)"')
 # Attributes whose value is copied verbatim into the HTML, so Jinja in them survives compilation.
 JINJA_SAFE_ATTRIBUTES = frozenset({"href", "src"})
-
-# Every tag of MJML 4 (https://documentation.mjml.io). mjml-python accepts unknown
-# mj-* tags silently and copies them into the HTML, so a typo would go unnoticed.
-MJML_TAGS = frozenset(
-    {
-        "mjml",
-        "mj-head",
-        "mj-body",
-        "mj-include",
-        # head components
-        "mj-attributes",
-        "mj-all",
-        "mj-class",
-        "mj-breakpoint",
-        "mj-font",
-        "mj-html-attributes",
-        "mj-html-attribute",
-        "mj-selector",
-        "mj-preview",
-        "mj-style",
-        "mj-title",
-        # body components
-        "mj-accordion",
-        "mj-accordion-element",
-        "mj-accordion-title",
-        "mj-accordion-text",
-        "mj-button",
-        "mj-carousel",
-        "mj-carousel-image",
-        "mj-column",
-        "mj-divider",
-        "mj-group",
-        "mj-hero",
-        "mj-image",
-        "mj-navbar",
-        "mj-navbar-link",
-        "mj-raw",
-        "mj-section",
-        "mj-social",
-        "mj-social-element",
-        "mj-spacer",
-        "mj-table",
-        "mj-text",
-        "mj-wrapper",
-    }
-)
 
 # Phrases that give away an English template left untranslated in the German folder.
 ENGLISH_TELLTALES = (
@@ -112,18 +66,9 @@ REPLY_HINT = {"en": "reply CANCEL", "de": "mit STORNIEREN"}
 UNVERIFIED_WARNING = {"en": "Sender could not be verified", "de": "Absender konnte nicht verifiziert werden"}
 
 
-def _environment(autoescape: bool) -> ImmutableSandboxedEnvironment:
-    return ImmutableSandboxedEnvironment(
-        autoescape=autoescape,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-
-
-HTML_ENV = _environment(autoescape=True)
-TEXT_ENV = _environment(autoescape=False)
+# The renderer's own sandboxed environments (autoescaped HTML, plain text).
+HTML_ENV = Renderer().html_env
+TEXT_ENV = Renderer().text_env
 
 
 @dataclass(frozen=True)
