@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     find_booking_per_ip_per_hour: int = 10
     """"Find my booking" requests one IP may make per hour."""
 
+    find_booking_per_email_per_hour: int = 3
+    """"Find my booking" emails one address may receive per hour."""
+
     @field_validator("web_bind", "smtp_bind")
     @classmethod
     def _bind(cls, value: str) -> str:

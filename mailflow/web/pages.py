@@ -10,6 +10,7 @@ and tampered manage links get the same 404 page.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, BackgroundTasks, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlmodel import Session, col, select
@@ -115,25 +116,32 @@ def build_router(app: App) -> APIRouter:
         bookings_per_ip=RateLimiter(settings.bookings_per_ip_per_hour, 3600),
         bookings_per_email=RateLimiter(settings.bookings_per_email_per_day, 86400),
         find_per_ip=RateLimiter(settings.find_booking_per_ip_per_hour, 3600),
-        find_per_email=RateLimiter(3, 3600),
+        find_per_email=RateLimiter(settings.find_booking_per_email_per_hour, 3600),
     )
 
     # --- helpers -----------------------------------------------------------------
 
     def render(
-        request: Request, name: str, locale: str, business: Business, status: int = 200, **context: Any
+        request: Request,
+        name: str,
+        locale: str,
+        business: Business,
+        status: int = 200,
+        switch_path: str | None = None,
+        **context: Any,
     ) -> HTMLResponse:
+        """Render a page; the language link points at ``switch_path`` (default: this GET page)."""
         response = HTMLResponse(status_code=status)
         attach_session(request, response)
         other = "de" if locale == "en" else "en"
-        query = dict(request.query_params)
-        query["lang"] = other
+        if switch_path is not None:
+            lang_switch: str | None = f"{switch_path}?lang={other}"
+        elif request.method == "GET":
+            lang_switch = f"{request.url.path}?{urlencode({**request.query_params, 'lang': other})}"
+        else:
+            lang_switch = None
         body = _templates.get_template(name).render(
-            _=translator(locale),
-            locale=locale,
-            business=business,
-            lang_switch=f"{request.url.path}?{urlencode(query)}" if request.method == "GET" else None,
-            **context,
+            _=translator(locale), locale=locale, business=business, lang_switch=lang_switch, **context
         )
         response.body = body.encode()
         response.headers["content-length"] = str(len(response.body))
@@ -179,6 +187,7 @@ def build_router(app: App) -> APIRouter:
             t("not_found_title"),
             [t("not_found_text")],
             404,
+            switch_path="/m",  # never the requested path: the page must not echo the token
             show_find=True,
             csrf=csrf_token(secret, request_session(request), "find"),
         )
@@ -224,21 +233,26 @@ def build_router(app: App) -> APIRouter:
         return Actor(ActorKind.CUSTOMER_LINK, facts.customer.email)
 
     def calendar_context(
-        request: Request,
         session: Session,
         business: Business,
         service: Service,
         locale: str,
         base_path: str,
         *,
+        params: Mapping[str, str],
         exclude_booking_id: int | None = None,
     ) -> dict[str, Any]:
-        """The 30-day calendar, the staff choice and the chosen day's free slots."""
+        """The 30-day calendar, the staff choice and the chosen day's free slots.
+
+        ``params`` are the page's query parameters (``from``, ``day``, ``staff``),
+        or after a failed POST the ones that bring the customer back to their choice.
+        """
         zone = ZoneInfo(business.timezone)
         today = _now().astimezone(zone).date()
-        params = request.query_params
-        first = _parse_day(params.get("from")) or today
-        first = max(first, today)
+        first = max(_parse_day(params.get("from")) or today, today)
+        wanted_day = _parse_day(params.get("day"))
+        if wanted_day is not None and not first <= wanted_day < first + timedelta(days=CALENDAR_DAYS):
+            first = max(wanted_day, today)
         last = first + timedelta(days=CALENDAR_DAYS - 1)
         members = list(queries.staff_for_service(session, service))
         staff_choice = params.get("staff", "any")
@@ -262,8 +276,7 @@ def build_router(app: App) -> APIRouter:
                 continue  # "any staff member": each time once, with the first one free then
             seen.add(slot.start)
             by_day[slot.start.astimezone(zone).date()].append(slot)
-        wanted = _parse_day(params.get("day"))
-        day = wanted if wanted in by_day else min(by_day, default=wanted or first)
+        day = wanted_day if wanted_day in by_day else min(by_day, default=wanted_day or first)
         loc = babel_locale(locale)
 
         def href(**changes: str) -> str:
@@ -318,8 +331,7 @@ def build_router(app: App) -> APIRouter:
             booking = lookup(request, token, session)
             if booking is None:
                 return not_found(request)
-            view, facts = view_of(session, booking, "en")
-            locale = page_locale(request.query_params.get("lang"), facts.customer.locale)
+            locale = page_locale(request.query_params.get("lang"), _customer_locale(session, booking))
             view, facts = view_of(session, booking, locale)
             decision = decide(facts, _now())
             return render(
@@ -355,9 +367,11 @@ def build_router(app: App) -> APIRouter:
 
     @router.get("/m/{token}/reschedule", response_class=HTMLResponse)
     def reschedule_page(request: Request, token: str) -> Response:
-        return _reschedule(request, token, message=None, status=200)
+        return _reschedule(request, token, message=None, status=200, params=request.query_params)
 
-    def _reschedule(request: Request, token: str, message: str | None, status: int) -> Response:
+    def _reschedule(
+        request: Request, token: str, message: str | None, status: int, params: Mapping[str, str]
+    ) -> Response:
         if limits.token_failures.blocked(client_ip(request)):
             return too_many(request)
         with read_session(engine) as session:
@@ -370,12 +384,12 @@ def build_router(app: App) -> APIRouter:
                 return RedirectResponse(f"/m/{token}?lang={locale}", status_code=303)
             view, facts = view_of(session, booking, locale)
             context = calendar_context(
-                request,
                 session,
                 facts.business,
                 facts.service,
                 locale,
                 f"/m/{token}/reschedule",
+                params=params,
                 exclude_booking_id=booking.id,
             )
             session_id = request_session(request)
@@ -393,10 +407,8 @@ def build_router(app: App) -> APIRouter:
             )
             return response
 
-    @router.post("/m/{token}/reschedule", response_class=HTMLResponse)
-    def reschedule_submit(
-        request: Request, token: str, csrf: str = Form(""), slot: str = Form("")
-    ) -> Response:
+    def posted_booking(request: Request, token: str, csrf: str) -> tuple[Booking, Any, str] | Response:
+        """The booking a manage-page POST is about, or the response that refuses the POST."""
         if not csrf_valid(secret, request, csrf, "manage", token):
             return forbidden(request)
         if limits.token_failures.blocked(client_ip(request)):
@@ -406,7 +418,16 @@ def build_router(app: App) -> APIRouter:
             if booking is None:
                 return not_found(request)
             facts = load_facts(session, booking)
-        locale = page_locale(request.query_params.get("lang"), facts.customer.locale)
+        return booking, facts, page_locale(request.query_params.get("lang"), facts.customer.locale)
+
+    @router.post("/m/{token}/reschedule", response_class=HTMLResponse)
+    def reschedule_submit(
+        request: Request, token: str, csrf: str = Form(""), slot: str = Form("")
+    ) -> Response:
+        target = posted_booking(request, token, csrf)
+        if isinstance(target, Response):
+            return target
+        booking, facts, locale = target
         t = translator(locale)
         try:
             start, staff = _parse_slot(slot)
@@ -422,7 +443,8 @@ def build_router(app: App) -> APIRouter:
         except PolicyRefused as exc:
             return refused(request, facts, locale, exc)
         except (BookingConflict, SlotUnavailable, InvalidInput):
-            return _reschedule(request, token, message=t("just_taken"), status=409)
+            back = _params_for_slot(request.query_params, slot, facts.business.timezone)
+            return _reschedule(request, token, message=t("just_taken"), status=409, params=back)
         app.wake()
         with read_session(engine) as session:
             view, facts = view_of(session, session.get_one(Booking, booking.id), locale)
@@ -472,16 +494,10 @@ def build_router(app: App) -> APIRouter:
 
     @router.post("/m/{token}/cancel", response_class=HTMLResponse)
     def cancel_submit(request: Request, token: str, csrf: str = Form(""), reason: str = Form("")) -> Response:
-        if not csrf_valid(secret, request, csrf, "manage", token):
-            return forbidden(request)
-        if limits.token_failures.blocked(client_ip(request)):
-            return too_many(request)
-        with read_session(engine) as session:
-            booking = lookup(request, token, session)
-            if booking is None:
-                return not_found(request)
-            facts = load_facts(session, booking)
-        locale = page_locale(request.query_params.get("lang"), facts.customer.locale)
+        target = posted_booking(request, token, csrf)
+        if isinstance(target, Response):
+            return target
+        booking, facts, locale = target
         t = translator(locale)
         try:
             use_cases.cancel_booking(
@@ -530,7 +546,9 @@ def build_router(app: App) -> APIRouter:
         return response
 
     @router.post("/m", response_class=HTMLResponse)
-    def find_submit(request: Request, csrf: str = Form(""), email: str = Form("")) -> Response:
+    def find_submit(
+        request: Request, background: BackgroundTasks, csrf: str = Form(""), email: str = Form("")
+    ) -> Response:
         if not csrf_valid(secret, request, csrf, "find"):
             return forbidden(request)
         address = email.strip().lower()
@@ -541,9 +559,8 @@ def build_router(app: App) -> APIRouter:
         locale = page_locale(request.query_params.get("lang"), business.default_locale)
         t = translator(locale)
         if address and limits.find_per_email.hit(address):
-            sent = resend_links(address)
-            if sent:
-                app.wake()
+            # After the response: answering a known address must take no longer than an unknown one.
+            background.add_task(resend_links, address)
         # The same answer whether or not the address has bookings: nothing to enumerate.
         return simple(
             request,
@@ -572,7 +589,9 @@ def build_router(app: App) -> APIRouter:
             ).all()
             for booking in bookings:
                 app.notifier.resend_confirmation(session, booking, now)
-            return len(bookings)
+        if bookings:
+            app.wake()
+        return len(bookings)
 
     # --- self-service ------------------------------------------------------------------
 
@@ -598,11 +617,12 @@ def build_router(app: App) -> APIRouter:
             return render(request, "book_index.html", locale, business, services=services, staff=staff)
 
     def book_context(
-        request: Request, session: Session, business: Business, service: Service, locale: str
+        session: Session, business: Business, service: Service, locale: str, params: Mapping[str, str]
     ) -> dict[str, Any]:
-        context = calendar_context(request, session, business, service, locale, f"/book/{service.slug}")
+        """The calendar and slots, or with ``slot`` in ``params`` the chosen time for the details form."""
+        context = calendar_context(session, business, service, locale, f"/book/{service.slug}", params=params)
         chosen = None
-        raw = request.query_params.get("slot")
+        raw = params.get("slot")
         if raw:
             try:
                 start, staff_email = _parse_slot(raw)
@@ -618,11 +638,11 @@ def build_router(app: App) -> APIRouter:
                     )
                     chosen = {"value": raw, "when": when.when, "staff_name": member.name or member.email}
         context["chosen"] = chosen
-        query = {k: v for k, v in request.query_params.items() if k != "slot"}
+        query = {k: v for k, v in params.items() if k != "slot"}
         context["change_href"] = f"/book/{service.slug}?{urlencode(query)}"
         return context
 
-    def book_form(request: Request, business: Business, locale: str, **values: str) -> dict[str, Any]:
+    def book_form(business: Business, locale: str, **values: str) -> dict[str, Any]:
         zones = list(dict.fromkeys([business.timezone, *COMMON_ZONES]))
         chosen_zone = values.get("timezone") or business.timezone
         if chosen_zone not in zones:
@@ -660,8 +680,8 @@ def build_router(app: App) -> APIRouter:
                 message=None,
                 errors=[],
                 csrf=csrf_token(secret, session_id, "book", slug),
-                **book_context(request, session, business, service, locale),
-                **book_form(request, business, locale),
+                **book_context(session, business, service, locale, request.query_params),
+                **book_form(business, locale),
             )
         return response
 
@@ -691,6 +711,9 @@ def build_router(app: App) -> APIRouter:
         if website:  # the honeypot: people never see the field, bots fill it in
             return simple(request, business, locale, t("booked_title"), [], 200)
         address = email.strip().lower()
+        existing = _same_booking(address, slug, slot)
+        if existing is not None:  # a double submission: the first one booked it, and it counts once
+            return booked(request, business, existing, address)
         if not limits.bookings_per_ip.hit(client_ip(request)) or (
             address and not limits.bookings_per_email.hit(address)
         ):
@@ -718,9 +741,11 @@ def build_router(app: App) -> APIRouter:
             if existing is not None:  # a double submission: the first one booked it
                 return booked(request, business, existing, address)
             message = t("just_taken") if isinstance(exc, BookingConflict) else str(exc)
-            return book_again(request, business, service, locale, message, [], values, status=409)
+            back = _params_for_slot(request.query_params, slot, business.timezone)
+            return book_again(request, business, service, locale, message, [], values, 409, back)
         except InvalidInput as exc:
-            return book_again(request, business, service, locale, None, [str(exc)], values, status=400)
+            back = {**request.query_params, "slot": slot}
+            return book_again(request, business, service, locale, None, [str(exc)], values, 400, back)
         app.wake()
         return booked(request, business, view.ref, address)
 
@@ -733,12 +758,12 @@ def build_router(app: App) -> APIRouter:
         errors: list[str],
         values: dict[str, str],
         status: int,
+        params: Mapping[str, str],
     ) -> HTMLResponse:
+        """The booking page again after a failed POST: the form with its errors, or fresh times."""
         with read_session(engine) as session:
             session_id = request_session(request)
-            context = book_context(request, session, business, service, locale)
-            if message is not None:
-                context["chosen"] = None
+            context = book_context(session, business, service, locale, params)
             response = render(
                 request,
                 "book_service.html",
@@ -750,7 +775,7 @@ def build_router(app: App) -> APIRouter:
                 errors=errors,
                 csrf=csrf_token(secret, session_id, "book", service.slug),
                 **context,
-                **book_form(request, business, locale, **values),
+                **book_form(business, locale, **values),
             )
         return response
 
@@ -795,6 +820,22 @@ def build_router(app: App) -> APIRouter:
         )
 
     return router
+
+
+def _customer_locale(session: Session, booking: Booking) -> str:
+    return session.get_one(Customer, booking.customer_id).locale
+
+
+def _params_for_slot(query: Mapping[str, str], slot: str, timezone: str) -> dict[str, str]:
+    """Query parameters that show the day and staff member of a posted ``slot`` again."""
+    params = {key: value for key, value in query.items() if key != "slot"}
+    try:
+        start, staff = _parse_slot(slot)
+    except InvalidInput:
+        return params
+    params["day"] = start.astimezone(ZoneInfo(timezone)).date().isoformat()
+    params["staff"] = params.get("staff") or staff
+    return params
 
 
 def _parse_day(value: str | None) -> date | None:
