@@ -42,12 +42,13 @@ _SIG_DASH = re.compile(r"^--\s*$")
 # A line made of separator characters only ("ᐧ" is the invisible tracker Gmail appends).
 _DELIMITER = re.compile(r"^\s*(?:[-_=+~#*•—–]{2,}|ᐧ)\s*$")
 _MARKDOWN_LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
+_SIGNATURE_WIDTH = 100  # "Sent from my iPhone" lines are short; a long line starting so is text
 
 _SIGNATURE_LINE = re.compile(
     r"""^\s*[(<]*\s*(?:
         sent\ (?:from|via|with|by|using)\ \S
       | \w+\ from\ mobile
-      | from\ my\ \S.{0,20}$
+      | from\ my\ (?:i?phone|ipad|ipod|android|mobile|cell|samsung|galaxy|blackberry|tablet|smartphone)\b
       | get\ outlook\ for\b
       | envoyé\ (?:depuis|de)\ (?:mon|ma|yahoo|mail|outlook)\b
       | von\ meinem\ .+\ gesendet
@@ -208,7 +209,8 @@ def _classify_line(line: str) -> str:
         return _SIG
     if _DELIMITER.match(line):
         return _DELIM
-    if _SIGNATURE_LINE.match(_MARKDOWN_LINK.sub(r"\1", line)):
+    unlinked = _MARKDOWN_LINK.sub(r"\1", line)
+    if len(unlinked) <= _SIGNATURE_WIDTH and _SIGNATURE_LINE.match(unlinked):
         return _SIG
     if len(line) <= 400 and _QUOTE_HEADER.match(line.strip()):
         return _HEADER
@@ -354,7 +356,10 @@ def _body(message: EmailMessage, subtype: str) -> Message | None:
         payload = part.get_payload()
         if isinstance(payload, list):
             stack[0:0] = [p for p in payload if isinstance(p, Message)]
-        elif part.get_content_type() == f"text/{subtype}" and part.get_content_disposition() != "attachment":
+            continue
+        # A multipart without a usable boundary holds its body as plain text.
+        content_type = "text/plain" if part.get_content_maintype() == "multipart" else part.get_content_type()
+        if content_type == f"text/{subtype}" and part.get_content_disposition() != "attachment":
             return part
     return None
 
@@ -375,7 +380,7 @@ def _decoded(part: Message) -> str:
             candidates.append("utf-8")
         candidates.append(declared)
     candidates += ["utf-8", "windows-1252"]
-    for charset in candidates:
+    for charset in dict.fromkeys(candidates):
         try:
             codecs.lookup(charset)
             return payload.decode(charset)
@@ -397,6 +402,8 @@ _BLOCKS |= {"tbody", "thead", "tfoot", "tr"}
 _SPACES = re.compile(r"[ \t\n\r\f]+")
 _HEADER_TEXT = re.compile(rf"^\s*(?:{_FROM_KEYS}|date|datum)\s*[:：]", re.IGNORECASE)
 _OUTLOOK_SEPARATOR = "_" * 32
+_MAX_DEPTH = 150  # the renderer recurses; real mail nests far less
+_MARKED_SECTION = re.compile(r"<!\[[^>]*>?")
 
 
 @dataclass
@@ -425,7 +432,7 @@ class _TreeBuilder(HTMLParser):
             self.stack.pop()
         node = _Node(tag, {k.lower(): v or "" for k, v in attrs})
         self.stack[-1].children.append(node)
-        if tag not in _VOID:
+        if tag not in _VOID and len(self.stack) < _MAX_DEPTH:  # deeper tags are flattened
             self.stack.append(node)
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
@@ -573,9 +580,14 @@ def _starts_quoted_thread(node: _Node) -> bool:
 
 
 def _html_to_text(html: str, *, keep_signature: bool = False) -> str:
-    builder = _TreeBuilder()
-    builder.feed(html)
-    builder.close()
+    try:
+        builder = _TreeBuilder()
+        builder.feed(html)
+        builder.close()
+    except AssertionError:  # CPython's parser asserts on malformed "<![…]>" sections: drop them all
+        builder = _TreeBuilder()
+        builder.feed(_MARKED_SECTION.sub("", html))
+        builder.close()
     out = _Writer()
     _Renderer(keep_signature=keep_signature).render(builder.root, out)
     return "\n".join(out.result()).replace("\xa0", " ")
