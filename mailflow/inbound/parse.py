@@ -14,6 +14,7 @@ reads the raw ``(name, value)`` pairs and decodes them itself, leniently.
 
 from __future__ import annotations
 
+import binascii
 import email
 import email.policy
 import hashlib
@@ -21,7 +22,6 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.header import decode_header
 from email.message import EmailMessage, Message
 from email.utils import getaddresses, parsedate_to_datetime
 
@@ -37,7 +37,8 @@ __all__ = [
 ]
 
 _MSGID = re.compile(r"<([^<>\s]+)>")
-_ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?")
+# An RFC 2047 encoded word (RFC 2231 language suffix allowed): charset, encoding, text.
+_ENCODED_WORD = re.compile(r"=\?([^?\s*]+)(?:\*[^?\s]*)?\?([bBqQ])\?([^?\s]*)\?=")
 _FOLD = re.compile(r"\r?\n[ \t]*")
 _SPACES = re.compile(r"\s+")
 # Headers whose values name the mailbox the message was delivered to.
@@ -142,23 +143,50 @@ def raw_headers(message: Message) -> dict[str, list[str]]:
 
 
 def decode_header_value(value: str) -> str:
-    """Unfold a raw header value and decode RFC 2047 words; unknown charsets degrade, never raise."""
+    """Unfold a raw header value and decode RFC 2047 words; unknown charsets degrade, never raise.
+
+    Written here rather than using ``email.header.decode_header``, whose
+    regular expression takes quadratic time on a long run of unterminated
+    encoded words. Adjacent words of one charset are joined before decoding,
+    so a character split across two words survives.
+    """
     text = _FOLD.sub(" ", _text(value)).strip()
-    if not _ENCODED_WORD.search(text):
-        return text
-    try:
-        pieces = decode_header(text)
-    except Exception:
+    if "=?" not in text:
         return text
     out: list[str] = []
-    for piece, charset in pieces:
-        if isinstance(piece, str):
-            out.append(piece)
-        elif charset is None:
-            out.append(_safe_decode(piece, "raw-unicode-escape"))
-        else:
-            out.append(decode_bytes(piece, charset))
+    pending: list[bytes] = []
+    pending_charset = ""
+    position = 0
+
+    def flush() -> None:
+        if pending:
+            out.append(decode_bytes(b"".join(pending), pending_charset))
+            pending.clear()
+
+    for match in _ENCODED_WORD.finditer(text):
+        between = text[position : match.start()]
+        charset = match.group(1).lower()
+        if position == 0 or between.strip():  # text before the word is kept
+            flush()
+            out.append(between)
+        elif charset != pending_charset:  # whitespace between two words is dropped
+            flush()
+        pending_charset = charset
+        pending.append(_word_bytes(match.group(2), match.group(3)))
+        position = match.end()
+    flush()
+    out.append(text[position:])
     return "".join(out)
+
+
+def _word_bytes(encoding: str, data: str) -> bytes:
+    raw = data.encode("ascii", "replace")
+    try:
+        if encoding in "bB":
+            return binascii.a2b_base64(raw + b"=" * (-len(raw) % 4))
+        return binascii.a2b_qp(raw, header=True)
+    except (binascii.Error, ValueError):
+        return raw
 
 
 def decode_bytes(data: bytes, charset: str | None) -> str:

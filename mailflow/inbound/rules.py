@@ -60,7 +60,8 @@ FEEDBACK = "feedback"  # an abuse/complaint report: kept for staff
 
 # How much of a message's text the body rules read: fingerprints sit at the top.
 _TEXT_LIMIT = 20_000
-_ADDRESS = r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?"
+# Bounded repeats keep every search linear in the text, whatever a sender puts there.
+_ADDRESS = r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?"
 _ADDRESS_RE = re.compile(_ADDRESS)
 
 
@@ -210,7 +211,7 @@ def _parts(message: Message | None, *, limit: int = 200) -> list[Message]:
     return out
 
 
-_TAG = re.compile(r"<[^>]*>")
+_TAG = re.compile(r"<[^<>]*>")
 
 
 def _report_text(parsed: ParsedMessage) -> str:
@@ -333,12 +334,15 @@ def _machine_address(parsed: ParsedMessage, ctx: RuleContext) -> str | None:
 
 
 _AUTO_SUBJECT = re.compile(
-    r"^\s*(?:\[[^\]]*\]\s*)?("
-    r"automatic reply|auto(?:matic)?[- ]?repl(?:y|ied)|auto[- ]?response|autosvar|"
-    r"out of (?:the )?office|abwesenheitsnotiz|automatische antwort|abwesend|"
-    r"r[ée]ponse automatique|absence|vacation|respuesta autom[áa]tica|risposta automatica|"
-    r"automatisch antwoord|away from (?:the |my )?(?:office|desk)"
-    r")\b",
+    r"^\s*(?:\[[^\]]*\]\s*)?(?:"
+    r"automatic reply|auto(?:matic)?[- ]?repl(?:y|ied)|auto[- ]?response|autosvar"
+    r"|out of (?:the )?office|abwesenheitsnotiz|automatische antwort"
+    r"|r[ée]ponse automatique|respuesta autom[áa]tica|risposta automatica|automatisch antwoord"
+    r"|away from (?:the |my )?(?:office|desk)"
+    # words a person might also start a subject with count only as a label
+    r"|(?:absence|vacation|abwesend|urlaub)"
+    r"(?:[ \t]*(?::|$)|[ \t]+(?:reply|response|notice|message|notification))"
+    r")",
     re.IGNORECASE,
 )
 
@@ -501,15 +505,15 @@ _DELAY_TEXT = re.compile(
     re.IGNORECASE,
 )
 _ORIGINAL_MARKER = re.compile(
-    r"^\s*(?:"
-    r"-+\s*This is a copy of (?:the|your) message"
-    r"|-+\s*Original message\s*-+"
-    r"|-+\s*Below this line is a copy"
+    r"^[ \t]*(?:"
+    r"-+[ \t]*This is a copy of (?:the|your) message"
+    r"|-+[ \t]*Original message[ \t]*-"
+    r"|-+[ \t]*Below this line is a copy"
     r"|Original message headers:"
-    r"|\|?-+\s*Message text follows"
-    r"|-+\s*The (?:header|body) of the original message"
-    r"|-+\s*(?:Returned|Undelivered|Unsent) message"
-    r"|Content-Type:\s*message/rfc822"
+    r"|\|?-+[ \t]*Message text follows"
+    r"|-+[ \t]*The (?:header|body) of the original message"
+    r"|-+[ \t]*(?:Returned|Undelivered|Unsent) message"
+    r"|Content-Type:[ \t]*message/rfc822"
     r")"
     r"|^(?:Received|Return-Path|DKIM-Signature|X-Received|Message-I[Dd]):",
     re.IGNORECASE | re.MULTILINE,
@@ -517,21 +521,21 @@ _ORIGINAL_MARKER = re.compile(
 _IGNORED_LOCALS = re.compile(r"^(postmaster|mailer-daemon|support|abuse|help|root|double-bounce)$", re.I)
 _RECIPIENT_LINES = (
     # Final-Recipient / Original-Recipient fields written inline in the text
-    re.compile(rf"^\s*(?:Original|Final)-Recipient:\s*rfc822;\s*<?({_ADDRESS})", re.I | re.M),
+    re.compile(rf"^[ \t]*(?:Original|Final)-Recipient:[ \t]*rfc822;[ \t]*<?({_ADDRESS})", re.I | re.M),
     # an address alone at the start of a line: Exim, Gmail, Exchange, Postfix, qmail, sendmail
-    re.compile(rf"^\s*<?({_ADDRESS})>?\s*(?:$|:|\(|<mailto:|\.\.\.|\s\.\.\.)", re.I | re.M),
+    re.compile(rf"^[ \t]*<?({_ADDRESS})>?[ \t]*(?:$|:|\(|<mailto:|\.\.\.)", re.I | re.M),
     re.compile(
         rf"(?:wasn't delivered to|not reach the following recipients?:?|Your message to"
         rf"|delivered to the following (?:recipients?|addresses):?|failed to these recipients"
-        rf"|RCPT TO:|Failed addresses follow:.*?$\s*)\s*<?({_ADDRESS})",
+        rf"|RCPT TO:|Failed addresses follow:[^\n]*\n)[ \t]*<?({_ADDRESS})",
         re.I | re.M,
     ),
 )
 _ANY_BRACKETED = re.compile(rf"<({_ADDRESS})>")
 _ORIGINAL_FIELDS = {
-    "message_id": re.compile(r"^Message-I[Dd]:\s*(<[^<>\s]+>)", re.M | re.I),
-    "kind": re.compile(r"^X-Mailflow-Kind:\s*([A-Za-z0-9_.-]+)", re.M | re.I),
-    "booking": re.compile(r"^X-Mailflow-Booking:\s*([A-Za-z0-9_.-]+)", re.M | re.I),
+    "message_id": re.compile(r"^Message-I[Dd]:\s{0,20}(<[^<>\s]+>)", re.M | re.I),
+    "kind": re.compile(r"^X-Mailflow-Kind:\s{0,20}([A-Za-z0-9_.-]+)", re.M | re.I),
+    "booking": re.compile(r"^X-Mailflow-Booking:\s{0,20}([A-Za-z0-9_.-]+)", re.M | re.I),
 }
 
 
