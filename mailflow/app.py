@@ -43,6 +43,7 @@ class App:
     notifier: Notifier
     dispatcher: Dispatcher
     wake_hooks: list[Any] = field(default_factory=list)
+    inbound_hooks: list[Any] = field(default_factory=list)
 
     @property
     def grid(self) -> timedelta:
@@ -55,6 +56,11 @@ class App:
     def wake(self) -> None:
         """Tell the running worker (if any) that new mail was committed."""
         for hook in self.wake_hooks:
+            hook()
+
+    def inbound_arrived(self) -> None:
+        """Tell the running worker (if any) that an inbound message was stored."""
+        for hook in self.inbound_hooks:
             hook()
 
     def close(self) -> None:
@@ -80,12 +86,13 @@ def build(settings: Settings) -> App:
 @dataclass
 class RunOnceReport:
     reminders: int
+    inbound: int
     dispatch: DispatchReport
 
     def to_json(self) -> dict[str, Any]:
         return {
             "reminders_queued": self.reminders,
-            "inbound_processed": 0,
+            "inbound_processed": self.inbound,
             "sent": self.dispatch.sent,
             "retried": self.dispatch.retried,
             "failed": self.dispatch.failed,
@@ -95,9 +102,12 @@ class RunOnceReport:
 
 def run_once(app: App, now: datetime) -> RunOnceReport:
     """Reminder sweep, inbound processing, outbox dispatch: each once, with one clock."""
+    from mailflow.inbound.process import process_pending
+
     reminders = sweep_reminders(app.engine, app.notifier.send_reminder, now)
+    inbound = process_pending(app, now)
     dispatch = asyncio.run(app.dispatcher.run_once(now))
-    return RunOnceReport(reminders=reminders, dispatch=dispatch)
+    return RunOnceReport(reminders=reminders, inbound=inbound, dispatch=dispatch)
 
 
 def parse_roles(value: str) -> tuple[str, ...]:

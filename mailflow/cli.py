@@ -26,7 +26,7 @@ from mailflow.app import App, build, parse_roles
 from mailflow.app import serve as serve_app
 from mailflow.booking.model import Actor, ActorKind, Origin
 from mailflow.config import load_settings
-from mailflow.errors import InvalidInput, MailflowError
+from mailflow.errors import InvalidInput, MailflowError, NotFound
 from mailflow.store import migrate
 from mailflow.store.tables import pk
 
@@ -294,6 +294,123 @@ def run_once(
             f"reminders queued: {report['reminders_queued']}, sent: {report['sent']}, "
             f"to retry: {report['retried']}, failed: {report['failed']}"
         ),
+    )
+
+
+inbound_cli = typer.Typer(help="Replies and other mail coming in.", no_args_is_help=True)
+cli.add_typer(inbound_cli, name="inbound")
+
+
+@inbound_cli.command("feed")
+def inbound_feed(
+    file: Path = typer.Argument(..., help="A raw message (.eml), or - for standard input."),
+    rcpt: str = typer.Option("", "--rcpt", help="The envelope recipient, e.g. reply+KEY@domain."),
+    sender: str = typer.Option("", "--from", help="The envelope sender (return path)."),
+) -> None:
+    """Take a message as if an MTA piped it: exit 0 once it is stored, whatever the verdict."""
+    from mailflow.inbound.process import store_raw
+
+    raw = sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
+    with _app() as app:
+        row_id = store_raw(app.engine, raw, envelope_from=sender, envelope_rcpt=rcpt, now=_now())
+    sys.stderr.write(f"stored as inbound message {row_id}\n")
+
+
+@inbound_cli.command("inspect")
+def inbound_inspect(
+    files: list[Path] = typer.Argument(..., help="One or more raw messages."),
+    rcpt: str = typer.Option("", "--rcpt", help="The envelope recipient to assume."),
+    as_json: bool = JsonOption,
+) -> None:
+    """A dry run over messages: kind, command, slot, stripped text and target; changes nothing."""
+    from mailflow.inbound.process import inspect_message
+
+    with _app() as app:
+        for file in files:
+            try:
+                raw = file.read_bytes()
+            except OSError as exc:
+                raise InvalidInput(f"cannot read {file}: {exc.strerror}") from None
+            result = {"file": str(file), **inspect_message(app, raw, rcpt)}
+            if as_json:
+                sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
+            else:
+                first = (result["text"].splitlines() or [""])[0][:60]
+                sys.stdout.write(
+                    f"{file}: {result['kind']} command={result['command']} slot={result['slot']} "
+                    f"target={result['target']} text={first!r}\n"
+                )
+
+
+@inbound_cli.command("list")
+def inbound_list(limit: int = typer.Option(50, "--limit", min=1), as_json: bool = JsonOption) -> None:
+    """Recent inbound messages with their verdicts, newest first."""
+    from sqlmodel import col, select
+
+    from mailflow.store.engine import read_session
+    from mailflow.store.tables import Booking, InboundMessage
+
+    with _app() as app, read_session(app.engine) as session:
+        rows = session.exec(
+            select(InboundMessage, Booking.ref)
+            .join(Booking, col(Booking.id) == col(InboundMessage.booking_id), isouter=True)
+            .order_by(col(InboundMessage.id).desc())
+            .limit(limit)
+        ).all()
+        data: list[dict[str, Any]] = [
+            {
+                "id": row.id,
+                "received_at": row.received_at.isoformat(),
+                "status": row.status,
+                "kind": row.kind,
+                "command": row.command,
+                "booking": ref,
+                "message_id": row.message_id,
+                "error": row.error,
+                "verdicts": row.verdicts,
+            }
+            for row, ref in rows
+        ]
+    _emit(
+        data,
+        as_json,
+        lambda: (
+            "\n".join(
+                f"{r['id']:>6} {r['status']:<10} {r['kind'] or '-':<15} {r['command'] or '-':<12} "
+                f"{r['booking'] or '-':<10} {_last_verdicts(r['verdicts'])}"
+                for r in data
+            )
+            or "no inbound messages"
+        ),
+    )
+
+
+def _last_verdicts(verdicts: list[dict[str, str]]) -> str:
+    return "; ".join(f"{v['rule']}={v['verdict']}" for v in verdicts[-3:])
+
+
+@inbound_cli.command("retry")
+def inbound_retry(message_id: int = typer.Argument(..., metavar="ID")) -> None:
+    """Run the pipeline again for a message that ended with an error."""
+    from mailflow.inbound.process import process_one
+    from mailflow.store.engine import write_session
+    from mailflow.store.tables import InboundMessage
+
+    with _app() as app:
+        with write_session(app.engine) as session:
+            row = session.get(InboundMessage, message_id)
+            if row is None:
+                raise NotFound("inbound message", str(message_id))
+            if row.status != "error":
+                raise InvalidInput(
+                    f"inbound message {message_id} is {row.status}, not error: nothing to retry"
+                )
+            row.status = "processing"
+            session.add(row)
+        outcome = process_one(app, message_id, _now())
+    print(
+        f"inbound message {message_id}: "
+        + "; ".join(v["rule"] + "=" + v["verdict"] for v in outcome.verdicts)
     )
 
 

@@ -203,11 +203,20 @@ def _apply(row: Booking, state: BookingState, rules: core.ServiceRules, now: dat
 
 
 @contextmanager
-def _booking_transaction(engine: Engine) -> Iterator[Session]:
-    """A write transaction that turns a lost race for a slot into ``BookingConflict``."""
+def _booking_transaction(engine: Engine, within: Session | None = None) -> Iterator[Session]:
+    """A write transaction that turns a lost race for a slot into ``BookingConflict``.
+
+    With ``within``, the change joins that session's transaction (as a savepoint, so a
+    refused or conflicting change leaves the caller's work intact): the inbound pipeline
+    records a reply and its effect in one transaction.
+    """
     try:
-        with write_session(engine) as session:
-            yield session
+        if within is None:
+            with write_session(engine) as session:
+                yield session
+        else:
+            with within.begin_nested():
+                yield within
     except IntegrityError as exc:
         if getattr(exc.orig, "sqlstate", None) == EXCLUSION_VIOLATION:
             raise BookingConflict() from None
@@ -331,9 +340,13 @@ def reschedule_booking(
     now: datetime,
     grid: timedelta,
     notifier: Notifier | None,
+    within: Session | None = None,
 ) -> BookingView:
-    """Move a booking to ``start`` (and optionally to another staff member)."""
-    with _booking_transaction(engine) as session:
+    """Move a booking to ``start`` (and optionally to another staff member).
+
+    ``within`` joins a caller's transaction instead of opening one.
+    """
+    with _booking_transaction(engine, within) as session:
         row = queries.booking_by_ref(session, ref, for_update=True)
         biz = session.get_one(Business, row.business_id)
         svc = session.get_one(Service, row.service_id)
@@ -360,10 +373,17 @@ def reschedule_booking(
 
 
 def cancel_booking(
-    engine: Engine, ref: str, *, reason: str | None, actor: Actor, now: datetime, notifier: Notifier | None
+    engine: Engine,
+    ref: str,
+    *,
+    reason: str | None,
+    actor: Actor,
+    now: datetime,
+    notifier: Notifier | None,
+    within: Session | None = None,
 ) -> BookingView:
-    """Cancel a booking; its slot is free again at once."""
-    with write_session(engine) as session:
+    """Cancel a booking; its slot is free again at once. ``within`` joins a caller's transaction."""
+    with _booking_transaction(engine, within) as session:
         row = queries.booking_by_ref(session, ref, for_update=True)
         svc = session.get_one(Service, row.service_id)
         staff = session.get_one(Staff, row.staff_id)

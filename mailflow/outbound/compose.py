@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import binascii
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.header import Header
@@ -43,6 +44,13 @@ class Address:
             return formataddr((self.name, self.email))
         name = Header(self.name, "utf-8", header_name="Reply-To").encode(linesep="\r\n")
         return f"{name}\r\n <{self.email}>"
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    filename: str
+    content_type: str
+    data: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +116,12 @@ def _multipart(subtype: str, parts: list[bytes]) -> tuple[str, bytes]:
     return f'multipart/{subtype}; boundary="{boundary}"', body
 
 
-def compose(envelope: Envelope, email: RenderedEmail, calendar: tuple[bytes, Method] | None = None) -> bytes:
+def compose(
+    envelope: Envelope,
+    email: RenderedEmail,
+    calendar: tuple[bytes, Method] | None = None,
+    attachments: Sequence[Attachment] = (),
+) -> bytes:
     """The complete message: text and HTML alternatives, plus the calendar part when given.
 
     With a calendar the structure is ``multipart/mixed`` of a
@@ -126,15 +139,25 @@ def compose(envelope: Envelope, email: RenderedEmail, calendar: tuple[bytes, Met
             _part(f'text/calendar; charset="utf-8"; method={method.value}', "base64", _base64(ics))
         )
     content_type, body = _multipart("alternative", alternatives)
+    files = list(attachments)
     if calendar is not None:
+        files.insert(0, Attachment("invite.ics", "application/ics", calendar[0]))
+    if files:
         inner = f"Content-Type: {content_type}\r\n\r\n".encode("ascii") + body
-        attachment = _part(
-            'application/ics; name="invite.ics"',
-            "base64",
-            _base64(calendar[0]),
-            'Content-Disposition: attachment; filename="invite.ics"\r\n',
-        )
-        content_type, body = _multipart("mixed", [inner, attachment])
+        parts = [inner]
+        for file in files:
+            name = file.filename.replace('"', "").replace("\\", "")
+            _check(name)
+            _check(file.content_type)
+            parts.append(
+                _part(
+                    f'{file.content_type}; name="{name}"',
+                    "base64",
+                    _base64(file.data),
+                    f'Content-Disposition: attachment; filename="{name}"\r\n',
+                )
+            )
+        content_type, body = _multipart("mixed", parts)
 
     headers = [
         b"From: " + envelope.sender.header().encode("ascii") + CRLF,

@@ -7,6 +7,7 @@ that change.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,7 +17,7 @@ from sqlmodel import Session
 
 from mailflow.booking.model import Actor, BookingState
 from mailflow.booking.policy import ManageDecision
-from mailflow.outbound.compose import Address, Envelope, compose, new_message_id, thread_id
+from mailflow.outbound.compose import Address, Attachment, Envelope, compose, new_message_id, thread_id
 from mailflow.outbound.context import BookingFacts, Reader, decide, email_context
 from mailflow.outbound.i18n import message
 from mailflow.outbound.ics import CalendarEntry, Method, booking_uid, calendar_bytes
@@ -99,6 +100,8 @@ class EmailBuilder:
         actor: Actor | None = None,
         extra: dict[str, Any] | None = None,
         message_id: str | None = None,
+        offered: list[dict[str, str]] | None = None,
+        attachments: Sequence[Attachment] = (),
     ) -> OutgoingEmail:
         """Render ``kind`` for ``reader`` about ``facts.booking``, minting its token and reply key."""
         settings, business = self.settings, facts.business
@@ -127,7 +130,7 @@ class EmailBuilder:
         rendered = self.renderer.render(source, context)
         sender = Address(business.sender_email or business.email, business.sender_name or business.name)
         if settings.inbound_domain:
-            key = mint_reply_key(session, booking_id, reader.email, now)
+            key = mint_reply_key(session, booking_id, reader.email, now, kind=kind, offered=offered)
             reply_to = Address(f"reply+{key}@{settings.inbound_domain}", sender.name)
         else:
             reply_to = Address(business.email, business.name)
@@ -149,5 +152,5 @@ class EmailBuilder:
                 calendar_bytes(calendar_entry(facts, facts.booking, locale, domain, now), method),
                 method,
             )
-        data = compose(envelope, rendered, calendar)
+        data = compose(envelope, rendered, calendar, attachments)
         return OutgoingEmail(kind, reader.email, envelope.message_id, rendered.subject, data)

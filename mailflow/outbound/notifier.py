@@ -15,18 +15,25 @@ gets nothing until staff fix it; staff who turned a kind off do not get it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
 from mailflow.booking.events import BookingCancelled, BookingCreated, BookingRescheduled, DomainEvent
 from mailflow.booking.model import BookingStatus
+from mailflow.outbound.compose import Attachment
 from mailflow.outbound.context import BookingFacts, customer_reader, load_facts, staff_reader
+from mailflow.outbound.formatting import format_when
+from mailflow.outbound.i18n import message
 from mailflow.outbound.message import EmailBuilder
 from mailflow.outbound.outbox import ClaimedMessage, enqueue
 from mailflow.scheduling.reminders import drop_reminders, plan_reminders
+from mailflow.store.links import mint_manage_token
 from mailflow.store.tables import Booking, Staff, pk
 
 
@@ -132,14 +139,61 @@ class Notifier:
 
     def report_failure(self, session: Session, message: ClaimedMessage, detail: str, now: datetime) -> None:
         """Tell the admins that an email could not be delivered (``delivery_failed``)."""
-        if message.booking_id is None:
-            return
-        facts = load_facts(session, session.get_one(Booking, message.booking_id))
-        failure = {
-            "recipient": message.recipient,
-            "kind": message.kind,
-            "reason": detail,
-            "booking_ref": facts.booking.ref,
-        }
+        if message.booking_id is not None:
+            booking = session.get_one(Booking, message.booking_id)
+            self._tell_admins(session, booking, message.recipient, message.kind, detail, now)
+
+    def report_bounce(
+        self, session: Session, booking: Booking, recipient: str, kind: str, info: Any, now: datetime
+    ) -> None:
+        """Tell the admins about a bounce of one of this booking's emails."""
+        detail = " ".join(part for part in (info.status, info.diagnostic) if part) or "bounced"
+        self._tell_admins(session, booking, recipient, kind, detail, now)
+
+    def _tell_admins(
+        self, session: Session, booking: Booking, recipient: str, kind: str, detail: str, now: datetime
+    ) -> None:
+        facts = load_facts(session, booking)
+        failure = {"recipient": recipient, "kind": kind, "reason": detail, "booking_ref": booking.ref}
         for admin in self._admins(session, facts):
             self._send(session, facts, "delivery_failed", admin, now, extra={"failure": failure})
+
+    def send_refusal(
+        self, session: Session, booking: Booking, action: str, reason: str, now: datetime
+    ) -> None:
+        """Answer a refused reply command politely (``action_refused``), with the change instructions."""
+        facts = load_facts(session, booking)
+        refused = {"action": action, "reason_text": message(facts.customer.locale, f"reason.{reason}")}
+        self._send(session, facts, "action_refused", None, now, extra={"refused": refused})
+
+    def send_options(self, session: Session, booking: Booking, slots: Sequence[Any], now: datetime) -> None:
+        """Answer "reschedule" with numbered free slots; the reply key remembers exactly these."""
+        facts = load_facts(session, booking)
+        customer = facts.customer
+        token = mint_manage_token(session, booking, now)
+        public = self.builder.settings.public_url
+        shown, offered = [], []
+        for number, slot in enumerate(slots, start=1):
+            when = format_when(slot.start, slot.end, customer.locale, customer.timezone)
+            day = slot.start.astimezone(ZoneInfo(facts.business.timezone)).date().isoformat()
+            url = f"{public}/m/{token}/reschedule?{urlencode({'day': day, 'staff': slot.staff_email})}"
+            shown.append({"number": number, "when": when.when, "staff_name": slot.staff_name, "url": url})
+            offered.append({"start": slot.start.isoformat(), "staff": slot.staff_email})
+        self._send(session, facts, "reschedule_options", None, now, extra={"slots": shown}, offered=offered)
+
+    def forward_customer_message(
+        self, session: Session, booking: Booking, message_data: dict[str, Any], raw: bytes, now: datetime
+    ) -> None:
+        """A customer's reply that is no command reaches the booking's staff, the original attached."""
+        facts = load_facts(session, booking)
+        # application/octet-stream, not message/rfc822: the latter may not be base64-encoded (RFC 2046).
+        original = Attachment("original.eml", "application/octet-stream", raw)
+        self._send(
+            session,
+            facts,
+            "customer_message",
+            facts.staff,
+            now,
+            extra={"message": message_data},
+            attachments=[original],
+        )

@@ -33,6 +33,7 @@ log = logging.getLogger("mailflow.jobs")
 
 DISPATCH_EVERY = timedelta(seconds=2)
 REMINDERS_EVERY = timedelta(seconds=30)
+INBOUND_EVERY = timedelta(seconds=5)
 HOUSEKEEPING_EVERY = timedelta(hours=6)
 AGENDA_AT = time(18, 0)
 SENT_BODY_RETENTION = timedelta(days=30)
@@ -65,6 +66,14 @@ def build_scheduler(app: App, stop: asyncio.Event) -> AsyncIOScheduler:
             log.info("reminders: %d queued", queued)
             wake_now()
 
+    async def inbound() -> None:
+        from mailflow.inbound.process import process_pending
+
+        processed = await asyncio.to_thread(process_pending, app, datetime.now(UTC))
+        if processed:
+            log.info("inbound: %d processed", processed)
+            wake_now()
+
     async def housekeeping() -> None:
         await asyncio.to_thread(clean_up, app.engine, datetime.now(UTC))
 
@@ -75,6 +84,10 @@ def build_scheduler(app: App, stop: asyncio.Event) -> AsyncIOScheduler:
     scheduler.add_job(
         reminders, "interval", seconds=REMINDERS_EVERY.total_seconds(), id="reminders", next_run_time=now
     )
+    scheduler.add_job(
+        inbound, "interval", seconds=INBOUND_EVERY.total_seconds(), id="inbound", next_run_time=now
+    )
+    app.inbound_hooks.append(lambda: loop.call_soon_threadsafe(lambda: _run_now(scheduler, "inbound")))
     scheduler.add_job(housekeeping, "interval", seconds=HOUSEKEEPING_EVERY.total_seconds(), id="housekeeping")
     for zone in staff_timezones(app.engine):
 
@@ -92,6 +105,12 @@ def build_scheduler(app: App, stop: asyncio.Event) -> AsyncIOScheduler:
             id=f"agenda:{zone}",
         )
     return scheduler
+
+
+def _run_now(scheduler: AsyncIOScheduler, job_id: str) -> None:
+    job = scheduler.get_job(job_id)
+    if job is not None:
+        job.modify(next_run_time=datetime.now(UTC))
 
 
 def staff_timezones(engine: Engine) -> list[str]:

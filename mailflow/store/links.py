@@ -44,8 +44,25 @@ def extend_tokens(session: Session, booking: Booking) -> None:
         session.add(token)
 
 
-def mint_reply_key(session: Session, booking_id: int | None, recipient: str, now: datetime) -> str:
-    """A fresh lower-case key for ``reply+<key>@``, bound to the booking and the recipient."""
+def mint_reply_key(
+    session: Session,
+    booking_id: int | None,
+    recipient: str,
+    now: datetime,
+    *,
+    kind: str | None = None,
+    offered: list[dict[str, str]] | None = None,
+) -> str:
+    """A fresh lower-case key for ``reply+<key>@``, bound to the booking, the recipient and the email kind."""
     key = secrets.token_hex(REPLY_KEY_BYTES)
-    session.add(ReplyKey(key=key, booking_id=booking_id, recipient=recipient.lower(), created_at=now))
+    session.add(
+        ReplyKey(
+            key=key,
+            booking_id=booking_id,
+            recipient=recipient.lower(),
+            created_at=now,
+            kind=kind,
+            offered=offered,
+        )
+    )
     return key

@@ -172,6 +172,10 @@ class ReplyKey(SQLModel, table=True):
     booking_id: int | None = Field(default=None, foreign_key="booking.id", index=True)
     recipient: str = Field(max_length=254)
     created_at: datetime = _utc()
+    kind: str | None = Field(default=None, max_length=32)
+    """The email kind the key was minted for (a reply to a staff email is a staff reply)."""
+    offered: list[dict[str, str]] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    """For ``reschedule_options``: the numbered slots shown, so "2" books exactly that one."""
 
 
 class OutboxMessage(SQLModel, table=True):
@@ -238,7 +242,7 @@ class InboundMessage(SQLModel, table=True):
     __table_args__ = (Index("ix_inbound_status", "status", "received_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    message_id: str | None = Field(default=None, max_length=998, sa_type=String(998))
+    message_id: str | None = Field(default=None, max_length=998, sa_type=String(998), index=True)
     sha256: str = Field(max_length=64, index=True)
     raw: bytes = Field(sa_type=LargeBinary)
     envelope_from: str = Field(default="", max_length=254)
@@ -248,6 +252,9 @@ class InboundMessage(SQLModel, table=True):
     verdicts: list[dict[str, Any]] = _json([])
     error: str | None = Field(default=None, sa_type=Text)
     booking_id: int | None = Field(default=None, foreign_key="booking.id", index=True)
+    kind: str | None = Field(default=None, max_length=16)
+    command: str | None = Field(default=None, max_length=16)
+    attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class AuditEvent(SQLModel, table=True):

@@ -1,0 +1,516 @@
+"""The inbound pipeline: stored raw first, then a list of small named steps, each recorded.
+
+parse -> de-duplicate -> classify (loop, auto-reply, bounce, feedback) -> target
+-> sender check -> strip -> command -> act -> answer or forward.
+
+Every message is stored with its bytes before anything else (``store_raw``);
+``process_pending`` claims stored rows like the outbox and runs the steps; each
+step's verdict lands in ``InboundMessage.verdicts``. A step that crashes leaves
+the row ``error`` with its bytes and the error, for ``mailflow inbound retry``.
+Only a person's reply (kind ``reply``) can act or be answered; results of
+actions are always answered (by the booking's own emails), refusals and "not
+understood" at most once per sender and booking per hour.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Engine, update
+from sqlmodel import Session, col, select
+
+from mailflow import service as use_cases
+from mailflow.booking.model import Actor, ActorKind, BookingStatus
+from mailflow.errors import BookingConflict, InvalidInput, PolicyRefused, SlotUnavailable
+from mailflow.inbound.commands import Command, CommandKind, parse_command
+from mailflow.inbound.parse import ParsedMessage, parse_message
+from mailflow.inbound.rules import BounceInfo, RuleContext, classify
+from mailflow.inbound.strip import new_text
+from mailflow.outbound.context import decide, load_facts
+from mailflow.outbound.samples import STAFF_KINDS
+from mailflow.store.engine import read_session, write_session
+from mailflow.store.tables import (
+    AuditEvent,
+    Booking,
+    Business,
+    Customer,
+    InboundMessage,
+    OutboxMessage,
+    ReplyKey,
+    Service,
+    pk,
+)
+
+if TYPE_CHECKING:
+    from mailflow.app import App
+
+log = logging.getLogger("mailflow.inbound")
+
+KEY_ADDRESS = re.compile(r"^reply\+([a-z0-9]{8,64})@(.+)$")
+ANSWER_INTERVAL = timedelta(hours=1)
+OPTIONS_COUNT = 5
+OPTIONS_DAYS = 21
+CLAIM_LEASE = timedelta(minutes=5)
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """What a reply is about: a booking and the recipient of the email it answers."""
+
+    booking_id: int | None
+    recipient: str
+    via: str
+    key: str | None = None
+    key_kind: str | None = None
+    offered: list[dict[str, str]] | None = None
+
+
+@dataclass
+class Outcome:
+    """The record of one message's way through the pipeline."""
+
+    verdicts: list[dict[str, str]] = field(default_factory=list)
+    kind: str | None = None
+    command: str | None = None
+    booking_id: int | None = None
+
+    def add(self, rule: str, verdict: str, detail: str = "") -> None:
+        self.verdicts.append({"rule": rule, "verdict": verdict, "detail": detail[:500]})
+
+
+# --- storage ---------------------------------------------------------------------
+
+
+def store_raw(engine: Engine, raw: bytes, *, envelope_from: str, envelope_rcpt: str, now: datetime) -> int:
+    """Store ``raw`` as received; returns the row id. Nothing is judged yet."""
+    parsed = parse_message(raw)
+    with write_session(engine) as session:
+        row = InboundMessage(
+            message_id=parsed.message_id[:998] if parsed.message_id else None,
+            sha256=hashlib.sha256(raw).hexdigest(),
+            raw=raw,
+            envelope_from=envelope_from[:254],
+            envelope_rcpt=envelope_rcpt[:254],
+            received_at=now,
+            status="received",
+        )
+        session.add(row)
+        session.flush()
+        return pk(row)
+
+
+# --- targets ---------------------------------------------------------------------
+
+
+def find_target(session: Session, parsed: ParsedMessage, rcpts: list[str], domain: str) -> Target | None:
+    """The reply key in the recipients, else our own Message-ID in In-Reply-To/References."""
+    candidates = [*rcpts, *parsed.to_addresses, *parsed.delivered_to, *parsed.cc_addresses]
+    for address in candidates:
+        match = KEY_ADDRESS.match(address.strip().lower())
+        if match is None or (domain and match.group(2) != domain):
+            continue
+        key = session.exec(select(ReplyKey).where(ReplyKey.key == match.group(1))).first()
+        if key is not None:
+            return Target(key.booking_id, key.recipient, "reply_key", key.key, key.kind, key.offered)
+    references = [parsed.in_reply_to, *reversed(parsed.references)]
+    for message_id in (ref for ref in references if ref):
+        sent = session.exec(select(OutboxMessage).where(OutboxMessage.message_id == message_id)).first()
+        if sent is not None:
+            return Target(sent.booking_id, sent.recipient, "references", None, sent.kind, None)
+    return None
+
+
+# --- the pipeline ------------------------------------------------------------------
+
+
+def inspect_message(app: App, raw: bytes, rcpt: str = "") -> dict[str, Any]:
+    """A dry run: what the pipeline would make of ``raw`` (nothing is stored or sent)."""
+    parsed = parse_message(raw)
+    classification = classify(parsed, _rule_context(app))
+    text = new_text(parsed.message) if parsed.message is not None else ""
+    command = parse_command(text, parsed.subject or "")
+    with read_session(app.engine) as session:
+        target = find_target(session, parsed, [rcpt] if rcpt else [], app.settings.inbound_domain)
+        ref = None
+        if target is not None and target.booking_id is not None:
+            booking = session.get(Booking, target.booking_id)
+            ref = booking.ref if booking else None
+    return {
+        "kind": classification.kind,
+        "command": command.kind.value if command else None,
+        "slot": command.slot if command else None,
+        "text": text,
+        "target": ref,
+        "verdicts": [
+            {"rule": v.rule, "verdict": v.verdict, "detail": v.detail} for v in classification.verdicts
+        ],
+    }
+
+
+def _rule_context(app: App) -> RuleContext:
+    with read_session(app.engine) as session:
+        senders = session.exec(select(Business.sender_email, Business.email)).all()
+    ours = {address.lower() for pair in senders for address in pair if address}
+    return RuleContext(our_addresses=frozenset(ours), inbound_domain=app.settings.inbound_domain)
+
+
+def claim_received(engine: Engine, now: datetime, limit: int) -> list[int]:
+    """Atomically take up to ``limit`` stored messages (or ones whose worker died)."""
+    due = (col(InboundMessage.status) == "received") | (
+        (col(InboundMessage.status) == "processing") & (col(InboundMessage.received_at) < now - CLAIM_LEASE)
+    )
+    candidates = (
+        select(InboundMessage.id)
+        .where(due)
+        .order_by(col(InboundMessage.id))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    with write_session(engine) as session:
+        rows = session.execute(
+            update(InboundMessage)
+            .where(col(InboundMessage.id).in_(candidates.scalar_subquery()))
+            .values(status="processing", attempts=col(InboundMessage.attempts) + 1)
+            .returning(col(InboundMessage.id))
+        ).all()
+    return sorted(row[0] for row in rows)
+
+
+def process_pending(app: App, now: datetime, limit: int = 100) -> int:
+    """Run the pipeline over every stored message; returns how many were processed."""
+    context = _rule_context(app)
+    done = 0
+    while True:
+        ids = claim_received(app.engine, now, limit)
+        if not ids:
+            return done
+        for message_id in ids:
+            process_one(app, message_id, now, context)
+            done += 1
+        if len(ids) < limit:
+            return done
+
+
+def process_one(app: App, row_id: int, now: datetime, context: RuleContext | None = None) -> Outcome:
+    """Run the pipeline for one stored message; a crash is kept on the row, never lost."""
+    outcome = Outcome()
+    try:
+        with write_session(app.engine) as session:
+            row = session.get_one(InboundMessage, row_id)
+            _pipeline(app, session, row, outcome, context or _rule_context(app), now)
+            row.status = "done"
+            row.error = None
+            _save(row, outcome)
+            session.add(row)
+    except Exception as exc:
+        log.exception("inbound message %d failed", row_id)
+        with write_session(app.engine) as session:
+            row = session.get_one(InboundMessage, row_id)
+            outcome.add("pipeline", "error", f"{type(exc).__name__}: {exc}")
+            row.status = "error"
+            row.error = f"{type(exc).__name__}: {exc}"[:2000]
+            _save(row, outcome)
+            session.add(row)
+    return outcome
+
+
+def _save(row: InboundMessage, outcome: Outcome) -> None:
+    row.verdicts = outcome.verdicts
+    row.kind = outcome.kind
+    row.command = outcome.command
+    row.booking_id = outcome.booking_id
+
+
+def _pipeline(
+    app: App, session: Session, row: InboundMessage, outcome: Outcome, context: RuleContext, now: datetime
+) -> None:
+    parsed = parse_message(row.raw)
+    outcome.add("parse", "ok" if parsed.message is not None else "malformed", "; ".join(parsed.defects)[:200])
+    if _is_duplicate(session, row, parsed):
+        outcome.add("deduplicate", "duplicate", parsed.message_id or row.sha256)
+        return
+    classification = classify(parsed, context)
+    outcome.kind = classification.kind
+    for verdict in classification.verdicts:
+        outcome.add(verdict.rule, verdict.verdict, verdict.detail)
+    if classification.kind == "bounce":
+        if classification.bounce is not None:
+            _handle_bounce(app, session, classification.bounce, outcome, now)
+        return
+    if classification.kind == "feedback_report":
+        outcome.add("complaint", "recorded", parsed.from_address or "")
+        return
+    if not classification.may_act:
+        outcome.add("answer", "none", f"{classification.kind}: never answered")
+        return
+
+    target = find_target(
+        session, parsed, [row.envelope_rcpt] if row.envelope_rcpt else [], app.settings.inbound_domain
+    )
+    if target is None or target.booking_id is None:
+        outcome.add("target", "none", "no reply key and no reference to our emails")
+        return
+    outcome.booking_id = target.booking_id
+    outcome.add("target", target.via, target.key or "")
+    booking = session.get_one(Booking, target.booking_id)
+    sender = (parsed.from_address or "").lower()
+    text = new_text(parsed.message) if parsed.message is not None else ""
+    if sender != target.recipient.lower():
+        outcome.add("sender", "unverified", f"{sender} is not {target.recipient}")
+        _forward(app, session, booking, parsed, row.raw, text, verified=False, now=now)
+        outcome.add("forward", "staff", "unverified sender")
+        return
+    outcome.add("sender", "verified", sender)
+    if target.key_kind in STAFF_KINDS:
+        # A staff member answering a forwarded message: relaying it to the customer comes with
+        # its own email kind (next step); until then it is recorded, never bounced back to staff.
+        outcome.add("staff_reply", "held", "relay to the customer is not available yet")
+        return
+    command = parse_command(text, parsed.subject or "")
+    outcome.command = command.kind.value if command else None
+    outcome.add(
+        "command", command.kind.value if command else "none", text.splitlines()[0][:80] if text else ""
+    )
+    if command is None:
+        _forward(app, session, booking, parsed, row.raw, text, verified=True, now=now)
+        outcome.add("forward", "staff", "not a command")
+        return
+    _act(app, session, booking, target, command, sender, outcome, now)
+    if any(v["rule"] == "act" and v["verdict"] == "refused" for v in outcome.verdicts):
+        _forward(app, session, booking, parsed, row.raw, text, verified=True, now=now)
+        outcome.add("forward", "staff", "refused request")
+
+
+def _is_duplicate(session: Session, row: InboundMessage, parsed: ParsedMessage) -> bool:
+    same = (
+        InboundMessage.message_id == parsed.message_id
+        if parsed.message_id
+        else InboundMessage.sha256 == row.sha256
+    )
+    earlier = session.exec(
+        select(InboundMessage.id).where(
+            same, col(InboundMessage.id) < row.id, InboundMessage.status != "error"
+        )
+    ).first()
+    return earlier is not None
+
+
+# --- acting ------------------------------------------------------------------------
+
+
+def _customer_actor(sender: str) -> Actor:
+    return Actor(ActorKind.CUSTOMER_REPLY, sender)
+
+
+def _act(
+    app: App,
+    session: Session,
+    booking: Booking,
+    target: Target,
+    command: Command,
+    sender: str,
+    outcome: Outcome,
+    now: datetime,
+) -> None:
+    ref = booking.ref  # the booking actions join this transaction (``within``)
+    if command.kind is CommandKind.CANCEL:
+        try:
+            use_cases.cancel_booking(
+                app.engine,
+                ref,
+                reason=None,
+                actor=_customer_actor(sender),
+                now=now,
+                notifier=app.notifier,
+                within=session,
+            )
+        except PolicyRefused as exc:
+            outcome.add("act", "refused", exc.reason)
+            _refuse(app, session, booking, "cancel", exc.reason, sender, outcome, now)
+            return
+        outcome.add("act", "cancelled", ref)
+        return
+    if command.kind is CommandKind.RESCHEDULE:
+        decision = decide(load_facts(session, booking), now)
+        if not decision.allowed:
+            outcome.add("act", "refused", decision.reason.value)
+            _refuse(app, session, booking, "reschedule", decision.reason.value, sender, outcome, now)
+            return
+        count = _offer_slots(app, session, booking, now)
+        outcome.add("act", "options", f"{count} slots offered")
+        return
+    # A bare number: only an answer to a reschedule_options email, and only a slot it showed.
+    offered = target.offered or []
+    if (
+        target.key_kind != "reschedule_options"
+        or command.slot is None
+        or not 1 <= command.slot <= len(offered)
+    ):
+        outcome.add("act", "not_understood", f"slot {command.slot} was not offered")
+        if _may_answer(session, booking, sender, now):
+            count = _offer_slots(app, session, booking, now)
+            _note_answer(session, booking, sender, now)
+            outcome.add("answer", "options", f"{count} slots offered")
+        return
+    chosen = offered[command.slot - 1]
+    try:
+        use_cases.reschedule_booking(
+            app.engine,
+            ref,
+            start=datetime.fromisoformat(chosen["start"]),
+            staff=chosen["staff"],
+            actor=_customer_actor(sender),
+            now=now,
+            within=session,
+            **app.booking_kwargs(),
+        )
+    except PolicyRefused as exc:
+        outcome.add("act", "refused", exc.reason)
+        _refuse(app, session, booking, "reschedule", exc.reason, sender, outcome, now)
+        return
+    except (BookingConflict, SlotUnavailable, InvalidInput) as exc:
+        outcome.add("act", "slot_gone", str(exc)[:200])
+        count = _offer_slots(app, session, booking, now)
+        outcome.add("answer", "options", f"{count} fresh slots offered")
+        return
+    outcome.add("act", "rescheduled", f"{ref} to slot {command.slot}")
+
+
+def _may_answer(session: Session, booking: Booking, sender: str, now: datetime) -> bool:
+    """Refusals and "not understood" go out at most once per sender and booking per hour."""
+    recent = session.exec(
+        select(AuditEvent.id).where(
+            AuditEvent.booking_id == booking.id,
+            AuditEvent.action == "inbound.answered",
+            AuditEvent.actor_label == sender,
+            col(AuditEvent.at) > now - ANSWER_INTERVAL,
+        )
+    ).first()
+    return recent is None
+
+
+def _note_answer(session: Session, booking: Booking, sender: str, now: datetime) -> None:
+    session.add(
+        AuditEvent(
+            business_id=booking.business_id,
+            booking_id=booking.id,
+            at=now,
+            actor_kind=ActorKind.CUSTOMER_REPLY.value,
+            actor_label=sender,
+            action="inbound.answered",
+        )
+    )
+    session.flush()
+
+
+def _refuse(
+    app: App,
+    session: Session,
+    booking: Booking,
+    action: str,
+    reason: str,
+    sender: str,
+    outcome: Outcome,
+    now: datetime,
+) -> None:
+    session.refresh(booking)
+    if _may_answer(session, booking, sender, now):
+        app.notifier.send_refusal(session, booking, action, reason, now)
+        _note_answer(session, booking, sender, now)
+        outcome.add("answer", "action_refused", reason)
+    else:
+        outcome.add("answer", "suppressed", "already answered within the hour")
+
+
+def _offer_slots(app: App, session: Session, booking: Booking, now: datetime) -> int:
+    session.refresh(booking)
+    business = session.get_one(Business, booking.business_id)
+    service = session.get_one(Service, booking.service_id)
+    zone_today = now.astimezone(_zone(business.timezone)).date()
+    slots = use_cases.find_slots(
+        session,
+        business,
+        service,
+        day_from=zone_today,
+        day_to=zone_today + timedelta(days=OPTIONS_DAYS),
+        now=now,
+        grid=app.grid,
+        exclude_booking_id=booking.id,
+    )
+    chosen: list[use_cases.OfferedSlot] = []
+    seen = set()
+    for slot in slots:
+        if slot.start not in seen and slot.start != booking.start:
+            seen.add(slot.start)
+            chosen.append(slot)
+        if len(chosen) == OPTIONS_COUNT:
+            break
+    app.notifier.send_options(session, booking, chosen, now)
+    return len(chosen)
+
+
+def _zone(name: str) -> Any:
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(name)
+
+
+def _forward(
+    app: App,
+    session: Session,
+    booking: Booking,
+    parsed: ParsedMessage,
+    raw: bytes,
+    text: str,
+    *,
+    verified: bool,
+    now: datetime,
+) -> None:
+    customer = session.get_one(Customer, booking.customer_id)
+    message = {
+        "from_name": parsed.from_name or customer.name,
+        "from_email": parsed.from_address or "",
+        "subject": parsed.subject or "",
+        "text": text or "(no text)",
+        "verified": verified,
+    }
+    app.notifier.forward_customer_message(session, booking, message, raw, now)
+
+
+def _handle_bounce(app: App, session: Session, info: BounceInfo, outcome: Outcome, now: datetime) -> None:
+    """Mark permanently failing customer addresses, flag the outbox row, tell the admins."""
+    outcome.add("bounce", "permanent" if info.permanent else "temporary", ", ".join(info.recipients)[:200])
+    for recipient in info.recipients:
+        address = recipient.lower()
+        sent = None
+        if info.original_message_id:
+            sent = session.exec(
+                select(OutboxMessage).where(OutboxMessage.message_id == info.original_message_id)
+            ).first()
+        if sent is None:
+            sent = session.exec(
+                select(OutboxMessage)
+                .where(OutboxMessage.recipient == address, OutboxMessage.status == "sent")
+                .order_by(col(OutboxMessage.id).desc())
+            ).first()
+        if sent is not None:
+            sent.last_error = f"bounced: {info.status or ''} {info.diagnostic or ''}".strip()[:500]
+            if info.permanent:
+                sent.status = "failed"
+            session.add(sent)
+            outcome.booking_id = outcome.booking_id or sent.booking_id
+        if info.permanent:
+            for customer in session.exec(select(Customer).where(Customer.email == address)).all():
+                customer.bouncing = True
+                session.add(customer)
+                outcome.add("bounce", "customer_marked_bouncing", address)
+        if sent is not None and sent.booking_id is not None and info.action in ("failed", None):
+            booking = session.get_one(Booking, sent.booking_id)
+            if booking.status == BookingStatus.CONFIRMED.value or info.permanent:
+                app.notifier.report_bounce(session, booking, address, sent.kind, info, now)
+                outcome.add("bounce", "staff_told", address)

@@ -1,0 +1,333 @@
+"""Replies through the pipeline: stored first, then judged; commands act, everything else reaches staff."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlmodel import Session, col, select
+
+from mailflow import service
+from mailflow.app import App, build
+from mailflow.booking.model import Actor, ActorKind, Origin
+from mailflow.config import load_settings
+from mailflow.demo import seed_demo
+from mailflow.inbound.process import process_pending, store_raw
+from mailflow.store.tables import Booking, Customer, InboundMessage, OutboxMessage
+from tests.conftest import berlin
+
+DOMAIN = "replies.contoso.example"
+
+
+@pytest.fixture
+def app(db_url: str, tmp_path: Path, now: datetime) -> Iterator[App]:
+    application = build(
+        load_settings(
+            {
+                "MAILFLOW_DATABASE_URL": db_url,
+                "MAILFLOW_DATA_DIR": str(tmp_path),
+                "MAILFLOW_OUTBOUND_URL": f"memory://{tmp_path.name}",
+                "MAILFLOW_INBOUND_DOMAIN": DOMAIN,
+            }
+        )
+    )
+    seed_demo(application.engine, now)
+    yield application
+    application.close()
+
+
+def book(app: App, day: date, hour: int, now: datetime, *, service_slug: str, origin: Origin) -> str:
+    return service.create_booking(
+        app.engine,
+        business="contoso",
+        service=service_slug,
+        staff="bob@contoso.example",
+        customer=service.CustomerInput(email="max@example.de", name="Max Mustermann", locale="de"),
+        start=berlin(day, hour),
+        origin=origin,
+        actor=Actor(ActorKind.STAFF if origin is Origin.STAFF else ActorKind.CUSTOMER_LINK, "x"),
+        now=now,
+        public_url=app.settings.public_url,
+        **app.booking_kwargs(),
+    ).ref
+
+
+def queued(app: App, since: int = 0) -> list[OutboxMessage]:
+    with Session(app.engine) as session:
+        return list(
+            session.exec(
+                select(OutboxMessage).where(col(OutboxMessage.id) > since).order_by(col(OutboxMessage.id))
+            )
+        )
+
+
+def last_id(app: App) -> int:
+    rows = queued(app)
+    return rows[-1].id or 0 if rows else 0
+
+
+def parsed(row: OutboxMessage) -> EmailMessage:
+    message = email.message_from_bytes(row.payload or b"", policy=email.policy.default)
+    assert isinstance(message, EmailMessage)
+    return message
+
+
+def customer_email(app: App, ref: str, kind: str) -> EmailMessage:
+    rows = [
+        r
+        for r in queued(app)
+        if r.kind == kind and r.recipient == "max@example.de" and parsed(r)["X-Mailflow-Booking"] == ref
+    ]
+    assert rows, f"no {kind} for {ref}"
+    return parsed(rows[-1])
+
+
+def reply_to(
+    original: EmailMessage, body: str, *, sender: str = "max@example.de", subject: str | None = None
+) -> bytes:
+    """A reply as Outlook writes it: the new text on top, the German original quoted below."""
+    reply = EmailMessage()
+    reply["From"] = f"Max Mustermann <{sender}>"
+    reply["To"] = str(original["Reply-To"])
+    reply["Subject"] = subject or f"AW: {original['Subject']}"
+    reply["Message-ID"] = email.utils.make_msgid(domain="example.de")
+    reply["In-Reply-To"] = str(original["Message-ID"])
+    reply["References"] = f"{original['References']} {original['Message-ID']}"
+    quoted = original.get_body(("plain",))
+    assert quoted is not None
+    reply.set_content(
+        f"{body}\n\n-----Ursprüngliche Nachricht-----\nVon: Contoso Salon <hello@contoso.example>\n"
+        f"Gesendet: Montag, 1. Dezember 2026 10:00\nAn: {sender}\nBetreff: {original['Subject']}\n\n"
+        + quoted.get_content()
+    )
+    return reply.as_bytes()
+
+
+def feed(app: App, raw: bytes, now: datetime) -> InboundMessage:
+    row_id = store_raw(app.engine, raw, envelope_from="max@example.de", envelope_rcpt="", now=now)
+    process_pending(app, now)
+    with Session(app.engine) as session:
+        return session.get_one(InboundMessage, row_id)
+
+
+def status_of(app: App, ref: str) -> tuple[str, str, datetime]:
+    with Session(app.engine) as session:
+        row = session.exec(select(Booking).where(Booking.ref == ref)).one()
+        staff = row.staff_id
+        from mailflow.store.tables import Staff
+
+        return row.status, session.get_one(Staff, staff).email, row.start
+
+
+def test_german_stornieren_reply_cancels(app: App, next_tuesday: date, now: datetime) -> None:
+    """An Outlook-style "Stornieren" reply to the confirmation cancels and is answered by the cancellation."""
+    ref = book(app, next_tuesday, 10, now, service_slug="consultation", origin=Origin.SELF_SERVICE)
+    mark = last_id(app)
+    row = feed(app, reply_to(customer_email(app, ref, "confirmation"), "Stornieren"), now)
+    assert row.status == "done" and row.kind == "reply" and row.command == "cancel"
+    assert status_of(app, ref)[0] == "cancelled"
+    kinds = sorted((r.recipient, r.kind) for r in queued(app, mark))
+    assert ("max@example.de", "cancelled") in kinds and ("bob@contoso.example", "booking_cancelled") in kinds
+
+
+def test_verschieben_then_number_reschedules_to_exactly_that_slot(
+    app: App, next_tuesday: date, now: datetime
+) -> None:
+    """ "verschieben" is answered with numbered slots; "2" books the second one shown."""
+    ref = book(app, next_tuesday, 10, now, service_slug="consultation", origin=Origin.SELF_SERVICE)
+    row = feed(app, reply_to(customer_email(app, ref, "confirmation"), "Verschieben bitte"), now)
+    assert row.command == "reschedule"
+    options = customer_email(app, ref, "reschedule_options")
+    text = options.get_body(("plain",))
+    assert text is not None and "2" in text.get_content()
+    with Session(app.engine) as session:
+        from mailflow.store.tables import ReplyKey
+
+        key = str(options["Reply-To"].addresses[0].addr_spec).split("+", 1)[1].split("@", 1)[0]
+        offered = session.exec(select(ReplyKey).where(ReplyKey.key == key)).one().offered
+    assert offered is not None and len(offered) >= 2
+    mark = last_id(app)
+    row = feed(app, reply_to(options, "2"), now + timedelta(minutes=5))
+    assert row.command == "choose_slot"
+    status, staff, start = status_of(app, ref)
+    assert status == "confirmed"
+    assert start == datetime.fromisoformat(offered[1]["start"]) and staff == offered[1]["staff"]
+    assert any(r.kind == "rescheduled" and r.recipient == "max@example.de" for r in queued(app, mark))
+
+
+def test_free_text_reaches_the_staff_with_the_original(app: App, next_tuesday: date, now: datetime) -> None:
+    """A question is no command: Bob gets it as customer_message with the stripped text and the original."""
+    ref = book(app, next_tuesday, 10, now, service_slug="haircut", origin=Origin.SELF_SERVICE)
+    mark = last_id(app)
+    row = feed(
+        app, reply_to(customer_email(app, ref, "confirmation"), "Kann ich meinen Hund mitbringen?"), now
+    )
+    assert row.command is None
+    assert status_of(app, ref)[0] == "confirmed"
+    forwarded = [r for r in queued(app, mark) if r.kind == "customer_message"]
+    assert [r.recipient for r in forwarded] == ["bob@contoso.example"]
+    message = parsed(forwarded[0])
+    text = message.get_body(("plain",))
+    assert text is not None and "Kann ich meinen Hund mitbringen?" in text.get_content()
+    assert "Ursprüngliche Nachricht" not in text.get_content()
+    assert any(part.get_filename() == "original.eml" for part in message.iter_attachments())
+
+
+def test_cancel_reply_to_staff_booking_with_setting_off_is_refused(
+    app: App, next_tuesday: date, now: datetime
+) -> None:
+    """The policy refuses: the customer gets action_refused once, staff get the message, nothing changes."""
+    ref = book(app, next_tuesday, 10, now, service_slug="haircut", origin=Origin.STAFF)
+    confirmation = customer_email(app, ref, "confirmation")
+    mark = last_id(app)
+    row = feed(app, reply_to(confirmation, "cancel"), now)
+    assert status_of(app, ref)[0] == "confirmed"
+    assert any(v["verdict"] == "refused" for v in row.verdicts)
+    after = queued(app, mark)
+    assert [r.kind for r in after if r.recipient == "max@example.de"] == ["action_refused"]
+    assert any(r.kind == "customer_message" and r.recipient == "bob@contoso.example" for r in after)
+    mark = last_id(app)
+    feed(app, reply_to(confirmation, "Stornieren!"), now + timedelta(minutes=10))
+    assert [
+        r.kind for r in queued(app, mark) if r.recipient == "max@example.de"
+    ] == []  # at most once an hour
+
+
+def test_spoofed_sender_does_not_act(app: App, next_tuesday: date, now: datetime) -> None:
+    """A cancel from another address is not acted on; staff see it marked unverified."""
+    ref = book(app, next_tuesday, 10, now, service_slug="consultation", origin=Origin.SELF_SERVICE)
+    mark = last_id(app)
+    row = feed(
+        app, reply_to(customer_email(app, ref, "confirmation"), "cancel", sender="mallory@evil.example"), now
+    )
+    assert status_of(app, ref)[0] == "confirmed"
+    assert {
+        "rule": "sender",
+        "verdict": "unverified",
+        "detail": "mallory@evil.example is not max@example.de",
+    } in row.verdicts
+    assert [r.kind for r in queued(app, mark)] == ["customer_message"]
+
+
+def test_replayed_message_and_auto_reply_never_act(app: App, next_tuesday: date, now: datetime) -> None:
+    """The same Message-ID twice acts once; a vacation notice to the reply address does nothing."""
+    ref = book(app, next_tuesday, 10, now, service_slug="consultation", origin=Origin.SELF_SERVICE)
+    confirmation = customer_email(app, ref, "confirmation")
+    raw = reply_to(confirmation, "Verschieben")
+    feed(app, raw, now)
+    mark = last_id(app)
+    again = feed(app, raw, now)
+    assert again.verdicts[-1]["verdict"] == "duplicate"
+    assert queued(app, mark) == []
+    vacation = email.message_from_bytes(
+        reply_to(confirmation, "Ich bin bis Montag nicht im Büro."), policy=email.policy.default
+    )
+    del vacation["Subject"]
+    vacation["Subject"] = "Abwesenheitsnotiz: Ihr Termin"
+    vacation["Auto-Submitted"] = "auto-replied"
+    row = feed(app, vacation.as_bytes(), now)
+    assert row.kind == "auto_reply" and row.command is None
+    assert queued(app, mark) == []
+
+
+def test_unknown_key_and_malformed_mime_are_recorded_not_acted_on(app: App, now: datetime) -> None:
+    """A reply to a key we never issued and broken MIME are kept with their verdicts."""
+    unknown = feed(
+        app,
+        f"From: x@example.com\r\nTo: reply+{'ab' * 12}@{DOMAIN}\r\nSubject: cancel\r\n\r\ncancel\r\n".encode(),
+        now,
+    )
+    assert unknown.status == "done" and unknown.verdicts[-1]["rule"] == "target"
+    broken = feed(
+        app, b"From: x@example.com\r\nContent-Type: multipart/mixed\r\n\r\n--x\r\n\xff\xfe garbage", now
+    )
+    assert broken.status == "done"
+    assert queued(app) == []  # no answer to either
+
+
+def test_permanent_bounce_marks_the_customer_and_tells_the_admin(
+    app: App, next_tuesday: date, now: datetime
+) -> None:
+    """A 5.1.1 DSN for the customer's confirmation marks the address bouncing and reports it."""
+    ref = book(app, next_tuesday, 10, now, service_slug="consultation", origin=Origin.SELF_SERVICE)
+    confirmation = customer_email(app, ref, "confirmation")
+    dsn = (
+        f"From: MAILER-DAEMON@mx.example.de\r\nTo: bounce+{ref.lower()}@{DOMAIN}\r\nSubject: Undelivered Mail Returned to Sender\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\r\n"
+        "--b\r\nContent-Type: text/plain\r\n\r\nThis is the mail system.\r\n"
+        "--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.de\r\n\r\n"
+        "Final-Recipient: rfc822; max@example.de\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+        "Diagnostic-Code: smtp; 550 5.1.1 user unknown\r\n"
+        f"--b\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: {confirmation['Message-ID']}\r\n"
+        f"X-Mailflow-Kind: confirmation\r\nX-Mailflow-Booking: {ref}\r\n--b--\r\n"
+    ).encode()
+    mark = last_id(app)
+    row = feed(app, dsn, now)
+    assert row.kind == "bounce"
+    with Session(app.engine) as session:
+        assert session.exec(select(Customer).where(Customer.email == "max@example.de")).one().bouncing
+    assert [(r.kind, r.recipient) for r in queued(app, mark)] == [
+        ("delivery_failed", "admin@contoso.example")
+    ]
+
+
+def test_feed_and_inspect_through_the_cli(run_cli: Any, tmp_path: Path, next_tuesday: date) -> None:
+    """`inbound feed` stores and exits 0; `inspect` prints one JSON line per file; run-once acts."""
+    run_cli("db", "upgrade", check=True)
+    run_cli("demo", check=True)
+    created = json.loads(
+        run_cli(
+            "bookings", "create", "--service", "consultation", "--staff", "bob@contoso.example",
+            "--customer-email", "max@example.de", "--customer-name", "Max", "--locale", "de",
+            "--origin", "self_service", "--start", berlin(next_tuesday, 10).isoformat(), "--json", check=True,
+        ).stdout
+    )  # fmt: skip
+    run_cli("run-once", check=True)
+    import mailbox
+
+    box = mailbox.Maildir(tmp_path / "data" / "outbox", factory=None, create=False)
+    confirmation = next(
+        m
+        for m in (
+            email.message_from_bytes(box.get_bytes(k), policy=email.policy.default) for k in box.iterkeys()
+        )
+        if m["X-Mailflow-Kind"] == "confirmation"
+    )
+    assert isinstance(confirmation, EmailMessage)
+    reply_file = tmp_path / "reply.eml"
+    reply_file.write_bytes(reply_to(confirmation, "Stornieren"))
+    junk = tmp_path / "junk.eml"
+    junk.write_bytes(b"\x00\xff not mail at all")
+    inspected = run_cli(
+        "inbound", "inspect", str(reply_file), str(junk), "--json", check=True
+    ).stdout.splitlines()
+    first, second = (json.loads(line) for line in inspected)
+    assert (first["kind"], first["command"], first["target"], first["text"]) == (
+        "reply",
+        "cancel",
+        created["ref"],
+        "Stornieren",
+    )
+    assert second["command"] is None and second["target"] is None
+    assert (
+        json.loads(run_cli("bookings", "show", created["ref"], "--json", check=True).stdout)["status"]
+        == "confirmed"
+    )
+    fed = run_cli("inbound", "feed", str(reply_file))
+    assert fed.returncode == 0
+    report = json.loads(run_cli("run-once", "--json", check=True).stdout)
+    assert report["inbound_processed"] == 1
+    assert (
+        json.loads(run_cli("bookings", "show", created["ref"], "--json", check=True).stdout)["status"]
+        == "cancelled"
+    )
+    listed = json.loads(run_cli("inbound", "list", "--json", check=True).stdout)
+    assert listed[0]["command"] == "cancel" and listed[0]["booking"] == created["ref"]
+    assert run_cli("inbound", "feed", str(junk)).returncode == 0  # stored whatever it is
