@@ -241,7 +241,8 @@ def test_unknown_key_and_malformed_mime_are_recorded_not_acted_on(app: App, now:
     """A reply to a key we never issued and broken MIME are kept with their verdicts."""
     unknown = feed(
         app,
-        f"From: x@example.com\r\nTo: reply+{'ab' * 12}@{DOMAIN}\r\nSubject: cancel\r\n\r\ncancel\r\n".encode(),
+        f"From: x@example.com\r\nTo: reply+{'ab' * 12}@{DOMAIN}\r\nSubject: cancel\r\n\r\n"
+        "cancel\r\n".encode(),
         now,
     )
     assert unknown.status == "done" and unknown.verdicts[-1]["rule"] == "target"
@@ -259,7 +260,8 @@ def test_permanent_bounce_marks_the_customer_and_tells_the_admin(
     ref = book(app, next_tuesday, 10, now, service_slug="consultation", origin=Origin.SELF_SERVICE)
     confirmation = customer_email(app, ref, "confirmation")
     dsn = (
-        f"From: MAILER-DAEMON@mx.example.de\r\nTo: bounce+{ref.lower()}@{DOMAIN}\r\nSubject: Undelivered Mail Returned to Sender\r\n"
+        f"From: MAILER-DAEMON@mx.example.de\r\nTo: bounce+{ref.lower()}@{DOMAIN}\r\n"
+        "Subject: Undelivered Mail Returned to Sender\r\n"
         "MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\r\n"
         "--b\r\nContent-Type: text/plain\r\n\r\nThis is the mail system.\r\n"
         "--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.de\r\n\r\n"
