@@ -69,6 +69,12 @@ class Settings(BaseSettings):
     slot_grid_minutes: int = 15
     """Spacing of the start times offered to customers."""
 
+    trusted_authserv_ids: str = ""
+    """Comma-separated authserv-ids whose Authentication-Results are believed (dmarc=fail holds a reply)."""
+
+    inbound_retention_days: int = 30
+    """Days the raw bytes of processed inbound messages are kept (their verdicts stay)."""
+
     token_failures_per_ip: int = 30
     """Failed manage-link lookups one IP may make in 10 minutes before it gets 429."""
 
@@ -168,6 +174,12 @@ class Settings(BaseSettings):
         if not data.get("outbound_url"):
             data["outbound_url"] = f"maildir://{data_dir.resolve() / 'outbox'}"
         return data
+
+    @property
+    def trusted_authserv(self) -> frozenset[str]:
+        return frozenset(
+            part.strip().lower() for part in self.trusted_authserv_ids.split(",") if part.strip()
+        )
 
     @property
     def is_sqlite(self) -> bool:

@@ -267,9 +267,17 @@ def _pipeline(
         return
     outcome.add("sender", "verified", sender)
     if target.key_kind in STAFF_KINDS:
-        # A staff member answering a forwarded message: relaying it to the customer comes with
-        # its own email kind (next step); until then it is recorded, never bounced back to staff.
-        outcome.add("staff_reply", "held", "relay to the customer is not available yet")
+        if target.key_kind != "customer_message":
+            outcome.add("staff_reply", "ignored", f"a reply to a {target.key_kind} notification")
+            return
+        app.notifier.relay_staff_reply(session, booking, sender, parsed.subject or "", text, now)
+        outcome.add("staff_reply", "relayed", booking.ref)
+        return
+    failed = dmarc_failure(parsed, app.settings.trusted_authserv)
+    if failed:
+        outcome.add("dmarc", "fail", failed)
+        _forward(app, session, booking, parsed, row.raw, text, verified=False, now=now)
+        outcome.add("forward", "staff", "held: DMARC failed")
         return
     command = parse_command(text, parsed.subject or "")
     outcome.command = command.kind.value if command else None
@@ -284,6 +292,15 @@ def _pipeline(
     if any(v["rule"] == "act" and v["verdict"] == "refused" for v in outcome.verdicts):
         _forward(app, session, booking, parsed, row.raw, text, verified=True, now=now)
         outcome.add("forward", "staff", "refused request")
+
+
+def dmarc_failure(parsed: ParsedMessage, trusted: frozenset[str]) -> str | None:
+    """The Authentication-Results header of a trusted server that says dmarc=fail, if any."""
+    for value in parsed.headers.get("authentication-results", []):
+        authserv = value.split(";", 1)[0].strip().split()[0].lower() if value.strip() else ""
+        if authserv in trusted and re.search(r"\bdmarc\s*=\s*fail\b", value, re.IGNORECASE):
+            return value.strip()[:200]
+    return None
 
 
 def _is_duplicate(session: Session, row: InboundMessage, parsed: ParsedMessage) -> bool:

@@ -181,6 +181,21 @@ class Notifier:
             offered.append({"start": slot.start.isoformat(), "staff": slot.staff_email})
         self._send(session, facts, "reschedule_options", None, now, extra={"slots": shown}, offered=offered)
 
+    def relay_staff_reply(
+        self, session: Session, booking: Booking, staff_email: str, subject: str, text: str, now: datetime
+    ) -> None:
+        """A staff member's answer to a forwarded message reaches the customer, from the business."""
+        facts = load_facts(session, booking)
+        staff = session.exec(select(Staff).where(Staff.email == staff_email)).first() or facts.staff
+        relayed = {
+            "from_name": staff.name or staff.email,
+            "from_email": staff.email,
+            "subject": subject,
+            "text": text or "…",
+            "verified": True,
+        }
+        self._send(session, facts, "staff_reply", None, now, extra={"message": relayed})
+
     def forward_customer_message(
         self, session: Session, booking: Booking, message_data: dict[str, Any], raw: bytes, now: datetime
     ) -> None:

@@ -24,7 +24,16 @@ from mailflow.outbound.formatting import format_when
 from mailflow.outbound.outbox import OutboxStatus, enqueue
 from mailflow.scheduling.reminders import sweep_reminders
 from mailflow.store.engine import read_session, write_session
-from mailflow.store.tables import Booking, Customer, ManageToken, OutboxMessage, Service, Staff, pk
+from mailflow.store.tables import (
+    Booking,
+    Customer,
+    InboundMessage,
+    ManageToken,
+    OutboxMessage,
+    Service,
+    Staff,
+    pk,
+)
 
 if TYPE_CHECKING:
     from mailflow.app import App
@@ -75,7 +84,8 @@ def build_scheduler(app: App, stop: asyncio.Event) -> AsyncIOScheduler:
             wake_now()
 
     async def housekeeping() -> None:
-        await asyncio.to_thread(clean_up, app.engine, datetime.now(UTC))
+        retention = timedelta(days=app.settings.inbound_retention_days)
+        await asyncio.to_thread(clean_up, app.engine, datetime.now(UTC), retention)
 
     now = datetime.now(UTC)
     scheduler.add_job(
@@ -202,9 +212,17 @@ def _queue_agenda(
     return 1
 
 
-def clean_up(engine: Engine, now: datetime) -> None:
-    """Drop expired manage tokens and the bodies of emails sent long ago."""
+def clean_up(engine: Engine, now: datetime, inbound_retention: timedelta = timedelta(days=30)) -> None:
+    """Drop expired manage tokens, bodies of emails sent long ago and old inbound raw bytes."""
     with write_session(engine) as session:
+        session.execute(
+            update(InboundMessage)
+            .where(
+                col(InboundMessage.status) == "done",
+                col(InboundMessage.received_at) < now - inbound_retention,
+            )
+            .values(raw=b"")
+        )
         session.execute(delete(ManageToken).where(col(ManageToken.expires_at) < now))
         session.execute(
             update(OutboxMessage)

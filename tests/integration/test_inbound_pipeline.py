@@ -333,3 +333,61 @@ def test_feed_and_inspect_through_the_cli(run_cli: Any, tmp_path: Path, next_tue
     listed = json.loads(run_cli("inbound", "list", "--json", check=True).stdout)
     assert listed[0]["command"] == "cancel" and listed[0]["booking"] == created["ref"]
     assert run_cli("inbound", "feed", str(junk)).returncode == 0  # stored whatever it is
+
+
+def test_staff_answer_to_a_forwarded_question_reaches_the_customer(
+    app: App, next_tuesday: date, now: datetime
+) -> None:
+    """Bob replies to the forwarded question from his inbox; Max gets Bob's new text from the business."""
+    ref = book(app, next_tuesday, 10, now, service_slug="haircut", origin=Origin.SELF_SERVICE)
+    feed(app, reply_to(customer_email(app, ref, "confirmation"), "Kann ich meinen Hund mitbringen?"), now)
+    forwarded = parsed([r for r in queued(app) if r.kind == "customer_message"][-1])
+    mark = last_id(app)
+    answer = reply_to(forwarded, "Ja, gerne! Er bekommt ein Leckerli.", sender="bob@contoso.example")
+    row = feed(app, answer, now)
+    assert {"rule": "staff_reply", "verdict": "relayed", "detail": ref} in row.verdicts
+    relayed = [r for r in queued(app, mark)]
+    assert [(r.kind, r.recipient) for r in relayed] == [("staff_reply", "max@example.de")]
+    message = parsed(relayed[0])
+    body = message.get_body(("plain",))
+    assert body is not None and "Ja, gerne! Er bekommt ein Leckerli." in body.get_content()
+    assert "Ursprüngliche Nachricht" not in body.get_content()
+    assert message["From"].addresses[0].addr_spec == "hello@contoso.example"
+    assert message["References"] == f"<booking.{ref.lower()}@{DOMAIN}>"
+
+
+def test_dmarc_fail_from_a_trusted_server_holds_the_action(
+    db_url: str, tmp_path: Path, next_tuesday: date, now: datetime
+) -> None:
+    """With mx.contoso.example trusted, its dmarc=fail verdict keeps a cancel from acting."""
+    settings = {
+        "MAILFLOW_DATABASE_URL": db_url,
+        "MAILFLOW_DATA_DIR": str(tmp_path),
+        "MAILFLOW_OUTBOUND_URL": f"memory://dmarc-{tmp_path.name}",
+        "MAILFLOW_INBOUND_DOMAIN": DOMAIN,
+        "MAILFLOW_TRUSTED_AUTHSERV_IDS": "mx.contoso.example",
+    }
+    trusted = build(load_settings(settings))
+    seed_demo(trusted.engine, now)
+    ref = book(trusted, next_tuesday, 10, now, service_slug="consultation", origin=Origin.SELF_SERVICE)
+    raw = reply_to(customer_email(trusted, ref, "confirmation"), "cancel")
+    spoofed = (
+        b"Authentication-Results: mx.contoso.example; dmarc=fail (p=reject) header.from=example.de\r\n" + raw
+    )
+    row = feed(trusted, spoofed, now)
+    assert status_of(trusted, ref)[0] == "confirmed"
+    assert any(v["rule"] == "dmarc" and v["verdict"] == "fail" for v in row.verdicts)
+    untrusted = b"Authentication-Results: evil.example; dmarc=fail\r\n" + raw.replace(
+        b"Message-ID: <", b"Message-ID: <x"
+    )
+    feed(trusted, untrusted, now)
+    assert status_of(trusted, ref)[0] == "cancelled"  # a header from an untrusted server means nothing
+    trusted.close()
+
+
+def test_huge_message_is_stored_and_judged_without_crashing(app: App, now: datetime) -> None:
+    """A 20 MiB message is kept and processed like any other (the SMTP limit applies before storage)."""
+    body = b"x" * (20 * 1024 * 1024)
+    row = feed(app, b"From: big@example.com\r\nTo: someone@example.com\r\nSubject: big\r\n\r\n" + body, now)
+    assert row.status == "done" and len(row.raw) > 20 * 1024 * 1024
+    assert row.verdicts[-1]["rule"] == "target"
