@@ -25,6 +25,8 @@ from mailflow.demo import seed_demo
 from mailflow.store.engine import make_engine
 from mailflow.store.migrate import upgrade
 
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CORPORA_DIR = Path(os.environ.get("MAILFLOW_CORPORA", REPO_ROOT.parent / "shared" / "corpora"))
 POSTGRES_URL_VAR = "MAILFLOW_TEST_POSTGRES_URL"
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -56,6 +58,15 @@ def now() -> datetime:
 def next_tuesday(now: datetime) -> date:
     """A Tuesday a week or more ahead: inside working hours, outside every notice period."""
     return next_weekday(now.astimezone(BERLIN).date() + timedelta(days=7), 1)
+
+
+@pytest.fixture(scope="session")
+def corpora() -> Path:
+    """The shared email corpora (../shared/corpora, or MAILFLOW_CORPORA); never copied into the repo."""
+    needed = ("sisimai/maildir/bsd", "talon/tests/fixtures", "email-reply-trimmer/test/emails")
+    if not all((CORPORA_DIR / part).is_dir() for part in needed):
+        require_service(f"corpora not found at {CORPORA_DIR}; set MAILFLOW_CORPORA")
+    return CORPORA_DIR
 
 
 # --- SQLite ------------------------------------------------------------------

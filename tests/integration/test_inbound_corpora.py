@@ -8,7 +8,6 @@ part of the repository: set ``MAILFLOW_CORPORA`` or keep them at
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from collections.abc import Callable
 from email.message import EmailMessage
@@ -18,7 +17,6 @@ import pytest
 
 from mailflow.inbound.parse import parse_message
 from mailflow.inbound.rules import Classification, RuleContext, classify
-from tests.conftest import require_service
 
 REPO = Path(__file__).resolve().parents[2]
 CTX = RuleContext(our_addresses=frozenset({"hello@contoso.example"}), inbound_domain="mailflow.localhost")
@@ -27,14 +25,6 @@ MACHINE_KINDS = {"bounce", "auto_reply", "feedback_report", "loop"}
 # lhost-postfix-64 ("Delivery report unavailable") and rfc3464-28 (a success
 # report, "Action: deliverable", so nobody failed).
 MIN_RECIPIENT_RATE = 0.95
-
-
-@pytest.fixture(scope="module")
-def corpora() -> Path:
-    path = Path(os.environ.get("MAILFLOW_CORPORA", REPO.parent / "shared" / "corpora"))
-    if not (path / "sisimai" / "maildir" / "bsd").is_dir():
-        require_service(f"corpora not found at {path}; set MAILFLOW_CORPORA")
-    return path
 
 
 @pytest.fixture(scope="module")

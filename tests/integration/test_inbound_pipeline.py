@@ -391,3 +391,29 @@ def test_huge_message_is_stored_and_judged_without_crashing(app: App, now: datet
     row = feed(app, b"From: big@example.com\r\nTo: someone@example.com\r\nSubject: big\r\n\r\n" + body, now)
     assert row.status == "done" and len(row.raw) > 20 * 1024 * 1024
     assert row.verdicts[-1]["rule"] == "target"
+
+
+def test_machine_mail_from_the_corpus_never_acts_or_answers(app: App, corpora: Path, now: datetime) -> None:
+    """Every sisimai bounce, auto-reply and abuse report goes through the pipeline without a word back."""
+    files = sorted((corpora / "sisimai" / "maildir" / "bsd").iterdir())
+    ids = [
+        store_raw(
+            app.engine,
+            path.read_bytes(),
+            envelope_from="",
+            envelope_rcpt=f"reply+{'cd' * 12}@{DOMAIN}",
+            now=now,
+        )
+        for path in files
+    ]
+    process_pending(app, now)
+    with Session(app.engine) as session:
+        rows = session.exec(select(InboundMessage).where(col(InboundMessage.id).in_(ids))).all()
+    assert len(rows) == len(files) >= 170
+    assert all(row.status == "done" for row in rows)
+    duplicates = [row for row in rows if row.verdicts[-1]["verdict"] == "duplicate"]  # shared Message-IDs
+    judged = [row for row in rows if row not in duplicates]
+    assert len(judged) > 150
+    assert all(row.kind in {"bounce", "auto_reply", "feedback_report", "loop"} for row in judged)
+    assert all(row.command is None for row in rows)
+    assert queued(app) == []

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import os
 import re
 from collections.abc import Callable
 from email.message import EmailMessage
@@ -27,10 +26,10 @@ from pathlib import Path
 import pytest
 
 from mailflow.inbound.strip import new_text, strip_reply
-from tests.conftest import require_service
+from tests.conftest import CORPORA_DIR
 
 REPO = Path(__file__).resolve().parents[2]
-CORPORA = Path(os.environ.get("MAILFLOW_CORPORA", REPO.parent / "shared" / "corpora"))
+CORPORA = CORPORA_DIR
 TRIMMER = CORPORA / "email-reply-trimmer" / "test"
 STANDARD = CORPORA / "talon" / "tests" / "fixtures" / "standard_replies"
 HTML = CORPORA / "talon" / "tests" / "fixtures" / "html_replies"
@@ -62,13 +61,6 @@ def names(folder: Path, pattern: str) -> list[str]:
     """The corpus files to parametrize over, or one placeholder when the corpora are missing."""
     found = sorted(path.name for path in folder.glob(pattern)) if folder.is_dir() else []
     return found or [MISSING]
-
-
-@pytest.fixture(scope="module")
-def corpora() -> Path:
-    if not (TRIMMER / "emails").is_dir() or not STANDARD.is_dir() or not HTML.is_dir():
-        require_service(f"corpora not found at {CORPORA}; set MAILFLOW_CORPORA")
-    return CORPORA
 
 
 def normalized(text: str) -> str:
