@@ -24,6 +24,7 @@ CUSTOMER_KINDS: Final = (
     "cancelled",
     "reschedule_options",
     "action_refused",
+    "staff_reply",
 )
 STAFF_KINDS: Final = (
     "booking_created",
@@ -82,6 +83,11 @@ _STRINGS: Final[dict[str, dict[str, str]]] = {
         "message_text": (
             "Hello,\nmay I bring my daughter along? She would like a trim too.\n\nThanks,\nAnna"
         ),
+        "reply_subject": "Re: Message from Anna Schmidt (BK-7Q2M9X): Re: Your booking is confirmed",
+        "reply_text": (
+            "Hello Anna,\nof course, bring her along! I have kept 10:45–11:15 free for her trim,"
+            " right after your appointment.\nSee you on Tuesday!"
+        ),
     },
     "de": {
         "date": "Dienstag, 3. März 2026",
@@ -111,6 +117,11 @@ _STRINGS: Final[dict[str, dict[str, str]]] = {
         "message_text": (
             "Hallo,\nkann ich meine Tochter mitbringen? Sie hätte auch gern einen Spitzenschnitt.\n\n"
             "Danke und viele Grüße\nAnna"
+        ),
+        "reply_subject": "AW: Nachricht von Anna Schmidt (BK-7Q2M9X): AW: Ihr Termin ist bestätigt",
+        "reply_text": (
+            "Hallo Frau Schmidt,\nsehr gern, bringen Sie Ihre Tochter einfach mit! Ich habe direkt im"
+            " Anschluss an Ihren Termin 10:45–11:15 für sie freigehalten.\nBis Dienstag!"
         ),
     },
 }
@@ -201,7 +212,20 @@ def _customer_extras(kind: str, variant: str, s: dict[str, str]) -> dict[str, An
         if variant == "manage":
             return {"refused": {"action": "reschedule", "reason_text": s["reason_slot_taken"]}}
         return {"refused": {"action": "cancel", "reason_text": s["reason_past_cutoff"]}}
+    if kind == "staff_reply":
+        # The staff member's answer to a forwarded customer_message, relayed to the customer.
+        return {"message": _message(STAFF_MEMBER, s["reply_subject"], s["reply_text"])}
     return {}
+
+
+def _message(sender: dict[str, str], subject: str, text: str) -> dict[str, Any]:
+    return {
+        "from_name": sender["name"],
+        "from_email": sender["email"],
+        "subject": subject,
+        "text": text,
+        "verified": True,
+    }
 
 
 def _old_booking(s: dict[str, str]) -> dict[str, Any]:
@@ -217,13 +241,7 @@ def _staff_extras(kind: str, s: dict[str, str]) -> dict[str, Any]:
     elif kind in ("booking_cancelled", "customer_message"):
         extras["changed_by"] = s["changed_by_reply"]
     if kind == "customer_message":
-        extras["message"] = {
-            "from_name": CUSTOMER["name"],
-            "from_email": CUSTOMER["email"],
-            "subject": s["message_subject"],
-            "text": s["message_text"],
-            "verified": True,
-        }
+        extras["message"] = _message(CUSTOMER, s["message_subject"], s["message_text"])
     elif kind == "delivery_failed":
         extras["changed_by"] = s["changed_by_system"]
         extras["failure"] = {
