@@ -132,7 +132,7 @@ def manage_url() -> str:
 
 
 def test_every_kind_ships_subject_mjml_and_text_in_every_locale() -> None:
-    """Each of the 12 kinds has its three parts in en and de, and nothing else is there."""
+    """Each kind has its three parts in en and de, and nothing else is there."""
     expected = {f"{locale}/{kind}{part}" for locale, kind in ALL_TEMPLATES for part in PARTS}
     found = {str(path.relative_to(TEMPLATE_DIR)) for path in TEMPLATE_DIR.glob("*/*") if path.is_file()}
     assert found == expected
