@@ -423,6 +423,29 @@ class OfferedSlot:
     staff_name: str
 
 
+def _search(
+    session: Session,
+    business: Business,
+    service: Service,
+    day_from: date,
+    day_to: date,
+    staff_email: str | None,
+) -> tuple[list[Staff], dict[str, Any]]:
+    """The staff to search and the core's arguments for a slot search over local days."""
+    members = list(queries.staff_for_service(session, service))
+    if staff_email is not None:
+        members = [m for m in members if m.email == staff_email.strip().lower()]
+    window = queries.day_window(day_from, day_to, business.timezone)
+    arguments: dict[str, Any] = {
+        "rules": queries.rules_of(service),
+        "staff": [queries.schedule_of(session, member, window) for member in members],
+        "closures": queries.closures_of(session, business, window),
+        "start_day": day_from,
+        "end_day": day_to,
+    }
+    return members, arguments
+
+
 def find_slots(
     session: Session,
     business: Business,
@@ -440,23 +463,10 @@ def find_slots(
     ``staff_email`` restricts to one staff member (who must perform the
     service); ``exclude_booking_id`` frees the slot of a booking being moved.
     """
-    members = list(queries.staff_for_service(session, service))
-    if staff_email is not None:
-        members = [m for m in members if m.email == staff_email.strip().lower()]
+    members, arguments = _search(session, business, service, day_from, day_to, staff_email)
     if not members:
         return []
-    window = queries.day_window(day_from, day_to, business.timezone)
-    schedules = [queries.schedule_of(session, member, window) for member in members]
-    slots = core.free_slots(
-        queries.rules_of(service),
-        schedules,
-        start_day=day_from,
-        end_day=day_to,
-        now=now,
-        closures=queries.closures_of(session, business, window),
-        grid=grid,
-        exclude_booking_id=exclude_booking_id,
-    )
+    slots = core.free_slots(**arguments, now=now, grid=grid, exclude_booking_id=exclude_booking_id)
     zone = ZoneInfo(business.timezone)
     by_id = {pk(member): member for member in members}
     return [
@@ -469,3 +479,22 @@ def find_slots(
         for slot in slots
         if day_from <= slot.start.astimezone(zone).date() <= day_to
     ]
+
+
+def find_free_days(
+    session: Session,
+    business: Business,
+    service: Service,
+    *,
+    day_from: date,
+    day_to: date,
+    now: datetime,
+    grid: timedelta,
+    staff_email: str | None = None,
+    exclude_booking_id: int | None = None,
+) -> set[date]:
+    """The days of ``day_from``..``day_to`` with at least one free start (for a month calendar)."""
+    members, arguments = _search(session, business, service, day_from, day_to, staff_email)
+    if not members:
+        return set()
+    return core.free_days(**arguments, now=now, grid=grid, exclude_booking_id=exclude_booking_id)

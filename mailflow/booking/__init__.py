@@ -19,7 +19,7 @@ from mailflow.booking.model import (
     StaffSchedule,
 )
 from mailflow.booking.policy import ManageDecision, ManageReason, manage_allowed
-from mailflow.booking.slots import SlotProblem, check_slot, free_slots
+from mailflow.booking.slots import SlotProblem, check_slot, free_days, free_slots
 
 __all__ = [
     "Actor",
@@ -43,6 +43,7 @@ __all__ = [
     "cancel",
     "check_slot",
     "create",
+    "free_days",
     "free_slots",
     "manage_allowed",
     "reschedule",

@@ -63,7 +63,7 @@ from zoneinfo import ZoneInfo
 
 from mailflow.booking.model import Closures, ServiceRules, Slot, StaffSchedule, WeeklyHours
 
-__all__ = ["SLOT_PROBLEM_TEXT", "SlotProblem", "check_slot", "free_slots"]
+__all__ = ["SLOT_PROBLEM_TEXT", "SlotProblem", "check_slot", "free_days", "free_slots"]
 
 _ONE_DAY = timedelta(days=1)
 _NO_TIME = timedelta(0)
@@ -327,6 +327,48 @@ def free_slots(
             seen.add((start, staff_id))
             slots.append(Slot(start, start + rules.duration, staff_id))
     return slots
+
+
+def free_days(
+    rules: ServiceRules,
+    staff: Sequence[StaffSchedule],
+    *,
+    start_day: date,
+    end_day: date,
+    now: datetime,
+    closures: Closures,
+    grid: timedelta = timedelta(minutes=15),
+    exclude_booking_id: int | None = None,
+) -> set[date]:
+    """The days of ``start_day``..``end_day`` on which ``free_slots`` would offer anything.
+
+    The same search and predicate as ``free_slots``, stopping at the first free
+    start of each day: a calendar of a month costs a fraction of listing it.
+    Days are read in each staff member's zone, as in ``free_slots``.
+    """
+    _require_grid(grid)
+    if end_day < start_day:
+        raise ValueError(f"end_day {end_day} is before start_day {start_day}")
+    reach = _reach(start_day, end_day, rules)
+    limits = _Limits.build(rules, now, closures, reach, enforce_notice=True)
+    days = [start_day + timedelta(days=offset) for offset in range((end_day - start_day).days + 1)]
+    found: set[date] = set()
+    for schedule in staff:
+        calendar = _Calendar.build(schedule, reach, exclude_booking_id)
+        for day in days:
+            if day in found:
+                continue
+            for period_start, period_end in calendar.periods(day):
+                candidate, last = period_start, period_end - rules.duration
+                period = (period_start, period_end)
+                while candidate <= last:
+                    if _first_problem(candidate, limits, calendar, (period,), None) is None:
+                        found.add(day)
+                        break
+                    candidate += grid
+                if day in found:
+                    break
+    return found
 
 
 def check_slot(

@@ -132,7 +132,12 @@ class Customer(SQLModel, table=True):
 class Booking(SQLModel, table=True):
     # The PostgreSQL exclusion constraint on (staff_id, [block_start, block_end))
     # for confirmed bookings is created by the migration (it has no SQLModel form).
-    __table_args__ = (Index("ix_booking_staff_block", "staff_id", "block_start", "block_end"),)
+    __table_args__ = (
+        Index("ix_booking_staff_block", "staff_id", "block_start", "block_end"),
+        # A staff member's busy times around a window: bounded below by block_end, so the
+        # search skips their past (the other index can only bound block_start from above).
+        Index("ix_booking_staff_end", "staff_id", "block_end"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     business_id: int = Field(foreign_key="business.id", index=True)

@@ -9,7 +9,6 @@ and tampered manage links get the same 404 page.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -258,25 +257,22 @@ def build_router(app: App) -> APIRouter:
         staff_choice = params.get("staff", "any")
         if staff_choice != "any" and staff_choice not in {m.email for m in members}:
             staff_choice = "any"
-        slots = use_cases.find_slots(
-            session,
-            business,
-            service,
-            day_from=first,
-            day_to=last,
-            now=_now(),
-            grid=app.grid,
-            staff_email=None if staff_choice == "any" else staff_choice,
-            exclude_booking_id=exclude_booking_id,
-        )
-        by_day: dict[date, list[use_cases.OfferedSlot]] = defaultdict(list)
+        search: dict[str, Any] = {
+            "now": _now(),
+            "grid": app.grid,
+            "staff_email": None if staff_choice == "any" else staff_choice,
+            "exclude_booking_id": exclude_booking_id,
+        }
+        # The month needs only which days have a free time; the full list is for the chosen day.
+        free = use_cases.find_free_days(session, business, service, day_from=first, day_to=last, **search)
+        day = wanted_day if wanted_day in free else min(free, default=wanted_day or first)
+        day_slots: list[use_cases.OfferedSlot] = []
         seen: set[datetime] = set()
-        for slot in slots:
+        for slot in use_cases.find_slots(session, business, service, day_from=day, day_to=day, **search):
             if staff_choice == "any" and slot.start in seen:
                 continue  # "any staff member": each time once, with the first one free then
             seen.add(slot.start)
-            by_day[slot.start.astimezone(zone).date()].append(slot)
-        day = wanted_day if wanted_day in by_day else min(by_day, default=wanted_day or first)
+            day_slots.append(slot)
         loc = babel_locale(locale)
 
         def href(**changes: str) -> str:
@@ -291,7 +287,7 @@ def build_router(app: App) -> APIRouter:
                 "date": d,
                 "label": format_date(d, "d MMM", locale=loc),
                 "weekday": format_date(d, "EEE", locale=loc),
-                "free": d in by_day,
+                "free": d in free,
                 "selected": d == day,
                 "href": href(day=d.isoformat()),
             }
@@ -305,7 +301,7 @@ def build_router(app: App) -> APIRouter:
                 "staff_name": slot.staff_name,
                 "href": href(slot=f"{slot.start.astimezone(UTC).isoformat()}|{slot.staff_email}"),
             }
-            for slot in by_day.get(day, [])
+            for slot in day_slots
         ]
         return {
             "days": days,

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mailflow.booking.model import BusyInterval, Closures, Interval, ServiceRules, Slot, StaffSchedule
-from mailflow.booking.slots import SLOT_PROBLEM_TEXT, SlotProblem, check_slot, free_slots
+from mailflow.booking.slots import SLOT_PROBLEM_TEXT, SlotProblem, check_slot, free_days, free_slots
 from tests.unit.factories import no_closures, rules, schedule
 
 BERLIN = "Europe/Berlin"
@@ -580,3 +580,15 @@ def test_check_slot_accepts_exactly_the_starts_free_slots_offers(
             continue  # stepped off the requested days, where free_slots did not look
         verdict = check_slot(scenario["rules"], sched, start, **common)
         assert (verdict is None) == ((start, sched.staff_id) in offered), (start, verdict)
+
+
+@PROPERTY_SETTINGS
+@given(scenario=scenarios())
+def test_free_days_are_exactly_the_days_free_slots_offers(scenario: dict[str, Any]) -> None:
+    """The month calendar's cheap search marks a day exactly when the full search has a slot that day."""
+    by_id = {s.staff_id: s for s in scenario["staff"]}
+    expected = {
+        slot.start.astimezone(ZoneInfo(by_id[slot.staff_id].timezone)).date()
+        for slot in free_slots(**scenario)
+    }
+    assert free_days(**scenario) == expected
