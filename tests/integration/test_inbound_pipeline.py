@@ -417,3 +417,37 @@ def test_machine_mail_from_the_corpus_never_acts_or_answers(app: App, corpora: P
     assert all(row.kind in {"bounce", "auto_reply", "feedback_report", "loop"} for row in judged)
     assert all(row.command is None for row in rows)
     assert queued(app) == []
+
+
+def test_key_of_another_booking_does_not_act_for_its_sender(
+    app: App, next_tuesday: date, now: datetime
+) -> None:
+    """Grace replies "cancel" through a key minted for Max's booking: nothing changes, staff are told."""
+    ref = book(app, next_tuesday, 10, now, service_slug="consultation", origin=Origin.SELF_SERVICE)
+    stolen = reply_to(customer_email(app, ref, "confirmation"), "cancel", sender="grace@example.com")
+    row = feed(app, stolen, now)
+    assert status_of(app, ref)[0] == "confirmed"
+    assert any(v["rule"] == "sender" and v["verdict"] == "unverified" for v in row.verdicts)
+
+
+def test_undeclared_and_wrong_charsets_still_act(app: App, next_tuesday: date, now: datetime) -> None:
+    """A latin-1 body without a charset, or declared as utf-8, is read and its command understood."""
+    ref = book(app, next_tuesday, 10, now, service_slug="consultation", origin=Origin.SELF_SERVICE)
+    original = customer_email(app, ref, "confirmation")
+    head = (
+        f"From: max@example.de\r\nTo: {original['Reply-To']}\r\nSubject: AW: Termin\r\n"
+        f"In-Reply-To: {original['Message-ID']}\r\nMIME-Version: 1.0\r\n"
+    ).encode()
+    undeclared = (
+        head
+        + b"Message-ID: <a1@example.de>\r\nContent-Type: text/plain\r\n\r\nVerschieben\r\n\r\nGr\xfc\xdfe\r\n"
+    )
+    row = feed(app, undeclared, now)
+    assert row.command == "reschedule" and row.status == "done"
+    wrong = (
+        head
+        + b"Message-ID: <a2@example.de>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+        + b"absagen\r\n\xe4\xf6\xfc\r\n"
+    )
+    row = feed(app, wrong, now)
+    assert row.command == "cancel" and status_of(app, ref)[0] == "cancelled"
