@@ -30,7 +30,7 @@ from mailflow.store.migrate import ensure_migrated, upgrade
 log = logging.getLogger("mailflow")
 
 ROLES = ("web", "worker", "smtp", "imap")
-AVAILABLE_ROLES = ("web", "worker")
+AVAILABLE_ROLES = ("web", "worker", "smtp")
 
 
 @dataclass
@@ -175,6 +175,11 @@ async def _serve(app: App, roles: tuple[str, ...]) -> None:
         server.capture_signals = _no_signal_capture  # type: ignore[method-assign]  # we handle signals here
         tasks.append(asyncio.create_task(server.serve()))
         log.info("web on http://%s:%d (public URL %s)", host, port, app.settings.public_url)
+    inbound_servers: list[asyncio.AbstractServer] = []
+    if "smtp" in roles:
+        from mailflow.inbound.smtp import start_servers
+
+        inbound_servers = await start_servers(app, on_stored=app.inbound_arrived)
     scheduler = None
     if "worker" in roles:
         scheduler = build_scheduler(app, stop)
@@ -183,6 +188,8 @@ async def _serve(app: App, roles: tuple[str, ...]) -> None:
 
     await stop.wait()
     log.info("shutting down: finishing the batch in flight")
+    for inbound_server in inbound_servers:
+        inbound_server.close()
     if scheduler is not None:
         scheduler.shutdown(wait=False)
         await app.dispatcher.idle()

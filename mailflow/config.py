@@ -69,6 +69,12 @@ class Settings(BaseSettings):
     slot_grid_minutes: int = 15
     """Spacing of the start times offered to customers."""
 
+    smtp_max_connections_per_client: int = 50
+    """Connections one client address may hold open to the inbound SMTP/LMTP server (then 421)."""
+
+    smtp_max_message_bytes: int = 10 * 1024 * 1024
+    """Largest inbound message accepted (bigger ones get 552)."""
+
     trusted_authserv_ids: str = ""
     """Comma-separated authserv-ids whose Authentication-Results are believed (dmarc=fail holds a reply)."""
 

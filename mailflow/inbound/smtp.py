@@ -1,0 +1,146 @@
+"""The inbound SMTP and LMTP servers (aiosmtpd): check, store, answer 250; the worker judges later.
+
+Only ``reply+<key>@<inbound domain>`` (a key we issued) and ``bounce+<ref>@``
+are accepted: an unknown key gets ``550 5.1.1`` at RCPT, a foreign domain
+``550 5.7.1``; a message over the size limit gets ``552`` (aiosmtpd's
+``data_size_limit``). The raw bytes and the InboundMessage row are committed
+before the ``250``, one row per accepted recipient; then the inbound job is
+woken. LMTP answers once per recipient. Each client address may hold a limited
+number of connections at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from aiosmtpd.lmtp import LMTP
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from sqlmodel import select
+
+from mailflow.config import parse_bind
+from mailflow.inbound.process import store_raw
+from mailflow.store.engine import read_session
+from mailflow.store.tables import ReplyKey
+
+if TYPE_CHECKING:
+    from mailflow.app import App
+
+log = logging.getLogger("mailflow.smtp")
+
+_LOCAL = re.compile(r"^(reply|bounce)\+([a-z0-9.-]{4,64})$")
+
+
+class InboundHandler:
+    """aiosmtpd hooks: recipient check at RCPT, storage at DATA."""
+
+    def __init__(self, app: App, *, lmtp: bool = False, on_stored: Callable[[], None] | None = None) -> None:
+        self.app = app
+        self.domain = app.settings.inbound_domain
+        self.lmtp = lmtp
+        self.on_stored = on_stored
+
+    def _key_exists(self, key: str) -> bool:
+        with read_session(self.app.engine) as session:
+            return session.exec(select(ReplyKey.id).where(ReplyKey.key == key)).first() is not None
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
+        local, _, domain = address.strip().lower().rpartition("@")
+        if not self.domain or domain != self.domain:
+            return "550 5.7.1 relaying denied: this server only takes replies to its own emails"
+        match = _LOCAL.match(local)
+        if match is None:
+            return "550 5.1.1 no such recipient"
+        if match.group(1) == "reply" and not await asyncio.to_thread(self._key_exists, match.group(2)):
+            return "550 5.1.1 unknown reply address"
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        content = envelope.original_content or envelope.content or b""
+        raw = content.encode("utf-8", "surrogateescape") if isinstance(content, str) else bytes(content)
+        sender = str(envelope.mail_from or "")
+        statuses = []
+        for rcpt in envelope.rcpt_tos:
+            try:
+                row_id = await asyncio.to_thread(
+                    store_raw,
+                    self.app.engine,
+                    raw,
+                    envelope_from=sender,
+                    envelope_rcpt=rcpt,
+                    now=datetime.now(UTC),
+                )
+            except Exception:
+                log.exception("could not store a message for %s", rcpt)
+                statuses.append("451 4.3.0 temporary storage failure, please retry")
+                continue
+            log.info("stored inbound message %d (%d bytes)", row_id, len(raw))
+            statuses.append("250 2.0.0 stored")
+        if self.on_stored is not None and any(s.startswith("250") for s in statuses):
+            self.on_stored()
+        if self.lmtp:
+            return "\r\n".join(statuses)
+        # SMTP has one answer for the message: accepted only if every recipient's copy is stored.
+        return statuses[0] if len(set(statuses)) == 1 else "451 4.3.0 temporary storage failure, please retry"
+
+
+class _Limited:
+    """Counts connections per client address; the protocol refuses beyond the limit."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.open: Counter[str] = Counter()
+
+
+def _protocol(base: type[SMTP], handler: InboundHandler, limits: _Limited, **options: Any) -> SMTP:
+    class Protocol(base):  # type: ignore[valid-type, misc]
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            peer = transport.get_extra_info("peername")
+            self._mailflow_client = peer[0] if peer else "unknown"
+            limits.open[self._mailflow_client] += 1
+            if limits.open[self._mailflow_client] > limits.limit and isinstance(transport, asyncio.Transport):
+                transport.write(b"421 4.7.0 too many connections from your address, try again later\r\n")
+                transport.close()
+                return
+            super().connection_made(transport)
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            limits.open[self._mailflow_client] -= 1
+            if limits.open[self._mailflow_client] <= 0:
+                del limits.open[self._mailflow_client]
+            super().connection_lost(exc)
+
+    return Protocol(handler, **options)
+
+
+async def start_servers(
+    app: App, *, on_stored: Callable[[], None] | None = None
+) -> list[asyncio.AbstractServer]:
+    """Start the SMTP server (and LMTP when configured) inside the running event loop."""
+    loop = asyncio.get_running_loop()
+    limits = _Limited(app.settings.smtp_max_connections_per_client)
+    max_size = app.settings.smtp_max_message_bytes
+    servers: list[asyncio.AbstractServer] = []
+    options: dict[str, Any] = {"data_size_limit": max_size, "hostname": app.settings.inbound_domain or None}
+    host, port = parse_bind(app.settings.smtp_bind)
+    smtp_handler = InboundHandler(app, on_stored=on_stored)
+    servers.append(
+        await loop.create_server(lambda: _protocol(SMTP, smtp_handler, limits, **options), host, port)
+    )
+    log.info("inbound SMTP on %s:%d for @%s", host, port, app.settings.inbound_domain)
+    if app.settings.lmtp_bind:
+        host, port = parse_bind(app.settings.lmtp_bind)
+        lmtp_handler = InboundHandler(app, lmtp=True, on_stored=on_stored)
+        servers.append(
+            await loop.create_server(lambda: _protocol(LMTP, lmtp_handler, limits, **options), host, port)
+        )
+        log.info("inbound LMTP on %s:%d", host, port)
+    return servers

@@ -1,0 +1,194 @@
+"""Replies over SMTP and LMTP to a running `mailflow serve --roles smtp,worker`."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import mailbox
+import os
+import signal
+import smtplib
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import berlin, free_port
+
+DOMAIN = "replies.contoso.example"
+
+
+@dataclass
+class Server:
+    smtp_port: int
+    lmtp_port: int
+    data_dir: Path
+    env: dict[str, str]
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "mailflow", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    def outbox(self) -> list[EmailMessage]:
+        box = mailbox.Maildir(self.data_dir / "outbox", factory=None, create=True)
+        found = []
+        for key in box.iterkeys():
+            message = email.message_from_bytes(box.get_bytes(key), policy=email.policy.default)
+            assert isinstance(message, EmailMessage)
+            found.append(message)
+        return found
+
+    def wait_for(self, kind: str, ref: str, timeout: float = 20) -> EmailMessage:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for message in self.outbox():
+                if message["X-Mailflow-Kind"] == kind and message["X-Mailflow-Booking"] == ref:
+                    return message
+            time.sleep(0.1)
+        raise AssertionError(f"no {kind} email for {ref} within {timeout} s")
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILFLOW_")}
+    smtp_port, lmtp_port = free_port(), free_port()
+    env.update(
+        {
+            "MAILFLOW_DATA_DIR": str(tmp_path / "data"),
+            "MAILFLOW_INBOUND_DOMAIN": DOMAIN,
+            "MAILFLOW_SMTP_BIND": f"127.0.0.1:{smtp_port}",
+            "MAILFLOW_LMTP_BIND": f"127.0.0.1:{lmtp_port}",
+        }
+    )
+    handle = Server(smtp_port, lmtp_port, tmp_path / "data", env)
+    for args in (("db", "upgrade"), ("demo",)):
+        assert handle.cli(*args).returncode == 0
+    log = (tmp_path / "serve.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mailflow", "serve", "--roles", "smtp,worker"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with smtplib.SMTP("127.0.0.1", smtp_port, timeout=2) as probe:
+                probe.noop()
+            break
+        except OSError:
+            assert process.poll() is None, (tmp_path / "serve.log").read_text()
+            time.sleep(0.2)
+    yield handle
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=30)
+    log.close()
+
+
+def book(server: Server, day: date, hour: int) -> tuple[str, EmailMessage]:
+    created = server.cli(
+        "bookings", "create", "--service", "consultation", "--staff", "bob@contoso.example",
+        "--customer-email", "max@example.de", "--customer-name", "Max Mustermann", "--locale", "de",
+        "--origin", "self_service", "--start", berlin(day, hour).isoformat(), "--json",
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    ref = json.loads(created.stdout)["ref"]
+    return ref, server.wait_for("confirmation", ref)
+
+
+def reply(original: EmailMessage, text: str, message_id: str) -> tuple[str, bytes]:
+    answer = EmailMessage()
+    answer["From"] = "Max Mustermann <max@example.de>"
+    answer["To"] = str(original["Reply-To"])
+    answer["Subject"] = f"AW: {original['Subject']}"
+    answer["Message-ID"] = message_id
+    answer["In-Reply-To"] = str(original["Message-ID"])
+    answer.set_content(f"{text}\n\n-----Ursprüngliche Nachricht-----\nVon: Contoso Salon\n\nIhr Termin …\n")
+    return str(original["Reply-To"].addresses[0].addr_spec), answer.as_bytes()
+
+
+def test_smtp_contract_and_a_german_cancel_reply(server: Server, next_tuesday: date) -> None:
+    """Unknown key 550 5.1.1, foreign domain 550 5.7.1, too big 552; a "Stornieren" reply cancels."""
+    ref, confirmation = book(server, next_tuesday, 10)
+    address, raw = reply(confirmation, "Stornieren", "<stornieren-1@example.de>")
+    with smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=10) as client:
+        client.ehlo("mx.example.de")
+        client.mail("max@example.de")
+        code, text = client.rcpt(f"reply+{'ab' * 12}@{DOMAIN}")
+        assert (code, text[:5]) == (550, b"5.1.1")
+        code, text = client.rcpt("someone@elsewhere.example")
+        assert (code, text[:5]) == (550, b"5.7.1")
+        client.rset()
+        with pytest.raises(smtplib.SMTPException) as too_big:
+            client.sendmail("max@example.de", [address], raw + b"x" * (11 * 1024 * 1024))
+        assert "552" in str(too_big.value)
+    with smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=10) as client:
+        assert client.sendmail("max@example.de", [address], raw) == {}
+    server.wait_for("cancelled", ref)
+    shown = json.loads(server.cli("bookings", "show", ref, "--json").stdout)
+    assert shown["status"] == "cancelled"
+
+
+def test_fifty_concurrent_connections_lose_nothing(server: Server, next_tuesday: date) -> None:
+    """50 clients at once, each with a free-text reply: all 50 are stored and reach staff."""
+    ref, confirmation = book(server, next_tuesday, 11)
+    errors: list[BaseException] = []
+
+    def send(index: int) -> None:
+        address, raw = reply(confirmation, f"Frage Nummer {index}", f"<frage-{index}@example.de>")
+        try:
+            with smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=30) as client:
+                client.sendmail("max@example.de", [address], raw)
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(50)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    deadline = time.monotonic() + 30
+    listed: list[dict[str, object]] = []
+    while time.monotonic() < deadline:
+        listed = json.loads(server.cli("inbound", "list", "--limit", "200", "--json").stdout)
+        if sum(1 for row in listed if row["status"] == "done") >= 50:
+            break
+        time.sleep(0.5)
+    assert sum(1 for row in listed if row["status"] == "done" and row["booking"] == ref) == 50
+
+
+def test_lmtp_answers_once_per_recipient(server: Server, next_tuesday: date) -> None:
+    """Over LMTP a message for a known and an unknown key: the known one is taken, the other refused."""
+    _, confirmation = book(server, next_tuesday, 12)
+    address, raw = reply(confirmation, "Hallo", "<lmtp-1@example.de>")
+    with smtplib.LMTP("127.0.0.1", server.lmtp_port, timeout=10) as client:
+        client.ehlo_or_helo_if_needed()
+        refused = client.sendmail("max@example.de", [address, f"reply+{'cd' * 12}@{DOMAIN}"], raw)
+    assert list(refused) == [f"reply+{'cd' * 12}@{DOMAIN}"]
+    assert refused[f"reply+{'cd' * 12}@{DOMAIN}"][0] == 550
+
+
+def test_connections_beyond_the_per_client_limit_get_421(server: Server) -> None:
+    """With the limit at 50, the 51st simultaneous connection from one address is turned away."""
+    clients = [smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=10) for _ in range(50)]
+    try:
+        with pytest.raises(smtplib.SMTPConnectError) as refused:
+            smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=10)
+        assert refused.value.smtp_code == 421
+    finally:
+        for client in clients:
+            client.close()
