@@ -30,7 +30,7 @@ from mailflow.store.migrate import ensure_migrated, upgrade
 log = logging.getLogger("mailflow")
 
 ROLES = ("web", "worker", "smtp", "imap")
-AVAILABLE_ROLES = ("web", "worker", "smtp")
+AVAILABLE_ROLES = ("web", "worker", "smtp", "imap")
 
 
 @dataclass
@@ -43,8 +43,11 @@ class App:
     transport: Transport
     notifier: Notifier
     dispatcher: Dispatcher
+    imap_account: Any = None
     wake_hooks: list[Any] = field(default_factory=list)
     inbound_hooks: list[Any] = field(default_factory=list)
+    health: dict[str, Any] = field(default_factory=dict)
+    """Components that can fail while running (the IMAP poller) -> callables giving their status."""
 
     @property
     def grid(self) -> timedelta:
@@ -74,7 +77,13 @@ def build(settings: Settings) -> App:
     transport = transport_from_url(settings.outbound_url)
     notifier = Notifier(EmailBuilder(MailSettings(settings.public_url, settings.inbound_domain)))
     dispatcher = Dispatcher(engine, transport, report_failure=notifier.report_failure)
+    imap_account = None
+    if settings.imap_url:
+        from mailflow.inbound.imap import parse_imap_url
+
+        imap_account = parse_imap_url(settings.imap_url)
     return App(
+        imap_account=imap_account,
         settings=settings,
         engine=engine,
         secret_key=resolve_secret_key(settings),
@@ -180,6 +189,14 @@ async def _serve(app: App, roles: tuple[str, ...]) -> None:
         from mailflow.inbound.smtp import start_servers
 
         inbound_servers = await start_servers(app, on_stored=app.inbound_arrived)
+    poller = None
+    if "imap" in roles and app.imap_account is not None:
+        from mailflow.inbound.imap import ImapPoller
+
+        poller = ImapPoller(app, app.imap_account, on_stored=app.inbound_arrived)
+        imap_thread = poller.start()
+        app.health["imap"] = lambda: poller.status if poller else "stopped"
+        log.info("imap poller for %s@%s", app.imap_account.username, app.imap_account.host)
     scheduler = None
     if "worker" in roles:
         scheduler = build_scheduler(app, stop)
@@ -190,6 +207,9 @@ async def _serve(app: App, roles: tuple[str, ...]) -> None:
     log.info("shutting down: finishing the batch in flight")
     for inbound_server in inbound_servers:
         inbound_server.close()
+    if poller is not None:
+        poller.stop.set()
+        await asyncio.to_thread(imap_thread.join, 35)
     if scheduler is not None:
         scheduler.shutdown(wait=False)
         await app.dispatcher.idle()

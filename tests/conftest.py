@@ -275,3 +275,136 @@ def smtp_sink() -> Iterator[SmtpSink]:
     sink = SmtpSink().start()
     yield sink
     sink.stop()
+
+
+# --- Dovecot (IMAP) ------------------------------------------------------------
+
+
+class Dovecot:
+    """A throwaway Dovecot IMAP server on a free port: one passwd-file user, Maildir storage."""
+
+    USER = "bookings@contoso.example"
+    PASSWORD = "s3cret-imap"
+
+    def __init__(self, root: Path) -> None:
+        import pwd
+        import shutil
+
+        binary = shutil.which("dovecot") or (
+            "/usr/sbin/dovecot" if Path("/usr/sbin/dovecot").exists() else None
+        )
+        if binary is None:
+            require_service("Dovecot not installed (Debian package dovecot-imapd)")
+        try:
+            mail_user = pwd.getpwnam("dovenull")
+        except KeyError:
+            require_service("Dovecot's system users are missing (reinstall dovecot-core)")
+        self.binary = str(binary)
+        self.root = root
+        self.port = free_port()
+        for sub in ("run", "state", "home"):
+            (root / sub).mkdir(parents=True, exist_ok=True)
+        os.chown(root / "home", mail_user.pw_uid, mail_user.pw_gid)
+        (root / "passwd").write_text(f"{self.USER}:{{PLAIN}}{self.PASSWORD}::::::\n")
+        self.config = root / "dovecot.conf"
+        self.config.write_text(
+            f"""base_dir = {root}/run
+state_dir = {root}/state
+log_path = {root}/dovecot.log
+protocols = imap
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+default_internal_user = dovecot
+default_login_user = dovenull
+first_valid_uid = {mail_user.pw_uid}
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {root}/passwd
+}}
+userdb {{
+  driver = static
+  args = uid={mail_user.pw_uid} gid={mail_user.pw_gid} home={root}/home/%u
+}}
+mail_location = maildir:~/Maildir
+service imap-login {{
+  chroot =
+  inet_listener imap {{
+    port = {self.port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+service anvil {{
+  chroot =
+}}
+"""
+        )
+
+    def start(self) -> Dovecot:
+        import socket
+        import time as _time
+
+        # Dovecot daemonizes: its output must not be a pipe we wait on.
+        subprocess.run(
+            [self.binary, "-c", str(self.config)],
+            check=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=30,
+        )
+        deadline = _time.monotonic() + 15
+        while _time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return self
+            except OSError:
+                _time.sleep(0.1)
+        raise AssertionError(f"Dovecot did not start: {(self.root / 'dovecot.log').read_text()}")
+
+    def stop(self) -> None:
+        subprocess.run(
+            [self.binary, "-c", str(self.config), "stop"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=30,
+        )
+        import time as _time
+
+        _time.sleep(0.3)
+
+    def client(self) -> Any:
+        from imapclient import IMAPClient
+
+        client = IMAPClient("127.0.0.1", port=self.port, ssl=False, timeout=10)
+        client.login(self.USER, self.PASSWORD)
+        return client
+
+    def url(self, password: str | None = None) -> str:
+        from urllib.parse import quote
+
+        return f"imap://{quote(self.USER)}:{quote(password or self.PASSWORD)}@127.0.0.1:{self.port}/INBOX"
+
+    def log(self) -> str:
+        path = self.root / "dovecot.log"
+        return path.read_text() if path.exists() else ""
+
+
+@pytest.fixture
+def dovecot() -> Iterator[Dovecot]:
+    """A fresh Dovecot for one test (its own directory, port and mailbox)."""
+    import shutil
+    import tempfile
+
+    # Its own world-traversable directory: Dovecot's mail user must reach the mailbox,
+    # and pytest's tmp_path is private to root.
+    root = Path(tempfile.mkdtemp(prefix="mailflow-dovecot-"))
+    root.chmod(0o755)
+    server = Dovecot(root).start()
+    yield server
+    server.stop()
+    shutil.rmtree(root, ignore_errors=True)

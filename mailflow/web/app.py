@@ -52,6 +52,11 @@ def create_web_app(app: App) -> FastAPI:
             return JSONResponse(
                 {"status": "unavailable", "detail": f"database: {type(exc).__name__}"}, status_code=503
             )
+        failing = {
+            name: status() for name, status in app.health.items() if status() not in ("ok", "starting")
+        }
+        if failing:
+            return JSONResponse({"status": "unavailable", "detail": failing}, status_code=503)
         return JSONResponse({"status": "ok"})
 
     maildir = maildir_path(app)
