@@ -69,6 +69,12 @@ class Settings(BaseSettings):
     slot_grid_minutes: int = 15
     """Spacing of the start times offered to customers."""
 
+    smtp_tls_cert: str = ""
+    """PEM certificate (chain) for STARTTLS on the inbound SMTP/LMTP server; empty: no STARTTLS."""
+
+    smtp_tls_key: str = ""
+    """PEM private key for ``smtp_tls_cert`` (may be the same file)."""
+
     smtp_max_connections_per_client: int = 50
     """Connections one client address may hold open to the inbound SMTP/LMTP server (then 421)."""
 

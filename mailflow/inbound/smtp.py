@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import ssl
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -24,6 +25,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlmodel import select
 
 from mailflow.config import parse_bind
+from mailflow.errors import ConfigError
 from mailflow.inbound.process import store_raw
 from mailflow.store.engine import read_session
 from mailflow.store.tables import ReplyKey
@@ -121,6 +123,20 @@ def _protocol(base: type[SMTP], handler: InboundHandler, limits: _Limited, **opt
     return Protocol(handler, **options)
 
 
+def tls_context(cert: str, key: str) -> ssl.SSLContext | None:
+    """The server's STARTTLS context, or None without a certificate; ``ConfigError`` if unusable."""
+    if not cert:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(cert, key or None)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(
+            "MAILFLOW_SMTP_TLS_CERT", f"cannot load {cert} (key {key or cert}): {exc}"
+        ) from None
+    return context
+
+
 async def start_servers(
     app: App, *, on_stored: Callable[[], None] | None = None
 ) -> list[asyncio.AbstractServer]:
@@ -130,6 +146,9 @@ async def start_servers(
     max_size = app.settings.smtp_max_message_bytes
     servers: list[asyncio.AbstractServer] = []
     options: dict[str, Any] = {"data_size_limit": max_size, "hostname": app.settings.inbound_domain or None}
+    tls = tls_context(app.settings.smtp_tls_cert, app.settings.smtp_tls_key)
+    if tls is not None:
+        options["tls_context"] = tls
     host, port = parse_bind(app.settings.smtp_bind)
     smtp_handler = InboundHandler(app, on_stored=on_stored)
     servers.append(

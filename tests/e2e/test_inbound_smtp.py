@@ -62,7 +62,8 @@ class Server:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
+def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Server]:
+    extra: dict[str, str] = getattr(request, "param", {})
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAILFLOW_")}
     smtp_port, lmtp_port = free_port(), free_port()
     env.update(
@@ -71,8 +72,29 @@ def server(tmp_path: Path) -> Iterator[Server]:
             "MAILFLOW_INBOUND_DOMAIN": DOMAIN,
             "MAILFLOW_SMTP_BIND": f"127.0.0.1:{smtp_port}",
             "MAILFLOW_LMTP_BIND": f"127.0.0.1:{lmtp_port}",
+            **{key: value.replace("{tmp}", str(tmp_path)) for key, value in extra.items()},
         }
     )
+    if extra:
+        keys = ["-keyout", str(tmp_path / "key.pem"), "-out", str(tmp_path / "cert.pem")]
+        subprocess.run(
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                f"/CN={DOMAIN}",
+                *keys,
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
     handle = Server(smtp_port, lmtp_port, tmp_path / "data", env)
     for args in (("db", "upgrade"), ("demo",)):
         assert handle.cli(*args).returncode == 0
@@ -192,3 +214,24 @@ def test_connections_beyond_the_per_client_limit_get_421(server: Server) -> None
     finally:
         for client in clients:
             client.close()
+
+
+TLS = {"MAILFLOW_SMTP_TLS_CERT": "{tmp}/cert.pem", "MAILFLOW_SMTP_TLS_KEY": "{tmp}/key.pem"}
+
+
+@pytest.mark.parametrize("server", [TLS], indirect=True)
+def test_starttls_is_offered_with_a_certificate(server: Server, next_tuesday: date) -> None:
+    """With a certificate configured the server offers STARTTLS and takes a reply over TLS."""
+    import ssl
+
+    _, confirmation = book(server, next_tuesday, 13)
+    address, raw = reply(confirmation, "Hallo über TLS", "<tls-1@example.de>")
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # a throwaway self-signed certificate
+    with smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=10) as client:
+        client.ehlo()
+        assert client.has_extn("starttls")
+        client.starttls(context=context)
+        client.ehlo()
+        assert client.sendmail("max@example.de", [address], raw) == {}
