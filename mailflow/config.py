@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     smtp_tls_key: str = ""
     """PEM private key for ``smtp_tls_cert`` (may be the same file)."""
 
+    smtp_messages_per_client_per_minute: int = 600
+    """Messages one client address may send per minute (then 451 at MAIL FROM: try later)."""
+
     smtp_max_connections_per_client: int = 50
     """Connections one client address may hold open to the inbound SMTP/LMTP server (then 421)."""
 

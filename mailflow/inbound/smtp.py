@@ -27,6 +27,7 @@ from sqlmodel import select
 from mailflow.config import parse_bind
 from mailflow.errors import ConfigError
 from mailflow.inbound.process import store_raw
+from mailflow.ratelimit import RateLimiter
 from mailflow.store.engine import read_session
 from mailflow.store.tables import ReplyKey
 
@@ -41,8 +42,16 @@ _LOCAL = re.compile(r"^(reply|bounce)\+([a-z0-9.-]{4,64})$")
 class InboundHandler:
     """aiosmtpd hooks: recipient check at RCPT, storage at DATA."""
 
-    def __init__(self, app: App, *, lmtp: bool = False, on_stored: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        app: App,
+        *,
+        lmtp: bool = False,
+        on_stored: Callable[[], None] | None = None,
+        rate: RateLimiter | None = None,
+    ) -> None:
         self.app = app
+        self.rate = rate
         self.domain = app.settings.inbound_domain
         self.lmtp = lmtp
         self.on_stored = on_stored
@@ -50,6 +59,16 @@ class InboundHandler:
     def _key_exists(self, key: str) -> bool:
         with read_session(self.app.engine) as session:
             return session.exec(select(ReplyKey.id).where(ReplyKey.key == key)).first() is not None
+
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, mail_options: list[str]
+    ) -> str:
+        client = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer)
+        if self.rate is not None and not self.rate.hit(client):
+            return "451 4.7.1 too many messages from your address, try again later"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
@@ -150,14 +169,15 @@ async def start_servers(
     if tls is not None:
         options["tls_context"] = tls
     host, port = parse_bind(app.settings.smtp_bind)
-    smtp_handler = InboundHandler(app, on_stored=on_stored)
+    rate = RateLimiter(app.settings.smtp_messages_per_client_per_minute, 60)
+    smtp_handler = InboundHandler(app, on_stored=on_stored, rate=rate)
     servers.append(
         await loop.create_server(lambda: _protocol(SMTP, smtp_handler, limits, **options), host, port)
     )
     log.info("inbound SMTP on %s:%d for @%s", host, port, app.settings.inbound_domain)
     if app.settings.lmtp_bind:
         host, port = parse_bind(app.settings.lmtp_bind)
-        lmtp_handler = InboundHandler(app, lmtp=True, on_stored=on_stored)
+        lmtp_handler = InboundHandler(app, lmtp=True, on_stored=on_stored, rate=rate)
         servers.append(
             await loop.create_server(lambda: _protocol(LMTP, lmtp_handler, limits, **options), host, port)
         )

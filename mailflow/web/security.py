@@ -13,13 +13,15 @@ import hmac
 import logging
 import re
 import secrets
-import threading
 import time
-from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 
 from fastapi import Request, Response
 from starlette.middleware.base import BaseHTTPMiddleware
+
+from mailflow.ratelimit import RateLimiter
+
+__all__ = ["RateLimiter", "SecurityHeaders", "attach_session", "csrf_token", "csrf_valid", "request_session"]
 
 SESSION_COOKIE = "mf_session"
 CSP = (
@@ -71,39 +73,6 @@ def csrf_valid(secret: str, request: Request, given: str | None, purpose: str, s
     if not session or not given:
         return False
     return hmac.compare_digest(csrf_token(secret, session, purpose, subject), given)
-
-
-class RateLimiter:
-    """At most ``limit`` events per ``window`` seconds for each key."""
-
-    def __init__(self, limit: int, window: float) -> None:
-        self.limit = limit
-        self.window = window
-        self._events: dict[str, deque[float]] = defaultdict(deque)
-        self._lock = threading.Lock()
-
-    def _trim(self, key: str, now: float) -> deque[float]:
-        events = self._events[key]
-        while events and events[0] <= now - self.window:
-            events.popleft()
-        return events
-
-    def blocked(self, key: str) -> bool:
-        """Whether ``key`` has used up its events (without counting a new one)."""
-        with self._lock:
-            events = self._trim(key, time.monotonic())
-            if not events:
-                self._events.pop(key, None)
-            return len(events) >= self.limit
-
-    def hit(self, key: str) -> bool:
-        """Count one event; False when it exceeds the limit."""
-        with self._lock:
-            events = self._trim(key, time.monotonic())
-            if len(events) >= self.limit:
-                return False
-            events.append(time.monotonic())
-            return True
 
 
 def client_ip(request: Request) -> str:

@@ -75,7 +75,7 @@ def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Server]:
             **{key: value.replace("{tmp}", str(tmp_path)) for key, value in extra.items()},
         }
     )
-    if extra:
+    if "MAILFLOW_SMTP_TLS_CERT" in extra:
         keys = ["-keyout", str(tmp_path / "key.pem"), "-out", str(tmp_path / "cert.pem")]
         subprocess.run(
             [
@@ -235,3 +235,16 @@ def test_starttls_is_offered_with_a_certificate(server: Server, next_tuesday: da
         client.starttls(context=context)
         client.ehlo()
         assert client.sendmail("max@example.de", [address], raw) == {}
+
+
+@pytest.mark.parametrize("server", [{"MAILFLOW_SMTP_MESSAGES_PER_CLIENT_PER_MINUTE": "3"}], indirect=True)
+def test_messages_beyond_the_per_client_rate_are_deferred(server: Server, next_tuesday: date) -> None:
+    """With 3 messages a minute allowed, the fourth MAIL FROM from the same address gets 451."""
+    _, confirmation = book(server, next_tuesday, 14)
+    address, raw = reply(confirmation, "Hallo", "<rate-1@example.de>")
+    with smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=10) as client:
+        for _ in range(3):
+            assert client.sendmail("max@example.de", [address], raw) == {}
+        with pytest.raises(smtplib.SMTPSenderRefused) as deferred:
+            client.sendmail("max@example.de", [address], raw)
+    assert deferred.value.smtp_code == 451
