@@ -441,18 +441,25 @@ def build_router(app: App) -> APIRouter:
         except (BookingConflict, SlotUnavailable, InvalidInput):
             back = _params_for_slot(request.query_params, slot, facts.business.timezone)
             return _reschedule(request, token, message=t("just_taken"), status=409, params=back)
+        return changed(request, booking, locale, "rescheduled", f"/m/{token}?lang={locale}", "back")
+
+    def changed(
+        request: Request, booking: Booking, locale: str, what: str, href: str, link: str
+    ) -> HTMLResponse:
+        """The page after a successful change: wake the worker, show the booking as it is now."""
         app.wake()
+        t = translator(locale)
         with read_session(engine) as session:
             view, facts = view_of(session, session.get_one(Booking, booking.id), locale)
         return simple(
             request,
             facts.business,
             locale,
-            t("rescheduled_title"),
-            [t("rescheduled_text")],
+            t(f"{what}_title"),
+            [t(f"{what}_text")],
             200,
             view=view,
-            links=[{"href": f"/m/{token}?lang={locale}", "text": t("back")}],
+            links=[{"href": href, "text": t(link)}],
         )
 
     def refused(request: Request, facts: Any, locale: str, exc: PolicyRefused) -> HTMLResponse:
@@ -494,7 +501,6 @@ def build_router(app: App) -> APIRouter:
         if isinstance(target, Response):
             return target
         booking, facts, locale = target
-        t = translator(locale)
         try:
             use_cases.cancel_booking(
                 engine,
@@ -506,19 +512,7 @@ def build_router(app: App) -> APIRouter:
             )
         except PolicyRefused as exc:
             return refused(request, facts, locale, exc)
-        app.wake()
-        with read_session(engine) as session:
-            view, facts = view_of(session, session.get_one(Booking, booking.id), locale)
-        return simple(
-            request,
-            facts.business,
-            locale,
-            t("cancelled_title"),
-            [t("cancelled_text")],
-            200,
-            view=view,
-            links=[{"href": f"/book?lang={locale}", "text": t("new_booking_text")}],
-        )
+        return changed(request, booking, locale, "cancelled", f"/book?lang={locale}", "new_booking_text")
 
     # --- find my booking -------------------------------------------------------------
 
