@@ -718,6 +718,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every SMTP command at INFO
     try:
         # Standalone mode: usage errors (a wrong flag) print usage and exit 2 there.
         cli(args=argv, prog_name="mailflow")

@@ -88,10 +88,10 @@ class Outcome:
 
 def store_raw(engine: Engine, raw: bytes, *, envelope_from: str, envelope_rcpt: str, now: datetime) -> int:
     """Store ``raw`` as received; returns the row id. Nothing is judged yet."""
-    parsed = parse_message(raw)
+    message_id = header_message_id(raw)
     with write_session(engine) as session:
         row = InboundMessage(
-            message_id=parsed.message_id[:998] if parsed.message_id else None,
+            message_id=message_id,
             sha256=hashlib.sha256(raw).hexdigest(),
             raw=raw,
             envelope_from=envelope_from[:254],
@@ -102,6 +102,13 @@ def store_raw(engine: Engine, raw: bytes, *, envelope_from: str, envelope_rcpt: 
         session.add(row)
         session.flush()
         return pk(row)
+
+
+def header_message_id(raw: bytes) -> str | None:
+    """The Message-ID from the header block only (storage must be cheap; the body waits)."""
+    head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0][:65536]
+    match = re.search(rb"(?im)^message-id:[ \t]*(<[^>\r\n]{1,990}>)", head)
+    return match.group(1).decode("ascii", "replace") if match else None
 
 
 # --- targets ---------------------------------------------------------------------

@@ -53,14 +53,25 @@ def build_scheduler(app: App, stop: asyncio.Event) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1})
     loop = asyncio.get_running_loop()
 
+    again = {"dispatch": False, "inbound": False}
+
     async def dispatch() -> None:
         # Shielded: APScheduler cancels running jobs at shutdown, but a batch in flight must be
         # recorded, or its rows would stay claimed until the lease runs out and be sent twice.
-        report = await asyncio.shield(app.dispatcher.run_once(datetime.now(UTC), stop=stop))
-        if report.sent or report.failed or report.retried:
-            log.info("dispatch: %d sent, %d to retry, %d failed", report.sent, report.retried, report.failed)
+        while True:
+            again["dispatch"] = False
+            report = await asyncio.shield(app.dispatcher.run_once(datetime.now(UTC), stop=stop))
+            if report.sent or report.failed or report.retried:
+                log.info(
+                    "dispatch: %d sent, %d to retry, %d failed", report.sent, report.retried, report.failed
+                )
+            # A wake-up while this run was busy is not lost: APScheduler skips runs of a job that
+            # is still running, so the running one goes round again instead.
+            if not again["dispatch"] or stop.is_set():
+                return
 
     def wake_now() -> None:
+        again["dispatch"] = True
         job = scheduler.get_job("dispatch")
         if job is not None:
             job.modify(next_run_time=datetime.now(UTC))
@@ -78,10 +89,14 @@ def build_scheduler(app: App, stop: asyncio.Event) -> AsyncIOScheduler:
     async def inbound() -> None:
         from mailflow.inbound.process import process_pending
 
-        processed = await asyncio.to_thread(process_pending, app, datetime.now(UTC))
-        if processed:
-            log.info("inbound: %d processed", processed)
-            wake_now()
+        while True:
+            again["inbound"] = False
+            processed = await asyncio.to_thread(process_pending, app, datetime.now(UTC))
+            if processed:
+                log.info("inbound: %d processed", processed)
+                wake_now()
+            if not again["inbound"] or stop.is_set():
+                return
 
     async def housekeeping() -> None:
         retention = timedelta(days=app.settings.inbound_retention_days)
@@ -97,7 +112,12 @@ def build_scheduler(app: App, stop: asyncio.Event) -> AsyncIOScheduler:
     scheduler.add_job(
         inbound, "interval", seconds=INBOUND_EVERY.total_seconds(), id="inbound", next_run_time=now
     )
-    app.inbound_hooks.append(lambda: loop.call_soon_threadsafe(lambda: _run_now(scheduler, "inbound")))
+
+    def inbound_now() -> None:
+        again["inbound"] = True
+        _run_now(scheduler, "inbound")
+
+    app.inbound_hooks.append(lambda: loop.call_soon_threadsafe(inbound_now))
     scheduler.add_job(housekeeping, "interval", seconds=HOUSEKEEPING_EVERY.total_seconds(), id="housekeeping")
     for zone in staff_timezones(app.engine):
 

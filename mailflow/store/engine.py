@@ -9,8 +9,9 @@ and the constraints and ``FOR UPDATE SKIP LOCKED`` do that work.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -53,13 +54,30 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return engine
 
 
+_WRITE_LOCKS: dict[int, threading.Lock] = {}
+_WRITE_LOCKS_GUARD = threading.Lock()
+
+
+def _write_turn(engine: Engine) -> threading.Lock:
+    """SQLite's writers in one process take turns on a lock instead of sleeping in busy retries.
+
+    SQLite admits one writer; a thread that finds the database locked sleeps in
+    growing steps (up to 100 ms) before retrying, so an inbound SMTP thread could
+    wait hundreds of milliseconds behind a worker that commits and re-locks at
+    once. Other processes still meet the busy timeout as before.
+    """
+    with _WRITE_LOCKS_GUARD:
+        return _WRITE_LOCKS.setdefault(id(engine), threading.Lock())
+
+
 @contextmanager
 def write_session(engine: Engine) -> Iterator[Session]:
     """One write transaction: commits on success, rolls back on any error.
 
     On SQLite the transaction takes the write lock at once (``BEGIN IMMEDIATE``).
     """
-    with engine.connect() as connection:
+    turn = _write_turn(engine) if engine.dialect.name == "sqlite" else nullcontext()
+    with turn, engine.connect() as connection:
         connection = connection.execution_options(**{_IMMEDIATE: True})
         with Session(bind=connection) as session, connection.begin():
             yield session
