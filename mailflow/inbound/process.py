@@ -55,6 +55,7 @@ KEY_ADDRESS = re.compile(r"^reply\+([a-z0-9]{8,64})@(.+)$")
 ANSWER_INTERVAL = timedelta(hours=1)
 OPTIONS_COUNT = 5
 OPTIONS_DAYS = 21
+OPTIONS_CHUNK_DAYS = 3
 CLAIM_LEASE = timedelta(minutes=5)
 
 
@@ -455,25 +456,31 @@ def _offer_slots(app: App, session: Session, booking: Booking, now: datetime) ->
     session.refresh(booking)
     business = session.get_one(Business, booking.business_id)
     service = session.get_one(Service, booking.service_id)
-    zone_today = now.astimezone(_zone(business.timezone)).date()
-    slots = use_cases.find_slots(
-        session,
-        business,
-        service,
-        day_from=zone_today,
-        day_to=zone_today + timedelta(days=OPTIONS_DAYS),
-        now=now,
-        grid=app.grid,
-        exclude_booking_id=booking.id,
-    )
+    first_day = now.astimezone(_zone(business.timezone)).date()
+    last_day = first_day + timedelta(days=OPTIONS_DAYS)
     chosen: list[use_cases.OfferedSlot] = []
     seen = set()
-    for slot in slots:
-        if slot.start not in seen and slot.start != booking.start:
-            seen.add(slot.start)
-            chosen.append(slot)
-        if len(chosen) == OPTIONS_COUNT:
-            break
+    day = first_day
+    while day <= last_day and len(chosen) < OPTIONS_COUNT:
+        # A few days at a time: the first free times are usually near, so most searches stop early.
+        chunk_end = min(day + timedelta(days=OPTIONS_CHUNK_DAYS - 1), last_day)
+        found = use_cases.find_slots(
+            session,
+            business,
+            service,
+            day_from=day,
+            day_to=chunk_end,
+            now=now,
+            grid=app.grid,
+            exclude_booking_id=booking.id,
+        )
+        for slot in found:
+            if slot.start not in seen and slot.start != booking.start:
+                seen.add(slot.start)
+                chosen.append(slot)
+            if len(chosen) == OPTIONS_COUNT:
+                break
+        day = chunk_end + timedelta(days=1)
     app.notifier.send_options(session, booking, chosen, now)
     return len(chosen)
 
