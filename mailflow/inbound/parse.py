@@ -17,6 +17,7 @@ from __future__ import annotations
 import binascii
 import email
 import email.policy
+import functools
 import hashlib
 import re
 from collections.abc import Iterator, Mapping
@@ -39,10 +40,34 @@ __all__ = [
 _MSGID = re.compile(r"<([^<>\s]+)>")
 # An RFC 2047 encoded word (RFC 2231 language suffix allowed): charset, encoding, text.
 _ENCODED_WORD = re.compile(r"=\?([^?\s*]+)(?:\*[^?\s]*)?\?([bBqQ])\?([^?\s]*)\?=")
+_TAG = re.compile(r"<[^<>]*>")
+_TEXT_LIMIT = 20_000
 _FOLD = re.compile(r"\r?\n[ \t]*")
 _SPACES = re.compile(r"\s+")
 # Headers whose values name the mailbox the message was delivered to.
 _DELIVERY_HEADERS = ("delivered-to", "x-original-to", "envelope-to", "x-envelope-to")
+
+
+class _ReadPolicy(email.policy.EmailPolicy):
+    """``email.policy.default`` that parses each distinct header value once per process.
+
+    ``get_content_type()`` and friends re-parse ``Content-Type`` on every call,
+    and the rules ask many times per message; the same values (``text/plain;
+    charset=utf-8``) recur across messages too. Parsed headers are immutable.
+    """
+
+    def header_fetch_parse(self, name: str, value: str) -> str:
+        if hasattr(value, "name"):
+            return value
+        return _parsed_header(name, value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed_header(name: str, value: str) -> str:
+    return email.policy.default.header_fetch_parse(name, value)  # type: ignore[no-any-return]
+
+
+_READ_POLICY = _ReadPolicy()
 
 
 @dataclass(frozen=True)
@@ -78,13 +103,30 @@ class ParsedMessage:
         values = self.headers.get(name.lower())
         return values[0] if values else None
 
+    @functools.cached_property
+    def own_text(self) -> str:
+        """The message's own text (not attached messages), HTML reduced to text, first 20 000 chars.
+
+        Decoded once; several rules read it.
+        """
+        chunks: list[str] = []
+        size = 0
+        for content_type, text in text_parts(self.message):
+            if content_type == "text/html":
+                text = _TAG.sub(" ", text)
+            chunks.append(text)
+            size += len(text)
+            if size >= _TEXT_LIMIT:
+                break
+        return "\n".join(chunks)[:_TEXT_LIMIT]
+
 
 def parse_message(raw: bytes) -> ParsedMessage:
     """Parse ``raw`` into a :class:`ParsedMessage`; never raises for any bytes."""
     raw = bytes(raw)
     message: EmailMessage | None
     try:
-        parsed = email.message_from_bytes(raw, policy=email.policy.default)
+        parsed = email.message_from_bytes(raw, policy=_READ_POLICY)
         message = parsed if isinstance(parsed, EmailMessage) else None
     except Exception:  # the parser is lenient, but a crash must not lose the message
         message = None

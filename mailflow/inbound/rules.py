@@ -32,7 +32,6 @@ from mailflow.inbound.parse import (
     ParsedMessage,
     decode_bytes,
     raw_headers,
-    text_parts,
 )
 
 __all__ = [
@@ -59,7 +58,6 @@ BOUNCE = "bounce"  # a delivery failure: handed to bounce processing
 FEEDBACK = "feedback"  # an abuse/complaint report: kept for staff
 
 # How much of a message's text the body rules read: fingerprints sit at the top.
-_TEXT_LIMIT = 20_000
 # Bounded repeats keep every search linear in the text, whatever a sender puts there.
 _ADDRESS = r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?"
 _ADDRESS_RE = re.compile(_ADDRESS)
@@ -209,23 +207,6 @@ def _parts(message: Message | None, *, limit: int = 200) -> list[Message]:
         if isinstance(payload, list):
             stack[0:0] = [p for p in payload if isinstance(p, Message)]
     return out
-
-
-_TAG = re.compile(r"<[^<>]*>")
-
-
-def _report_text(parsed: ParsedMessage) -> str:
-    """The message's own text (not attached messages), HTML reduced to text, first 20 000 chars."""
-    chunks: list[str] = []
-    size = 0
-    for content_type, text in text_parts(parsed.message):
-        if content_type == "text/html":
-            text = _TAG.sub(" ", text)
-        chunks.append(text)
-        size += len(text)
-        if size >= _TEXT_LIMIT:
-            break
-    return "\n".join(chunks)[:_TEXT_LIMIT]
 
 
 def _unquoted(text: str) -> str:
@@ -406,7 +387,7 @@ _BOUNCE_SUBJECT = re.compile(
 
 
 def _bounce_text(parsed: ParsedMessage, ctx: RuleContext) -> str | None:
-    match = _BOUNCE_BODY.search(_unquoted(_report_text(parsed)))
+    match = _BOUNCE_BODY.search(_unquoted(parsed.own_text))
     if match:
         return f"delivery-failure text: {match.group(0)[:80]!r}"
     return None
@@ -565,7 +546,7 @@ def bounce_info(
 def _bounce_info(
     parsed: ParsedMessage, inbound_domain: str | None, envelope_recipients: list[str]
 ) -> BounceInfo | None:
-    text = _report_text(parsed)
+    text = parsed.own_text
     report, _, _copy = _split_report(text)
     blocks = _dsn_blocks(parsed.message)
     source = "dsn"

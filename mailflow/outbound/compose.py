@@ -42,8 +42,7 @@ class Address:
         _check(self.name)
         if not self.name or self.name.isascii():
             return formataddr((self.name, self.email))
-        name = Header(self.name, "utf-8", header_name="Reply-To").encode(linesep="\r\n")
-        return f"{name}\r\n <{self.email}>"
+        return f"{encoded_words(self.name)}\r\n <{self.email}>"
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,13 +81,47 @@ def _check(value: str) -> None:
         raise HeaderInjection(f"line break in a header value: {value[:40]!r}")
 
 
+def encoded_words(value: str) -> str:
+    """``value`` as RFC 2047 base64 encoded words, folded one word a line.
+
+    Each word holds at most 39 bytes of UTF-8 (never half a character), so a
+    line stays under 78 characters; readers join adjacent words without the
+    folding space. ``email.header.Header`` does the same but is slow, and
+    every non-English subject and name passes here.
+
+    >>> encoded_words("Bestätigung")
+    '=?utf-8?b?QmVzdMOkdGlndW5n?='
+    """
+    words: list[str] = []
+    chunk: list[bytes] = []
+    size = 0
+    for char in value:
+        data = char.encode("utf-8", "surrogatepass")
+        if size + len(data) > _WORD_BYTES:
+            words.append(_word(b"".join(chunk)))
+            chunk, size = [], 0
+        chunk.append(data)
+        size += len(data)
+    if chunk:
+        words.append(_word(b"".join(chunk)))
+    return "\r\n ".join(words)
+
+
+_WORD_BYTES = 39  # 52 base64 characters: with "Subject: " a line stays under 78
+
+
+def _word(data: bytes) -> str:
+    return f"=?utf-8?b?{binascii.b2a_base64(data, newline=False).decode('ascii')}?="
+
+
 def _text_header(name: str, value: str) -> bytes:
     _check(value)
     if value.isascii() and len(name) + len(value) < 76:
         return f"{name}: {value}".encode("ascii") + CRLF
-    encoded = Header(value, "utf-8" if not value.isascii() else "us-ascii", header_name=name).encode(
-        linesep="\r\n"
-    )
+    if value.isascii():  # long but plain: folded at spaces, no encoding needed
+        encoded = Header(value, "us-ascii", header_name=name).encode(linesep="\r\n")
+    else:
+        encoded = encoded_words(value)
     return f"{name}: {encoded}".encode("ascii") + CRLF
 
 

@@ -76,10 +76,31 @@ def _source(template: Template, row: TemplateVersion) -> TemplateSource:
     )
 
 
+_IN_FORCE = "mailflow.templates_in_force"
+
+
+def _in_force(session: Session, business_id: int) -> dict[tuple[str, str], Template]:
+    """The business's edited templates, read once per transaction (an email queued with a
+    booking change reads them again and again; every change below forgets them)."""
+    known: dict[int, dict[tuple[str, str], Template]] = session.info.setdefault(_IN_FORCE, {})
+    if business_id not in known:
+        rows = session.exec(
+            select(Template).where(
+                Template.business_id == business_id, col(Template.current_version).is_not(None)
+            )
+        ).all()
+        known[business_id] = {(row.kind, row.locale): row for row in rows}
+    return known[business_id]
+
+
+def _forget(session: Session) -> None:
+    session.info.pop(_IN_FORCE, None)
+
+
 def effective_source(session: Session, business_id: int, kind: str, locale: str) -> TemplateSource:
     """The template in force: the business's current version, else the shipped default."""
     check_key(kind, locale)
-    template = _row(session, business_id, kind, locale)
+    template = _in_force(session, business_id).get((kind, locale))
     if template is None or template.current_version is None:
         return default_source(kind, locale)
     return _source(template, _version(session, template, template.current_version))
@@ -104,6 +125,7 @@ def save_version(
     problems = validate(source, renderer)
     if problems:
         raise TemplateInvalid(source.kind, source.locale, problems)
+    _forget(session)
     template = _row(session, business_id, source.kind, source.locale)
     if template is None:
         template = Template(business_id=business_id, kind=source.kind, locale=source.locale)
@@ -157,6 +179,7 @@ def history(session: Session, business_id: int, kind: str, locale: str) -> list[
 def rollback(session: Session, business_id: int, kind: str, locale: str, version: int) -> TemplateSource:
     """Make saved ``version`` current again (re-validated: it must still render)."""
     check_key(kind, locale)
+    _forget(session)
     template = _row(session, business_id, kind, locale)
     if template is None:
         raise NotFound("template version", f"{kind}/{locale} v{version}")
@@ -173,6 +196,7 @@ def rollback(session: Session, business_id: int, kind: str, locale: str, version
 def reset(session: Session, business_id: int, kind: str, locale: str) -> TemplateSource:
     """Use the shipped default again; saved versions stay for a later rollback."""
     check_key(kind, locale)
+    _forget(session)
     template = _row(session, business_id, kind, locale)
     if template is not None:
         template.current_version = None
