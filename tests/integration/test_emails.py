@@ -233,3 +233,41 @@ def test_calendar_uid_stable_sequence_rises_cancel_on_cancel(
     assert not any(
         p.get_content_type() == "text/calendar" for p in build(demo_engine, ref, "reminder", now).walk()
     )
+
+
+def test_an_edit_takes_effect_in_the_same_transaction(
+    demo_engine: Engine, next_tuesday: date, now: datetime
+) -> None:
+    """A template saved, rolled back or reset is what the next email of that transaction uses."""
+    from mailflow.outbound import template_store
+    from mailflow.outbound.templates import default_source
+
+    ref = make(demo_engine, now, next_tuesday, 10, "haircut", Origin.SELF_SERVICE)
+    builder = EmailBuilder(SETTINGS)
+    with Session(demo_engine) as session:
+        row = booking_by_ref(session, ref)
+        facts = load_facts(session, row)
+        reader = customer_reader(facts)
+
+        def subject() -> str:
+            out = builder.build(session, facts, "confirmation", reader, now=now, actor=STAFF)
+            return str(parse(out.data)["Subject"])
+
+        default = subject()
+        business_id = facts.business.id
+        assert business_id is not None
+        edited = default_source("confirmation", "en")
+        for number in (1, 2):
+            changed = type(edited)(
+                kind=edited.kind,
+                locale=edited.locale,
+                subject=f"Edited {number}: {{{{ booking.ref }}}}",
+                mjml=edited.mjml,
+                text=edited.text,
+            )
+            template_store.save_version(session, business_id, changed, author="t", now=now)
+            assert subject() == f"Edited {number}: {ref}"
+        template_store.rollback(session, business_id, "confirmation", "en", 1)
+        assert subject() == f"Edited 1: {ref}"
+        template_store.reset(session, business_id, "confirmation", "en")
+        assert subject() == default

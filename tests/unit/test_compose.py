@@ -118,6 +118,29 @@ def test_bodies_and_headers_decode_to_the_original_text() -> None:
     assert html.get_content() == original.html
 
 
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "Bestätigung: Ihr Termin bei Contoso Salon – Dienstag, 3. März 2026, 10:00–10:45 (MEZ) 💇",
+        "ü" * 120,
+        "日本語の件名" * 12,
+    ],
+)
+def test_long_non_ascii_subject_and_name_round_trip_with_short_lines(subject: str) -> None:
+    """Encoded words never split a character and keep every header line under 78 characters.
+
+    (A display name is compared only as far as one encoded word goes: Python's own
+    address parser keeps the space between two encoded words, against RFC 2047.)
+    """
+    data = compose(envelope(to=Address("ada@example.com", subject[:70])), rendered(subject))
+    head = data.split(b"\r\n\r\n", 1)[0]
+    assert max(len(line) for line in head.split(b"\r\n")) <= 78
+    assert parse(data)["Subject"] == subject
+    short = subject[:12]
+    message = parse(compose(envelope(to=Address("ada@example.com", short)), rendered(subject)))
+    assert message["To"].addresses[0].display_name == short
+
+
 def test_threading_and_mailflow_headers() -> None:
     """Message-ID as queued, threading on the booking, auto-reply suppression and our own markers."""
     env = envelope()
