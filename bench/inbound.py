@@ -20,7 +20,10 @@ A second process sends them with ``smtplib`` over a few parallel connections
    of SMTP on this machine, client included;
 2. to the real server, ``python -m mailflow serve --roles smtp,worker`` with
    ``MAILFLOW_OUTBOUND_URL=memory://bench`` (delivery costs nothing), once the
-   setup's own emails are delivered.
+   setup's own emails are delivered: the embedded one-process layout;
+3. the same replies on the same starting state with the roles split:
+   ``serve --roles smtp`` beside ``--workers`` (default 1) ``serve --roles
+   worker`` processes, which notice stored messages by polling (every 250 ms).
 
 A reply is complete when its InboundMessage row is ``done``: its processing
 committed the action and queued the answers in one transaction. The bench
@@ -31,7 +34,7 @@ send)), the server's SMTP accept rate and SMTP transaction times, p50/p99/max
 latency, the server's CPU per reply, the worker's job runs (batch sizes, and
 wake-ups APScheduler skipped because a run was in progress), the rows by
 kind/command per reply category, the answers queued, errors, and the verdict
-on the goal: >= 200 replies/s on SQLite.
+on the goal (>= 200 replies/s on SQLite) for each layout.
 
 ``--breakdown`` then repeats the replies on a copy of the database as it was
 before them, to show what dominates: storage alone (``--roles smtp``), the
@@ -39,13 +42,13 @@ worker alone on the stored backlog (``--roles worker``), and ``process_one``
 in this process, timed per reply category.
 
     python bench/inbound.py [--count 2000] [--connections 4] [--per-connection 50]
-                            [--rate 0] [--breakdown] [--server-log PATH]
+                            [--rate 0] [--workers 1] [--breakdown] [--server-log PATH]
 
 ``--rate`` paces the sender (messages/s over all connections; 0, the default,
 sends as fast as the server answers). Only loopback addresses are used; the
 server's per-client message limit is lifted for the run. Every wait is
 bounded, and the server gets SIGTERM at the end, also on errors. The default
-run takes about 45 s, with ``--breakdown`` about 80 s.
+run takes about 50 s, with ``--breakdown`` about 85 s.
 """
 
 from __future__ import annotations
@@ -67,7 +70,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
@@ -97,6 +100,7 @@ from mailflow.store.tables import Booking, Business, Customer, InboundMessage, O
 DOMAIN = "replies.bench.example"
 STAFF_EMAILS = ("bob@contoso.example", "carla@contoso.example")
 GOAL_PER_SECOND = 200.0
+ONE_PROCESS = "one process (serve --roles smtp,worker)"
 MIX = (  # category, share of the replies
     ("question", 0.40),
     ("reschedule", 0.20),
@@ -722,16 +726,17 @@ def wait_outbox_sent(db_path: Path, timeout: float = 60.0) -> None:
 
 
 def run_server_phase(
-    replies: Sequence[Reply], args: argparse.Namespace, db_path: Path, smtp_port: int, server_pid: int
+    replies: Sequence[Reply], args: argparse.Namespace, db_path: Path, smtp_port: int, server_pids: list[int]
 ) -> tuple[SendRun, Watch, float]:
-    """Send to the real server while polling the database; returns sends, completions, server CPU."""
+    """Send to the real server while polling the database; returns sends, completions, server CPU
+    (of every server process)."""
     db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5, isolation_level=None)
     watch = Watch()
     low = 0
     try:
         (last_id,) = db.execute("SELECT coalesce(max(id), 0) FROM inboundmessage").fetchone()
         low = int(last_id) + 1
-        cpu_before = process_cpu_seconds(server_pid)
+        cpu_before = sum(process_cpu_seconds(pid) for pid in server_pids)
         process, receiver = start_client(smtp_port, replies, args)
         try:
             sent: list[Sent] | None = None
@@ -751,7 +756,7 @@ def run_server_phase(
         while not wanted <= watch.by_message_id.keys() and time.monotonic() < drain_until:
             time.sleep(POLL_INTERVAL)
             low = poll_once(db, watch, low)
-        cpu = process_cpu_seconds(server_pid) - cpu_before
+        cpu = sum(process_cpu_seconds(pid) for pid in server_pids) - cpu_before
     finally:
         db.close()
     return run, watch, cpu
@@ -802,6 +807,7 @@ def report(
     server_cpu: float,
     queued: Counter[str],
     log_path: Path,
+    layout: str,
 ) -> bool:
     count = len(replies)
     by_index = {r.index: r for r in replies}
@@ -823,6 +829,7 @@ def report(
     rate = completed / span if span and span > 0 else 0.0
     failed = sum(n for c in outcomes.values() for (_, _, status), n in c.items() if status == "error")
 
+    print(f"--- {layout}")
     print(
         f"raw sink (aiosmtpd, 250 OK):  {len(sink.accepted)}/{count} accepted, "
         f"{sink.accept_rate():7.1f} msg/s; {sink.transaction_ms()}"
@@ -840,7 +847,7 @@ def report(
     )
     per_reply = server_cpu / completed * 1000 if completed else math.nan
     print(
-        f"server CPU: {server_cpu:.1f} s in all, {per_reply:.1f} ms per reply "
+        f"server CPU (all its processes): {server_cpu:.1f} s, {per_reply:.1f} ms per reply "
         "(SMTP + pipeline + dispatch to memory://); "
         f"database polled {watch.polls} times, {watch.poll_seconds / max(watch.polls, 1) * 1000:.1f} ms each"
     )
@@ -872,7 +879,7 @@ def report(
     ok = rate >= GOAL_PER_SECOND and completed == count and errors == 0
     print(
         f"goal: >= {GOAL_PER_SECOND:.0f} replies/s on SQLite (SMTP accept to committed action and "
-        f"queued answer): {'PASS' if ok else 'MISS'} ({rate:.1f} replies/s"
+        f"queued answer), {layout}: {'PASS' if ok else 'MISS'} ({rate:.1f} replies/s"
         + ("" if errors == 0 else f", {errors} errors")
         + ")"
     )
@@ -1051,6 +1058,12 @@ def main() -> None:
     parser.add_argument(
         "--rate", type=float, default=0.0, help="paced send rate in msg/s over all connections (0: flat out)"
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes beside the SMTP one in the split run (default 1)",
+    )
     parser.add_argument("--seed", type=int, default=2026, help="random seed of the replies")
     parser.add_argument("--server-log", type=Path, help="copy the server's log here at the end")
     parser.add_argument(
@@ -1063,6 +1076,8 @@ def main() -> None:
         parser.error("--count must be between 10 and 20000")
     if not 1 <= args.connections <= 40:
         parser.error("--connections must be between 1 and 40 (the server allows 50 per client)")
+    if not 1 <= args.workers <= 4:
+        parser.error("--workers must be between 1 and 4")
     if args.per_connection < 1 or args.rate < 0:
         parser.error("--per-connection must be >= 1 and --rate >= 0")
     # SIGTERM (and SIGINT) become an exception, so the ``finally`` blocks stop the server.
@@ -1094,10 +1109,8 @@ def main() -> None:
         finally:
             app.close()
         db_path = data_dir / "mailflow.db"
-        snapshot = data_dir / "breakdown.db"
-        if args.breakdown:
-            copy_database(db_path, snapshot)  # the state before any reply, for the breakdown
-            mark_outbox_sent(snapshot)  # so the worker-alone phase measures the replies only
+        pristine = data_dir / "before.db"
+        copy_database(db_path, pristine)  # the state before any reply, for the other runs
         replies = build_replies(targets, args.count, rng, datetime.now(UTC))
         sizes = [len(r.raw) for r in replies]
 
@@ -1129,12 +1142,35 @@ def main() -> None:
         log_path = data_dir / "server.log"
         with running_server(data_dir, db_path, "smtp,worker", smtp_port, log_path) as server:
             wait_outbox_sent(db_path)  # the setup's emails are delivered before the replies start
-            run, watch, server_cpu = run_server_phase(replies, args, db_path, smtp_port, server.pid)
+            run, watch, server_cpu = run_server_phase(replies, args, db_path, smtp_port, [server.pid])
+        queued = answers_queued(db_path, outbox_mark)
+        report(replies, sink, run, watch, server_cpu, queued, log_path, ONE_PROCESS)
+        print()
+
+        # The same replies on the same starting state, roles split over two processes.
+        split_db = data_dir / "split.db"
+        copy_database(pristine, split_db)
+        split_log = data_dir / "split.log"
+        smtp_port = free_port()
+        with ExitStack() as servers:
+            pids = [
+                servers.enter_context(running_server(data_dir, split_db, "worker", 0, split_log)).pid
+                for _ in range(args.workers)
+            ]
+            pids.append(
+                servers.enter_context(running_server(data_dir, split_db, "smtp", smtp_port, split_log)).pid
+            )
+            wait_outbox_sent(split_db)
+            run, watch, server_cpu = run_server_phase(replies, args, split_db, smtp_port, pids)
+        queued = answers_queued(split_db, outbox_mark)
+        layout = f"split: serve --roles smtp and {args.workers} x serve --roles worker"
+        report(replies, sink, run, watch, server_cpu, queued, split_log, layout)
         if args.server_log is not None:
             shutil.copyfile(log_path, args.server_log)
-        queued = answers_queued(db_path, outbox_mark)
-        report(replies, sink, run, watch, server_cpu, queued, log_path)
         if args.breakdown:
+            snapshot = data_dir / "breakdown.db"
+            copy_database(pristine, snapshot)
+            mark_outbox_sent(snapshot)  # so the worker-alone phase measures the replies only
             print()
             report_breakdown(run_breakdown(replies, args, data_dir, snapshot))
 

@@ -29,7 +29,7 @@ from mailflow.booking.model import Actor, ActorKind, BookingStatus
 from mailflow.errors import BookingConflict, InvalidInput, PolicyRefused, SlotUnavailable
 from mailflow.inbound.commands import Command, CommandKind, parse_command
 from mailflow.inbound.parse import ParsedMessage, parse_message
-from mailflow.inbound.rules import BounceInfo, RuleContext, classify
+from mailflow.inbound.rules import BounceInfo, Classification, RuleContext, classify
 from mailflow.inbound.strip import new_text
 from mailflow.outbound.context import decide, load_facts
 from mailflow.outbound.samples import STAFF_KINDS
@@ -167,6 +167,13 @@ def _rule_context(app: App) -> RuleContext:
     return RuleContext(our_addresses=frozenset(ours), inbound_domain=app.settings.inbound_domain)
 
 
+def has_received(engine: Engine) -> bool:
+    """Whether a stored message waits (a read, so a polling worker never takes the write lock)."""
+    with read_session(engine) as session:
+        waiting = session.exec(select(InboundMessage.id).where(InboundMessage.status == "received").limit(1))
+        return waiting.first() is not None
+
+
 def claim_received(engine: Engine, now: datetime, limit: int) -> list[int]:
     """Atomically take up to ``limit`` stored messages (or ones whose worker died)."""
     due = (col(InboundMessage.status) == "received") | (
@@ -204,13 +211,42 @@ def process_pending(app: App, now: datetime, limit: int = 100) -> int:
             return done
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """What can be learnt from a message's bytes alone: worked out before the write lock."""
+
+    parsed: ParsedMessage
+    classification: Classification
+    text: str
+    command: Command | None
+
+
+def prepare(raw: bytes, context: RuleContext) -> Prepared:
+    """Parse, classify and (for a person's reply) strip and read the command; no database."""
+    parsed = parse_message(raw)
+    classification = classify(parsed, context)
+    text, command = "", None
+    if classification.may_act:
+        text = new_text(parsed.message) if parsed.message is not None else ""
+        command = parse_command(text, parsed.subject or "")
+    return Prepared(parsed, classification, text, command)
+
+
 def process_one(app: App, row_id: int, now: datetime, context: RuleContext | None = None) -> Outcome:
-    """Run the pipeline for one stored message; a crash is kept on the row, never lost."""
+    """Run the pipeline for one stored message; a crash is kept on the row, never lost.
+
+    The bytes are parsed and judged first, outside any transaction; the write
+    transaction (on SQLite the one writer's turn) holds only the steps that
+    read or change bookings and queue emails.
+    """
     outcome = Outcome()
     try:
+        with read_session(app.engine) as session:
+            raw = session.exec(select(InboundMessage.raw).where(InboundMessage.id == row_id)).one()
+        prepared = prepare(raw, context or _rule_context(app))
         with write_session(app.engine) as session:
             row = session.get_one(InboundMessage, row_id)
-            _pipeline(app, session, row, outcome, context or _rule_context(app), now)
+            _pipeline(app, session, row, prepared, outcome, now)
             row.status = "done"
             row.error = None
             _save(row, outcome)
@@ -235,14 +271,13 @@ def _save(row: InboundMessage, outcome: Outcome) -> None:
 
 
 def _pipeline(
-    app: App, session: Session, row: InboundMessage, outcome: Outcome, context: RuleContext, now: datetime
+    app: App, session: Session, row: InboundMessage, prepared: Prepared, outcome: Outcome, now: datetime
 ) -> None:
-    parsed = parse_message(row.raw)
+    parsed, classification = prepared.parsed, prepared.classification
     outcome.add("parse", "ok" if parsed.message is not None else "malformed", "; ".join(parsed.defects)[:200])
     if _is_duplicate(session, row, parsed):
         outcome.add("deduplicate", "duplicate", parsed.message_id or row.sha256)
         return
-    classification = classify(parsed, context)
     outcome.kind = classification.kind
     for verdict in classification.verdicts:
         outcome.add(verdict.rule, verdict.verdict, verdict.detail)
@@ -267,7 +302,7 @@ def _pipeline(
     outcome.add("target", target.via, target.key or "")
     booking = session.get_one(Booking, target.booking_id)
     sender = (parsed.from_address or "").lower()
-    text = new_text(parsed.message) if parsed.message is not None else ""
+    text = prepared.text
     if sender != target.recipient.lower():
         outcome.add("sender", "unverified", f"{sender} is not {target.recipient}")
         _forward(app, session, booking, parsed, row.raw, text, verified=False, now=now)
@@ -287,7 +322,7 @@ def _pipeline(
         _forward(app, session, booking, parsed, row.raw, text, verified=False, now=now)
         outcome.add("forward", "staff", "held: DMARC failed")
         return
-    command = parse_command(text, parsed.subject or "")
+    command = prepared.command
     outcome.command = command.kind.value if command else None
     outcome.add(
         "command", command.kind.value if command else "none", text.splitlines()[0][:80] if text else ""

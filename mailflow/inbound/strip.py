@@ -180,6 +180,10 @@ def strip_reply(text: str, *, keep_signature: bool = False, keep_closing: bool =
     return _tidy(kept)
 
 
+# A reply's new text comes first: only this much of a body is read (a 20 MiB body must not
+# keep the worker busy for minutes; the whole message still reaches staff as an attachment).
+MAX_TEXT = 100_000
+
 # Line kinds.
 _EMPTY, _QUOTED, _HEADER, _MAIL, _DELIM, _SIG, _TEXT = "e", "q", "b", "h", "d", "s", "t"
 
@@ -222,7 +226,7 @@ def _classify_line(line: str) -> str:
 def _mark_wrapped_quote_headers(lines: list[str], kinds: list[str]) -> None:
     """Mark quote headers wrapped over up to four more lines ("On …, X <\\nx@y> wrote:")."""
     for start, line in enumerate(lines):
-        if kinds[start] != _TEXT or not _HEADER_START_HINT.search(line) or len(line) > 250:
+        if kinds[start] != _TEXT or len(line) > 250 or not _HEADER_START_HINT.search(line):
             continue
         joined = line.strip()
         taken = 0
@@ -336,11 +340,11 @@ def new_text(message: EmailMessage, *, keep_signature: bool = False) -> str:
         'Cancel'
     """
     plain = _body(message, "plain")
-    text = _decoded(plain) if plain is not None else ""
+    text = _decoded(plain)[:MAX_TEXT] if plain is not None else ""
     if not text.strip():
         html = _body(message, "html")
         if html is not None:
-            text = _html_to_text(_decoded(html), keep_signature=keep_signature)
+            text = _html_to_text(_decoded(html)[: MAX_TEXT * 4], keep_signature=keep_signature)[:MAX_TEXT]
     return strip_reply(text, keep_signature=keep_signature)
 
 

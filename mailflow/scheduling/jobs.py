@@ -43,6 +43,9 @@ log = logging.getLogger("mailflow.jobs")
 DISPATCH_EVERY = timedelta(seconds=2)
 REMINDERS_EVERY = timedelta(seconds=30)
 INBOUND_EVERY = timedelta(seconds=5)
+# Messages stored by another process (``serve --roles smtp`` beside ``--roles worker``, or
+# ``mailflow inbound feed`` from an MTA) are noticed by a cheap read this often.
+INBOUND_WATCH_EVERY = timedelta(milliseconds=250)
 HOUSEKEEPING_EVERY = timedelta(hours=6)
 AGENDA_AT = time(18, 0)
 SENT_BODY_RETENTION = timedelta(days=30)
@@ -118,6 +121,16 @@ def build_scheduler(app: App, stop: asyncio.Event) -> AsyncIOScheduler:
         _run_now(scheduler, "inbound")
 
     app.inbound_hooks.append(lambda: loop.call_soon_threadsafe(inbound_now))
+
+    async def inbound_watch() -> None:
+        from mailflow.inbound.process import has_received
+
+        if await asyncio.to_thread(has_received, app.engine):
+            inbound_now()
+
+    scheduler.add_job(
+        inbound_watch, "interval", seconds=INBOUND_WATCH_EVERY.total_seconds(), id="inbound_watch"
+    )
     scheduler.add_job(housekeeping, "interval", seconds=HOUSEKEEPING_EVERY.total_seconds(), id="housekeeping")
     for zone in staff_timezones(app.engine):
 

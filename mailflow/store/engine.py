@@ -9,11 +9,17 @@ and the constraints and ``FOR UPDATE SKIP LOCKED`` do that work.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # not on Windows: processes there meet SQLite's busy timeout only
+    fcntl = None  # type: ignore[assignment]
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
@@ -58,16 +64,40 @@ _WRITE_LOCKS: dict[int, threading.Lock] = {}
 _WRITE_LOCKS_GUARD = threading.Lock()
 
 
-def _write_turn(engine: Engine) -> threading.Lock:
-    """SQLite's writers in one process take turns on a lock instead of sleeping in busy retries.
-
-    SQLite admits one writer; a thread that finds the database locked sleeps in
-    growing steps (up to 100 ms) before retrying, so an inbound SMTP thread could
-    wait hundreds of milliseconds behind a worker that commits and re-locks at
-    once. Other processes still meet the busy timeout as before.
-    """
+def _thread_turn(engine: Engine) -> threading.Lock:
     with _WRITE_LOCKS_GUARD:
         return _WRITE_LOCKS.setdefault(id(engine), threading.Lock())
+
+
+@contextmanager
+def _write_turn(engine: Engine) -> Iterator[None]:
+    """SQLite's writers take turns on a lock instead of sleeping in busy retries.
+
+    SQLite admits one writer; a writer that finds the database locked sleeps in
+    growing steps (up to 100 ms) before it looks again, so an inbound SMTP
+    process storing a message could wait hundreds of milliseconds behind a
+    worker that commits and begins its next transaction at once. Threads of one
+    process queue on a lock, processes on ``flock`` of ``<database>.lock``;
+    both wake the next writer as soon as the turn is given back. The kernel
+    drops a killed process's lock. Without ``fcntl`` (Windows), or when the
+    lock file cannot be opened, the busy timeout alone does the work.
+    """
+    database = engine.url.database
+    path = f"{database}.lock" if database and database != ":memory:" and fcntl is not None else None
+    with _thread_turn(engine):
+        descriptor = None
+        if path is not None:
+            try:
+                descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            except OSError:
+                descriptor = None
+        try:
+            if descriptor is not None:
+                fcntl.flock(descriptor, fcntl.LOCK_EX)  # closing the descriptor gives it back
+            yield
+        finally:
+            if descriptor is not None:
+                os.close(descriptor)
 
 
 @contextmanager

@@ -449,3 +449,21 @@ def test_deeply_nested_html_does_not_exhaust_the_stack() -> None:
     """Thousands of nested tags are flattened instead of recursed into."""
     html = "<div>" * 5000 + "Cancel" + "</div>" * 5000
     assert new_text(message(html, subtype="html")) == "Cancel"
+
+
+def test_a_very_long_line_is_kept_as_text() -> None:
+    """A 100,000-character line is ordinary text (it once sent a header regex into a very long search)."""
+    line = "Stornieren " + "x" * 100_000
+    assert strip_reply(f"{line}\n\nOn Mon, 2 Jun 2025 at 10:00, Salon <a@b.de> wrote:\n> Hi") == line
+
+
+def test_only_the_first_part_of_a_huge_body_is_read() -> None:
+    """Beyond MAX_TEXT characters the body is not read: the new text is at the top."""
+    from email.message import EmailMessage
+
+    from mailflow.inbound.strip import MAX_TEXT, new_text
+
+    message = EmailMessage()
+    message.set_content("Cancel\n" + "y" * (MAX_TEXT * 3))
+    text = new_text(message)
+    assert text.startswith("Cancel\n") and len(text) <= MAX_TEXT
