@@ -138,7 +138,7 @@ def maildir_path(app: App) -> Any:
 
 def serve(app: App, *, demo: bool, roles: Iterable[str]) -> None:
     """Run the given roles until SIGTERM or SIGINT; ``demo`` migrates and seeds first."""
-    from mailflow.demo import seed_demo, seed_sample_bookings
+    from mailflow.demo import ADMIN_EMAIL, ensure_admin_password, seed_demo, seed_sample_bookings
 
     now = datetime.now(UTC)
     if demo:
@@ -146,6 +146,9 @@ def serve(app: App, *, demo: bool, roles: Iterable[str]) -> None:
         seed_demo(app.engine, now)
         created = seed_sample_bookings(app, now)
         log.info("demo business ready (%d sample bookings added)", created)
+        password = ensure_admin_password(app.engine)
+        if password:  # shown this once, on the terminal, never in the log
+            print(f"sign in at {app.settings.public_url}/admin as {ADMIN_EMAIL} with password: {password}")
     ensure_migrated(app.engine)
     chosen = tuple(roles)
     for role in chosen:

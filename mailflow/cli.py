@@ -148,15 +148,20 @@ def db_downgrade(
 @cli.command()
 def demo(as_json: bool = JsonOption) -> None:
     """Seed the demo business 'contoso' (idempotent; no bookings)."""
-    from mailflow.demo import SLUG, seed_demo
+    from mailflow.demo import ADMIN_EMAIL, SLUG, ensure_admin_password, seed_demo
 
     with _app() as app:
         created = seed_demo(app.engine, _now())
-    _emit(
-        {"business": SLUG, "created": created},
-        as_json,
-        lambda: f"demo business {SLUG} " + ("created" if created else "already present"),
-    )
+        password = ensure_admin_password(app.engine)
+
+    def human() -> str:
+        lines = [f"demo business {SLUG} " + ("created" if created else "already present")]
+        if password:
+            lines.append(f"sign in at /admin as {ADMIN_EMAIL} with password: {password}")
+            lines.append("(shown this once; `mailflow admin create-user --reset` sets a new one)")
+        return "\n".join(lines)
+
+    _emit({"business": SLUG, "created": created, "admin": ADMIN_EMAIL, "password": password}, as_json, human)
 
 
 def _zone_for(app: App, business: str | None) -> str:
@@ -702,6 +707,40 @@ def templates_reset(kind: str, locale: str = LocaleOption, business: str = Busin
     with _templates(business, write=True) as (session, business_id):
         template_store.reset(session, business_id, kind, locale)
     print(f"{kind}/{locale}: default in force")
+
+
+admin_cli = typer.Typer(help="Sign-in for staff and admins.", no_args_is_help=True)
+cli.add_typer(admin_cli, name="admin")
+
+
+@admin_cli.command("create-user")
+def admin_create_user(
+    email: str = typer.Argument(..., help="The person's email address (their sign-in)."),
+    business: str = typer.Option("contoso", "--business", help="Business slug."),
+    role: str = typer.Option("staff", "--role", help="admin (everything) or staff (own bookings)."),
+    name: str = typer.Option("", "--name", help="Display name for a new staff member."),
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="Read the password from the first line of standard input."
+    ),
+    reset: bool = typer.Option(False, "--reset", help="Replace the password of someone who can sign in."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Let EMAIL sign in at /admin (existing staff, or a new member); prints a generated password once."""
+    from mailflow import auth
+    from mailflow.store.engine import write_session
+
+    given = sys.stdin.readline().rstrip("\r\n") if password_stdin else None
+    with _app() as app, write_session(app.engine) as session:
+        staff, generated = auth.create_user(
+            session, business, email, role=role, name=name, password=given, reset=reset
+        )
+        data = {"email": staff.email, "role": staff.role, "business": business, "password": generated}
+
+    def human() -> str:
+        text = f"{data['email']} ({data['role']}) can sign in at /admin"
+        return text + (f" with password: {generated}" if generated else "")
+
+    _emit(data, as_json, human)
 
 
 def _fail(message: str, code: int) -> NoReturn:

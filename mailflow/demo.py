@@ -143,3 +143,18 @@ def seed_sample_bookings(app: App, now: datetime) -> int:
             **app.booking_kwargs(),
         )
     return len(samples)
+
+
+ADMIN_EMAIL = "admin@contoso.example"
+
+
+def ensure_admin_password(engine: Engine) -> str | None:
+    """Give the demo admin a generated password if it has none; returns it (shown once) or None."""
+    from mailflow.auth import create_user
+
+    with write_session(engine) as session:
+        admin = session.exec(select(Staff).where(Staff.email == ADMIN_EMAIL)).first()
+        if admin is None or admin.password_hash:
+            return None
+        _, password = create_user(session, SLUG, ADMIN_EMAIL)
+        return password

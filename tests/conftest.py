@@ -175,7 +175,7 @@ def run_cli(tmp_path: Path) -> Any:
     data_dir = tmp_path / "data"
 
     def run(
-        *args: str, env: dict[str, str] | None = None, check: bool = False
+        *args: str, env: dict[str, str] | None = None, check: bool = False, input: str | None = None
     ) -> subprocess.CompletedProcess[str]:
         environ = {
             key: value
@@ -191,6 +191,7 @@ def run_cli(tmp_path: Path) -> Any:
             env=environ,
             cwd=tmp_path,
             timeout=120,
+            input=input,
         )
         if check and result.returncode != 0:
             raise AssertionError(f"mailflow {' '.join(args)} failed ({result.returncode}): {result.stderr}")

@@ -77,6 +77,18 @@ class Staff(SQLModel, table=True):
     # {"booking_created": true, "daily_agenda": true, ...}; a missing key means on
     notification_prefs: dict[str, bool] = _json({})
     active: bool = True
+    # scrypt hash (mailflow.auth); None: this person cannot sign in
+    password_hash: str | None = Field(default=None, max_length=255)
+
+
+class AdminSession(SQLModel, table=True):
+    """A signed-in browser of a staff member; the cookie holds the token, the row its hash."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True, index=True)
+    staff_id: int = Field(foreign_key="staff.id", index=True, ondelete="CASCADE")
+    created_at: datetime = _utc()
+    expires_at: datetime = _utc()
 
 
 class StaffTimeOff(SQLModel, table=True):

@@ -36,8 +36,15 @@ def test_demo_twice_leaves_one_copy(run_cli: Any) -> None:
     run_cli("db", "upgrade", check=True)
     first = json.loads(run_cli("demo", "--json", check=True).stdout)
     second = json.loads(run_cli("demo", "--json", check=True).stdout)
-    assert first == {"business": "contoso", "created": True}
-    assert second == {"business": "contoso", "created": False}
+    password = first.pop("password")
+    assert isinstance(password, str) and len(password) >= 10  # the admin's, shown this once
+    assert first == {"business": "contoso", "created": True, "admin": "admin@contoso.example"}
+    assert second == {
+        "business": "contoso",
+        "created": False,
+        "admin": "admin@contoso.example",
+        "password": None,
+    }
     assert json.loads(run_cli("bookings", "list", "--json", check=True).stdout) == []
 
 
@@ -141,3 +148,30 @@ def test_postgres_url_works_through_the_cli(run_cli: Any, postgres_url: str, nex
     )
     listed = json.loads(run_cli("bookings", "list", "--json", env=env, check=True).stdout)
     assert [b["ref"] for b in listed] == [created["ref"]]
+
+
+def test_admin_create_user_prints_a_password_once_and_refuses_a_second_time(seeded: Any) -> None:
+    """create-user gives a generated password once; again only with --reset; bad input is one line."""
+    made = json.loads(
+        seeded("admin", "create-user", "Dana@Contoso.example", "--role", "admin", "--json", check=True).stdout
+    )
+    assert made["email"] == "dana@contoso.example" and made["role"] == "admin"
+    assert isinstance(made["password"], str) and len(made["password"]) >= 10
+    assert "--reset" in _one_line_error(seeded("admin", "create-user", "dana@contoso.example"))
+    reset = json.loads(seeded("admin", "create-user", "dana@contoso.example", "--reset", "--json").stdout)
+    assert reset["password"] not in (None, made["password"])
+    assert "at least 10" in _one_line_error(
+        seeded("admin", "create-user", "eve@contoso.example", "--password-stdin", input="short\n")
+    )
+    assert "unknown role" in _one_line_error(
+        seeded("admin", "create-user", "x@contoso.example", "--role", "x")
+    )
+    chosen = seeded(
+        "admin",
+        "create-user",
+        "eve@contoso.example",
+        "--password-stdin",
+        "--json",
+        input="a long passphrase\n",
+    )
+    assert json.loads(chosen.stdout)["password"] is None  # a chosen password is never echoed
