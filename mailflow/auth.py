@@ -25,6 +25,7 @@ from sqlalchemy import delete
 from sqlmodel import Session, select
 
 from mailflow.errors import InvalidInput, NotFound
+from mailflow.service import normalize_email
 from mailflow.store.tables import AdminSession, Business, Staff, pk
 
 __all__ = [
@@ -102,9 +103,7 @@ def create_user(
     """
     if role not in ROLES:
         raise InvalidInput(f"unknown role {role!r}: use admin or staff")
-    address = email.strip().lower()
-    if "@" not in address or address.startswith("@") or address.endswith("@") or " " in address:
-        raise InvalidInput(f"{email!r} is not an email address")
+    address = normalize_email(email)
     owner = session.exec(select(Business).where(Business.slug == business)).first()
     if owner is None:
         raise NotFound("business", business)
@@ -164,8 +163,8 @@ def sign_in(
         query = query.where(Staff.business_id == business_id)
     staff = session.exec(query.order_by(Staff.id)).first()  # type: ignore[arg-type]
     stored = staff.password_hash if staff is not None else None
-    ok = verify_password(password, stored or _dummy_hash()) and stored is not None
-    if staff is None or not ok:
+    matches = verify_password(password, stored or _dummy_hash())
+    if staff is None or stored is None or not matches:
         return None
     token = secrets.token_urlsafe(32)
     session.add(

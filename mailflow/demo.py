@@ -153,7 +153,9 @@ def ensure_admin_password(engine: Engine) -> str | None:
     from mailflow.auth import create_user
 
     with write_session(engine) as session:
-        admin = session.exec(select(Staff).where(Staff.email == ADMIN_EMAIL)).first()
+        admin = session.exec(
+            select(Staff).join(Business).where(Business.slug == SLUG, Staff.email == ADMIN_EMAIL)
+        ).first()
         if admin is None or admin.password_hash:
             return None
         _, password = create_user(session, SLUG, ADMIN_EMAIL)

@@ -41,7 +41,7 @@ _MSGID = re.compile(r"<([^<>\s]+)>")
 # An RFC 2047 encoded word (RFC 2231 language suffix allowed): charset, encoding, text.
 _ENCODED_WORD = re.compile(r"=\?([^?\s*]+)(?:\*[^?\s]*)?\?([bBqQ])\?([^?\s]*)\?=")
 _TAG = re.compile(r"<[^<>]*>")
-_TEXT_LIMIT = 20_000
+_TEXT_LIMIT = 20_000  # how much of a message's text the body rules read: fingerprints sit at the top
 _FOLD = re.compile(r"\r?\n[ \t]*")
 _SPACES = re.compile(r"\s+")
 # Headers whose values name the mailbox the message was delivered to.

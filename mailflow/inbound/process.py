@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, update
+from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
 from mailflow import service as use_cases
@@ -215,6 +216,7 @@ def process_pending(app: App, now: datetime, limit: int = 100) -> int:
 class Prepared:
     """What can be learnt from a message's bytes alone: worked out before the write lock."""
 
+    raw: bytes
     parsed: ParsedMessage
     classification: Classification
     text: str
@@ -229,7 +231,7 @@ def prepare(raw: bytes, context: RuleContext) -> Prepared:
     if classification.may_act:
         text = new_text(parsed.message) if parsed.message is not None else ""
         command = parse_command(text, parsed.subject or "")
-    return Prepared(parsed, classification, text, command)
+    return Prepared(raw, parsed, classification, text, command)
 
 
 def process_one(app: App, row_id: int, now: datetime, context: RuleContext | None = None) -> Outcome:
@@ -245,7 +247,9 @@ def process_one(app: App, row_id: int, now: datetime, context: RuleContext | Non
             raw = session.exec(select(InboundMessage.raw).where(InboundMessage.id == row_id)).one()
         prepared = prepare(raw, context or _rule_context(app))
         with write_session(app.engine) as session:
-            row = session.get_one(InboundMessage, row_id)
+            # The bytes came with the read above; the transaction does not load them again.
+            skip_raw = defer(InboundMessage.raw)  # type: ignore[arg-type]  # SQLModel columns are attributes
+            row = session.get_one(InboundMessage, row_id, options=[skip_raw])
             _pipeline(app, session, row, prepared, outcome, now)
             row.status = "done"
             row.error = None
@@ -305,7 +309,7 @@ def _pipeline(
     text = prepared.text
     if sender != target.recipient.lower():
         outcome.add("sender", "unverified", f"{sender} is not {target.recipient}")
-        _forward(app, session, booking, parsed, row.raw, text, verified=False, now=now)
+        _forward(app, session, booking, parsed, prepared.raw, text, verified=False, now=now)
         outcome.add("forward", "staff", "unverified sender")
         return
     outcome.add("sender", "verified", sender)
@@ -319,7 +323,7 @@ def _pipeline(
     failed = dmarc_failure(parsed, app.settings.trusted_authserv)
     if failed:
         outcome.add("dmarc", "fail", failed)
-        _forward(app, session, booking, parsed, row.raw, text, verified=False, now=now)
+        _forward(app, session, booking, parsed, prepared.raw, text, verified=False, now=now)
         outcome.add("forward", "staff", "held: DMARC failed")
         return
     command = prepared.command
@@ -328,12 +332,12 @@ def _pipeline(
         "command", command.kind.value if command else "none", text.splitlines()[0][:80] if text else ""
     )
     if command is None:
-        _forward(app, session, booking, parsed, row.raw, text, verified=True, now=now)
+        _forward(app, session, booking, parsed, prepared.raw, text, verified=True, now=now)
         outcome.add("forward", "staff", "not a command")
         return
     _act(app, session, booking, target, command, sender, outcome, now)
     if any(v["rule"] == "act" and v["verdict"] == "refused" for v in outcome.verdicts):
-        _forward(app, session, booking, parsed, row.raw, text, verified=True, now=now)
+        _forward(app, session, booking, parsed, prepared.raw, text, verified=True, now=now)
         outcome.add("forward", "staff", "refused request")
 
 

@@ -57,7 +57,6 @@ HELD = "held"  # list mail: kept for staff to look at, never answered
 BOUNCE = "bounce"  # a delivery failure: handed to bounce processing
 FEEDBACK = "feedback"  # an abuse/complaint report: kept for staff
 
-# How much of a message's text the body rules read: fingerprints sit at the top.
 # Bounded repeats keep every search linear in the text, whatever a sender puts there.
 _ADDRESS = r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?"
 _ADDRESS_RE = re.compile(_ADDRESS)

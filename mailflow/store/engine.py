@@ -18,7 +18,7 @@ from typing import Any
 
 try:
     import fcntl
-except ImportError:  # not on Windows: processes there meet SQLite's busy timeout only
+except ImportError:  # Windows has no fcntl: processes there meet SQLite's busy timeout only
     fcntl = None  # type: ignore[assignment]
 
 from sqlalchemy import Engine, create_engine, event

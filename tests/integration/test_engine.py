@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import Engine
 from sqlalchemy.exc import StatementError
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from mailflow.store.tables import Business
 
@@ -52,3 +52,48 @@ def test_foreign_keys_are_enforced(engine: Engine) -> None:
         session.add(Staff(business_id=999, email="x@example.com", timezone="UTC"))
         with pytest.raises(IntegrityError):
             session.commit()
+
+
+def test_a_writer_of_another_process_waits_for_the_lock_file(sqlite_engine: Engine) -> None:
+    """While another process holds ``<database>.lock``, a write transaction here waits; then it commits."""
+    import subprocess
+    import sys
+    import threading
+
+    from mailflow.store.engine import write_session
+
+    lock_path = f"{sqlite_engine.url.database}.lock"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
+            "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); sys.stdin.readline()",
+            lock_path,
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdin is not None
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        committed = threading.Event()
+
+        def write() -> None:
+            with write_session(sqlite_engine) as session:
+                session.add(Business(slug="waiting", name="W", timezone="UTC", created_at=datetime.now(UTC)))
+            committed.set()
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        assert not committed.wait(0.5)  # the other process's turn
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        writer.join(10)
+        assert committed.is_set()
+    finally:
+        holder.kill()
+        holder.wait()
+    with Session(sqlite_engine) as session:
+        assert session.exec(select(Business).where(Business.slug == "waiting")).one().name == "W"

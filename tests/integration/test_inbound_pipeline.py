@@ -451,3 +451,16 @@ def test_undeclared_and_wrong_charsets_still_act(app: App, next_tuesday: date, n
     )
     row = feed(app, wrong, now)
     assert row.command == "cancel" and status_of(app, ref)[0] == "cancelled"
+
+
+def test_a_polling_worker_sees_waiting_messages_without_claiming(app: App, now: datetime) -> None:
+    """has_received is true exactly while a stored message waits, and takes nothing itself."""
+    from mailflow.inbound.process import claim_received, has_received
+
+    assert not has_received(app.engine)
+    row_id = store_raw(
+        app.engine, b"From: a@example.com\r\n\r\nHi", envelope_from="", envelope_rcpt="", now=now
+    )
+    assert has_received(app.engine) and has_received(app.engine)
+    assert claim_received(app.engine, now, 10) == [row_id]
+    assert not has_received(app.engine)
