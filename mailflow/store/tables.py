@@ -91,6 +91,32 @@ class AdminSession(SQLModel, table=True):
     expires_at: datetime = _utc()
 
 
+class AdminLink(SQLModel, table=True):
+    """A one-time link emailed to a staff member: a password reset or an invitation."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True, index=True)
+    staff_id: int = Field(foreign_key="staff.id", index=True, ondelete="CASCADE")
+    purpose: str = Field(max_length=16)
+    created_at: datetime = _utc()
+    expires_at: datetime = _utc()
+    used_at: datetime | None = _utc(default=None)
+
+
+class ApiKey(SQLModel, table=True):
+    """A business's key for ``/api/v1``: only its SHA-256 is kept, the key is shown once."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    business_id: int = Field(foreign_key="business.id", index=True)
+    key_hash: str = Field(max_length=64, unique=True, index=True)
+    prefix: str = Field(max_length=16)
+    label: str = Field(default="", max_length=200)
+    created_at: datetime = _utc()
+    created_by: str = Field(default="", max_length=254)
+    last_used_at: datetime | None = _utc(default=None)
+    revoked_at: datetime | None = _utc(default=None)
+
+
 class StaffTimeOff(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     staff_id: int = Field(foreign_key="staff.id", index=True)
@@ -253,6 +279,7 @@ class TemplateVersion(SQLModel, table=True):
     text: str | None = Field(default=None, sa_type=Text)
     created_at: datetime = _utc()
     created_by: str = Field(default="", max_length=254)
+    note: str = Field(default="", max_length=500, sa_column_kwargs={"server_default": ""})
 
 
 class InboundMessage(SQLModel, table=True):
