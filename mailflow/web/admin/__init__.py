@@ -1,0 +1,120 @@
+"""The admin side (``/admin/…``): sign-in, templates, settings, bookings.
+
+Every admin page asks ``Admin.user`` (any signed-in staff member) or
+``Admin.admin`` (role admin) for who is signed in. A visitor who is not signed
+in is redirected to the sign-in page (GET of an HTML page) or gets 401
+(everything else); a staff member on an admin-only page gets 403. Forms carry
+a CSRF token bound to the browser session (``Admin.csrf`` / ``Admin.check_csrf``),
+checked before anything else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from mailflow import auth
+from mailflow.store.engine import read_session
+from mailflow.web.security import attach_session, csrf_token, csrf_valid, request_session
+
+if TYPE_CHECKING:
+    from mailflow.app import App
+
+ADMIN_COOKIE = "mf_admin"
+
+templates = Environment(
+    loader=FileSystemLoader(Path(__file__).parent.parent / "templates"),
+    autoescape=select_autoescape(default=True),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+class NotSignedIn(Exception):
+    """Raised by ``Admin.user`` when the request carries no valid admin session."""
+
+
+class NotAllowed(Exception):
+    """Raised by ``Admin.admin`` when the signed-in member is not an admin."""
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Admin:
+    """What every admin router needs: the app, who is signed in, CSRF, rendering."""
+
+    app: App
+
+    def user(self, request: Request) -> auth.SignedIn:
+        """The signed-in staff member (a FastAPI dependency); ``NotSignedIn`` otherwise."""
+        cached = getattr(request.state, "mf_admin_user", None)
+        if isinstance(cached, auth.SignedIn):
+            return cached
+        token = request.cookies.get(ADMIN_COOKIE)
+        with read_session(self.app.engine) as session:
+            who = auth.signed_in(session, token, _now())
+        if who is None:
+            raise NotSignedIn()
+        request.state.mf_admin_user = who
+        return who
+
+    def admin(self, request: Request) -> auth.SignedIn:
+        """The signed-in admin (a FastAPI dependency); ``NotAllowed`` for other staff."""
+        who = self.user(request)
+        if not who.is_admin:
+            raise NotAllowed()
+        return who
+
+    def csrf(self, request: Request, purpose: str) -> str:
+        """The CSRF token for an admin form of ``purpose`` in this browser session."""
+        return csrf_token(self.app.secret_key, request_session(request), f"admin:{purpose}")
+
+    def check_csrf(self, request: Request, given: str | None, purpose: str) -> bool:
+        return csrf_valid(self.app.secret_key, request, given, f"admin:{purpose}")
+
+    def render(self, request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+        """Render ``admin/<name>`` with the signed-in member (if any) as ``user``."""
+        response = HTMLResponse(status_code=status)
+        attach_session(request, response)
+        context.setdefault("sign_out_csrf", self.csrf(request, "sign-out"))
+        body = templates.get_template(f"admin/{name}").render(
+            user=getattr(request.state, "mf_admin_user", None), **context
+        )
+        response.body = body.encode()
+        response.headers["content-length"] = str(len(response.body))
+        return response
+
+
+RouterFactory = Callable[[Admin], APIRouter]
+
+
+def install(web: FastAPI, app: App, factories: list[RouterFactory]) -> Admin:
+    """Add the admin routers built by ``factories`` and the sign-in redirects to ``web``."""
+    admin = Admin(app)
+    for factory in factories:
+        web.include_router(factory(admin))
+
+    @web.exception_handler(NotSignedIn)
+    def _not_signed_in(request: Request, exc: NotSignedIn) -> Response:
+        wants_page = request.method == "GET" and "text/html" in request.headers.get("accept", "")
+        if wants_page:
+            target = quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""), safe="")
+            return RedirectResponse(f"/admin/sign-in?next={target}", status_code=303)
+        return Response("sign in first\n", status_code=401, media_type="text/plain")
+
+    @web.exception_handler(NotAllowed)
+    def _not_allowed(request: Request, exc: NotAllowed) -> Response:
+        return Response("admins only\n", status_code=403, media_type="text/plain")
+
+    return admin
