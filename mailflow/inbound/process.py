@@ -17,11 +17,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, insert, update
 from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
@@ -44,7 +45,6 @@ from mailflow.store.tables import (
     OutboxMessage,
     ReplyKey,
     Service,
-    pk,
 )
 
 if TYPE_CHECKING:
@@ -58,6 +58,7 @@ OPTIONS_COUNT = 5
 OPTIONS_DAYS = 21
 OPTIONS_CHUNK_DAYS = 3
 CLAIM_LEASE = timedelta(minutes=5)
+BATCH = 16  # messages per write transaction: few enough that the SMTP side's turn comes soon
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,20 +91,38 @@ class Outcome:
 
 def store_raw(engine: Engine, raw: bytes, *, envelope_from: str, envelope_rcpt: str, now: datetime) -> int:
     """Store ``raw`` as received; returns the row id. Nothing is judged yet."""
-    message_id = header_message_id(raw)
+    return store_many(engine, [Received(raw, envelope_from, envelope_rcpt)], now)[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """A message as an MTA hands it over: bytes and envelope."""
+
+    raw: bytes
+    envelope_from: str
+    envelope_rcpt: str
+
+
+def store_many(engine: Engine, messages: list[Received], now: datetime) -> list[int]:
+    """Store ``messages`` in one transaction (one commit, one turn at SQLite's lock); their row ids."""
+    table = InboundMessage.__table__  # type: ignore[attr-defined]  # SQLModel tables have one
+    statement = insert(table).returning(table.c.id)
+    ids = []
     with write_session(engine) as session:
-        row = InboundMessage(
-            message_id=message_id,
-            sha256=hashlib.sha256(raw).hexdigest(),
-            raw=raw,
-            envelope_from=envelope_from[:254],
-            envelope_rcpt=envelope_rcpt[:254],
-            received_at=now,
-            status="received",
-        )
-        session.add(row)
-        session.flush()
-        return pk(row)
+        for message in messages:
+            values: dict[str, Any] = {
+                "message_id": header_message_id(message.raw),
+                "sha256": hashlib.sha256(message.raw).hexdigest(),
+                "raw": message.raw,
+                "envelope_from": message.envelope_from[:254],
+                "envelope_rcpt": message.envelope_rcpt[:254],
+                "received_at": now,
+                "status": "received",
+                "verdicts": [],
+                "attempts": 0,
+            }
+            ids.append(int(session.execute(statement, values).scalar_one()))
+    return ids
 
 
 def header_message_id(raw: bytes) -> str | None:
@@ -205,9 +224,9 @@ def process_pending(app: App, now: datetime, limit: int = 100) -> int:
         ids = claim_received(app.engine, now, limit)
         if not ids:
             return done
-        for message_id in ids:
-            process_one(app, message_id, now, context)
-            done += 1
+        for first in range(0, len(ids), BATCH):
+            process_batch(app, ids[first : first + BATCH], now, context)
+        done += len(ids)
         if len(ids) < limit:
             return done
 
@@ -235,36 +254,92 @@ def prepare(raw: bytes, context: RuleContext) -> Prepared:
 
 
 def process_one(app: App, row_id: int, now: datetime, context: RuleContext | None = None) -> Outcome:
-    """Run the pipeline for one stored message; a crash is kept on the row, never lost.
+    """Run the pipeline for one stored message; a crash is kept on the row, never lost."""
+    return process_batch(app, [row_id], now, context)[0]
 
-    The bytes are parsed and judged first, outside any transaction; the write
-    transaction (on SQLite the one writer's turn) holds only the steps that
-    read or change bookings and queue emails.
+
+def process_batch(
+    app: App, row_ids: list[int], now: datetime, context: RuleContext | None = None
+) -> list[Outcome]:
+    """Run the pipeline for claimed messages in one write transaction, each in its own savepoint.
+
+    The bytes are read, parsed and judged first, outside any transaction; the
+    write transaction (on SQLite the one writer's turn) holds only the steps
+    that read or change bookings and queue emails. One transaction for a few
+    messages pays one commit and one turn at the lock, and the business,
+    services and staff they share are loaded once. A message whose steps crash
+    is rolled back to its savepoint alone and kept ``error`` with the reason;
+    should the transaction itself fail, each message is tried on its own.
     """
-    outcome = Outcome()
+    context = context or _rule_context(app)
+    outcomes = {row_id: Outcome() for row_id in row_ids}
+    prepared: dict[int, Prepared | Exception] = {}
+    with read_session(app.engine) as session:
+        raws = dict(
+            session.exec(
+                select(InboundMessage.id, InboundMessage.raw).where(col(InboundMessage.id).in_(row_ids))
+            ).all()
+        )
+    for row_id in row_ids:
+        try:
+            prepared[row_id] = prepare(raws[row_id], context)
+        except Exception as exc:  # kept on the row below, like a crash in the transaction
+            log.exception("inbound message %d failed", row_id)
+            prepared[row_id] = exc
     try:
-        with read_session(app.engine) as session:
-            raw = session.exec(select(InboundMessage.raw).where(InboundMessage.id == row_id)).one()
-        prepared = prepare(raw, context or _rule_context(app))
         with write_session(app.engine) as session:
-            # The bytes came with the read above; the transaction does not load them again.
-            skip_raw = defer(InboundMessage.raw)  # type: ignore[arg-type]  # SQLModel columns are attributes
-            row = session.get_one(InboundMessage, row_id, options=[skip_raw])
-            _pipeline(app, session, row, prepared, outcome, now)
-            row.status = "done"
-            row.error = None
-            _save(row, outcome)
-            session.add(row)
-    except Exception as exc:
-        log.exception("inbound message %d failed", row_id)
-        with write_session(app.engine) as session:
-            row = session.get_one(InboundMessage, row_id)
-            outcome.add("pipeline", "error", f"{type(exc).__name__}: {exc}")
-            row.status = "error"
-            row.error = f"{type(exc).__name__}: {exc}"[:2000]
-            _save(row, outcome)
-            session.add(row)
-    return outcome
+            for row_id in row_ids:
+                _run_saved(app, session, row_id, prepared[row_id], outcomes[row_id], now)
+    except Exception:
+        if len(row_ids) == 1:
+            log.exception("inbound message %d failed", row_ids[0])
+            _keep_error(app, row_ids[0], outcomes[row_ids[0]], sys.exc_info()[1])
+            return [outcomes[row_ids[0]]]
+        log.exception("inbound batch of %d failed; trying each on its own", len(row_ids))
+        return [process_one(app, row_id, now, context) for row_id in row_ids]
+    return [outcomes[row_id] for row_id in row_ids]
+
+
+def _run_saved(
+    app: App, session: Session, row_id: int, prepared: Prepared | Exception, outcome: Outcome, now: datetime
+) -> None:
+    """One message's steps inside a savepoint of the batch's transaction."""
+    # The bytes came with the read before; the transaction does not load them again.
+    skip_raw = defer(InboundMessage.raw)  # type: ignore[arg-type]  # SQLModel columns are attributes
+    error: BaseException | None = prepared if isinstance(prepared, Exception) else None
+    if isinstance(prepared, Prepared):
+        try:
+            with session.begin_nested():
+                row = session.get_one(InboundMessage, row_id, options=[skip_raw])
+                _pipeline(app, session, row, prepared, outcome, now)
+                row.status = "done"
+                row.error = None
+                _save(row, outcome)
+                session.add(row)
+                session.flush()
+        except Exception as exc:
+            log.exception("inbound message %d failed", row_id)
+            error = exc
+    if error is not None:
+        row = session.get_one(InboundMessage, row_id, options=[skip_raw])
+        _mark_error(row, outcome, error)
+        session.add(row)
+        session.flush()
+
+
+def _mark_error(row: InboundMessage, outcome: Outcome, exc: BaseException | None) -> None:
+    reason = f"{type(exc).__name__}: {exc}"
+    outcome.add("pipeline", "error", reason)
+    row.status = "error"
+    row.error = reason[:2000]
+    _save(row, outcome)
+
+
+def _keep_error(app: App, row_id: int, outcome: Outcome, exc: BaseException | None) -> None:
+    with write_session(app.engine) as session:
+        row = session.get_one(InboundMessage, row_id)
+        _mark_error(row, outcome, exc)
+        session.add(row)
 
 
 def _save(row: InboundMessage, outcome: Outcome) -> None:

@@ -12,23 +12,27 @@ number of connections at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import queue
 import re
 import ssl
+import threading
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from sqlalchemy import bindparam
 from sqlmodel import select
 
 from mailflow.config import parse_bind
 from mailflow.errors import ConfigError
-from mailflow.inbound.process import store_raw
+from mailflow.inbound.process import Received, store_many
 from mailflow.ratelimit import RateLimiter
-from mailflow.store.engine import read_session
 from mailflow.store.tables import ReplyKey
 
 if TYPE_CHECKING:
@@ -36,7 +40,93 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mailflow.smtp")
 
+_KEY_QUERY = select(ReplyKey.id).where(ReplyKey.key == bindparam("key")).limit(1)
+IDLE_SECONDS = 10.0  # the storing thread retires after this long without a message
 _LOCAL = re.compile(r"^(reply|bounce)\+([a-z0-9.-]{4,64})$")
+
+
+class GroupStore:
+    """Stores received messages on a thread of its own; what arrives together commits together.
+
+    Each DATA hands its copies over and awaits them; the thread takes everything
+    waiting (up to ``most``), stores it in one transaction and answers every
+    waiter once it is committed. Under load several connections share one commit
+    and one turn at SQLite's write lock; alone, a message is stored at once. If
+    a shared transaction fails, each message is tried on its own, so one bad
+    message cannot refuse the others.
+    """
+
+    def __init__(self, app: App, most: int = 32) -> None:
+        self.engine = app.engine
+        self.most = most
+        self.waiting: queue.SimpleQueue[_Waiting] = queue.SimpleQueue()
+        self.thread: threading.Thread | None = None
+        self.lock = threading.Lock()
+
+    async def store(self, messages: list[Received]) -> list[int]:
+        """Store ``messages`` (one per recipient); their row ids once committed, or the error."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[list[int]] = loop.create_future()
+        self.waiting.put(_Waiting(messages, loop, done))
+        self._start()  # after the put: a thread about to retire sees the message and stays
+        return await done
+
+    def _start(self) -> None:
+        with self.lock:
+            if self.thread is None or not self.thread.is_alive():
+                self.thread = threading.Thread(target=self._run, name="mailflow-smtp-store", daemon=True)
+                self.thread.start()
+
+    def _run(self) -> None:
+        while True:
+            try:
+                batch = [self.waiting.get(timeout=IDLE_SECONDS)]
+            except queue.Empty:
+                with self.lock:
+                    if self.waiting.empty():
+                        self.thread = None  # idle: retire; the next message starts a new thread
+                        return
+                continue
+            while len(batch) < self.most:
+                try:
+                    batch.append(self.waiting.get_nowait())
+                except queue.Empty:
+                    break
+            self._store(batch)
+
+    def _store(self, batch: list[_Waiting]) -> None:
+        now = datetime.now(UTC)
+        try:
+            ids = store_many(self.engine, [m for item in batch for m in item.messages], now)
+        except Exception as exc:
+            if len(batch) == 1:
+                batch[0].answer(exc)
+                return
+            for item in batch:
+                self._store([item])
+            return
+        for item in batch:
+            item.answer(ids[: len(item.messages)])
+            ids = ids[len(item.messages) :]
+
+
+@dataclass
+class _Waiting:
+    messages: list[Received]
+    loop: asyncio.AbstractEventLoop
+    done: asyncio.Future[list[int]]
+
+    def answer(self, result: list[int] | BaseException) -> None:
+        def settle() -> None:
+            if self.done.done():
+                return  # the client went away meanwhile
+            if isinstance(result, BaseException):
+                self.done.set_exception(result)
+            else:
+                self.done.set_result(result)
+
+        with contextlib.suppress(RuntimeError):  # the event loop is closed: the server is gone
+            self.loop.call_soon_threadsafe(settle)
 
 
 class InboundHandler:
@@ -49,16 +139,18 @@ class InboundHandler:
         lmtp: bool = False,
         on_stored: Callable[[], None] | None = None,
         rate: RateLimiter | None = None,
+        storer: GroupStore | None = None,
     ) -> None:
         self.app = app
+        self.storer = storer or GroupStore(app)
         self.rate = rate
         self.domain = app.settings.inbound_domain
         self.lmtp = lmtp
         self.on_stored = on_stored
 
     def _key_exists(self, key: str) -> bool:
-        with read_session(self.app.engine) as session:
-            return session.exec(select(ReplyKey.id).where(ReplyKey.key == key)).first() is not None
+        with self.app.engine.connect() as connection:  # Core, not a Session: this runs for every RCPT
+            return connection.execute(_KEY_QUERY, {"key": key}).first() is not None
 
     async def handle_MAIL(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, mail_options: list[str]
@@ -89,22 +181,15 @@ class InboundHandler:
         raw = content.encode("utf-8", "surrogateescape") if isinstance(content, str) else bytes(content)
         sender = str(envelope.mail_from or "")
         statuses = []
-        for rcpt in envelope.rcpt_tos:
-            try:
-                row_id = await asyncio.to_thread(
-                    store_raw,
-                    self.app.engine,
-                    raw,
-                    envelope_from=sender,
-                    envelope_rcpt=rcpt,
-                    now=datetime.now(UTC),
-                )
-            except Exception:
-                log.exception("could not store a message for %s", rcpt)
-                statuses.append("451 4.3.0 temporary storage failure, please retry")
-                continue
-            log.info("stored inbound message %d (%d bytes)", row_id, len(raw))
-            statuses.append("250 2.0.0 stored")
+        try:
+            ids = await self.storer.store([Received(raw, sender, rcpt) for rcpt in envelope.rcpt_tos])
+        except Exception:
+            log.exception("could not store a message for %s", ", ".join(envelope.rcpt_tos))
+            statuses = ["451 4.3.0 temporary storage failure, please retry"] * len(envelope.rcpt_tos)
+        else:
+            for row_id in ids:
+                log.info("stored inbound message %d (%d bytes)", row_id, len(raw))
+                statuses.append("250 2.0.0 stored")
         if self.on_stored is not None and any(s.startswith("250") for s in statuses):
             self.on_stored()
         if self.lmtp:
@@ -170,14 +255,15 @@ async def start_servers(
         options["tls_context"] = tls
     host, port = parse_bind(app.settings.smtp_bind)
     rate = RateLimiter(app.settings.smtp_messages_per_client_per_minute, 60)
-    smtp_handler = InboundHandler(app, on_stored=on_stored, rate=rate)
+    storer = GroupStore(app)
+    smtp_handler = InboundHandler(app, on_stored=on_stored, rate=rate, storer=storer)
     servers.append(
         await loop.create_server(lambda: _protocol(SMTP, smtp_handler, limits, **options), host, port)
     )
     log.info("inbound SMTP on %s:%d for @%s", host, port, app.settings.inbound_domain)
     if app.settings.lmtp_bind:
         host, port = parse_bind(app.settings.lmtp_bind)
-        lmtp_handler = InboundHandler(app, lmtp=True, on_stored=on_stored, rate=rate)
+        lmtp_handler = InboundHandler(app, lmtp=True, on_stored=on_stored, rate=rate, storer=storer)
         servers.append(
             await loop.create_server(lambda: _protocol(LMTP, lmtp_handler, limits, **options), host, port)
         )

@@ -464,3 +464,38 @@ def test_a_polling_worker_sees_waiting_messages_without_claiming(app: App, now: 
     assert has_received(app.engine) and has_received(app.engine)
     assert claim_received(app.engine, now, 10) == [row_id]
     assert not has_received(app.engine)
+
+
+def test_a_crash_in_one_message_of_a_batch_keeps_the_others(
+    app: App, next_tuesday: date, now: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Messages share a write transaction; one whose steps crash is rolled back alone and kept as error."""
+    from mailflow.inbound import process
+
+    first = book(app, next_tuesday, 10, now, service_slug="consultation", origin=Origin.SELF_SERVICE)
+    second = book(app, next_tuesday, 12, now, service_slug="consultation", origin=Origin.SELF_SERVICE)
+    question = reply_to(customer_email(app, first, "confirmation"), "BOOM: is parking available?")
+    cancel = reply_to(customer_email(app, second, "confirmation"), "Stornieren")
+    forward = process._forward
+
+    def exploding(*args: Any, **kwargs: Any) -> None:
+        forward(*args, **kwargs)  # its rows are written, then rolled back with the savepoint
+        if "BOOM" in args[5]:
+            raise RuntimeError("the forward broke")
+
+    monkeypatch.setattr(process, "_forward", exploding)
+    mark = last_id(app)
+    ids = [
+        store_raw(app.engine, raw, envelope_from="max@example.de", envelope_rcpt="", now=now)
+        for raw in (question, cancel)
+    ]
+    assert process_pending(app, now) == 2
+    with Session(app.engine) as session:
+        broken, fine = (session.get_one(InboundMessage, row_id) for row_id in ids)
+        assert broken.status == "error" and broken.error == "RuntimeError: the forward broke"
+        assert broken.raw == question and broken.verdicts[-1]["verdict"] == "error"
+        assert fine.status == "done" and fine.command == "cancel"
+    assert status_of(app, second)[0] == "cancelled"
+    kinds = [(r.recipient, r.kind) for r in queued(app, mark)]
+    assert ("max@example.de", "cancelled") in kinds
+    assert not [k for k in kinds if k[1] == "customer_message"], "the crashed forward left nothing queued"

@@ -1,0 +1,87 @@
+"""Storing received messages: what arrives together commits together, and one bad message refuses only itself."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+from sqlmodel import Session, col, select
+
+from mailflow.app import App, build
+from mailflow.config import load_settings
+from mailflow.demo import seed_demo
+from mailflow.inbound.process import Received
+from mailflow.inbound.smtp import GroupStore
+from mailflow.store.tables import InboundMessage
+
+
+@pytest.fixture
+def app(db_url: str, tmp_path: Path, now: datetime) -> Iterator[App]:
+    application = build(
+        load_settings(
+            {
+                "MAILFLOW_DATABASE_URL": db_url,
+                "MAILFLOW_DATA_DIR": str(tmp_path),
+                "MAILFLOW_OUTBOUND_URL": "memory://store",
+            }
+        )
+    )
+    seed_demo(application.engine, now)
+    yield application
+    application.close()
+
+
+def message(number: int) -> bytes:
+    return f"Message-ID: <m{number}@example.org>\r\nSubject: {number}\r\n\r\nbody {number}\r\n".encode()
+
+
+def test_concurrent_messages_are_all_stored_with_their_envelopes(app: App) -> None:
+    storer = GroupStore(app, most=8)
+
+    async def deliver() -> list[list[int]]:
+        copies = [
+            storer.store([Received(message(n), f"s{n}@example.org", f"reply+k{n}@x")]) for n in range(40)
+        ]
+        copies.append(storer.store([Received(message(99), "two@example.org", f"reply+a{r}@x") for r in "ab"]))
+        return await asyncio.gather(*copies)
+
+    answers = asyncio.run(deliver())
+    ids = [row_id for answer in answers for row_id in answer]
+    assert len(ids) == len(set(ids)) == 42
+    assert [len(answer) for answer in answers] == [1] * 40 + [2]
+    with Session(app.engine) as session:
+        rows = {
+            row.id: row for row in session.exec(select(InboundMessage).where(col(InboundMessage.id).in_(ids)))
+        }
+    for n, answer in enumerate(answers[:40]):
+        row = rows[answer[0]]
+        assert row.raw == message(n) and row.message_id == f"<m{n}@example.org>"
+        assert row.envelope_from == f"s{n}@example.org" and row.envelope_rcpt == f"reply+k{n}@x"
+        assert row.status == "received" and row.verdicts == [] and row.attempts == 0
+    assert [rows[i].envelope_rcpt for i in answers[40]] == ["reply+aa@x", "reply+ab@x"]
+
+
+def test_a_message_that_cannot_be_stored_refuses_only_itself(app: App) -> None:
+    storer = GroupStore(app, most=16)
+    broken = Received(cast(Any, None), "bad@example.org", "reply+bad@x")  # no bytes: hashing fails
+
+    async def deliver() -> list[Any]:
+        good = [storer.store([Received(message(n), "s@example.org", "reply+k@x")]) for n in range(10)]
+        return await asyncio.gather(*good[:5], storer.store([broken]), *good[5:], return_exceptions=True)
+
+    answers = asyncio.run(deliver())
+    assert isinstance(answers[5], AttributeError)
+    stored = [answer[0] for index, answer in enumerate(answers) if index != 5]
+    with Session(app.engine) as session:
+        rows = session.exec(select(InboundMessage).where(col(InboundMessage.id).in_(stored))).all()
+        assert sorted(row.raw for row in rows) == sorted(message(n) for n in range(10))
+        assert (
+            session.exec(
+                select(InboundMessage).where(InboundMessage.envelope_from == "bad@example.org")
+            ).first()
+            is None
+        )
