@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, insert, update
+from sqlalchemy import Engine, bindparam, event, insert, update
 from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
@@ -142,12 +142,12 @@ def find_target(session: Session, parsed: ParsedMessage, rcpts: list[str], domai
         match = KEY_ADDRESS.match(address.strip().lower())
         if match is None or (domain and match.group(2) != domain):
             continue
-        key = session.exec(select(ReplyKey).where(ReplyKey.key == match.group(1))).first()
+        key = session.execute(_KEY_TARGET, {"key": match.group(1)}).first()
         if key is not None:
-            return Target(key.booking_id, key.recipient, "reply_key", key.key, key.kind, key.offered)
+            return Target(key.booking_id, key.recipient, "reply_key", match.group(1), key.kind, key.offered)
     references = [parsed.in_reply_to, *reversed(parsed.references)]
     for message_id in (ref for ref in references if ref):
-        sent = session.exec(select(OutboxMessage).where(OutboxMessage.message_id == message_id)).first()
+        sent = session.execute(_SENT_TARGET, {"message_id": message_id}).first()
         if sent is not None:
             return Target(sent.booking_id, sent.recipient, "references", None, sent.kind, None)
     return None
@@ -288,6 +288,7 @@ def process_batch(
             prepared[row_id] = exc
     try:
         with write_session(app.engine) as session:
+            _keep_loaded(session)
             for row_id in row_ids:
                 _run_saved(app, session, row_id, prepared[row_id], outcomes[row_id], now)
     except Exception:
@@ -298,6 +299,18 @@ def process_batch(
         log.exception("inbound batch of %d failed; trying each on its own", len(row_ids))
         return [process_one(app, row_id, now, context) for row_id in row_ids]
     return [outcomes[row_id] for row_id in row_ids]
+
+
+def _keep_loaded(session: Session) -> None:
+    """Hold every row the session loads until it ends.
+
+    The identity map only holds rows weakly: without this, the business, the
+    services and the staff the batch's messages share would be dropped and
+    loaded again for every message (and every email).
+    """
+    kept: list[object] = []
+    event.listen(session, "loaded_as_persistent", lambda _session, row: kept.append(row))
+    session.info["mailflow_kept"] = kept
 
 
 def _run_saved(
@@ -426,17 +439,44 @@ def dmarc_failure(parsed: ParsedMessage, trusted: frozenset[str]) -> str | None:
 
 
 def _is_duplicate(session: Session, row: InboundMessage, parsed: ParsedMessage) -> bool:
-    same = (
-        InboundMessage.message_id == parsed.message_id
-        if parsed.message_id
-        else InboundMessage.sha256 == row.sha256
+    if parsed.message_id:
+        earlier = session.execute(_EARLIER_BY_ID, {"same": parsed.message_id, "id": row.id})
+    else:
+        earlier = session.execute(_EARLIER_BY_HASH, {"same": row.sha256, "id": row.id})
+    return earlier.first() is not None
+
+
+def _earlier(same: Any) -> Any:
+    """Another stored copy of a message, before this one, not given up on."""
+    return (
+        select(InboundMessage.id)
+        .where(same == bindparam("same"), col(InboundMessage.id) < bindparam("id"))
+        .where(InboundMessage.status != "error")
+        .limit(1)
     )
-    earlier = session.exec(
-        select(InboundMessage.id).where(
-            same, col(InboundMessage.id) < row.id, InboundMessage.status != "error"
-        )
-    ).first()
-    return earlier is not None
+
+
+# Statements built once: the pipeline runs them for every message.
+_EARLIER_BY_ID = _earlier(InboundMessage.message_id)
+_EARLIER_BY_HASH = _earlier(InboundMessage.sha256)
+_KEY_TARGET = select(ReplyKey.booking_id, ReplyKey.recipient, ReplyKey.kind, ReplyKey.offered).where(
+    ReplyKey.key == bindparam("key")
+)
+_SENT_TARGET = (
+    select(OutboxMessage.booking_id, OutboxMessage.recipient, OutboxMessage.kind)
+    .where(OutboxMessage.message_id == bindparam("message_id"))
+    .limit(1)
+)
+_RECENT_ANSWER = (
+    select(AuditEvent.id)
+    .where(
+        AuditEvent.booking_id == bindparam("booking_id"),
+        AuditEvent.action == "inbound.answered",
+        AuditEvent.actor_label == bindparam("sender"),
+        col(AuditEvent.at) > bindparam("since"),
+    )
+    .limit(1)
+)
 
 
 # --- acting ------------------------------------------------------------------------
@@ -522,15 +562,10 @@ def _act(
 
 def _may_answer(session: Session, booking: Booking, sender: str, now: datetime) -> bool:
     """Refusals and "not understood" go out at most once per sender and booking per hour."""
-    recent = session.exec(
-        select(AuditEvent.id).where(
-            AuditEvent.booking_id == booking.id,
-            AuditEvent.action == "inbound.answered",
-            AuditEvent.actor_label == sender,
-            col(AuditEvent.at) > now - ANSWER_INTERVAL,
-        )
-    ).first()
-    return recent is None
+    recent = session.execute(
+        _RECENT_ANSWER, {"booking_id": booking.id, "sender": sender, "since": now - ANSWER_INTERVAL}
+    )
+    return recent.first() is None
 
 
 def _note_answer(session: Session, booking: Booking, sender: str, now: datetime) -> None:
@@ -557,7 +592,6 @@ def _refuse(
     outcome: Outcome,
     now: datetime,
 ) -> None:
-    session.refresh(booking)
     if _may_answer(session, booking, sender, now):
         app.notifier.send_refusal(session, booking, action, reason, now)
         _note_answer(session, booking, sender, now)
@@ -567,7 +601,6 @@ def _refuse(
 
 
 def _offer_slots(app: App, session: Session, booking: Booking, now: datetime) -> int:
-    session.refresh(booking)
     business = session.get_one(Business, booking.business_id)
     service = session.get_one(Service, booking.service_id)
     first_day = now.astimezone(_zone(business.timezone)).date()

@@ -78,12 +78,18 @@ class Notifier:
         )
 
     def _admins(self, session: Session, facts: BookingFacts, *exclude: int) -> list[Staff]:
-        rows = session.exec(
-            select(Staff)
-            .where(Staff.business_id == facts.business.id, Staff.role == "admin", col(Staff.active).is_(True))
-            .order_by(col(Staff.id))
-        ).all()
-        return [row for row in rows if row.id not in exclude]
+        # Asked once per transaction and business: a batch of replies shares the answer.
+        known: dict[int, list[Staff]] = session.info.setdefault("mailflow_admins", {})
+        business_id = pk(facts.business)
+        if business_id not in known:
+            known[business_id] = list(
+                session.exec(
+                    select(Staff)
+                    .where(Staff.business_id == business_id, Staff.role == "admin", col(Staff.active).is_(True))
+                    .order_by(col(Staff.id))
+                ).all()
+            )
+        return [row for row in known[business_id] if row.id not in exclude]
 
     def notify(self, session: Session, event: DomainEvent, row: Booking, now: datetime) -> None:
         """Queue everything ``event`` implies; call inside the transaction that made it."""
