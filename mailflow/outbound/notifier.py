@@ -85,7 +85,9 @@ class Notifier:
             known[business_id] = list(
                 session.exec(
                     select(Staff)
-                    .where(Staff.business_id == business_id, Staff.role == "admin", col(Staff.active).is_(True))
+                    .where(
+                        Staff.business_id == business_id, Staff.role == "admin", col(Staff.active).is_(True)
+                    )
                     .order_by(col(Staff.id))
                 ).all()
             )
