@@ -232,6 +232,7 @@ def test_preview_page_for_the_iframe_has_its_own_policy(editor: Editor) -> None:
     """The editor may frame only this site; the preview page may be framed only here, scripts off."""
     page = editor.client.get(CONFIRMATION_DE, headers=HTML)
     assert "frame-src 'self'" in page.headers["content-security-policy"]
+    assert "connect-src 'self'" in page.headers["content-security-policy"]  # the JSON preview
     assert "script-src 'self'" in page.headers["content-security-policy"]
     frame = re.search(r"<iframe[^>]*>", page.text)
     assert frame is not None and 'sandbox=""' in frame.group(0)

@@ -45,8 +45,8 @@ from mailflow.web.security import CSP
 __all__ = ["build_router"]
 
 CSRF_PURPOSE = "templates"
-# The editor frames the preview page, so it may frame this site (and nothing else).
-EDITOR_CSP = CSP + "; frame-src 'self'"
+# The editor fetches the preview JSON and frames the preview page: both from this site only.
+EDITOR_CSP = CSP + "; connect-src 'self'; frame-src 'self'"
 # The rendered email: its own inline styles and images, no scripts, framed only by the editor.
 PREVIEW_CSP = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src data: https: http:; "

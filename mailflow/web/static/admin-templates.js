@@ -54,6 +54,7 @@
   function update() {
     var mine = ++sequence;
     busy.hidden = false;
+    busy.textContent = "updating…";
     fetch(previewUrl, {
       method: "POST",
       body: draft(),
@@ -73,13 +74,11 @@
           form.requestSubmit(refresh); // into the iframe (formaction/formtarget of that button)
         }
       })
-      .catch(function (error) {
-        if (mine === sequence) {
-          showProblems([{ part: "subject", line: null, message: String(error.message || error) + " (reload the page if this persists)" }]);
-        }
-      })
       .then(function () {
         if (mine === sequence) busy.hidden = true;
+      }, function (error) {
+        // The preview is a help, not a gate: saving still works (and the server validates).
+        if (mine === sequence) busy.textContent = "preview unavailable (" + (error.message || error) + "): reload the page";
       });
   }
 
