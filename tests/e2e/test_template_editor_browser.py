@@ -14,12 +14,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from playwright.sync_api import ConsoleMessage, Page, expect
+from playwright.sync_api import Page, expect
 
 from mailflow import auth
 from mailflow.outbound import template_store
 from mailflow.outbound.templates import default_source
-from mailflow.store.engine import make_engine, read_session, write_session
+from mailflow.store.engine import make_engine, write_session
 from mailflow.web.admin import ADMIN_COOKIE
 from tests.conftest import BERLIN, berlin, next_weekday
 from tests.e2e.conftest import LiveServer, html_of
