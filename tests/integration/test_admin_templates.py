@@ -457,3 +457,38 @@ def test_an_edit_changes_the_next_email_and_none_already_queued(editor: Editor) 
     sent = {m.recipient: m.data for m in transport.sent}
     assert b"NEUER TEXT" not in sent["anna@example.com"]
     assert b"NEUER TEXT" in sent["berta@example.com"]
+
+
+def test_a_version_saved_meanwhile_is_not_overwritten_unseen(editor: Editor) -> None:
+    """The form remembers what was in force when editing began; if that changed, the draft comes back."""
+    page = editor.client.get(CONFIRMATION_DE, headers=HTML).text
+    base = re.search(r'name="base" value="([0-9a-f]{64})"', page)
+    assert base is not None
+    with write_session(editor.app.engine) as session:  # another admin saves in the meantime
+        meanwhile = default_source("confirmation", "de")
+        template_store.save_version(
+            session,
+            editor.business_id,
+            type(meanwhile)(
+                "confirmation", "de", "Andere: {{ booking.date }}", meanwhile.mjml, meanwhile.text
+            ),
+            author="other@contoso.example",
+            now=editor.now,
+        )
+    draft = editor.draft(subject="Meine: {{ booking.date }}", base=base.group(1))
+
+    refused = editor.post(CONFIRMATION_DE, draft)
+    assert refused.status_code == 409 and "came into force while you were editing" in refused.text
+    assert 'value="Meine: {{ booking.date }}"' in refused.text
+    assert [v.created_by for v in editor.versions()] == ["other@contoso.example"]
+
+    again = re.search(r'name="base" value="([0-9a-f]{64})"', refused.text)
+    assert again is not None and again.group(1) != base.group(1)
+    assert editor.post(CONFIRMATION_DE, {**draft, "base": again.group(1)}).status_code == 303
+    assert editor.in_force().subject == "Meine: {{ booking.date }}"
+
+
+def test_every_kind_has_a_description_in_the_list() -> None:
+    from mailflow.web.admin.templates_editor import DESCRIPTIONS
+
+    assert set(DESCRIPTIONS) == set(KINDS)

@@ -21,11 +21,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from html import escape
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from sqlalchemy.exc import IntegrityError
 
 from mailflow import auth
 from mailflow.errors import InvalidInput, NotFound
@@ -34,7 +36,7 @@ from mailflow.outbound.compose import Address, Envelope, compose, new_message_id
 from mailflow.outbound.message import OutgoingEmail
 from mailflow.outbound.outbox import enqueue
 from mailflow.outbound.render import RenderedEmail
-from mailflow.outbound.samples import CUSTOMER_KINDS, KINDS, STAFF_KINDS, VARIANTS
+from mailflow.outbound.samples import CUSTOMER_KINDS, STAFF_KINDS, VARIANTS
 from mailflow.outbound.templates import TemplateSource, default_locales, default_source
 from mailflow.outbound.validate import Problem
 from mailflow.store.engine import read_session, write_session
@@ -92,12 +94,14 @@ class Draft:
 
 
 @dataclass(frozen=True)
-class Typed:
-    """What the editor shows in its form: the admin's draft (None: the template in force) and choices."""
+class FormState:
+    """What the editor's form holds: the draft (None: the template in force), the choices, and
+    ``base``, the digest of the text in force when editing began (None: whatever is in force now)."""
 
     draft: Draft | None = None
     variant: str = "manage"
     note: str = ""
+    base: str | None = None
 
 
 def _now() -> datetime:
@@ -133,8 +137,6 @@ def _frame(html: str, status: int = 200) -> HTMLResponse:
 
 
 def _problems_page(problems: list[Problem]) -> str:
-    from html import escape
-
     items = "".join(f"<li>{escape(str(problem))}</li>" for problem in problems)
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Preview</title></head>"
@@ -178,7 +180,7 @@ def build_router(admin: Admin) -> APIRouter:
         who: auth.SignedIn,
         kind: str,
         locale: str,
-        typed: Typed,
+        typed: FormState,
         *,
         problems: Sequence[Problem] = (),
         notice: str = "",
@@ -214,6 +216,7 @@ def build_router(admin: Admin) -> APIRouter:
             variant=variant,
             variants=VARIANTS,
             note=typed.note,
+            based_on=typed.base or source.digest,
             note_max=template_store.NOTE_MAX,
             csrf=admin.csrf(request, CSRF_PURPOSE),
             customer_kind=kind in CUSTOMER_KINDS,
@@ -258,7 +261,7 @@ def build_router(admin: Admin) -> APIRouter:
             notice = f"Version {rolled_back} is in force again."
         elif reset:
             notice = "The shipped default is in force again; saved versions are kept in the history."
-        return editor(request, who, kind, locale, Typed(variant=_variant(variant)), notice=notice)
+        return editor(request, who, kind, locale, FormState(variant=_variant(variant)), notice=notice)
 
     @router.post("/{kind}/{locale}", response_class=HTMLResponse)
     def save(
@@ -270,13 +273,19 @@ def build_router(admin: Admin) -> APIRouter:
         text: Annotated[str, Form()] = "",
         note: Annotated[str, Form()] = "",
         variant: Annotated[str, Form()] = "manage",
+        base: Annotated[str, Form()] = "",
         who: auth.SignedIn = checked_admin,
     ) -> Response:
-        """Save the draft as a new version; an invalid draft comes back with its problems."""
+        """Save the draft as a new version; an invalid draft comes back with its problems.
+
+        When another version came into force since the editor was opened (``base``
+        differs), nothing is saved: the draft comes back (409) with a warning, and
+        saving it again replaces the other version.
+        """
         _key(kind, locale)
         draft = Draft.from_form(subject, mjml, text)
         source = draft.source(kind, locale)
-        again = Typed(draft, _variant(variant), note)
+        again = FormState(draft, _variant(variant), note, base or None)
         if len(note.strip()) > template_store.NOTE_MAX:
             too_long = f"the note is too long: at most {template_store.NOTE_MAX} characters"
             return editor(
@@ -291,11 +300,32 @@ def build_router(admin: Admin) -> APIRouter:
                 f"Nothing changed: the {current.origin} in force is this very text, so nothing was saved."
             )
             return editor(request, who, kind, locale, again, notice=notice)
-        with write_session(engine) as session:
-            new = template_store.save_version(
-                session, who.business_id, source, author=who.email, now=_now(), note=note.strip()
-            )
+        if base and base != current.digest:
+            return conflict(request, who, kind, locale, again, current)
+        try:
+            with write_session(engine) as session:
+                new = template_store.save_version(
+                    session, who.business_id, source, author=who.email, now=_now(), note=note.strip()
+                )
+        except IntegrityError:  # another admin saved this very moment: their version number is taken
+            return conflict(request, who, kind, locale, again, in_force(who, kind, locale)[0])
         return RedirectResponse(f"{request.url.path}?saved={new.version}", status_code=303)
+
+    def conflict(
+        request: Request,
+        who: auth.SignedIn,
+        kind: str,
+        locale: str,
+        typed: FormState,
+        current: TemplateSource,
+    ) -> HTMLResponse:
+        notice = (
+            f"Not saved: the {current.origin if current.version else 'shipped default'} came into force "
+            "while you were editing. Your draft is kept below; look at the history, then save again "
+            "to replace it."
+        )
+        retry = FormState(typed.draft, typed.variant, typed.note, current.digest)
+        return editor(request, who, kind, locale, retry, notice=notice, status=409)
 
     @router.post("/{kind}/{locale}/preview")
     def preview_json(
@@ -370,7 +400,7 @@ def build_router(admin: Admin) -> APIRouter:
         """Queue the draft, rendered with the chosen sample data, to the signed-in member."""
         _key(kind, locale)
         draft = Draft.from_form(subject, mjml, text)
-        again = Typed(draft, _variant(variant), note)
+        again = FormState(draft, _variant(variant), note)
         result = template_store.preview(draft.source(kind, locale), again.variant)
         if result.email is None:
             return editor(request, who, kind, locale, again, problems=result.problems, status=422)
@@ -475,5 +505,4 @@ def build_router(admin: Admin) -> APIRouter:
             template_store.reset(session, who.business_id, kind, locale)
         return RedirectResponse(f"/admin/templates/{kind}/{locale}?reset=1", status_code=303)
 
-    assert set(DESCRIPTIONS) == set(KINDS), "every kind needs a description"
     return router
