@@ -89,19 +89,35 @@ class Draft:
         body = plain(text)
         return cls(plain(subject).strip(), plain(mjml), body if body.strip() else None)
 
+    @classmethod
+    def of(cls, source: TemplateSource) -> Draft:
+        return cls(source.subject, source.mjml, source.text)
+
     def source(self, kind: str, locale: str) -> TemplateSource:
         return TemplateSource(kind=kind, locale=locale, subject=self.subject, mjml=self.mjml, text=self.text)
 
 
 @dataclass(frozen=True)
 class FormState:
-    """What the editor's form holds: the draft (None: the template in force), the choices, and
+    """What the editor's form holds: the draft, the choices, and
     ``base``, the digest of the text in force when editing began (None: whatever is in force now)."""
 
-    draft: Draft | None = None
+    draft: Draft
     variant: str = "manage"
     note: str = ""
     base: str | None = None
+
+
+def posted(
+    subject: Annotated[str, Form()] = "",
+    mjml: Annotated[str, Form()] = "",
+    text: Annotated[str, Form()] = "",
+    variant: Annotated[str, Form()] = "manage",
+    note: Annotated[str, Form()] = "",
+    base: Annotated[str, Form()] = "",
+) -> FormState:
+    """The editor form as posted (a FastAPI dependency); an unknown variant becomes ``manage``."""
+    return FormState(Draft.from_form(subject, mjml, text), _variant(variant), note, base or None)
 
 
 def _now() -> datetime:
@@ -124,7 +140,12 @@ def _variant(value: str | None) -> str:
     return value if value in VARIANTS else "manage"
 
 
-def _frame(html: str, status: int = 200) -> HTMLResponse:
+def _frame(preview: template_store.Preview) -> HTMLResponse:
+    """The preview as a page for the editor's iframe: the email, or the problems that stop it."""
+    if preview.email is None:
+        html, status = _problems_page(preview.problems), 422
+    else:
+        html, status = preview.email.html, 200
     return HTMLResponse(
         html,
         status_code=status,
@@ -188,7 +209,7 @@ def build_router(admin: Admin) -> APIRouter:
     ) -> HTMLResponse:
         source, versions = in_force(who, kind, locale)
         business = business_of(who)
-        shown = typed.draft or Draft(source.subject, source.mjml, source.text)
+        shown = typed.draft
         variant = typed.variant
         by_part: dict[str, list[Problem]] = {"subject": [], "body": [], "text": [], "note": []}
         for problem in problems:
@@ -261,19 +282,15 @@ def build_router(admin: Admin) -> APIRouter:
             notice = f"Version {rolled_back} is in force again."
         elif reset:
             notice = "The shipped default is in force again; saved versions are kept in the history."
-        return editor(request, who, kind, locale, FormState(variant=_variant(variant)), notice=notice)
+        start = FormState(Draft.of(in_force(who, kind, locale)[0]), _variant(variant))
+        return editor(request, who, kind, locale, start, notice=notice)
 
     @router.post("/{kind}/{locale}", response_class=HTMLResponse)
     def save(
         request: Request,
         kind: str,
         locale: str,
-        subject: Annotated[str, Form()] = "",
-        mjml: Annotated[str, Form()] = "",
-        text: Annotated[str, Form()] = "",
-        note: Annotated[str, Form()] = "",
-        variant: Annotated[str, Form()] = "manage",
-        base: Annotated[str, Form()] = "",
+        form: FormState = Depends(posted),
         who: auth.SignedIn = checked_admin,
     ) -> Response:
         """Save the draft as a new version; an invalid draft comes back with its problems.
@@ -283,9 +300,8 @@ def build_router(admin: Admin) -> APIRouter:
         saving it again replaces the other version.
         """
         _key(kind, locale)
-        draft = Draft.from_form(subject, mjml, text)
-        source = draft.source(kind, locale)
-        again = FormState(draft, _variant(variant), note, base or None)
+        source = form.draft.source(kind, locale)
+        again, note, base = form, form.note, form.base
         if len(note.strip()) > template_store.NOTE_MAX:
             too_long = f"the note is too long: at most {template_store.NOTE_MAX} characters"
             return editor(
@@ -329,20 +345,17 @@ def build_router(admin: Admin) -> APIRouter:
 
     @router.post("/{kind}/{locale}/preview")
     def preview_json(
-        request: Request,
         kind: str,
         locale: str,
-        subject: Annotated[str, Form()] = "",
-        mjml: Annotated[str, Form()] = "",
-        text: Annotated[str, Form()] = "",
         variant: Annotated[str, Form()] = "manage",
+        form: FormState = Depends(posted),
         who: auth.SignedIn = checked_admin,
     ) -> JSONResponse:
         """The draft rendered with sample data (subject, html, text), or its problems with lines."""
         _key(kind, locale)
         if variant not in VARIANTS:
             return JSONResponse({"detail": f"variant must be one of {', '.join(VARIANTS)}"}, status_code=422)
-        result = template_store.preview(Draft.from_form(subject, mjml, text).source(kind, locale), variant)
+        result = template_store.preview(form.draft.source(kind, locale), variant)
         email = result.email
         return JSONResponse(
             {
@@ -361,52 +374,32 @@ def build_router(admin: Admin) -> APIRouter:
     ) -> HTMLResponse:
         """The template in force as an email, for the editor's iframe."""
         _key(kind, locale)
-        source, _ = in_force(who, kind, locale)
-        result = template_store.preview(source, _variant(variant))
-        if result.email is None:
-            return _frame(_problems_page(result.problems), status=422)
-        return _frame(result.email.html)
+        return _frame(template_store.preview(in_force(who, kind, locale)[0], _variant(variant)))
 
     @router.post("/{kind}/{locale}/preview.html", response_class=HTMLResponse)
     def preview_draft(
-        kind: str,
-        locale: str,
-        subject: Annotated[str, Form()] = "",
-        mjml: Annotated[str, Form()] = "",
-        text: Annotated[str, Form()] = "",
-        variant: Annotated[str, Form()] = "manage",
-        who: auth.SignedIn = checked_admin,
+        kind: str, locale: str, form: FormState = Depends(posted), who: auth.SignedIn = checked_admin
     ) -> HTMLResponse:
         """The draft as an email, for the editor's iframe (the form posts into it)."""
         _key(kind, locale)
-        source = Draft.from_form(subject, mjml, text).source(kind, locale)
-        result = template_store.preview(source, _variant(variant))
-        if result.email is None:
-            return _frame(_problems_page(result.problems), status=422)
-        return _frame(result.email.html)
+        return _frame(template_store.preview(form.draft.source(kind, locale), form.variant))
 
     @router.post("/{kind}/{locale}/test-email", response_class=HTMLResponse)
     def test_email(
         request: Request,
         kind: str,
         locale: str,
-        subject: Annotated[str, Form()] = "",
-        mjml: Annotated[str, Form()] = "",
-        text: Annotated[str, Form()] = "",
-        note: Annotated[str, Form()] = "",
-        variant: Annotated[str, Form()] = "manage",
+        form: FormState = Depends(posted),
         who: auth.SignedIn = checked_admin,
     ) -> HTMLResponse:
         """Queue the draft, rendered with the chosen sample data, to the signed-in member."""
         _key(kind, locale)
-        draft = Draft.from_form(subject, mjml, text)
-        again = FormState(draft, _variant(variant), note)
-        result = template_store.preview(draft.source(kind, locale), again.variant)
+        result = template_store.preview(form.draft.source(kind, locale), form.variant)
         if result.email is None:
-            return editor(request, who, kind, locale, again, problems=result.problems, status=422)
+            return editor(request, who, kind, locale, form, problems=result.problems, status=422)
         queue_test_email(who, business_of(who), kind, result.email)
-        notice = f"Test email ({again.variant} sample) queued to {who.email}."
-        return editor(request, who, kind, locale, again, notice=notice)
+        notice = f"Test email ({form.variant} sample) queued to {who.email}."
+        return editor(request, who, kind, locale, form, notice=notice)
 
     def queue_test_email(who: auth.SignedIn, business: Business, kind: str, email: RenderedEmail) -> None:
         """Through the outbox like every email (so it shows in ``/dev/mail``), bound to no booking."""
