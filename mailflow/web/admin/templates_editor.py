@@ -99,8 +99,8 @@ class Draft:
 
 @dataclass(frozen=True)
 class FormState:
-    """What the editor's form holds: the draft, the choices, and
-    ``base``, the digest of the text in force when editing began (None: whatever is in force now)."""
+    """What the editor's form holds: the draft, the sample variant, the note, and ``base``,
+    the digest of the text in force when editing began (None: whatever is in force now)."""
 
     draft: Draft
     variant: str = "manage"
