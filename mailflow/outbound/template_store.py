@@ -7,13 +7,14 @@ version is ever deleted, so every step can be undone.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from mailflow.errors import InvalidInput, MailflowError, NotFound
-from mailflow.outbound.render import Renderer
+from mailflow.outbound.render import RenderedEmail, Renderer
 from mailflow.outbound.samples import KINDS, sample_context
 from mailflow.outbound.templates import TemplateSource, default_locales, default_source
 from mailflow.outbound.validate import Problem, validate_template
@@ -36,6 +37,31 @@ class VersionInfo:
     created_by: str
     current: bool
     subject: str
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateState:
+    """What is in force for one ``(kind, locale)``: the default, or saved version ``current``."""
+
+    kind: str
+    locale: str
+    current: int | None
+    versions: int
+
+    @property
+    def label(self) -> str:
+        if self.current is None:
+            return "default" if not self.versions else f"default ({self.versions} saved versions kept)"
+        return f"edited, version {self.current}"
+
+
+@dataclass(frozen=True, slots=True)
+class PartDiff:
+    """The unified diff of one part (``subject``, ``body`` or ``text``); empty ``lines``: unchanged."""
+
+    part: str
+    lines: list[str]
 
 
 def check_key(kind: str, locale: str) -> None:
@@ -77,6 +103,7 @@ def _source(template: Template, row: TemplateVersion) -> TemplateSource:
 
 
 _IN_FORCE = "mailflow.templates_in_force"
+NOTE_MAX = 500
 
 
 def _in_force(session: Session, business_id: int) -> dict[tuple[str, str], Template]:
@@ -119,8 +146,15 @@ def save_version(
     author: str,
     now: datetime,
     renderer: Renderer | None = None,
+    note: str = "",
 ) -> TemplateSource:
-    """Validate and store ``source`` as the new current version; ``TemplateInvalid`` saves nothing."""
+    """Validate and store ``source`` as the new current version; ``TemplateInvalid`` saves nothing.
+
+    ``author`` (an email address) and ``note`` (why, optional, at most
+    ``NOTE_MAX`` characters) are kept with the version.
+    """
+    if len(note) > NOTE_MAX:
+        raise InvalidInput(f"the note is too long: at most {NOTE_MAX} characters")
     check_key(source.kind, source.locale)
     problems = validate(source, renderer)
     if problems:
@@ -145,6 +179,7 @@ def save_version(
         text=source.text,
         created_at=now,
         created_by=author,
+        note=note.strip(),
     )
     session.add(row)
     template.current_version = number
@@ -171,6 +206,7 @@ def history(session: Session, business_id: int, kind: str, locale: str) -> list[
             created_by=row.created_by,
             current=row.version == template.current_version,
             subject=row.subject,
+            note=row.note,
         )
         for row in rows
     ]
@@ -203,3 +239,88 @@ def reset(session: Session, business_id: int, kind: str, locale: str) -> Templat
         session.add(template)
         session.flush()
     return default_source(kind, locale)
+
+
+def states(session: Session, business_id: int) -> dict[tuple[str, str], TemplateState]:
+    """The state of every ``(kind, locale)`` of the business: default, or which version is in force."""
+    counts: dict[int, int] = {}
+    rows = session.exec(
+        select(TemplateVersion.template_id, func.count())
+        .join(Template, col(Template.id) == col(TemplateVersion.template_id))
+        .where(Template.business_id == business_id)
+        .group_by(col(TemplateVersion.template_id))
+    ).all()
+    for template_id, count in rows:
+        counts[template_id] = count
+    saved = {
+        (row.kind, row.locale): row
+        for row in session.exec(select(Template).where(Template.business_id == business_id)).all()
+    }
+    found = {}
+    for locale in default_locales():
+        for kind in KINDS:
+            template = saved.get((kind, locale))
+            found[(kind, locale)] = TemplateState(
+                kind=kind,
+                locale=locale,
+                current=template.current_version if template else None,
+                versions=counts.get(pk(template), 0) if template else 0,
+            )
+    return found
+
+
+def version_source(
+    session: Session, business_id: int, kind: str, locale: str, version: int
+) -> TemplateSource:
+    """The text of saved ``version`` (``NotFound`` when there is no such version)."""
+    check_key(kind, locale)
+    template = _row(session, business_id, kind, locale)
+    if template is None:
+        raise NotFound("template version", f"{kind}/{locale} v{version}")
+    return _source(template, _version(session, template, version))
+
+
+def diff(old: TemplateSource, new: TemplateSource) -> list[PartDiff]:
+    """Unified diffs (3 lines of context) of subject, body and text from ``old`` to ``new``.
+
+    >>> from mailflow.outbound.templates import TemplateSource
+    >>> a = TemplateSource("reminder", "en", "Hi", "<mjml></mjml>", None)
+    >>> [d.lines for d in diff(a, TemplateSource("reminder", "en", "Hello", "<mjml></mjml>", None))][0][2:]
+    ['@@ -1 +1 @@', '-Hi', '+Hello']
+    """
+    names = (old.origin, new.origin)
+    parts = (
+        ("subject", old.subject, new.subject),
+        ("body", old.mjml, new.mjml),
+        ("text", old.text, new.text),
+    )
+    found = []
+    for part, before, after in parts:
+        lines = difflib.unified_diff(
+            (before or "").splitlines(), (after or "").splitlines(), *names, lineterm="", n=3
+        )
+        found.append(PartDiff(part, list(lines)))
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    """A draft rendered with sample data; ``email`` is None when ``problems`` stopped it."""
+
+    email: RenderedEmail | None
+    problems: list[Problem]
+
+
+def preview(source: TemplateSource, variant: str, renderer: Renderer | None = None) -> Preview:
+    """Validate ``source`` and, when it passes, render it with the ``variant`` sample data.
+
+    ``variant`` is ``manage`` or ``no-manage`` (``InvalidInput`` otherwise).
+    The draft is compiled once, for validation and rendering alike.
+    """
+    check_key(source.kind, source.locale)
+    context = sample_context(source.kind, variant, source.locale)
+    renderer = renderer or Renderer()
+    problems = validate(source, renderer)
+    if problems:
+        return Preview(None, problems)
+    return Preview(renderer.render(source, context), [])

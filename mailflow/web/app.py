@@ -27,7 +27,7 @@ def create_web_app(app: App) -> FastAPI:
     from fastapi.staticfiles import StaticFiles
 
     from mailflow.app import maildir_path
-    from mailflow.web.admin import RouterFactory
+    from mailflow.web.admin import RouterFactory, templates_editor
     from mailflow.web.admin import install as install_admin
     from mailflow.web.pages import build_router
     from mailflow.web.security import SecurityHeaders
@@ -37,7 +37,9 @@ def create_web_app(app: App) -> FastAPI:
     web.add_middleware(SecurityHeaders)
     web.mount("/static", StaticFiles(directory=Path(__file__).with_name("static")), name="static")
     web.include_router(build_router(app))
-    admin_routers: list[RouterFactory] = []
+    admin_routers: list[RouterFactory] = [
+        templates_editor.build_router,
+    ]
     install_admin(web, app, admin_routers)
 
     @web.get("/healthz")

@@ -1,0 +1,501 @@
+"""The template editor (``/admin/templates``): every email per language, live preview, versions.
+
+Admins only. The list shows every kind × locale with what is in force; the
+editor shows subject, MJML body and text body beside a live preview (the HTML
+in a sandboxed iframe, and the text part) of sample data with or without the
+Manage button. The browser script posts the draft to ``…/preview`` (JSON) as
+the admin types and reloads the iframe from ``…/preview.html``, a page with its
+own CSP that only this site may frame. Saving validates on the server too: an
+invalid draft comes back in the form with its problems and nothing is stored.
+Every save is a new version (who, when, a note); the history shows each
+version's diff to the one before (the first one's to the shipped default),
+and any version can be put back in force, or the default.
+
+Templates are read when an email is rendered, and emails are rendered when
+they are queued (the outbox keeps finished messages), so an edit changes the
+next email and none already waiting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from html import escape
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from sqlalchemy.exc import IntegrityError
+
+from mailflow import auth
+from mailflow.errors import InvalidInput, NotFound
+from mailflow.outbound import template_store
+from mailflow.outbound.compose import Address, Envelope, compose, new_message_id
+from mailflow.outbound.message import OutgoingEmail
+from mailflow.outbound.outbox import enqueue
+from mailflow.outbound.render import RenderedEmail
+from mailflow.outbound.samples import CUSTOMER_KINDS, STAFF_KINDS, VARIANTS
+from mailflow.outbound.templates import TemplateSource, default_locales, default_source
+from mailflow.outbound.validate import Problem
+from mailflow.store.engine import read_session, write_session
+from mailflow.store.tables import Business
+from mailflow.web.admin import Admin
+from mailflow.web.security import CSP
+
+__all__ = ["build_router"]
+
+CSRF_PURPOSE = "templates"
+# The editor fetches the preview JSON and frames the preview page: both from this site only.
+EDITOR_CSP = CSP + "; connect-src 'self'; frame-src 'self'"
+# The rendered email: its own inline styles and images, no scripts, framed only by the editor.
+PREVIEW_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data: https: http:; "
+    "form-action 'none'; base-uri 'none'; frame-ancestors 'self'"
+)
+TEST_PREFIX = "[Test] "
+
+DESCRIPTIONS: Mapping[str, str] = {
+    "confirmation": "To the customer when a booking is made",
+    "reminder": "To the customer before the appointment",
+    "rescheduled": "To the customer when the booking moved",
+    "cancelled": "To the customer when the booking is cancelled",
+    "reschedule_options": "Answer to a “reschedule” reply: free slots to choose from",
+    "action_refused": "Answer to a reply command that cannot be carried out",
+    "staff_reply": "A staff member's answer relayed to the customer",
+    "booking_created": "To staff and admins: a new booking",
+    "booking_rescheduled": "To staff and admins: a booking moved",
+    "booking_cancelled": "To staff and admins: a booking was cancelled",
+    "customer_message": "To staff: a customer's reply that is no command",
+    "delivery_failed": "To admins: an email could not be delivered",
+    "daily_agenda": "To staff: tomorrow's bookings",
+}
+
+
+@dataclass(frozen=True)
+class Draft:
+    """What the editor form sends, with browser line endings (CRLF) made plain."""
+
+    subject: str
+    mjml: str
+    text: str | None
+
+    @classmethod
+    def from_form(cls, subject: str, mjml: str, text: str) -> Draft:
+        def plain(value: str) -> str:
+            return value.replace("\r\n", "\n").replace("\r", "\n")
+
+        body = plain(text)
+        return cls(plain(subject).strip(), plain(mjml), body if body.strip() else None)
+
+    @classmethod
+    def of(cls, source: TemplateSource) -> Draft:
+        return cls(source.subject, source.mjml, source.text)
+
+    def source(self, kind: str, locale: str) -> TemplateSource:
+        return TemplateSource(kind=kind, locale=locale, subject=self.subject, mjml=self.mjml, text=self.text)
+
+
+@dataclass(frozen=True)
+class FormState:
+    """What the editor's form holds: the draft, the sample variant, the note, and ``base``,
+    the digest of the text in force when editing began (None: whatever is in force now)."""
+
+    draft: Draft
+    variant: str = "manage"
+    note: str = ""
+    base: str | None = None
+
+
+def posted(
+    subject: Annotated[str, Form()] = "",
+    mjml: Annotated[str, Form()] = "",
+    text: Annotated[str, Form()] = "",
+    variant: Annotated[str, Form()] = "manage",
+    note: Annotated[str, Form()] = "",
+    base: Annotated[str, Form()] = "",
+) -> FormState:
+    """The editor form as posted (a FastAPI dependency); an unknown variant becomes ``manage``."""
+    return FormState(Draft.from_form(subject, mjml, text), _variant(variant), note, base or None)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _problem_json(problem: Problem) -> dict[str, Any]:
+    return {"part": problem.part, "line": problem.line, "message": problem.message, "text": str(problem)}
+
+
+def _key(kind: str, locale: str) -> None:
+    """404 for a kind or locale mailflow has no template for."""
+    try:
+        template_store.check_key(kind, locale)
+    except InvalidInput as exc:
+        raise HTTPException(status_code=404, detail=str(exc)) from exc
+
+
+def _variant(value: str | None) -> str:
+    return value if value in VARIANTS else "manage"
+
+
+def _frame(preview: template_store.Preview) -> HTMLResponse:
+    """The preview as a page for the editor's iframe: the email, or the problems that stop it."""
+    if preview.email is None:
+        html, status = _problems_page(preview.problems), 422
+    else:
+        html, status = preview.email.html, 200
+    return HTMLResponse(
+        html,
+        status_code=status,
+        headers={
+            "Content-Security-Policy": PREVIEW_CSP,
+            "X-Frame-Options": "SAMEORIGIN",
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+def _problems_page(problems: list[Problem]) -> str:
+    items = "".join(f"<li>{escape(str(problem))}</li>" for problem in problems)
+    return (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Preview</title></head>"
+        "<body style='font-family:system-ui,sans-serif;color:#9b2c2c'>"
+        f"<p>The draft cannot be shown until these are fixed:</p><ul>{items}</ul></body></html>"
+    )
+
+
+def build_router(admin: Admin) -> APIRouter:
+    """The template editor's pages for ``admin.app``."""
+    router = APIRouter(prefix="/admin/templates")
+    app = admin.app
+    engine = app.engine
+    # Dependencies as defaults: annotations are strings here, and FastAPI resolves them in the
+    # module's namespace, where an alias local to this function does not exist.
+    signed_in_admin = Depends(admin.admin)
+
+    def checked(request: Request, csrf: Annotated[str | None, Form()] = None) -> auth.SignedIn:
+        """An admin's POST: the CSRF token is checked first (403), then who is signed in."""
+        if not admin.check_csrf(request, csrf, CSRF_PURPOSE):
+            raise HTTPException(status_code=403, detail="invalid or missing CSRF token: reload the page")
+        return admin.admin(request)
+
+    checked_admin = Depends(checked)
+
+    def business_of(who: auth.SignedIn) -> Business:
+        with read_session(engine) as session:
+            business = session.get(Business, who.business_id)
+        if business is None:  # the member's business row is gone: nothing to edit
+            raise HTTPException(status_code=404, detail="business not found")
+        return business
+
+    def in_force(who: auth.SignedIn, kind: str, locale: str) -> tuple[TemplateSource, int]:
+        with read_session(engine) as session:
+            source = template_store.effective_source(session, who.business_id, kind, locale)
+            versions = len(template_store.history(session, who.business_id, kind, locale))
+        return source, versions
+
+    def editor(
+        request: Request,
+        who: auth.SignedIn,
+        kind: str,
+        locale: str,
+        typed: FormState,
+        *,
+        problems: Sequence[Problem] = (),
+        notice: str = "",
+        status: int = 200,
+    ) -> HTMLResponse:
+        source, versions = in_force(who, kind, locale)
+        business = business_of(who)
+        shown = typed.draft
+        variant = typed.variant
+        by_part: dict[str, list[Problem]] = {"subject": [], "body": [], "text": [], "note": []}
+        for problem in problems:
+            by_part.setdefault(problem.part, []).append(problem)
+        # The subject and text panes start filled (the script keeps them current as one types).
+        shown_preview = None
+        if not problems:
+            shown_preview = template_store.preview(shown.source(kind, locale), variant).email
+        response = admin.render(
+            request,
+            "templates_edit.html",
+            status=status,
+            kind=kind,
+            locale=locale,
+            description=DESCRIPTIONS.get(kind, ""),
+            locales=default_locales(),
+            business_locales=business.locales,
+            source=source,
+            versions=versions,
+            draft=shown,
+            problems=list(problems),
+            by_part=by_part,
+            preview=shown_preview,
+            notice=notice,
+            variant=variant,
+            variants=VARIANTS,
+            note=typed.note,
+            based_on=typed.base or source.digest,
+            note_max=template_store.NOTE_MAX,
+            csrf=admin.csrf(request, CSRF_PURPOSE),
+            customer_kind=kind in CUSTOMER_KINDS,
+        )
+        response.headers["Content-Security-Policy"] = EDITOR_CSP
+        return response
+
+    @router.get("", response_class=HTMLResponse)
+    def template_list(request: Request, who: auth.SignedIn = signed_in_admin) -> HTMLResponse:
+        """Every kind × locale with what is in force: the default or a saved version."""
+        business = business_of(who)
+        with read_session(engine) as session:
+            found = template_store.states(session, who.business_id)
+        groups = [("Emails to customers", CUSTOMER_KINDS), ("Emails to staff and admins", STAFF_KINDS)]
+        return admin.render(
+            request,
+            "templates.html",
+            groups=groups,
+            states=found,
+            locales=default_locales(),
+            business_locales=business.locales,
+            descriptions=DESCRIPTIONS,
+        )
+
+    @router.get("/{kind}/{locale}", response_class=HTMLResponse)
+    def edit_page(
+        request: Request,
+        kind: str,
+        locale: str,
+        variant: str | None = None,
+        saved: int | None = None,
+        rolled_back: int | None = None,
+        reset: bool = False,
+        who: auth.SignedIn = signed_in_admin,
+    ) -> HTMLResponse:
+        """The editor with the template in force (and what the last action did)."""
+        _key(kind, locale)
+        notice = ""
+        if saved is not None:
+            notice = f"Saved as version {saved}. The next {kind} email in this language uses it."
+        elif rolled_back is not None:
+            notice = f"Version {rolled_back} is in force again."
+        elif reset:
+            notice = "The shipped default is in force again; saved versions are kept in the history."
+        start = FormState(Draft.of(in_force(who, kind, locale)[0]), _variant(variant))
+        return editor(request, who, kind, locale, start, notice=notice)
+
+    @router.post("/{kind}/{locale}", response_class=HTMLResponse)
+    def save(
+        request: Request,
+        kind: str,
+        locale: str,
+        form: FormState = Depends(posted),
+        who: auth.SignedIn = checked_admin,
+    ) -> Response:
+        """Save the draft as a new version; an invalid draft comes back with its problems.
+
+        When another version came into force since the editor was opened (``base``
+        differs), nothing is saved: the draft comes back (409) with a warning, and
+        saving it again replaces the other version.
+        """
+        _key(kind, locale)
+        source = form.draft.source(kind, locale)
+        again, note, base = form, form.note, form.base
+        if len(note.strip()) > template_store.NOTE_MAX:
+            too_long = f"the note is too long: at most {template_store.NOTE_MAX} characters"
+            return editor(
+                request, who, kind, locale, again, problems=[Problem("note", None, too_long)], status=422
+            )
+        problems = template_store.validate(source)
+        if problems:
+            return editor(request, who, kind, locale, again, problems=problems, status=422)
+        current, _ = in_force(who, kind, locale)
+        if current.digest == source.digest:
+            notice = (
+                f"Nothing changed: the {current.origin} in force is this very text, so nothing was saved."
+            )
+            return editor(request, who, kind, locale, again, notice=notice)
+        if base and base != current.digest:
+            return conflict(request, who, kind, locale, again, current)
+        try:
+            with write_session(engine) as session:
+                new = template_store.save_version(
+                    session, who.business_id, source, author=who.email, now=_now(), note=note.strip()
+                )
+        except IntegrityError:  # another admin saved this very moment: their version number is taken
+            return conflict(request, who, kind, locale, again, in_force(who, kind, locale)[0])
+        return RedirectResponse(f"{request.url.path}?saved={new.version}", status_code=303)
+
+    def conflict(
+        request: Request,
+        who: auth.SignedIn,
+        kind: str,
+        locale: str,
+        typed: FormState,
+        current: TemplateSource,
+    ) -> HTMLResponse:
+        notice = (
+            f"Not saved: the {current.origin if current.version else 'shipped default'} came into force "
+            "while you were editing. Your draft is kept below; look at the history, then save again "
+            "to replace it."
+        )
+        retry = FormState(typed.draft, typed.variant, typed.note, current.digest)
+        return editor(request, who, kind, locale, retry, notice=notice, status=409)
+
+    @router.post("/{kind}/{locale}/preview")
+    def preview_json(
+        kind: str,
+        locale: str,
+        variant: Annotated[str, Form()] = "manage",
+        form: FormState = Depends(posted),
+        who: auth.SignedIn = checked_admin,
+    ) -> JSONResponse:
+        """The draft rendered with sample data (subject, html, text), or its problems with lines."""
+        _key(kind, locale)
+        if variant not in VARIANTS:
+            return JSONResponse({"detail": f"variant must be one of {', '.join(VARIANTS)}"}, status_code=422)
+        result = template_store.preview(form.draft.source(kind, locale), variant)
+        email = result.email
+        return JSONResponse(
+            {
+                "ok": email is not None,
+                "subject": email.subject if email else None,
+                "html": email.html if email else None,
+                "text": email.text if email else None,
+                "errors": [_problem_json(problem) for problem in result.problems],
+            },
+            headers={"Cache-Control": "no-store"},
+        )
+
+    @router.get("/{kind}/{locale}/preview.html", response_class=HTMLResponse)
+    def preview_in_force(
+        kind: str, locale: str, variant: str | None = None, who: auth.SignedIn = signed_in_admin
+    ) -> HTMLResponse:
+        """The template in force as an email, for the editor's iframe."""
+        _key(kind, locale)
+        return _frame(template_store.preview(in_force(who, kind, locale)[0], _variant(variant)))
+
+    @router.post("/{kind}/{locale}/preview.html", response_class=HTMLResponse)
+    def preview_draft(
+        kind: str, locale: str, form: FormState = Depends(posted), who: auth.SignedIn = checked_admin
+    ) -> HTMLResponse:
+        """The draft as an email, for the editor's iframe (the form posts into it)."""
+        _key(kind, locale)
+        return _frame(template_store.preview(form.draft.source(kind, locale), form.variant))
+
+    @router.post("/{kind}/{locale}/test-email", response_class=HTMLResponse)
+    def test_email(
+        request: Request,
+        kind: str,
+        locale: str,
+        form: FormState = Depends(posted),
+        who: auth.SignedIn = checked_admin,
+    ) -> HTMLResponse:
+        """Queue the draft, rendered with the chosen sample data, to the signed-in member."""
+        _key(kind, locale)
+        result = template_store.preview(form.draft.source(kind, locale), form.variant)
+        if result.email is None:
+            return editor(request, who, kind, locale, form, problems=result.problems, status=422)
+        queue_test_email(who, business_of(who), kind, result.email)
+        notice = f"Test email ({form.variant} sample) queued to {who.email}."
+        return editor(request, who, kind, locale, form, notice=notice)
+
+    def queue_test_email(who: auth.SignedIn, business: Business, kind: str, email: RenderedEmail) -> None:
+        """Through the outbox like every email (so it shows in ``/dev/mail``), bound to no booking."""
+        now = _now()
+        settings = app.notifier.builder.settings
+        sender = Address(
+            business.sender_email or business.email or who.email, business.sender_name or business.name
+        )
+        envelope = Envelope(
+            sender=sender,
+            to=Address(who.email, "" if who.name == who.email else who.name),
+            message_id=new_message_id(settings.message_domain),
+            date=now,
+            kind=kind,
+            reply_to=Address(business.email, business.name) if business.email else None,
+        )
+        rendered = RenderedEmail(TEST_PREFIX + email.subject, email.html, email.text)
+        data = compose(envelope, rendered)
+        outgoing = OutgoingEmail(kind, who.email, envelope.message_id, rendered.subject, data)
+        with write_session(engine) as session:
+            enqueue(
+                session,
+                outgoing,
+                business_id=who.business_id,
+                booking_id=None,
+                envelope_from=sender.email,
+                now=now,
+            )
+        app.wake()
+
+    @router.get("/{kind}/{locale}/history", response_class=HTMLResponse)
+    def history_page(
+        request: Request, kind: str, locale: str, who: auth.SignedIn = signed_in_admin
+    ) -> HTMLResponse:
+        """Every saved version, newest first, each with its diff to the one before."""
+        _key(kind, locale)
+        return history_response(request, who, kind, locale)
+
+    def history_response(
+        request: Request, who: auth.SignedIn, kind: str, locale: str, error: str = "", status: int = 200
+    ) -> HTMLResponse:
+        business = business_of(who)
+        zone = ZoneInfo(business.timezone)
+        entries = []
+        with read_session(engine) as session:
+            versions = template_store.history(session, who.business_id, kind, locale)
+            previous = default_source(kind, locale)
+            for info in versions:
+                source = template_store.version_source(session, who.business_id, kind, locale, info.version)
+                entries.append(
+                    {
+                        "info": info,
+                        "when": info.created_at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z"),
+                        "against": previous.origin,
+                        "diff": template_store.diff(previous, source),
+                    }
+                )
+                previous = source
+        in_default = not any(info.current for info in versions)
+        return admin.render(
+            request,
+            "templates_history.html",
+            status=status,
+            kind=kind,
+            locale=locale,
+            entries=list(reversed(entries)),
+            in_default=in_default,
+            error=error,
+            csrf=admin.csrf(request, CSRF_PURPOSE),
+        )
+
+    @router.post("/{kind}/{locale}/rollback")
+    def rollback(
+        request: Request,
+        kind: str,
+        locale: str,
+        version: Annotated[int, Form()],
+        who: auth.SignedIn = checked_admin,
+    ) -> Response:
+        """Put saved ``version`` in force again (it must still pass validation)."""
+        _key(kind, locale)
+        try:
+            with write_session(engine) as session:
+                template_store.rollback(session, who.business_id, kind, locale, version)
+        except NotFound as exc:
+            raise HTTPException(status_code=404, detail=str(exc)) from exc
+        except template_store.TemplateInvalid as exc:
+            return history_response(request, who, kind, locale, error=str(exc), status=422)
+        return RedirectResponse(f"/admin/templates/{kind}/{locale}?rolled_back={version}", status_code=303)
+
+    @router.post("/{kind}/{locale}/reset")
+    def reset(request: Request, kind: str, locale: str, who: auth.SignedIn = checked_admin) -> Response:
+        """Put the shipped default in force again; saved versions stay for a later rollback."""
+        _key(kind, locale)
+        with write_session(engine) as session:
+            template_store.reset(session, who.business_id, kind, locale)
+        return RedirectResponse(f"/admin/templates/{kind}/{locale}?reset=1", status_code=303)
+
+    return router
