@@ -17,13 +17,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, bindparam, event, insert, update
-from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
 from mailflow import service as use_cases
@@ -261,44 +259,76 @@ def process_one(app: App, row_id: int, now: datetime, context: RuleContext | Non
 def process_batch(
     app: App, row_ids: list[int], now: datetime, context: RuleContext | None = None
 ) -> list[Outcome]:
-    """Run the pipeline for claimed messages in one write transaction, each in its own savepoint.
+    """Run the pipeline for claimed messages in one write transaction.
 
     The bytes are read, parsed and judged first, outside any transaction; the
     write transaction (on SQLite the one writer's turn) holds only the steps
     that read or change bookings and queue emails. One transaction for a few
     messages pays one commit and one turn at the lock, and the business,
-    services and staff they share are loaded once. A message whose steps crash
-    is rolled back to its savepoint alone and kept ``error`` with the reason;
-    should the transaction itself fail, each message is tried on its own.
+    services and staff they share are loaded once. Should any message crash,
+    the whole transaction is rolled back and each message runs again on its
+    own, so the crash is kept on its row alone (``error``, with the reason and
+    the bytes) and the others are done as if nothing had happened.
     """
     context = context or _rule_context(app)
     outcomes = {row_id: Outcome() for row_id in row_ids}
-    prepared: dict[int, Prepared | Exception] = {}
     with read_session(app.engine) as session:
-        raws = dict(
-            session.exec(
-                select(InboundMessage.id, InboundMessage.raw).where(col(InboundMessage.id).in_(row_ids))
-            ).all()
-        )
-    for row_id in row_ids:
+        found = session.execute(_STORED, {"ids": row_ids}).all()
+    stored = {row.id: Stored(row.id, row.sha256, row.envelope_rcpt) for row in found}
+    prepared: dict[int, Prepared | Exception] = {}
+    for row in found:
         try:
-            prepared[row_id] = prepare(raws[row_id], context)
+            prepared[row.id] = prepare(row.raw, context)
         except Exception as exc:  # kept on the row below, like a crash in the transaction
-            log.exception("inbound message %d failed", row_id)
-            prepared[row_id] = exc
+            log.exception("inbound message %d failed", row.id)
+            prepared[row.id] = exc
     try:
         with write_session(app.engine) as session:
             _keep_loaded(session)
-            for row_id in row_ids:
-                _run_saved(app, session, row_id, prepared[row_id], outcomes[row_id], now)
-    except Exception:
-        if len(row_ids) == 1:
-            log.exception("inbound message %d failed", row_ids[0])
-            _keep_error(app, row_ids[0], outcomes[row_ids[0]], sys.exc_info()[1])
-            return [outcomes[row_ids[0]]]
-        log.exception("inbound batch of %d failed; trying each on its own", len(row_ids))
-        return [process_one(app, row_id, now, context) for row_id in row_ids]
+            finished = []
+            for row_id in (row_id for row_id in row_ids if row_id in stored):
+                ready, outcome = prepared[row_id], outcomes[row_id]
+                if isinstance(ready, Exception):
+                    finished.append(_finish(row_id, outcome, ready))
+                    continue
+                _pipeline(app, session, stored[row_id], ready, outcome, now)
+                finished.append(_finish(row_id, outcome))
+            if finished:
+                session.execute(_FINISH, finished)
+    except Exception as exc:
+        if len(row_ids) > 1:
+            log.warning("inbound batch of %d failed (%s); each message on its own", len(row_ids), exc)
+            return [process_one(app, row_id, now, context) for row_id in row_ids]
+        log.exception("inbound message %d failed", row_ids[0])
+        with write_session(app.engine) as session:
+            session.execute(_FINISH, [_finish(row_ids[0], outcomes[row_ids[0]], exc)])
     return [outcomes[row_id] for row_id in row_ids]
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """What the pipeline needs of a stored message's row besides its bytes."""
+
+    id: int
+    sha256: str
+    envelope_rcpt: str
+
+
+def _finish(row_id: int, outcome: Outcome, crash: BaseException | None = None) -> dict[str, Any]:
+    """The row's final values: ``done`` with the verdicts, or ``error`` with the crash."""
+    error = None
+    if crash is not None:
+        error = f"{type(crash).__name__}: {crash}"
+        outcome.add("pipeline", "error", error)
+    return {
+        "row_id": row_id,
+        "new_status": "error" if crash is not None else "done",
+        "new_error": error[:2000] if error else None,
+        "new_verdicts": outcome.verdicts,
+        "new_kind": outcome.kind,
+        "new_command": outcome.command,
+        "new_booking_id": outcome.booking_id,
+    }
 
 
 def _keep_loaded(session: Session) -> None:
@@ -313,57 +343,8 @@ def _keep_loaded(session: Session) -> None:
     session.info["mailflow_kept"] = kept
 
 
-def _run_saved(
-    app: App, session: Session, row_id: int, prepared: Prepared | Exception, outcome: Outcome, now: datetime
-) -> None:
-    """One message's steps inside a savepoint of the batch's transaction."""
-    # The bytes came with the read before; the transaction does not load them again.
-    skip_raw = defer(InboundMessage.raw)  # type: ignore[arg-type]  # SQLModel columns are attributes
-    error: BaseException | None = prepared if isinstance(prepared, Exception) else None
-    if isinstance(prepared, Prepared):
-        try:
-            with session.begin_nested():
-                row = session.get_one(InboundMessage, row_id, options=[skip_raw])
-                _pipeline(app, session, row, prepared, outcome, now)
-                row.status = "done"
-                row.error = None
-                _save(row, outcome)
-                session.add(row)
-                session.flush()
-        except Exception as exc:
-            log.exception("inbound message %d failed", row_id)
-            error = exc
-    if error is not None:
-        row = session.get_one(InboundMessage, row_id, options=[skip_raw])
-        _mark_error(row, outcome, error)
-        session.add(row)
-        session.flush()
-
-
-def _mark_error(row: InboundMessage, outcome: Outcome, exc: BaseException | None) -> None:
-    reason = f"{type(exc).__name__}: {exc}"
-    outcome.add("pipeline", "error", reason)
-    row.status = "error"
-    row.error = reason[:2000]
-    _save(row, outcome)
-
-
-def _keep_error(app: App, row_id: int, outcome: Outcome, exc: BaseException | None) -> None:
-    with write_session(app.engine) as session:
-        row = session.get_one(InboundMessage, row_id)
-        _mark_error(row, outcome, exc)
-        session.add(row)
-
-
-def _save(row: InboundMessage, outcome: Outcome) -> None:
-    row.verdicts = outcome.verdicts
-    row.kind = outcome.kind
-    row.command = outcome.command
-    row.booking_id = outcome.booking_id
-
-
 def _pipeline(
-    app: App, session: Session, row: InboundMessage, prepared: Prepared, outcome: Outcome, now: datetime
+    app: App, session: Session, row: Stored, prepared: Prepared, outcome: Outcome, now: datetime
 ) -> None:
     parsed, classification = prepared.parsed, prepared.classification
     outcome.add("parse", "ok" if parsed.message is not None else "malformed", "; ".join(parsed.defects)[:200])
@@ -438,7 +419,7 @@ def dmarc_failure(parsed: ParsedMessage, trusted: frozenset[str]) -> str | None:
     return None
 
 
-def _is_duplicate(session: Session, row: InboundMessage, parsed: ParsedMessage) -> bool:
+def _is_duplicate(session: Session, row: Stored, parsed: ParsedMessage) -> bool:
     if parsed.message_id:
         earlier = session.execute(_EARLIER_BY_ID, {"same": parsed.message_id, "id": row.id})
     else:
@@ -457,6 +438,22 @@ def _earlier(same: Any) -> Any:
 
 
 # Statements built once: the pipeline runs them for every message.
+_STORED = select(
+    InboundMessage.id, InboundMessage.raw, InboundMessage.sha256, InboundMessage.envelope_rcpt
+).where(col(InboundMessage.id).in_(bindparam("ids", expanding=True)))
+_INBOUND = InboundMessage.__table__  # type: ignore[attr-defined]  # SQLModel tables have one
+_FINISH = (  # Core, not ORM: one executemany for the batch, no objects to keep in step
+    update(_INBOUND)
+    .where(_INBOUND.c.id == bindparam("row_id"))
+    .values(
+        status=bindparam("new_status"),
+        error=bindparam("new_error"),
+        verdicts=bindparam("new_verdicts"),
+        kind=bindparam("new_kind"),
+        command=bindparam("new_command"),
+        booking_id=bindparam("new_booking_id"),
+    )
+)
 _EARLIER_BY_ID = _earlier(InboundMessage.message_id)
 _EARLIER_BY_HASH = _earlier(InboundMessage.sha256)
 _KEY_TARGET = select(ReplyKey.booking_id, ReplyKey.recipient, ReplyKey.kind, ReplyKey.offered).where(
