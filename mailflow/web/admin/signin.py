@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from html import escape
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
@@ -82,7 +82,7 @@ def _now() -> datetime:
 def safe_next(value: str | None) -> str:
     """``value`` when it is a local ``/admin`` path, else the landing page (no open redirect).
 
-    >>> safe_next("/admin/services"), safe_next("//evil.example/admin"), safe_next("https://x/admin")
+    >>> safe_next("/admin/services"), safe_next("//evil.example/admin"), safe_next("/admin/%2e%2e/book")
     ('/admin/services', '/admin/bookings', '/admin/bookings')
     """
     if not value or "\\" in value or any(ord(c) < 32 for c in value):
@@ -94,6 +94,8 @@ def safe_next(value: str | None) -> str:
         return LANDING
     if parts.path.startswith(("/admin/sign-in", "/admin/sign-out")):
         return LANDING
+    if any(segment in (".", "..") for segment in unquote(parts.path).split("/")):
+        return LANDING  # a browser would resolve /admin/../book to /book
     return value
 
 
