@@ -711,7 +711,13 @@ def test_staff_see_only_their_bookings_and_admins_see_all(site: Admin) -> None:
         everything = admin.get(path).text
         assert bobs in everything and carlas in everything
     assert bob.get(f"/admin/bookings/{carlas}").status_code == 403
-    assert bob.get(f"/admin/bookings/{bobs}").status_code == 200
+    own = bob.get(f"/admin/bookings/{bobs}")
+    assert own.status_code == 200
+    offered = SLOT_RADIO.findall(own.text)  # times to move to: his own calendar only
+    assert offered and all(slot.endswith(f"|{BOB}") for slot in offered)
+    assert any(
+        slot.endswith(f"|{CARLA}") for slot in SLOT_RADIO.findall(admin.get(f"/admin/bookings/{bobs}").text)
+    )
     assert admin.get("/admin/bookings/BK-NOSUCH").status_code == 404
     assert "Carla Castro" in admin.get(f"/admin/bookings?view=day&day={site.day.isoformat()}").text
 

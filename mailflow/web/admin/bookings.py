@@ -454,16 +454,17 @@ def build_router(admin: Admin) -> APIRouter:
                 select(AuditEvent).where(AuditEvent.booking_id == booking.id).order_by(col(AuditEvent.at))
             ).all()
             form = values or {}
-            day = parse_day(form.get("day") or params.get("day"))
+            zone = business.timezone
+            booked_day = booking.start.astimezone(ZoneInfo(zone)).date()
+            day = parse_day(form.get("day") or params.get("day")) or booked_day
             staff_choice = form.get("staff") or params.get("staff") or ""
             members = bookable_staff(session, who, svc)
             if staff_choice not in {m.email for m in members}:
-                staff_choice = ""
+                staff_choice = "" if who.is_admin else who.email
             confirmed = booking.status == BookingStatus.CONFIRMED.value
             slots = (
                 slots_for(session, business, svc, day, staff_choice, exclude=booking.id) if confirmed else []
             )
-            zone = business.timezone
             done = {
                 "created": "Booked. The customer gets a confirmation email.",
                 "rescheduled": "Moved. The customer gets an updated confirmation.",
@@ -521,7 +522,7 @@ def build_router(admin: Admin) -> APIRouter:
                 ],
                 members=[(m.email, m.name or m.email) for m in members],
                 staff_choice=staff_choice,
-                day=day.isoformat() if day else booking.start.astimezone(ZoneInfo(zone)).date().isoformat(),
+                day=day.isoformat(),
                 slots=slots,
                 values=form,
                 errors=errors or {},
@@ -529,6 +530,7 @@ def build_router(admin: Admin) -> APIRouter:
                 done=done,
                 force_explanation=FORCE_EXPLANATION,
                 csrf=admin.csrf(request, f"booking:{booking.ref}"),
+                everyone=who.is_admin,
             )
 
     @router.get("/admin/bookings/{ref}")
