@@ -24,19 +24,11 @@ from mailflow.store.tables import Service
 from mailflow.web.admin.settings import MANAGE_LABEL
 from tests.conftest import BERLIN, berlin
 from tests.e2e.conftest import LiveServer, manage_links
+from tests.e2e.test_browser import UNLABELLED_CONTROLS
 
 ADMIN = "admin@contoso.example"
 BOB = "bob@contoso.example"
 BOOKING_PAGE = re.compile(r"/admin/bookings/(BK-[A-Z0-9]+)\?done=created$")
-
-# Controls without a label, an aria-label/-labelledby, or (for buttons) visible text.
-UNLABELLED_CONTROLS = """() => Array.from(document.querySelectorAll('input, select, textarea, button'))
-  .filter(el => el.type !== 'hidden')
-  .filter(el => !(el.labels && el.labels.length)
-             && !el.getAttribute('aria-label')
-             && !el.getAttribute('aria-labelledby')
-             && !(el.tagName === 'BUTTON' && el.textContent.trim()))
-  .map(el => el.outerHTML)"""
 
 
 def soon_weekday_at_four() -> datetime:

@@ -40,6 +40,8 @@ from mailflow.store.tables import (
     pk,
 )
 from mailflow.web.admin import Admin
+from mailflow.web.pages import _parse_day as parse_day
+from mailflow.web.pages import _parse_slot as parse_slot
 
 __all__ = ["DEFAULT_RANGE_DAYS", "FORCE_EXPLANATION", "build_router"]
 
@@ -56,14 +58,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def parse_day(value: str | None) -> date | None:
-    """``YYYY-MM-DD`` or None for anything else."""
-    try:
-        return date.fromisoformat(value) if value else None
-    except ValueError:
-        return None
-
-
 def local_time(day_text: str, time_text: str, zone: str) -> datetime:
     """A wall-clock date and time in ``zone`` as an aware datetime; ``InvalidInput`` if malformed."""
     day = parse_day(day_text.strip())
@@ -74,18 +68,6 @@ def local_time(day_text: str, time_text: str, zone: str) -> datetime:
     if day is None or wall is None:
         raise InvalidInput("give the date (YYYY-MM-DD) and the time (HH:MM)")
     return datetime.combine(day, wall.replace(second=0, microsecond=0), ZoneInfo(zone))
-
-
-def parse_slot(value: str) -> tuple[datetime, str]:
-    """A slot radio value ``<UTC ISO start>|<staff email>``; ``InvalidInput`` when malformed."""
-    start_text, _, staff = value.partition("|")
-    try:
-        start = datetime.fromisoformat(start_text)
-    except ValueError:
-        raise InvalidInput("choose a free time") from None
-    if start.tzinfo is None or not staff:
-        raise InvalidInput("choose a free time")
-    return start, staff
 
 
 def when_text(start: datetime, end: datetime, zone: str) -> str:

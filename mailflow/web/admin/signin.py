@@ -385,33 +385,26 @@ def build_router(admin: Admin) -> APIRouter:
             session.execute(delete(AdminSession).where(col(AdminSession.staff_id) == staff.id))
         return RedirectResponse("/admin/sign-in?done=reset", status_code=303)
 
-    @router.get("/admin/reset/{token}")
-    def reset_form(request: Request, token: str) -> Response:
-        return set_password_page(request, token, "reset")
+    def add_link_pages(purpose: str, path: str) -> None:
+        """GET and POST of ``/admin/<path>/{token}``: choose a password with a link of ``purpose``."""
 
-    @router.post("/admin/reset/{token}")
-    def reset_submit(
-        request: Request,
-        token: str,
-        _: None = Depends(admin.csrf_guard("reset:{token}")),
-        password: str = Form(""),
-        confirm: str = Form(""),
-    ) -> Response:
-        return set_password_submit(request, token, "reset", password, confirm)
+        def form(request: Request, token: str) -> Response:
+            return set_password_page(request, token, purpose)
 
-    @router.get("/admin/welcome/{token}")
-    def welcome_form(request: Request, token: str) -> Response:
-        return set_password_page(request, token, "invite")
+        def submit(
+            request: Request,
+            token: str,
+            _: None = Depends(admin.csrf_guard(purpose + ":{token}")),
+            password: str = Form(""),
+            confirm: str = Form(""),
+        ) -> Response:
+            return set_password_submit(request, token, purpose, password, confirm)
 
-    @router.post("/admin/welcome/{token}")
-    def welcome_submit(
-        request: Request,
-        token: str,
-        _: None = Depends(admin.csrf_guard("invite:{token}")),
-        password: str = Form(""),
-        confirm: str = Form(""),
-    ) -> Response:
-        return set_password_submit(request, token, "invite", password, confirm)
+        router.add_api_route(f"/admin/{path}/{{token}}", form, methods=["GET"], name=f"{path}_form")
+        router.add_api_route(f"/admin/{path}/{{token}}", submit, methods=["POST"], name=f"{path}_submit")
+
+    add_link_pages("reset", "reset")
+    add_link_pages("invite", "welcome")
 
     # --- the team and invitations (admins) ------------------------------------------
 
