@@ -28,7 +28,10 @@ def create_web_app(app: App) -> FastAPI:
 
     from mailflow.app import maildir_path
     from mailflow.web.admin import RouterFactory, templates_editor
+    from mailflow.web.admin import bookings as admin_bookings
     from mailflow.web.admin import install as install_admin
+    from mailflow.web.admin import settings as admin_settings
+    from mailflow.web.admin import signin as admin_signin
     from mailflow.web.pages import build_router
     from mailflow.web.security import SecurityHeaders
 
@@ -38,6 +41,9 @@ def create_web_app(app: App) -> FastAPI:
     web.mount("/static", StaticFiles(directory=Path(__file__).with_name("static")), name="static")
     web.include_router(build_router(app))
     admin_routers: list[RouterFactory] = [
+        admin_signin.build_router,
+        admin_settings.build_router,
+        admin_bookings.build_router,
         templates_editor.build_router,
     ]
     install_admin(web, app, admin_routers)

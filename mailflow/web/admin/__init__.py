@@ -10,7 +10,7 @@ checked before anything else.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,6 +44,10 @@ class NotSignedIn(Exception):
 
 class NotAllowed(Exception):
     """Raised by ``Admin.admin`` when the signed-in member is not an admin."""
+
+
+class BadForm(Exception):
+    """Raised by a ``Admin.csrf_guard`` dependency when a POST lacks a valid CSRF token."""
 
 
 def _now() -> datetime:
@@ -83,6 +87,22 @@ class Admin:
     def check_csrf(self, request: Request, given: str | None, purpose: str) -> bool:
         return csrf_valid(self.app.secret_key, request, given, f"admin:{purpose}")
 
+    def csrf_guard(self, purpose: str) -> Callable[[Request], Awaitable[None]]:
+        """A dependency that refuses (403) a form without a valid CSRF token for ``purpose``.
+
+        List it before ``Depends(admin.user)``: the token is checked before anything
+        else, so a forged POST gets 403 whether or not anyone is signed in.
+        ``purpose`` may name path parameters, e.g. ``"booking:{ref}"``.
+        """
+
+        async def check(request: Request) -> None:
+            given = (await request.form()).get("csrf")
+            topic = purpose.format(**request.path_params)
+            if not self.check_csrf(request, given if isinstance(given, str) else None, topic):
+                raise BadForm()
+
+        return check
+
     def render(self, request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
         """Render ``admin/<name>`` with the signed-in member (if any) as ``user``."""
         response = HTMLResponse(status_code=status)
@@ -112,6 +132,14 @@ def install(web: FastAPI, app: App, factories: list[RouterFactory]) -> Admin:
             target = quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""), safe="")
             return RedirectResponse(f"/admin/sign-in?next={target}", status_code=303)
         return Response("sign in first\n", status_code=401, media_type="text/plain")
+
+    @web.exception_handler(BadForm)
+    def _bad_form(request: Request, exc: BadForm) -> Response:
+        return Response(
+            "This form has expired or did not come from this site: reload the page and try again.\n",
+            status_code=403,
+            media_type="text/plain",
+        )
 
     @web.exception_handler(NotAllowed)
     def _not_allowed(request: Request, exc: NotAllowed) -> Response:

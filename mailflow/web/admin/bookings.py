@@ -1,0 +1,691 @@
+"""The staff calendar at ``/admin/bookings``: list, day view, booking on a customer's behalf, changes.
+
+Staff see and change only their own bookings; admins everything of their
+business. Every change goes through the use cases of ``mailflow.service`` as
+a staff actor, so the customer, the staff and the admins get the same emails
+as for any other change, in the change's transaction. Staff are held to the
+calendar (working hours, time off, closures, other bookings) but not to the
+customers' slot grid or minimum notice: "a different time" books any free
+minute; nothing books over another booking or outside working hours, the
+store's no-double-booking guarantee has no override.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlmodel import Session, col, select
+
+from mailflow import auth
+from mailflow import service as use_cases
+from mailflow.booking.model import Actor, ActorKind, BookingStatus, Origin
+from mailflow.errors import BookingConflict, InvalidInput, NotFound, PolicyRefused, SlotUnavailable
+from mailflow.service import normalize_email
+from mailflow.store import queries
+from mailflow.store.engine import read_session, write_session
+from mailflow.store.tables import (
+    AuditEvent,
+    Booking,
+    Business,
+    Customer,
+    InboundMessage,
+    OutboxMessage,
+    Service,
+    Staff,
+    pk,
+)
+from mailflow.web.admin import Admin
+from mailflow.web.pages import _parse_day as parse_day
+from mailflow.web.pages import _parse_slot as parse_slot
+
+__all__ = ["DEFAULT_RANGE_DAYS", "FORCE_EXPLANATION", "build_router"]
+
+DEFAULT_RANGE_DAYS = 14
+MAX_RANGE_DAYS = 366
+FORCE_EXPLANATION = (
+    "A time you type here need not be on the customers' booking grid and may be at short notice, "
+    "but it must still be free: within the staff member's working hours, outside time off and "
+    "closures, and not over another booking. Double bookings cannot be forced."
+)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def local_time(day_text: str, time_text: str, zone: str) -> datetime:
+    """A wall-clock date and time in ``zone`` as an aware datetime; ``InvalidInput`` if malformed."""
+    day = parse_day(day_text.strip())
+    try:
+        wall = time.fromisoformat(time_text.strip()) if time_text.strip() else None
+    except ValueError:
+        wall = None
+    if day is None or wall is None:
+        raise InvalidInput("give the date (YYYY-MM-DD) and the time (HH:MM)")
+    return datetime.combine(day, wall.replace(second=0, microsecond=0), ZoneInfo(zone))
+
+
+def when_text(start: datetime, end: datetime, zone: str) -> str:
+    """``Tue 8 Dec 2026, 10:00–10:45`` in ``zone``."""
+    tz = ZoneInfo(zone)
+    local_start, local_end = start.astimezone(tz), end.astimezone(tz)
+    return f"{local_start:%a} {local_start.day} {local_start:%b %Y, %H:%M}–{local_end:%H:%M}"
+
+
+@dataclass(frozen=True)
+class Row:
+    """A booking as the calendar lists it."""
+
+    ref: str
+    status: str
+    origin: str
+    service: str
+    staff: str
+    staff_email: str
+    customer: str
+    customer_email: str
+    bouncing: bool
+    when: str
+    day: date
+    start: datetime
+
+
+def _rows(session: Session, bookings: list[Booking], zone: str) -> list[Row]:
+    services = {pk(s): s for s in session.exec(select(Service)).all()}
+    staff = {pk(s): s for s in session.exec(select(Staff)).all()}
+    rows = []
+    tz = ZoneInfo(zone)
+    for booking in bookings:
+        customer = session.get_one(Customer, booking.customer_id)
+        member = staff[booking.staff_id]
+        rows.append(
+            Row(
+                ref=booking.ref,
+                status=booking.status,
+                origin=booking.origin,
+                service=services[booking.service_id].name,
+                staff=member.name or member.email,
+                staff_email=member.email,
+                customer=customer.name,
+                customer_email=customer.email,
+                bouncing=customer.bouncing,
+                when=when_text(booking.start, booking.end, zone),
+                day=booking.start.astimezone(tz).date(),
+                start=booking.start,
+            )
+        )
+    return rows
+
+
+def build_router(admin: Admin) -> APIRouter:
+    """The calendar pages of the signed-in member's business."""
+    router = APIRouter()
+    app = admin.app
+    engine = app.engine
+
+    def visible(who: auth.SignedIn) -> Any:
+        """The condition on Booking that limits ``who`` to what they may see."""
+        condition = col(Booking.business_id) == who.business_id
+        if not who.is_admin:
+            condition = condition & (col(Booking.staff_id) == who.staff_id)
+        return condition
+
+    def actor(who: auth.SignedIn) -> Actor:
+        return Actor(ActorKind.STAFF, who.email)
+
+    def not_yours() -> Response:
+        return Response(
+            "This booking is not yours: staff see only their own bookings.\n",
+            status_code=403,
+            media_type="text/plain",
+        )
+
+    def missing() -> Response:
+        return Response("No such booking.\n", status_code=404, media_type="text/plain")
+
+    def owned(session: Session, who: auth.SignedIn, ref: str) -> Booking | Response:
+        booking = session.exec(select(Booking).where(Booking.ref == ref.strip().upper())).first()
+        if booking is None or booking.business_id != who.business_id:
+            return missing()
+        if not who.is_admin and booking.staff_id != who.staff_id:
+            return not_yours()
+        return booking
+
+    # --- list and day view ------------------------------------------------------------
+
+    @router.get("/admin/bookings")
+    def calendar(request: Request, who: auth.SignedIn = Depends(admin.user)) -> Response:
+        params = request.query_params
+        with read_session(engine) as session:
+            business = session.get_one(Business, who.business_id)
+            zone = business.timezone
+            today = _now().astimezone(ZoneInfo(zone)).date()
+            view = "day" if params.get("view") == "day" else "list"
+            problems = []
+            if view == "day":
+                first = parse_day(params.get("day")) or today
+                last = first
+            else:
+                first = parse_day(params.get("from")) or today
+                last = parse_day(params.get("to")) or first + timedelta(days=DEFAULT_RANGE_DAYS - 1)
+                if last < first:
+                    problems.append("The end date was before the start date; showing the start date only.")
+                    last = first
+                if (last - first).days >= MAX_RANGE_DAYS:
+                    problems.append(f"At most {MAX_RANGE_DAYS} days at once; the range was shortened.")
+                    last = first + timedelta(days=MAX_RANGE_DAYS - 1)
+            window = queries.day_window(first, last, zone)
+            bookings = session.exec(
+                select(Booking)
+                .where(visible(who), col(Booking.start) >= window.start, col(Booking.start) < window.end)
+                .order_by(col(Booking.start), col(Booking.id))
+            ).all()
+            rows = _rows(session, list(bookings), zone)
+            columns: dict[str, list[Row]] = {}
+            if view == "day":
+                members = session.exec(
+                    select(Staff)
+                    .where(Staff.business_id == who.business_id, col(Staff.active).is_(True))
+                    .order_by(col(Staff.id))
+                ).all()
+                for member in members:
+                    if who.is_admin or member.id == who.staff_id:
+                        columns[member.name or member.email] = []
+                for row in rows:
+                    columns.setdefault(row.staff, []).append(row)
+        return admin.render(
+            request,
+            "bookings.html",
+            view=view,
+            rows=rows,
+            columns=columns,
+            first=first,
+            last=last,
+            day=first,
+            previous_day=first - timedelta(days=1),
+            next_day=first + timedelta(days=1),
+            today=today,
+            zone=zone,
+            problems=problems,
+            everyone=who.is_admin,
+        )
+
+    # --- booking on a customer's behalf ----------------------------------------------
+
+    def slots_for(
+        session: Session,
+        business: Business,
+        service: Service | None,
+        day: date | None,
+        staff_email: str,
+        exclude: int | None = None,
+    ) -> list[dict[str, str]]:
+        if service is None or day is None:
+            return []
+        found = use_cases.find_slots(
+            session,
+            business,
+            service,
+            day_from=day,
+            day_to=day,
+            now=_now(),
+            grid=app.grid,
+            staff_email=staff_email or None,
+            exclude_booking_id=exclude,
+        )
+        zone = ZoneInfo(business.timezone)
+        return [
+            {
+                "value": f"{slot.start.astimezone(UTC).isoformat()}|{slot.staff_email}",
+                "label": f"{slot.start.astimezone(zone):%H:%M} · {slot.staff_name}",
+            }
+            for slot in found
+        ]
+
+    def bookable_staff(session: Session, who: auth.SignedIn, service: Service | None) -> list[Staff]:
+        members = list(queries.staff_for_service(session, service)) if service is not None else []
+        return [m for m in members if who.is_admin or m.id == who.staff_id]
+
+    def new_page(
+        request: Request,
+        who: auth.SignedIn,
+        values: dict[str, str],
+        *,
+        errors: dict[str, str] | None = None,
+        message: str | None = None,
+        status: int = 200,
+    ) -> Response:
+        with read_session(engine) as session:
+            business = session.get_one(Business, who.business_id)
+            services = session.exec(
+                select(Service)
+                .where(Service.business_id == business.id, col(Service.active).is_(True))
+                .order_by(col(Service.id))
+            ).all()
+            chosen = next((s for s in services if s.slug == values.get("service")), None)
+            if chosen is None and services:
+                chosen = services[0]
+            members = bookable_staff(session, who, chosen)
+            if not who.is_admin and values.get("staff") != who.email:
+                values["staff"] = who.email
+            staff_email = values.get("staff", "")
+            if staff_email and staff_email not in {m.email for m in members}:
+                staff_email = ""
+            day = parse_day(values.get("day"))
+            slots = slots_for(session, business, chosen, day, staff_email)
+            return admin.render(
+                request,
+                "booking_new.html",
+                status=status,
+                services=[(s.slug, s.name, s.duration_minutes) for s in services],
+                service=chosen.slug if chosen else "",
+                members=[(m.email, m.name or m.email) for m in members],
+                staff=staff_email,
+                day=day.isoformat() if day else "",
+                slots=slots,
+                values=values,
+                errors=errors or {},
+                message=message,
+                locales=list(business.locales),
+                zone=business.timezone,
+                force_explanation=FORCE_EXPLANATION,
+                csrf=admin.csrf(request, "booking-new"),
+                everyone=who.is_admin,
+            )
+
+    @router.get("/admin/bookings/new")
+    def new_form(request: Request, who: auth.SignedIn = Depends(admin.user)) -> Response:
+        params = request.query_params
+        with read_session(engine) as session:
+            zone = session.get_one(Business, who.business_id).timezone
+        today = _now().astimezone(ZoneInfo(zone)).date()
+        values = {
+            "service": params.get("service", ""),
+            "staff": params.get("staff", ""),
+            "day": params.get("day", "") or today.isoformat(),
+        }
+        return new_page(request, who, values)
+
+    @router.post("/admin/bookings/new")
+    def new_submit(
+        request: Request,
+        _: None = Depends(admin.csrf_guard("booking-new")),
+        who: auth.SignedIn = Depends(admin.user),
+        service: str = Form(""),
+        staff: str = Form(""),
+        day: str = Form(""),
+        slot: str = Form(""),
+        when: str = Form("slot"),
+        force_day: str = Form(""),
+        force_time: str = Form(""),
+        force_staff: str = Form(""),
+        email: str = Form(""),
+        name: str = Form(""),
+        phone: str = Form(""),
+        locale: str = Form(""),
+        timezone: str = Form(""),
+    ) -> Response:
+        values = {
+            "service": service,
+            "staff": staff,
+            "day": day,
+            "slot": slot,
+            "when": when,
+            "force_day": force_day,
+            "force_time": force_time,
+            "force_staff": force_staff,
+            "email": email,
+            "name": name,
+            "phone": phone,
+            "locale": locale,
+            "timezone": timezone,
+        }
+        errors: dict[str, str] = {}
+        with read_session(engine) as session:
+            business = session.get_one(Business, who.business_id)
+            zone, business_slug = business.timezone, business.slug
+        start: datetime | None = None
+        staff_email = ""
+        try:
+            if when == "force":
+                start = local_time(force_day, force_time, zone)
+                staff_email = force_staff.strip().lower()
+                if not staff_email:
+                    raise InvalidInput("choose the staff member")
+            else:
+                start, staff_email = parse_slot(slot)
+        except InvalidInput as exc:
+            errors["when"] = str(exc)
+        if not who.is_admin and staff_email and staff_email != who.email:
+            errors["when"] = "staff book for themselves; ask an admin to book for someone else"
+        if not name.strip():
+            errors["name"] = "enter the customer's name"
+        try:
+            normalize_email(email)
+        except InvalidInput:
+            errors["email"] = "enter the customer's email address"
+        if errors or start is None:
+            return new_page(request, who, values, errors=errors, status=400)
+        try:
+            view = use_cases.create_booking(
+                engine,
+                business=business_slug,
+                service=service,
+                staff=staff_email,
+                customer=use_cases.CustomerInput(
+                    email=email,
+                    name=name,
+                    phone=phone,
+                    locale=locale or None,
+                    timezone=timezone.strip() or None,
+                ),
+                start=start,
+                origin=Origin.STAFF,
+                actor=actor(who),
+                now=_now(),
+                public_url=app.settings.public_url,
+                **app.booking_kwargs(),
+            )
+        except (SlotUnavailable, NotFound) as exc:
+            message = str(exc)
+            if isinstance(exc, SlotUnavailable) and when == "force":
+                message += ". " + FORCE_EXPLANATION
+            return new_page(request, who, values, message=message, status=409)
+        except InvalidInput as exc:
+            return new_page(request, who, values, message=str(exc), status=400)
+        app.wake()
+        return RedirectResponse(f"/admin/bookings/{view.ref}?done=created", status_code=303)
+
+    # --- one booking ----------------------------------------------------------------
+
+    def detail_page(
+        request: Request,
+        who: auth.SignedIn,
+        ref: str,
+        *,
+        message: str | None = None,
+        errors: dict[str, str] | None = None,
+        values: dict[str, str] | None = None,
+        status: int = 200,
+    ) -> Response:
+        params = request.query_params
+        with read_session(engine) as session:
+            booking = owned(session, who, ref)
+            if isinstance(booking, Response):
+                return booking
+            business = session.get_one(Business, booking.business_id)
+            svc = session.get_one(Service, booking.service_id)
+            member = session.get_one(Staff, booking.staff_id)
+            customer = session.get_one(Customer, booking.customer_id)
+            emails = session.exec(
+                select(OutboxMessage)
+                .where(OutboxMessage.booking_id == booking.id)
+                .order_by(col(OutboxMessage.created_at), col(OutboxMessage.id))
+            ).all()
+            replies = session.exec(
+                select(InboundMessage)
+                .where(InboundMessage.booking_id == booking.id)
+                .order_by(col(InboundMessage.received_at), col(InboundMessage.id))
+            ).all()
+            history = session.exec(
+                select(AuditEvent).where(AuditEvent.booking_id == booking.id).order_by(col(AuditEvent.at))
+            ).all()
+            form = values or {}
+            zone = business.timezone
+            booked_day = booking.start.astimezone(ZoneInfo(zone)).date()
+            day = parse_day(form.get("day") or params.get("day")) or booked_day
+            staff_choice = form.get("staff") or params.get("staff") or ""
+            members = bookable_staff(session, who, svc)
+            if staff_choice not in {m.email for m in members}:
+                staff_choice = "" if who.is_admin else who.email
+            confirmed = booking.status == BookingStatus.CONFIRMED.value
+            slots = (
+                slots_for(session, business, svc, day, staff_choice, exclude=booking.id) if confirmed else []
+            )
+            done = {
+                "created": "Booked. The customer gets a confirmation email.",
+                "rescheduled": "Moved. The customer gets an updated confirmation.",
+                "cancelled": "Cancelled. The customer gets a cancellation email.",
+                "resent": "The confirmation is on its way again.",
+                "customer": "The customer's address is saved.",
+            }.get(params.get("done", ""))
+            return admin.render(
+                request,
+                "booking.html",
+                status=status,
+                ref=booking.ref,
+                status_text=booking.status,
+                confirmed=confirmed,
+                upcoming=confirmed and booking.start > _now(),
+                origin=booking.origin,
+                service=svc.name,
+                staff=member.name or member.email,
+                staff_email=member.email,
+                when=when_text(booking.start, booking.end, zone),
+                zone=zone,
+                cancel_reason=booking.cancel_reason,
+                customer=customer,
+                emails=[
+                    {
+                        "kind": e.kind,
+                        "recipient": e.recipient,
+                        "status": e.status,
+                        "attempts": e.attempts,
+                        "last_error": e.last_error or "",
+                        "subject": str((e.context or {}).get("subject", "")),
+                        "created": e.created_at.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M"),
+                    }
+                    for e in emails
+                ],
+                replies=[
+                    {
+                        "received": r.received_at.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M"),
+                        "sender": r.envelope_from,
+                        "kind": r.kind or "",
+                        "command": r.command or "",
+                        "status": r.status,
+                        "verdict": _verdict(r.verdicts),
+                        "error": r.error or "",
+                    }
+                    for r in replies
+                ],
+                history=[
+                    {
+                        "at": h.at.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M"),
+                        "action": h.action,
+                        "by": h.actor_label or h.actor_kind,
+                    }
+                    for h in history
+                ],
+                members=[(m.email, m.name or m.email) for m in members],
+                staff_choice=staff_choice,
+                day=day.isoformat(),
+                slots=slots,
+                values=form,
+                errors=errors or {},
+                message=message,
+                done=done,
+                force_explanation=FORCE_EXPLANATION,
+                csrf=admin.csrf(request, f"booking:{booking.ref}"),
+                everyone=who.is_admin,
+            )
+
+    @router.get("/admin/bookings/{ref}")
+    def detail(request: Request, ref: str, who: auth.SignedIn = Depends(admin.user)) -> Response:
+        return detail_page(request, who, ref)
+
+    def target(who: auth.SignedIn, ref: str) -> Booking | Response:
+        with read_session(engine) as session:
+            return owned(session, who, ref)
+
+    @router.post("/admin/bookings/{ref}/reschedule")
+    def reschedule(
+        request: Request,
+        ref: str,
+        _: None = Depends(admin.csrf_guard("booking:{ref}")),
+        who: auth.SignedIn = Depends(admin.user),
+        slot: str = Form(""),
+        when: str = Form("slot"),
+        force_day: str = Form(""),
+        force_time: str = Form(""),
+        force_staff: str = Form(""),
+        day: str = Form(""),
+        staff: str = Form(""),
+    ) -> Response:
+        booking = target(who, ref)
+        if isinstance(booking, Response):
+            return booking
+        values = {"slot": slot, "when": when, "force_day": force_day, "force_time": force_time}
+        values |= {"force_staff": force_staff, "day": day, "staff": staff}
+        with read_session(engine) as session:
+            zone = session.get_one(Business, booking.business_id).timezone
+        try:
+            if when == "force":
+                start = local_time(force_day, force_time, zone)
+                staff_email = force_staff.strip().lower() or None
+            else:
+                start, chosen = parse_slot(slot)
+                staff_email = chosen
+            if not who.is_admin and staff_email not in (None, who.email):
+                raise InvalidInput("staff move bookings within their own calendar; ask an admin")
+        except InvalidInput as exc:
+            return detail_page(request, who, ref, errors={"reschedule": str(exc)}, values=values, status=400)
+        try:
+            use_cases.reschedule_booking(
+                engine,
+                booking.ref,
+                start=start,
+                staff=staff_email,
+                actor=actor(who),
+                now=_now(),
+                **app.booking_kwargs(),
+            )
+        except (SlotUnavailable, PolicyRefused, InvalidInput) as exc:
+            text = str(exc)
+            if isinstance(exc, SlotUnavailable) and when == "force":
+                text += ". " + FORCE_EXPLANATION
+            code = 409 if isinstance(exc, BookingConflict | SlotUnavailable) else 400
+            return detail_page(request, who, ref, errors={"reschedule": text}, values=values, status=code)
+        app.wake()
+        return RedirectResponse(f"/admin/bookings/{booking.ref}?done=rescheduled", status_code=303)
+
+    @router.post("/admin/bookings/{ref}/cancel")
+    def cancel(
+        request: Request,
+        ref: str,
+        _: None = Depends(admin.csrf_guard("booking:{ref}")),
+        who: auth.SignedIn = Depends(admin.user),
+        reason: str = Form(""),
+    ) -> Response:
+        booking = target(who, ref)
+        if isinstance(booking, Response):
+            return booking
+        try:
+            use_cases.cancel_booking(
+                engine, booking.ref, reason=reason, actor=actor(who), now=_now(), notifier=app.notifier
+            )
+        except PolicyRefused as exc:
+            return detail_page(request, who, ref, errors={"cancel": str(exc)}, status=409)
+        app.wake()
+        return RedirectResponse(f"/admin/bookings/{booking.ref}?done=cancelled", status_code=303)
+
+    @router.post("/admin/bookings/{ref}/resend")
+    def resend(
+        request: Request,
+        ref: str,
+        _: None = Depends(admin.csrf_guard("booking:{ref}")),
+        who: auth.SignedIn = Depends(admin.user),
+    ) -> Response:
+        booking = target(who, ref)
+        if isinstance(booking, Response):
+            return booking
+        problem = resend_confirmation(booking)
+        if problem is not None:
+            return detail_page(request, who, ref, errors={"resend": problem}, status=409)
+        return RedirectResponse(f"/admin/bookings/{booking.ref}?done=resent", status_code=303)
+
+    def resend_confirmation(booking: Booking) -> str | None:
+        """Queue the confirmation again; the reason why not, when it cannot be sent."""
+        now = _now()
+        with write_session(engine) as session:
+            row = session.get_one(Booking, booking.id)
+            customer = session.get_one(Customer, row.customer_id)
+            if row.status != BookingStatus.CONFIRMED.value:
+                return "This booking is cancelled; there is no confirmation to send."
+            if customer.bouncing:
+                return (
+                    f"Emails to {customer.email} bounce, so nothing is sent to it. "
+                    "Correct the address or clear the flag below, then resend."
+                )
+            app.notifier.resend_confirmation(session, row, now)
+        app.wake()
+        return None
+
+    @router.post("/admin/bookings/{ref}/customer")
+    def customer_address(
+        request: Request,
+        ref: str,
+        _: None = Depends(admin.csrf_guard("booking:{ref}")),
+        who: auth.SignedIn = Depends(admin.user),
+        email: str = Form(""),
+        then: str = Form("save"),
+    ) -> Response:
+        booking = target(who, ref)
+        if isinstance(booking, Response):
+            return booking
+        values = {"customer_email": email}
+        try:
+            address = normalize_email(email)
+        except InvalidInput:
+            return detail_page(
+                request,
+                who,
+                ref,
+                errors={"customer": f"“{email.strip()}” is not an email address."},
+                values=values,
+                status=400,
+            )
+        with write_session(engine) as session:
+            customer = session.get_one(Customer, booking.customer_id)
+            clash = session.exec(
+                select(Customer).where(
+                    Customer.business_id == customer.business_id,
+                    Customer.email == address,
+                    Customer.id != customer.id,
+                )
+            ).first()
+            if clash is None:
+                customer.email = address
+                customer.bouncing = False
+                session.add(customer)
+        if clash is not None:
+            return detail_page(
+                request,
+                who,
+                ref,
+                errors={"customer": f"Another customer ({clash.name}) already has the address {address}."},
+                values=values,
+                status=409,
+            )
+        if then == "resend":
+            problem = resend_confirmation(booking)
+            if problem is not None:
+                return detail_page(request, who, ref, errors={"resend": problem}, status=409)
+            return RedirectResponse(f"/admin/bookings/{booking.ref}?done=resent", status_code=303)
+        return RedirectResponse(f"/admin/bookings/{booking.ref}?done=customer", status_code=303)
+
+    return router
+
+
+def _verdict(verdicts: list[dict[str, Any]]) -> str:
+    """The pipeline's last verdict on an inbound message, as one line (``act: cancelled``)."""
+    for entry in reversed(verdicts or []):
+        rule, verdict = str(entry.get("rule", "")), str(entry.get("verdict", ""))
+        if rule or verdict:
+            return f"{rule}: {verdict}"
+    return ""
