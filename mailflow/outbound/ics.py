@@ -1,4 +1,4 @@
-"""Calendar parts (RFC 5545 / iTIP) for booking emails, built with icalendar.
+"""Calendar parts (RFC 5545 / iTIP) for booking emails, written with icalendar's escaping and folding.
 
 One UID per booking for its whole life; SEQUENCE is the booking's sequence, so
 a calendar replaces the old entry on a move and removes it on a cancel.
@@ -7,10 +7,11 @@ a calendar replaces the old entry on a move and removes it on a cancel.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 
-from icalendar import Calendar, Event, vCalAddress, vText
+from icalendar import vText, vUri
+from icalendar.parser import Contentline, Parameters
 
 PRODID = "-//mailflow//booking//EN"
 
@@ -42,40 +43,64 @@ def booking_uid(ref: str, domain: str) -> str:
     return f"{ref.lower()}@{domain}"
 
 
-def _address(name: str, email: str, **params: str) -> vCalAddress:
-    address = vCalAddress(f"mailto:{email}")
-    address.params["CN"] = vText(name or email)
-    for key, value in params.items():
-        address.params[key] = vText(value)
-    return address
-
-
 def calendar_bytes(entry: CalendarEntry, method: Method) -> bytes:
-    """The ``text/calendar`` body for ``entry``: REQUEST for new or moved, CANCEL for cancelled."""
-    calendar = Calendar()
-    calendar.add("prodid", PRODID)
-    calendar.add("version", "2.0")
-    calendar.add("calscale", "GREGORIAN")
-    calendar.add("method", method.value)
-    event = Event()
-    event.add("uid", entry.uid)
-    event.add("sequence", entry.sequence)
-    event.add("dtstamp", entry.stamp)
-    event.add("dtstart", entry.start)
-    event.add("dtend", entry.end)
-    event.add("summary", entry.summary)
-    if entry.location:
-        event.add("location", entry.location)
+    """The ``text/calendar`` body for ``entry``: REQUEST for new or moved, CANCEL for cancelled.
+
+    Written line by line with icalendar's own escaping, parameter quoting and
+    folding, in the order its object model writes them (``tests/unit/test_ics.py``
+    checks the bytes are the same): building the ``Calendar`` objects cost a
+    millisecond per email, about a fifth of building the whole email.
+    """
+    lines = [
+        "BEGIN:VCALENDAR",
+        "VERSION:2.0",
+        f"PRODID:{_text(PRODID)}",
+        "CALSCALE:GREGORIAN",
+        f"METHOD:{method.value}",
+        "BEGIN:VEVENT",
+        f"SUMMARY:{_text(entry.summary)}",
+        f"DTSTART:{_utc(entry.start)}",
+        f"DTEND:{_utc(entry.end)}",
+        f"DTSTAMP:{_utc(entry.stamp)}",
+        f"UID:{_text(entry.uid)}",
+        f"SEQUENCE:{int(entry.sequence)}",
+        _address(
+            "ATTENDEE",
+            entry.attendee_name,
+            entry.attendee_email,
+            PARTSTAT="ACCEPTED",
+            ROLE="REQ-PARTICIPANT",
+        ),
+    ]
     if entry.description:
-        event.add("description", entry.description)
+        lines.append(f"DESCRIPTION:{_text(entry.description)}")
+    if entry.location:
+        lines.append(f"LOCATION:{_text(entry.location)}")
+    lines.append(_address("ORGANIZER", entry.organizer_name, entry.organizer_email))
+    lines.append(f"STATUS:{'CANCELLED' if method is Method.CANCEL else 'CONFIRMED'}")
+    lines.append("TRANSP:OPAQUE")
     if entry.url:
-        event.add("url", entry.url)
-    event.add("status", "CANCELLED" if method is Method.CANCEL else "CONFIRMED")
-    event.add("transp", "OPAQUE")
-    event["organizer"] = _address(entry.organizer_name, entry.organizer_email)
-    event.add(
-        "attendee",
-        _address(entry.attendee_name, entry.attendee_email, ROLE="REQ-PARTICIPANT", PARTSTAT="ACCEPTED"),
-    )
-    calendar.add_component(event)
-    return bytes(calendar.to_ical())
+        lines.append(f"URL:{vUri(entry.url).to_ical().decode()}")
+    lines += ["END:VEVENT", "END:VCALENDAR"]
+    return b"".join(_folded(line) + b"\r\n" for line in lines)
+
+
+def _folded(line: str) -> bytes:
+    """The content line folded at 75 octets, never inside a character or an escape."""
+    folded: bytes = Contentline(line).to_ical()  # type: ignore[no-untyped-call]
+    return folded
+
+
+def _text(value: str) -> str:
+    """A TEXT value (RFC 5545 §3.3.11): backslash, semicolon, comma and newlines escaped."""
+    return vText(value).to_ical().decode()
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def _address(name: str, cn: str, email: str, **params: str) -> str:
+    """An ORGANIZER or ATTENDEE line, its parameters quoted by icalendar's rules."""
+    quoted = Parameters(CN=cn or email, **params).to_ical().decode()
+    return f"{name};{quoted}:mailto:{email}"

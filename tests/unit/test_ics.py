@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from icalendar import Calendar
 
-from mailflow.outbound.ics import CalendarEntry, Method, booking_uid, calendar_bytes
+from mailflow.outbound.ics import PRODID, CalendarEntry, Method, booking_uid, calendar_bytes
 
 START = datetime(2026, 3, 3, 9, tzinfo=UTC)
 
@@ -64,3 +66,74 @@ def test_cancel_has_method_cancel_and_status_cancelled() -> None:
     assert str(calendar["METHOD"]) == "CANCEL"
     assert str(event["STATUS"]) == "CANCELLED"  # type: ignore[index]
     assert int(event["SEQUENCE"]) == 2  # type: ignore[index]
+
+
+def reference_bytes(given: CalendarEntry, method: Method) -> bytes:
+    """The same calendar built with icalendar's object model (what calendar_bytes must equal)."""
+    from icalendar import Event, vCalAddress, vText
+
+    def address(name: str, email: str, **params: str) -> vCalAddress:
+        value = vCalAddress(f"mailto:{email}")
+        value.params["CN"] = vText(name or email)
+        for key, param in params.items():
+            value.params[key] = vText(param)
+        return value
+
+    calendar = Calendar()
+    for key, value in (
+        ("prodid", PRODID),
+        ("version", "2.0"),
+        ("calscale", "GREGORIAN"),
+        ("method", method.value),
+    ):
+        calendar.add(key, value)
+    event = Event()
+    event.add("uid", given.uid)
+    event.add("sequence", given.sequence)
+    event.add("dtstamp", given.stamp)
+    event.add("dtstart", given.start)
+    event.add("dtend", given.end)
+    event.add("summary", given.summary)
+    for key, optional in (
+        ("location", given.location),
+        ("description", given.description),
+        ("url", given.url),
+    ):
+        if optional:
+            event.add(key, optional)
+    event.add("status", "CANCELLED" if method is Method.CANCEL else "CONFIRMED")
+    event.add("transp", "OPAQUE")
+    event["organizer"] = address(given.organizer_name, given.organizer_email)
+    event.add(
+        "attendee",
+        address(given.attendee_name, given.attendee_email, ROLE="REQ-PARTICIPANT", PARTSTAT="ACCEPTED"),
+    )
+    calendar.add_component(event)
+    return bytes(calendar.to_ical())
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Contoso Salon",
+        'Müller, "Hans"; Dr.',
+        "O'Brien: back\\slash",
+        "line one\nline two\r\nthree",
+        "caret ^ and tab\there",
+        "ÄÖÜ " * 40,
+        "",
+    ],
+)
+@pytest.mark.parametrize("method", list(Method))
+def test_written_lines_equal_icalendars_object_model(text: str, method: Method) -> None:
+    """Escaping, parameter quoting and folding are icalendar's own, byte for byte."""
+    given = replace(
+        entry(3, START + timedelta(hours=5)),
+        summary=text or "x",
+        description=text,
+        location=text,
+        organizer_name=text,
+        attendee_name=text,
+        url=f"https://salon.example/m/{len(text)}/booking.ics" if text else None,
+    )
+    assert calendar_bytes(given, method) == reference_bytes(given, method)
