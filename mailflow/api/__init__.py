@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from mailflow.api.errors import ApiRoute
+from mailflow.api.errors import ApiRoute, refuse_nul_parameters
 from mailflow.api.keys import ApiCaller, authenticate, create_api_key, list_api_keys, revoke_api_key
 from mailflow.booking.model import Actor, ActorKind
 
@@ -90,9 +90,15 @@ def build_api(app: App, clock: Callable[[], datetime] = _now) -> APIRouter:
     from mailflow.api import bookings, settings, status, templates
 
     api = Api(app, clock)
+
+    def checked(request: Request, caller: ApiCaller = Depends(api.caller)) -> None:
+        """Every route: the key first (401), then no parameter that no database can hold."""
+        refuse_nul_parameters(request)
+
     versioned = APIRouter(
         prefix=PREFIX,
         route_class=ApiRoute,
+        dependencies=[Depends(checked)],
         responses={401: {"description": "No API key, or an unknown or revoked one."}},
     )
     settings.add_routes(versioned, api)

@@ -19,7 +19,15 @@ from sqlmodel import col, select
 from mailflow import service
 from mailflow.api.errors import FieldInvalid, fields
 from mailflow.api.keys import ApiCaller
-from mailflow.api.models import BookingCreate, BookingOut, Cancel, CreatedBookingOut, Reschedule, SlotOut
+from mailflow.api.models import (
+    MAX_OFFSET,
+    BookingCreate,
+    BookingOut,
+    Cancel,
+    CreatedBookingOut,
+    Reschedule,
+    SlotOut,
+)
 from mailflow.errors import NotFound
 from mailflow.store import queries
 from mailflow.store.engine import read_session
@@ -118,7 +126,7 @@ def add_routes(router: APIRouter, api: Api) -> None:
         service_slug: str | None = Query(None, alias="service", description="Only this service."),
         staff: str | None = Query(None, description="Only this staff member (email)."),
         limit: int = Query(200, ge=1, le=1000),
-        offset: int = Query(0, ge=0),
+        offset: int = Query(0, ge=0, le=MAX_OFFSET),
         caller: ApiCaller = Depends(api.caller),
     ) -> list[dict[str, Any]]:
         """The business's bookings by start time, cancelled ones too unless ``status`` says."""

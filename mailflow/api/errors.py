@@ -109,6 +109,16 @@ def error_response(exc: MailflowError) -> Response:
     return JSONResponse({"detail": exc.message}, status_code=500)
 
 
+def refuse_nul_parameters(request: Request) -> None:
+    """``FieldInvalid`` for a NUL character in a path or query parameter (PostgreSQL text cannot
+    hold one); request bodies are checked by their models."""
+    given = [("path", name, str(value)) for name, value in request.path_params.items()]
+    given += [("query", name, value) for name, value in request.query_params.multi_items()]
+    for where, name, value in given:
+        if "\x00" in value:
+            raise FieldInvalid.at((where, name), "NUL characters are not allowed", "string_nul")
+
+
 class ApiRoute(APIRoute):
     """A route whose mailflow errors become JSON answers (see the module docstring)."""
 

@@ -18,6 +18,7 @@ from mailflow.service import check_timezone, normalize_email
 
 MAX_REMINDERS = 10
 MAX_MINUTES = 60 * 24 * 365
+MAX_OFFSET = 1_000_000  # paging deeper than this is a mistake (and overflows SQLite's integers)
 
 
 def _email(value: str) -> str:
@@ -35,9 +36,18 @@ def _zone(value: str) -> str:
 
 
 class Strict(BaseModel):
-    """Request bodies refuse unknown fields: a typo must not be ignored silently."""
+    """Request bodies refuse unknown fields (a typo must not be ignored silently) and NUL
+    characters (no database text holds them)."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        texts = value if isinstance(value, list) else [value]
+        if any(isinstance(text, str) and "\x00" in text for text in texts):
+            raise ValueError("NUL characters are not allowed")
+        return value
 
 
 # --- business, services, staff, customers --------------------------------------------

@@ -18,6 +18,7 @@ from sqlmodel import Session, col, select
 from mailflow.api.errors import FieldInvalid
 from mailflow.api.keys import ApiCaller
 from mailflow.api.models import (
+    MAX_OFFSET,
     BusinessOut,
     BusinessUpdate,
     CustomerOut,
@@ -183,7 +184,7 @@ def add_routes(router: APIRouter, api: Api) -> None:
     def list_customers(
         email: str | None = Query(None, description="Only this address."),
         limit: int = Query(100, ge=1, le=500),
-        offset: int = Query(0, ge=0),
+        offset: int = Query(0, ge=0, le=MAX_OFFSET),
         caller: ApiCaller = Depends(api.caller),
     ) -> list[CustomerOut]:
         """The business's customers, by email."""

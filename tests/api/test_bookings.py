@@ -261,3 +261,17 @@ def test_free_slots_by_day_and_staff(api: Api) -> None:
         ("query", "to"): "value_error"
     }
     assert ("query", "date") in errors_at(api.get("/slots?service=haircut&date=tomorrow"))
+
+
+def test_nul_characters_are_422_not_a_server_error(api: Api) -> None:
+    """PostgreSQL text cannot hold NUL: in a path, a query or a body it is a 422 naming the field."""
+    assert errors_at(api.get("/bookings/BK-%00")) == {("path", "ref"): "string_nul"}
+    assert errors_at(api.get("/bookings?staff=a%00b")) == {("query", "staff"): "string_nul"}
+    assert errors_at(api.get("/customers/a%00@example.com")) == {("path", "email"): "string_nul"}
+    body = api.booking_body(10)
+    body["customer"]["name"] = "Ada\x00"
+    assert errors_at(api.post("/bookings", body)) == {("body", "customer", "name"): "value_error"}
+    assert errors_at(api.patch("/services/haircut", {"location": "\x00"})) == {
+        ("body", "location"): "value_error"
+    }
+    assert bookings_count(api) == 0
