@@ -92,7 +92,7 @@ def build_api(app: App, clock: Callable[[], datetime] = _now) -> APIRouter:
     api = Api(app, clock)
 
     def checked(request: Request, caller: ApiCaller = Depends(api.caller)) -> None:
-        """Every route: the key first (401), then no parameter that no database can hold."""
+        """Every route: the key first (401), then refuse parameters no database can hold (422)."""
         refuse_nul_parameters(request)
 
     versioned = APIRouter(
