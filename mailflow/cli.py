@@ -743,6 +743,81 @@ def admin_create_user(
     _emit(data, as_json, human)
 
 
+api_key_cli = typer.Typer(help="Keys for the JSON API (/api/v1), one business each.", no_args_is_help=True)
+admin_cli.add_typer(api_key_cli, name="api-key")
+
+
+@api_key_cli.command("create")
+def api_key_create(
+    business: str = typer.Option(..., "--business", help="Business slug."),
+    label: str = typer.Option("", "--label", help="What the key is for, shown in lists."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Create an API key and print it once as {"key": ...}: only its hash is stored."""
+    from mailflow.api.keys import create_api_key
+    from mailflow.store.engine import write_session
+
+    with _app() as app, write_session(app.engine) as session:
+        row, key = create_api_key(session, business, label=label, created_by="cli", now=_now())
+        data = {"key": key, "id": row.id, "prefix": row.prefix, "business": business, "label": row.label}
+    # The key is the output in both modes (scripts read it); the reminder goes to stderr.
+    _emit(data, True, str)
+    if not as_json:
+        sys.stderr.write("store this key now: it is shown only once\n")
+
+
+@api_key_cli.command("list")
+def api_key_list(
+    business: str = typer.Option(..., "--business", help="Business slug."), as_json: bool = JsonOption
+) -> None:
+    """The business's API keys (prefix, label, last use, revoked), never the keys themselves."""
+    from mailflow.api.keys import list_api_keys
+    from mailflow.store.engine import read_session
+
+    def when(value: datetime | None) -> str | None:
+        return value.isoformat() if value else None
+
+    with _app() as app, read_session(app.engine) as session:
+        rows = [
+            {"id": k.id, "prefix": k.prefix, "label": k.label, "created_at": when(k.created_at),
+             "created_by": k.created_by, "last_used_at": when(k.last_used_at),
+             "revoked_at": when(k.revoked_at)}
+            for k in list_api_keys(session, business)
+        ]  # fmt: skip
+    _emit(
+        rows,
+        as_json,
+        lambda: (
+            "\n".join(
+                f"{r['id']:>4} {r['prefix']}…  {r['label'] or '-':<20} "
+                f"last used {r['last_used_at'] or 'never'}" + ("  REVOKED" if r["revoked_at"] else "")
+                for r in rows
+            )
+            or "no API keys"
+        ),
+    )
+
+
+@api_key_cli.command("revoke")
+def api_key_revoke(
+    key: str = typer.Argument(..., metavar="ID_OR_PREFIX", help="The key's id or prefix (from list)."),
+    business: str = typer.Option(..., "--business", help="Business slug."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Revoke an API key: requests with it get 401 from now on."""
+    from mailflow.api.keys import revoke_api_key
+    from mailflow.store.engine import write_session
+
+    with _app() as app, write_session(app.engine) as session:
+        row = revoke_api_key(session, business, key, _now())
+        data = {
+            "id": row.id,
+            "prefix": row.prefix,
+            "revoked_at": row.revoked_at and row.revoked_at.isoformat(),
+        }
+    _emit(data, as_json, lambda: f"API key {data['prefix']}… revoked")
+
+
 def _fail(message: str, code: int) -> NoReturn:
     sys.stderr.write(f"mailflow: error: {message}\n")
     raise SystemExit(code)

@@ -26,6 +26,7 @@ def create_web_app(app: App) -> FastAPI:
     """The web application of ``app``."""
     from fastapi.staticfiles import StaticFiles
 
+    from mailflow.api import build_api
     from mailflow.app import maildir_path
     from mailflow.web.admin import RouterFactory, templates_editor
     from mailflow.web.admin import bookings as admin_bookings
@@ -35,11 +36,13 @@ def create_web_app(app: App) -> FastAPI:
     from mailflow.web.pages import build_router
     from mailflow.web.security import SecurityHeaders
 
-    web = FastAPI(title="mailflow", version="0.1.0")
+    # /docs comes with the API (Swagger UI needs its own content security policy).
+    web = FastAPI(title="mailflow", version="0.1.0", docs_url=None, redoc_url=None)
     engine = app.engine
     web.add_middleware(SecurityHeaders)
     web.mount("/static", StaticFiles(directory=Path(__file__).with_name("static")), name="static")
     web.include_router(build_router(app))
+    web.include_router(build_api(app))
     admin_routers: list[RouterFactory] = [
         admin_signin.build_router,
         admin_settings.build_router,

@@ -1,4 +1,4 @@
-"""Storing received messages: what arrives together commits together, and one bad message refuses only itself."""
+"""Storing received messages: what arrives together commits together; a bad message refuses only itself."""
 
 from __future__ import annotations
 
