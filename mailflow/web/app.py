@@ -28,7 +28,7 @@ def create_web_app(app: App) -> FastAPI:
 
     from mailflow.api import build_api
     from mailflow.app import maildir_path
-    from mailflow.web.admin import RouterFactory, templates_editor
+    from mailflow.web.admin import RouterFactory, api_keys, templates_editor
     from mailflow.web.admin import bookings as admin_bookings
     from mailflow.web.admin import install as install_admin
     from mailflow.web.admin import settings as admin_settings
@@ -48,6 +48,7 @@ def create_web_app(app: App) -> FastAPI:
         admin_settings.build_router,
         admin_bookings.build_router,
         templates_editor.build_router,
+        api_keys.build_router,
     ]
     install_admin(web, app, admin_routers)
 

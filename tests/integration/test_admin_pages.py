@@ -27,11 +27,13 @@ from sqlmodel import Session, col, select
 from mailflow import auth, service
 from mailflow.app import App, build
 from mailflow.booking.model import Actor, ActorKind, Origin
+from mailflow.booking.tokens import hash_token
 from mailflow.config import load_settings
 from mailflow.demo import seed_demo
 from mailflow.store.engine import write_session
 from mailflow.store.tables import (
     AdminLink,
+    ApiKey,
     Booking,
     Business,
     Customer,
@@ -870,3 +872,55 @@ def test_bouncing_customer_is_flagged_and_staff_fix_the_address_and_resend(site:
     assert (customer.email, customer.bouncing) == ("ada.lovelace@example.com", False)
     assert [r.recipient for r in site.outbox_since(mark, "confirmation")] == ["ada.lovelace@example.com"]
     assert "address bounces" not in admin.get(f"/admin/bookings?from={site.day.isoformat()}").text
+
+
+# --- API keys ---------------------------------------------------------------------
+
+NEW_KEY = re.compile(r'<code class="new-key" id="new-key">(mf_[^<]+)</code>')
+
+
+def test_an_admin_creates_uses_and_revokes_a_key(site: Admin) -> None:
+    """/admin/api-keys: a key shown once, stored hashed, good on the API until revoked."""
+    browser = site.sign_in(ADMIN)
+    page = browser.get("/admin/api-keys", headers=HTML)
+    assert page.status_code == 200 and "No keys yet." in page.text
+    created = browser.post(
+        "/admin/api-keys", data={"csrf": csrf_of(page, "/admin/api-keys"), "label": "site"}
+    )
+    assert created.status_code == 201 and created.headers["cache-control"] == "no-store"
+    found = NEW_KEY.search(created.text)
+    assert found is not None
+    key = found.group(1)
+    with site.db() as session:
+        row = session.exec(select(ApiKey)).one()
+        assert row.key_hash == hash_token(key) and key not in (row.prefix, row.label)
+        assert row.created_by == ADMIN and row.label == "site"
+    api = site.browser()
+    assert api.get("/api/v1/services", headers={"Authorization": f"Bearer {key}"}).status_code == 200
+
+    again = browser.get("/admin/api-keys", headers=HTML)
+    assert key not in again.text and f"{row.prefix}…" in again.text, "the key is shown only once"
+    revoked = browser.post(
+        f"/admin/api-keys/{row.id}/revoke", data={"csrf": csrf_of(again, f"/admin/api-keys/{row.id}/revoke")}
+    )
+    assert revoked.status_code == 303
+    assert api.get("/api/v1/services", headers={"Authorization": f"Bearer {key}"}).status_code == 401
+    assert "revoked" in browser.get("/admin/api-keys", headers=HTML).text
+
+
+def test_staff_csrf_and_bad_labels_are_refused(site: Admin) -> None:
+    admin = site.sign_in(ADMIN)
+    page = admin.get("/admin/api-keys", headers=HTML)
+    assert admin.post("/admin/api-keys", data={"label": "x"}).status_code == 403  # no CSRF token
+    long_label = admin.post(
+        "/admin/api-keys", data={"csrf": csrf_of(page, "/admin/api-keys"), "label": "x" * 201}
+    )
+    assert long_label.status_code == 400 and "200 characters" in long_label.text
+    assert admin.post(
+        "/admin/api-keys/999/revoke", data={"csrf": csrf_of(page, "/admin/api-keys")}
+    ).status_code in (403, 404)
+    staff = site.sign_in(BOB)
+    assert staff.get("/admin/api-keys", headers=HTML).status_code == 403
+    assert site.browser().get("/admin/api-keys", headers=HTML).status_code == 303  # to the sign-in page
+    with site.db() as session:
+        assert session.exec(select(ApiKey)).first() is None
