@@ -77,7 +77,8 @@ def test_appended_messages_are_stored_once_and_moved(app: App, dovecot: Dovecot,
     client = dovecot.client()
     for index in range(3):
         client.append("INBOX", message(index))
-    assert wait_until(lambda: len(stored(app)) == 3, 10), stored(app)
+    # Bounded well below POLL_SECONDS (120 s here): only IDLE and the rounds can take them in time.
+    assert wait_until(lambda: len(stored(app)) == 3, 30), stored(app)
     assert sorted(stored(app)) == [f"<imap-{i}@example.de>" for i in range(3)]
     client.select_folder("INBOX")
     assert wait_until(lambda: client.noop() is not None and client.search("ALL") == [], 5)
