@@ -5,12 +5,14 @@ from __future__ import annotations
 import email
 import email.policy
 import mailbox
+import time
+from collections.abc import Awaitable, Callable
 from email.message import EmailMessage
 from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from mailflow.errors import MailflowError
@@ -28,6 +30,7 @@ def create_web_app(app: App) -> FastAPI:
 
     from mailflow.api import build_api
     from mailflow.app import maildir_path
+    from mailflow.metrics import CONTENT_TYPE_LATEST, Metrics
     from mailflow.web.admin import RouterFactory, api_keys, templates_editor
     from mailflow.web.admin import bookings as admin_bookings
     from mailflow.web.admin import install as install_admin
@@ -40,6 +43,22 @@ def create_web_app(app: App) -> FastAPI:
     web = FastAPI(title="mailflow", version="0.1.0", docs_url=None, redoc_url=None)
     engine = app.engine
     web.add_middleware(SecurityHeaders)
+    metrics = Metrics(engine)
+
+    @web.middleware("http")
+    async def measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        """Request latency for ``/metrics``, by route template (a manage path is its token)."""
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", None) or "(unmatched)"
+        metrics.observe(request.method, route, response.status_code, time.perf_counter() - started)
+        return response
+
+    @web.get("/metrics", include_in_schema=False)
+    def metrics_page() -> Response:
+        """Prometheus exposition: store counts (all processes) and this process's request latency."""
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
     web.mount("/static", StaticFiles(directory=Path(__file__).with_name("static")), name="static")
     web.include_router(build_router(app))
     web.include_router(build_api(app))

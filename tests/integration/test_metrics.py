@@ -1,0 +1,99 @@
+"""``/metrics``: store counts in Prometheus' format, right after each change; latency by route template."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from mailflow import service
+from mailflow.app import App, build, run_once
+from mailflow.booking.model import Actor, ActorKind, Origin
+from mailflow.config import load_settings
+from mailflow.demo import seed_demo
+from mailflow.inbound.process import process_pending, store_raw
+from mailflow.web.app import create_web_app
+from tests.conftest import berlin
+
+
+@pytest.fixture
+def app(db_url: str, tmp_path: Path, now: datetime) -> Iterator[App]:
+    application = build(
+        load_settings(
+            {
+                "MAILFLOW_DATABASE_URL": db_url,
+                "MAILFLOW_DATA_DIR": str(tmp_path),
+                "MAILFLOW_OUTBOUND_URL": "memory://metrics",
+            }
+        )
+    )
+    seed_demo(application.engine, now)
+    yield application
+    application.close()
+
+
+def scrape(client: TestClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    response = client.get("/metrics")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
+    samples = {}
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+def test_counts_follow_bookings_delivery_and_replies(app: App, next_tuesday: date, now: datetime) -> None:
+    client = TestClient(create_web_app(app))
+    empty = scrape(client)
+    assert (
+        empty[("mailflow_outbox_depth", ())] == 0 and empty[("mailflow_outbox_oldest_age_seconds", ())] == 0
+    )
+    view = service.create_booking(
+        app.engine,
+        business="contoso",
+        service="consultation",
+        staff="bob@contoso.example",
+        customer=service.CustomerInput(email="ada@example.com", name="Ada"),
+        start=berlin(next_tuesday, 10),
+        origin=Origin.SELF_SERVICE,
+        actor=Actor(ActorKind.CUSTOMER_LINK, "ada@example.com"),
+        now=now - timedelta(minutes=5),
+        public_url=app.settings.public_url,
+        **app.booking_kwargs(),
+    )
+    booked = scrape(client)
+    assert booked[("mailflow_emails", (("kind", "confirmation"), ("status", "queued")))] == 1
+    queued = sum(v for (name, labels), v in booked.items() if name == "mailflow_emails")
+    assert booked[("mailflow_outbox_depth", ())] == queued >= 2  # the customer and the staff member
+    assert booked[("mailflow_outbox_oldest_age_seconds", ())] >= 4 * 60
+    assert booked[("mailflow_reminders_pending", ())] == 1 and booked[("mailflow_reminders_due", ())] == 0
+
+    run_once(app, now)  # delivers to memory://
+    sent = scrape(client)
+    assert sent[("mailflow_outbox_depth", ())] == 0
+    assert sent[("mailflow_emails", (("kind", "confirmation"), ("status", "sent")))] == 1
+
+    store_raw(
+        app.engine,
+        b"Subject: hello\r\n\r\nno reply key here\r\n",
+        envelope_from="",
+        envelope_rcpt="",
+        now=now,
+    )
+    waiting = scrape(client)
+    assert (
+        waiting[("mailflow_inbound_messages", (("command", ""), ("kind", ""), ("status", "received")))] == 1
+    )
+    process_pending(app, now)
+    judged = scrape(client)
+    done = {labels: v for (name, labels), v in judged.items() if name == "mailflow_inbound_messages"}
+    assert sum(done.values()) == 1 and all(dict(labels)["status"] == "done" for labels in done)
+
+    client.get(f"/m/{view.manage_url.rsplit('/', 1)[1] if view.manage_url else 'x'}")
+    text = client.get("/metrics").text
+    assert 'route="/m/{token}"' in text and "mailflow_http_request_duration_seconds_bucket" in text
+    assert view.manage_url and view.manage_url.rsplit("/", 1)[1] not in text, "a token must never be a label"
