@@ -8,7 +8,6 @@ never a traceback (set ``MAILFLOW_DEBUG=1`` to see one).
 from __future__ import annotations
 
 import json
-import logging
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -27,6 +26,7 @@ from mailflow.app import serve as serve_app
 from mailflow.booking.model import Actor, ActorKind, Origin
 from mailflow.config import load_settings
 from mailflow.errors import InvalidInput, MailflowError, NotFound
+from mailflow.logs import configure as configure_logs
 from mailflow.store import migrate
 from mailflow.store.tables import pk
 
@@ -825,14 +825,13 @@ def _fail(message: str, code: int) -> NoReturn:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``mailflow`` console script."""
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=os.environ.get("MAILFLOW_LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every SMTP command at INFO
+    try:
+        configure_logs(
+            os.environ.get("MAILFLOW_LOG_LEVEL", "INFO"),
+            os.environ.get("MAILFLOW_LOG_FORMAT", "text").lower(),
+        )
+    except ValueError as exc:
+        _fail(str(exc), 78)
     try:
         # Standalone mode: usage errors (a wrong flag) print usage and exit 2 there.
         cli(args=argv, prog_name="mailflow")

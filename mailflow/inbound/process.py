@@ -280,7 +280,7 @@ def process_batch(
         try:
             prepared[row.id] = prepare(row.raw, context)
         except Exception as exc:  # kept on the row below, like a crash in the transaction
-            log.exception("inbound message %d failed", row.id)
+            log.exception("inbound message %d failed", row.id, extra={"inbound_id": row.id})
             prepared[row.id] = exc
     try:
         with write_session(app.engine) as session:
@@ -299,7 +299,7 @@ def process_batch(
         if len(row_ids) > 1:
             log.warning("inbound batch of %d failed (%s); each message on its own", len(row_ids), exc)
             return [process_one(app, row_id, now, context) for row_id in row_ids]
-        log.exception("inbound message %d failed", row_ids[0])
+        log.exception("inbound message %d failed", row_ids[0], extra={"inbound_id": row_ids[0]})
         with write_session(app.engine) as session:
             session.execute(_FINISH, [_finish(row_ids[0], outcomes[row_ids[0]], exc)])
     return [outcomes[row_id] for row_id in row_ids]

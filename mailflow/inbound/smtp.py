@@ -188,7 +188,9 @@ class InboundHandler:
             statuses = ["451 4.3.0 temporary storage failure, please retry"] * len(envelope.rcpt_tos)
         else:
             for row_id in ids:
-                log.info("stored inbound message %d (%d bytes)", row_id, len(raw))
+                log.info(
+                    "stored inbound message %d (%d bytes)", row_id, len(raw), extra={"inbound_id": row_id}
+                )
                 statuses.append("250 2.0.0 stored")
         if self.on_stored is not None and any(s.startswith("250") for s in statuses):
             self.on_stored()

@@ -90,13 +90,24 @@ class Dispatcher:
                     continue
                 if not result.permanent and mark_retry(session, message, result.detail, now):
                     report.retried += 1
-                    log.warning("outbox %d: temporary failure, will retry: %s", message.id, result.detail)
+                    log.warning(
+                        "outbox %d: temporary failure, will retry: %s",
+                        message.id,
+                        result.detail,
+                        extra={"outbox_id": message.id},
+                    )
                     continue
                 if result.permanent:
                     mark_failed(session, message.id, result.detail)
                 report.failed += 1
                 report.failures.append(f"{message.recipient}: {result.detail}")
-                log.error("outbox %d to %s failed for good: %s", message.id, message.recipient, result.detail)
+                log.error(
+                    "outbox %d to %s failed for good: %s",
+                    message.id,
+                    message.recipient,
+                    result.detail,
+                    extra={"outbox_id": message.id},
+                )
                 if self.report_failure is not None and message.kind != "delivery_failed":
                     self.report_failure(session, message, result.detail, now)
         return report

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from fastapi import Request, Response
 from starlette.middleware.base import BaseHTTPMiddleware
 
+from mailflow.logs import new_request_id, request_id
 from mailflow.ratelimit import RateLimiter
 
 __all__ = ["RateLimiter", "SecurityHeaders", "attach_session", "csrf_token", "csrf_valid", "request_session"]
@@ -28,7 +29,7 @@ CSP = (
     "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"
 )
-_TOKEN_IN_PATH = re.compile(r"^/m/[^/?]+")
+_TOKEN_IN_PATH = re.compile(r"^(/m|/admin/reset|/admin/welcome)/[^/?]+")
 
 access_log = logging.getLogger("mailflow.access")
 
@@ -80,8 +81,8 @@ def client_ip(request: Request) -> str:
 
 
 def redact(path: str) -> str:
-    """``/m/<token>/cancel`` -> ``/m/…/cancel``: tokens never reach a log."""
-    return _TOKEN_IN_PATH.sub("/m/…", path)
+    """``/m/<token>/cancel`` -> ``/m/…/cancel`` (and the admin's one-time links): tokens never reach a log."""
+    return _TOKEN_IN_PATH.sub(r"\1/…", path)
 
 
 class SecurityHeaders(BaseHTTPMiddleware):
@@ -91,7 +92,18 @@ class SecurityHeaders(BaseHTTPMiddleware):
         self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         started = time.perf_counter()
-        response = await call_next(request)
+        current = new_request_id(request.headers.get("x-request-id"))
+        context = request_id.set(current)
+        try:
+            response = await call_next(request)
+            response.headers["X-Request-Id"] = current
+            self._finish(request, response, started)
+        finally:
+            request_id.reset(context)
+        return response
+
+    @staticmethod
+    def _finish(request: Request, response: Response, started: float) -> None:
         response.headers.setdefault("Referrer-Policy", "no-referrer")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
@@ -105,4 +117,3 @@ class SecurityHeaders(BaseHTTPMiddleware):
             response.status_code,
             (time.perf_counter() - started) * 1000,
         )
-        return response

@@ -1,0 +1,74 @@
+"""Logging set-up: text lines for people, or one JSON object per line for a log pipeline.
+
+``MAILFLOW_LOG_FORMAT=json`` gives each record as JSON with its time, level,
+logger and message, the web request's id (``request_id``, also sent back as
+``X-Request-Id``) and, where the code names one, the inbound or outbox message
+it is about (``inbound_id``, ``outbox_id``). Nothing logs manage tokens (the
+access log shows ``/m/…`` without them) or email bodies.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+import sys
+from contextvars import ContextVar
+from datetime import UTC, datetime
+
+FORMATS = ("text", "json")
+CONTEXT_FIELDS = ("inbound_id", "outbox_id", "booking")
+request_id: ContextVar[str | None] = ContextVar("mailflow_request_id", default=None)
+_GIVEN_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
+
+
+def new_request_id(given: str | None = None) -> str:
+    """The id of a web request: the client's ``X-Request-Id`` when it looks sane, else a new one."""
+    return given if given and _GIVEN_ID.fullmatch(given) else secrets.token_hex(8)
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        data: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        current = request_id.get()
+        if current:
+            data["request_id"] = current
+        for name in CONTEXT_FIELDS:
+            value = record.__dict__.get(name)
+            if value is not None:
+                data[name] = value
+        if record.exc_info:
+            data["exception"] = self.formatException(record.exc_info)
+        return json.dumps(data, ensure_ascii=False, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        current = request_id.get()
+        return f"{line} [request {current}]" if current else line
+
+
+def configure(level: str, form: str) -> None:
+    """Send every log record to stderr at ``level`` in ``form`` (``text`` or ``json``)."""
+    if form not in FORMATS:
+        raise ValueError(f"MAILFLOW_LOG_FORMAT must be text or json, not {form!r}")
+    if level.upper() not in logging.getLevelNamesMapping():
+        raise ValueError(f"MAILFLOW_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {level!r}")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if form == "json" else TextFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every SMTP command at INFO
