@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import mailbox
+import os
+import socket
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +26,8 @@ import aiosmtplib
 from mailflow.errors import ConfigError
 
 OUTBOUND_VARIABLE = "MAILFLOW_OUTBOUND_URL"
+REACHABLE_TIMEOUT = 2.0  # seconds for /readyz's TCP check of the relay
+REACHABLE_CACHE_SECONDS = 10.0  # a health check every few seconds opens at most one connection per 10 s
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +56,10 @@ class Transport(Protocol):
         """Send ``messages`` in order; one result per message."""
         ...
 
+    def reachable(self) -> str:
+        """``ok``, or why the transport cannot take mail now (for ``/readyz``)."""
+        ...
+
 
 @dataclass
 class MemoryTransport:
@@ -62,6 +71,9 @@ class MemoryTransport:
     async def send_batch(self, messages: Sequence[Outgoing]) -> list[SendResult]:
         self.sent.extend(messages)
         return [SENT for _ in messages]
+
+    def reachable(self) -> str:
+        return "ok"
 
 
 MEMORY_TRANSPORTS: dict[str, MemoryTransport] = {}
@@ -86,6 +98,12 @@ class MaildirTransport:
             return [SendResult(ok=False, detail=f"maildir: {exc}") for _ in messages]
         return [SENT for _ in messages]
 
+    def reachable(self) -> str:
+        existing = next((p for p in (self.path / "new", self.path, *self.path.parents) if p.exists()), None)
+        if existing is None or not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+            return f"maildir {self.path} is not writable"
+        return "ok"
+
 
 @dataclass
 class SmtpTransport:
@@ -99,6 +117,20 @@ class SmtpTransport:
     password: str | None
     timeout: float = 30.0
     name: str = "smtp"
+    _checked: tuple[float, str] | None = field(default=None, repr=False, compare=False)
+
+    def reachable(self) -> str:
+        """A TCP connection to the relay (no SMTP conversation), remembered for a few seconds."""
+        now = time.monotonic()
+        if self._checked is not None and now - self._checked[0] < REACHABLE_CACHE_SECONDS:
+            return self._checked[1]
+        try:
+            socket.create_connection((self.hostname, self.port), timeout=REACHABLE_TIMEOUT).close()
+            answer = "ok"
+        except OSError as exc:
+            answer = f"cannot reach the relay {self.hostname}:{self.port}: {exc}"
+        self._checked = (now, answer)
+        return answer
 
     def _client(self) -> aiosmtplib.SMTP:
         return aiosmtplib.SMTP(

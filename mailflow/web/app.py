@@ -44,6 +44,7 @@ def create_web_app(app: App) -> FastAPI:
     engine = app.engine
     web.add_middleware(SecurityHeaders)
     metrics = Metrics(engine)
+    app.health.setdefault("transport", app.transport.reachable)
 
     @web.middleware("http")
     async def measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

@@ -97,3 +97,55 @@ def test_counts_follow_bookings_delivery_and_replies(app: App, next_tuesday: dat
     text = client.get("/metrics").text
     assert 'route="/m/{token}"' in text and "mailflow_http_request_duration_seconds_bucket" in text
     assert view.manage_url and view.manage_url.rsplit("/", 1)[1] not in text, "a token must never be a label"
+
+
+def test_readyz_says_when_the_relay_cannot_be_reached(db_url: str, tmp_path: Path) -> None:
+    """/readyz checks the outbound transport: a relay nobody listens on makes it 503 with the reason."""
+    import socket
+
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        open_port = listening.getsockname()[1]
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            closed_port = probe.getsockname()[1]  # bound, never listening: connections are refused
+            answers = {}
+            for name, port in (("up", open_port), ("down", closed_port)):
+                application = build(
+                    load_settings(
+                        {
+                            "MAILFLOW_DATABASE_URL": db_url,
+                            "MAILFLOW_DATA_DIR": str(tmp_path),
+                            "MAILFLOW_OUTBOUND_URL": f"smtp://127.0.0.1:{port}",
+                        }
+                    )
+                )
+                answers[name] = TestClient(create_web_app(application)).get("/readyz")
+                application.close()
+    assert answers["up"].status_code == 200 and answers["up"].json() == {"status": "ok"}
+    down = answers["down"]
+    assert down.status_code == 503
+    assert f"cannot reach the relay 127.0.0.1:{closed_port}" in down.json()["detail"]["transport"]
+
+
+def test_readyz_says_when_the_maildir_cannot_be_written(db_url: str, tmp_path: Path) -> None:
+    """A maildir under a regular file can never be made (not even by root): /readyz says so."""
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("x")
+    answers = {}
+    for name, path in (("fine", tmp_path / "outbox"), ("blocked", blocker / "outbox")):
+        application = build(
+            load_settings(
+                {
+                    "MAILFLOW_DATABASE_URL": db_url,
+                    "MAILFLOW_DATA_DIR": str(tmp_path),
+                    "MAILFLOW_OUTBOUND_URL": f"maildir://{path}",
+                }
+            )
+        )
+        answers[name] = TestClient(create_web_app(application)).get("/readyz")
+        application.close()
+    assert answers["fine"].status_code == 200
+    assert answers["blocked"].status_code == 503
+    assert answers["blocked"].json()["detail"]["transport"] == f"maildir {blocker / 'outbox'} is not writable"
