@@ -87,8 +87,11 @@ class Settings(BaseSettings):
     trusted_authserv_ids: str = ""
     """Comma-separated authserv-ids whose Authentication-Results are believed (dmarc=fail holds a reply)."""
 
-    inbound_retention_days: int = 30
+    inbound_retention_days: int = Field(30, ge=1)
     """Days the raw bytes of processed inbound messages are kept (their verdicts stay)."""
+
+    sent_retention_days: int = Field(30, ge=1)
+    """Days the bodies of sent emails are kept (kind, recipient, status and times stay)."""
 
     token_failures_per_ip: int = 30
     """Failed manage-link lookups one IP may make in 10 minutes before it gets 429."""

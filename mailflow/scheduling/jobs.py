@@ -48,7 +48,6 @@ INBOUND_EVERY = timedelta(seconds=5)
 INBOUND_WATCH_EVERY = timedelta(milliseconds=250)
 HOUSEKEEPING_EVERY = timedelta(hours=6)
 AGENDA_AT = time(18, 0)
-SENT_BODY_RETENTION = timedelta(days=30)
 
 
 def build_scheduler(app: App, stop: asyncio.Event) -> AsyncIOScheduler:
@@ -102,8 +101,9 @@ def build_scheduler(app: App, stop: asyncio.Event) -> AsyncIOScheduler:
                 return
 
     async def housekeeping() -> None:
-        retention = timedelta(days=app.settings.inbound_retention_days)
-        await asyncio.to_thread(clean_up, app.engine, datetime.now(UTC), retention)
+        inbound = timedelta(days=app.settings.inbound_retention_days)
+        sent = timedelta(days=app.settings.sent_retention_days)
+        await asyncio.to_thread(clean_up, app.engine, datetime.now(UTC), inbound, sent)
 
     now = datetime.now(UTC)
     scheduler.add_job(
@@ -245,7 +245,12 @@ def _queue_agenda(
     return 1
 
 
-def clean_up(engine: Engine, now: datetime, inbound_retention: timedelta = timedelta(days=30)) -> None:
+def clean_up(
+    engine: Engine,
+    now: datetime,
+    inbound_retention: timedelta = timedelta(days=30),
+    sent_retention: timedelta = timedelta(days=30),
+) -> None:
     """Drop expired manage tokens, bodies of emails sent long ago and old inbound raw bytes."""
     with write_session(engine) as session:
         session.execute(
@@ -261,7 +266,7 @@ def clean_up(engine: Engine, now: datetime, inbound_retention: timedelta = timed
             update(OutboxMessage)
             .where(
                 col(OutboxMessage.status) == OutboxStatus.SENT.value,
-                col(OutboxMessage.sent_at) < now - SENT_BODY_RETENTION,
+                col(OutboxMessage.sent_at) < now - sent_retention,
             )
             .values(payload=None)
         )

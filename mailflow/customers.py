@@ -1,0 +1,243 @@
+"""Data protection: everything held about a customer (export), and erasing it (erase).
+
+A customer is one row per business (the same address at two businesses is two
+customers); both commands cover every business unless one is named. Erasing
+keeps the bookings, emails and replies as counted facts (kind, status, times,
+service, staff) so reports stay right, and removes what identifies the person:
+name, address, phone, the customer's manage links and reply keys, the bodies of
+the emails sent to them, the raw bytes and verdict details of their replies,
+cancellation reasons and their name in the audit. A customer with confirmed
+bookings still ahead is refused: cancel those first, so nobody is left with an
+appointment the business can no longer tell them about.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, delete, or_, update
+from sqlmodel import Session, col, select
+
+from mailflow.errors import InvalidInput, NotFound
+from mailflow.service import normalize_email
+from mailflow.store.engine import read_session, write_session
+from mailflow.store.tables import (
+    AuditEvent,
+    Booking,
+    Business,
+    Customer,
+    InboundMessage,
+    ManageToken,
+    OutboxMessage,
+    Reminder,
+    ReplyKey,
+    Service,
+    Staff,
+    pk,
+)
+
+ERASED_NAME = "(erased)"
+
+
+def erased_address(customer_id: int) -> str:
+    """What an erased customer's address becomes: unique, and never deliverable (RFC 2606)."""
+    return f"erased-{customer_id}@erased.invalid"
+
+
+def _customers(session: Session, address: str, business: str | None) -> list[tuple[Customer, Business]]:
+    query = (
+        select(Customer, Business)
+        .join(Business, col(Business.id) == col(Customer.business_id))
+        .where(Customer.email == address)
+        .order_by(col(Customer.id))
+    )
+    if business is not None:
+        query = query.where(Business.slug == business)
+    found = [(customer, owner) for customer, owner in session.exec(query).all()]
+    if not found:
+        raise NotFound("customer", address if business is None else f"{address} at {business}")
+    return found
+
+
+def _inbound_of(address: str, booking_ids: list[int]) -> Any:
+    """Their replies: those about their bookings, and anything they sent that found no booking."""
+    return or_(col(InboundMessage.booking_id).in_(booking_ids), col(InboundMessage.envelope_from) == address)
+
+
+def export_customer(engine: Engine, email_address: str, business: str | None = None) -> dict[str, Any]:
+    """Everything held about the customer with ``email_address``, as JSON-ready data."""
+    address = normalize_email(email_address)
+    with read_session(engine) as session:
+        result: dict[str, Any] = {"email": address, "customers": []}
+        for customer, owner in _customers(session, address, business):
+            bookings = session.exec(
+                select(Booking).where(Booking.customer_id == pk(customer)).order_by(col(Booking.start))
+            ).all()
+            booking_ids = [pk(row) for row in bookings]
+            services = {pk(s): s.slug for s in session.exec(select(Service)).all()}
+            staff = {pk(s): s.email for s in session.exec(select(Staff)).all()}
+            emails = session.exec(
+                select(OutboxMessage)
+                .where(OutboxMessage.recipient == address, OutboxMessage.business_id == pk(owner))
+                .order_by(col(OutboxMessage.id))
+            ).all()
+            replies = session.exec(
+                select(InboundMessage)
+                .where(_inbound_of(address, booking_ids))
+                .order_by(col(InboundMessage.id))
+            ).all()
+            audit = session.exec(
+                select(AuditEvent)
+                .where(col(AuditEvent.booking_id).in_(booking_ids))
+                .order_by(col(AuditEvent.id))
+            ).all()
+            result["customers"].append(
+                {
+                    "business": owner.slug,
+                    "name": customer.name,
+                    "email": customer.email,
+                    "phone": customer.phone,
+                    "locale": customer.locale,
+                    "timezone": customer.timezone,
+                    "bouncing": customer.bouncing,
+                    "created_at": customer.created_at.isoformat(),
+                    "bookings": [
+                        {
+                            "ref": row.ref,
+                            "status": row.status,
+                            "origin": row.origin,
+                            "service": services.get(row.service_id),
+                            "staff": staff.get(row.staff_id),
+                            "start": row.start.isoformat(),
+                            "end": row.end.isoformat(),
+                            "cancel_reason": row.cancel_reason,
+                            "created_at": row.created_at.isoformat(),
+                        }
+                        for row in bookings
+                    ],
+                    "emails": [_email(row) for row in emails],
+                    "replies": [_reply(row) for row in replies],
+                    "history": [
+                        {
+                            "at": row.at.isoformat(),
+                            "action": row.action,
+                            "by": row.actor_label,
+                            "before": row.before,
+                            "after": row.after,
+                        }
+                        for row in audit
+                    ],
+                }
+            )
+        return result
+
+
+def _email(row: OutboxMessage) -> dict[str, Any]:
+    subject = None
+    if row.payload:
+        subject = email.message_from_bytes(row.payload, policy=email.policy.default).get("Subject")
+    return {
+        "kind": row.kind,
+        "status": row.status,
+        "created_at": row.created_at.isoformat(),
+        "sent_at": row.sent_at.isoformat() if row.sent_at else None,
+        "subject": subject,
+        "message": row.payload.decode("utf-8", "replace") if row.payload else None,
+    }
+
+
+def _reply(row: InboundMessage) -> dict[str, Any]:
+    return {
+        "received_at": row.received_at.isoformat(),
+        "kind": row.kind,
+        "command": row.command,
+        "status": row.status,
+        "verdicts": row.verdicts,
+        "message": row.raw.decode("utf-8", "replace") if row.raw else None,
+    }
+
+
+def erase_customer(
+    engine: Engine, email_address: str, now: datetime, business: str | None = None
+) -> dict[str, Any]:
+    """Remove or anonymise everything that identifies the customer; counts of what was touched."""
+    address = normalize_email(email_address)
+    summary = {"customers": 0, "bookings": 0, "emails": 0, "replies": 0, "manage_links": 0}
+    with write_session(engine) as session:
+        found = _customers(session, address, business)
+        for customer, _owner in found:
+            ahead = session.exec(
+                select(Booking.ref).where(
+                    Booking.customer_id == pk(customer),
+                    Booking.status == "confirmed",
+                    col(Booking.end) > now,
+                )
+            ).all()
+            if ahead:
+                raise InvalidInput(
+                    f"{address} still has confirmed bookings ahead ({', '.join(ahead)}): cancel them first"
+                )
+        for customer, owner in found:
+            customer_id = pk(customer)
+            erased = erased_address(customer_id)
+            bookings = session.exec(select(Booking).where(Booking.customer_id == customer_id)).all()
+            booking_ids = [pk(row) for row in bookings]
+            for row in bookings:
+                row.cancel_reason = None
+                session.add(row)
+            summary["bookings"] += len(bookings)
+            summary["manage_links"] += _count(
+                session.execute(delete(ManageToken).where(col(ManageToken.booking_id).in_(booking_ids)))
+            )
+            session.execute(
+                update(ReplyKey)
+                .where(col(ReplyKey.recipient) == address, col(ReplyKey.booking_id).in_(booking_ids))
+                .values(recipient=erased, offered=None)
+            )
+            session.execute(
+                update(Reminder)
+                .where(col(Reminder.booking_id).in_(booking_ids), col(Reminder.status) == "pending")
+                .values(status="dropped")
+            )
+            mine = (col(OutboxMessage.recipient) == address, col(OutboxMessage.business_id) == pk(owner))
+            session.execute(  # what was still to be sent to them never will be
+                update(OutboxMessage)
+                .where(*mine, col(OutboxMessage.status).in_(("queued", "sending")))
+                .values(status="failed")
+            )
+            summary["emails"] += _count(
+                session.execute(
+                    update(OutboxMessage)
+                    .where(*mine)
+                    .values(recipient=erased, payload=None, context={}, last_error="recipient erased")
+                )
+            )
+            summary["replies"] += _count(
+                session.execute(
+                    update(InboundMessage)
+                    .where(_inbound_of(address, booking_ids))
+                    .values(raw=b"", envelope_from="", verdicts=[{"rule": "erased", "verdict": "erased"}])
+                )
+            )
+            for event in session.exec(select(AuditEvent).where(col(AuditEvent.booking_id).in_(booking_ids))):
+                if event.actor_label == address:
+                    event.actor_label = ERASED_NAME
+                for snapshot in ("before", "after"):  # a cancellation reason is the customer's own words
+                    value = getattr(event, snapshot)
+                    if value and value.get("cancel_reason"):
+                        setattr(event, snapshot, {**value, "cancel_reason": None})
+                session.add(event)
+            customer.email = erased
+            customer.name = ERASED_NAME
+            customer.phone = ""
+            customer.bouncing = False
+            session.add(customer)
+            summary["customers"] += 1
+    return summary
+
+
+def _count(result: Any) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
