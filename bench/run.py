@@ -1,0 +1,229 @@
+"""Run every benchmark and write docs/PERFORMANCE.md: each figure next to its goal and its in-run reference.
+
+    python bench/run.py [--only slots,render,...] [--out docs/PERFORMANCE.md]
+
+Each benchmark runs as its own process with its defaults (``python bench/<name>.py``);
+its whole output goes into the report, and the figures that matter are read
+from it: the measured value, the goal from its issue, and the reference the
+same run measured on this machine (a do-nothing SMTP sink, one MJML compile,
+raw aiosmtplib, ``/healthz``). The report also names the machine and how fast
+its CPU was during the run (a fixed pure-Python loop), because every figure
+scales with it. The whole run takes about eight minutes on two cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TIMEOUT = 900  # seconds per benchmark
+
+
+@dataclass
+class Figure:
+    what: str
+    value: str
+    goal: str
+    reference: str
+    met: bool | None  # None: no goal to judge
+
+
+Reader = Callable[[str], list[Figure]]
+
+
+def _find(pattern: str, text: str) -> re.Match[str] | None:
+    return re.search(pattern, text, re.M)
+
+
+def _num(text: str) -> float:
+    return float(text.replace(",", ""))
+
+
+def read_slots(out: str) -> list[Figure]:
+    figures = []
+    for match in re.finditer(r"^(.+?): median ([\d.]+) ms, p95 ([\d.]+) ms", out, re.M):
+        median = _num(match.group(2))
+        figures.append(
+            Figure(f"free slots: {match.group(1)}", f"median {median:.1f} ms", "< 20 ms", "", median < 20)
+        )
+    return figures
+
+
+def read_render(out: str) -> list[Figure]:
+    total = _find(r"complete email:\s+([\d.]+) ms\s+-> ([\d,]+) emails/s", out)
+    compile_ = _find(r"one MJML compile of the template .*?: ([\d.]+) ms", out)
+    if total is None:
+        return []
+    rate = _num(total.group(2))
+    reference = f"one MJML compile {compile_.group(1)} ms" if compile_ else ""
+    return [Figure("complete emails on one core", f"{rate:,.0f}/s", ">= 1,000/s", reference, rate >= 1000)]
+
+
+def read_delivery(out: str) -> list[Figure]:
+    raw = _find(r"raw aiosmtplib, one connection:\s+([\d,]+) msg/s", out)
+    rate = _find(r"mailflow dispatcher:\s+([\d,]+) msg/s", out)
+    share = _find(r"dispatcher / raw:\s+(\d+)%", out)
+    if raw is None or rate is None or share is None:
+        return []
+    percent = int(share.group(1))
+    return [
+        Figure(
+            "outbox dispatch to a local SMTP sink",
+            f"{rate.group(1)} msg/s ({percent}% of raw)",
+            ">= 60% of raw",
+            f"raw aiosmtplib {raw.group(1)} msg/s",
+            percent >= 60,
+        )
+    ]
+
+
+def read_web(out: str) -> list[Figure]:
+    health = _find(r"^GET /healthz\s+\d+\s+\d+\s+[\d.]+\s+([\d.]+)\s+([\d.]+)", out)
+    reference = f"/healthz p50 {health.group(1)} ms, p99 {health.group(2)} ms" if health else ""
+    figures = []
+    pattern = r"^goal: (.+?) p99 < (\d+) ms at (\d+) req/s: (PASS|MISS) \((.+?)\)$"
+    for match in re.finditer(pattern, out, re.M):
+        what, limit, rate, verdict, measured = match.groups()
+        figures.append(
+            Figure(
+                f"web: {what} at {rate} req/s", measured, f"p99 < {limit} ms", reference, verdict == "PASS"
+            )
+        )
+    return figures
+
+
+def read_inbound(out: str) -> list[Figure]:
+    sink = _find(r"raw sink \(aiosmtpd, 250 OK\):\s+\S+ accepted,\s+([\d.]+) msg/s", out)
+    reference = f"do-nothing aiosmtpd sink {sink.group(1)} msg/s" if sink else ""
+    figures = []
+    for match in re.finditer(
+        r"^goal: >= 200 replies/s on SQLite \(.*?\), (.+?): (PASS|MISS) \(([\d.]+) replies/s\)", out, re.M
+    ):
+        rate = _num(match.group(3))
+        figures.append(
+            Figure(
+                f"replies end to end, {match.group(1)}", f"{rate:.1f}/s", ">= 200/s", reference, rate >= 200
+            )
+        )
+    return figures
+
+
+BENCHMARKS: dict[str, Reader] = {
+    "slots": read_slots,
+    "render": read_render,
+    "delivery": read_delivery,
+    "web": read_web,
+    "inbound": read_inbound,
+}
+
+
+def cpu_reference() -> float:
+    """Seconds of CPU for ten million additions in a Python loop (about 0.4 s on a typical 2024 core)."""
+    started = time.process_time()
+    total = 0
+    for number in range(10_000_000):
+        total += number
+    return time.process_time() - started
+
+
+def machine() -> str:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    name = model or platform.processor() or platform.machine()
+    return f"{cpus} CPUs ({name}), Python {platform.python_version()}"
+
+
+def run(name: str) -> tuple[str, float, int, float]:
+    speed = cpu_reference()  # the machine's speed can change from one benchmark to the next
+    started = time.perf_counter()
+    try:
+        done = subprocess.run(
+            [sys.executable, str(ROOT / "bench" / f"{name}.py")],
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+            cwd=ROOT,
+            check=False,
+        )
+        output, code = (
+            done.stdout + (f"\n[stderr]\n{done.stderr[-3000:]}" if done.returncode else ""),
+            done.returncode,
+        )
+    except subprocess.TimeoutExpired as exc:
+        partial = exc.stdout.decode() if isinstance(exc.stdout, bytes) else exc.stdout or ""
+        output, code = f"{partial}\n[timed out after {TIMEOUT} s]", -1
+    return output, time.perf_counter() - started, code, speed
+
+
+def report(results: dict[str, tuple[str, float, int, float]], before: float, after: float) -> str:
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        "# Performance",
+        "",
+        f"Written by `python bench/run.py` on {when}: {machine()}.",
+        f"CPU speed during the run: 10 M Python additions took {before:.2f} s of CPU before the",
+        f"benchmarks and {after:.2f} s after (about 0.4 s on a typical core); figures scale with it.",
+        "",
+        "The last column is that loop's time measured just before each benchmark.",
+        "",
+        "| benchmark | figure | goal | in-run reference | met | CPU loop |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, (output, _seconds, code, speed) in results.items():
+        figures = BENCHMARKS[name](output)
+        if not figures:
+            lines.append(f"| {name} | (no figure: exit {code}, see its output) | | | no | {speed:.2f} s |")
+        for figure in figures:
+            met = "—" if figure.met is None else ("yes" if figure.met else "**no**")
+            cells = [figure.what, figure.value, figure.goal, figure.reference, met, f"{speed:.2f} s"]
+            lines.append("| " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Reproduce one: `python bench/<name>.py` (its docstring says what it measures and how).",
+        "",
+    ]
+    for name, (output, seconds, code, _speed) in results.items():
+        lines += [f"## {name} ({seconds:.0f} s, exit {code})", "", "```", output.rstrip(), "```", ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--only", default="", help="comma-separated: " + ",".join(BENCHMARKS))
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "PERFORMANCE.md")
+    args = parser.parse_args()
+    chosen = [name.strip() for name in args.only.split(",") if name.strip()] or list(BENCHMARKS)
+    unknown = [name for name in chosen if name not in BENCHMARKS]
+    if unknown:
+        parser.error(f"unknown benchmark(s): {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
+    before = cpu_reference()
+    results = {}
+    for name in chosen:
+        print(f"== {name}", flush=True)
+        results[name] = run(name)
+        print(results[name][0], flush=True)
+    after = cpu_reference()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(report(results, before, after))
+    print(f"written: {args.out}")
+
+
+if __name__ == "__main__":
+    main()
