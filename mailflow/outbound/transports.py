@@ -86,17 +86,24 @@ class MaildirTransport:
     path: Path
     name: str = "maildir"
 
-    def _write(self, messages: Sequence[Outgoing]) -> None:
-        box = mailbox.Maildir(self.path, factory=None, create=True)
-        for message in messages:
-            box.add(message.data)
-
-    async def send_batch(self, messages: Sequence[Outgoing]) -> list[SendResult]:
+    def _write(self, messages: Sequence[Outgoing]) -> list[SendResult]:
+        """One result per message: those written before a failure stay delivered, never written twice."""
         try:
-            await asyncio.to_thread(self._write, messages)
+            box = mailbox.Maildir(self.path, factory=None, create=True)
         except OSError as exc:
             return [SendResult(ok=False, detail=f"maildir: {exc}") for _ in messages]
-        return [SENT for _ in messages]
+        results: list[SendResult] = []
+        for message in messages:
+            try:
+                box.add(message.data)  # tmp/ then new/: a failed write leaves no half message
+            except OSError as exc:  # a full disk stays full for the rest of the batch: retry them later
+                failed = SendResult(ok=False, detail=f"maildir: {exc}")
+                return results + [failed] * (len(messages) - len(results))
+            results.append(SENT)
+        return results
+
+    async def send_batch(self, messages: Sequence[Outgoing]) -> list[SendResult]:
+        return await asyncio.to_thread(self._write, messages)
 
     def reachable(self) -> str:
         existing = next((p for p in (self.path / "new", self.path, *self.path.parents) if p.exists()), None)
