@@ -18,12 +18,14 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import Request, Response
 from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.types import ASGIApp
 
 from mailflow.logs import new_request_id, request_id
 from mailflow.ratelimit import RateLimiter
 
 __all__ = ["RateLimiter", "SecurityHeaders", "attach_session", "csrf_token", "csrf_valid", "request_session"]
 
+Observer = Callable[[str, str, int, float], None]
 SESSION_COOKIE = "mf_session"
 CSP = (
     "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; form-action 'self'; "
@@ -86,7 +88,15 @@ def redact(path: str) -> str:
 
 
 class SecurityHeaders(BaseHTTPMiddleware):
-    """Security headers on every response, and one access-log line with the token redacted."""
+    """Security headers on every response, one access-log line with the token redacted, the latency.
+
+    ``observe(method, route template, status, seconds)`` receives each request's
+    latency (for ``/metrics``); the route is the template (``/m/{token}``), never the path.
+    """
+
+    def __init__(self, app: ASGIApp, observe: Observer | None = None) -> None:
+        super().__init__(app)
+        self.observe = observe
 
     async def dispatch(
         self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
@@ -98,6 +108,9 @@ class SecurityHeaders(BaseHTTPMiddleware):
             response = await call_next(request)
             response.headers["X-Request-Id"] = current
             self._finish(request, response, started)
+            if self.observe is not None:
+                route = getattr(request.scope.get("route"), "path", None) or "(unmatched)"
+                self.observe(request.method, route, response.status_code, time.perf_counter() - started)
         finally:
             request_id.reset(context)
         return response
