@@ -56,7 +56,7 @@ def _customers(session: Session, address: str, business: str | None) -> list[tup
     )
     if business is not None:
         query = query.where(Business.slug == business)
-    found = [(customer, owner) for customer, owner in session.exec(query).all()]
+    found = list(session.exec(query).all())
     if not found:
         raise NotFound("customer", address if business is None else f"{address} at {business}")
     return found
@@ -77,8 +77,13 @@ def export_customer(engine: Engine, email_address: str, business: str | None = N
                 select(Booking).where(Booking.customer_id == pk(customer)).order_by(col(Booking.start))
             ).all()
             booking_ids = [pk(row) for row in bookings]
-            services = {pk(s): s.slug for s in session.exec(select(Service)).all()}
-            staff = {pk(s): s.email for s in session.exec(select(Staff)).all()}
+            # Only this business's services and staff, once per business (not every business's rows).
+            services = {
+                pk(s): s.slug for s in session.exec(select(Service).where(Service.business_id == pk(owner)))
+            }
+            staff = {
+                pk(s): s.email for s in session.exec(select(Staff).where(Staff.business_id == pk(owner)))
+            }
             emails = session.exec(
                 select(OutboxMessage)
                 .where(OutboxMessage.recipient == address, OutboxMessage.business_id == pk(owner))
