@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -149,19 +149,23 @@ def _audit(
     before: dict[str, Any] | None,
     after: dict[str, Any] | None,
 ) -> None:
-    session.add(
-        AuditEvent(
-            business_id=booking.business_id,
-            booking_id=booking.id,
-            at=at,
-            actor_kind=actor.kind.value,
-            actor_label=actor.label,
-            action=action,
-            before=before,
-            after=after,
-        )
+    session.connection().execute(
+        _INSERT_AUDIT,
+        {
+            "business_id": booking.business_id,
+            "booking_id": booking.id,
+            "at": at,
+            "actor_kind": actor.kind.value,
+            "actor_label": actor.label,
+            "action": action,
+            "before": before,
+            "after": after,
+        },
     )
 
+
+# A Core insert, run at once: the audit trail is written, never read back in the same change.
+_INSERT_AUDIT = insert(AuditEvent.__table__)  # type: ignore[attr-defined]  # SQLModel tables have one
 
 _ACTIONS = {
     core.BookingCreated: "booking.created",

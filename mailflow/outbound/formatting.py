@@ -48,6 +48,7 @@ class When:
     zone_label: str
 
 
+@lru_cache(maxsize=4096)  # pure, and the same appointment is formatted for every email about it
 def format_when(start: datetime, end: datetime, locale: str, timezone: str) -> When:
     """Format an appointment, e.g. ``Dienstag, 3. März 2026, 10:00–10:45 (MEZ)``."""
     zone = _zone(timezone)
@@ -68,6 +69,7 @@ def format_when(start: datetime, end: datetime, locale: str, timezone: str) -> W
     )
 
 
+@lru_cache(maxsize=256)
 def format_duration(duration: timedelta, locale: str) -> str:
     """``45 min`` / ``1 h 30 min`` (units are the same in English and German)."""
     minutes = int(duration.total_seconds() // 60)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import Engine, and_, or_, update
+from sqlalchemy import Engine, and_, insert, or_, update
 from sqlmodel import Session, col, select
 
 from mailflow.outbound.message import OutgoingEmail
@@ -51,6 +51,9 @@ class ClaimedMessage:
     data: bytes
 
 
+_INSERT = insert(OutboxMessage.__table__)  # type: ignore[attr-defined]  # SQLModel tables have one
+
+
 def enqueue(
     session: Session,
     email: OutgoingEmail,
@@ -59,22 +62,29 @@ def enqueue(
     booking_id: int | None,
     envelope_from: str,
     now: datetime,
-) -> OutboxMessage:
-    """Add ``email`` to the outbox in the caller's transaction."""
-    row = OutboxMessage(
-        business_id=business_id,
-        booking_id=booking_id,
-        kind=email.kind,
-        recipient=email.recipient,
-        message_id=email.message_id,
-        status=OutboxStatus.QUEUED.value,
-        next_attempt_at=now,
-        payload=email.data,
-        context={"subject": email.subject, "envelope_from": envelope_from},
-        created_at=now,
+) -> None:
+    """Add ``email`` to the outbox in the caller's transaction.
+
+    A Core insert, run at once: an email is never read back as an object in
+    the transaction that queues it, and building and flushing an ORM row per
+    email cost more than rendering it.
+    """
+    session.connection().execute(
+        _INSERT,
+        {
+            "business_id": business_id,
+            "booking_id": booking_id,
+            "kind": email.kind,
+            "recipient": email.recipient,
+            "message_id": email.message_id,
+            "status": OutboxStatus.QUEUED.value,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "payload": email.data,
+            "context": {"subject": email.subject, "envelope_from": envelope_from},
+            "created_at": now,
+        },
     )
-    session.add(row)
-    return row
 
 
 def claim_due(

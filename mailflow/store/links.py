@@ -5,24 +5,30 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 
+from sqlalchemy import insert
 from sqlmodel import Session, select
 
 from mailflow.booking.tokens import hash_token, looks_like_token, new_token, token_expiry
 from mailflow.store.tables import Booking, ManageToken, ReplyKey, pk
 
 REPLY_KEY_BYTES = 12
+# Core inserts, run at once: rows minted with every email are never read back as objects in
+# the transaction that makes them, and building and flushing an ORM row costs more.
+_INSERT_TOKEN = insert(ManageToken.__table__)  # type: ignore[attr-defined]  # SQLModel tables have one
+_INSERT_REPLY_KEY = insert(ReplyKey.__table__)  # type: ignore[attr-defined]
 
 
 def mint_manage_token(session: Session, booking: Booking, now: datetime) -> str:
     """A fresh manage token for ``booking``; only its hash is stored."""
     token = new_token()
-    session.add(
-        ManageToken(
-            booking_id=pk(booking),
-            token_hash=hash_token(token),
-            created_at=now,
-            expires_at=token_expiry(booking.end),
-        )
+    session.connection().execute(
+        _INSERT_TOKEN,
+        {
+            "booking_id": pk(booking),
+            "token_hash": hash_token(token),
+            "created_at": now,
+            "expires_at": token_expiry(booking.end),
+        },
     )
     return token
 
@@ -55,14 +61,15 @@ def mint_reply_key(
 ) -> str:
     """A fresh lower-case key for ``reply+<key>@``, bound to the booking, the recipient and the email kind."""
     key = secrets.token_hex(REPLY_KEY_BYTES)
-    session.add(
-        ReplyKey(
-            key=key,
-            booking_id=booking_id,
-            recipient=recipient.lower(),
-            created_at=now,
-            kind=kind,
-            offered=offered,
-        )
+    session.connection().execute(
+        _INSERT_REPLY_KEY,
+        {
+            "key": key,
+            "booking_id": booking_id,
+            "recipient": recipient.lower(),
+            "created_at": now,
+            "kind": kind,
+            "offered": offered,
+        },
     )
     return key

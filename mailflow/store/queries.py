@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
 from mailflow.booking.model import (
@@ -70,24 +71,37 @@ def state_of(booking: Booking) -> BookingState:
     )
 
 
+# Built once: slot searches run them for every staff member on every search.
+_TIME_OFF = select(StaffTimeOff).where(
+    StaffTimeOff.staff_id == bindparam("staff_id"),
+    col(StaffTimeOff.end) > bindparam("window_start"),
+    col(StaffTimeOff.start) < bindparam("window_end"),
+)
+_BUSY = select(Booking.block_start, Booking.block_end, Booking.id).where(
+    Booking.staff_id == bindparam("staff_id"),
+    Booking.status == BookingStatus.CONFIRMED.value,
+    col(Booking.block_end) > bindparam("window_start"),
+    col(Booking.block_start) < bindparam("window_end"),
+)
+_CLOSURES = select(BusinessClosure).where(
+    BusinessClosure.business_id == bindparam("business_id"),
+    col(BusinessClosure.end_date) >= bindparam("first"),
+    col(BusinessClosure.start_date) <= bindparam("last"),
+)
+_STAFF_FOR_SERVICE = (
+    select(Staff)
+    .join(ServiceStaff, col(ServiceStaff.staff_id) == col(Staff.id))
+    .where(ServiceStaff.service_id == bindparam("service_id"), col(Staff.active).is_(True))
+    .order_by(col(Staff.id))
+)
+
+
 def schedule_of(session: Session, staff: Staff, window: Interval) -> StaffSchedule:
     """The staff member's schedule with time off and bookings that touch ``window``."""
     assert staff.id is not None
-    time_off = session.exec(
-        select(StaffTimeOff).where(
-            StaffTimeOff.staff_id == staff.id,
-            col(StaffTimeOff.end) > window.start,
-            col(StaffTimeOff.start) < window.end,
-        )
-    ).all()
-    busy = session.exec(
-        select(Booking.block_start, Booking.block_end, Booking.id).where(
-            Booking.staff_id == staff.id,
-            Booking.status == BookingStatus.CONFIRMED.value,
-            col(Booking.block_end) > window.start,
-            col(Booking.block_start) < window.end,
-        )
-    ).all()
+    span = {"staff_id": staff.id, "window_start": window.start, "window_end": window.end}
+    time_off = session.exec(_TIME_OFF, params=span).all()
+    busy = session.exec(_BUSY, params=span).all()
     return StaffSchedule(
         staff_id=staff.id,
         timezone=staff.timezone,
@@ -102,13 +116,7 @@ def closures_of(session: Session, business: Business, window: Interval) -> Closu
     zone = ZoneInfo(business.timezone)
     first = window.start.astimezone(zone).date() - timedelta(days=1)
     last = window.end.astimezone(zone).date() + timedelta(days=1)
-    rows = session.exec(
-        select(BusinessClosure).where(
-            BusinessClosure.business_id == business.id,
-            col(BusinessClosure.end_date) >= first,
-            col(BusinessClosure.start_date) <= last,
-        )
-    ).all()
+    rows = session.exec(_CLOSURES, params={"business_id": business.id, "first": first, "last": last}).all()
     dates: set[date] = set()
     for row in rows:
         day = max(row.start_date, first)
@@ -151,12 +159,7 @@ def staff_by_email(session: Session, business: Business, email: str) -> Staff:
 
 def staff_for_service(session: Session, service: Service) -> Sequence[Staff]:
     """Active staff who perform ``service``, in a stable order."""
-    return session.exec(
-        select(Staff)
-        .join(ServiceStaff, col(ServiceStaff.staff_id) == col(Staff.id))
-        .where(ServiceStaff.service_id == service.id, col(Staff.active).is_(True))
-        .order_by(col(Staff.id))
-    ).all()
+    return session.exec(_STAFF_FOR_SERVICE, params={"service_id": service.id}).all()
 
 
 def booking_by_ref(session: Session, ref: str, *, for_update: bool = False) -> Booking:
