@@ -397,7 +397,7 @@ def _last_verdicts(verdicts: list[dict[str, str]]) -> str:
 @inbound_cli.command("retry")
 def inbound_retry(message_id: int = typer.Argument(..., metavar="ID")) -> None:
     """Run the pipeline again for a message that ended with an error."""
-    from mailflow.inbound.process import CLAIM_LEASE, process_one
+    from mailflow.inbound.process import process_one
     from mailflow.store.engine import write_session
     from mailflow.store.tables import InboundMessage
 
@@ -412,7 +412,7 @@ def inbound_retry(message_id: int = typer.Argument(..., metavar="ID")) -> None:
                 )
             now = _now()
             row.status = "processing"
-            row.claimed_until = now + CLAIM_LEASE  # a worker must not take it meanwhile
+            row.claimed_until = now + app.settings.claim_lease  # a worker must not take it meanwhile
             session.add(row)
         outcome = process_one(app, message_id, now)
     print(

@@ -228,7 +228,7 @@ def process_pending(app: App, now: datetime, limit: int = 100) -> int:
     context = _rule_context(app)
     done = 0
     while True:
-        ids = claim_received(app.engine, now, limit)
+        ids = claim_received(app.engine, now, limit, app.settings.claim_lease)
         if not ids:
             return done
         for first in range(0, len(ids), BATCH):
