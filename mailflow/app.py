@@ -76,7 +76,9 @@ def build(settings: Settings) -> App:
     engine = make_engine(settings.database_url)
     transport = transport_from_url(settings.outbound_url)
     notifier = Notifier(EmailBuilder(MailSettings(settings.public_url, settings.inbound_domain)))
-    dispatcher = Dispatcher(engine, transport, report_failure=notifier.report_failure)
+    dispatcher = Dispatcher(
+        engine, transport, report_failure=notifier.report_failure, lease=settings.claim_lease
+    )
     imap_account = None
     if settings.imap_url:
         from mailflow.inbound.imap import parse_imap_url

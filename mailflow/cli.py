@@ -410,9 +410,11 @@ def inbound_retry(message_id: int = typer.Argument(..., metavar="ID")) -> None:
                 raise InvalidInput(
                     f"inbound message {message_id} is {row.status}, not error: nothing to retry"
                 )
+            now = _now()
             row.status = "processing"
+            row.claimed_until = now + app.settings.claim_lease  # a worker must not take it meanwhile
             session.add(row)
-        outcome = process_one(app, message_id, _now())
+        outcome = process_one(app, message_id, now)
     print(
         f"inbound message {message_id}: "
         + "; ".join(v["rule"] + "=" + v["verdict"] for v in outcome.verdicts)

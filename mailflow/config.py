@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -92,6 +93,15 @@ class Settings(BaseSettings):
 
     sent_retention_days: int = Field(30, ge=1)
     """Days the bodies of sent emails are kept (kind, recipient, status and times stay)."""
+
+    claim_lease_seconds: int = Field(300, ge=1)
+    """How long a worker's claim on outbox emails and inbound replies holds.
+
+    Rows claimed by a worker that died (killed, lost its host) wait this long
+    before another worker takes them. Keep it well above the time one batch
+    takes (100 emails to the relay): a claim that runs out while its worker is
+    still sending lets another worker send the same emails again.
+    """
 
     token_failures_per_ip: int = 30
     """Failed manage-link lookups one IP may make in 10 minutes before it gets 429."""
@@ -198,6 +208,10 @@ class Settings(BaseSettings):
         return frozenset(
             part.strip().lower() for part in self.trusted_authserv_ids.split(",") if part.strip()
         )
+
+    @property
+    def claim_lease(self) -> timedelta:
+        return timedelta(seconds=self.claim_lease_seconds)
 
     @property
     def is_sqlite(self) -> bool:

@@ -192,10 +192,19 @@ def has_received(engine: Engine) -> bool:
         return waiting.first() is not None
 
 
-def claim_received(engine: Engine, now: datetime, limit: int) -> list[int]:
-    """Atomically take up to ``limit`` stored messages (or ones whose worker died)."""
+def claim_received(engine: Engine, now: datetime, limit: int, lease: timedelta = CLAIM_LEASE) -> list[int]:
+    """Atomically take up to ``limit`` stored messages (or ones whose worker's claim ran out).
+
+    A claim holds for ``lease`` from the moment it is taken, however long the
+    message waited before. (A row claimed before ``claimed_until`` existed has
+    none: its lease counts from its arrival, as it did then.)
+    """
+    claimed_until = col(InboundMessage.claimed_until)
+    expired = (claimed_until < now) | (
+        claimed_until.is_(None) & (col(InboundMessage.received_at) < now - lease)
+    )
     due = (col(InboundMessage.status) == "received") | (
-        (col(InboundMessage.status) == "processing") & (col(InboundMessage.received_at) < now - CLAIM_LEASE)
+        (col(InboundMessage.status) == "processing") & expired
     )
     candidates = (
         select(InboundMessage.id)
@@ -208,7 +217,7 @@ def claim_received(engine: Engine, now: datetime, limit: int) -> list[int]:
         rows = session.execute(
             update(InboundMessage)
             .where(col(InboundMessage.id).in_(candidates.scalar_subquery()))
-            .values(status="processing", attempts=col(InboundMessage.attempts) + 1)
+            .values(status="processing", claimed_until=now + lease, attempts=col(InboundMessage.attempts) + 1)
             .returning(col(InboundMessage.id))
         ).all()
     return sorted(row[0] for row in rows)
@@ -219,7 +228,7 @@ def process_pending(app: App, now: datetime, limit: int = 100) -> int:
     context = _rule_context(app)
     done = 0
     while True:
-        ids = claim_received(app.engine, now, limit)
+        ids = claim_received(app.engine, now, limit, app.settings.claim_lease)
         if not ids:
             return done
         for first in range(0, len(ids), BATCH):
@@ -452,6 +461,7 @@ _FINISH = (  # Core, not ORM: one executemany for the batch, no objects to keep 
         kind=bindparam("new_kind"),
         command=bindparam("new_command"),
         booking_id=bindparam("new_booking_id"),
+        claimed_until=None,
     )
 )
 _EARLIER_BY_ID = _earlier(InboundMessage.message_id)

@@ -14,11 +14,18 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 
-from mailflow.outbound.outbox import ClaimedMessage, claim_due, mark_failed, mark_retry, mark_sent
+from mailflow.outbound.outbox import (
+    CLAIM_LEASE,
+    ClaimedMessage,
+    claim_due,
+    mark_failed,
+    mark_retry,
+    mark_sent,
+)
 from mailflow.outbound.transports import Outgoing, SendResult, Transport
 from mailflow.store.engine import write_session
 
@@ -51,10 +58,12 @@ class Dispatcher:
         *,
         batch_size: int = 100,
         report_failure: FailureReporter | None = None,
+        lease: timedelta = CLAIM_LEASE,
     ) -> None:
         self.engine = engine
         self.transport = transport
         self.batch_size = batch_size
+        self.lease = lease
         self.report_failure = report_failure
         self._lock = asyncio.Lock()
 
@@ -63,7 +72,7 @@ class Dispatcher:
         report = DispatchReport()
         async with self._lock:  # one dispatch at a time in this process; other processes claim their own rows
             while stop is None or not stop.is_set():
-                batch = await asyncio.to_thread(claim_due, self.engine, now, self.batch_size)
+                batch = await asyncio.to_thread(claim_due, self.engine, now, self.batch_size, self.lease)
                 if not batch:
                     break
                 outgoing = [Outgoing(m.envelope_from, m.recipient, m.data) for m in batch]

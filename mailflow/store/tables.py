@@ -299,6 +299,8 @@ class InboundMessage(SQLModel, table=True):
     kind: str | None = Field(default=None, max_length=16)
     command: str | None = Field(default=None, max_length=16)
     attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    claimed_until: datetime | None = _utc(default=None)
+    """While ``processing``: when the worker's claim runs out and another may take the message."""
 
 
 class AuditEvent(SQLModel, table=True):

@@ -466,6 +466,38 @@ def test_a_polling_worker_sees_waiting_messages_without_claiming(app: App, now: 
     assert not has_received(app.engine)
 
 
+def test_a_claim_holds_from_when_it_is_taken_not_from_when_the_message_arrived(
+    app: App, now: datetime
+) -> None:
+    """A message that waited past the lease is claimed by one worker only; a dead worker's claim runs out."""
+    from sqlalchemy import update
+
+    from mailflow.inbound.process import CLAIM_LEASE, claim_received
+
+    waited = store_raw(
+        app.engine,
+        b"From: a@example.com\r\nMessage-ID: <w@example.com>\r\n\r\nHi",
+        envelope_from="",
+        envelope_rcpt="",
+        now=now - CLAIM_LEASE * 2,  # a backlog: stored while no worker ran
+    )
+    assert claim_received(app.engine, now, 10) == [waited]
+    assert claim_received(app.engine, now + timedelta(seconds=1), 10) == []  # a second worker
+    assert claim_received(app.engine, now + CLAIM_LEASE - timedelta(seconds=1), 10) == []
+    assert claim_received(app.engine, now + CLAIM_LEASE + timedelta(seconds=1), 10) == [waited]
+
+    legacy = store_raw(
+        app.engine, b"From: b@example.com\r\n\r\nHi", envelope_from="", envelope_rcpt="", now=now
+    )
+    with Session(app.engine) as session:  # claimed by a version without claimed_until, then its worker died
+        session.execute(
+            update(InboundMessage).where(col(InboundMessage.id) == legacy).values(status="processing")
+        )
+        session.commit()
+    assert claim_received(app.engine, now + CLAIM_LEASE - timedelta(seconds=1), 10) == []
+    assert claim_received(app.engine, now + CLAIM_LEASE + timedelta(seconds=1), 10) == [legacy]
+
+
 def test_a_crash_in_one_message_of_a_batch_keeps_the_others(
     app: App, next_tuesday: date, now: datetime, monkeypatch: pytest.MonkeyPatch
 ) -> None:

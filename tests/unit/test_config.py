@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -44,6 +45,7 @@ def test_data_dir_moves_the_derived_defaults() -> None:
         ("MAILFLOW_IMAP_URL", "pop3://host"),
         ("MAILFLOW_INBOUND_DOMAIN", "not a domain"),
         ("MAILFLOW_SLOT_GRID_MINUTES", "zero"),
+        ("MAILFLOW_CLAIM_LEASE_SECONDS", "0"),
     ],
 )
 def test_bad_value_names_its_variable(variable: str, value: str) -> None:
@@ -52,6 +54,12 @@ def test_bad_value_names_its_variable(variable: str, value: str) -> None:
         load_settings({variable: value})
     assert caught.value.variable == variable
     assert str(caught.value).startswith(variable + ": ")
+
+
+def test_claim_lease_defaults_to_five_minutes_and_can_be_shortened() -> None:
+    """MAILFLOW_CLAIM_LEASE_SECONDS sets how long a dead worker's claims hold (default 300 s)."""
+    assert load_settings({}).claim_lease == timedelta(minutes=5)
+    assert load_settings({"MAILFLOW_CLAIM_LEASE_SECONDS": "7"}).claim_lease == timedelta(seconds=7)
 
 
 def test_empty_inbound_domain_turns_replies_off() -> None:
