@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -30,6 +30,10 @@ from mailflow.outbound.transports import Outgoing, SendResult, Transport
 from mailflow.store.engine import write_session
 
 log = logging.getLogger("mailflow.dispatch")
+
+# While a batch goes to the relay, what it accepted is recorded every this many messages: a
+# crash mid-batch re-sends at most these, not the whole batch. One commit per 10 emails.
+RECORD_EVERY = 10
 
 FailureReporter = Callable[..., None]
 
@@ -75,11 +79,28 @@ class Dispatcher:
                 batch = await asyncio.to_thread(claim_due, self.engine, now, self.batch_size, self.lease)
                 if not batch:
                     break
-                outgoing = [Outgoing(m.envelope_from, m.recipient, m.data) for m in batch]
-                results = await self.transport.send_batch(outgoing)
-                report.add(await asyncio.to_thread(self._record, batch, results, now))
+                report.add(await self._send(batch, now))
                 if len(batch) < self.batch_size:
                     break
+        return report
+
+    async def _send(self, batch: list[ClaimedMessage], now: datetime) -> DispatchReport:
+        """Send a claimed batch, recording results every ``RECORD_EVERY`` messages as they come."""
+        report = DispatchReport()
+        recorded = 0
+
+        async def progress(results: Sequence[SendResult]) -> None:
+            nonlocal recorded
+            if len(results) - recorded >= RECORD_EVERY:
+                done = len(results)
+                chunk = list(results[recorded:done])
+                report.add(await asyncio.to_thread(self._record, batch[recorded:done], chunk, now))
+                recorded = done
+
+        outgoing = [Outgoing(m.envelope_from, m.recipient, m.data) for m in batch]
+        results = await self.transport.send_batch(outgoing, progress)
+        if recorded < len(batch):
+            report.add(await asyncio.to_thread(self._record, batch[recorded:], results[recorded:], now))
         return report
 
     async def idle(self) -> None:

@@ -15,7 +15,7 @@ import mailbox
 import os
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -48,12 +48,23 @@ class SendResult:
 
 SENT = SendResult(ok=True)
 
+Progress = Callable[[Sequence[SendResult]], Awaitable[None]]
+"""Awaited by a transport after each message with the results so far (see ``Transport.send_batch``)."""
+
 
 class Transport(Protocol):
     name: str
 
-    async def send_batch(self, messages: Sequence[Outgoing]) -> list[SendResult]:
-        """Send ``messages`` in order; one result per message."""
+    async def send_batch(
+        self, messages: Sequence[Outgoing], progress: Progress | None = None
+    ) -> list[SendResult]:
+        """Send ``messages`` in order; one result per message.
+
+        A transport that sends one message at a time awaits ``progress`` after
+        each with the results so far, so the dispatcher can record accepted
+        messages while the batch goes on (a crash then re-sends only the few
+        accepted since the last record, not the whole batch).
+        """
         ...
 
     def reachable(self) -> str:
@@ -68,7 +79,9 @@ class MemoryTransport:
     name: str = "memory"
     sent: list[Outgoing] = field(default_factory=list)
 
-    async def send_batch(self, messages: Sequence[Outgoing]) -> list[SendResult]:
+    async def send_batch(
+        self, messages: Sequence[Outgoing], progress: Progress | None = None
+    ) -> list[SendResult]:
         self.sent.extend(messages)
         return [SENT for _ in messages]
 
@@ -102,7 +115,10 @@ class MaildirTransport:
             results.append(SENT)
         return results
 
-    async def send_batch(self, messages: Sequence[Outgoing]) -> list[SendResult]:
+    async def send_batch(
+        self, messages: Sequence[Outgoing], progress: Progress | None = None
+    ) -> list[SendResult]:
+        # Writing a batch takes milliseconds: no progress reports.
         return await asyncio.to_thread(self._write, messages)
 
     def reachable(self) -> str:
@@ -150,7 +166,9 @@ class SmtpTransport:
             timeout=self.timeout,
         )
 
-    async def send_batch(self, messages: Sequence[Outgoing]) -> list[SendResult]:
+    async def send_batch(
+        self, messages: Sequence[Outgoing], progress: Progress | None = None
+    ) -> list[SendResult]:
         results: list[SendResult] = []
         client = self._client()
         try:
@@ -163,6 +181,8 @@ class SmtpTransport:
         try:
             for message in messages:
                 results.append(await self._send_one(client, message))
+                if progress is not None:
+                    await progress(results)
                 if not client.is_connected:  # the relay hung up: the rest are temporary failures
                     break
         finally:
