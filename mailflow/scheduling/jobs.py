@@ -55,28 +55,35 @@ def build_scheduler(app: App, stop: asyncio.Event) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1})
     loop = asyncio.get_running_loop()
 
+    # A wake-up while a job runs is not lost: the running one goes round again instead (asking
+    # APScheduler for a run then would only be skipped, with a warning, several times a second).
     again = {"dispatch": False, "inbound": False}
+    running: set[str] = set()
 
     async def dispatch() -> None:
-        # Shielded: APScheduler cancels running jobs at shutdown, but a batch in flight must be
-        # recorded, or its rows would stay claimed until the lease runs out and be sent twice.
-        while True:
-            again["dispatch"] = False
-            report = await asyncio.shield(app.dispatcher.run_once(datetime.now(UTC), stop=stop))
-            if report.sent or report.failed or report.retried:
-                log.info(
-                    "dispatch: %d sent, %d to retry, %d failed", report.sent, report.retried, report.failed
-                )
-            # A wake-up while this run was busy is not lost: APScheduler skips runs of a job that
-            # is still running, so the running one goes round again instead.
-            if not again["dispatch"] or stop.is_set():
-                return
+        running.add("dispatch")
+        try:
+            while True:
+                again["dispatch"] = False
+                # Shielded: APScheduler cancels running jobs at shutdown, but a batch in flight must be
+                # recorded, or its rows would stay claimed until the lease runs out and be sent twice.
+                report = await asyncio.shield(app.dispatcher.run_once(datetime.now(UTC), stop=stop))
+                if report.sent or report.failed or report.retried:
+                    log.info(
+                        "dispatch: %d sent, %d to retry, %d failed",
+                        report.sent,
+                        report.retried,
+                        report.failed,
+                    )
+                if not again["dispatch"] or stop.is_set():
+                    return
+        finally:
+            running.discard("dispatch")
 
     def wake_now() -> None:
         again["dispatch"] = True
-        job = scheduler.get_job("dispatch")
-        if job is not None:
-            job.modify(next_run_time=datetime.now(UTC))
+        if "dispatch" not in running:
+            _run_now(scheduler, "dispatch")
 
     app.wake_hooks.append(lambda: loop.call_soon_threadsafe(wake_now))
 
@@ -91,14 +98,18 @@ def build_scheduler(app: App, stop: asyncio.Event) -> AsyncIOScheduler:
     async def inbound() -> None:
         from mailflow.inbound.process import process_pending
 
-        while True:
-            again["inbound"] = False
-            processed = await asyncio.to_thread(process_pending, app, datetime.now(UTC))
-            if processed:
-                log.info("inbound: %d processed", processed)
-                wake_now()
-            if not again["inbound"] or stop.is_set():
-                return
+        running.add("inbound")
+        try:
+            while True:
+                again["inbound"] = False
+                processed = await asyncio.to_thread(process_pending, app, datetime.now(UTC))
+                if processed:
+                    log.info("inbound: %d processed", processed)
+                    wake_now()
+                if not again["inbound"] or stop.is_set():
+                    return
+        finally:
+            running.discard("inbound")
 
     async def housekeeping() -> None:
         inbound = timedelta(days=app.settings.inbound_retention_days)
@@ -118,14 +129,19 @@ def build_scheduler(app: App, stop: asyncio.Event) -> AsyncIOScheduler:
 
     def inbound_now() -> None:
         again["inbound"] = True
-        _run_now(scheduler, "inbound")
+        if "inbound" not in running:
+            _run_now(scheduler, "inbound")
 
     app.inbound_hooks.append(lambda: loop.call_soon_threadsafe(inbound_now))
 
     async def inbound_watch() -> None:
         from mailflow.inbound.process import has_received
 
-        if await asyncio.to_thread(has_received, app.engine):
+        try:
+            waiting = await asyncio.to_thread(has_received, app.engine)
+        except asyncio.CancelledError:  # shutting down: a read, nothing to finish or report
+            return
+        if waiting:
             inbound_now()
 
     scheduler.add_job(
