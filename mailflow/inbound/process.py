@@ -33,7 +33,7 @@ from mailflow.inbound.rules import BounceInfo, Classification, RuleContext, clas
 from mailflow.inbound.strip import new_text
 from mailflow.outbound.context import decide, load_facts
 from mailflow.outbound.samples import STAFF_KINDS
-from mailflow.store.engine import read_session, write_session
+from mailflow.store.engine import database_unavailable, read_session, write_session
 from mailflow.store.tables import (
     AuditEvent,
     Booking,
@@ -305,6 +305,10 @@ def process_batch(
             if finished:
                 session.execute(_FINISH, finished)
     except Exception as exc:
+        if database_unavailable(exc):
+            # Nothing is wrong with the messages: kept as claimed, they are taken again when the
+            # claim runs out, rather than marked as crashed (error) for a database restart.
+            raise
         if len(row_ids) > 1:
             log.warning("inbound batch of %d failed (%s); each message on its own", len(row_ids), exc)
             return [process_one(app, row_id, now, context) for row_id in row_ids]

@@ -171,8 +171,14 @@ class InboundHandler:
         match = _LOCAL.match(local)
         if match is None:
             return "550 5.1.1 no such recipient"
-        if match.group(1) == "reply" and not await asyncio.to_thread(self._key_exists, match.group(2)):
-            return "550 5.1.1 unknown reply address"
+        if match.group(1) == "reply":
+            try:
+                known = await asyncio.to_thread(self._key_exists, match.group(2))
+            except Exception as exc:  # the database is away: the sender must retry, not bounce the reply
+                log.warning("could not look up a reply key (%s): deferring %s", type(exc).__name__, address)
+                return "451 4.3.0 temporary lookup failure, please retry"
+            if not known:
+                return "550 5.1.1 unknown reply address"
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
 

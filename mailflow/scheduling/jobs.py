@@ -8,7 +8,10 @@ so that two processes cannot queue it twice.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import time as time_module
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -23,7 +26,7 @@ from mailflow.outbound.context import load_facts, staff_reader
 from mailflow.outbound.formatting import format_when
 from mailflow.outbound.outbox import OutboxStatus, enqueue
 from mailflow.scheduling.reminders import sweep_reminders
-from mailflow.store.engine import read_session, write_session
+from mailflow.store.engine import database_unavailable, read_session, write_session
 from mailflow.store.tables import (
     Booking,
     Customer,
@@ -50,9 +53,43 @@ HOUSEKEEPING_EVERY = timedelta(hours=6)
 AGENDA_AT = time(18, 0)
 
 
+Job = Callable[[], Awaitable[None]]
+
+
+class DatabaseOutage:
+    """The jobs' view of the database: one warning when it goes away, one line when it is back.
+
+    A job that fails because the database is unavailable (down, restarting) just ends, its rows
+    untouched or rolled back, and runs again at its next tick; without this every tick of every
+    job (the inbound watch: four a second) would log a traceback for as long as the outage lasts.
+    """
+
+    def __init__(self) -> None:
+        self.since: float | None = None
+
+    def guard(self, job: Job) -> Job:
+        @functools.wraps(job)
+        async def run() -> None:
+            try:
+                await job()
+            except Exception as exc:
+                if not database_unavailable(exc):
+                    raise
+                if self.since is None:
+                    self.since = time_module.monotonic()
+                    log.warning("database unavailable (%s): the worker waits for it", type(exc).__name__)
+                return
+            if self.since is not None:
+                log.info("database reachable again after %.1f s", time_module.monotonic() - self.since)
+                self.since = None
+
+        return run
+
+
 def build_scheduler(app: App, stop: asyncio.Event) -> AsyncIOScheduler:
     """The worker role's scheduler; ``app.wake()`` runs the dispatch job at once."""
     scheduler = AsyncIOScheduler(timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1})
+    guard = DatabaseOutage().guard
     loop = asyncio.get_running_loop()
 
     # A wake-up while a job runs is not lost: the running one goes round again instead (asking
@@ -118,13 +155,17 @@ def build_scheduler(app: App, stop: asyncio.Event) -> AsyncIOScheduler:
 
     now = datetime.now(UTC)
     scheduler.add_job(
-        dispatch, "interval", seconds=DISPATCH_EVERY.total_seconds(), id="dispatch", next_run_time=now
+        guard(dispatch), "interval", seconds=DISPATCH_EVERY.total_seconds(), id="dispatch", next_run_time=now
     )
     scheduler.add_job(
-        reminders, "interval", seconds=REMINDERS_EVERY.total_seconds(), id="reminders", next_run_time=now
+        guard(reminders),
+        "interval",
+        seconds=REMINDERS_EVERY.total_seconds(),
+        id="reminders",
+        next_run_time=now,
     )
     scheduler.add_job(
-        inbound, "interval", seconds=INBOUND_EVERY.total_seconds(), id="inbound", next_run_time=now
+        guard(inbound), "interval", seconds=INBOUND_EVERY.total_seconds(), id="inbound", next_run_time=now
     )
 
     def inbound_now() -> None:
@@ -145,9 +186,11 @@ def build_scheduler(app: App, stop: asyncio.Event) -> AsyncIOScheduler:
             inbound_now()
 
     scheduler.add_job(
-        inbound_watch, "interval", seconds=INBOUND_WATCH_EVERY.total_seconds(), id="inbound_watch"
+        guard(inbound_watch), "interval", seconds=INBOUND_WATCH_EVERY.total_seconds(), id="inbound_watch"
     )
-    scheduler.add_job(housekeeping, "interval", seconds=HOUSEKEEPING_EVERY.total_seconds(), id="housekeeping")
+    scheduler.add_job(
+        guard(housekeeping), "interval", seconds=HOUSEKEEPING_EVERY.total_seconds(), id="housekeeping"
+    )
     for zone in staff_timezones(app.engine):
 
         async def agenda(zone: str = zone) -> None:
@@ -156,7 +199,7 @@ def build_scheduler(app: App, stop: asyncio.Event) -> AsyncIOScheduler:
                 wake_now()
 
         scheduler.add_job(
-            agenda,
+            guard(agenda),
             "cron",
             hour=AGENDA_AT.hour,
             minute=AGENDA_AT.minute,

@@ -22,6 +22,7 @@ except ImportError:  # Windows has no fcntl: processes there meet SQLite's busy 
     fcntl = None  # type: ignore[assignment]
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, make_url
 from sqlmodel import Session
 
@@ -58,6 +59,27 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+def database_unavailable(error: BaseException) -> bool:
+    """Whether ``error`` means the database cannot serve right now (down, restarting, the
+    connection cut, every pooled connection busy, SQLite locked) rather than a faulty query:
+    the answer to the caller is "try again shortly", and a retry may well succeed.
+    """
+    if isinstance(error, sa_exc.TimeoutError):  # the pool had no connection to give in time
+        return True
+    if not isinstance(error, sa_exc.DBAPIError):
+        return False
+    if error.connection_invalidated:
+        return True
+    if not isinstance(error, sa_exc.OperationalError):
+        return False
+    # psycopg's OperationalError is about the server or the connection (refused, shutting down,
+    # starting up, terminated; deadlocks and cancels too); sqlite3 also uses it for faulty SQL.
+    if type(error.orig).__module__.startswith("sqlite3"):
+        text = str(error.orig).lower()
+        return "locked" in text or "unable to open" in text or "disk i/o" in text
+    return True
 
 
 _WRITE_LOCKS: dict[int, threading.Lock] = {}

@@ -4,21 +4,28 @@ from __future__ import annotations
 
 import email
 import email.policy
+import logging
 import mailbox
 from email.message import EmailMessage
 from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fastapi import FastAPI, HTTPException
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from sqlalchemy import exc as sa_exc
 
 from mailflow.errors import MailflowError
+from mailflow.store.engine import database_unavailable
 from mailflow.store.migrate import ensure_migrated
 
 if TYPE_CHECKING:
     from mailflow.app import App
 
+log = logging.getLogger("mailflow.web")
+
+UNAVAILABLE = "the database is unavailable right now: try again in a minute"
+RETRY_AFTER = "10"  # seconds, in the 503 answers while the database is away
 DEV_MAIL_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'"
 
 
@@ -35,7 +42,7 @@ def create_web_app(app: App) -> FastAPI:
     from mailflow.web.admin import settings as admin_settings
     from mailflow.web.admin import signin as admin_signin
     from mailflow.web.pages import build_router
-    from mailflow.web.security import SecurityHeaders
+    from mailflow.web.security import SecurityHeaders, redact
 
     # /docs comes with the API (Swagger UI needs its own content security policy).
     web = FastAPI(title="mailflow", version="0.1.0", docs_url=None, redoc_url=None)
@@ -61,6 +68,19 @@ def create_web_app(app: App) -> FastAPI:
         api_keys.build_router,
     ]
     install_admin(web, app, admin_routers)
+
+    @web.exception_handler(sa_exc.DBAPIError)
+    @web.exception_handler(sa_exc.TimeoutError)
+    def _database_unavailable(request: Request, exc: Exception) -> Response:
+        """503 with Retry-After while the database is down or restarting, instead of a bare 500."""
+        if not database_unavailable(exc):
+            raise exc  # a real fault: the server's 500 and its traceback in the log
+        where = redact(request.url.path)
+        log.warning("%s %s: %s (%s)", request.method, where, UNAVAILABLE, type(exc).__name__)
+        headers = {"Retry-After": RETRY_AFTER}
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": UNAVAILABLE}, status_code=503, headers=headers)
+        return PlainTextResponse(f"Sorry, {UNAVAILABLE}.\n", status_code=503, headers=headers)
 
     @web.get("/healthz")
     def healthz() -> dict[str, str]:
