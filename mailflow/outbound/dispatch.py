@@ -5,13 +5,16 @@ exponential backoff and jitter, up to a bounded number of attempts and age;
 permanent ones (5xx) are marked failed at once. Either way a failure that is
 final is reported to the business's admins (``delivery_failed``), except for
 the failure reports themselves, which would loop. The Message-ID never changes:
-it is part of the stored bytes.
+it is part of the stored bytes. A batch that went out while the database went
+away is recorded once it is back (the worker waits for it, within the claim's
+lease), so a database restart sends nothing twice.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -27,7 +30,7 @@ from mailflow.outbound.outbox import (
     mark_sent,
 )
 from mailflow.outbound.transports import Outgoing, SendResult, Transport
-from mailflow.store.engine import write_session
+from mailflow.store.engine import database_unavailable, write_session
 
 log = logging.getLogger("mailflow.dispatch")
 
@@ -36,6 +39,11 @@ log = logging.getLogger("mailflow.dispatch")
 RECORD_EVERY = 10
 
 FailureReporter = Callable[..., None]
+
+RECORD_RETRY_FIRST = 0.25  # seconds before recording a sent batch is tried again, doubling …
+RECORD_RETRY_MAX = 5.0  # … up to this
+RECORD_MARGIN = timedelta(seconds=30)  # a sent batch is recorded this long before its lease ends, at most
+SHUTDOWN_GRACE = 20.0  # seconds a stopping worker still tries to record a sent batch
 
 
 @dataclass
@@ -68,6 +76,8 @@ class Dispatcher:
         self.transport = transport
         self.batch_size = batch_size
         self.lease = lease
+        # Seconds after its claim within which a sent batch must be recorded: before the lease ends.
+        self._record_within = (lease - min(RECORD_MARGIN, lease / 10)).total_seconds()
         self.report_failure = report_failure
         self._lock = asyncio.Lock()
 
@@ -76,16 +86,23 @@ class Dispatcher:
         report = DispatchReport()
         async with self._lock:  # one dispatch at a time in this process; other processes claim their own rows
             while stop is None or not stop.is_set():
+                claimed_at = time.monotonic()
                 batch = await asyncio.to_thread(claim_due, self.engine, now, self.batch_size, self.lease)
                 if not batch:
                     break
-                report.add(await self._send(batch, now))
+                report.add(await self._send(batch, now, claimed_at + self._record_within, stop))
                 if len(batch) < self.batch_size:
                     break
         return report
 
-    async def _send(self, batch: list[ClaimedMessage], now: datetime) -> DispatchReport:
-        """Send a claimed batch, recording results every ``RECORD_EVERY`` messages as they come."""
+    async def _send(
+        self, batch: list[ClaimedMessage], now: datetime, give_up_at: float, stop: asyncio.Event | None
+    ) -> DispatchReport:
+        """Send a claimed batch, recording results every ``RECORD_EVERY`` messages as they come.
+
+        While the database is away, a progress record is left for the end of the batch, where
+        recording waits for the database (``_record_sent``): the relay is not kept waiting.
+        """
         report = DispatchReport()
         recorded = 0
 
@@ -94,14 +111,56 @@ class Dispatcher:
             if len(results) - recorded >= RECORD_EVERY:
                 done = len(results)
                 chunk = list(results[recorded:done])
-                report.add(await asyncio.to_thread(self._record, batch[recorded:done], chunk, now))
+                try:
+                    report.add(await asyncio.to_thread(self._record, batch[recorded:done], chunk, now))
+                except Exception as exc:
+                    if not database_unavailable(exc):
+                        raise
+                    return  # recorded with the rest of the batch, once the database is back
                 recorded = done
 
         outgoing = [Outgoing(m.envelope_from, m.recipient, m.data) for m in batch]
         results = await self.transport.send_batch(outgoing, progress)
         if recorded < len(batch):
-            report.add(await asyncio.to_thread(self._record, batch[recorded:], results[recorded:], now))
+            rest = await self._record_sent(batch[recorded:], results[recorded:], now, give_up_at, stop)
+            report.add(rest)
         return report
+
+    async def _record_sent(
+        self,
+        batch: list[ClaimedMessage],
+        results: list[SendResult],
+        now: datetime,
+        give_up_at: float,
+        stop: asyncio.Event | None,
+    ) -> DispatchReport:
+        """Record the batch's results, waiting for the database while it is away.
+
+        The mail has gone out: a batch left unrecorded stays claimed until its lease runs out
+        and is then sent again. So while the database is down or restarting, recording is
+        retried (growing pauses) until shortly before the lease ends (``give_up_at``,
+        monotonic), or for ``SHUTDOWN_GRACE`` more seconds once ``stop`` is set (a shutdown
+        must not wait minutes); only then, or for any other error, does the error propagate.
+        """
+        pause = RECORD_RETRY_FIRST
+        stopping = False
+        while True:
+            try:
+                return await asyncio.to_thread(self._record, batch, results, now)
+            except Exception as exc:
+                if stop is not None and stop.is_set() and not stopping:
+                    stopping = True
+                    give_up_at = min(give_up_at, time.monotonic() + SHUTDOWN_GRACE)
+                if not database_unavailable(exc) or time.monotonic() + pause > give_up_at:
+                    raise
+                log.warning(
+                    "could not record %d sent emails (%s: database unavailable); retrying in %.1f s",
+                    len(batch),
+                    type(exc).__name__,
+                    pause,
+                )
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, RECORD_RETRY_MAX)
 
     async def idle(self) -> None:
         """Wait until no dispatch of this process is in flight."""
