@@ -84,10 +84,14 @@ class Dispatcher:
     async def run_once(self, now: datetime, *, stop: asyncio.Event | None = None) -> DispatchReport:
         """Send everything due at ``now``; with ``stop`` set, finish the batch in flight and return."""
         report = DispatchReport()
+        started = time.monotonic()
         async with self._lock:  # one dispatch at a time in this process; other processes claim their own rows
             while stop is None or not stop.is_set():
+                # A claim's lease counts from when it is taken, not from ``now``: else a long run
+                # would claim rows whose lease has already run out for the other workers.
                 claimed_at = time.monotonic()
-                batch = await asyncio.to_thread(claim_due, self.engine, now, self.batch_size, self.lease)
+                lease = self.lease + timedelta(seconds=claimed_at - started)
+                batch = await asyncio.to_thread(claim_due, self.engine, now, self.batch_size, lease)
                 if not batch:
                     break
                 report.add(await self._send(batch, now, claimed_at + self._record_within, stop))
