@@ -126,7 +126,7 @@ def build_scheduler(app: App, stop: asyncio.Event) -> AsyncIOScheduler:
 
     async def reminders() -> None:
         queued = await asyncio.to_thread(
-            sweep_reminders, app.engine, app.notifier.send_reminder, datetime.now(UTC)
+            sweep_reminders, app.engine, app.notifier.send_reminder, datetime.now(UTC), stop=stop.is_set
         )
         if queued:
             log.info("reminders: %d queued", queued)

@@ -63,12 +63,30 @@ def drop_reminders(session: Session, booking_id: int) -> None:
 ReminderSender = Callable[[Session, Booking, datetime], None]
 
 
-def sweep_reminders(engine: Engine, send: ReminderSender, now: datetime, limit: int = 200) -> int:
+def sweep_reminders(
+    engine: Engine,
+    send: ReminderSender,
+    now: datetime,
+    limit: int = 200,
+    stop: Callable[[], bool] | None = None,
+) -> int:
     """Queue every due reminder (claimed under lock, so concurrent sweeps never double up).
 
     ``send(session, booking, now)`` queues the reminder email in the same
-    transaction. Returns how many were queued.
+    transaction. Reminders are taken ``limit`` at a time, each batch in its own
+    transaction, until none is due (or ``stop()`` says so between batches).
+    Returns how many were queued.
     """
+    queued = 0
+    while True:
+        claimed, sent = _sweep_batch(engine, send, now, limit)
+        queued += sent
+        if claimed < limit or (stop is not None and stop()):
+            return queued
+
+
+def _sweep_batch(engine: Engine, send: ReminderSender, now: datetime, limit: int) -> tuple[int, int]:
+    """One batch: (reminders claimed, reminder emails queued)."""
     queued = 0
     with write_session(engine) as session:
         due = session.exec(
@@ -93,4 +111,4 @@ def sweep_reminders(engine: Engine, send: ReminderSender, now: datetime, limit: 
             else:
                 reminder.status = ReminderStatus.DROPPED.value
             session.add(reminder)
-    return queued
+    return len(due), queued

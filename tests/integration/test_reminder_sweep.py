@@ -1,0 +1,76 @@
+"""The reminder sweep drains everything due, batch by batch, not just its first batch."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+
+from sqlmodel import Session, col, select
+
+from mailflow import service
+from mailflow.app import App, build
+from mailflow.booking.model import Actor, ActorKind, Origin
+from mailflow.config import load_settings
+from mailflow.demo import seed_demo
+from mailflow.scheduling.reminders import sweep_reminders
+from mailflow.store.tables import OutboxMessage, Reminder
+from tests.conftest import berlin
+
+
+def five_bookings(db_url: str, tmp_path: Path, now: datetime, day: date) -> App:
+    app = build(
+        load_settings(
+            {
+                "MAILFLOW_DATABASE_URL": db_url,
+                "MAILFLOW_DATA_DIR": str(tmp_path),
+                "MAILFLOW_OUTBOUND_URL": "memory://",
+            }
+        )
+    )
+    seed_demo(app.engine, now)
+    for hour in range(10, 15):
+        service.create_booking(
+            app.engine,
+            business="contoso",
+            service="consultation",
+            staff="bob@contoso.example",
+            customer=service.CustomerInput(email=f"c{hour}@example.org", name=f"C {hour}"),
+            start=berlin(day, hour),
+            origin=Origin.SELF_SERVICE,
+            actor=Actor(ActorKind.CUSTOMER_LINK, f"c{hour}@example.org"),
+            now=now,
+            public_url=app.settings.public_url,
+            **app.booking_kwargs(),
+        )
+    return app
+
+
+def reminder_emails(app: App) -> int:
+    with Session(app.engine) as session:
+        return len(session.exec(select(OutboxMessage.id).where(col(OutboxMessage.kind) == "reminder")).all())
+
+
+def test_one_sweep_queues_every_due_reminder_in_batches(
+    db_url: str, tmp_path: Path, now: datetime, next_tuesday: date
+) -> None:
+    """Five due reminders, batches of two: one sweep queues all five; the next finds none."""
+    app = five_bookings(db_url, tmp_path, now, next_tuesday)
+    due = berlin(next_tuesday, 9)  # every reminder (24 h ahead) is due, no booking has started
+    assert sweep_reminders(app.engine, app.notifier.send_reminder, due, limit=2) == 5
+    assert sweep_reminders(app.engine, app.notifier.send_reminder, due, limit=2) == 0
+    with Session(app.engine) as session:
+        assert set(session.exec(select(Reminder.status)).all()) == {"sent"}
+    assert reminder_emails(app) == 5
+    app.close()
+
+
+def test_a_stopping_sweep_ends_after_the_batch_in_hand(
+    db_url: str, tmp_path: Path, now: datetime, next_tuesday: date
+) -> None:
+    """Asked to stop, the sweep finishes its batch and leaves the rest due for the next one."""
+    app = five_bookings(db_url, tmp_path, now, next_tuesday)
+    due = berlin(next_tuesday, 9)
+    assert sweep_reminders(app.engine, app.notifier.send_reminder, due, limit=2, stop=lambda: True) == 2
+    assert sweep_reminders(app.engine, app.notifier.send_reminder, due, limit=2) == 3
+    assert reminder_emails(app) == 5
+    app.close()
