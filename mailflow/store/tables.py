@@ -11,10 +11,13 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import JSON, Column, Index, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, LargeBinary, String, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from mailflow.store.types import UTCDateTime
+
+OUTBOX_WAITING = text("status IN ('queued', 'sending')")
+INBOUND_WAITING = text("status IN ('received', 'processing')")
 
 
 class _HasId(Protocol):
@@ -222,7 +225,11 @@ class ReplyKey(SQLModel, table=True):
 
 
 class OutboxMessage(SQLModel, table=True):
-    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_due", "status", "next_attempt_at"),
+        # The claim's "oldest waiting first" without walking every sent email (migration 0007).
+        Index("ix_outbox_waiting", "id", postgresql_where=OUTBOX_WAITING, sqlite_where=OUTBOX_WAITING),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     business_id: int = Field(foreign_key="business.id", index=True)
@@ -283,7 +290,10 @@ class TemplateVersion(SQLModel, table=True):
 
 
 class InboundMessage(SQLModel, table=True):
-    __table_args__ = (Index("ix_inbound_status", "status", "received_at"),)
+    __table_args__ = (
+        Index("ix_inbound_status", "status", "received_at"),
+        Index("ix_inbound_waiting", "id", postgresql_where=INBOUND_WAITING, sqlite_where=INBOUND_WAITING),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     message_id: str | None = Field(default=None, max_length=998, sa_type=String(998), index=True)
