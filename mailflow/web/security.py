@@ -75,7 +75,9 @@ def csrf_valid(secret: str, request: Request, given: str | None, purpose: str, s
     session = session_id(request)
     if not session or not given:
         return False
-    return hmac.compare_digest(csrf_token(secret, session, purpose, subject), given)
+    # As bytes: compare_digest raises TypeError for a str with non-ASCII characters (a forged token).
+    expected = csrf_token(secret, session, purpose, subject).encode()
+    return hmac.compare_digest(expected, given.encode("utf-8", "surrogateescape"))
 
 
 def client_ip(request: Request) -> str:

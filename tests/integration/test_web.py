@@ -365,6 +365,23 @@ def test_post_without_csrf_gets_403_whatever_else_is_missing(site: Site) -> None
     assert site.queued_since(mark) == [] and site.counts() == counts
 
 
+def test_csrf_token_with_non_ascii_characters_gets_403_and_changes_nothing(site: Site) -> None:
+    """A forged CSRF value with non-ASCII characters is refused like any wrong one (403), not a 500."""
+    booked = site.book()
+    site.client.get("/m")  # the find form starts a browser session: only the CSRF token is wrong
+    assert site.client.cookies.get("mf_session")
+    mark, counts, before = site.outbox_mark(), site.counts(), site.booking(booked.ref)
+    forged = {"csrf": "é" * 64, "reason": "x", "email": "ada@example.com"}
+    paths = [f"{booked.path}/cancel", f"{booked.path}/reschedule", "/book/haircut", "/m"]
+    paths += ["/admin/sign-in", "/admin/forgot", "/admin/templates/confirmation/en"]
+
+    statuses = {path: site.client.post(path, data=forged).status_code for path in paths}
+
+    assert statuses == dict.fromkeys(paths, 403)
+    assert site.booking(booked.ref) == before
+    assert site.queued_since(mark) == [] and site.counts() == counts
+
+
 # --- bad links ---------------------------------------------------------------------------------
 
 
