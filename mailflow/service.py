@@ -101,7 +101,8 @@ def normalize_email(email: str) -> str:
 def check_timezone(name: str) -> str:
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    # OSError: "Europe" is a directory of the zone database, a very long name is no file name at all.
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise InvalidInput(f"unknown time zone {name!r}: use an IANA name such as Europe/Berlin") from None
     return name
 

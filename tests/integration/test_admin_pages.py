@@ -699,6 +699,22 @@ def test_business_settings_validate_and_save(site: Admin) -> None:
     )
 
 
+@pytest.mark.parametrize("zone", ["Europe", "x" * 300])
+def test_business_time_zone_that_is_no_zone_gets_400_and_changes_nothing(site: Admin, zone: str) -> None:
+    """A folder of the zone database or a huge name is an unknown time zone (400), not a server error."""
+    admin = site.sign_in(ADMIN)
+    page = admin.get("/admin/services")
+    data = {"csrf": csrf_of(page), "phone": "+49 30 7654321", "default_locale": "en", "timezone": zone}
+    data |= dict.fromkeys(("email", "address", "change_instructions", "sender_name", "sender_email"), "")
+
+    response = admin.post("/admin/business", data=data)
+
+    assert response.status_code == 400 and "unknown time zone" in response.text
+    with site.db() as session:
+        business = session.exec(select(Business)).one()
+    assert (business.phone, business.timezone) == ("+49 30 1234567", "Europe/Berlin")
+
+
 # --- the calendar ---------------------------------------------------------------------------
 
 

@@ -739,6 +739,18 @@ def test_invalid_email_reshows_the_form_with_the_error(site: Site) -> None:
     assert slot_value(berlin(site.day, 11), BOB) in response.text
 
 
+@pytest.mark.parametrize("zone", ["Europe", "x" * 300])
+def test_unknown_time_zone_reshows_the_form_with_the_error(site: Site, zone: str) -> None:
+    """A folder of the zone database or a huge name is an unknown zone: 400 with the form, nothing booked."""
+    mark = site.outbox_mark()
+
+    response = post_booking(site, 11, "eve@example.com", timezone=zone)
+
+    assert response.status_code == 400
+    assert "unknown time zone" in htmllib.unescape(response.text)
+    assert site.bookings() == [] and site.queued_since(mark) == []
+
+
 def test_bouncing_customer_gets_no_confirmation_but_staff_are_told(site: Site) -> None:
     """A customer whose address bounces gets no email queued; staff and admins still do."""
     with Session(site.app.engine) as session:
