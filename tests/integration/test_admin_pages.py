@@ -715,6 +715,28 @@ def test_business_time_zone_that_is_no_zone_gets_400_and_changes_nothing(site: A
     assert (business.phone, business.timezone) == ("+49 30 1234567", "Europe/Berlin")
 
 
+def test_nul_characters_in_admin_requests_get_400_and_change_nothing(site: Admin) -> None:
+    """A NUL in a path, query or form field of an admin page is refused with 400; nothing is stored."""
+    admin = site.sign_in(ADMIN)
+    ref = site.book()
+    page = admin.get("/admin/services")
+    data = {"csrf": csrf_of(page), "phone": "+49 30 7654321", "default_locale": "en", "timezone": "UTC"}
+    data |= dict.fromkeys(("email", "address", "change_instructions", "sender_name", "sender_email"), "")
+
+    responses = {
+        "ref": admin.get("/admin/bookings/%00", headers=HTML),
+        "query": admin.get("/admin/bookings?from=%00", headers=HTML),
+        "form": admin.post("/admin/business", data={**data, "address": "Hauptstra\x00e 1"}),
+        "sign-in": site.browser().post("/admin/sign-in", data={"email": "\x00", "password": PASSWORD}),
+    }
+
+    assert {name: r.status_code for name, r in responses.items()} == dict.fromkeys(responses, 400)
+    with site.db() as session:
+        business = session.exec(select(Business)).one()
+    assert (business.phone, business.timezone) == ("+49 30 1234567", "Europe/Berlin")
+    assert site.booking(ref).status == "confirmed"
+
+
 # --- the calendar ---------------------------------------------------------------------------
 
 

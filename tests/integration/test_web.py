@@ -382,6 +382,28 @@ def test_csrf_token_with_non_ascii_characters_gets_403_and_changes_nothing(site:
     assert site.queued_since(mark) == [] and site.counts() == counts
 
 
+def test_nul_characters_get_400_and_change_nothing(site: Site) -> None:
+    """A NUL in a path, query or form field (no database text holds one) is refused with 400, nothing kept."""
+    booked = site.book()
+    mark, counts, before = site.outbox_mark(), site.counts(), site.booking(booked.ref)
+    form = booking_form(site, 11, "eve@example.com")
+    find = site.form("/m")
+
+    responses = {
+        "slug": site.client.get("/book/%00"),
+        "query": site.client.get("/book/consultation?day=%00&lang=en"),
+        "token": site.client.get("/m/%00"),
+        "name": site.client.post("/book/consultation", data={**form, "name": "Eve\x00"}),
+        "find": site.client.post("/m", data={"csrf": find, "email": "ada@example.com\x00"}),
+        "cancel": site.client.post(f"{booked.path}/cancel", data={"csrf": find, "reason": "\x00"}),
+    }
+
+    assert {name: r.status_code for name, r in responses.items()} == dict.fromkeys(responses, 400)
+    assert "NUL character" in responses["name"].text
+    assert site.booking(booked.ref) == before
+    assert site.queued_since(mark) == [] and site.counts() == counts
+
+
 # --- bad links ---------------------------------------------------------------------------------
 
 
