@@ -16,6 +16,10 @@ from sqlmodel import Field, SQLModel
 
 from mailflow.store.types import UTCDateTime
 
+MAX_INTEGER = 2**31 - 1
+"""The largest value an INTEGER column holds on PostgreSQL: a larger number given by a user
+is no id or version of any row (and the query would fail), so look-ups answer "not found"."""
+
 
 class _HasId(Protocol):
     id: int | None

@@ -25,6 +25,7 @@ from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from mailflow import auth, service
+from mailflow.api.keys import create_api_key
 from mailflow.app import App, build
 from mailflow.booking.model import Actor, ActorKind, Origin
 from mailflow.booking.tokens import hash_token
@@ -944,6 +945,21 @@ def test_an_admin_creates_uses_and_revokes_a_key(site: Admin) -> None:
     assert revoked.status_code == 303
     assert api.get("/api/v1/services", headers={"Authorization": f"Bearer {key}"}).status_code == 401
     assert "revoked" in browser.get("/admin/api-keys", headers=HTML).text
+
+
+def test_revoking_an_id_beyond_any_row_is_404_and_revokes_nothing(site: Admin) -> None:
+    """A key id too large for an INTEGER column names no key: 404, not a server error."""
+    with write_session(site.app.engine) as session:
+        row_id = create_api_key(session, "contoso", label="site", now=site.now)[0].id
+    browser = site.sign_in(ADMIN)
+    page = browser.get("/admin/api-keys", headers=HTML)
+    csrf = csrf_of(page, f"/admin/api-keys/{row_id}/revoke")  # one token for every revoke form
+
+    response = browser.post("/admin/api-keys/99999999999/revoke", data={"csrf": csrf})
+
+    assert response.status_code == 404 and "There is no such key." in response.text
+    with site.db() as session:
+        assert session.exec(select(ApiKey)).one().revoked_at is None
 
 
 def test_staff_csrf_and_bad_labels_are_refused(site: Admin) -> None:
