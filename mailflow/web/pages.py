@@ -829,12 +829,14 @@ def _params_for_slot(query: Mapping[str, str], slot: str, timezone: str) -> dict
 
 
 def _parse_day(value: str | None) -> date | None:
+    """``2026-03-03`` -> that date; None for no date, a malformed one or one outside the calendar."""
     if not value:
         return None
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         return None
+    return day if use_cases.in_calendar(day) else None
 
 
 def _parse_slot(value: str) -> tuple[datetime, str]:
@@ -844,6 +846,6 @@ def _parse_slot(value: str) -> tuple[datetime, str]:
         start = datetime.fromisoformat(start_text)
     except ValueError:
         raise InvalidInput("choose a time from the list") from None
-    if start.tzinfo is None or not staff:
+    if start.tzinfo is None or not staff or not use_cases.in_calendar(start.date()):
         raise InvalidInput("choose a time from the list")
     return start, staff

@@ -913,6 +913,41 @@ def test_bouncing_customer_is_flagged_and_staff_fix_the_address_and_resend(site:
     assert "address bounces" not in admin.get(f"/admin/bookings?from={site.day.isoformat()}").text
 
 
+def test_days_at_the_ends_of_the_calendar_are_ignored_or_refused_not_a_server_error(site: Admin) -> None:
+    """Years 1 and 9999 in the calendar's links fall back to today; typed into a form they are refused."""
+    admin = site.sign_in(ADMIN)
+    ref = site.book()
+    before = site.booking(ref)
+    pages = [f"/admin/bookings?from={day}&to={day}" for day in ("9999-12-31", "0001-01-01")]
+    pages += ["/admin/bookings?view=day&day=9999-12-31", "/admin/bookings/new?day=0001-01-01"]
+    pages += [f"/admin/bookings/{ref}?day=9999-12-31"]
+    forced = {"when": "force", "force_day": "9999-12-31", "force_time": "10:00", "force_staff": BOB}
+    new = admin.get("/admin/bookings/new", headers=HTML)
+    detail = admin.get(f"/admin/bookings/{ref}", headers=HTML)
+
+    shown = {path: admin.get(path, headers=HTML).status_code for path in pages}
+    booked = admin.post(
+        "/admin/bookings/new",
+        data={
+            **forced,
+            "csrf": csrf_of(new),
+            "service": "haircut",
+            "name": "Eve",
+            "email": "eve@example.com",
+        },
+    )
+    moved = admin.post(
+        f"/admin/bookings/{ref}/reschedule",
+        data={**forced, "csrf": csrf_of(detail, f"/admin/bookings/{ref}/reschedule")},
+    )
+
+    assert shown == dict.fromkeys(pages, 200)
+    assert booked.status_code == 400 and moved.status_code == 400
+    with site.db() as session:
+        assert len(session.exec(select(Booking)).all()) == 1
+    assert site.booking(ref) == before
+
+
 # --- API keys ---------------------------------------------------------------------
 
 NEW_KEY = re.compile(r'<code class="new-key" id="new-key">(mf_[^<]+)</code>')

@@ -773,6 +773,29 @@ def test_unknown_time_zone_reshows_the_form_with_the_error(site: Site, zone: str
     assert site.bookings() == [] and site.queued_since(mark) == []
 
 
+def test_days_at_the_ends_of_the_calendar_are_ignored_or_refused_not_a_server_error(site: Site) -> None:
+    """Years 1 and 9999 in a calendar link show this month; a slot there is refused; nothing changes."""
+    booked = site.book(10)
+    before, mark = site.booking(booked.ref), site.outbox_mark()
+    far = ("9999-12-31", "0001-01-01")
+    pages = [f"/book/haircut?day={day}&from={day}" for day in far]
+    pages += [f"{booked.path}/reschedule?day={day}&from={day}" for day in far]
+    slots = ["9999-12-31T23:59:00-14:00|bob@contoso.example", "0001-01-01T00:00:00+14:00|bob@contoso.example"]
+
+    shown = {path: site.client.get(path).status_code for path in pages}
+    booking = {slot: post_booking(site, 11, "eve@example.com", slot=slot).status_code for slot in slots}
+    moving = {
+        slot: site.client.post(
+            f"{booked.path}/reschedule", data={"csrf": site.form(f"{booked.path}/reschedule"), "slot": slot}
+        ).status_code
+        for slot in slots
+    }
+
+    assert shown == dict.fromkeys(pages, 200)
+    assert booking == dict.fromkeys(slots, 400) and moving == dict.fromkeys(slots, 409)
+    assert site.bookings() == [before] and site.queued_since(mark) == []
+
+
 def test_bouncing_customer_gets_no_confirmation_but_staff_are_told(site: Site) -> None:
     """A customer whose address bounces gets no email queued; staff and admins still do."""
     with Session(site.app.engine) as session:
