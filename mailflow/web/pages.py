@@ -438,7 +438,7 @@ def build_router(app: App) -> APIRouter:
             )
         except PolicyRefused as exc:
             return refused(request, facts, locale, exc)
-        except (BookingConflict, SlotUnavailable, InvalidInput):
+        except (BookingConflict, SlotUnavailable, InvalidInput, NotFound):  # NotFound: a staff member
             back = _params_for_slot(request.query_params, slot, facts.business.timezone)
             return _reschedule(request, token, message=t("just_taken"), status=409, params=back)
         return changed(request, booking, locale, "rescheduled", f"/m/{token}?lang={locale}", "back")
@@ -733,7 +733,7 @@ def build_router(app: App) -> APIRouter:
             message = t("just_taken") if isinstance(exc, BookingConflict) else str(exc)
             back = _params_for_slot(request.query_params, slot, business.timezone)
             return book_again(request, business, service, locale, message, [], values, 409, back)
-        except InvalidInput as exc:
+        except (InvalidInput, NotFound) as exc:  # NotFound: the slot names no staff member of ours
             back = {**request.query_params, "slot": slot}
             return book_again(request, business, service, locale, None, [str(exc)], values, 400, back)
         app.wake()

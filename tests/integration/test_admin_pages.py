@@ -948,6 +948,33 @@ def test_days_at_the_ends_of_the_calendar_are_ignored_or_refused_not_a_server_er
     assert site.booking(ref) == before
 
 
+def test_moving_to_no_staff_member_is_400_not_a_server_error(site: Admin) -> None:
+    """A slot or typed staff address naming nobody of the business gets 400 and the booking stays."""
+    admin = site.sign_in(ADMIN)
+    ref = site.book()
+    before = site.booking(ref)
+    detail = admin.get(f"/admin/bookings/{ref}", headers=HTML)
+    csrf = csrf_of(detail, f"/admin/bookings/{ref}/reschedule")
+    nobody = "nobody@contoso.example"
+    tries = {
+        "slot": {"slot": f"{berlin(site.day, 14).astimezone(UTC).isoformat()}|{nobody}"},
+        "force": {
+            "when": "force",
+            "force_day": site.day.isoformat(),
+            "force_time": "14:00",
+            "force_staff": nobody,
+        },
+    }
+
+    statuses = {
+        name: admin.post(f"/admin/bookings/{ref}/reschedule", data={**data, "csrf": csrf}).status_code
+        for name, data in tries.items()
+    }
+
+    assert statuses == dict.fromkeys(tries, 400)
+    assert site.booking(ref) == before
+
+
 # --- API keys ---------------------------------------------------------------------
 
 NEW_KEY = re.compile(r'<code class="new-key" id="new-key">(mf_[^<]+)</code>')

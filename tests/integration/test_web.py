@@ -796,6 +796,21 @@ def test_days_at_the_ends_of_the_calendar_are_ignored_or_refused_not_a_server_er
     assert site.bookings() == [before] and site.queued_since(mark) == []
 
 
+def test_slot_naming_no_staff_member_is_refused_not_a_server_error(site: Site) -> None:
+    """A tampered slot value with an unknown staff member: 400 on booking, 409 on moving; nothing changes."""
+    booked = site.book(10)
+    before, mark = site.booking(booked.ref), site.outbox_mark()
+    slot = slot_value(berlin(site.day, 11), "nobody@contoso.example")
+
+    booking = post_booking(site, 11, "eve@example.com", slot=slot)
+    moving = site.client.post(
+        f"{booked.path}/reschedule", data={"csrf": site.form(f"{booked.path}/reschedule"), "slot": slot}
+    )
+
+    assert (booking.status_code, moving.status_code) == (400, 409)
+    assert site.bookings() == [before] and site.queued_since(mark) == []
+
+
 def test_bouncing_customer_gets_no_confirmation_but_staff_are_told(site: Site) -> None:
     """A customer whose address bounces gets no email queued; staff and admins still do."""
     with Session(site.app.engine) as session:
