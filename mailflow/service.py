@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 from mailflow import booking as core
 from mailflow.booking.model import Actor, BookingState, Interval, Origin
 from mailflow.booking.tokens import new_ref
-from mailflow.errors import BookingConflict, InvalidInput
+from mailflow.errors import BookingConflict, InvalidInput, SlotUnavailable
 from mailflow.store import queries
 from mailflow.store.engine import read_session, write_session
 from mailflow.store.links import extend_tokens, mint_manage_token
@@ -34,6 +34,11 @@ from mailflow.store.tables import AuditEvent, Booking, Business, Customer, Servi
 
 EXCLUSION_VIOLATION = "23P01"  # PostgreSQL: the booking_no_overlap constraint
 REF_ATTEMPTS = 5
+FIRST_DAY = date(1970, 1, 1)
+LAST_DAY = date(8999, 12, 31)
+"""The days a booking or a slot search may concern. Near ``date.min`` and ``date.max`` the
+arithmetic around a day (its window, a booking's buffers, time zones) leaves datetime's range."""
+OUT_OF_RANGE = "out_of_range"  # SlotUnavailable.problem for a start outside FIRST_DAY..LAST_DAY
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +106,8 @@ def normalize_email(email: str) -> str:
 def check_timezone(name: str) -> str:
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    # OSError: "Europe" is a directory of the zone database, a very long name is no file name at all.
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise InvalidInput(f"unknown time zone {name!r}: use an IANA name such as Europe/Berlin") from None
     return name
 
@@ -259,6 +265,19 @@ def _upsert_customer(session: Session, business: Business, given: CustomerInput,
     return customer
 
 
+def in_calendar(day: date) -> bool:
+    """Whether ``day`` lies in ``FIRST_DAY``..``LAST_DAY``, the days bookings may concern."""
+    return FIRST_DAY <= day <= LAST_DAY
+
+
+def _check_start(start: datetime) -> None:
+    """``SlotUnavailable`` for a start outside the calendar (its own date, so no conversion overflows)."""
+    if not in_calendar(start.date()):
+        raise SlotUnavailable(
+            OUT_OF_RANGE, f"{start.isoformat()} is outside the calendar: choose a day from 1970 to 8999"
+        )
+
+
 def _window(start: datetime, rules: core.ServiceRules) -> Interval:
     """The span whose bookings, time off and closures can matter for a booking at ``start``."""
     span = rules.duration + rules.buffer_before + rules.buffer_after
@@ -297,6 +316,7 @@ def create_booking(
                 member = queries.staff_by_email(session, biz, staff)
                 if member.id not in {s.id for s in queries.staff_for_service(session, svc)}:
                     raise InvalidInput(f"{member.email} does not perform {svc.slug}")
+                _check_start(start)
                 person = _upsert_customer(session, biz, customer, now)
                 rules = queries.rules_of(svc)
                 window = _window(start, rules)
@@ -358,6 +378,7 @@ def reschedule_booking(
         member = old_staff if staff is None else queries.staff_by_email(session, biz, staff)
         if member.id not in {s.id for s in queries.staff_for_service(session, svc)}:
             raise InvalidInput(f"{member.email} does not perform {svc.slug}")
+        _check_start(start)
         rules = queries.rules_of(svc)
         window = _window(start, rules)
         event = core.reschedule(
@@ -439,6 +460,9 @@ def _search(
     members = list(queries.staff_for_service(session, service))
     if staff_email is not None:
         members = [m for m in members if m.email == staff_email.strip().lower()]
+    if day_to < FIRST_DAY or day_from > LAST_DAY:
+        members = []  # no free time outside the calendar
+    day_from, day_to = max(day_from, FIRST_DAY), min(day_to, LAST_DAY)
     window = queries.day_window(day_from, day_to, business.timezone)
     arguments: dict[str, Any] = {
         "rules": queries.rules_of(service),

@@ -9,7 +9,7 @@ business's offset.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -46,19 +46,29 @@ def local(value: datetime, zone: str) -> datetime:
 
 
 def parse_bound(value: str | None, name: str, zone: str) -> datetime | None:
-    """A date (its local midnight) or an ISO 8601 date-time for the ``name`` query parameter."""
+    """A date (its local midnight) or an ISO 8601 date-time for the ``name`` (from/to) query parameter."""
     if value is None:
         return None
     try:
-        return datetime.combine(date.fromisoformat(value.strip()), time(0), ZoneInfo(zone))
+        bound = datetime.combine(date.fromisoformat(value.strip()), time(0), ZoneInfo(zone))
     except ValueError:
-        pass
-    try:
-        return local(datetime.fromisoformat(value.strip()), zone)
-    except ValueError:
-        raise FieldInvalid.at(
-            ("query", name), f"{value!r} is not a date (2026-03-03) or an ISO 8601 date-time"
-        ) from None
+        try:
+            bound = local(datetime.fromisoformat(value.strip()), zone)
+        except ValueError:
+            raise FieldInvalid.at(
+                ("query", name), f"{value!r} is not a date (2026-03-03) or an ISO 8601 date-time"
+            ) from None
+    return _in_calendar(bound, name)
+
+
+def _in_calendar(bound: datetime, name: str) -> datetime | None:
+    """``bound`` moved into the days bookings lie on: the same answer, and no conversion to UTC
+    overflows (0001-01-01 in Berlin is before datetime's first moment in UTC)."""
+    if bound.date() < service.FIRST_DAY:
+        return None if name == "from" else datetime.combine(service.FIRST_DAY, time(0), UTC)
+    if bound.date() > service.LAST_DAY:
+        return None if name == "to" else datetime.combine(service.LAST_DAY, time.max, UTC)
+    return bound
 
 
 def owned(api: Api, caller: ApiCaller, ref: str) -> Booking:

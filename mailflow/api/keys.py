@@ -22,7 +22,7 @@ from mailflow.booking.tokens import hash_token, new_token
 from mailflow.errors import InvalidInput, NotFound
 from mailflow.store import queries
 from mailflow.store.engine import read_session, write_session
-from mailflow.store.tables import ApiKey, Business, pk
+from mailflow.store.tables import MAX_INTEGER, ApiKey, Business, pk
 
 __all__ = [
     "ApiCaller",
@@ -108,7 +108,9 @@ def revoke_api_key(session: Session, business: str, which: str, now: datetime) -
     """
     owner = queries.business_by_slug(session, business)
     statement = select(ApiKey).where(ApiKey.business_id == owner.id)
-    if which.isdigit():
+    if which.isascii() and which.isdigit():  # "²" is a digit too, but no number int() reads
+        if int(which) > MAX_INTEGER:
+            raise NotFound("API key", which)
         statement = statement.where(ApiKey.id == int(which))
     else:
         statement = statement.where(col(ApiKey.prefix).startswith(which.strip(), autoescape=True))

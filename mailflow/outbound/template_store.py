@@ -18,7 +18,7 @@ from mailflow.outbound.render import RenderedEmail, Renderer
 from mailflow.outbound.samples import KINDS, sample_context
 from mailflow.outbound.templates import TemplateSource, default_locales, default_source
 from mailflow.outbound.validate import Problem, validate_template
-from mailflow.store.tables import Template, TemplateVersion, pk
+from mailflow.store.tables import MAX_INTEGER, Template, TemplateVersion, pk
 
 
 class TemplateInvalid(MailflowError):
@@ -81,6 +81,8 @@ def _row(session: Session, business_id: int, kind: str, locale: str) -> Template
 
 
 def _version(session: Session, template: Template, number: int) -> TemplateVersion:
+    if not 0 < number <= MAX_INTEGER:
+        raise NotFound("template version", f"{template.kind}/{template.locale} v{number}")
     row = session.exec(
         select(TemplateVersion).where(
             TemplateVersion.template_id == template.id, TemplateVersion.version == number

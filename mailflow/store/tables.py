@@ -18,6 +18,9 @@ from mailflow.store.types import UTCDateTime
 
 OUTBOX_WAITING = text("status IN ('queued', 'sending')")
 INBOUND_WAITING = text("status IN ('received', 'processing')")
+MAX_INTEGER = 2**31 - 1
+"""The largest value an INTEGER column holds on PostgreSQL: a larger number given by a user
+is no id or version of any row (and the query would fail), so look-ups answer "not found"."""
 
 
 class _HasId(Protocol):

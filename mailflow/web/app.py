@@ -11,7 +11,7 @@ from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from sqlalchemy import exc as sa_exc
 
@@ -42,7 +42,7 @@ def create_web_app(app: App) -> FastAPI:
     from mailflow.web.admin import settings as admin_settings
     from mailflow.web.admin import signin as admin_signin
     from mailflow.web.pages import build_router
-    from mailflow.web.security import SecurityHeaders, redact
+    from mailflow.web.security import NulInInput, SecurityHeaders, redact, refuse_nul
 
     # /docs comes with the API (Swagger UI needs its own content security policy).
     web = FastAPI(title="mailflow", version="0.1.0", docs_url=None, redoc_url=None)
@@ -58,7 +58,7 @@ def create_web_app(app: App) -> FastAPI:
         return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     web.mount("/static", StaticFiles(directory=Path(__file__).with_name("static")), name="static")
-    web.include_router(build_router(app))
+    web.include_router(build_router(app), dependencies=[Depends(refuse_nul)])
     web.include_router(build_api(app))
     admin_routers: list[RouterFactory] = [
         admin_signin.build_router,
@@ -67,7 +67,15 @@ def create_web_app(app: App) -> FastAPI:
         templates_editor.build_router,
         api_keys.build_router,
     ]
-    install_admin(web, app, admin_routers)
+    install_admin(web, app, admin_routers, dependencies=[Depends(refuse_nul)])
+
+    @web.exception_handler(NulInInput)
+    def _nul_in_input(request: Request, exc: NulInInput) -> Response:
+        return Response(
+            "The request contains a NUL character, which no field may hold: remove it and try again.\n",
+            status_code=400,
+            media_type="text/plain",
+        )
 
     @web.exception_handler(sa_exc.DBAPIError)
     @web.exception_handler(sa_exc.TimeoutError)

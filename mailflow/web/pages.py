@@ -438,7 +438,7 @@ def build_router(app: App) -> APIRouter:
             )
         except PolicyRefused as exc:
             return refused(request, facts, locale, exc)
-        except (BookingConflict, SlotUnavailable, InvalidInput):
+        except (BookingConflict, SlotUnavailable, InvalidInput, NotFound):  # NotFound: a staff member
             back = _params_for_slot(request.query_params, slot, facts.business.timezone)
             return _reschedule(request, token, message=t("just_taken"), status=409, params=back)
         return changed(request, booking, locale, "rescheduled", f"/m/{token}?lang={locale}", "back")
@@ -733,7 +733,7 @@ def build_router(app: App) -> APIRouter:
             message = t("just_taken") if isinstance(exc, BookingConflict) else str(exc)
             back = _params_for_slot(request.query_params, slot, business.timezone)
             return book_again(request, business, service, locale, message, [], values, 409, back)
-        except InvalidInput as exc:
+        except (InvalidInput, NotFound) as exc:  # NotFound: the slot names no staff member of ours
             back = {**request.query_params, "slot": slot}
             return book_again(request, business, service, locale, None, [str(exc)], values, 400, back)
         app.wake()
@@ -829,12 +829,14 @@ def _params_for_slot(query: Mapping[str, str], slot: str, timezone: str) -> dict
 
 
 def _parse_day(value: str | None) -> date | None:
+    """``2026-03-03`` -> that date; None for no date, a malformed one or one outside the calendar."""
     if not value:
         return None
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         return None
+    return day if use_cases.in_calendar(day) else None
 
 
 def _parse_slot(value: str) -> tuple[datetime, str]:
@@ -844,6 +846,6 @@ def _parse_slot(value: str) -> tuple[datetime, str]:
         start = datetime.fromisoformat(start_text)
     except ValueError:
         raise InvalidInput("choose a time from the list") from None
-    if start.tzinfo is None or not staff:
+    if start.tzinfo is None or not staff or not use_cases.in_calendar(start.date()):
         raise InvalidInput("choose a time from the list")
     return start, staff

@@ -23,7 +23,16 @@ from starlette.types import ASGIApp
 from mailflow.logs import new_request_id, request_id
 from mailflow.ratelimit import RateLimiter
 
-__all__ = ["RateLimiter", "SecurityHeaders", "attach_session", "csrf_token", "csrf_valid", "request_session"]
+__all__ = [
+    "NulInInput",
+    "RateLimiter",
+    "SecurityHeaders",
+    "attach_session",
+    "csrf_token",
+    "csrf_valid",
+    "refuse_nul",
+    "request_session",
+]
 
 Observer = Callable[[str, str, int, float], None]
 SESSION_COOKIE = "mf_session"
@@ -75,7 +84,33 @@ def csrf_valid(secret: str, request: Request, given: str | None, purpose: str, s
     session = session_id(request)
     if not session or not given:
         return False
-    return hmac.compare_digest(csrf_token(secret, session, purpose, subject), given)
+    # As bytes: compare_digest raises TypeError for a str with non-ASCII characters (a forged token).
+    expected = csrf_token(secret, session, purpose, subject).encode()
+    return hmac.compare_digest(expected, given.encode("utf-8", "surrogateescape"))
+
+
+class NulInInput(Exception):
+    """Raised by ``refuse_nul``: a page request carries a NUL character (answered 400)."""
+
+
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+async def refuse_nul(request: Request) -> None:
+    """Refuse a NUL character in a path or query parameter or a form field (a router dependency).
+
+    No page has a use for one and no database text holds one (PostgreSQL refuses
+    it: the query fails). It is checked before anything else, the CSRF token
+    included; such a request changes nothing either way. The JSON API has its
+    own check (``mailflow.api.errors.refuse_nul_parameters`` and its models).
+    """
+    values = [str(value) for value in request.path_params.values()]
+    values += [value for _name, value in request.query_params.multi_items()]
+    if request.method == "POST" and request.headers.get("content-type", "").startswith(FORM_TYPES):
+        form = await request.form()  # parsed once: the endpoint's Form fields read the same
+        values += [value for _name, value in form.multi_items() if isinstance(value, str)]
+    if any("\x00" in value for value in values):
+        raise NulInInput()
 
 
 def client_ip(request: Request) -> str:

@@ -136,3 +136,13 @@ def test_revoke_names_the_key_by_id_or_prefix(sqlite_api: Api, which: str) -> No
             revoke_api_key(session, "contoso", "mf_nothere", sqlite_api.now)
     assert sqlite_api.get("/business").status_code == 401
     assert sqlite_api.get("/business", key=spare).status_code == 200
+
+
+@pytest.mark.parametrize("which", ["99999999999", "²"])
+def test_revoke_with_an_id_beyond_any_row_is_not_found(api: Api, which: str) -> None:
+    """An id too large for an INTEGER column, or a digit int() cannot read, names no key: NotFound."""
+    from mailflow.errors import NotFound
+
+    with write_session(api.app.engine) as session, pytest.raises(NotFound):
+        revoke_api_key(session, "contoso", which, api.now)
+    assert api.get("/business").status_code == 200

@@ -275,3 +275,20 @@ def test_nul_characters_are_422_not_a_server_error(api: Api) -> None:
         ("body", "location"): "value_error"
     }
     assert bookings_count(api) == 0
+
+
+def test_days_at_the_ends_of_the_calendar_are_answered_not_a_server_error(api: Api) -> None:
+    """Years 1 and 9999 (their conversions overflow): no slots, bounds that change no answer, and a
+    start there is a 422 at start with the problem out_of_range; nothing is booked."""
+    made = api.book(10)["ref"]
+    for query in ("/slots?service=haircut&date=9999-12-31", "/slots?service=haircut&date=0001-01-01"):
+        response = api.get(query)
+        assert (response.status_code, response.json()) == (200, [])
+    for query, found in (("?from=0001-01-01", [made]), ("?to=9999-12-31", [made]), ("?from=9999-12-31", [])):
+        response = api.get(f"/bookings{query}")
+        assert response.status_code == 200 and [b["ref"] for b in response.json()] == found
+    for start in ("9999-12-31T23:59:00-14:00", "0001-01-01T00:00:00+14:00"):
+        response = api.post("/bookings", api.booking_body(10, start=start))
+        assert errors_at(response) == {("body", "start"): "slot_unavailable"}
+        assert response.json()["detail"][0]["ctx"]["problem"] == "out_of_range"
+    assert bookings_count(api) == 1

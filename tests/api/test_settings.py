@@ -60,6 +60,8 @@ def test_business_get_and_update(api: Api) -> None:
     [
         ({"default_locale": "fr"}, ("body", "default_locale")),
         ({"timezone": "Europe/Atlantis"}, ("body", "timezone")),
+        ({"timezone": "Europe"}, ("body", "timezone")),  # a folder of the zone database
+        ({"timezone": "x" * 300}, ("body", "timezone")),  # too long for a file name
         ({"email": "no-at-sign"}, ("body", "email")),
         ({"sender_email": "a@b"}, ("body", "sender_email")),
         ({"name": ""}, ("body", "name")),

@@ -25,6 +25,7 @@ from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from mailflow import auth, service
+from mailflow.api.keys import create_api_key
 from mailflow.app import App, build
 from mailflow.booking.model import Actor, ActorKind, Origin
 from mailflow.booking.tokens import hash_token
@@ -699,6 +700,44 @@ def test_business_settings_validate_and_save(site: Admin) -> None:
     )
 
 
+@pytest.mark.parametrize("zone", ["Europe", "x" * 300])
+def test_business_time_zone_that_is_no_zone_gets_400_and_changes_nothing(site: Admin, zone: str) -> None:
+    """A folder of the zone database or a huge name is an unknown time zone (400), not a server error."""
+    admin = site.sign_in(ADMIN)
+    page = admin.get("/admin/services")
+    data = {"csrf": csrf_of(page), "phone": "+49 30 7654321", "default_locale": "en", "timezone": zone}
+    data |= dict.fromkeys(("email", "address", "change_instructions", "sender_name", "sender_email"), "")
+
+    response = admin.post("/admin/business", data=data)
+
+    assert response.status_code == 400 and "unknown time zone" in response.text
+    with site.db() as session:
+        business = session.exec(select(Business)).one()
+    assert (business.phone, business.timezone) == ("+49 30 1234567", "Europe/Berlin")
+
+
+def test_nul_characters_in_admin_requests_get_400_and_change_nothing(site: Admin) -> None:
+    """A NUL in a path, query or form field of an admin page is refused with 400; nothing is stored."""
+    admin = site.sign_in(ADMIN)
+    ref = site.book()
+    page = admin.get("/admin/services")
+    data = {"csrf": csrf_of(page), "phone": "+49 30 7654321", "default_locale": "en", "timezone": "UTC"}
+    data |= dict.fromkeys(("email", "address", "change_instructions", "sender_name", "sender_email"), "")
+
+    responses = {
+        "ref": admin.get("/admin/bookings/%00", headers=HTML),
+        "query": admin.get("/admin/bookings?from=%00", headers=HTML),
+        "form": admin.post("/admin/business", data={**data, "address": "Hauptstra\x00e 1"}),
+        "sign-in": site.browser().post("/admin/sign-in", data={"email": "\x00", "password": PASSWORD}),
+    }
+
+    assert {name: r.status_code for name, r in responses.items()} == dict.fromkeys(responses, 400)
+    with site.db() as session:
+        business = session.exec(select(Business)).one()
+    assert (business.phone, business.timezone) == ("+49 30 1234567", "Europe/Berlin")
+    assert site.booking(ref).status == "confirmed"
+
+
 # --- the calendar ---------------------------------------------------------------------------
 
 
@@ -874,6 +913,68 @@ def test_bouncing_customer_is_flagged_and_staff_fix_the_address_and_resend(site:
     assert "address bounces" not in admin.get(f"/admin/bookings?from={site.day.isoformat()}").text
 
 
+def test_days_at_the_ends_of_the_calendar_are_ignored_or_refused_not_a_server_error(site: Admin) -> None:
+    """Years 1 and 9999 in the calendar's links fall back to today; typed into a form they are refused."""
+    admin = site.sign_in(ADMIN)
+    ref = site.book()
+    before = site.booking(ref)
+    pages = [f"/admin/bookings?from={day}&to={day}" for day in ("9999-12-31", "0001-01-01")]
+    pages += ["/admin/bookings?view=day&day=9999-12-31", "/admin/bookings/new?day=0001-01-01"]
+    pages += [f"/admin/bookings/{ref}?day=9999-12-31"]
+    forced = {"when": "force", "force_day": "9999-12-31", "force_time": "10:00", "force_staff": BOB}
+    new = admin.get("/admin/bookings/new", headers=HTML)
+    detail = admin.get(f"/admin/bookings/{ref}", headers=HTML)
+
+    shown = {path: admin.get(path, headers=HTML).status_code for path in pages}
+    booked = admin.post(
+        "/admin/bookings/new",
+        data={
+            **forced,
+            "csrf": csrf_of(new),
+            "service": "haircut",
+            "name": "Eve",
+            "email": "eve@example.com",
+        },
+    )
+    moved = admin.post(
+        f"/admin/bookings/{ref}/reschedule",
+        data={**forced, "csrf": csrf_of(detail, f"/admin/bookings/{ref}/reschedule")},
+    )
+
+    assert shown == dict.fromkeys(pages, 200)
+    assert booked.status_code == 400 and moved.status_code == 400
+    with site.db() as session:
+        assert len(session.exec(select(Booking)).all()) == 1
+    assert site.booking(ref) == before
+
+
+def test_moving_to_no_staff_member_is_400_not_a_server_error(site: Admin) -> None:
+    """A slot or typed staff address naming nobody of the business gets 400 and the booking stays."""
+    admin = site.sign_in(ADMIN)
+    ref = site.book()
+    before = site.booking(ref)
+    detail = admin.get(f"/admin/bookings/{ref}", headers=HTML)
+    csrf = csrf_of(detail, f"/admin/bookings/{ref}/reschedule")
+    nobody = "nobody@contoso.example"
+    tries = {
+        "slot": {"slot": f"{berlin(site.day, 14).astimezone(UTC).isoformat()}|{nobody}"},
+        "force": {
+            "when": "force",
+            "force_day": site.day.isoformat(),
+            "force_time": "14:00",
+            "force_staff": nobody,
+        },
+    }
+
+    statuses = {
+        name: admin.post(f"/admin/bookings/{ref}/reschedule", data={**data, "csrf": csrf}).status_code
+        for name, data in tries.items()
+    }
+
+    assert statuses == dict.fromkeys(tries, 400)
+    assert site.booking(ref) == before
+
+
 # --- API keys ---------------------------------------------------------------------
 
 NEW_KEY = re.compile(r'<code class="new-key" id="new-key">(mf_[^<]+)</code>')
@@ -906,6 +1007,21 @@ def test_an_admin_creates_uses_and_revokes_a_key(site: Admin) -> None:
     assert revoked.status_code == 303
     assert api.get("/api/v1/services", headers={"Authorization": f"Bearer {key}"}).status_code == 401
     assert "revoked" in browser.get("/admin/api-keys", headers=HTML).text
+
+
+def test_revoking_an_id_beyond_any_row_is_404_and_revokes_nothing(site: Admin) -> None:
+    """A key id too large for an INTEGER column names no key: 404, not a server error."""
+    with write_session(site.app.engine) as session:
+        row_id = create_api_key(session, "contoso", label="site", now=site.now)[0].id
+    browser = site.sign_in(ADMIN)
+    page = browser.get("/admin/api-keys", headers=HTML)
+    csrf = csrf_of(page, f"/admin/api-keys/{row_id}/revoke")  # one token for every revoke form
+
+    response = browser.post("/admin/api-keys/99999999999/revoke", data={"csrf": csrf})
+
+    assert response.status_code == 404 and "There is no such key." in response.text
+    with site.db() as session:
+        assert session.exec(select(ApiKey)).one().revoked_at is None
 
 
 def test_staff_csrf_and_bad_labels_are_refused(site: Admin) -> None:

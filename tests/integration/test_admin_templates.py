@@ -320,6 +320,8 @@ def test_rollback_and_reset(editor: Editor) -> None:
     assert editor.in_force().subject == "Erste: {{ booking.date }}"
     assert [v.current for v in editor.versions()] == [True, False]
     assert editor.post(f"{CONFIRMATION_DE}/rollback", {"version": "7"}).status_code == 404
+    for beyond in ("99999999999", "0", "-1"):  # no INTEGER column holds the first: not found, not a 500
+        assert editor.post(f"{CONFIRMATION_DE}/rollback", {"version": beyond}).status_code == 404
 
     reset = editor.post(f"{CONFIRMATION_DE}/reset", {})
     assert reset.status_code == 303 and editor.in_force().version is None

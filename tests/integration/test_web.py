@@ -365,6 +365,45 @@ def test_post_without_csrf_gets_403_whatever_else_is_missing(site: Site) -> None
     assert site.queued_since(mark) == [] and site.counts() == counts
 
 
+def test_csrf_token_with_non_ascii_characters_gets_403_and_changes_nothing(site: Site) -> None:
+    """A forged CSRF value with non-ASCII characters is refused like any wrong one (403), not a 500."""
+    booked = site.book()
+    site.client.get("/m")  # the find form starts a browser session: only the CSRF token is wrong
+    assert site.client.cookies.get("mf_session")
+    mark, counts, before = site.outbox_mark(), site.counts(), site.booking(booked.ref)
+    forged = {"csrf": "é" * 64, "reason": "x", "email": "ada@example.com"}
+    paths = [f"{booked.path}/cancel", f"{booked.path}/reschedule", "/book/haircut", "/m"]
+    paths += ["/admin/sign-in", "/admin/forgot", "/admin/templates/confirmation/en"]
+
+    statuses = {path: site.client.post(path, data=forged).status_code for path in paths}
+
+    assert statuses == dict.fromkeys(paths, 403)
+    assert site.booking(booked.ref) == before
+    assert site.queued_since(mark) == [] and site.counts() == counts
+
+
+def test_nul_characters_get_400_and_change_nothing(site: Site) -> None:
+    """A NUL in a path, query or form field (no database text holds one) is refused with 400, nothing kept."""
+    booked = site.book()
+    mark, counts, before = site.outbox_mark(), site.counts(), site.booking(booked.ref)
+    form = booking_form(site, 11, "eve@example.com")
+    find = site.form("/m")
+
+    responses = {
+        "slug": site.client.get("/book/%00"),
+        "query": site.client.get("/book/consultation?day=%00&lang=en"),
+        "token": site.client.get("/m/%00"),
+        "name": site.client.post("/book/consultation", data={**form, "name": "Eve\x00"}),
+        "find": site.client.post("/m", data={"csrf": find, "email": "ada@example.com\x00"}),
+        "cancel": site.client.post(f"{booked.path}/cancel", data={"csrf": find, "reason": "\x00"}),
+    }
+
+    assert {name: r.status_code for name, r in responses.items()} == dict.fromkeys(responses, 400)
+    assert "NUL character" in responses["name"].text
+    assert site.booking(booked.ref) == before
+    assert site.queued_since(mark) == [] and site.counts() == counts
+
+
 # --- bad links ---------------------------------------------------------------------------------
 
 
@@ -720,6 +759,56 @@ def test_invalid_email_reshows_the_form_with_the_error(site: Site) -> None:
     assert "Please check your details" in response.text
     assert 'value="not-an-email"' in response.text and 'value="Eve"' in response.text
     assert slot_value(berlin(site.day, 11), BOB) in response.text
+
+
+@pytest.mark.parametrize("zone", ["Europe", "x" * 300])
+def test_unknown_time_zone_reshows_the_form_with_the_error(site: Site, zone: str) -> None:
+    """A folder of the zone database or a huge name is an unknown zone: 400 with the form, nothing booked."""
+    mark = site.outbox_mark()
+
+    response = post_booking(site, 11, "eve@example.com", timezone=zone)
+
+    assert response.status_code == 400
+    assert "unknown time zone" in htmllib.unescape(response.text)
+    assert site.bookings() == [] and site.queued_since(mark) == []
+
+
+def test_days_at_the_ends_of_the_calendar_are_ignored_or_refused_not_a_server_error(site: Site) -> None:
+    """Years 1 and 9999 in a calendar link show this month; a slot there is refused; nothing changes."""
+    booked = site.book(10)
+    before, mark = site.booking(booked.ref), site.outbox_mark()
+    far = ("9999-12-31", "0001-01-01")
+    pages = [f"/book/haircut?day={day}&from={day}" for day in far]
+    pages += [f"{booked.path}/reschedule?day={day}&from={day}" for day in far]
+    slots = ["9999-12-31T23:59:00-14:00|bob@contoso.example", "0001-01-01T00:00:00+14:00|bob@contoso.example"]
+
+    shown = {path: site.client.get(path).status_code for path in pages}
+    booking = {slot: post_booking(site, 11, "eve@example.com", slot=slot).status_code for slot in slots}
+    moving = {
+        slot: site.client.post(
+            f"{booked.path}/reschedule", data={"csrf": site.form(f"{booked.path}/reschedule"), "slot": slot}
+        ).status_code
+        for slot in slots
+    }
+
+    assert shown == dict.fromkeys(pages, 200)
+    assert booking == dict.fromkeys(slots, 400) and moving == dict.fromkeys(slots, 409)
+    assert site.bookings() == [before] and site.queued_since(mark) == []
+
+
+def test_slot_naming_no_staff_member_is_refused_not_a_server_error(site: Site) -> None:
+    """A tampered slot value with an unknown staff member: 400 on booking, 409 on moving; nothing changes."""
+    booked = site.book(10)
+    before, mark = site.booking(booked.ref), site.outbox_mark()
+    slot = slot_value(berlin(site.day, 11), "nobody@contoso.example")
+
+    booking = post_booking(site, 11, "eve@example.com", slot=slot)
+    moving = site.client.post(
+        f"{booked.path}/reschedule", data={"csrf": site.form(f"{booked.path}/reschedule"), "slot": slot}
+    )
+
+    assert (booking.status_code, moving.status_code) == (400, 409)
+    assert site.bookings() == [before] and site.queued_since(mark) == []
 
 
 def test_bouncing_customer_gets_no_confirmation_but_staff_are_told(site: Site) -> None:

@@ -10,7 +10,7 @@ checked before anything else.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -119,11 +119,16 @@ class Admin:
 RouterFactory = Callable[[Admin], APIRouter]
 
 
-def install(web: FastAPI, app: App, factories: list[RouterFactory]) -> Admin:
-    """Add the admin routers built by ``factories`` and the sign-in redirects to ``web``."""
+def install(
+    web: FastAPI, app: App, factories: list[RouterFactory], dependencies: Sequence[Any] = ()
+) -> Admin:
+    """Add the admin routers built by ``factories`` and the sign-in redirects to ``web``.
+
+    ``dependencies`` run before those of every admin route (``Depends(…)`` objects).
+    """
     admin = Admin(app)
     for factory in factories:
-        web.include_router(factory(admin))
+        web.include_router(factory(admin), dependencies=list(dependencies))
 
     @web.exception_handler(NotSignedIn)
     def _not_signed_in(request: Request, exc: NotSignedIn) -> Response:

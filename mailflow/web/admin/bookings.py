@@ -565,7 +565,7 @@ def build_router(admin: Admin) -> APIRouter:
                 now=_now(),
                 **app.booking_kwargs(),
             )
-        except (SlotUnavailable, PolicyRefused, InvalidInput) as exc:
+        except (SlotUnavailable, PolicyRefused, InvalidInput, NotFound) as exc:  # NotFound: staff member
             text = str(exc)
             if isinstance(exc, SlotUnavailable) and when == "force":
                 text += ". " + FORCE_EXPLANATION
