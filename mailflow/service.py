@@ -428,7 +428,19 @@ def get_booking(engine: Engine, ref: str) -> BookingView:
 def list_bookings(
     engine: Engine, *, start_from: datetime | None = None, start_to: datetime | None = None
 ) -> list[BookingView]:
-    """Every booking (cancelled too) by start time, optionally within ``[start_from, start_to)``."""
+    """Every booking (cancelled too) by start time, optionally within ``[start_from, start_to)``.
+
+    Bounds beyond the calendar (1970-8999) are the calendar's ends: the same answer, and a
+    bound like 0001-01-01 in Berlin never overflows on its way to UTC.
+    """
+    if start_from is not None and start_from.date() < FIRST_DAY:
+        start_from = None
+    if start_to is not None and start_to.date() > LAST_DAY:
+        start_to = None
+    if (start_from is not None and start_from.date() > LAST_DAY) or (
+        start_to is not None and start_to.date() < FIRST_DAY
+    ):
+        return []
     with read_session(engine) as session:
         statement = select(Booking).order_by(col(Booking.start), col(Booking.id))
         if start_from is not None:

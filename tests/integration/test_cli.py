@@ -89,6 +89,17 @@ def test_create_show_reschedule_cancel_in_json(seeded: Any, next_tuesday: date) 
     assert [b["ref"] for b in listed] == [ref]
 
 
+def test_list_bounds_beyond_the_calendar_list_without_overflow(seeded: Any, next_tuesday: date) -> None:
+    """--from 0001-01-01 or --to 9999-12-31 are the calendar's ends, not an OverflowError (exit 70)."""
+    ref = json.loads(
+        seeded(*CREATE, "--start", berlin(next_tuesday, 10).isoformat(), "--json", check=True).stdout
+    )["ref"]
+    wide = seeded("bookings", "list", "--from", "0001-01-01", "--to", "9999-12-31", "--json", check=True)
+    assert [b["ref"] for b in json.loads(wide.stdout)] == [ref]
+    beyond = seeded("bookings", "list", "--from", "9999-01-01", "--json", check=True)
+    assert json.loads(beyond.stdout) == []
+
+
 def test_start_without_offset_is_business_local_time(seeded: Any, next_tuesday: date) -> None:
     """--start 2026-…T10:00 means 10:00 in Berlin, printed with the offset."""
     naive = f"{next_tuesday.isoformat()}T10:00"
