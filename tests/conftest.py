@@ -446,9 +446,20 @@ service anvil {{
             stderr=subprocess.DEVNULL,
             timeout=30,
         )
+        import socket
         import time as _time
 
-        _time.sleep(0.3)
+        # `dovecot stop` returns while the master still accepts logins for a moment: a client
+        # that reconnects at once gets in. Stopped means the port refuses connections.
+        deadline = _time.monotonic() + 15
+        while _time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    pass
+            except OSError:
+                return
+            _time.sleep(0.05)
+        raise AssertionError(f"Dovecot did not stop: {(self.root / 'dovecot.log').read_text()[-2000:]}")
 
     def client(self) -> Any:
         from imapclient import IMAPClient
