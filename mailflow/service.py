@@ -425,22 +425,32 @@ def get_booking(engine: Engine, ref: str) -> BookingView:
         return view_of(session, queries.booking_by_ref(session, ref))
 
 
-def list_bookings(
-    engine: Engine, *, start_from: datetime | None = None, start_to: datetime | None = None
-) -> list[BookingView]:
-    """Every booking (cancelled too) by start time, optionally within ``[start_from, start_to)``.
+def calendar_bounds(
+    start_from: datetime | None, start_to: datetime | None
+) -> tuple[datetime | None, datetime | None] | None:
+    """A ``[start_from, start_to)`` search moved into the calendar (``FIRST_DAY``..``LAST_DAY``).
 
-    Bounds beyond the calendar (1970-8999) are the calendar's ends: the same answer, and a
-    bound like 0001-01-01 in Berlin never overflows on its way to UTC.
+    A bound beyond the calendar is no bound (the same answer, and 0001-01-01 in
+    Berlin never overflows on its way to UTC); None when the range lies wholly
+    outside it, so nothing can match.
     """
-    if start_from is not None and start_from.date() < FIRST_DAY:
-        start_from = None
-    if start_to is not None and start_to.date() > LAST_DAY:
-        start_to = None
     if (start_from is not None and start_from.date() > LAST_DAY) or (
         start_to is not None and start_to.date() < FIRST_DAY
     ):
+        return None
+    lower = start_from if start_from is not None and start_from.date() >= FIRST_DAY else None
+    upper = start_to if start_to is not None and start_to.date() <= LAST_DAY else None
+    return lower, upper
+
+
+def list_bookings(
+    engine: Engine, *, start_from: datetime | None = None, start_to: datetime | None = None
+) -> list[BookingView]:
+    """Every booking (cancelled too) by start time, optionally within ``[start_from, start_to)``."""
+    bounds = calendar_bounds(start_from, start_to)
+    if bounds is None:
         return []
+    start_from, start_to = bounds
     with read_session(engine) as session:
         statement = select(Booking).order_by(col(Booking.start), col(Booking.id))
         if start_from is not None:

@@ -9,7 +9,7 @@ business's offset.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -50,25 +50,15 @@ def parse_bound(value: str | None, name: str, zone: str) -> datetime | None:
     if value is None:
         return None
     try:
-        bound = datetime.combine(date.fromisoformat(value.strip()), time(0), ZoneInfo(zone))
+        return datetime.combine(date.fromisoformat(value.strip()), time(0), ZoneInfo(zone))
     except ValueError:
-        try:
-            bound = local(datetime.fromisoformat(value.strip()), zone)
-        except ValueError:
-            raise FieldInvalid.at(
-                ("query", name), f"{value!r} is not a date (2026-03-03) or an ISO 8601 date-time"
-            ) from None
-    return _in_calendar(bound, name)
-
-
-def _in_calendar(bound: datetime, name: str) -> datetime | None:
-    """``bound`` moved into the days bookings lie on: the same answer, and no conversion to UTC
-    overflows (0001-01-01 in Berlin is before datetime's first moment in UTC)."""
-    if bound.date() < service.FIRST_DAY:
-        return None if name == "from" else datetime.combine(service.FIRST_DAY, time(0), UTC)
-    if bound.date() > service.LAST_DAY:
-        return None if name == "to" else datetime.combine(service.LAST_DAY, time.max, UTC)
-    return bound
+        pass
+    try:
+        return local(datetime.fromisoformat(value.strip()), zone)
+    except ValueError:
+        raise FieldInvalid.at(
+            ("query", name), f"{value!r} is not a date (2026-03-03) or an ISO 8601 date-time"
+        ) from None
 
 
 def owned(api: Api, caller: ApiCaller, ref: str) -> Booking:
@@ -141,7 +131,12 @@ def add_routes(router: APIRouter, api: Api) -> None:
     ) -> list[dict[str, Any]]:
         """The business's bookings by start time, cancelled ones too unless ``status`` says."""
         zone = caller.business_timezone
-        lower, upper = parse_bound(start_from, "from", zone), parse_bound(start_to, "to", zone)
+        bounds = service.calendar_bounds(
+            parse_bound(start_from, "from", zone), parse_bound(start_to, "to", zone)
+        )
+        if bounds is None:
+            return []
+        lower, upper = bounds
         with read_session(api.app.engine) as session:
             statement = select(Booking).where(Booking.business_id == caller.business_id)
             if lower is not None:

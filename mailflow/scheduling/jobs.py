@@ -95,33 +95,41 @@ def build_scheduler(app: App, stop: asyncio.Event) -> AsyncIOScheduler:
 
     # A wake-up while a job runs is not lost: the running one goes round again instead (asking
     # APScheduler for a run then would only be skipped, with a warning, several times a second).
-    again = {"dispatch": False, "inbound": False}
+    again: dict[str, bool] = {}
     running: set[str] = set()
 
-    async def dispatch() -> None:
-        running.add("dispatch")
+    async def rounds(name: str, one_round: Callable[[], Awaitable[float]]) -> None:
+        """Run ``one_round`` until no wake-up came during it; it returns the pause before the next."""
+        running.add(name)
         try:
             while True:
-                again["dispatch"] = False
-                # Shielded: APScheduler cancels running jobs at shutdown, but a batch in flight must be
-                # recorded, or its rows would stay claimed until the lease runs out and be sent twice.
-                report = await asyncio.shield(app.dispatcher.run_once(datetime.now(UTC), stop=stop))
-                if report.sent or report.failed or report.retried:
-                    log.info(
-                        "dispatch: %d sent, %d to retry, %d failed",
-                        report.sent,
-                        report.retried,
-                        report.failed,
-                    )
-                if not again["dispatch"] or stop.is_set():
+                again[name] = False
+                pause = await one_round()
+                if not again[name] or stop.is_set():
                     return
+                if pause:
+                    await asyncio.sleep(pause)
         finally:
-            running.discard("dispatch")
+            running.discard(name)
+
+    def wake(name: str) -> None:
+        again[name] = True
+        if name not in running:
+            _run_now(scheduler, name)
+
+    async def dispatch_round() -> float:
+        # Shielded: APScheduler cancels running jobs at shutdown, but a batch in flight must be
+        # recorded, or its rows would stay claimed until the lease runs out and be sent twice.
+        report = await asyncio.shield(app.dispatcher.run_once(datetime.now(UTC), stop=stop))
+        if report.sent or report.failed or report.retried:
+            log.info("dispatch: %d sent, %d to retry, %d failed", report.sent, report.retried, report.failed)
+        return 0.0
+
+    async def dispatch() -> None:
+        await rounds("dispatch", dispatch_round)
 
     def wake_now() -> None:
-        again["dispatch"] = True
-        if "dispatch" not in running:
-            _run_now(scheduler, "dispatch")
+        wake("dispatch")
 
     app.wake_hooks.append(lambda: loop.call_soon_threadsafe(wake_now))
 
@@ -133,26 +141,20 @@ def build_scheduler(app: App, stop: asyncio.Event) -> AsyncIOScheduler:
             log.info("reminders: %d queued", queued)
             wake_now()
 
-    async def inbound() -> None:
+    async def inbound_round() -> float:
         from mailflow.inbound.process import BATCH, process_pending
 
-        running.add("inbound")
-        try:
-            while True:
-                again["inbound"] = False
-                processed = await asyncio.to_thread(process_pending, app, datetime.now(UTC))
-                if processed:
-                    log.info("inbound: %d processed", processed)
-                    wake_now()
-                if not again["inbound"] or stop.is_set():
-                    return
-                if processed < BATCH:
-                    # Replies arrived during a small run: let a few more gather before the next, so
-                    # one transaction takes several (in one process, each run also costs the SMTP
-                    # side its turn at the interpreter and at SQLite's lock).
-                    await asyncio.sleep(INBOUND_GATHER.total_seconds())
-        finally:
-            running.discard("inbound")
+        processed = await asyncio.to_thread(process_pending, app, datetime.now(UTC))
+        if processed:
+            log.info("inbound: %d processed", processed)
+            wake_now()
+        # Replies that arrive during a small run are left to gather a moment before the next, so
+        # one transaction takes several (in one process, each run also costs the SMTP side its
+        # turn at the interpreter and at SQLite's lock).
+        return INBOUND_GATHER.total_seconds() if processed < BATCH else 0.0
+
+    async def inbound() -> None:
+        await rounds("inbound", inbound_round)
 
     async def housekeeping() -> None:
         inbound = timedelta(days=app.settings.inbound_retention_days)
@@ -175,9 +177,7 @@ def build_scheduler(app: App, stop: asyncio.Event) -> AsyncIOScheduler:
     )
 
     def inbound_now() -> None:
-        again["inbound"] = True
-        if "inbound" not in running:
-            _run_now(scheduler, "inbound")
+        wake("inbound")
 
     app.inbound_hooks.append(lambda: loop.call_soon_threadsafe(inbound_now))
 
