@@ -2,7 +2,7 @@
 
 Sets up a throw-away mailflow on SQLite (temp data dir, migrated, demo
 business seeded) and books a few hundred self-service appointments through
-``mailflow.service.create_booking`` on free weekday slots of bob@ and carla@,
+``mailflow.services.create_booking`` on free weekday slots of bob@ and carla@,
 so every booking has its real confirmation email (with a ``reply+<key>@``
 Reply-To) in the outbox. From those confirmations it builds a mix of replies
 (default 2,000), shuffled:
@@ -87,7 +87,6 @@ from aiosmtpd.smtp import Envelope, Session
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from mailflow import service
 from mailflow.app import App, build
 from mailflow.booking.model import Actor, ActorKind, Origin
 from mailflow.config import load_settings
@@ -204,7 +203,7 @@ def create_bookings(app: App, now: datetime, count: int, rng: random.Random) -> 
     for day in _weekdays(now.astimezone(zone).date() + timedelta(days=2)):
         for staff in STAFF_EMAILS:
             with read_session(app.engine) as session:
-                free = service.find_slots(
+                free = services.find_slots(
                     session,
                     business,
                     services["consultation"],
@@ -218,12 +217,12 @@ def create_bookings(app: App, now: datetime, count: int, rng: random.Random) -> 
                 number = len(refs)
                 locale = "de" if number % 2 else "en"
                 try:
-                    view = service.create_booking(
+                    view = services.create_booking(
                         app.engine,
                         business=SLUG,
                         service="haircut" if number % 3 == 2 else "consultation",
                         staff=staff,
-                        customer=service.CustomerInput(
+                        customer=services.CustomerInput(
                             email=f"customer{number}@example.{'de' if locale == 'de' else 'com'}",
                             name=f"{rng.choice(('Max', 'Erika', 'Ada', 'Grace', 'Alan'))} Kunde{number}",
                             locale=locale,

@@ -25,7 +25,7 @@ from sqlalchemy import delete
 from sqlmodel import Session, select
 
 from mailflow.errors import InvalidInput, NotFound
-from mailflow.service import normalize_email
+from mailflow.services import normalize_email
 from mailflow.store.tables import AdminSession, Business, Staff, pk
 
 __all__ = [

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import typer
 from sqlalchemy.exc import OperationalError
 
-from mailflow import service
+from mailflow import services
 from mailflow.app import App, build, parse_roles
 from mailflow.app import serve as serve_app
 from mailflow.booking.model import Actor, ActorKind, Origin
@@ -77,7 +77,7 @@ def _emit(data: Any, as_json: bool, human: Callable[[], str]) -> None:
         sys.stdout.write(human() + "\n")
 
 
-def _describe(view: service.BookingView) -> str:
+def _describe(view: services.BookingView) -> str:
     data = view.to_json()
     lines = [
         f"{data['ref']}  {data['status']}  {data['service']} with {data['staff']}",
@@ -196,12 +196,12 @@ def bookings_create(
     """Create a booking and print it with its manage link."""
     with _app() as app:
         when = parse_when(start, "--start", _zone_for(app, business))
-        view = service.create_booking(
+        view = services.create_booking(
             app.engine,
             business=business,
             service=service_slug,
             staff=staff,
-            customer=service.CustomerInput(
+            customer=services.CustomerInput(
                 email=customer_email, name=customer_name, phone=phone, locale=locale, timezone=timezone
             ),
             start=when,
@@ -218,7 +218,7 @@ def bookings_create(
 def bookings_show(ref: str, as_json: bool = JsonOption) -> None:
     """Print one booking."""
     with _app() as app:
-        view = service.get_booking(app.engine, ref)
+        view = services.get_booking(app.engine, ref)
     _emit(view.to_json(), as_json, lambda: _describe(view))
 
 
@@ -231,7 +231,7 @@ def bookings_list(
     """Print every booking, cancelled ones included, by start time."""
     with _app() as app:
         zone = _zone_for(app, None)
-        views = service.list_bookings(
+        views = services.list_bookings(
             app.engine,
             start_from=_parse_bound(start_from, "--from", zone),
             start_to=_parse_bound(start_to, "--to", zone),
@@ -251,7 +251,7 @@ def bookings_cancel(
 ) -> None:
     """Cancel a booking as staff."""
     with _app() as app:
-        view = service.cancel_booking(
+        view = services.cancel_booking(
             app.engine, ref, reason=reason, actor=STAFF_ACTOR, now=_now(), notifier=app.notifier
         )
     _emit(view.to_json(), as_json, lambda: _describe(view))
@@ -268,8 +268,8 @@ def bookings_reschedule(
 ) -> None:
     """Move a booking as staff (staff are not held to the customer policy)."""
     with _app() as app:
-        current = service.get_booking(app.engine, ref)
-        view = service.reschedule_booking(
+        current = services.get_booking(app.engine, ref)
+        view = services.reschedule_booking(
             app.engine,
             ref,
             start=parse_when(start, "--start", current.business_timezone),

@@ -22,7 +22,7 @@ from sqlalchemy import Engine, delete, or_, update
 from sqlmodel import Session, col, select
 
 from mailflow.errors import InvalidInput, NotFound
-from mailflow.service import normalize_email
+from mailflow.services import normalize_email
 from mailflow.store.engine import read_session, write_session
 from mailflow.store.tables import (
     AuditEvent,

@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from sqlmodel import select
 
 from mailflow.booking.model import Actor, ActorKind, Origin
-from mailflow.service import CustomerInput, create_booking
+from mailflow.services import CustomerInput, create_booking
 from mailflow.store.engine import write_session
 from mailflow.store.tables import Booking, Business, Service, ServiceStaff, Staff, pk
 

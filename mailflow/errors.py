@@ -52,9 +52,17 @@ class NotFound(MailflowError):
 
 
 class InvalidInput(MailflowError):
-    """A value given by a user is malformed; the message says which and how."""
+    """A value given by a user is malformed; the message says which and how.
+
+    ``field`` names the input it concerns (``"timezone"``, ``"hours.mon"``) where one does, so a
+    form can show the problem next to it and the API can point at it.
+    """
 
     exit_code = 2
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class SlotUnavailable(MailflowError):

@@ -5,7 +5,7 @@ business (``mailflow admin api-key create --business B``); without one, or
 with an unknown or revoked key, the answer is 401 with ``WWW-Authenticate:
 Bearer``. Everything a key reaches belongs to its business: another
 business's booking is 404, as if it did not exist. Changes go through the
-same use cases as the CLI and the admin pages (``mailflow.service``,
+same use cases as the CLI and the admin pages (``mailflow.services``,
 ``template_store``), so the manage rule, the emails and the audit follow.
 
 ``build_api(app)`` returns the router: ``/api/v1/…`` and the ``/docs`` page

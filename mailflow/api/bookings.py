@@ -1,6 +1,6 @@
 """``/api/v1/bookings`` and ``/api/v1/slots``: bookings made, moved and cancelled as staff.
 
-Every change is a ``mailflow.service`` use case with a staff actor named
+Every change is a ``mailflow.services`` use case with a staff actor named
 after the key, so the customer and staff emails, reminders and audit follow
 in the same transaction, exactly as from the CLI or the admin calendar.
 Times without an offset are the business's local time; answers carry the
@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Body, Depends, Query
 from sqlmodel import col, select
 
-from mailflow import service
+from mailflow import services
 from mailflow.api.errors import FieldInvalid, fields
 from mailflow.api.keys import ApiCaller
 from mailflow.api.models import (
@@ -95,12 +95,12 @@ def add_routes(router: APIRouter, api: Api) -> None:
             )
         customer = body.customer
         with fields(("body", "staff"), not_found=BOOKING_FIELDS):
-            view = service.create_booking(
+            view = services.create_booking(
                 api.app.engine,
                 business=caller.business_slug,
                 service=body.service,
                 staff=body.staff,
-                customer=service.CustomerInput(
+                customer=services.CustomerInput(
                     email=customer.email,
                     name=customer.name,
                     phone=customer.phone,
@@ -131,7 +131,7 @@ def add_routes(router: APIRouter, api: Api) -> None:
     ) -> list[dict[str, Any]]:
         """The business's bookings by start time, cancelled ones too unless ``status`` says."""
         zone = caller.business_timezone
-        bounds = service.calendar_bounds(
+        bounds = services.calendar_bounds(
             parse_bound(start_from, "from", zone), parse_bound(start_to, "to", zone)
         )
         if bounds is None:
@@ -152,19 +152,19 @@ def add_routes(router: APIRouter, api: Api) -> None:
             rows = session.exec(
                 statement.order_by(col(Booking.start), col(Booking.id)).offset(offset).limit(limit)
             ).all()
-            return [service.view_of(session, row).to_json() for row in rows]
+            return [services.view_of(session, row).to_json() for row in rows]
 
     @router.get("/bookings/{ref}", response_model=BookingOut, tags=["bookings"])
     def get_booking(ref: str, caller: ApiCaller = Depends(api.caller)) -> dict[str, Any]:
         """One booking by its reference; 404 when unknown (or another business's)."""
         owned(api, caller, ref)
-        return service.get_booking(api.app.engine, ref).to_json()
+        return services.get_booking(api.app.engine, ref).to_json()
 
     def reschedule(ref: str, body: Reschedule, caller: ApiCaller) -> dict[str, Any]:
         owned(api, caller, ref)
         saying = {"does not perform": ("body", "staff")}
         with fields(("body", "start"), not_found={"staff member": ("body", "staff")}, saying=saying):
-            view = service.reschedule_booking(
+            view = services.reschedule_booking(
                 api.app.engine,
                 ref,
                 start=local(body.start, caller.business_timezone),
@@ -205,7 +205,7 @@ def add_routes(router: APIRouter, api: Api) -> None:
         """Cancel a booking with an optional reason; the customer and staff are told."""
         owned(api, caller, ref)
         reason = (body.reason or "").strip() if body is not None else ""
-        view = service.cancel_booking(
+        view = services.cancel_booking(
             api.app.engine,
             ref,
             reason=reason or None,
@@ -239,7 +239,7 @@ def add_routes(router: APIRouter, api: Api) -> None:
             offered = queries.service_by_slug(session, business, service_slug)
             if staff is not None:
                 queries.staff_by_email(session, business, staff)
-            slots = service.find_slots(
+            slots = services.find_slots(
                 session,
                 business,
                 offered,

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mailflow.booking.model import Origin
 from mailflow.errors import InvalidInput
-from mailflow.service import check_timezone, normalize_email
+from mailflow.services import check_timezone, normalize_email
 
 MAX_REMINDERS = 10
 MAX_MINUTES = 60 * 24 * 365

@@ -1,7 +1,7 @@
 """Booking actions: create, reschedule, cancel. Pure: state in, event out.
 
 Each action validates against the rules it is given and returns the event
-describing the change; the caller (``mailflow.service``) loads that state and
+describing the change; the caller (``mailflow.services``) loads that state and
 persists the result in one transaction. Customers are held to the manage
 policy, the customer slot grid, minimum notice and horizon; staff are held only
 to the calendar (working hours, time off, closures, other bookings, not in the

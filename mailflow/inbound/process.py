@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine, bindparam, event, insert, update
 from sqlmodel import Session, col, select
 
-from mailflow import service as use_cases
+from mailflow import services as use_cases
 from mailflow.booking.model import Actor, ActorKind, BookingStatus
 from mailflow.errors import BookingConflict, InvalidInput, PolicyRefused, SlotUnavailable
 from mailflow.inbound.commands import Command, CommandKind, parse_command

@@ -22,7 +22,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlmodel import Session, col, select
 
-from mailflow import service as use_cases
+from mailflow import services as use_cases
 from mailflow.booking.model import Actor, ActorKind, BookingStatus, Origin
 from mailflow.errors import BookingConflict, InvalidInput, NotFound, PolicyRefused, SlotUnavailable
 from mailflow.outbound.context import change_instructions, decide, load_facts

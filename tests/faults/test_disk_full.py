@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from mailflow import service
+from mailflow import services
 from mailflow.app import App, build, run_once
 from mailflow.booking.model import Actor, ActorKind, Origin
 from mailflow.config import load_settings
@@ -73,12 +73,12 @@ def test_disk_full_is_retried_and_delivers_each_email_once(
     app: App, small_disk: Path, next_tuesday: date, now: datetime
 ) -> None:
     for hour in range(9, 16):
-        service.create_booking(
+        services.create_booking(
             app.engine,
             business="contoso",
             service="consultation",
             staff="bob@contoso.example",
-            customer=service.CustomerInput(email=f"c{hour}@example.org", name=f"Customer {hour}"),
+            customer=services.CustomerInput(email=f"c{hour}@example.org", name=f"Customer {hour}"),
             start=berlin(next_tuesday, hour),
             origin=Origin.SELF_SERVICE,
             actor=Actor(ActorKind.CUSTOMER_LINK, f"c{hour}@example.org"),

@@ -64,7 +64,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from mailflow import service
+from mailflow import services
 from mailflow.app import App, build
 from mailflow.booking.model import Actor, ActorKind, Origin
 from mailflow.config import load_settings
@@ -390,7 +390,7 @@ class Load:
             self.stop_booking.wait(BOOK_EVERY)
 
     def _create(self, **kwargs: Any) -> str:
-        view = service.create_booking(
+        view = services.create_booking(
             self.app.engine,
             business="contoso",
             now=datetime.now(UTC),
@@ -413,7 +413,7 @@ class Load:
             ref = self._create(
                 service=slug,
                 staff=f"{staff}@contoso.example",
-                customer=service.CustomerInput(
+                customer=services.CustomerInput(
                     email=f"c{number}.{self.run}@example.org", name=f"Customer {number}", locale=locale
                 ),
                 start=start,
@@ -432,7 +432,9 @@ class Load:
             ref = self._create(
                 service="checkup",
                 staff=f"r{number}@contoso.example",
-                customer=service.CustomerInput(email=f"r{number}.{self.run}@example.org", name=f"R {number}"),
+                customer=services.CustomerInput(
+                    email=f"r{number}.{self.run}@example.org", name=f"R {number}"
+                ),
                 start=due + timedelta(minutes=self.reminder_offset),
                 origin=Origin.STAFF,
                 actor=Actor(ActorKind.STAFF, "bob@contoso.example"),

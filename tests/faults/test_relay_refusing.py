@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from mailflow import service
+from mailflow import services
 from mailflow.app import App, build, run_once
 from mailflow.booking.model import Actor, ActorKind, Origin
 from mailflow.config import load_settings
@@ -58,12 +58,12 @@ def make(db_url: str, relay: ScriptedRelay, tmp_path: Path, now: datetime, day: 
     )
     seed_demo(app.engine, now)
     for hour in (9, 11, 13, 15):
-        service.create_booking(
+        services.create_booking(
             app.engine,
             business="contoso",
             service="consultation",
             staff="bob@contoso.example",
-            customer=service.CustomerInput(email=f"c{hour}@example.org", name=f"C {hour}"),
+            customer=services.CustomerInput(email=f"c{hour}@example.org", name=f"C {hour}"),
             start=berlin(day, hour),
             origin=Origin.SELF_SERVICE,
             actor=Actor(ActorKind.CUSTOMER_LINK, f"c{hour}@example.org"),

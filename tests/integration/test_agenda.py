@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlmodel import Session, select
 
-from mailflow import service
+from mailflow import services
 from mailflow.app import build
 from mailflow.booking.model import Actor, ActorKind, Origin
 from mailflow.config import load_settings
@@ -24,9 +24,9 @@ def test_agenda_goes_to_staff_with_bookings_tomorrow_once(
     app = build(load_settings({"MAILFLOW_DATABASE_URL": db_url, "MAILFLOW_DATA_DIR": str(tmp_path)}))
     seed_demo(app.engine, now)
     for hour in (10, 14):
-        service.create_booking(
+        services.create_booking(
             app.engine, business="contoso", service="haircut", staff="bob@contoso.example",
-            customer=service.CustomerInput(email=f"c{hour}@example.com", name=f"Customer {hour}"),
+            customer=services.CustomerInput(email=f"c{hour}@example.com", name=f"Customer {hour}"),
             start=berlin(next_tuesday, hour), origin=Origin.STAFF, actor=Actor(ActorKind.STAFF, "x"), now=now,
             public_url=app.settings.public_url, grid=app.grid, notifier=None,
         )  # fmt: skip

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from mailflow import service
+from mailflow import services
 from mailflow.booking.model import Actor, ActorKind, Origin
 from mailflow.booking.tokens import hash_token
 from mailflow.errors import BookingConflict, InvalidInput, NotFound, PolicyRefused, SlotUnavailable
@@ -22,12 +22,12 @@ GRID = timedelta(minutes=15)
 PUBLIC = "https://book.example.com"
 
 
-def book(engine: Engine, start: datetime, now: datetime, **overrides: object) -> service.BookingView:
+def book(engine: Engine, start: datetime, now: datetime, **overrides: object) -> services.BookingView:
     values: dict[str, object] = {
         "business": "contoso",
         "service": "haircut",
         "staff": "bob@contoso.example",
-        "customer": service.CustomerInput(email="Ada@Example.com", name="Ada Lovelace"),
+        "customer": services.CustomerInput(email="Ada@Example.com", name="Ada Lovelace"),
         "start": start,
         "origin": Origin.STAFF,
         "actor": STAFF,
@@ -37,7 +37,7 @@ def book(engine: Engine, start: datetime, now: datetime, **overrides: object) ->
         "notifier": None,
     }
     values.update(overrides)
-    return service.create_booking(engine, **values)  # type: ignore[arg-type]
+    return services.create_booking(engine, **values)  # type: ignore[arg-type]
 
 
 def test_create_stores_booking_customer_token_and_audit(
@@ -92,7 +92,7 @@ def test_taken_slot_and_outside_hours_are_refused(
             demo_engine,
             berlin(next_tuesday, 10, 30),
             now,
-            customer=service.CustomerInput("g@example.com", "G"),
+            customer=services.CustomerInput("g@example.com", "G"),
         )
     assert taken.value.problem == "taken"
     with pytest.raises(SlotUnavailable) as late:
@@ -127,15 +127,15 @@ def test_unknown_names_and_bad_customer_details_are_clear(
     with pytest.raises(InvalidInput, match="does not perform"):
         book(demo_engine, start, now, staff="admin@contoso.example")
     with pytest.raises(InvalidInput, match="email"):
-        book(demo_engine, start, now, customer=service.CustomerInput("not-an-address", "X"))
+        book(demo_engine, start, now, customer=services.CustomerInput("not-an-address", "X"))
     with pytest.raises(InvalidInput, match="locale"):
-        book(demo_engine, start, now, customer=service.CustomerInput("x@example.com", "X", locale="fr"))
+        book(demo_engine, start, now, customer=services.CustomerInput("x@example.com", "X", locale="fr"))
     with pytest.raises(InvalidInput, match="time zone"):
         book(
             demo_engine,
             start,
             now,
-            customer=service.CustomerInput("x@example.com", "X", timezone="Mars/Base"),
+            customer=services.CustomerInput("x@example.com", "X", timezone="Mars/Base"),
         )
     with Session(demo_engine) as session:
         assert session.exec(select(Booking)).all() == []
@@ -149,7 +149,7 @@ def test_reschedule_moves_staff_keeps_token_valid_and_audits(
     assert view.manage_url is not None
     token = view.manage_url.rsplit("/", 1)[1]
     later_day = next_tuesday + timedelta(days=7)
-    moved = service.reschedule_booking(
+    moved = services.reschedule_booking(
         demo_engine,
         view.ref,
         start=berlin(later_day, 14),
@@ -166,7 +166,9 @@ def test_reschedule_moves_staff_keeps_token_valid_and_audits(
         actions = session.exec(select(AuditEvent.action).where(AuditEvent.booking_id != None)).all()  # noqa: E711
         assert actions == ["booking.created", "booking.rescheduled"]
     # The old slot is free again: another customer can take it.
-    book(demo_engine, berlin(next_tuesday, 10), now, customer=service.CustomerInput("g@example.com", "Grace"))
+    book(
+        demo_engine, berlin(next_tuesday, 10), now, customer=services.CustomerInput("g@example.com", "Grace")
+    )
 
 
 def test_customer_is_held_to_the_policy_on_staff_bookings(
@@ -175,14 +177,14 @@ def test_customer_is_held_to_the_policy_on_staff_bookings(
     """A customer cannot cancel a staff-made haircut (setting off) but can cancel a consultation (on)."""
     haircut = book(demo_engine, berlin(next_tuesday, 10), now)
     with pytest.raises(PolicyRefused) as caught:
-        service.cancel_booking(demo_engine, haircut.ref, reason=None, actor=CUSTOMER, now=now, notifier=None)
+        services.cancel_booking(demo_engine, haircut.ref, reason=None, actor=CUSTOMER, now=now, notifier=None)
     assert caught.value.reason == "origin_staff_and_setting_off"
     consult = book(demo_engine, berlin(next_tuesday, 12), now, service="consultation")
-    cancelled = service.cancel_booking(
+    cancelled = services.cancel_booking(
         demo_engine, consult.ref, reason="busy", actor=CUSTOMER, now=now, notifier=None
     )
     assert cancelled.status == "cancelled" and cancelled.sequence == 1
-    assert service.get_booking(demo_engine, haircut.ref).status == "confirmed"
+    assert services.get_booking(demo_engine, haircut.ref).status == "confirmed"
 
 
 def test_cancel_frees_the_slot_and_lists_everything(
@@ -190,14 +192,14 @@ def test_cancel_frees_the_slot_and_lists_everything(
 ) -> None:
     """After a cancel the slot can be booked again, and the list shows both bookings in order."""
     first = book(demo_engine, berlin(next_tuesday, 10), now)
-    service.cancel_booking(demo_engine, first.ref, reason="ill", actor=STAFF, now=now, notifier=None)
+    services.cancel_booking(demo_engine, first.ref, reason="ill", actor=STAFF, now=now, notifier=None)
     second = book(
-        demo_engine, berlin(next_tuesday, 10), now, customer=service.CustomerInput("g@example.com", "Grace")
+        demo_engine, berlin(next_tuesday, 10), now, customer=services.CustomerInput("g@example.com", "Grace")
     )
-    listed = service.list_bookings(demo_engine)
+    listed = services.list_bookings(demo_engine)
     assert [(v.ref, v.status) for v in listed] == [(first.ref, "cancelled"), (second.ref, "confirmed")]
     tomorrow_after = berlin(next_tuesday + timedelta(days=1), 0)
-    assert service.list_bookings(demo_engine, start_from=tomorrow_after) == []
+    assert services.list_bookings(demo_engine, start_from=tomorrow_after) == []
     with Session(demo_engine) as session:
         assert len(session.exec(select(Customer)).all()) == 2
 
@@ -217,8 +219,8 @@ def test_buffers_block_the_neighbouring_slot(demo_engine: Engine, next_tuesday: 
             demo_engine,
             berlin(next_tuesday, 10, 45),
             now,
-            customer=service.CustomerInput("g@example.com", "G"),
+            customer=services.CustomerInput("g@example.com", "G"),
         )
     assert book(
-        demo_engine, berlin(next_tuesday, 11), now, customer=service.CustomerInput("g@example.com", "G")
+        demo_engine, berlin(next_tuesday, 11), now, customer=services.CustomerInput("g@example.com", "G")
     )

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from mailflow import service
+from mailflow import services
 from mailflow.booking.model import Actor, ActorKind, Origin
 from mailflow.demo import seed_demo
 from mailflow.errors import BookingConflict
@@ -31,12 +31,12 @@ def _race(url: str, start: datetime, now: datetime, staff_for: list[str]) -> tup
         engine = make_engine(url)
         try:
             barrier.wait()
-            view = service.create_booking(
+            view = services.create_booking(
                 engine,
                 business="contoso",
                 service="haircut",
                 staff=staff_for[index],
-                customer=service.CustomerInput(email=f"c{index}@example.com", name=f"Customer {index}"),
+                customer=services.CustomerInput(email=f"c{index}@example.com", name=f"Customer {index}"),
                 start=start,
                 origin=Origin.SELF_SERVICE,
                 actor=Actor(ActorKind.CUSTOMER_LINK, f"c{index}@example.com"),
@@ -85,12 +85,12 @@ def test_postgres_constraint_refuses_overlap_even_without_the_check(
     from sqlalchemy.exc import IntegrityError
 
     seed_demo(postgres_engine, now)
-    view = service.create_booking(
+    view = services.create_booking(
         postgres_engine,
         business="contoso",
         service="haircut",
         staff="bob@contoso.example",
-        customer=service.CustomerInput(email="a@example.com", name="A"),
+        customer=services.CustomerInput(email="a@example.com", name="A"),
         start=berlin(next_tuesday, 10),
         origin=Origin.STAFF,
         actor=Actor(ActorKind.STAFF),

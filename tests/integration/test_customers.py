@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from mailflow import service
+from mailflow import services
 from mailflow.app import App, run_once
 from mailflow.booking.model import Actor, ActorKind, Origin
 from mailflow.customers import erase_customer, erased_address, export_customer
@@ -25,12 +25,12 @@ ADA = "max@example.de"  # the pipeline tests' customer
 
 
 def book(app: App, day: date, now: datetime) -> str:  # noqa: F811
-    return service.create_booking(
+    return services.create_booking(
         app.engine,
         business="contoso",
         service="consultation",
         staff="bob@contoso.example",
-        customer=service.CustomerInput(email=ADA, name="Max Mustermann", phone="+49 30 555", locale="de"),
+        customer=services.CustomerInput(email=ADA, name="Max Mustermann", phone="+49 30 555", locale="de"),
         start=berlin(day, 10),
         origin=Origin.SELF_SERVICE,
         actor=Actor(ActorKind.CUSTOMER_LINK, ADA),
@@ -70,7 +70,7 @@ def test_export_then_erase(app: App, next_tuesday: date, now: datetime) -> None:
         erase_customer(app.engine, ADA, now)
     assert export_customer(app.engine, ADA)["customers"][0]["name"] == "Max Mustermann"  # nothing erased
 
-    service.cancel_booking(
+    services.cancel_booking(
         app.engine,
         ref,
         reason="my divorce, honestly",

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlmodel import Session, select
 
-from mailflow import service
+from mailflow import services
 from mailflow.app import App, build, run_once
 from mailflow.booking.model import Actor, ActorKind, Origin
 from mailflow.config import load_settings
@@ -44,12 +44,14 @@ def app(db_url: str, smtp_sink: SmtpSink, tmp_path: Path, now: datetime) -> Iter
 
 
 def create(app: App, day: date, hour: int, now: datetime, **kw: Any) -> str:
-    return service.create_booking(
+    return services.create_booking(
         app.engine,
         business="contoso",
         service=kw.get("service", "consultation"),
         staff=kw.get("staff", "bob@contoso.example"),
-        customer=service.CustomerInput(email="ada@example.com", name="Ada Lovelace", locale=kw.get("locale")),
+        customer=services.CustomerInput(
+            email="ada@example.com", name="Ada Lovelace", locale=kw.get("locale")
+        ),
         start=berlin(day, hour),
         origin=kw.get("origin", Origin.SELF_SERVICE),
         actor=kw.get("actor", CUSTOMER),
@@ -81,7 +83,7 @@ def test_create_reschedule_cancel_send_exactly_the_right_emails(
         ]
     )
 
-    service.reschedule_booking(
+    services.reschedule_booking(
         app.engine,
         ref,
         start=berlin(next_tuesday, 14),
@@ -100,7 +102,7 @@ def test_create_reschedule_cancel_send_exactly_the_right_emails(
         ]
     )
 
-    service.reschedule_booking(
+    services.reschedule_booking(
         app.engine,
         ref,
         start=berlin(next_tuesday, 15),
@@ -118,7 +120,7 @@ def test_create_reschedule_cancel_send_exactly_the_right_emails(
         ]
     )
 
-    service.cancel_booking(app.engine, ref, reason="ill", actor=CUSTOMER, now=now, notifier=app.notifier)
+    services.cancel_booking(app.engine, ref, reason="ill", actor=CUSTOMER, now=now, notifier=app.notifier)
     run_once(app, now)
     messages = smtp_sink.handler.parsed()
     assert sorted(received(smtp_sink)) == sorted(
@@ -211,12 +213,12 @@ def test_failure_after_the_action_leaves_no_booking_email_or_reminder(
     """When the transaction fails after notifying, nothing of the change remains."""
     exploding = _ExplodingNotifier(app.notifier.builder)
     with pytest.raises(RuntimeError):
-        service.create_booking(
+        services.create_booking(
             app.engine,
             business="contoso",
             service="haircut",
             staff="bob@contoso.example",
-            customer=service.CustomerInput(email="ada@example.com", name="Ada"),
+            customer=services.CustomerInput(email="ada@example.com", name="Ada"),
             start=berlin(next_tuesday, 10),
             origin=Origin.STAFF,
             actor=STAFF,

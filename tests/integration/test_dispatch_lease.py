@@ -15,7 +15,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from mailflow import service
+from mailflow import services
 from mailflow.app import build
 from mailflow.booking.model import Actor, ActorKind, Origin
 from mailflow.config import load_settings
@@ -68,12 +68,12 @@ def test_a_batch_claimed_late_in_a_long_run_is_leased_from_its_claim(
     now = datetime.now(UTC)
     app = build(load_settings({"MAILFLOW_DATABASE_URL": sqlite_url, "MAILFLOW_DATA_DIR": str(tmp_path)}))
     seed_demo(app.engine, now)
-    service.create_booking(
+    services.create_booking(
         app.engine,
         business="contoso",
         service="consultation",
         staff="bob@contoso.example",
-        customer=service.CustomerInput(email="ada@example.com", name="Ada Lovelace"),
+        customer=services.CustomerInput(email="ada@example.com", name="Ada Lovelace"),
         start=berlin(next_tuesday, 10),
         origin=Origin.SELF_SERVICE,
         actor=Actor(ActorKind.CUSTOMER_LINK, "ada@example.com"),

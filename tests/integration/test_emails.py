@@ -15,7 +15,7 @@ from markupsafe import escape
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from mailflow import service
+from mailflow import services
 from mailflow.booking.model import Actor, ActorKind, Origin
 from mailflow.outbound.context import change_instructions, customer_reader, decide, load_facts, staff_reader
 from mailflow.outbound.message import EmailBuilder, MailSettings
@@ -56,12 +56,12 @@ def bodies(message: EmailMessage) -> tuple[str, str]:
 def make(
     engine: Engine, now: datetime, day: date, hour: int, service_slug: str, origin: Origin, **kw: Any
 ) -> str:
-    return service.create_booking(
+    return services.create_booking(
         engine,
         business="contoso",
         service=service_slug,
         staff=kw.get("staff", "bob@contoso.example"),
-        customer=service.CustomerInput(
+        customer=services.CustomerInput(
             email=kw.get("email", f"c{hour}@example.com"),
             name=kw.get("name", "Ada Lovelace"),
             locale=kw.get("locale"),
@@ -210,7 +210,7 @@ def test_calendar_uid_stable_sequence_rises_cancel_on_cancel(
     """Confirmation REQUEST seq 0; after a move the same UID with seq 1; after a cancel METHOD:CANCEL."""
     ref = make(demo_engine, now, next_tuesday, 10, "consultation", Origin.SELF_SERVICE)
     first = _calendar(build(demo_engine, ref, "confirmation", now))
-    service.reschedule_booking(
+    services.reschedule_booking(
         demo_engine,
         ref,
         start=berlin(next_tuesday, 14),
@@ -221,7 +221,7 @@ def test_calendar_uid_stable_sequence_rises_cancel_on_cancel(
         notifier=None,
     )
     moved = _calendar(build(demo_engine, ref, "rescheduled", now))
-    service.cancel_booking(demo_engine, ref, reason="ill", actor=STAFF, now=now, notifier=None)
+    services.cancel_booking(demo_engine, ref, reason="ill", actor=STAFF, now=now, notifier=None)
     cancelled = _calendar(build(demo_engine, ref, "cancelled", now))
     events = [cal.walk("VEVENT")[0] for cal in (first, moved, cancelled)]
     assert [str(cal["METHOD"]) for cal in (first, moved, cancelled)] == ["REQUEST", "REQUEST", "CANCEL"]

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from sqlmodel import Session, col, select
 
-from mailflow import service
+from mailflow import services
 from mailflow.app import App, build
 from mailflow.booking.model import Actor, ActorKind, Origin
 from mailflow.config import load_settings
@@ -44,12 +44,12 @@ def app(db_url: str, tmp_path: Path, now: datetime) -> Iterator[App]:
 
 
 def book(app: App, day: date, hour: int, now: datetime, *, service_slug: str, origin: Origin) -> str:
-    return service.create_booking(
+    return services.create_booking(
         app.engine,
         business="contoso",
         service=service_slug,
         staff="bob@contoso.example",
-        customer=service.CustomerInput(email="max@example.de", name="Max Mustermann", locale="de"),
+        customer=services.CustomerInput(email="max@example.de", name="Max Mustermann", locale="de"),
         start=berlin(day, hour),
         origin=origin,
         actor=Actor(ActorKind.STAFF if origin is Origin.STAFF else ActorKind.CUSTOMER_LINK, "x"),

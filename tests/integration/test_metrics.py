@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from mailflow import service
+from mailflow import services
 from mailflow.app import App, build, run_once
 from mailflow.booking.model import Actor, ActorKind, Origin
 from mailflow.config import load_settings
@@ -52,12 +52,12 @@ def test_counts_follow_bookings_delivery_and_replies(app: App, next_tuesday: dat
     assert (
         empty[("mailflow_outbox_depth", ())] == 0 and empty[("mailflow_outbox_oldest_age_seconds", ())] == 0
     )
-    view = service.create_booking(
+    view = services.create_booking(
         app.engine,
         business="contoso",
         service="consultation",
         staff="bob@contoso.example",
-        customer=service.CustomerInput(email="ada@example.com", name="Ada"),
+        customer=services.CustomerInput(email="ada@example.com", name="Ada"),
         start=berlin(next_tuesday, 10),
         origin=Origin.SELF_SERVICE,
         actor=Actor(ActorKind.CUSTOMER_LINK, "ada@example.com"),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlmodel import Session, col, select
 
-from mailflow import service
+from mailflow import services
 from mailflow.app import App, build
 from mailflow.booking.model import Actor, ActorKind, Origin
 from mailflow.config import load_settings
@@ -29,12 +29,12 @@ def five_bookings(db_url: str, tmp_path: Path, now: datetime, day: date) -> App:
     )
     seed_demo(app.engine, now)
     for hour in range(10, 15):
-        service.create_booking(
+        services.create_booking(
             app.engine,
             business="contoso",
             service="consultation",
             staff="bob@contoso.example",
-            customer=service.CustomerInput(email=f"c{hour}@example.org", name=f"C {hour}"),
+            customer=services.CustomerInput(email=f"c{hour}@example.org", name=f"C {hour}"),
             start=berlin(day, hour),
             origin=Origin.SELF_SERVICE,
             actor=Actor(ActorKind.CUSTOMER_LINK, f"c{hour}@example.org"),

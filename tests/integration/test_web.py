@@ -27,7 +27,7 @@ from httpx import Response
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
-from mailflow import service
+from mailflow import services
 from mailflow.app import App, build
 from mailflow.booking.model import Actor, ActorKind, Origin
 from mailflow.config import load_settings
@@ -122,12 +122,12 @@ class Site:
         customer: str = "ada@example.com",
         locale: str | None = None,
     ) -> Booked:
-        view = service.create_booking(
+        view = services.create_booking(
             self.app.engine,
             business="contoso",
             service=service_slug,
             staff=staff,
-            customer=service.CustomerInput(email=customer, name="Ada Lovelace", locale=locale),
+            customer=services.CustomerInput(email=customer, name="Ada Lovelace", locale=locale),
             start=berlin(self.day, hour),
             origin=origin,
             actor=STAFF,
@@ -139,7 +139,7 @@ class Site:
         return Booked(view.ref, urlsplit(view.manage_url).path)
 
     def cancel(self, booked: Booked) -> None:
-        service.cancel_booking(
+        services.cancel_booking(
             self.app.engine, booked.ref, reason=None, actor=STAFF, now=self.now, notifier=self.app.notifier
         )
 

@@ -47,7 +47,7 @@ from sqlmodel import select
 from starlette.routing import BaseRoute, Mount
 
 from mailflow import auth
-from mailflow import service as use_cases
+from mailflow import services as use_cases
 from mailflow.api.keys import create_api_key
 from mailflow.app import App, build, run_once
 from mailflow.booking.model import Actor, ActorKind, Origin

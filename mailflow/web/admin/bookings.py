@@ -1,7 +1,7 @@
 """The staff calendar at ``/admin/bookings``: list, day view, booking on a customer's behalf, changes.
 
 Staff see and change only their own bookings; admins everything of their
-business. Every change goes through the use cases of ``mailflow.service`` as
+business. Every change goes through the use cases of ``mailflow.services`` as
 a staff actor, so the customer, the staff and the admins get the same emails
 as for any other change, in the change's transaction. Staff are held to the
 calendar (working hours, time off, closures, other bookings) but not to the
@@ -22,10 +22,10 @@ from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session, col, select
 
 from mailflow import auth
-from mailflow import service as use_cases
+from mailflow import services as use_cases
 from mailflow.booking.model import Actor, ActorKind, BookingStatus, Origin
 from mailflow.errors import BookingConflict, InvalidInput, NotFound, PolicyRefused, SlotUnavailable
-from mailflow.service import normalize_email
+from mailflow.services import normalize_email
 from mailflow.store import queries
 from mailflow.store.engine import read_session, write_session
 from mailflow.store.tables import (

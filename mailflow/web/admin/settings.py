@@ -24,7 +24,7 @@ from mailflow import auth
 from mailflow.booking.model import BookingStatus
 from mailflow.errors import InvalidInput
 from mailflow.scheduling.reminders import ReminderStatus
-from mailflow.service import check_timezone, normalize_email
+from mailflow.services import check_timezone, normalize_email
 from mailflow.store.engine import read_session, write_session
 from mailflow.store.tables import Booking, Business, Reminder, Service, ServiceStaff, Staff, pk
 from mailflow.web.admin import Admin

@@ -36,7 +36,7 @@ from mailflow.outbound.message import OutgoingEmail
 from mailflow.outbound.outbox import enqueue
 from mailflow.outbound.render import RenderedEmail
 from mailflow.ratelimit import RateLimiter
-from mailflow.service import normalize_email
+from mailflow.services import normalize_email
 from mailflow.store.engine import read_session, write_session
 from mailflow.store.tables import AdminLink, AdminSession, Business, Staff, pk
 from mailflow.web.admin import ADMIN_COOKIE, Admin, NotSignedIn

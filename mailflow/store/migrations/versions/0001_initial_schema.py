@@ -5,7 +5,7 @@ Revises:
 The PostgreSQL part at the end has no SQLModel form: the exclusion constraint
 that makes a double booking impossible (per staff member, on the time range
 including buffers, confirmed bookings only). SQLite re-checks inside a
-``BEGIN IMMEDIATE`` transaction instead (see ``mailflow.service``).
+``BEGIN IMMEDIATE`` transaction instead (see ``mailflow.services``).
 
 Create Date: 2026-11-25 10:21:06.366982
 """

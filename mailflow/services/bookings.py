@@ -1,4 +1,4 @@
-"""Use cases: one function per action, one transaction each.
+"""Bookings: create, reschedule, cancel, look up and search free slots.
 
 Each function loads what the core needs, asks the core (``mailflow.booking``)
 to decide, and writes the result together with its audit record and the
@@ -14,9 +14,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -27,10 +27,11 @@ from mailflow import booking as core
 from mailflow.booking.model import Actor, BookingState, Interval, Origin
 from mailflow.booking.tokens import new_ref
 from mailflow.errors import BookingConflict, InvalidInput, SlotUnavailable
+from mailflow.services.common import audit, check_timezone, normalize_email
 from mailflow.store import queries
 from mailflow.store.engine import read_session, write_session
 from mailflow.store.links import extend_tokens, mint_manage_token
-from mailflow.store.tables import AuditEvent, Booking, Business, Customer, Service, Staff, pk
+from mailflow.store.tables import Booking, Business, Customer, Service, Staff, pk
 
 EXCLUSION_VIOLATION = "23P01"  # PostgreSQL: the booking_no_overlap constraint
 REF_ATTEMPTS = 5
@@ -94,24 +95,6 @@ class BookingView:
         return data
 
 
-def normalize_email(email: str) -> str:
-    """Trimmed, lower-cased address; ``InvalidInput`` when it is clearly not one."""
-    value = email.strip().lower()
-    local, _, domain = value.rpartition("@")
-    if not local or "." not in domain or any(c.isspace() for c in value) or len(value) > 254:
-        raise InvalidInput(f"not an email address: {email!r}")
-    return value
-
-
-def check_timezone(name: str) -> str:
-    try:
-        ZoneInfo(name)
-    # OSError: "Europe" is a directory of the zone database, a very long name is no file name at all.
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise InvalidInput(f"unknown time zone {name!r}: use an IANA name such as Europe/Berlin") from None
-    return name
-
-
 def view_of(session: Session, booking: Booking, manage_url: str | None = None) -> BookingView:
     service = session.get_one(Service, booking.service_id)
     staff = session.get_one(Staff, booking.staff_id)
@@ -155,23 +138,17 @@ def _audit(
     before: dict[str, Any] | None,
     after: dict[str, Any] | None,
 ) -> None:
-    session.connection().execute(
-        _INSERT_AUDIT,
-        {
-            "business_id": booking.business_id,
-            "booking_id": booking.id,
-            "at": at,
-            "actor_kind": actor.kind.value,
-            "actor_label": actor.label,
-            "action": action,
-            "before": before,
-            "after": after,
-        },
+    audit(
+        session,
+        business_id=booking.business_id,
+        booking_id=booking.id,
+        action=action,
+        actor=actor,
+        at=at,
+        before=before,
+        after=after,
     )
 
-
-# A Core insert, run at once: the audit trail is written, never read back in the same change.
-_INSERT_AUDIT = insert(AuditEvent.__table__)  # type: ignore[attr-defined]  # SQLModel tables have one
 
 _ACTIONS = {
     core.BookingCreated: "booking.created",

@@ -1,0 +1,77 @@
+"""What every use case shares: checking plain values, auditing a change, its before and after."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import insert
+from sqlmodel import Session
+
+from mailflow.booking.model import Actor
+from mailflow.errors import InvalidInput
+from mailflow.store.tables import AuditEvent
+
+
+def normalize_email(email: str, *, field: str | None = None) -> str:
+    """Trimmed, lower-cased address; ``InvalidInput`` when it is clearly not one."""
+    value = email.strip().lower()
+    local, _, domain = value.rpartition("@")
+    if not local or "." not in domain or any(c.isspace() for c in value) or len(value) > 254:
+        raise InvalidInput(f"not an email address: {email!r}", field=field)
+    return value
+
+
+def check_timezone(name: str, *, field: str | None = None) -> str:
+    """``name`` when it is an IANA time zone; ``InvalidInput`` otherwise."""
+    try:
+        ZoneInfo(name)
+    # OSError: "Europe" is a directory of the zone database, a very long name is no file name at all.
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise InvalidInput(
+            f"unknown time zone {name!r}: use an IANA name such as Europe/Berlin", field=field
+        ) from None
+    return name
+
+
+# A Core insert, run at once: the audit trail is written, never read back in the same change.
+_INSERT_AUDIT = insert(AuditEvent.__table__)  # type: ignore[attr-defined]  # SQLModel tables have one
+
+
+def audit(
+    session: Session,
+    *,
+    business_id: int,
+    action: str,
+    actor: Actor,
+    at: datetime,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    booking_id: int | None = None,
+) -> None:
+    """Record who did what, when, with the values before and after (in the caller's transaction)."""
+    session.connection().execute(
+        _INSERT_AUDIT,
+        {
+            "business_id": business_id,
+            "booking_id": booking_id,
+            "at": at,
+            "actor_kind": actor.kind.value,
+            "actor_label": actor.label,
+            "action": action,
+            "before": before,
+            "after": after,
+        },
+    )
+
+
+def apply_changes(row: Any, update: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Set ``update`` on ``row``; the (before, after) of the fields that really changed."""
+    before: dict[str, Any] = {}
+    after: dict[str, Any] = {}
+    for name, value in update.items():
+        if getattr(row, name) != value:
+            before[name], after[name] = getattr(row, name), value
+            setattr(row, name, value)
+    return before, after
