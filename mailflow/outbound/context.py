@@ -44,8 +44,9 @@ class Reader:
 
 
 def change_instructions(business: Business, service: Service, locale: str) -> str:
-    """The service's or business's own text, else a default from the business phone and email."""
-    custom = service.change_instructions or business.change_instructions
+    """The service's or business's own text in ``locale`` (else in the default language), else a
+    default from the business phone and email."""
+    custom = service.instructions_in(locale) or business.instructions_in(locale)
     if custom:
         return custom
     if business.phone and business.email:
@@ -67,7 +68,7 @@ def booking_dict(facts: BookingFacts, state: BookingState, staff: Staff, reader:
     when = format_when(state.start, state.end, reader.locale, reader.timezone)
     return {
         "ref": state.ref,
-        "service_name": facts.service.name,
+        "service_name": facts.service.name_in(reader.locale),
         "staff_name": staff.name or staff.email,
         "when": when.when,
         "date": when.date,

@@ -278,7 +278,7 @@ def _queue_agenda(
         items.append(
             {
                 "time_range": when.time_range,
-                "service_name": service.name,
+                "service_name": service.name_in(reader.locale),
                 "customer_name": customer.name,
                 "customer_email": customer.email,
                 "customer_phone": customer.phone,

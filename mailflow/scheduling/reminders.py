@@ -51,6 +51,36 @@ def plan_reminders(session: Session, booking: Booking, service: Service, now: da
             session.add(stale)
 
 
+def replan_offsets(session: Session, booking: Booking, offsets: list[int], now: datetime) -> None:
+    """After the service's reminder offsets changed: one reminder per offset for ``booking``.
+
+    A reminder already sent stays sent (the customer is not reminded twice of the same
+    start); a pending one keeps its time; an offset that is new, or was dropped before and
+    comes back (24 h -> 1 h -> 24 h), is pending again when still ahead, else skipped;
+    offsets the service no longer has are dropped when pending.
+    """
+    existing = {
+        row.offset_minutes: row
+        for row in session.exec(select(Reminder).where(Reminder.booking_id == booking.id))
+    }
+    wanted = set(offsets)
+    for offset in sorted(wanted):
+        row = existing.get(offset)
+        if row is not None and row.status in (ReminderStatus.SENT.value, ReminderStatus.PENDING.value):
+            continue
+        due = booking.start - timedelta(minutes=offset)
+        row = row or Reminder(booking_id=pk(booking), offset_minutes=offset)
+        row.due_at = due
+        row.booking_version = booking.version
+        row.sent_at = None
+        row.status = ReminderStatus.SKIPPED.value if due <= now else ReminderStatus.PENDING.value
+        session.add(row)
+    for offset, row in existing.items():
+        if offset not in wanted and row.status == ReminderStatus.PENDING.value:
+            row.status = ReminderStatus.DROPPED.value
+            session.add(row)
+
+
 def drop_reminders(session: Session, booking_id: int) -> None:
     """Drop the pending reminders of a cancelled booking."""
     session.execute(

@@ -42,6 +42,16 @@ def _json(default: Any) -> Any:
     return Field(default_factory=lambda: default.copy(), sa_column=Column(JSON, nullable=False))
 
 
+def _texts() -> Any:
+    """A ``{language: text}`` map (migration 0008), empty by default."""
+    return Field(default_factory=dict, sa_column=Column(JSON, nullable=False, server_default=text("'{}'")))
+
+
+def in_language(texts: dict[str, str], locale: str, fallback: str) -> str:
+    """The text of ``locale`` in ``texts``, else ``fallback`` (the business's default language's)."""
+    return texts.get(locale) or fallback
+
+
 class Business(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     slug: str = Field(max_length=64, unique=True)
@@ -55,7 +65,22 @@ class Business(SQLModel, table=True):
     sender_name: str = Field(default="", max_length=200)
     sender_email: str = Field(default="", max_length=254)
     change_instructions: str | None = Field(default=None, sa_type=Text)
+    """In the default language; ``instructions`` holds every language's."""
+    instructions: dict[str, str] = _texts()
     created_at: datetime = _utc()
+
+    def instructions_in(self, locale: str) -> str | None:
+        """The change instructions in ``locale``, else in the default language (None: none given)."""
+        return in_language(self.instructions, locale, self.change_instructions or "") or None
+
+
+class SetupLink(SQLModel, table=True):
+    """The one-time link ``serve`` prints while no business exists (only its SHA-256 is kept)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = _utc()
+    used_at: datetime | None = _utc(default=None)
 
 
 class BusinessClosure(SQLModel, table=True):
@@ -150,6 +175,22 @@ class Service(SQLModel, table=True):
     location: str = Field(default="", max_length=500)
     change_instructions: str | None = Field(default=None, sa_type=Text)
     active: bool = True
+    # {language: text}; ``name``, ``description`` and ``change_instructions`` above hold the
+    # business's default language (what readers that do not localize show).
+    names: dict[str, str] = _texts()
+    descriptions: dict[str, str] = _texts()
+    instructions: dict[str, str] = _texts()
+
+    def name_in(self, locale: str) -> str:
+        """The name a reader of ``locale`` sees (the default language's when there is none)."""
+        return in_language(self.names, locale, self.name)
+
+    def description_in(self, locale: str) -> str:
+        return in_language(self.descriptions, locale, self.description)
+
+    def instructions_in(self, locale: str) -> str | None:
+        """The service's own change instructions in ``locale`` (None: the business's apply)."""
+        return in_language(self.instructions, locale, self.change_instructions or "") or None
 
 
 class ServiceStaff(SQLModel, table=True):

@@ -1,0 +1,370 @@
+"""The services a business offers: create, change, archive (never delete), show.
+
+A service's name, description and change instructions are kept per language
+(``{"en": "Haircut", "de": "Haarschnitt"}``) and shown to each customer in
+theirs, falling back to the business's default language. A new duration or
+new buffers apply to bookings made from then on; the bookings already made keep
+their times. Changed reminder offsets re-plan the pending reminders of every
+upcoming booking of the service at once, in the same transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, delete
+from sqlmodel import Session, col, select
+
+from mailflow.booking.model import Actor, BookingStatus
+from mailflow.errors import InvalidInput
+from mailflow.scheduling.reminders import replan_offsets
+from mailflow.services.business import LIMITS, check_slug, check_text, check_texts
+from mailflow.services.common import apply_changes, audit, normalize_email
+from mailflow.store import queries
+from mailflow.store.engine import read_session, write_session
+from mailflow.store.tables import Booking, Business, Service, ServiceStaff, Staff, pk
+
+MAX_MINUTES = 60 * 24 * 365
+MAX_REMINDERS = 10
+NUMBERS = {
+    # field: (column, lowest, highest, what)
+    "duration": ("duration_minutes", 5, 24 * 60, "the duration (minutes)"),
+    "buffer_before": ("buffer_before_minutes", 0, 24 * 60, "the buffer before (minutes)"),
+    "buffer_after": ("buffer_after_minutes", 0, 24 * 60, "the buffer after (minutes)"),
+    "min_notice": ("min_notice_minutes", 0, MAX_MINUTES, "the minimum notice (minutes)"),
+    "horizon_days": ("horizon_days", 1, 730, "the horizon (days)"),
+    "change_cutoff": ("change_cutoff_minutes", 0, MAX_MINUTES, "the change cut-off (minutes)"),
+}
+FIELDS = {
+    *NUMBERS,
+    "names",
+    "descriptions",
+    "change_instructions",
+    "customer_can_manage",
+    "reminders",
+    "location",
+    "staff",
+    "active",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceView:
+    """A service as the CLI and the API show it (``name`` etc. in the default language)."""
+
+    slug: str
+    name: str
+    description: str
+    names: dict[str, str]
+    descriptions: dict[str, str]
+    change_instructions: dict[str, str]
+    active: bool
+    duration_minutes: int
+    buffer_before_minutes: int
+    buffer_after_minutes: int
+    customer_can_manage: bool
+    change_cutoff_minutes: int
+    min_notice_minutes: int
+    horizon_days: int
+    reminder_offsets_minutes: list[int]
+    location: str
+    staff: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "slug": self.slug,
+            "name": self.name,
+            "description": self.description,
+            "names": dict(self.names),
+            "descriptions": dict(self.descriptions),
+            "change_instructions": dict(self.change_instructions),
+            "active": self.active,
+            "duration_minutes": self.duration_minutes,
+            "buffer_before_minutes": self.buffer_before_minutes,
+            "buffer_after_minutes": self.buffer_after_minutes,
+            "customer_can_manage": self.customer_can_manage,
+            "change_cutoff_minutes": self.change_cutoff_minutes,
+            "min_notice_minutes": self.min_notice_minutes,
+            "horizon_days": self.horizon_days,
+            "reminder_offsets_minutes": list(self.reminder_offsets_minutes),
+            "location": self.location,
+            "staff": list(self.staff),
+        }
+
+
+def service_view(session: Session, service: Service) -> ServiceView:
+    return ServiceView(
+        slug=service.slug,
+        name=service.name,
+        description=service.description,
+        names=dict(service.names)
+        or {session.get_one(Business, service.business_id).default_locale: service.name},
+        descriptions=dict(service.descriptions),
+        change_instructions=dict(service.instructions),
+        active=service.active,
+        duration_minutes=service.duration_minutes,
+        buffer_before_minutes=service.buffer_before_minutes,
+        buffer_after_minutes=service.buffer_after_minutes,
+        customer_can_manage=service.customer_can_manage,
+        change_cutoff_minutes=service.change_cutoff_minutes,
+        min_notice_minutes=service.min_notice_minutes,
+        horizon_days=service.horizon_days,
+        reminder_offsets_minutes=sorted(service.reminder_offsets_minutes, reverse=True),
+        location=service.location,
+        staff=[member.email for member in _eligible_now(session, service)],
+    )
+
+
+def _eligible_now(session: Session, service: Service) -> list[Staff]:
+    """Every staff member linked to ``service`` (deactivated ones too), by id."""
+    return list(
+        session.exec(
+            select(Staff)
+            .join(ServiceStaff, col(ServiceStaff.staff_id) == col(Staff.id))
+            .where(ServiceStaff.service_id == service.id)
+            .order_by(col(Staff.id))
+        )
+    )
+
+
+def _whole(value: Any, field: str) -> int:
+    _column, low, high, what = NUMBERS[field]
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"{what} must be a whole number", field=field) from None
+    if isinstance(value, float) and value != number:
+        raise InvalidInput(f"{what} must be a whole number", field=field)
+    if not low <= number <= high:
+        raise InvalidInput(f"{what} must be between {low} and {high}", field=field)
+    return number
+
+
+def _offsets(values: list[int]) -> list[int]:
+    offsets = sorted({int(value) for value in values}, reverse=True)
+    if len(offsets) > MAX_REMINDERS:
+        raise InvalidInput(f"at most {MAX_REMINDERS} reminders", field="reminders")
+    if any(not 1 <= offset <= MAX_MINUTES for offset in offsets):
+        raise InvalidInput(
+            f"each reminder must be 1 to {MAX_MINUTES} minutes before the start", field="reminders"
+        )
+    return offsets
+
+
+def _members(session: Session, business: Business, emails: list[str]) -> list[Staff]:
+    if not emails:
+        raise InvalidInput(
+            "a service needs at least one staff member, or nobody can be booked for it", field="staff"
+        )
+    members = []
+    for email in dict.fromkeys(normalize_email(e, field="staff") for e in emails):
+        member = session.exec(
+            select(Staff).where(Staff.business_id == business.id, Staff.email == email)
+        ).first()
+        if member is None:
+            raise InvalidInput(f"no staff member {email!r} in {business.slug}: add them first", field="staff")
+        members.append(member)
+    return members
+
+
+def _columns(business: Business, values: dict[str, Any], *, creating: bool) -> dict[str, Any]:
+    """The service columns for ``values`` (checked), the per-language texts merged in."""
+    languages = list(business.locales)
+    default = business.default_locale
+    columns: dict[str, Any] = {}
+    for field, (column, *_) in NUMBERS.items():
+        if field in values:
+            columns[column] = _whole(values[field], field)
+    if "customer_can_manage" in values:
+        columns["customer_can_manage"] = bool(values["customer_can_manage"])
+    if "active" in values:
+        columns["active"] = bool(values["active"])
+    if "reminders" in values:
+        columns["reminder_offsets_minutes"] = _offsets(list(values["reminders"]))
+    if "location" in values:
+        columns["location"] = check_text(values["location"] or "", "location", 500)
+    if "names" in values:
+        names = check_texts(dict(values["names"]), languages, "names", 200)
+        if creating and default not in names:
+            raise InvalidInput(f"the service needs a name in {default}, the default language", field="names")
+        columns["names"] = names
+    if "descriptions" in values:
+        columns["descriptions"] = check_texts(dict(values["descriptions"]), languages, "descriptions", 5000)
+    if "change_instructions" in values:
+        columns["instructions"] = check_texts(
+            dict(values["change_instructions"]), languages, "change_instructions", LIMITS["instructions"]
+        )
+    return columns
+
+
+def _merge_texts(service: Service | None, columns: dict[str, Any], default: str) -> None:
+    """Given languages replace theirs (an empty text removes one); the default-language text
+    mirrors into the single columns."""
+    for key in ("names", "descriptions", "instructions"):
+        if key in columns:
+            given = columns[key]
+            current = dict(getattr(service, key) or {}) if service is not None else {}
+            current.update(given)
+            columns[key] = {lang: text for lang, text in current.items() if text}
+    if "names" in columns:
+        if default not in columns["names"]:
+            raise InvalidInput(f"the service needs a name in {default}, the default language", field="names")
+        columns["name"] = columns["names"][default]
+    if "descriptions" in columns:
+        columns["description"] = columns["descriptions"].get(default, "")
+    if "instructions" in columns:
+        columns["change_instructions"] = columns["instructions"].get(default)
+
+
+def _emptied_texts(values: dict[str, Any]) -> dict[str, Any]:
+    """Texts given as empty strings mean "remove that language": kept for the merge, not checked."""
+    return {
+        key: {lang: text for lang, text in dict(values[key]).items() if not (text or "").strip()}
+        for key in ("names", "descriptions", "change_instructions")
+        if key in values and values[key] is not None
+    }
+
+
+def create_service(
+    engine: Engine,
+    business: str | None,
+    *,
+    slug: str,
+    values: dict[str, Any],
+    actor: Actor,
+    now: datetime,
+) -> ServiceView:
+    """Create a service. ``values``: ``names`` ({language: text}, the default language's
+    required), ``duration`` (minutes, required), ``staff`` (emails, at least one), and
+    optionally ``descriptions``, ``change_instructions`` (maps), ``buffer_before``,
+    ``buffer_after``, ``min_notice``, ``change_cutoff`` (minutes), ``horizon_days``,
+    ``customer_can_manage``, ``reminders`` (minutes before the start), ``location``.
+
+    Raises ``InvalidInput`` naming the field: slug in use or malformed, no staff, unknown
+    language, a number out of range.
+    """
+    unknown = set(values) - FIELDS
+    if unknown:
+        raise InvalidInput(f"unknown field(s): {', '.join(sorted(unknown))}", field=sorted(unknown)[0])
+    if "duration" not in values:
+        raise InvalidInput("a service needs a duration in minutes", field="duration")
+    with write_session(engine) as session:
+        biz = queries.business_by_slug(session, business)
+        slug = check_slug(slug)
+        taken = session.exec(
+            select(Service.id).where(Service.business_id == biz.id, Service.slug == slug)
+        ).first()
+        if taken is not None:
+            raise InvalidInput(
+                f"the slug {slug!r} is in use by another service: choose another", field="slug"
+            )
+        columns = _columns(biz, {"names": {}, **values}, creating=True)
+        members = _members(session, biz, list(values.get("staff") or []))
+        _merge_texts(None, columns, biz.default_locale)
+        service = Service(business_id=pk(biz), slug=slug, **columns)
+        session.add(service)
+        session.flush()
+        for member in members:
+            session.add(ServiceStaff(service_id=pk(service), staff_id=pk(member)))
+        session.flush()
+        view = service_view(session, service)
+        audit(
+            session, business_id=pk(biz), action="service.created", actor=actor, at=now, after=view.to_json()
+        )
+        return view
+
+
+def update_service(
+    engine: Engine,
+    business: str | None,
+    slug: str,
+    values: dict[str, Any],
+    *,
+    actor: Actor,
+    now: datetime,
+) -> ServiceView:
+    """Change a service: the keys of ``create_service``'s ``values`` (plus ``active``), only
+    those given. Text maps replace the languages given (an empty text removes one; the
+    default language's name stays required). Changed reminders re-plan the pending reminders
+    of upcoming bookings in the same transaction. Audited with before and after.
+    """
+    unknown = set(values) - FIELDS
+    if unknown:
+        raise InvalidInput(f"unknown field(s): {', '.join(sorted(unknown))}", field=sorted(unknown)[0])
+    with write_session(engine) as session:
+        biz = queries.business_by_slug(session, business)
+        service = queries.service_by_slug(session, biz, slug)
+        emptied = _emptied_texts(values)
+        columns = _columns(biz, values, creating=False)
+        for key, removed in emptied.items():
+            column = "instructions" if key == "change_instructions" else key
+            columns[column] = {**columns.get(column, {}), **{lang: "" for lang in removed}}
+        _merge_texts(service, columns, biz.default_locale)
+        old_offsets = sorted(service.reminder_offsets_minutes)
+        before, after = apply_changes(service, columns)
+        if "staff" in values:
+            members = _members(session, biz, list(values["staff"] or []))
+            current = [m.email for m in _eligible_now(session, service)]
+            wanted = [m.email for m in members]
+            if sorted(current) != sorted(wanted):
+                session.execute(delete(ServiceStaff).where(col(ServiceStaff.service_id) == pk(service)))
+                for member in members:
+                    session.add(ServiceStaff(service_id=pk(service), staff_id=pk(member)))
+                before["staff"], after["staff"] = current, wanted
+        if after:
+            session.add(service)
+            session.flush()
+            if sorted(service.reminder_offsets_minutes) != old_offsets:
+                replan_service_reminders(session, service, now)
+            audit(
+                session,
+                business_id=pk(biz),
+                action="service.updated",
+                actor=actor,
+                at=now,
+                before={"service": service.slug, **before},
+                after=after,
+            )
+        return service_view(session, service)
+
+
+def replan_service_reminders(session: Session, service: Service, now: datetime) -> int:
+    """Bring the reminders of every upcoming confirmed booking of ``service`` in line with its
+    offsets (see ``replan_offsets``); returns how many bookings were looked at."""
+    bookings = session.exec(
+        select(Booking).where(
+            Booking.service_id == service.id,
+            Booking.status == BookingStatus.CONFIRMED.value,
+            col(Booking.start) > now,
+        )
+    ).all()
+    for booking in bookings:
+        replan_offsets(session, booking, service.reminder_offsets_minutes, now)
+    return len(bookings)
+
+
+def archive_service(
+    engine: Engine, business: str | None, slug: str, *, actor: Actor, now: datetime
+) -> ServiceView:
+    """Take a service off the booking pages; it is never deleted (bookings refer to it) and
+    its bookings stay as they are. ``restore`` is ``update_service(…, {"active": True})``."""
+    return update_service(engine, business, slug, {"active": False}, actor=actor, now=now)
+
+
+def list_services(
+    engine: Engine, business: str | None, *, include_archived: bool = True
+) -> list[ServiceView]:
+    with read_session(engine) as session:
+        biz = queries.business_by_slug(session, business)
+        statement = select(Service).where(Service.business_id == biz.id).order_by(col(Service.id))
+        if not include_archived:
+            statement = statement.where(col(Service.active).is_(True))
+        return [service_view(session, row) for row in session.exec(statement)]
+
+
+def get_service(engine: Engine, business: str | None, slug: str) -> ServiceView:
+    with read_session(engine) as session:
+        biz = queries.business_by_slug(session, business)
+        return service_view(session, queries.service_by_slug(session, biz, slug))

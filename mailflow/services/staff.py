@@ -1,0 +1,532 @@
+"""Staff: add, change, deactivate; weekly working hours; time off.
+
+Weekly hours and time off are the staff member's local times (their time zone,
+by default the business's). A change that leaves confirmed bookings outside the
+new availability is never silent: time off and deactivation return the bookings
+they affect, so staff can move them (the bookings themselves stay as they are).
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass
+from datetime import datetime, time
+from typing import Any, Generic, TypeVar
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+
+from mailflow.booking.model import Actor
+from mailflow.errors import InvalidInput, NotFound
+from mailflow.services.bookings import BookingView, view_of
+from mailflow.services.business import check_text
+from mailflow.services.common import apply_changes, audit, check_timezone, normalize_email
+from mailflow.store import queries
+from mailflow.store.engine import read_session, write_session
+from mailflow.store.tables import (
+    MAX_INTEGER,
+    Booking,
+    Business,
+    Service,
+    ServiceStaff,
+    Staff,
+    StaffTimeOff,
+    pk,
+)
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+ROLES = ("staff", "admin")
+_CLOCK = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
+
+
+@dataclass(frozen=True, slots=True)
+class StaffView:
+    """A staff member as the CLI and the API show them."""
+
+    email: str
+    name: str
+    role: str
+    locale: str
+    timezone: str
+    active: bool
+    hours: dict[str, list[list[str]]]
+    services: list[str]
+    can_sign_in: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "email": self.email,
+            "name": self.name,
+            "role": self.role,
+            "locale": self.locale,
+            "timezone": self.timezone,
+            "active": self.active,
+            "hours": {day: [list(p) for p in periods] for day, periods in self.hours.items()},
+            "weekly_hours": {
+                str(DAYS.index(day)): [list(p) for p in periods] for day, periods in self.hours.items()
+            },
+            "services": list(self.services),
+            "can_sign_in": self.can_sign_in,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class TimeOffView:
+    id: int
+    staff: str
+    start: datetime
+    end: datetime
+    reason: str
+    timezone: str
+
+    def to_json(self) -> dict[str, Any]:
+        zone = ZoneInfo(self.timezone)
+        return {
+            "id": self.id,
+            "staff": self.staff,
+            "start": self.start.astimezone(zone).isoformat(),
+            "end": self.end.astimezone(zone).isoformat(),
+            "reason": self.reason,
+        }
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Changed(Generic[T]):
+    """What an action made or changed, and the confirmed bookings it leaves to be moved."""
+
+    item: T
+    affected: list[BookingView]
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = self.item.to_json()  # type: ignore[attr-defined]  # every view has one
+        data["affected"] = [booking.to_json() for booking in self.affected]
+        return data
+
+
+def staff_view(session: Session, member: Staff) -> StaffView:
+    slugs = session.exec(
+        select(Service.slug)
+        .join(ServiceStaff, col(ServiceStaff.service_id) == col(Service.id))
+        .where(ServiceStaff.staff_id == member.id)
+        .order_by(col(Service.slug))
+    ).all()
+    return StaffView(
+        email=member.email,
+        name=member.name,
+        role=member.role,
+        locale=member.locale,
+        timezone=member.timezone,
+        active=member.active,
+        hours={DAYS[int(day)]: periods for day, periods in sorted(member.weekly_hours.items()) if periods},
+        services=list(slugs),
+        can_sign_in=member.password_hash is not None,
+    )
+
+
+# --- checks ------------------------------------------------------------------------------
+
+
+def parse_clock(value: str, field: str) -> time:
+    match = _CLOCK.fullmatch(value.strip())
+    if match is None:
+        raise InvalidInput(f"{field}: {value!r} is not a time such as 09:00", field=field)
+    return time(int(match.group(1)), int(match.group(2)))
+
+
+def parse_periods(text: str, field: str) -> list[list[str]]:
+    """``"09:00-12:00,13:00-17:00"`` -> ``[["09:00", "12:00"], ["13:00", "17:00"]]``; ``off`` -> []."""
+    value = text.strip().lower()
+    if value in ("off", "closed", "-", ""):
+        return []
+    periods = []
+    for part in value.split(","):
+        start, sep, end = part.strip().partition("-")
+        if not sep:
+            raise InvalidInput(f"{field}: {part.strip()!r} is not a period such as 09:00-17:00", field=field)
+        periods.append([start.strip(), end.strip()])
+    return check_periods(periods, field)
+
+
+def check_periods(periods: list[list[str]] | list[tuple[str, str]], field: str) -> list[list[str]]:
+    """Periods of one day, each ``[start, end]`` (HH:MM), start before end, none overlapping;
+    returned sorted and normalised (``9:00`` -> ``09:00``)."""
+    parsed = []
+    for period in periods:
+        if len(period) != 2:
+            raise InvalidInput(f"{field}: a period is a start and an end, e.g. 09:00-17:00", field=field)
+        start, end = parse_clock(period[0], field), parse_clock(period[1], field)
+        if start >= end:
+            raise InvalidInput(
+                f"{field}: {period[0]}-{period[1]} ends before it starts (hours cannot cross midnight)",
+                field=field,
+            )
+        parsed.append((start, end))
+    parsed.sort()
+    for (_, first_end), (second_start, _) in itertools.pairwise(parsed):
+        if second_start < first_end:
+            raise InvalidInput(f"{field}: the periods overlap", field=field)
+    return [[s.strftime("%H:%M"), e.strftime("%H:%M")] for s, e in parsed]
+
+
+def _locale(business: Business, locale: str | None) -> str:
+    if not locale:
+        return business.default_locale
+    if locale not in business.locales:
+        raise InvalidInput(
+            f"language {locale!r} is not offered by {business.slug}: "
+            f"use one of {', '.join(business.locales)}",
+            field="locale",
+        )
+    return locale
+
+
+def _role(role: str) -> str:
+    if role not in ROLES:
+        raise InvalidInput(f"role {role!r}: use staff or admin", field="role")
+    return role
+
+
+def aware(value: datetime, zone: str) -> datetime:
+    """``value`` as given, or read in ``zone`` when it has no offset."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=ZoneInfo(zone))
+
+
+def affected_bookings(
+    session: Session, business: Business, start: datetime, end: datetime, staff_id: int | None = None
+) -> list[BookingView]:
+    """Confirmed bookings of ``business`` (of one staff member) overlapping ``[start, end)``."""
+    statement = select(Booking).where(
+        Booking.business_id == business.id,
+        Booking.status == "confirmed",
+        col(Booking.start) < end,
+        col(Booking.end) > start,
+    )
+    if staff_id is not None:
+        statement = statement.where(Booking.staff_id == staff_id)
+    return [view_of(session, row) for row in session.exec(statement.order_by(col(Booking.start)))]
+
+
+# --- actions -----------------------------------------------------------------------------
+
+
+def new_staff(
+    session: Session,
+    business: Business,
+    *,
+    email: str,
+    name: str,
+    role: str,
+    locale: str | None,
+    timezone: str | None,
+    actor: Actor,
+    now: datetime,
+    hours: dict[str, list[list[str]]] | None = None,
+) -> Staff:
+    """Add a staff member inside the caller's transaction (see ``add_staff``)."""
+    address = normalize_email(email, field="email")
+    if session.exec(select(Staff.id).where(Staff.business_id == business.id, Staff.email == address)).first():
+        raise InvalidInput(f"{address} is already a staff member of {business.slug}", field="email")
+    member = Staff(
+        business_id=pk(business),
+        email=address,
+        name=check_text(name, "name", 200),
+        role=_role(role),
+        locale=_locale(business, locale),
+        timezone=check_timezone(timezone, field="timezone") if timezone else business.timezone,
+        weekly_hours=_weekly(hours or {}),
+    )
+    session.add(member)
+    session.flush()
+    audit(
+        session,
+        business_id=pk(business),
+        action="staff.added",
+        actor=actor,
+        at=now,
+        after=staff_view(session, member).to_json(),
+    )
+    return member
+
+
+def _weekly(
+    hours: dict[str, list[list[str]]], current: dict[str, list[list[str]]] | None = None
+) -> dict[str, list[list[str]]]:
+    """Stored weekly hours after setting the days named in ``hours`` (others keep theirs)."""
+    weekly = {key: value for key, value in (current or {}).items() if value}
+    for day, periods in hours.items():
+        if day not in DAYS:
+            raise InvalidInput(f"unknown day {day!r}: use {', '.join(DAYS)}", field="hours")
+        checked = check_periods(periods, f"hours.{day}")
+        if checked:
+            weekly[str(DAYS.index(day))] = checked
+        else:
+            weekly.pop(str(DAYS.index(day)), None)
+    return dict(sorted(weekly.items()))
+
+
+def add_staff(
+    engine: Engine,
+    business: str | None,
+    *,
+    email: str,
+    name: str,
+    role: str = "staff",
+    locale: str | None = None,
+    timezone: str | None = None,
+    hours: dict[str, list[list[str]]] | None = None,
+    actor: Actor,
+    now: datetime,
+) -> StaffView:
+    """Add a staff member (who cannot sign in until invited or given a password).
+
+    ``hours``: ``{"mon": [["09:00", "17:00"]], …}`` in their time zone (default: the
+    business's); without hours nobody can book them yet. Raises ``InvalidInput`` naming
+    the field (address in use or malformed, unknown role, language or time zone, bad hours).
+    """
+    with write_session(engine) as session:
+        biz = queries.business_by_slug(session, business)
+        member = new_staff(
+            session,
+            biz,
+            email=email,
+            name=name,
+            role=role,
+            locale=locale,
+            timezone=timezone,
+            hours=hours,
+            actor=actor,
+            now=now,
+        )
+        return staff_view(session, member)
+
+
+def update_staff(
+    engine: Engine,
+    business: str | None,
+    email: str,
+    changes: dict[str, Any],
+    *,
+    actor: Actor,
+    now: datetime,
+) -> StaffView:
+    """Change ``name``, ``role``, ``locale``, ``timezone`` or ``active`` (absent keys stay).
+
+    The last active admin cannot stop being one. Raises ``NotFound``, ``InvalidInput``.
+    """
+    unknown = set(changes) - {"name", "role", "locale", "timezone", "active"}
+    if unknown:
+        raise InvalidInput(f"unknown field(s): {', '.join(sorted(unknown))}", field=sorted(unknown)[0])
+    with write_session(engine) as session:
+        biz = queries.business_by_slug(session, business)
+        member = queries.staff_by_email(session, biz, email)
+        update: dict[str, Any] = {}
+        if "name" in changes:
+            update["name"] = check_text(changes["name"] or "", "name", 200)
+        if "role" in changes:
+            update["role"] = _role(changes["role"])
+        if "locale" in changes:
+            update["locale"] = _locale(biz, changes["locale"])
+        if "timezone" in changes:
+            update["timezone"] = check_timezone((changes["timezone"] or "").strip(), field="timezone")
+        if "active" in changes:
+            update["active"] = bool(changes["active"])
+        _keep_an_admin(session, biz, member, update)
+        before, after = apply_changes(member, update)
+        if after:
+            session.add(member)
+            session.flush()
+            audit(
+                session,
+                business_id=pk(biz),
+                action="staff.updated",
+                actor=actor,
+                at=now,
+                before={"email": member.email, **before},
+                after=after,
+            )
+        return staff_view(session, member)
+
+
+def _keep_an_admin(session: Session, business: Business, member: Staff, update: dict[str, Any]) -> None:
+    losing = (
+        member.role == "admin"
+        and member.active
+        and (update.get("role", "admin") != "admin" or update.get("active", True) is False)
+    )
+    if not losing:
+        return
+    others = session.exec(
+        select(Staff.id).where(
+            Staff.business_id == business.id,
+            Staff.role == "admin",
+            col(Staff.active).is_(True),
+            Staff.id != member.id,
+        )
+    ).first()
+    if others is None:
+        raise InvalidInput(
+            f"{member.email} is the last admin of {business.slug}: make someone else admin first",
+            field="role",
+        )
+
+
+def deactivate_staff(
+    engine: Engine, business: str | None, email: str, *, actor: Actor, now: datetime
+) -> Changed[StaffView]:
+    """Take a staff member off the booking pages (and out of sign-in); their bookings stay.
+
+    Returns their upcoming confirmed bookings as ``affected``, to be moved or cancelled.
+    """
+    update_staff(engine, business, email, {"active": False}, actor=actor, now=now)
+    with read_session(engine) as session:
+        biz = queries.business_by_slug(session, business)
+        member = queries.staff_by_email(session, biz, email)
+        affected = affected_bookings(session, biz, now, datetime.max.replace(tzinfo=now.tzinfo), pk(member))
+        return Changed(staff_view(session, member), affected)
+
+
+def set_hours(
+    engine: Engine,
+    business: str | None,
+    email: str,
+    hours: dict[str, list[list[str]]],
+    *,
+    actor: Actor,
+    now: datetime,
+) -> StaffView:
+    """Set the weekly hours of the days named (``{"mon": [["09:00", "12:00"], ["13:00",
+    "17:00"]], "sun": []}``: an empty list clears a day); days not named keep theirs.
+
+    Raises ``InvalidInput`` naming the day (``hours.mon``) for reversed or overlapping periods.
+    """
+    with write_session(engine) as session:
+        biz = queries.business_by_slug(session, business)
+        member = queries.staff_by_email(session, biz, email)
+        weekly = _weekly(hours, member.weekly_hours)
+        before, after = apply_changes(member, {"weekly_hours": weekly})
+        if after:
+            session.add(member)
+            session.flush()
+            audit(
+                session,
+                business_id=pk(biz),
+                action="staff.hours_set",
+                actor=actor,
+                at=now,
+                before={"email": member.email, **before},
+                after=after,
+            )
+        return staff_view(session, member)
+
+
+def _time_off_view(member: Staff, row: StaffTimeOff) -> TimeOffView:
+    return TimeOffView(pk(row), member.email, row.start, row.end, row.note, member.timezone)
+
+
+def add_time_off(
+    engine: Engine,
+    business: str | None,
+    email: str,
+    *,
+    start: datetime,
+    end: datetime,
+    reason: str = "",
+    actor: Actor,
+    now: datetime,
+) -> Changed[TimeOffView]:
+    """Block ``[start, end)`` for a staff member (times without an offset are in their zone).
+
+    Returns the confirmed bookings inside it as ``affected``. Raises ``InvalidInput`` for a
+    reversed range or one overlapping time off already entered.
+    """
+    with write_session(engine) as session:
+        biz = queries.business_by_slug(session, business)
+        member = queries.staff_by_email(session, biz, email)
+        first, last = aware(start, member.timezone), aware(end, member.timezone)
+        if last <= first:
+            raise InvalidInput("the time off ends before it starts", field="to")
+        clash = session.exec(
+            select(StaffTimeOff).where(
+                StaffTimeOff.staff_id == member.id,
+                col(StaffTimeOff.start) < last,
+                col(StaffTimeOff.end) > first,
+            )
+        ).first()
+        if clash is not None:
+            raise InvalidInput(
+                f"overlaps time off already entered (id {clash.id}): remove or change that first",
+                field="from",
+            )
+        row = StaffTimeOff(staff_id=pk(member), start=first, end=last, note=check_text(reason, "reason", 200))
+        session.add(row)
+        session.flush()
+        view = _time_off_view(member, row)
+        audit(
+            session,
+            business_id=pk(biz),
+            action="staff.time_off_added",
+            actor=actor,
+            at=now,
+            after=view.to_json(),
+        )
+        return Changed(view, affected_bookings(session, biz, first, last, pk(member)))
+
+
+def list_time_off(engine: Engine, business: str | None, email: str) -> list[TimeOffView]:
+    """A staff member's time off, by start."""
+    with read_session(engine) as session:
+        biz = queries.business_by_slug(session, business)
+        member = queries.staff_by_email(session, biz, email)
+        rows = session.exec(
+            select(StaffTimeOff).where(StaffTimeOff.staff_id == member.id).order_by(col(StaffTimeOff.start))
+        )
+        return [_time_off_view(member, row) for row in rows]
+
+
+def remove_time_off(
+    engine: Engine,
+    business: str | None,
+    time_off_id: int,
+    *,
+    actor: Actor,
+    now: datetime,
+    staff: str | None = None,
+) -> TimeOffView:
+    """Remove one period of time off (of ``staff`` when given). ``NotFound`` for another business's."""
+    with write_session(engine) as session:
+        biz = queries.business_by_slug(session, business)
+        row = session.get(StaffTimeOff, time_off_id) if 0 < time_off_id <= MAX_INTEGER else None
+        member = session.get(Staff, row.staff_id) if row is not None else None
+        if row is None or member is None or member.business_id != biz.id:
+            raise NotFound("time off", str(time_off_id))
+        if staff is not None and member.email != staff.strip().lower():
+            raise NotFound("time off", str(time_off_id))
+        view = _time_off_view(member, row)
+        session.delete(row)
+        audit(
+            session,
+            business_id=pk(biz),
+            action="staff.time_off_removed",
+            actor=actor,
+            at=now,
+            before=view.to_json(),
+        )
+        return view
+
+
+def list_staff(engine: Engine, business: str | None) -> list[StaffView]:
+    with read_session(engine) as session:
+        biz = queries.business_by_slug(session, business)
+        rows = session.exec(select(Staff).where(Staff.business_id == biz.id).order_by(col(Staff.id)))
+        return [staff_view(session, row) for row in rows]
+
+
+def get_staff(engine: Engine, business: str | None, email: str) -> StaffView:
+    with read_session(engine) as session:
+        biz = queries.business_by_slug(session, business)
+        return staff_view(session, queries.staff_by_email(session, biz, email))
