@@ -63,14 +63,15 @@ def calendar_entry(
     facts: BookingFacts, state: BookingState, locale: str, domain: str, now: datetime
 ) -> CalendarEntry:
     business, customer = facts.business, facts.customer
+    service_name = facts.service.name_in(locale)
     return CalendarEntry(
         uid=booking_uid(state.ref, domain),
         sequence=state.sequence,
         start=state.start,
         end=state.end,
-        summary=message(locale, "summary", service=facts.service.name_in(locale), business=business.name),
+        summary=message(locale, "summary", service=service_name, business=business.name),
         location=facts.service.location or business.address,
-        description=f"{facts.service.name_in(locale)} · {facts.staff.name or facts.staff.email} · {state.ref}",
+        description=f"{service_name} · {facts.staff.name or facts.staff.email} · {state.ref}",
         organizer_name=business.sender_name or business.name,
         organizer_email=business.sender_email or business.email,
         attendee_name=customer.name,
