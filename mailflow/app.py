@@ -25,7 +25,7 @@ from mailflow.outbound.notifier import Notifier
 from mailflow.outbound.transports import MaildirTransport, Transport, transport_from_url
 from mailflow.scheduling.reminders import sweep_reminders
 from mailflow.store.engine import make_engine
-from mailflow.store.migrate import ensure_migrated, upgrade
+from mailflow.store.migrate import ensure_migrated, is_empty, upgrade
 
 log = logging.getLogger("mailflow")
 
@@ -151,12 +151,25 @@ def serve(app: App, *, demo: bool, roles: Iterable[str]) -> None:
         password = ensure_admin_password(app.engine)
         if password:  # shown this once, on the terminal, never in the log
             print(f"sign in at {app.settings.public_url}/admin as {ADMIN_EMAIL} with password: {password}")
+    elif is_empty(app.engine):
+        upgrade(app.engine)  # a brand-new database: the first run creates the schema
+        log.info("created the database schema")
     ensure_migrated(app.engine)
+    announce_setup(app, now)
     chosen = tuple(roles)
     for role in chosen:
         if role not in AVAILABLE_ROLES:
             log.warning("role %s is not part of this version yet; skipping it", role)
     asyncio.run(_serve(app, chosen))
+
+
+def announce_setup(app: App, now: datetime) -> None:
+    """While no business exists: print the one-time set-up link (on the terminal, never logged)."""
+    from mailflow.services.business import mint_setup_link
+
+    token = mint_setup_link(app.engine, now=now)
+    if token is not None:
+        print(f"set-up: {app.settings.public_url}/admin/setup?token={token}", flush=True)
 
 
 @contextlib.contextmanager

@@ -14,7 +14,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Engine, inspect
 
 from mailflow.errors import DatabaseNotMigrated
 
@@ -58,3 +58,9 @@ def ensure_migrated(engine: Engine) -> None:
     current = current_revision(engine)
     if current != head_revision():
         raise DatabaseNotMigrated(current, head_revision())
+
+
+def is_empty(engine: Engine) -> bool:
+    """Whether the database holds no tables at all (brand-new, as opposed to behind)."""
+    with engine.connect() as connection:
+        return not inspect(connection).get_table_names()
