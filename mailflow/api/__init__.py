@@ -87,7 +87,7 @@ class Api:
 
 def build_api(app: App, clock: Callable[[], datetime] = _now) -> APIRouter:
     """The API's router for ``app`` (include it in the web application)."""
-    from mailflow.api import bookings, settings, status, templates
+    from mailflow.api import bookings, business, catalog, closures, customers, staff, status, templates
 
     api = Api(app, clock)
 
@@ -101,7 +101,8 @@ def build_api(app: App, clock: Callable[[], datetime] = _now) -> APIRouter:
         dependencies=[Depends(checked)],
         responses={401: {"description": "No API key, or an unknown or revoked one."}},
     )
-    settings.add_routes(versioned, api)
+    for part in (business, catalog, staff, closures, customers):
+        part.add_routes(versioned, api)
     bookings.add_routes(versioned, api)
     templates.add_routes(versioned, api)
     status.add_routes(versioned, api)

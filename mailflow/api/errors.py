@@ -48,14 +48,35 @@ class FieldInvalid(MailflowError):
         return cls([error])
 
 
+def loc_of(exc: InvalidInput, renamed: Mapping[str, Loc] | None = None, default: Loc = ("body",)) -> Loc:
+    """Where in the request ``exc`` points: ``renamed[field]`` when the use case's name for the
+    input differs from the API's, else ``("body", *field.split("."))``; ``default`` without a field.
+
+    >>> loc_of(InvalidInput("bad", field="hours.mon"))
+    ('body', 'hours', 'mon')
+    >>> loc_of(InvalidInput("bad", field="duration"), {"duration": ("body", "duration_minutes")})
+    ('body', 'duration_minutes')
+    """
+    if exc.field is None:
+        return default
+    if renamed is not None and exc.field in renamed:
+        return renamed[exc.field]
+    return ("body", *exc.field.split("."))
+
+
 @contextmanager
 def fields(
-    default: Loc, *, not_found: Mapping[str, Loc] | None = None, saying: Mapping[str, Loc] | None = None
+    default: Loc,
+    *,
+    not_found: Mapping[str, Loc] | None = None,
+    saying: Mapping[str, Loc] | None = None,
+    renamed: Mapping[str, Loc] | None = None,
 ) -> Iterator[None]:
-    """Inside: ``InvalidInput`` becomes a 422 at ``default`` (or at ``saying[s]`` when its message
-    contains ``s``); ``NotFound`` of a thing named in ``not_found`` (e.g. ``{"service": ("body",
-    "service")}``) a 422 at that field; a slot that cannot be booked a 422 at ``body.start``,
-    unless it is taken (409)."""
+    """Inside: ``InvalidInput`` becomes a 422 at ``saying[s]`` when its message contains ``s``,
+    else at the field it names (``renamed`` maps the use case's names to the API's, see
+    ``loc_of``), else at ``default``; ``NotFound`` of a thing named in ``not_found`` (e.g.
+    ``{"service": ("body", "service")}``) a 422 at that field; a slot that cannot be booked a
+    422 at ``body.start``, unless it is taken (409)."""
     try:
         yield
     except BookingConflict:
@@ -69,7 +90,8 @@ def fields(
             raise FieldInvalid.at(not_found[exc.what], exc.message, "not_found") from None
         raise
     except InvalidInput as exc:
-        loc = next((loc for text, loc in (saying or {}).items() if text in exc.message), default)
+        said = next((loc for text, loc in (saying or {}).items() if text in exc.message), None)
+        loc = said or loc_of(exc, renamed, default)
         raise FieldInvalid.at(loc, exc.message) from None
 
 
@@ -105,7 +127,7 @@ def error_response(exc: MailflowError) -> Response:
     if isinstance(exc, PolicyRefused):
         return JSONResponse({"detail": exc.message, "problem": exc.reason}, status_code=409)
     if isinstance(exc, InvalidInput):
-        return error_response(FieldInvalid.at(("body",), exc.message))
+        return error_response(FieldInvalid.at(loc_of(exc), exc.message))
     return JSONResponse({"detail": exc.message}, status_code=500)
 
 

@@ -240,7 +240,8 @@ def update_business(
     """Change the profile: any of ``name``, ``timezone``, ``phone``, ``email``, ``address``,
     ``sender_name``, ``sender_email``, ``locale`` (the default language), ``languages`` (those
     offered), ``change_instructions`` (``{language: text}``: the languages given are replaced,
-    an empty text removes one). Absent keys stay as they are. Audited with before and after.
+    an empty text removes one; None removes all). Absent keys stay as they are. Audited with
+    before and after.
 
     Raises ``NotFound`` for an unknown business, ``InvalidInput`` naming the field.
     """
@@ -261,7 +262,9 @@ def update_business(
             update["default_locale"], update["locales"] = languages[0], languages
         languages = update.get("locales", business.locales)
         if "change_instructions" in changes:
-            given = dict(changes["change_instructions"] or {})
+            # None clears every language; a map replaces the languages it gives.
+            given = changes["change_instructions"]
+            given = {lang: "" for lang in business.instructions} if given is None else dict(given)
             merged = {**business.instructions, **given}
             update["instructions"] = check_texts(
                 {k: v for k, v in merged.items() if (v or "").strip()},

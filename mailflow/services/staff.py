@@ -20,7 +20,7 @@ from sqlmodel import Session, col, select
 
 from mailflow.booking.model import Actor
 from mailflow.errors import InvalidInput, NotFound
-from mailflow.services.bookings import BookingView, view_of
+from mailflow.services.bookings import BookingView, in_calendar, view_of
 from mailflow.services.business import check_text
 from mailflow.services.common import apply_changes, audit, check_timezone, normalize_email
 from mailflow.store import queries
@@ -447,6 +447,9 @@ def add_time_off(
     with write_session(engine) as session:
         biz = queries.business_by_slug(session, business)
         member = queries.staff_by_email(session, biz, email)
+        for value, field in ((start, "from"), (end, "to")):
+            if not in_calendar(value.date()):  # its own date: no conversion can overflow
+                raise InvalidInput("choose times from 1970 to 8999", field=field)
         first, last = aware(start, member.timezone), aware(end, member.timezone)
         if last <= first:
             raise InvalidInput("the time off ends before it starts", field="to")

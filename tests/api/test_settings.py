@@ -35,7 +35,7 @@ def test_business_get_and_update(api: Api) -> None:
         "sender_name": "Contoso Team",
         "default_locale": "de",
         "timezone": "Europe/Vienna",
-        "change_instructions": "Ring us.",
+        "change_instructions": {"de": "Rufen Sie uns an.", "en": "Ring us."},
         "address": before["address"],
     }
     response = api.patch("/business", change)
@@ -44,21 +44,50 @@ def test_business_get_and_update(api: Api) -> None:
     after = response.json()
     assert after["phone"] == "+49 30 7654321" and after["email"] == "hello@contoso.example"
     assert after["default_locale"] == "de" and after["timezone"] == "Europe/Vienna"
-    assert after["change_instructions"] == "Ring us." and after["name"] == before["name"]
+    assert after["locales"] == ["de", "en"]  # the default first
+    assert after["change_instructions"] == {"de": "Rufen Sie uns an.", "en": "Ring us."}
+    assert after["name"] == before["name"]
     assert api.get("/business").json() == after
     (audit,) = audits(api, "business.updated")
     assert audit.before is not None and audit.after is not None
     # the address, once normalized, is the one it was: no change
-    assert set(audit.after) == {"phone", "sender_name", "default_locale", "timezone", "change_instructions"}
+    assert set(audit.after) == {
+        "phone", "sender_name", "default_locale", "locales", "timezone", "instructions",
+    }  # fmt: skip
     assert audit.before["phone"] == "+49 30 1234567"
 
-    assert api.patch("/business", {"change_instructions": None}).json()["change_instructions"] is None
+
+def test_business_change_instructions_per_language(sqlite_api: Api) -> None:
+    """A language given replaces its text, an empty text removes it, null removes them all."""
+    patch = sqlite_api.patch
+    assert patch("/business", {"change_instructions": {"en": "Call us."}}).json()["change_instructions"] == {
+        "en": "Call us."
+    }
+    both = patch("/business", {"change_instructions": {"de": "Ruf an."}}).json()["change_instructions"]
+    assert both == {"en": "Call us.", "de": "Ruf an."}
+    assert patch("/business", {"change_instructions": {"en": ""}}).json()["change_instructions"] == {
+        "de": "Ruf an."
+    }
+    assert patch("/business", {"change_instructions": None}).json()["change_instructions"] == {}
+
+
+def test_business_languages_change(sqlite_api: Api) -> None:
+    """``locales`` sets the languages offered; a language dropped loses its texts."""
+    sqlite_api.patch("/business", {"change_instructions": {"en": "Call us.", "de": "Ruf an."}})
+    response = sqlite_api.patch("/business", {"locales": ["en"]})
+    assert response.status_code == 200, response.text
+    assert response.json()["locales"] == ["en"]
+    assert response.json()["change_instructions"] == {"en": "Call us."}
 
 
 @pytest.mark.parametrize(
     ("change", "loc"),
     [
-        ({"default_locale": "fr"}, ("body", "default_locale")),
+        ({"default_locale": "xx"}, ("body", "default_locale")),
+        ({"locales": ["en", "xx"]}, ("body", "locales")),
+        ({"locales": []}, ("body", "locales")),
+        ({"change_instructions": {"xx": "Ring us."}}, ("body", "change_instructions")),
+        ({"change_instructions": "Ring us."}, ("body", "change_instructions")),
         ({"timezone": "Europe/Atlantis"}, ("body", "timezone")),
         ({"timezone": "Europe"}, ("body", "timezone")),  # a folder of the zone database
         ({"timezone": "x" * 300}, ("body", "timezone")),  # too long for a file name

@@ -1,0 +1,36 @@
+"""``/api/v1/customers``: the business's customers, by address (``mailflow.services.customers``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter, Depends, Query
+
+from mailflow.api.keys import ApiCaller
+from mailflow.api.models import MAX_OFFSET, CustomerOut
+from mailflow.services import customers
+
+if TYPE_CHECKING:
+    from mailflow.api import Api
+
+
+def add_routes(router: APIRouter, api: Api) -> None:
+    """List customers; one by address."""
+
+    @router.get("/customers", response_model=list[CustomerOut], tags=["customers"])
+    def list_customers(
+        email: str | None = Query(None, description="Only this address."),
+        limit: int = Query(100, ge=1, le=500),
+        offset: int = Query(0, ge=0, le=MAX_OFFSET),
+        caller: ApiCaller = Depends(api.caller),
+    ) -> list[dict[str, Any]]:
+        """The business's customers, by email."""
+        found = customers.list_customers(
+            api.app.engine, caller.business_slug, email=email, limit=limit, offset=offset
+        )
+        return [view.to_json() for view in found]
+
+    @router.get("/customers/{email}", response_model=CustomerOut, tags=["customers"])
+    def get_customer(email: str, caller: ApiCaller = Depends(api.caller)) -> dict[str, Any]:
+        """One customer by email; 404 when the business has none with that address."""
+        return customers.get_customer(api.app.engine, caller.business_slug, email).to_json()
