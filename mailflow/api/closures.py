@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Path
 
 from mailflow.api.errors import fields
 from mailflow.api.keys import ApiCaller
@@ -60,8 +60,10 @@ def add_routes(router: APIRouter, api: Api) -> None:
             )
         return added.to_json()
 
-    @router.delete("/closures/{closure_id}", response_model=ClosureOut, tags=["closures"])
-    def remove_closure(closure_id: int, caller: ApiCaller = Depends(api.caller)) -> dict[str, Any]:
+    @router.delete("/closures/{id}", response_model=ClosureOut, tags=["closures"])
+    def remove_closure(
+        closure_id: int = Path(alias="id"), caller: ApiCaller = Depends(api.caller)
+    ) -> dict[str, Any]:
         """Open the business again on a closure's days (the removed closure is returned)."""
         view = closures.remove_closure(
             api.app.engine, caller.business_slug, closure_id, actor=api.actor(caller), now=api.clock()

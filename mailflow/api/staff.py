@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Path
 
 from mailflow.api.errors import FieldInvalid, Loc, fields
 from mailflow.api.keys import ApiCaller
@@ -113,9 +113,9 @@ def add_routes(router: APIRouter, api: Api) -> None:
             )
         return changed.to_json()
 
-    @router.delete("/staff/{email}/time-off/{time_off_id}", response_model=TimeOffOut, tags=["staff"])
+    @router.delete("/staff/{email}/time-off/{id}", response_model=TimeOffOut, tags=["staff"])
     def remove_time_off(
-        email: str, time_off_id: int, caller: ApiCaller = Depends(api.caller)
+        email: str, time_off_id: int = Path(alias="id"), caller: ApiCaller = Depends(api.caller)
     ) -> dict[str, Any]:
         """Remove one period of time off (the removed one is returned); 404 when it is not theirs."""
         view = people.remove_time_off(

@@ -31,14 +31,14 @@ CARLA = "carla@contoso.example"
 
 
 class Api:
-    """One wired app, a client, and a key of the demo business ``contoso``."""
+    """One wired app, a client, and a key of one business (the demo business ``contoso``)."""
 
-    def __init__(self, app: App, now: datetime, day: date) -> None:
+    def __init__(self, app: App, now: datetime, day: date, business: str = "contoso") -> None:
         self.app = app
         self.now = now
         self.day = day
         self.client = TestClient(create_web_app(app), follow_redirects=False)
-        self.key = self.new_key("contoso")
+        self.key = self.new_key(business)
 
     def new_key(self, business: str, label: str = "") -> str:
         with write_session(self.app.engine) as session:
@@ -55,6 +55,12 @@ class Api:
 
     def patch(self, path: str, json: Any, key: str | None = None) -> Response:
         return self.client.patch(f"/api/v1{path}", json=json, headers=self.headers(key))
+
+    def put(self, path: str, json: Any, key: str | None = None) -> Response:
+        return self.client.put(f"/api/v1{path}", json=json, headers=self.headers(key))
+
+    def delete(self, path: str, key: str | None = None) -> Response:
+        return self.client.delete(f"/api/v1{path}", headers=self.headers(key))
 
     def booking_body(
         self, hour: int = 10, *, service: str = "haircut", staff: str = BOB, **extra: Any
@@ -118,7 +124,8 @@ def add_business(app: App, slug: str, now: datetime) -> None:
         session.add(ServiceStaff(service_id=pk(offered), staff_id=pk(staff)))
 
 
-def make_app(db_url: str, tmp_path: Path, now: datetime) -> App:
+def make_app(db_url: str, tmp_path: Path, now: datetime, *, demo: bool = True) -> App:
+    """The wired app on ``db_url``, with the demo business unless ``demo`` is off."""
     app = build(
         load_settings(
             {
@@ -129,7 +136,8 @@ def make_app(db_url: str, tmp_path: Path, now: datetime) -> App:
             }
         )
     )
-    seed_demo(app.engine, now)
+    if demo:
+        seed_demo(app.engine, now)
     return app
 
 

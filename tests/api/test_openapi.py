@@ -35,6 +35,12 @@ API_OPERATIONS = {
     ("post", "/api/v1/templates/{kind}/{locale}/versions"),
     ("get", "/api/v1/outbox"), ("get", "/api/v1/bookings/{ref}/outbox"),
     ("get", "/api/v1/inbound"), ("get", "/api/v1/bookings/{ref}/inbound"),
+    ("post", "/api/v1/services"), ("post", "/api/v1/services/{slug}/archive"),
+    ("post", "/api/v1/staff"), ("patch", "/api/v1/staff/{email}"), ("put", "/api/v1/staff/{email}/hours"),
+    ("get", "/api/v1/staff/{email}/time-off"), ("post", "/api/v1/staff/{email}/time-off"),
+    ("delete", "/api/v1/staff/{email}/time-off/{id}"),
+    ("get", "/api/v1/closures"), ("post", "/api/v1/closures"), ("delete", "/api/v1/closures/{id}"),
+    ("post", "/api/v1/closures/holidays"),
 }  # fmt: skip
 
 
