@@ -179,7 +179,7 @@ def build_router(admin: Admin) -> APIRouter:
                 if (last - first).days >= MAX_RANGE_DAYS:
                     problems.append(f"At most {MAX_RANGE_DAYS} days at once; the range was shortened.")
                     last = first + timedelta(days=MAX_RANGE_DAYS - 1)
-            window = queries.day_window(first, last, zone)
+            window = queries.local_days(first, last, zone)
             bookings = session.exec(
                 select(Booking)
                 .where(visible(who), col(Booking.start) >= window.start, col(Booking.start) < window.end)
