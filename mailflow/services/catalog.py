@@ -20,8 +20,15 @@ from sqlmodel import Session, col, select
 from mailflow.booking.model import Actor, BookingStatus
 from mailflow.errors import InvalidInput
 from mailflow.scheduling.reminders import replan_offsets
-from mailflow.services.business import LIMITS, check_slug, check_text, check_texts
-from mailflow.services.common import apply_changes, audit, normalize_email
+from mailflow.services.common import (
+    LIMITS,
+    apply_changes,
+    audit,
+    check_slug,
+    check_text,
+    check_texts,
+    normalize_email,
+)
 from mailflow.store import queries
 from mailflow.store.engine import read_session, write_session
 from mailflow.store.tables import Booking, Business, Service, ServiceStaff, Staff, pk

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -12,6 +13,9 @@ from sqlmodel import Session
 from mailflow.booking.model import Actor
 from mailflow.errors import InvalidInput
 from mailflow.store.tables import AuditEvent
+
+SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
+LIMITS = {"name": 200, "phone": 64, "address": 500, "sender_name": 200, "instructions": 5000}
 
 
 def normalize_email(email: str, *, field: str | None = None) -> str:
@@ -75,3 +79,38 @@ def apply_changes(row: Any, update: dict[str, Any]) -> tuple[dict[str, Any], dic
             before[name], after[name] = getattr(row, name), value
             setattr(row, name, value)
     return before, after
+
+
+def check_slug(value: str, what: str = "slug") -> str:
+    """A lower-case slug (letters, digits, hyphens; up to 64); ``InvalidInput`` otherwise."""
+    slug = value.strip()
+    if not SLUG.fullmatch(slug):
+        raise InvalidInput(
+            f"{what} {value!r}: use lower-case letters, digits and hyphens (up to 64), e.g. city-salon",
+            field="slug",
+        )
+    return slug
+
+
+def check_text(value: str, field: str, limit: int) -> str:
+    text = value.strip()
+    if len(text) > limit:
+        raise InvalidInput(f"{field}: at most {limit} characters", field=field)
+    if "\x00" in text:
+        raise InvalidInput(f"{field}: NUL characters are not allowed", field=field)
+    return text
+
+
+def check_texts(texts: dict[str, str], languages: list[str], field: str, limit: int) -> dict[str, str]:
+    """A ``{language: text}`` map with known languages; empty texts are left out."""
+    checked = {}
+    for language, text in texts.items():
+        if language not in languages:
+            raise InvalidInput(
+                f"{field}: {language!r} is not one of the business's languages ({', '.join(languages)})",
+                field=field,
+            )
+        value = check_text(text, field, limit)
+        if value:
+            checked[language] = value
+    return checked
