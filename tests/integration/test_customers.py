@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 from mailflow import services
 from mailflow.app import App, run_once
 from mailflow.booking.model import Actor, ActorKind, Origin
-from mailflow.customers import erase_customer, erased_address, export_customer
+from mailflow.services.customers import erase_customer, erased_address, export_customer
 from mailflow.errors import InvalidInput, NotFound
 from mailflow.inbound.process import process_pending, store_raw
 from mailflow.scheduling.jobs import clean_up
