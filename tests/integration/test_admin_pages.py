@@ -24,7 +24,7 @@ from httpx import Response
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
-from mailflow import auth, service
+from mailflow import auth, services
 from mailflow.api.keys import create_api_key
 from mailflow.app import App, build
 from mailflow.booking.model import Actor, ActorKind, Origin
@@ -117,12 +117,12 @@ class Admin:
     def book(
         self, hour: int = 10, *, slug: str = "haircut", staff: str = BOB, customer: str = "ada@example.com"
     ) -> str:
-        view = service.create_booking(
+        view = services.create_booking(
             self.app.engine,
             business="contoso",
             service=slug,
             staff=staff,
-            customer=service.CustomerInput(email=customer, name="Ada Lovelace"),
+            customer=services.CustomerInput(email=customer, name="Ada Lovelace"),
             start=berlin(self.day, hour),
             origin=Origin.STAFF,
             actor=Actor(ActorKind.STAFF, ADMIN),
