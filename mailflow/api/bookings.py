@@ -35,6 +35,7 @@ from mailflow.store.engine import read_session
 
 if TYPE_CHECKING:
     from mailflow.api import Api
+    from mailflow.store.tables import Booking
 
 MAX_SLOT_DAYS = 31
 BOOKING_FIELDS = {"service": ("body", "service"), "staff member": ("body", "staff")}
@@ -61,11 +62,13 @@ def parse_bound(value: str | None, name: str, zone: str) -> datetime | None:
         ) from None
 
 
-def owned(api: Api, caller: ApiCaller, ref: str) -> None:
-    """``NotFound`` unless ``ref`` is a booking of the caller's business."""
+def owned(api: Api, caller: ApiCaller, ref: str) -> Booking:
+    """The caller's booking ``ref``; ``NotFound`` for an unknown one or another business's."""
     with read_session(api.app.engine) as session:
-        if calendar_views.find_booking(session, caller.business_id, ref) is None:
-            raise NotFound("booking", ref)
+        row = calendar_views.find_booking(session, caller.business_id, ref)
+    if row is None:
+        raise NotFound("booking", ref)
+    return row
 
 
 def add_routes(router: APIRouter, api: Api) -> None:
