@@ -722,7 +722,7 @@ def customers_export(
     as_json: bool = JsonOption,
 ) -> None:
     """Everything held about a customer, as JSON: details, bookings, emails, replies, history."""
-    from mailflow.customers import export_customer
+    from mailflow.services.customers import export_customer
 
     with _app() as app:
         data = export_customer(app.engine, address, business)
@@ -737,7 +737,7 @@ def customers_erase(
     as_json: bool = JsonOption,
 ) -> None:
     """Remove or anonymise a customer's personal data everywhere, keeping counts for reports."""
-    from mailflow.customers import erase_customer
+    from mailflow.services.customers import erase_customer
 
     with _app() as app:
         summary = erase_customer(app.engine, address, _now(), business)

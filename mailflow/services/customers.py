@@ -1,4 +1,6 @@
-"""Data protection: everything held about a customer (export), and erasing it (erase).
+"""Customers: correcting a customer's address, and data protection (export, erase).
+
+``correct_customer_address`` is the admin's fix for a mistyped or bouncing address.
 
 A customer is one row per business (the same address at two businesses is two
 customers); both commands cover every business unless one is named. Erasing
@@ -8,7 +10,8 @@ name, address, phone, the customer's manage links and reply keys, the bodies of
 the emails sent to them, the raw bytes and verdict details of their replies,
 cancellation reasons and their name in the audit. A customer with confirmed
 bookings still ahead is refused: cancel those first, so nobody is left with an
-appointment the business can no longer tell them about.
+appointment the business can no longer tell them about. The erasure itself is
+audited without anything personal: the customer's id and the counts.
 """
 
 from __future__ import annotations
@@ -19,10 +22,13 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, delete, or_, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from mailflow.booking.model import Actor, ActorKind
 from mailflow.errors import InvalidInput, NotFound
-from mailflow.services import normalize_email
+from mailflow.services.common import apply_changes, audit, normalize_email
+from mailflow.store import queries
 from mailflow.store.engine import read_session, write_session
 from mailflow.store.tables import (
     AuditEvent,
@@ -40,6 +46,61 @@ from mailflow.store.tables import (
 )
 
 ERASED_NAME = "(erased)"
+ERASER = Actor(ActorKind.STAFF, "cli")
+PERSONAL_SNAPSHOT_FIELDS = ("cancel_reason", "email")
+"""Values in audit snapshots that are the customer's own: a cancellation reason is their words,
+an ``email`` their (earlier) address, as a corrected address records it."""
+
+
+def correct_customer_address(
+    engine: Engine, ref: str, email_address: str, *, actor: Actor, now: datetime
+) -> str:
+    """Set the address of booking ``ref``'s customer to ``email_address`` and clear its bounce flag.
+
+    One transaction, audited on the booking as ``customer.address_corrected`` with the address
+    and flag before and after (a correction to the same address just clears the flag). Returns
+    the address as stored (trimmed, lower case).
+
+    Raises ``NotFound`` for an unknown booking, ``InvalidInput`` (field ``email``) when the
+    address is malformed or another customer of the business already has it.
+
+    >>> correct_customer_address(engine, "K7M2QX", "ada@example.org", actor=admin, now=now)
+    'ada@example.org'
+    """
+    address = normalize_email(email_address, field="email")
+    try:
+        with write_session(engine) as session:
+            booking = queries.booking_by_ref(session, ref)
+            customer = session.get_one(Customer, booking.customer_id)
+            clash = session.exec(
+                select(Customer).where(
+                    Customer.business_id == customer.business_id,
+                    Customer.email == address,
+                    Customer.id != customer.id,
+                )
+            ).first()
+            if clash is not None:
+                raise _address_taken(clash.name, address)
+            before, after = apply_changes(customer, {"email": address, "bouncing": False})
+            if after:
+                session.add(customer)
+                audit(
+                    session,
+                    business_id=customer.business_id,
+                    booking_id=booking.id,
+                    action="customer.address_corrected",
+                    actor=actor,
+                    at=now,
+                    before=before,
+                    after=after,
+                )
+    except IntegrityError:  # another change gave the address to a customer meanwhile
+        raise _address_taken("another customer", address) from None
+    return address
+
+
+def _address_taken(name: str, address: str) -> InvalidInput:
+    return InvalidInput(f"Another customer ({name}) already has the address {address}.", field="email")
 
 
 def erased_address(customer_id: int) -> str:
@@ -68,7 +129,11 @@ def _inbound_of(address: str, booking_ids: list[int]) -> Any:
 
 
 def export_customer(engine: Engine, email_address: str, business: str | None = None) -> dict[str, Any]:
-    """Everything held about the customer with ``email_address``, as JSON-ready data."""
+    """Everything held about the customer with ``email_address``, as JSON-ready data.
+
+    One object per business the address is a customer of (or only ``business``'s): details,
+    bookings, emails, replies and the bookings' history. Raises ``NotFound`` when there is none.
+    """
     address = normalize_email(email_address)
     with read_session(engine) as session:
         result: dict[str, Any] = {"email": address, "customers": []}
@@ -166,9 +231,19 @@ def _reply(row: InboundMessage) -> dict[str, Any]:
 
 
 def erase_customer(
-    engine: Engine, email_address: str, now: datetime, business: str | None = None
+    engine: Engine,
+    email_address: str,
+    now: datetime,
+    business: str | None = None,
+    *,
+    actor: Actor = ERASER,
 ) -> dict[str, Any]:
-    """Remove or anonymise everything that identifies the customer; counts of what was touched."""
+    """Remove or anonymise everything that identifies the customer; counts of what was touched.
+
+    One transaction; each erased customer record is audited (``customer.erased``, by ``actor``)
+    with its id and counts only. Raises ``NotFound`` when no customer has the address (at
+    ``business``), ``InvalidInput`` when one still has confirmed bookings ahead.
+    """
     address = normalize_email(email_address)
     summary = {"customers": 0, "bookings": 0, "emails": 0, "replies": 0, "manage_links": 0}
     with write_session(engine) as session:
@@ -230,16 +305,25 @@ def erase_customer(
             for event in session.exec(select(AuditEvent).where(col(AuditEvent.booking_id).in_(booking_ids))):
                 if event.actor_label == address:
                     event.actor_label = ERASED_NAME
-                for snapshot in ("before", "after"):  # a cancellation reason is the customer's own words
+                for snapshot in ("before", "after"):
                     value = getattr(event, snapshot)
-                    if value and value.get("cancel_reason"):
-                        setattr(event, snapshot, {**value, "cancel_reason": None})
+                    if value and any(value.get(name) for name in PERSONAL_SNAPSHOT_FIELDS):
+                        scrubbed = {name: None for name in PERSONAL_SNAPSHOT_FIELDS if name in value}
+                        setattr(event, snapshot, {**value, **scrubbed})
                 session.add(event)
             customer.email = erased
             customer.name = ERASED_NAME
             customer.phone = ""
             customer.bouncing = False
             session.add(customer)
+            audit(
+                session,
+                business_id=pk(owner),
+                action="customer.erased",
+                actor=actor,
+                at=now,
+                after={"customer_id": customer_id, "bookings": len(bookings)},
+            )
             summary["customers"] += 1
     return summary
 
