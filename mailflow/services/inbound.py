@@ -6,7 +6,7 @@ The transports (SMTP, LMTP, IMAP, ``mailflow inbound feed``) call ``store_raw`` 
 inside one ``pipeline_transaction`` per batch, calling the steps here that read or
 change the store (targets, de-duplication, bounces, answers, forwards) and
 ``finish_messages`` at the end. ``retry_inbound`` puts a message that crashed back
-for another run; ``list_inbound`` is the inbound log every adapter shows.
+for another run; The inbound log is ``mailflow.services.mail_log``.
 
 The statements of the hot path are built once, at import, and run as Core.
 """
@@ -29,7 +29,6 @@ from mailflow.booking.model import Actor, ActorKind, BookingStatus
 from mailflow.errors import InvalidInput, NotFound
 from mailflow.services.bookings import OfferedSlot, find_slots
 from mailflow.services.common import audit
-from mailflow.store import queries
 from mailflow.store.engine import read_session, write_session
 from mailflow.store.tables import (
     AuditEvent,
@@ -40,7 +39,6 @@ from mailflow.store.tables import (
     OutboxMessage,
     ReplyKey,
     Service,
-    pk,
 )
 
 if TYPE_CHECKING:
@@ -106,21 +104,6 @@ class Outcome:
 
     def add(self, rule: str, verdict: str, detail: str = "") -> None:
         self.verdicts.append({"rule": rule, "verdict": verdict, "detail": detail[:500]})
-
-
-@dataclass(frozen=True, slots=True)
-class InboundView:
-    """One line of the inbound log: a message's state and verdicts, no body."""
-
-    id: int
-    received_at: datetime
-    status: str
-    kind: str | None
-    command: str | None
-    booking: str | None
-    message_id: str | None
-    error: str | None
-    verdicts: list[dict[str, Any]]
 
 
 # --- storing ---------------------------------------------------------------------
@@ -300,58 +283,6 @@ def target_ref(
             return None
         booking = session.get(Booking, target.booking_id)
         return booking.ref if booking else None
-
-
-def list_inbound(
-    engine: Engine,
-    *,
-    business_id: int | None = None,
-    booking: str | None = None,
-    status: str | None = None,
-    limit: int = 100,
-) -> list[InboundView]:
-    """Inbound messages, newest first, at most ``limit``.
-
-    Without ``business_id`` every message (matched to a booking or not); with it only
-    those matched to one of that business's bookings. ``booking`` (a reference) keeps
-    one booking's messages: ``NotFound`` when it is not the business's. ``status``
-    keeps one state (``received``, ``processing``, ``done``, ``error``).
-    """
-    with read_session(engine) as session:
-        statement = select(InboundMessage, Booking.ref).join(
-            Booking, col(Booking.id) == col(InboundMessage.booking_id), isouter=business_id is None
-        )
-        if business_id is not None:
-            statement = statement.where(Booking.business_id == business_id)
-        if booking is not None:
-            statement = statement.where(
-                InboundMessage.booking_id == owned_booking_id(session, booking, business_id)
-            )
-        if status is not None:
-            statement = statement.where(InboundMessage.status == status)
-        rows = session.exec(statement.order_by(col(InboundMessage.id).desc()).limit(limit)).all()
-        return [
-            InboundView(
-                id=pk(row),
-                received_at=row.received_at,
-                status=row.status,
-                kind=row.kind,
-                command=row.command,
-                booking=ref,
-                message_id=row.message_id,
-                error=row.error,
-                verdicts=row.verdicts,
-            )
-            for row, ref in rows
-        ]
-
-
-def owned_booking_id(session: Session, ref: str, business_id: int | None) -> int | None:
-    """The id of booking ``ref``; ``NotFound`` when unknown or (with ``business_id``) another business's."""
-    row = queries.booking_by_ref(session, ref)
-    if business_id is not None and row.business_id != business_id:
-        raise NotFound("booking", ref)
-    return row.id
 
 
 # --- the pipeline's transaction ----------------------------------------------------
