@@ -87,6 +87,7 @@ from aiosmtpd.smtp import Envelope, Session
 from sqlalchemy import func
 from sqlmodel import col, select
 
+from mailflow import services
 from mailflow.app import App, build
 from mailflow.booking.model import Actor, ActorKind, Origin
 from mailflow.config import load_settings
