@@ -857,3 +857,13 @@ def main(argv: list[str] | None = None) -> None:
             raise
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         _fail(f"{type(exc).__name__}: {first} (set MAILFLOW_DEBUG=1 for details)", 70)
+
+
+# --- set-up (business, services, staff, closures): mailflow/cli_setup.py ----------------------
+# Imported last: cli_setup uses the helpers above.
+from mailflow.cli_setup import business_cli, closures_cli, services_cli, staff_cli  # noqa: E402
+
+cli.add_typer(business_cli, name="business")
+cli.add_typer(services_cli, name="services")
+cli.add_typer(staff_cli, name="staff")
+cli.add_typer(closures_cli, name="closures")

@@ -39,6 +39,42 @@ def check_timezone(name: str, *, field: str | None = None) -> str:
     return name
 
 
+_UNITS = {"m": 1, "min": 1, "mins": 1, "minute": 1, "minutes": 1, "h": 60, "hr": 60, "hour": 60, "hours": 60}
+_UNITS |= {"d": 1440, "day": 1440, "days": 1440}
+_PART = re.compile(r"(\d+)\s*([a-z]*)")
+
+
+def parse_minutes(text: str, bare_unit: str = "min", *, field: str | None = None) -> int:
+    """``"1 h 30 min"`` -> 90; a bare number counts in ``bare_unit``. ``InvalidInput`` otherwise.
+
+    >>> parse_minutes("24 h"), parse_minutes("90"), parse_minutes("1 d 2h"), parse_minutes("2", "h")
+    (1440, 90, 1560, 120)
+    """
+    value = text.strip().lower()
+    if not value:
+        raise InvalidInput("enter a time such as 24 h or 30 min", field=field)
+    total, position = 0, 0
+    for match in _PART.finditer(value):
+        if value[position : match.start()].strip():
+            break
+        unit = match.group(2) or bare_unit
+        if unit not in _UNITS:
+            raise InvalidInput(f"unknown unit {unit!r}: use min, h or d", field=field)
+        total += int(match.group(1)) * _UNITS[unit]
+        position = match.end()
+    if position == 0 or value[position:].strip():
+        raise InvalidInput(f"{text.strip()!r} is not a time: write e.g. 24 h, 90 min or 1 d", field=field)
+    return total
+
+
+def format_minutes(minutes: int) -> str:
+    """90 -> ``"1 h 30 min"``, 1440 -> ``"24 h"``, 0 -> ``"0 min"``."""
+    hours, rest = divmod(minutes, 60)
+    if hours and rest:
+        return f"{hours} h {rest} min"
+    return f"{hours} h" if hours else f"{rest} min"
+
+
 # A Core insert, run at once: the audit trail is written, never read back in the same change.
 _INSERT_AUDIT = insert(AuditEvent.__table__)  # type: ignore[attr-defined]  # SQLModel tables have one
 
