@@ -377,3 +377,24 @@ def complete_setup(
         session.add(member)
         session.execute(update(SetupLink).where(col(SetupLink.used_at).is_(None)).values(used_at=now))
         return business_view(row)
+
+
+def business_slug(engine: Engine, business_id: int) -> str:
+    """The slug of the business with id ``business_id`` (the admin pages know the id of the
+    signed-in member's business); ``NotFound`` when there is none."""
+    with read_session(engine) as session:
+        business = session.get(Business, business_id)
+        if business is None:
+            raise NotFound("business", str(business_id))
+        return business.slug
+
+
+def open_admin_session(engine: Engine, email: str, password: str, *, now: datetime) -> str | None:
+    """Sign in (``mailflow.auth.sign_in``) and return the new session token, or None.
+
+    The set-up page uses it to sign the first admin in right after ``complete_setup``.
+    """
+    from mailflow.auth import sign_in
+
+    with write_session(engine) as session:
+        return sign_in(session, None, email, password, now)
