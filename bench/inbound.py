@@ -87,6 +87,7 @@ from aiosmtpd.smtp import Envelope, Session
 from sqlalchemy import func
 from sqlmodel import col, select
 
+from mailflow import services
 from mailflow.app import App, build
 from mailflow.booking.model import Actor, ActorKind, Origin
 from mailflow.config import load_settings
@@ -198,7 +199,7 @@ def create_bookings(app: App, now: datetime, count: int, rng: random.Random) -> 
     refs: list[str] = []
     with read_session(app.engine) as session:
         business = session.exec(select(Business).where(Business.slug == SLUG)).one()
-        services = {s.slug: s for s in session.exec(select(Service)).all()}
+        by_slug = {s.slug: s for s in session.exec(select(Service)).all()}
     actor = Actor(ActorKind.CUSTOMER_LINK, "bench")
     for day in _weekdays(now.astimezone(zone).date() + timedelta(days=2)):
         for staff in STAFF_EMAILS:
@@ -206,7 +207,7 @@ def create_bookings(app: App, now: datetime, count: int, rng: random.Random) -> 
                 free = services.find_slots(
                     session,
                     business,
-                    services["consultation"],
+                    by_slug["consultation"],
                     day_from=day,
                     day_to=day,
                     now=now,

@@ -25,7 +25,7 @@ from mailflow.app import App, build, parse_roles
 from mailflow.app import serve as serve_app
 from mailflow.booking.model import Actor, ActorKind, Origin
 from mailflow.config import load_settings
-from mailflow.errors import InvalidInput, MailflowError, NotFound
+from mailflow.errors import InvalidInput, MailflowError
 from mailflow.logs import configure as configure_logs
 from mailflow.store import migrate
 from mailflow.store.tables import pk
@@ -313,7 +313,7 @@ def inbound_feed(
     sender: str = typer.Option("", "--from", help="The envelope sender (return path)."),
 ) -> None:
     """Take a message as if an MTA piped it: exit 0 once it is stored, whatever the verdict."""
-    from mailflow.inbound.process import store_raw
+    from mailflow.services.inbound import store_raw
 
     raw = sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
     with _app() as app:
@@ -350,31 +350,22 @@ def inbound_inspect(
 @inbound_cli.command("list")
 def inbound_list(limit: int = typer.Option(50, "--limit", min=1), as_json: bool = JsonOption) -> None:
     """Recent inbound messages with their verdicts, newest first."""
-    from sqlmodel import col, select
+    from mailflow.services.mail_log import list_inbound
 
-    from mailflow.store.engine import read_session
-    from mailflow.store.tables import Booking, InboundMessage
-
-    with _app() as app, read_session(app.engine) as session:
-        rows = session.exec(
-            select(InboundMessage, Booking.ref)
-            .join(Booking, col(Booking.id) == col(InboundMessage.booking_id), isouter=True)
-            .order_by(col(InboundMessage.id).desc())
-            .limit(limit)
-        ).all()
+    with _app() as app:
         data: list[dict[str, Any]] = [
             {
-                "id": row.id,
-                "received_at": row.received_at.isoformat(),
-                "status": row.status,
-                "kind": row.kind,
-                "command": row.command,
-                "booking": ref,
-                "message_id": row.message_id,
-                "error": row.error,
-                "verdicts": row.verdicts,
+                "id": view.id,
+                "received_at": view.received_at.isoformat(),
+                "status": view.status,
+                "kind": view.kind,
+                "command": view.command,
+                "booking": view.booking,
+                "message_id": view.message_id,
+                "error": view.error,
+                "verdicts": view.verdicts,
             }
-            for row, ref in rows
+            for view in list_inbound(app.engine, limit=limit)
         ]
     _emit(
         data,
@@ -398,22 +389,11 @@ def _last_verdicts(verdicts: list[dict[str, str]]) -> str:
 def inbound_retry(message_id: int = typer.Argument(..., metavar="ID")) -> None:
     """Run the pipeline again for a message that ended with an error."""
     from mailflow.inbound.process import process_one
-    from mailflow.store.engine import write_session
-    from mailflow.store.tables import InboundMessage
+    from mailflow.services.inbound import retry_inbound
 
     with _app() as app:
-        with write_session(app.engine) as session:
-            row = session.get(InboundMessage, message_id)
-            if row is None:
-                raise NotFound("inbound message", str(message_id))
-            if row.status != "error":
-                raise InvalidInput(
-                    f"inbound message {message_id} is {row.status}, not error: nothing to retry"
-                )
-            now = _now()
-            row.status = "processing"
-            row.claimed_until = now + app.settings.claim_lease  # a worker must not take it meanwhile
-            session.add(row)
+        now = _now()
+        retry_inbound(app.engine, message_id, STAFF_ACTOR, now, app.settings.claim_lease)
         outcome = process_one(app, message_id, now)
     print(
         f"inbound message {message_id}: "
@@ -432,38 +412,27 @@ def outbox_list(
     as_json: bool = JsonOption,
 ) -> None:
     """Queued, sent and failed emails, newest first, with retry times and errors."""
-    from sqlmodel import col, select
-
     from mailflow.outbound.outbox import OutboxStatus
-    from mailflow.store.engine import read_session
-    from mailflow.store.tables import Booking, OutboxMessage
+    from mailflow.services.mail_log import list_outbox
 
     if status is not None and status not in {s.value for s in OutboxStatus}:
         raise InvalidInput(f"--status must be one of {', '.join(s.value for s in OutboxStatus)}")
-    with _app() as app, read_session(app.engine) as session:
-        statement = (
-            select(OutboxMessage, Booking.ref)
-            .join(Booking, col(Booking.id) == col(OutboxMessage.booking_id), isouter=True)
-            .order_by(col(OutboxMessage.id).desc())
-            .limit(limit)
-        )
-        if status is not None:
-            statement = statement.where(OutboxMessage.status == status)
+    with _app() as app:
         rows = [
             {
-                "id": row.id,
-                "kind": row.kind,
-                "recipient": row.recipient,
-                "booking": ref,
-                "status": row.status,
-                "attempts": row.attempts,
-                "next_attempt_at": row.next_attempt_at.isoformat() if row.status == "queued" else None,
-                "sent_at": row.sent_at.isoformat() if row.sent_at else None,
-                "last_error": row.last_error,
-                "message_id": row.message_id,
-                "subject": row.context.get("subject", ""),
+                "id": view.id,
+                "kind": view.kind,
+                "recipient": view.recipient,
+                "booking": view.booking,
+                "status": view.status,
+                "attempts": view.attempts,
+                "next_attempt_at": view.next_attempt_at.isoformat() if view.next_attempt_at else None,
+                "sent_at": view.sent_at.isoformat() if view.sent_at else None,
+                "last_error": view.last_error,
+                "message_id": view.message_id,
+                "subject": view.subject,
             }
-            for row, ref in session.exec(statement).all()
+            for view in list_outbox(app.engine, status=status, limit=limit)
         ]
     _emit(
         rows,
@@ -722,7 +691,7 @@ def customers_export(
     as_json: bool = JsonOption,
 ) -> None:
     """Everything held about a customer, as JSON: details, bookings, emails, replies, history."""
-    from mailflow.customers import export_customer
+    from mailflow.services.customers import export_customer
 
     with _app() as app:
         data = export_customer(app.engine, address, business)
@@ -737,7 +706,7 @@ def customers_erase(
     as_json: bool = JsonOption,
 ) -> None:
     """Remove or anonymise a customer's personal data everywhere, keeping counts for reports."""
-    from mailflow.customers import erase_customer
+    from mailflow.services.customers import erase_customer
 
     with _app() as app:
         summary = erase_customer(app.engine, address, _now(), business)
@@ -888,3 +857,13 @@ def main(argv: list[str] | None = None) -> None:
             raise
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         _fail(f"{type(exc).__name__}: {first} (set MAILFLOW_DEBUG=1 for details)", 70)
+
+
+# --- set-up (business, services, staff, closures): mailflow/cli_setup.py ----------------------
+# Imported last: cli_setup uses the helpers above.
+from mailflow.cli_setup import business_cli, closures_cli, services_cli, staff_cli  # noqa: E402
+
+cli.add_typer(business_cli, name="business")
+cli.add_typer(services_cli, name="services")
+cli.add_typer(staff_cli, name="staff")
+cli.add_typer(closures_cli, name="closures")

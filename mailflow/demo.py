@@ -11,74 +11,84 @@ from sqlmodel import select
 
 from mailflow.booking.model import Actor, ActorKind, Origin
 from mailflow.services import CustomerInput, create_booking
+from mailflow.services.business import create_business, list_businesses
+from mailflow.services.catalog import create_service, list_services
+from mailflow.services.staff import add_staff, list_staff
 from mailflow.store.engine import write_session
-from mailflow.store.tables import Booking, Business, Service, ServiceStaff, Staff, pk
+from mailflow.store.tables import Booking, Business, Staff
 
 if TYPE_CHECKING:
     from mailflow.app import App
 
 SLUG = "contoso"
 TIMEZONE = "Europe/Berlin"
-WEEKDAYS_9_TO_5 = {str(day): [["09:00", "17:00"]] for day in range(5)}
+WEEKDAYS_9_TO_5 = {day: [["09:00", "17:00"]] for day in ("mon", "tue", "wed", "thu", "fri")}
 STAFF = (
     ("admin@contoso.example", "Contoso Admin", "admin"),
     ("bob@contoso.example", "Bob Berger", "staff"),
     ("carla@contoso.example", "Carla Castro", "staff"),
 )
 SERVICES = (
-    ("haircut", "Haircut", "Wash, cut and style.", 45, False),
-    ("consultation", "Consultation", "A short talk about what suits you.", 30, True),
+    (
+        "haircut",
+        {"en": "Haircut", "de": "Haarschnitt"},
+        {"en": "Wash, cut and style.", "de": "Waschen, schneiden, föhnen."},
+        45,
+        False,
+    ),
+    (
+        "consultation",
+        {"en": "Consultation", "de": "Beratung"},
+        {"en": "A short talk about what suits you.", "de": "Ein kurzes Gespräch darüber, was Ihnen steht."},
+        30,
+        True,
+    ),
 )
+SEEDER = Actor(ActorKind.SYSTEM, "demo")
 
 
 def seed_demo(engine: Engine, now: datetime) -> bool:
-    """Create the Contoso Salon if it is missing; returns whether anything was created."""
-    with write_session(engine) as session:
-        if session.exec(select(Business).where(Business.slug == SLUG)).first() is not None:
-            return False
-        business = Business(
+    """Create the Contoso Salon, or whatever of it is missing, through the service layer (as a
+    business would set itself up); returns whether anything was created."""
+    created = False
+    if not any(view.slug == SLUG for view in list_businesses(engine)):
+        create_business(
+            engine,
             slug=SLUG,
             name="Contoso Salon",
             timezone=TIMEZONE,
-            default_locale="en",
-            locales=["en", "de"],
+            locale="en",
+            languages=["en", "de"],
             phone="+49 30 1234567",
             email="hello@contoso.example",
             address="Hauptstraße 1, 10115 Berlin",
             sender_name="Contoso Salon",
             sender_email="hello@contoso.example",
-            created_at=now,
+            actor=SEEDER,
+            now=now,
         )
-        session.add(business)
-        session.flush()
-        members = []
-        for email, name, role in STAFF:
-            member = Staff(
-                business_id=pk(business),
-                email=email,
-                name=name,
-                role=role,
-                locale="en",
-                timezone=TIMEZONE,
-                weekly_hours=WEEKDAYS_9_TO_5,
-            )
-            session.add(member)
-            members.append(member)
-        for slug, name, description, minutes, can_manage in SERVICES:
-            service = Service(
-                business_id=pk(business),
-                slug=slug,
-                name=name,
-                description=description,
-                duration_minutes=minutes,
-                customer_can_manage=can_manage,
-            )
-            session.add(service)
-            session.flush()
-            for member in members:
-                if member.role == "staff":
-                    session.add(ServiceStaff(service_id=pk(service), staff_id=pk(member)))
-        return True
+        created = True
+    present = {view.email for view in list_staff(engine, SLUG)}
+    for email, name, role in STAFF:
+        if email not in present:
+            hours = WEEKDAYS_9_TO_5
+            add_staff(engine, SLUG, email=email, name=name, role=role, hours=hours, actor=SEEDER, now=now)
+            created = True
+    offered = {view.slug for view in list_services(engine, SLUG)}
+    performers = [email for email, _, role in STAFF if role == "staff"]
+    for slug, names, descriptions, minutes, can_manage in SERVICES:
+        if slug in offered:
+            continue
+        values = {
+            "names": names,
+            "descriptions": descriptions,
+            "duration": minutes,
+            "customer_can_manage": can_manage,
+            "staff": performers,
+        }
+        create_service(engine, SLUG, slug=slug, values=values, actor=SEEDER, now=now)
+        created = True
+    return created
 
 
 def _next_weekday_at(now: datetime, days_ahead: int, hour: int) -> datetime:

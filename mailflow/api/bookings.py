@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Body, Depends, Query
-from sqlmodel import col, select
 
 from mailflow import services
 from mailflow.api.errors import FieldInvalid, fields
@@ -29,12 +28,14 @@ from mailflow.api.models import (
     SlotOut,
 )
 from mailflow.errors import NotFound
+from mailflow.services import calendar as calendar_views
+from mailflow.services import catalog
 from mailflow.store import queries
 from mailflow.store.engine import read_session
-from mailflow.store.tables import Booking, Business, Service, Staff
 
 if TYPE_CHECKING:
     from mailflow.api import Api
+    from mailflow.store.tables import Booking
 
 MAX_SLOT_DAYS = 31
 BOOKING_FIELDS = {"service": ("body", "service"), "staff member": ("body", "staff")}
@@ -64,10 +65,10 @@ def parse_bound(value: str | None, name: str, zone: str) -> datetime | None:
 def owned(api: Api, caller: ApiCaller, ref: str) -> Booking:
     """The caller's booking ``ref``; ``NotFound`` for an unknown one or another business's."""
     with read_session(api.app.engine) as session:
-        row = queries.booking_by_ref(session, ref)
-        if row.business_id != caller.business_id:
-            raise NotFound("booking", ref)
-        return row
+        row = calendar_views.find_booking(session, caller.business_id, ref)
+    if row is None:
+        raise NotFound("booking", ref)
+    return row
 
 
 def add_routes(router: APIRouter, api: Api) -> None:
@@ -88,7 +89,7 @@ def add_routes(router: APIRouter, api: Api) -> None:
         only when the service allows it) or ``self_service``.
         """
         with read_session(api.app.engine) as session:
-            locales = session.get_one(Business, caller.business_id).locales
+            locales = catalog.business_by_id(session, caller.business_id).locales
         if body.customer.locale and body.customer.locale not in locales:
             raise FieldInvalid.at(
                 ("body", "customer", "locale"), f"{body.customer.locale!r} is not one of {locales}"
@@ -131,28 +132,18 @@ def add_routes(router: APIRouter, api: Api) -> None:
     ) -> list[dict[str, Any]]:
         """The business's bookings by start time, cancelled ones too unless ``status`` says."""
         zone = caller.business_timezone
-        bounds = services.calendar_bounds(
-            parse_bound(start_from, "from", zone), parse_bound(start_to, "to", zone)
+        found = services.list_bookings(
+            api.app.engine,
+            business_id=caller.business_id,
+            start_from=parse_bound(start_from, "from", zone),
+            start_to=parse_bound(start_to, "to", zone),
+            status=status,
+            service=service_slug,
+            staff=staff,
+            limit=limit,
+            offset=offset,
         )
-        if bounds is None:
-            return []
-        lower, upper = bounds
-        with read_session(api.app.engine) as session:
-            statement = select(Booking).where(Booking.business_id == caller.business_id)
-            if lower is not None:
-                statement = statement.where(col(Booking.start) >= lower)
-            if upper is not None:
-                statement = statement.where(col(Booking.start) < upper)
-            if status is not None:
-                statement = statement.where(Booking.status == status)
-            if service_slug is not None:
-                statement = statement.join(Service).where(Service.slug == service_slug)
-            if staff is not None:
-                statement = statement.join(Staff).where(Staff.email == staff.strip().lower())
-            rows = session.exec(
-                statement.order_by(col(Booking.start), col(Booking.id)).offset(offset).limit(limit)
-            ).all()
-            return [services.view_of(session, row).to_json() for row in rows]
+        return [view.to_json() for view in found]
 
     @router.get("/bookings/{ref}", response_model=BookingOut, tags=["bookings"])
     def get_booking(ref: str, caller: ApiCaller = Depends(api.caller)) -> dict[str, Any]:
@@ -235,7 +226,7 @@ def add_routes(router: APIRouter, api: Api) -> None:
         if day_to - day_from >= timedelta(days=MAX_SLOT_DAYS):
             raise FieldInvalid.at(("query", "to"), f"at most {MAX_SLOT_DAYS} days at a time")
         with read_session(api.app.engine) as session:
-            business = session.get_one(Business, caller.business_id)
+            business = catalog.business_by_id(session, caller.business_id)
             offered = queries.service_by_slug(session, business, service_slug)
             if staff is not None:
                 queries.staff_by_email(session, business, staff)

@@ -26,7 +26,7 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
 
 from mailflow.errors import ConfigError
-from mailflow.inbound.process import store_raw
+from mailflow.services.inbound import store_raw
 
 if TYPE_CHECKING:
     from mailflow.app import App

@@ -14,141 +14,85 @@ understood" at most once per sender and booking per hour.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, bindparam, event, insert, update
-from sqlmodel import Session, col, select
-
 from mailflow import services as use_cases
-from mailflow.booking.model import Actor, ActorKind, BookingStatus
+from mailflow.booking.model import Actor, ActorKind
 from mailflow.errors import BookingConflict, InvalidInput, PolicyRefused, SlotUnavailable
 from mailflow.inbound.commands import Command, CommandKind, parse_command
 from mailflow.inbound.parse import ParsedMessage, parse_message
-from mailflow.inbound.rules import BounceInfo, Classification, RuleContext, classify
+from mailflow.inbound.rules import Classification, RuleContext, classify
 from mailflow.inbound.strip import new_text
 from mailflow.outbound.context import decide, load_facts
 from mailflow.outbound.samples import STAFF_KINDS
-from mailflow.store.engine import database_unavailable, read_session, write_session
-from mailflow.store.tables import (
-    AuditEvent,
-    Booking,
-    Business,
-    Customer,
-    InboundMessage,
-    OutboxMessage,
-    ReplyKey,
-    Service,
+from mailflow.services import inbound as store
+from mailflow.services.inbound import (
+    CLAIM_LEASE,
+    Outcome,
+    Received,
+    Stored,
+    Target,
+    claim_received,
+    has_received,
+    header_message_id,
+    store_many,
+    store_raw,
 )
+from mailflow.store.engine import database_unavailable
 
 if TYPE_CHECKING:
+    from sqlmodel import Session
+
     from mailflow.app import App
+    from mailflow.store.tables import Booking
+
+__all__ = [
+    "BATCH",
+    "CLAIM_LEASE",
+    "Outcome",
+    "Prepared",
+    "Received",
+    "Stored",
+    "Target",
+    "claim_received",
+    "dmarc_failure",
+    "find_target",
+    "has_received",
+    "header_message_id",
+    "inspect_message",
+    "prepare",
+    "process_batch",
+    "process_one",
+    "process_pending",
+    "store_many",
+    "store_raw",
+]
 
 log = logging.getLogger("mailflow.inbound")
 
-KEY_ADDRESS = re.compile(r"^reply\+([a-z0-9]{8,64})@(.+)$")
-ANSWER_INTERVAL = timedelta(hours=1)
-OPTIONS_COUNT = 5
-OPTIONS_DAYS = 21
-OPTIONS_CHUNK_DAYS = 3
-CLAIM_LEASE = timedelta(minutes=5)
 BATCH = 16  # messages per write transaction: few enough that the SMTP side's turn comes soon
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """What a reply is about: a booking and the recipient of the email it answers."""
-
-    booking_id: int | None
-    recipient: str
-    via: str
-    key: str | None = None
-    key_kind: str | None = None
-    offered: list[dict[str, str]] | None = None
-
-
-@dataclass
-class Outcome:
-    """The record of one message's way through the pipeline."""
-
-    verdicts: list[dict[str, str]] = field(default_factory=list)
-    kind: str | None = None
-    command: str | None = None
-    booking_id: int | None = None
-
-    def add(self, rule: str, verdict: str, detail: str = "") -> None:
-        self.verdicts.append({"rule": rule, "verdict": verdict, "detail": detail[:500]})
-
-
-# --- storage ---------------------------------------------------------------------
-
-
-def store_raw(engine: Engine, raw: bytes, *, envelope_from: str, envelope_rcpt: str, now: datetime) -> int:
-    """Store ``raw`` as received; returns the row id. Nothing is judged yet."""
-    return store_many(engine, [Received(raw, envelope_from, envelope_rcpt)], now)[0]
-
-
-@dataclass(frozen=True, slots=True)
-class Received:
-    """A message as an MTA hands it over: bytes and envelope."""
-
-    raw: bytes
-    envelope_from: str
-    envelope_rcpt: str
-
-
-def store_many(engine: Engine, messages: list[Received], now: datetime) -> list[int]:
-    """Store ``messages`` in one transaction (one commit, one turn at SQLite's lock); their row ids."""
-    table = InboundMessage.__table__  # type: ignore[attr-defined]  # SQLModel tables have one
-    statement = insert(table).returning(table.c.id)
-    ids = []
-    with write_session(engine) as session:
-        for message in messages:
-            values: dict[str, Any] = {
-                "message_id": header_message_id(message.raw),
-                "sha256": hashlib.sha256(message.raw).hexdigest(),
-                "raw": message.raw,
-                "envelope_from": message.envelope_from[:254],
-                "envelope_rcpt": message.envelope_rcpt[:254],
-                "received_at": now,
-                "status": "received",
-                "verdicts": [],
-                "attempts": 0,
-            }
-            ids.append(int(session.execute(statement, values).scalar_one()))
-    return ids
-
-
-def header_message_id(raw: bytes) -> str | None:
-    """The Message-ID from the header block only (storage must be cheap; the body waits)."""
-    head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0][:65536]
-    match = re.search(rb"(?im)^message-id:[ \t]*(<[^>\r\n]{1,990}>)", head)
-    return match.group(1).decode("ascii", "replace") if match else None
 
 
 # --- targets ---------------------------------------------------------------------
 
 
+def _target_addresses(parsed: ParsedMessage, rcpts: list[str]) -> list[str]:
+    """Where a reply key may be, most trusted first: envelope, To, Delivered-To, Cc."""
+    return [*rcpts, *parsed.to_addresses, *parsed.delivered_to, *parsed.cc_addresses]
+
+
+def _target_references(parsed: ParsedMessage) -> list[str | None]:
+    """Our own Message-IDs a reply may name: In-Reply-To, then References from the newest."""
+    return [parsed.in_reply_to, *reversed(parsed.references)]
+
+
 def find_target(session: Session, parsed: ParsedMessage, rcpts: list[str], domain: str) -> Target | None:
     """The reply key in the recipients, else our own Message-ID in In-Reply-To/References."""
-    candidates = [*rcpts, *parsed.to_addresses, *parsed.delivered_to, *parsed.cc_addresses]
-    for address in candidates:
-        match = KEY_ADDRESS.match(address.strip().lower())
-        if match is None or (domain and match.group(2) != domain):
-            continue
-        key = session.execute(_KEY_TARGET, {"key": match.group(1)}).first()
-        if key is not None:
-            return Target(key.booking_id, key.recipient, "reply_key", match.group(1), key.kind, key.offered)
-    references = [parsed.in_reply_to, *reversed(parsed.references)]
-    for message_id in (ref for ref in references if ref):
-        sent = session.execute(_SENT_TARGET, {"message_id": message_id}).first()
-        if sent is not None:
-            return Target(sent.booking_id, sent.recipient, "references", None, sent.kind, None)
-    return None
+    return store.find_target(session, _target_addresses(parsed, rcpts), _target_references(parsed), domain)
 
 
 # --- the pipeline ------------------------------------------------------------------
@@ -160,12 +104,12 @@ def inspect_message(app: App, raw: bytes, rcpt: str = "") -> dict[str, Any]:
     classification = classify(parsed, _rule_context(app))
     text = new_text(parsed.message) if parsed.message is not None else ""
     command = parse_command(text, parsed.subject or "")
-    with read_session(app.engine) as session:
-        target = find_target(session, parsed, [rcpt] if rcpt else [], app.settings.inbound_domain)
-        ref = None
-        if target is not None and target.booking_id is not None:
-            booking = session.get(Booking, target.booking_id)
-            ref = booking.ref if booking else None
+    ref = store.target_ref(
+        app.engine,
+        _target_addresses(parsed, [rcpt] if rcpt else []),
+        _target_references(parsed),
+        app.settings.inbound_domain,
+    )
     return {
         "kind": classification.kind,
         "command": command.kind.value if command else None,
@@ -179,48 +123,9 @@ def inspect_message(app: App, raw: bytes, rcpt: str = "") -> dict[str, Any]:
 
 
 def _rule_context(app: App) -> RuleContext:
-    with read_session(app.engine) as session:
-        senders = session.exec(select(Business.sender_email, Business.email)).all()
-    ours = {address.lower() for pair in senders for address in pair if address}
-    return RuleContext(our_addresses=frozenset(ours), inbound_domain=app.settings.inbound_domain)
-
-
-def has_received(engine: Engine) -> bool:
-    """Whether a stored message waits (a read, so a polling worker never takes the write lock)."""
-    with read_session(engine) as session:
-        waiting = session.exec(select(InboundMessage.id).where(InboundMessage.status == "received").limit(1))
-        return waiting.first() is not None
-
-
-def claim_received(engine: Engine, now: datetime, limit: int, lease: timedelta = CLAIM_LEASE) -> list[int]:
-    """Atomically take up to ``limit`` stored messages (or ones whose worker's claim ran out).
-
-    A claim holds for ``lease`` from the moment it is taken, however long the
-    message waited before. (A row claimed before ``claimed_until`` existed has
-    none: its lease counts from its arrival, as it did then.)
-    """
-    claimed_until = col(InboundMessage.claimed_until)
-    expired = (claimed_until < now) | (
-        claimed_until.is_(None) & (col(InboundMessage.received_at) < now - lease)
+    return RuleContext(
+        our_addresses=store.our_addresses(app.engine), inbound_domain=app.settings.inbound_domain
     )
-    due = (col(InboundMessage.status) == "received") | (
-        (col(InboundMessage.status) == "processing") & expired
-    )
-    candidates = (
-        select(InboundMessage.id)
-        .where(due)
-        .order_by(col(InboundMessage.id))
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    with write_session(engine) as session:
-        rows = session.execute(
-            update(InboundMessage)
-            .where(col(InboundMessage.id).in_(candidates.scalar_subquery()))
-            .values(status="processing", claimed_until=now + lease, attempts=col(InboundMessage.attempts) + 1)
-            .returning(col(InboundMessage.id))
-        ).all()
-    return sorted(row[0] for row in rows)
 
 
 def process_pending(app: App, now: datetime, limit: int = 100) -> int:
@@ -281,8 +186,7 @@ def process_batch(
     """
     context = context or _rule_context(app)
     outcomes = {row_id: Outcome() for row_id in row_ids}
-    with read_session(app.engine) as session:
-        found = session.execute(_STORED, {"ids": row_ids}).all()
+    found = store.load_stored(app.engine, row_ids)
     stored = {row.id: Stored(row.id, row.sha256, row.envelope_rcpt) for row in found}
     prepared: dict[int, Prepared | Exception] = {}
     for row in found:
@@ -292,18 +196,16 @@ def process_batch(
             log.exception("inbound message %d failed", row.id, extra={"inbound_id": row.id})
             prepared[row.id] = exc
     try:
-        with write_session(app.engine) as session:
-            _keep_loaded(session)
-            finished = []
+        with store.pipeline_transaction(app.engine) as session:
+            finished: list[tuple[int, Outcome, BaseException | None]] = []
             for row_id in (row_id for row_id in row_ids if row_id in stored):
                 ready, outcome = prepared[row_id], outcomes[row_id]
                 if isinstance(ready, Exception):
-                    finished.append(_finish(row_id, outcome, ready))
+                    finished.append((row_id, outcome, ready))
                     continue
                 _pipeline(app, session, stored[row_id], ready, outcome, now)
-                finished.append(_finish(row_id, outcome))
-            if finished:
-                session.execute(_FINISH, finished)
+                finished.append((row_id, outcome, None))
+            store.finish_messages(session, finished)
     except Exception as exc:
         if database_unavailable(exc):
             # Nothing is wrong with the messages: kept as claimed, they are taken again when the
@@ -313,47 +215,8 @@ def process_batch(
             log.warning("inbound batch of %d failed (%s); each message on its own", len(row_ids), exc)
             return [process_one(app, row_id, now, context) for row_id in row_ids]
         log.exception("inbound message %d failed", row_ids[0], extra={"inbound_id": row_ids[0]})
-        with write_session(app.engine) as session:
-            session.execute(_FINISH, [_finish(row_ids[0], outcomes[row_ids[0]], exc)])
+        store.finish_crashed(app.engine, row_ids[0], outcomes[row_ids[0]], exc)
     return [outcomes[row_id] for row_id in row_ids]
-
-
-@dataclass(frozen=True, slots=True)
-class Stored:
-    """What the pipeline needs of a stored message's row besides its bytes."""
-
-    id: int
-    sha256: str
-    envelope_rcpt: str
-
-
-def _finish(row_id: int, outcome: Outcome, crash: BaseException | None = None) -> dict[str, Any]:
-    """The row's final values: ``done`` with the verdicts, or ``error`` with the crash."""
-    error = None
-    if crash is not None:
-        error = f"{type(crash).__name__}: {crash}"
-        outcome.add("pipeline", "error", error)
-    return {
-        "row_id": row_id,
-        "new_status": "error" if crash is not None else "done",
-        "new_error": error[:2000] if error else None,
-        "new_verdicts": outcome.verdicts,
-        "new_kind": outcome.kind,
-        "new_command": outcome.command,
-        "new_booking_id": outcome.booking_id,
-    }
-
-
-def _keep_loaded(session: Session) -> None:
-    """Hold every row the session loads until it ends.
-
-    The identity map only holds rows weakly: without this, the business, the
-    services and the staff the batch's messages share would be dropped and
-    loaded again for every message (and every email).
-    """
-    kept: list[object] = []
-    event.listen(session, "loaded_as_persistent", lambda _session, row: kept.append(row))
-    session.info["mailflow_kept"] = kept
 
 
 def _pipeline(
@@ -361,7 +224,7 @@ def _pipeline(
 ) -> None:
     parsed, classification = prepared.parsed, prepared.classification
     outcome.add("parse", "ok" if parsed.message is not None else "malformed", "; ".join(parsed.defects)[:200])
-    if _is_duplicate(session, row, parsed):
+    if store.is_duplicate(session, row, parsed.message_id):
         outcome.add("deduplicate", "duplicate", parsed.message_id or row.sha256)
         return
     outcome.kind = classification.kind
@@ -369,7 +232,7 @@ def _pipeline(
         outcome.add(verdict.rule, verdict.verdict, verdict.detail)
     if classification.kind == "bounce":
         if classification.bounce is not None:
-            _handle_bounce(app, session, classification.bounce, outcome, now)
+            store.record_bounce(session, app.notifier, classification.bounce, outcome, now)
         return
     if classification.kind == "feedback_report":
         outcome.add("complaint", "recorded", parsed.from_address or "")
@@ -386,7 +249,7 @@ def _pipeline(
         return
     outcome.booking_id = target.booking_id
     outcome.add("target", target.via, target.key or "")
-    booking = session.get_one(Booking, target.booking_id)
+    booking = store.booking_by_id(session, target.booking_id)
     sender = (parsed.from_address or "").lower()
     text = prepared.text
     if sender != target.recipient.lower():
@@ -399,7 +262,7 @@ def _pipeline(
         if target.key_kind != "customer_message":
             outcome.add("staff_reply", "ignored", f"a reply to a {target.key_kind} notification")
             return
-        app.notifier.relay_staff_reply(session, booking, sender, parsed.subject or "", text, now)
+        store.relay_staff_reply(session, app.notifier, booking, sender, parsed.subject or "", text, now)
         outcome.add("staff_reply", "relayed", booking.ref)
         return
     failed = dmarc_failure(parsed, app.settings.trusted_authserv)
@@ -430,64 +293,6 @@ def dmarc_failure(parsed: ParsedMessage, trusted: frozenset[str]) -> str | None:
         if authserv in trusted and re.search(r"\bdmarc\s*=\s*fail\b", value, re.IGNORECASE):
             return value.strip()[:200]
     return None
-
-
-def _is_duplicate(session: Session, row: Stored, parsed: ParsedMessage) -> bool:
-    if parsed.message_id:
-        earlier = session.execute(_EARLIER_BY_ID, {"same": parsed.message_id, "id": row.id})
-    else:
-        earlier = session.execute(_EARLIER_BY_HASH, {"same": row.sha256, "id": row.id})
-    return earlier.first() is not None
-
-
-def _earlier(same: Any) -> Any:
-    """Another stored copy of a message, before this one, not given up on."""
-    return (
-        select(InboundMessage.id)
-        .where(same == bindparam("same"), col(InboundMessage.id) < bindparam("id"))
-        .where(InboundMessage.status != "error")
-        .limit(1)
-    )
-
-
-# Statements built once: the pipeline runs them for every message.
-_STORED = select(
-    InboundMessage.id, InboundMessage.raw, InboundMessage.sha256, InboundMessage.envelope_rcpt
-).where(col(InboundMessage.id).in_(bindparam("ids", expanding=True)))
-_INBOUND = InboundMessage.__table__  # type: ignore[attr-defined]  # SQLModel tables have one
-_FINISH = (  # Core, not ORM: one executemany for the batch, no objects to keep in step
-    update(_INBOUND)
-    .where(_INBOUND.c.id == bindparam("row_id"))
-    .values(
-        status=bindparam("new_status"),
-        error=bindparam("new_error"),
-        verdicts=bindparam("new_verdicts"),
-        kind=bindparam("new_kind"),
-        command=bindparam("new_command"),
-        booking_id=bindparam("new_booking_id"),
-        claimed_until=None,
-    )
-)
-_EARLIER_BY_ID = _earlier(InboundMessage.message_id)
-_EARLIER_BY_HASH = _earlier(InboundMessage.sha256)
-_KEY_TARGET = select(ReplyKey.booking_id, ReplyKey.recipient, ReplyKey.kind, ReplyKey.offered).where(
-    ReplyKey.key == bindparam("key")
-)
-_SENT_TARGET = (
-    select(OutboxMessage.booking_id, OutboxMessage.recipient, OutboxMessage.kind)
-    .where(OutboxMessage.message_id == bindparam("message_id"))
-    .limit(1)
-)
-_RECENT_ANSWER = (
-    select(AuditEvent.id)
-    .where(
-        AuditEvent.booking_id == bindparam("booking_id"),
-        AuditEvent.action == "inbound.answered",
-        AuditEvent.actor_label == bindparam("sender"),
-        col(AuditEvent.at) > bindparam("since"),
-    )
-    .limit(1)
-)
 
 
 # --- acting ------------------------------------------------------------------------
@@ -531,7 +336,7 @@ def _act(
             outcome.add("act", "refused", decision.reason.value)
             _refuse(app, session, booking, "reschedule", decision.reason.value, sender, outcome, now)
             return
-        count = _offer_slots(app, session, booking, now)
+        count = store.offer_slots(session, app.notifier, booking, now, app.grid)
         outcome.add("act", "options", f"{count} slots offered")
         return
     # A bare number: only an answer to a reschedule_options email, and only a slot it showed.
@@ -542,9 +347,9 @@ def _act(
         or not 1 <= command.slot <= len(offered)
     ):
         outcome.add("act", "not_understood", f"slot {command.slot} was not offered")
-        if _may_answer(session, booking, sender, now):
-            count = _offer_slots(app, session, booking, now)
-            _note_answer(session, booking, sender, now)
+        if store.may_answer(session, booking, sender, now):
+            count = store.offer_slots(session, app.notifier, booking, now, app.grid)
+            store.note_answer(session, booking, sender, now)
             outcome.add("answer", "options", f"{count} slots offered")
         return
     chosen = offered[command.slot - 1]
@@ -565,32 +370,10 @@ def _act(
         return
     except (BookingConflict, SlotUnavailable, InvalidInput) as exc:
         outcome.add("act", "slot_gone", str(exc)[:200])
-        count = _offer_slots(app, session, booking, now)
+        count = store.offer_slots(session, app.notifier, booking, now, app.grid)
         outcome.add("answer", "options", f"{count} fresh slots offered")
         return
     outcome.add("act", "rescheduled", f"{ref} to slot {command.slot}")
-
-
-def _may_answer(session: Session, booking: Booking, sender: str, now: datetime) -> bool:
-    """Refusals and "not understood" go out at most once per sender and booking per hour."""
-    recent = session.execute(
-        _RECENT_ANSWER, {"booking_id": booking.id, "sender": sender, "since": now - ANSWER_INTERVAL}
-    )
-    return recent.first() is None
-
-
-def _note_answer(session: Session, booking: Booking, sender: str, now: datetime) -> None:
-    session.add(
-        AuditEvent(
-            business_id=booking.business_id,
-            booking_id=booking.id,
-            at=now,
-            actor_kind=ActorKind.CUSTOMER_REPLY.value,
-            actor_label=sender,
-            action="inbound.answered",
-        )
-    )
-    session.flush()
 
 
 def _refuse(
@@ -603,50 +386,10 @@ def _refuse(
     outcome: Outcome,
     now: datetime,
 ) -> None:
-    if _may_answer(session, booking, sender, now):
-        app.notifier.send_refusal(session, booking, action, reason, now)
-        _note_answer(session, booking, sender, now)
+    if store.answer_refusal(session, app.notifier, booking, action, reason, sender, now):
         outcome.add("answer", "action_refused", reason)
     else:
         outcome.add("answer", "suppressed", "already answered within the hour")
-
-
-def _offer_slots(app: App, session: Session, booking: Booking, now: datetime) -> int:
-    business = session.get_one(Business, booking.business_id)
-    service = session.get_one(Service, booking.service_id)
-    first_day = now.astimezone(_zone(business.timezone)).date()
-    last_day = first_day + timedelta(days=OPTIONS_DAYS)
-    chosen: list[use_cases.OfferedSlot] = []
-    seen = set()
-    day = first_day
-    while day <= last_day and len(chosen) < OPTIONS_COUNT:
-        # A few days at a time: the first free times are usually near, so most searches stop early.
-        chunk_end = min(day + timedelta(days=OPTIONS_CHUNK_DAYS - 1), last_day)
-        found = use_cases.find_slots(
-            session,
-            business,
-            service,
-            day_from=day,
-            day_to=chunk_end,
-            now=now,
-            grid=app.grid,
-            exclude_booking_id=booking.id,
-        )
-        for slot in found:
-            if slot.start not in seen and slot.start != booking.start:
-                seen.add(slot.start)
-                chosen.append(slot)
-            if len(chosen) == OPTIONS_COUNT:
-                break
-        day = chunk_end + timedelta(days=1)
-    app.notifier.send_options(session, booking, chosen, now)
-    return len(chosen)
-
-
-def _zone(name: str) -> Any:
-    from zoneinfo import ZoneInfo
-
-    return ZoneInfo(name)
 
 
 def _forward(
@@ -660,46 +403,15 @@ def _forward(
     verified: bool,
     now: datetime,
 ) -> None:
-    customer = session.get_one(Customer, booking.customer_id)
-    message = {
-        "from_name": parsed.from_name or customer.name,
-        "from_email": parsed.from_address or "",
-        "subject": parsed.subject or "",
-        "text": text or "(no text)",
-        "verified": verified,
-    }
-    app.notifier.forward_customer_message(session, booking, message, raw, now)
-
-
-def _handle_bounce(app: App, session: Session, info: BounceInfo, outcome: Outcome, now: datetime) -> None:
-    """Mark permanently failing customer addresses, flag the outbox row, tell the admins."""
-    outcome.add("bounce", "permanent" if info.permanent else "temporary", ", ".join(info.recipients)[:200])
-    for recipient in info.recipients:
-        address = recipient.lower()
-        sent = None
-        if info.original_message_id:
-            sent = session.exec(
-                select(OutboxMessage).where(OutboxMessage.message_id == info.original_message_id)
-            ).first()
-        if sent is None:
-            sent = session.exec(
-                select(OutboxMessage)
-                .where(OutboxMessage.recipient == address, OutboxMessage.status == "sent")
-                .order_by(col(OutboxMessage.id).desc())
-            ).first()
-        if sent is not None:
-            sent.last_error = f"bounced: {info.status or ''} {info.diagnostic or ''}".strip()[:500]
-            if info.permanent:
-                sent.status = "failed"
-            session.add(sent)
-            outcome.booking_id = outcome.booking_id or sent.booking_id
-        if info.permanent:
-            for customer in session.exec(select(Customer).where(Customer.email == address)).all():
-                customer.bouncing = True
-                session.add(customer)
-                outcome.add("bounce", "customer_marked_bouncing", address)
-        if sent is not None and sent.booking_id is not None and info.action in ("failed", None):
-            booking = session.get_one(Booking, sent.booking_id)
-            if booking.status == BookingStatus.CONFIRMED.value or info.permanent:
-                app.notifier.report_bounce(session, booking, address, sent.kind, info, now)
-                outcome.add("bounce", "staff_told", address)
+    store.forward_to_staff(
+        session,
+        app.notifier,
+        booking,
+        from_name=parsed.from_name,
+        from_email=parsed.from_address or "",
+        subject=parsed.subject or "",
+        text=text,
+        raw=raw,
+        verified=verified,
+        now=now,
+    )

@@ -26,21 +26,17 @@ from typing import TYPE_CHECKING, Any
 
 from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from sqlalchemy import bindparam
-from sqlmodel import select
 
 from mailflow.config import parse_bind
 from mailflow.errors import ConfigError
-from mailflow.inbound.process import Received, store_many
 from mailflow.ratelimit import RateLimiter
-from mailflow.store.tables import ReplyKey
+from mailflow.services.inbound import Received, reply_key_exists, store_many
 
 if TYPE_CHECKING:
     from mailflow.app import App
 
 log = logging.getLogger("mailflow.smtp")
 
-_KEY_QUERY = select(ReplyKey.id).where(ReplyKey.key == bindparam("key")).limit(1)
 IDLE_SECONDS = 10.0  # the storing thread retires after this long without a message
 _LOCAL = re.compile(r"^(reply|bounce)\+([a-z0-9.-]{4,64})$")
 
@@ -148,10 +144,6 @@ class InboundHandler:
         self.lmtp = lmtp
         self.on_stored = on_stored
 
-    def _key_exists(self, key: str) -> bool:
-        with self.app.engine.connect() as connection:  # Core, not a Session: this runs for every RCPT
-            return connection.execute(_KEY_QUERY, {"key": key}).first() is not None
-
     async def handle_MAIL(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, mail_options: list[str]
     ) -> str:
@@ -173,7 +165,7 @@ class InboundHandler:
             return "550 5.1.1 no such recipient"
         if match.group(1) == "reply":
             try:
-                known = await asyncio.to_thread(self._key_exists, match.group(2))
+                known = await asyncio.to_thread(reply_key_exists, self.app.engine, match.group(2))
             except Exception as exc:  # the database is away: the sender must retry, not bounce the reply
                 log.warning("could not look up a reply key (%s): deferring %s", type(exc).__name__, address)
                 return "451 4.3.0 temporary lookup failure, please retry"

@@ -421,19 +421,45 @@ def calendar_bounds(
 
 
 def list_bookings(
-    engine: Engine, *, start_from: datetime | None = None, start_to: datetime | None = None
+    engine: Engine,
+    *,
+    start_from: datetime | None = None,
+    start_to: datetime | None = None,
+    business_id: int | None = None,
+    status: str | None = None,
+    service: str | None = None,
+    staff: str | None = None,
+    limit: int | None = None,
+    offset: int = 0,
 ) -> list[BookingView]:
-    """Every booking (cancelled too) by start time, optionally within ``[start_from, start_to)``."""
+    """Every booking (cancelled too) by start time, optionally within ``[start_from, start_to)``.
+
+    The other filters narrow it to one business, one ``status`` (``confirmed``/``cancelled``),
+    one service (slug) or staff member (email); ``offset`` and ``limit`` page through the result.
+    """
     bounds = calendar_bounds(start_from, start_to)
     if bounds is None:
         return []
     start_from, start_to = bounds
     with read_session(engine) as session:
-        statement = select(Booking).order_by(col(Booking.start), col(Booking.id))
+        statement = select(Booking)
+        if business_id is not None:
+            statement = statement.where(Booking.business_id == business_id)
         if start_from is not None:
             statement = statement.where(col(Booking.start) >= start_from)
         if start_to is not None:
             statement = statement.where(col(Booking.start) < start_to)
+        if status is not None:
+            statement = statement.where(Booking.status == status)
+        if service is not None:
+            statement = statement.join(Service, col(Service.id) == col(Booking.service_id)).where(
+                Service.slug == service
+            )
+        if staff is not None:
+            statement = statement.join(Staff, col(Staff.id) == col(Booking.staff_id)).where(
+                Staff.email == staff.strip().lower()
+            )
+        statement = statement.order_by(col(Booking.start), col(Booking.id)).offset(offset).limit(limit)
         return [view_of(session, row) for row in session.exec(statement)]
 
 

@@ -10,7 +10,6 @@ the default language.
 from __future__ import annotations
 
 import hashlib
-import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,13 +21,20 @@ from sqlmodel import Session, col, select
 from mailflow.booking.model import Actor
 from mailflow.errors import InvalidInput, NotFound
 from mailflow.outbound.templates import default_locales
-from mailflow.services.common import apply_changes, audit, check_timezone, normalize_email
+from mailflow.services.common import (
+    LIMITS,
+    apply_changes,
+    audit,
+    check_slug,
+    check_text,
+    check_texts,
+    check_timezone,
+    normalize_email,
+)
 from mailflow.store import queries
 from mailflow.store.engine import read_session, write_session
 from mailflow.store.tables import Business, Service, SetupLink, pk
 
-SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
-LIMITS = {"name": 200, "phone": 64, "address": 500, "sender_name": 200, "instructions": 5000}
 PROFILE_FIELDS = ("name", "timezone", "phone", "email", "address", "sender_name", "sender_email")
 
 
@@ -80,17 +86,6 @@ def business_view(business: Business) -> BusinessView:
     )
 
 
-def check_slug(value: str, what: str = "slug") -> str:
-    """A lower-case slug (letters, digits, hyphens; up to 64); ``InvalidInput`` otherwise."""
-    slug = value.strip()
-    if not SLUG.fullmatch(slug):
-        raise InvalidInput(
-            f"{what} {value!r}: use lower-case letters, digits and hyphens (up to 64), e.g. city-salon",
-            field="slug",
-        )
-    return slug
-
-
 def check_languages(languages: list[str], default: str) -> list[str]:
     """The offered languages, the default first; each must be one mailflow has emails in."""
     available = default_locales()
@@ -102,30 +97,6 @@ def check_languages(languages: list[str], default: str) -> list[str]:
                 field="locale" if language == default else "languages",
             )
     return chosen
-
-
-def check_text(value: str, field: str, limit: int) -> str:
-    text = value.strip()
-    if len(text) > limit:
-        raise InvalidInput(f"{field}: at most {limit} characters", field=field)
-    if "\x00" in text:
-        raise InvalidInput(f"{field}: NUL characters are not allowed", field=field)
-    return text
-
-
-def check_texts(texts: dict[str, str], languages: list[str], field: str, limit: int) -> dict[str, str]:
-    """A ``{language: text}`` map with known languages; empty texts are left out."""
-    checked = {}
-    for language, text in texts.items():
-        if language not in languages:
-            raise InvalidInput(
-                f"{field}: {language!r} is not one of the business's languages ({', '.join(languages)})",
-                field=field,
-            )
-        value = check_text(text, field, limit)
-        if value:
-            checked[language] = value
-    return checked
 
 
 def _profile(values: dict[str, Any]) -> dict[str, Any]:
@@ -409,3 +380,24 @@ def complete_setup(
         session.add(member)
         session.execute(update(SetupLink).where(col(SetupLink.used_at).is_(None)).values(used_at=now))
         return business_view(row)
+
+
+def business_slug(engine: Engine, business_id: int) -> str:
+    """The slug of the business with id ``business_id`` (the admin pages know the id of the
+    signed-in member's business); ``NotFound`` when there is none."""
+    with read_session(engine) as session:
+        business = session.get(Business, business_id)
+        if business is None:
+            raise NotFound("business", str(business_id))
+        return business.slug
+
+
+def open_admin_session(engine: Engine, email: str, password: str, *, now: datetime) -> str | None:
+    """Sign in (``mailflow.auth.sign_in``) and return the new session token, or None.
+
+    The set-up page uses it to sign the first admin in right after ``complete_setup``.
+    """
+    from mailflow.auth import sign_in
+
+    with write_session(engine) as session:
+        return sign_in(session, None, email, password, now)

@@ -10,6 +10,7 @@ upcoming booking of the service at once, in the same transaction.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,13 +19,20 @@ from sqlalchemy import Engine, delete
 from sqlmodel import Session, col, select
 
 from mailflow.booking.model import Actor, BookingStatus
-from mailflow.errors import InvalidInput
+from mailflow.errors import InvalidInput, NotFound
 from mailflow.scheduling.reminders import replan_offsets
-from mailflow.services.business import LIMITS, check_slug, check_text, check_texts
-from mailflow.services.common import apply_changes, audit, normalize_email
+from mailflow.services.common import (
+    LIMITS,
+    apply_changes,
+    audit,
+    check_slug,
+    check_text,
+    check_texts,
+    normalize_email,
+)
 from mailflow.store import queries
 from mailflow.store.engine import read_session, write_session
-from mailflow.store.tables import Booking, Business, Service, ServiceStaff, Staff, pk
+from mailflow.store.tables import Booking, Business, Customer, Service, ServiceStaff, Staff, pk
 
 MAX_MINUTES = 60 * 24 * 365
 MAX_REMINDERS = 10
@@ -368,3 +376,82 @@ def get_service(engine: Engine, business: str | None, slug: str) -> ServiceView:
     with read_session(engine) as session:
         biz = queries.business_by_slug(session, business)
         return service_view(session, queries.service_by_slug(session, biz, slug))
+
+
+# --- what the customer pages read (in the caller's read session) ----------------------------
+
+
+def default_business(session: Session) -> Business:
+    """The business the customer pages show: the first one created.
+
+    Raises ``NotFound`` while there is none yet.
+    """
+    business = session.exec(select(Business).order_by(col(Business.id))).first()
+    if business is None:
+        raise NotFound("business", "(none yet: run `mailflow demo` or create one)")
+    return business
+
+
+def business_by_id(session: Session, business_id: int) -> Business:
+    """The business with ``business_id`` (a signed-in member's or an API key's); ``NotFound`` if gone."""
+    business = session.get(Business, business_id)
+    if business is None:
+        raise NotFound("business", str(business_id))
+    return business
+
+
+def active_services(session: Session, business: Business) -> Sequence[Service]:
+    """The business's services that can be booked (not archived), in the order they were created."""
+    return session.exec(
+        select(Service)
+        .where(Service.business_id == pk(business), col(Service.active).is_(True))
+        .order_by(col(Service.id))
+    ).all()
+
+
+@dataclass(frozen=True, slots=True)
+class StaffOffering:
+    """A staff member as the self-service page introduces them: name and the services they do."""
+
+    name: str
+    services: list[str]
+
+
+def staff_offerings(
+    session: Session, business: Business, services: Sequence[Service], locale: str
+) -> list[StaffOffering]:
+    """The active staff members who perform at least one of ``services``, with those services'
+    names in ``locale``."""
+    performers = {service.id: queries.staff_for_service(session, service) for service in services}
+    offerings = []
+    for member in session.exec(
+        select(Staff)
+        .where(Staff.business_id == pk(business), col(Staff.active).is_(True))
+        .order_by(col(Staff.id))
+    ).all():
+        names = [s.name_in(locale) for s in services if member in performers[s.id]]
+        if names:
+            offerings.append(StaffOffering(name=member.name or member.email, services=names))
+    return offerings
+
+
+def confirmed_booking_ref(
+    session: Session, *, customer_email: str, service_slug: str, staff_email: str, start: datetime
+) -> str | None:
+    """The reference of the customer's confirmed booking of exactly this slot, if there is one.
+
+    The self-service page asks it to recognise a double submission of its form.
+    """
+    return session.exec(
+        select(Booking.ref)
+        .join(Customer, col(Customer.id) == col(Booking.customer_id))
+        .join(Service, col(Service.id) == col(Booking.service_id))
+        .join(Staff, col(Staff.id) == col(Booking.staff_id))
+        .where(
+            Customer.email == customer_email,
+            Service.slug == service_slug,
+            Staff.email == staff_email,
+            Booking.start == start,
+            Booking.status == BookingStatus.CONFIRMED.value,
+        )
+    ).first()

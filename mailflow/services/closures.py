@@ -19,8 +19,7 @@ from sqlmodel import Session, col, select
 from mailflow.booking.model import Actor
 from mailflow.errors import InvalidInput, NotFound
 from mailflow.services.bookings import BookingView, in_calendar
-from mailflow.services.business import check_text
-from mailflow.services.common import audit
+from mailflow.services.common import audit, check_text
 from mailflow.services.staff import affected_bookings
 from mailflow.store import queries
 from mailflow.store.engine import read_session, write_session

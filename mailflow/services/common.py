@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -12,6 +13,9 @@ from sqlmodel import Session
 from mailflow.booking.model import Actor
 from mailflow.errors import InvalidInput
 from mailflow.store.tables import AuditEvent
+
+SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
+LIMITS = {"name": 200, "phone": 64, "address": 500, "sender_name": 200, "instructions": 5000}
 
 
 def normalize_email(email: str, *, field: str | None = None) -> str:
@@ -33,6 +37,42 @@ def check_timezone(name: str, *, field: str | None = None) -> str:
             f"unknown time zone {name!r}: use an IANA name such as Europe/Berlin", field=field
         ) from None
     return name
+
+
+_UNITS = {"m": 1, "min": 1, "mins": 1, "minute": 1, "minutes": 1, "h": 60, "hr": 60, "hour": 60, "hours": 60}
+_UNITS |= {"d": 1440, "day": 1440, "days": 1440}
+_PART = re.compile(r"(\d+)\s*([a-z]*)")
+
+
+def parse_minutes(text: str, bare_unit: str = "min", *, field: str | None = None) -> int:
+    """``"1 h 30 min"`` -> 90; a bare number counts in ``bare_unit``. ``InvalidInput`` otherwise.
+
+    >>> parse_minutes("24 h"), parse_minutes("90"), parse_minutes("1 d 2h"), parse_minutes("2", "h")
+    (1440, 90, 1560, 120)
+    """
+    value = text.strip().lower()
+    if not value:
+        raise InvalidInput("enter a time such as 24 h or 30 min", field=field)
+    total, position = 0, 0
+    for match in _PART.finditer(value):
+        if value[position : match.start()].strip():
+            break
+        unit = match.group(2) or bare_unit
+        if unit not in _UNITS:
+            raise InvalidInput(f"unknown unit {unit!r}: use min, h or d", field=field)
+        total += int(match.group(1)) * _UNITS[unit]
+        position = match.end()
+    if position == 0 or value[position:].strip():
+        raise InvalidInput(f"{text.strip()!r} is not a time: write e.g. 24 h, 90 min or 1 d", field=field)
+    return total
+
+
+def format_minutes(minutes: int) -> str:
+    """90 -> ``"1 h 30 min"``, 1440 -> ``"24 h"``, 0 -> ``"0 min"``."""
+    hours, rest = divmod(minutes, 60)
+    if hours and rest:
+        return f"{hours} h {rest} min"
+    return f"{hours} h" if hours else f"{rest} min"
 
 
 # A Core insert, run at once: the audit trail is written, never read back in the same change.
@@ -75,3 +115,38 @@ def apply_changes(row: Any, update: dict[str, Any]) -> tuple[dict[str, Any], dic
             before[name], after[name] = getattr(row, name), value
             setattr(row, name, value)
     return before, after
+
+
+def check_slug(value: str, what: str = "slug") -> str:
+    """A lower-case slug (letters, digits, hyphens; up to 64); ``InvalidInput`` otherwise."""
+    slug = value.strip()
+    if not SLUG.fullmatch(slug):
+        raise InvalidInput(
+            f"{what} {value!r}: use lower-case letters, digits and hyphens (up to 64), e.g. city-salon",
+            field="slug",
+        )
+    return slug
+
+
+def check_text(value: str, field: str, limit: int) -> str:
+    text = value.strip()
+    if len(text) > limit:
+        raise InvalidInput(f"{field}: at most {limit} characters", field=field)
+    if "\x00" in text:
+        raise InvalidInput(f"{field}: NUL characters are not allowed", field=field)
+    return text
+
+
+def check_texts(texts: dict[str, str], languages: list[str], field: str, limit: int) -> dict[str, str]:
+    """A ``{language: text}`` map with known languages; empty texts are left out."""
+    checked = {}
+    for language, text in texts.items():
+        if language not in languages:
+            raise InvalidInput(
+                f"{field}: {language!r} is not one of the business's languages ({', '.join(languages)})",
+                field=field,
+            )
+        value = check_text(text, field, limit)
+        if value:
+            checked[language] = value
+    return checked

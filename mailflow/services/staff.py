@@ -21,8 +21,7 @@ from sqlmodel import Session, col, select
 from mailflow.booking.model import Actor
 from mailflow.errors import InvalidInput, NotFound
 from mailflow.services.bookings import BookingView, in_calendar, view_of
-from mailflow.services.business import check_text
-from mailflow.services.common import apply_changes, audit, check_timezone, normalize_email
+from mailflow.services.common import apply_changes, audit, check_text, check_timezone, normalize_email
 from mailflow.store import queries
 from mailflow.store.engine import read_session, write_session
 from mailflow.store.tables import (

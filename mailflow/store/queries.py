@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam
@@ -179,8 +179,20 @@ def customer_for(session: Session, business: Business, email: str) -> Customer |
 
 
 def day_window(day_from: date, day_to: date, tz: str) -> Interval:
-    """The UTC span covering local days ``day_from``..``day_to`` in ``tz`` (widened by a day)."""
+    """The UTC span covering local days ``day_from``..``day_to`` in ``tz``, widened by a day on
+    each side (what a slot search must look at: bookings, time off and buffers reaching in).
+    Calendars showing those days use ``local_days``."""
     zone = ZoneInfo(tz)
     start = datetime.combine(day_from - timedelta(days=1), time(0), zone)
     end = datetime.combine(day_to + timedelta(days=2), time(0), zone)
     return Interval(start, end)
+
+
+def local_days(day_from: date, day_to: date, tz: str) -> Interval:
+    """The UTC span of exactly the local days ``day_from``..``day_to`` in ``tz`` (for calendars:
+    a booking starting on another local day is outside it, unlike ``day_window``)."""
+    zone = ZoneInfo(tz)
+    return Interval(
+        datetime.combine(day_from, time(0), zone).astimezone(UTC),
+        datetime.combine(day_to + timedelta(days=1), time(0), zone).astimezone(UTC),
+    )

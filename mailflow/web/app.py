@@ -36,11 +36,12 @@ def create_web_app(app: App) -> FastAPI:
     from mailflow.api import build_api
     from mailflow.app import maildir_path
     from mailflow.metrics import CONTENT_TYPE_LATEST, Metrics
-    from mailflow.web.admin import RouterFactory, api_keys, templates_editor
+    from mailflow.web.admin import RouterFactory, api_keys, closures, setup, templates_editor
     from mailflow.web.admin import bookings as admin_bookings
     from mailflow.web.admin import install as install_admin
     from mailflow.web.admin import settings as admin_settings
     from mailflow.web.admin import signin as admin_signin
+    from mailflow.web.admin import staff as admin_staff
     from mailflow.web.pages import build_router
     from mailflow.web.security import NulInInput, SecurityHeaders, redact, refuse_nul
 
@@ -61,8 +62,12 @@ def create_web_app(app: App) -> FastAPI:
     web.include_router(build_router(app), dependencies=[Depends(refuse_nul)])
     web.include_router(build_api(app))
     admin_routers: list[RouterFactory] = [
+        setup.build_router,
+        admin_staff.build_overview_router,  # before signin's: its /admin/staff page is the older one
         admin_signin.build_router,
+        admin_staff.build_router,  # after signin's: /admin/staff/invite is signin's
         admin_settings.build_router,
+        closures.build_router,
         admin_bookings.build_router,
         templates_editor.build_router,
         api_keys.build_router,

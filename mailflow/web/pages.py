@@ -20,20 +20,18 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, BackgroundTasks, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from mailflow import services as use_cases
 from mailflow.booking.model import Actor, ActorKind, BookingStatus, Origin
 from mailflow.errors import BookingConflict, InvalidInput, NotFound, PolicyRefused, SlotUnavailable
-from mailflow.outbound.context import change_instructions, decide, load_facts
-from mailflow.outbound.formatting import babel_locale, format_duration, format_when
-from mailflow.outbound.i18n import message as email_message
+from mailflow.outbound.context import BookingFacts, decide
+from mailflow.outbound.formatting import babel_locale, format_when
 from mailflow.outbound.ics import Method, calendar_bytes
 from mailflow.outbound.message import calendar_entry
+from mailflow.services import catalog, manage
 from mailflow.store import queries
-from mailflow.store.engine import read_session, write_session
-from mailflow.store.links import booking_for_token
-from mailflow.store.tables import Booking, Business, Customer, Service, Staff
+from mailflow.store.engine import read_session
 from mailflow.web.i18n import PAGE_LOCALES, TEXT, page_locale, translator
 from mailflow.web.security import (
     RateLimiter,
@@ -46,6 +44,7 @@ from mailflow.web.security import (
 
 if TYPE_CHECKING:
     from mailflow.app import App
+    from mailflow.store.tables import Business, Service
 
 CALENDAR_DAYS = 30
 COMMON_ZONES = (
@@ -168,15 +167,9 @@ def build_router(app: App) -> APIRouter:
             **extra,
         )
 
-    def default_business(session: Session) -> Business:
-        business = session.exec(select(Business).order_by(col(Business.id))).first()
-        if business is None:
-            raise NotFound("business", "(none yet: run `mailflow demo` or create one)")
-        return business
-
     def not_found(request: Request, locale: str | None = None) -> HTMLResponse:
         with read_session(engine) as session:
-            business = default_business(session)
+            business = catalog.default_business(session)
         lang = page_locale(locale or request.query_params.get("lang"), business.default_locale)
         t = translator(lang)
         return simple(
@@ -193,42 +186,27 @@ def build_router(app: App) -> APIRouter:
 
     def forbidden(request: Request) -> HTMLResponse:
         with read_session(engine) as session:
-            business = default_business(session)
+            business = catalog.default_business(session)
         lang = page_locale(request.query_params.get("lang"), business.default_locale)
         t = translator(lang)
         return simple(request, business, lang, t("forbidden_title"), [t("forbidden_text")], 403)
 
     def too_many(request: Request) -> HTMLResponse:
         with read_session(engine) as session:
-            business = default_business(session)
+            business = catalog.default_business(session)
         lang = page_locale(request.query_params.get("lang"), business.default_locale)
         response = simple(request, business, lang, translator(lang)("too_many"), [], 429)
         response.headers["Retry-After"] = "600"
         return response
 
-    def lookup(request: Request, token: str, session: Session) -> Booking | None:
+    def lookup(request: Request, token: str, session: Session) -> BookingFacts | None:
         """The booking of ``token``, counting misses against the client's failure limit."""
-        booking = booking_for_token(session, token, _now())
-        if booking is None:
+        facts = manage.open_manage_link(session, token, _now())
+        if facts is None:
             limits.token_failures.hit(client_ip(request))
-        return booking
+        return facts
 
-    def view_of(session: Session, booking: Booking, locale: str) -> tuple[dict[str, Any], Any]:
-        facts = load_facts(session, booking)
-        when = format_when(booking.start, booking.end, locale, facts.customer.timezone)
-        view = {
-            "ref": booking.ref,
-            "status": booking.status,
-            "service_name": facts.service.name,
-            "duration": format_duration(timedelta(minutes=facts.service.duration_minutes), locale),
-            "when": when.when,
-            "staff_name": facts.staff.name or facts.staff.email,
-            "location": facts.service.location or facts.business.address,
-            "cancel_reason": booking.cancel_reason,
-        }
-        return view, facts
-
-    def customer_actor(facts: Any) -> Actor:
+    def customer_actor(facts: BookingFacts) -> Actor:
         return Actor(ActorKind.CUSTOMER_LINK, facts.customer.email)
 
     def calendar_context(
@@ -324,37 +302,36 @@ def build_router(app: App) -> APIRouter:
         if limits.token_failures.blocked(client_ip(request)):
             return too_many(request)
         with read_session(engine) as session:
-            booking = lookup(request, token, session)
-            if booking is None:
-                return not_found(request)
-            locale = page_locale(request.query_params.get("lang"), _customer_locale(session, booking))
-            view, facts = view_of(session, booking, locale)
-            decision = decide(facts, _now())
-            return render(
-                request,
-                "manage.html",
-                locale,
-                facts.business,
-                view=view,
-                token=token,
-                decision=decision,
-                reason_text=email_message(locale, f"reason.{decision.reason.value}"),
-                change_instructions=change_instructions(facts.business, facts.service, locale),
-            )
+            facts = lookup(request, token, session)
+        if facts is None:
+            return not_found(request)
+        locale = page_locale(request.query_params.get("lang"), facts.customer.locale)
+        page = manage.manage_page(facts, locale, _now())
+        return render(
+            request,
+            "manage.html",
+            locale,
+            facts.business,
+            view=page.summary,
+            token=token,
+            decision=page.decision,
+            reason_text=page.reason_text,
+            change_instructions=page.change_instructions,
+        )
 
     @router.get("/m/{token}/booking.ics")
     def manage_ics(request: Request, token: str) -> Response:
         if limits.token_failures.blocked(client_ip(request)):
             return too_many(request)
         with read_session(engine) as session:
-            booking = lookup(request, token, session)
-            if booking is None:
-                return not_found(request)
-            facts = load_facts(session, booking)
-            method = Method.CANCEL if booking.status == BookingStatus.CANCELLED.value else Method.REQUEST
-            domain = app.notifier.builder.settings.message_domain
-            entry = calendar_entry(facts, facts.booking, facts.customer.locale, domain, _now())
-            data = calendar_bytes(entry, method)
+            facts = lookup(request, token, session)
+        if facts is None:
+            return not_found(request)
+        booking = facts.booking
+        method = Method.CANCEL if booking.status == BookingStatus.CANCELLED else Method.REQUEST
+        domain = app.notifier.builder.settings.message_domain
+        entry = calendar_entry(facts, booking, facts.customer.locale, domain, _now())
+        data = calendar_bytes(entry, method)
         return Response(
             data,
             media_type=f"text/calendar; charset=utf-8; method={method.value}",
@@ -371,14 +348,13 @@ def build_router(app: App) -> APIRouter:
         if limits.token_failures.blocked(client_ip(request)):
             return too_many(request)
         with read_session(engine) as session:
-            booking = lookup(request, token, session)
-            if booking is None:
+            facts = lookup(request, token, session)
+            if facts is None:
                 return not_found(request)
-            facts = load_facts(session, booking)
             locale = page_locale(request.query_params.get("lang"), facts.customer.locale)
             if not decide(facts, _now()).allowed:
                 return RedirectResponse(f"/m/{token}?lang={locale}", status_code=303)
-            view, facts = view_of(session, booking, locale)
+            view = manage.summary_of(facts, locale)
             context = calendar_context(
                 session,
                 facts.business,
@@ -386,7 +362,7 @@ def build_router(app: App) -> APIRouter:
                 locale,
                 f"/m/{token}/reschedule",
                 params=params,
-                exclude_booking_id=booking.id,
+                exclude_booking_id=facts.booking.booking_id,
             )
             session_id = request_session(request)
             response = render(
@@ -403,18 +379,17 @@ def build_router(app: App) -> APIRouter:
             )
             return response
 
-    def posted_booking(request: Request, token: str, csrf: str) -> tuple[Booking, Any, str] | Response:
+    def posted_booking(request: Request, token: str, csrf: str) -> tuple[BookingFacts, str] | Response:
         """The booking a manage-page POST is about, or the response that refuses the POST."""
         if not csrf_valid(secret, request, csrf, "manage", token):
             return forbidden(request)
         if limits.token_failures.blocked(client_ip(request)):
             return too_many(request)
         with read_session(engine) as session:
-            booking = lookup(request, token, session)
-            if booking is None:
-                return not_found(request)
-            facts = load_facts(session, booking)
-        return booking, facts, page_locale(request.query_params.get("lang"), facts.customer.locale)
+            facts = lookup(request, token, session)
+        if facts is None:
+            return not_found(request)
+        return facts, page_locale(request.query_params.get("lang"), facts.customer.locale)
 
     @router.post("/m/{token}/reschedule", response_class=HTMLResponse)
     def reschedule_submit(
@@ -423,13 +398,13 @@ def build_router(app: App) -> APIRouter:
         target = posted_booking(request, token, csrf)
         if isinstance(target, Response):
             return target
-        booking, facts, locale = target
+        facts, locale = target
         t = translator(locale)
         try:
             start, staff = _parse_slot(slot)
             use_cases.reschedule_booking(
                 engine,
-                booking.ref,
+                facts.booking.ref,
                 start=start,
                 staff=staff,
                 actor=customer_actor(facts),
@@ -441,16 +416,15 @@ def build_router(app: App) -> APIRouter:
         except (BookingConflict, SlotUnavailable, InvalidInput, NotFound):  # NotFound: a staff member
             back = _params_for_slot(request.query_params, slot, facts.business.timezone)
             return _reschedule(request, token, message=t("just_taken"), status=409, params=back)
-        return changed(request, booking, locale, "rescheduled", f"/m/{token}?lang={locale}", "back")
+        return changed(request, facts.booking.ref, locale, "rescheduled", f"/m/{token}?lang={locale}", "back")
 
-    def changed(
-        request: Request, booking: Booking, locale: str, what: str, href: str, link: str
-    ) -> HTMLResponse:
+    def changed(request: Request, ref: str, locale: str, what: str, href: str, link: str) -> HTMLResponse:
         """The page after a successful change: wake the worker, show the booking as it is now."""
         app.wake()
         t = translator(locale)
         with read_session(engine) as session:
-            view, facts = view_of(session, session.get_one(Booking, booking.id), locale)
+            facts = manage.booking_facts(session, ref)
+        view = manage.summary_of(facts, locale)
         return simple(
             request,
             facts.business,
@@ -462,12 +436,9 @@ def build_router(app: App) -> APIRouter:
             links=[{"href": href, "text": t(link)}],
         )
 
-    def refused(request: Request, facts: Any, locale: str, exc: PolicyRefused) -> HTMLResponse:
+    def refused(request: Request, facts: BookingFacts, locale: str, exc: PolicyRefused) -> HTMLResponse:
         t = translator(locale)
-        lines = [
-            email_message(locale, f"reason.{exc.reason}"),
-            change_instructions(facts.business, facts.service, locale),
-        ]
+        lines = manage.refusal_lines(facts, locale, exc.reason)
         return simple(request, facts.business, locale, t("refused_title"), lines, 403)
 
     @router.get("/m/{token}/cancel", response_class=HTMLResponse)
@@ -475,14 +446,13 @@ def build_router(app: App) -> APIRouter:
         if limits.token_failures.blocked(client_ip(request)):
             return too_many(request)
         with read_session(engine) as session:
-            booking = lookup(request, token, session)
-            if booking is None:
-                return not_found(request)
-            facts = load_facts(session, booking)
-            locale = page_locale(request.query_params.get("lang"), facts.customer.locale)
-            if not decide(facts, _now()).allowed:
-                return RedirectResponse(f"/m/{token}?lang={locale}", status_code=303)
-            view, facts = view_of(session, booking, locale)
+            facts = lookup(request, token, session)
+        if facts is None:
+            return not_found(request)
+        locale = page_locale(request.query_params.get("lang"), facts.customer.locale)
+        if not decide(facts, _now()).allowed:
+            return RedirectResponse(f"/m/{token}?lang={locale}", status_code=303)
+        view = manage.summary_of(facts, locale)
         session_id = request_session(request)
         response = render(
             request,
@@ -500,11 +470,11 @@ def build_router(app: App) -> APIRouter:
         target = posted_booking(request, token, csrf)
         if isinstance(target, Response):
             return target
-        booking, facts, locale = target
+        facts, locale = target
         try:
             use_cases.cancel_booking(
                 engine,
-                booking.ref,
+                facts.booking.ref,
                 reason=reason[:500] or None,
                 actor=customer_actor(facts),
                 now=_now(),
@@ -512,14 +482,16 @@ def build_router(app: App) -> APIRouter:
             )
         except PolicyRefused as exc:
             return refused(request, facts, locale, exc)
-        return changed(request, booking, locale, "cancelled", f"/book?lang={locale}", "new_booking_text")
+        return changed(
+            request, facts.booking.ref, locale, "cancelled", f"/book?lang={locale}", "new_booking_text"
+        )
 
     # --- find my booking -------------------------------------------------------------
 
     @router.get("/m", response_class=HTMLResponse)
     def find_page(request: Request) -> Response:
         with read_session(engine) as session:
-            business = default_business(session)
+            business = catalog.default_business(session)
         locale = page_locale(request.query_params.get("lang"), business.default_locale)
         t = translator(locale)
         session_id = request_session(request)
@@ -545,7 +517,7 @@ def build_router(app: App) -> APIRouter:
         if not limits.find_per_ip.hit(client_ip(request)):
             return too_many(request)
         with read_session(engine) as session:
-            business = default_business(session)
+            business = catalog.default_business(session)
         locale = page_locale(request.query_params.get("lang"), business.default_locale)
         t = translator(locale)
         if address and limits.find_per_email.hit(address):
@@ -563,47 +535,20 @@ def build_router(app: App) -> APIRouter:
         )
 
     def resend_links(address: str) -> int:
-        now = _now()
-        with write_session(engine) as session:
-            bookings = session.exec(
-                select(Booking)
-                .join(Customer, col(Customer.id) == col(Booking.customer_id))
-                .where(
-                    Customer.email == address,
-                    col(Customer.bouncing).is_(False),
-                    Booking.status == BookingStatus.CONFIRMED.value,
-                    col(Booking.start) > now,
-                )
-                .order_by(col(Booking.start))
-                .limit(10)
-            ).all()
-            for booking in bookings:
-                app.notifier.resend_confirmation(session, booking, now)
-        if bookings:
+        sent = manage.resend_links(engine, address, now=_now(), notifier=app.notifier)
+        if sent:
             app.wake()
-        return len(bookings)
+        return sent
 
     # --- self-service ------------------------------------------------------------------
 
     @router.get("/book", response_class=HTMLResponse)
     def book_index(request: Request) -> Response:
         with read_session(engine) as session:
-            business = default_business(session)
+            business = catalog.default_business(session)
             locale = page_locale(request.query_params.get("lang"), business.default_locale)
-            services = session.exec(
-                select(Service)
-                .where(Service.business_id == business.id, col(Service.active).is_(True))
-                .order_by(col(Service.id))
-            ).all()
-            staff = []
-            for member in session.exec(
-                select(Staff)
-                .where(Staff.business_id == business.id, col(Staff.active).is_(True))
-                .order_by(col(Staff.id))
-            ).all():
-                names = [s.name for s in services if member in queries.staff_for_service(session, s)]
-                if names:
-                    staff.append({"name": member.name or member.email, "services": names})
+            services = catalog.active_services(session, business)
+            staff = catalog.staff_offerings(session, business, services, locale)
             return render(request, "book_index.html", locale, business, services=services, staff=staff)
 
     def book_context(
@@ -654,7 +599,7 @@ def build_router(app: App) -> APIRouter:
     @router.get("/book/{slug}", response_class=HTMLResponse)
     def book_service(request: Request, slug: str) -> Response:
         with read_session(engine) as session:
-            business = default_business(session)
+            business = catalog.default_business(session)
             locale = page_locale(request.query_params.get("lang"), business.default_locale)
             try:
                 service = queries.service_by_slug(session, business, slug)
@@ -691,7 +636,7 @@ def build_router(app: App) -> APIRouter:
         if not csrf_valid(secret, request, csrf, "book", slug):
             return forbidden(request)
         with read_session(engine) as session:
-            business = default_business(session)
+            business = catalog.default_business(session)
             try:
                 service = queries.service_by_slug(session, business, slug)
             except NotFound:
@@ -775,28 +720,15 @@ def build_router(app: App) -> APIRouter:
         except InvalidInput:
             return None
         with read_session(engine) as session:
-            row = session.exec(
-                select(Booking.ref)
-                .join(Customer, col(Customer.id) == col(Booking.customer_id))
-                .join(Service, col(Service.id) == col(Booking.service_id))
-                .join(Staff, col(Staff.id) == col(Booking.staff_id))
-                .where(
-                    Customer.email == address,
-                    Service.slug == slug,
-                    Staff.email == staff_email,
-                    Booking.start == start,
-                    Booking.status == BookingStatus.CONFIRMED.value,
-                )
-            ).first()
-        return row
+            return catalog.confirmed_booking_ref(
+                session, customer_email=address, service_slug=slug, staff_email=staff_email, start=start
+            )
 
     def booked(request: Request, business: Business, ref: str, address: str) -> HTMLResponse:
         with read_session(engine) as session:
-            booking = queries.booking_by_ref(session, ref)
-            locale = page_locale(
-                request.query_params.get("lang"), session.get_one(Customer, booking.customer_id).locale
-            )
-            view, _facts = view_of(session, booking, locale)
+            facts = manage.booking_facts(session, ref)
+        locale = page_locale(request.query_params.get("lang"), facts.customer.locale)
+        view = manage.summary_of(facts, locale)
         t = translator(locale)
         return simple(
             request,
@@ -810,10 +742,6 @@ def build_router(app: App) -> APIRouter:
         )
 
     return router
-
-
-def _customer_locale(session: Session, booking: Booking) -> str:
-    return session.get_one(Customer, booking.customer_id).locale
 
 
 def _params_for_slot(query: Mapping[str, str], slot: str, timezone: str) -> dict[str, str]:

@@ -148,13 +148,14 @@ def test_staff_booking_hides_manage_actions_when_setting_off(live_server: LiveSe
 
 
 def test_self_service_booking_in_german(live_server: LiveServer, page: Page) -> None:
-    """Booking a haircut on the German self-service page confirms it in German, on the page and by email."""
+    """Booking a haircut on the German self-service page confirms it in German, on the page and by email,
+    with the service's German name throughout."""
     customer = a_customer("erika")
     day = weekday_ahead(3)
     page.goto("/book?lang=de")
     expect(page.get_by_role("heading", name="Termin buchen")).to_be_visible()
-    page.get_by_role("link", name=re.compile("Haircut")).click()
-    expect(page.get_by_role("heading", name="Haircut")).to_be_visible()
+    page.get_by_role("link", name=re.compile("Haarschnitt")).click()
+    expect(page.get_by_role("heading", name="Haarschnitt")).to_be_visible()
     page.locator(f'a.day.free[href*="day={day.isoformat()}"]').click()
     expect(page.locator("a.day.selected")).to_have_attribute("href", re.compile(f"day={day.isoformat()}"))
     page.locator("a.slot").first.click()
@@ -172,6 +173,7 @@ def test_self_service_booking_in_german(live_server: LiveServer, page: Page) -> 
     confirmation = live_server.wait_for_email(kind="confirmation", booking=ref, to=customer)
     assert str(confirmation["Subject"]).startswith("Ihr Termin ist bestätigt")
     assert "vielen Dank für Ihre Buchung" in text_of(confirmation)
+    assert "Haarschnitt" in text_of(confirmation) and "Haircut" not in text_of(confirmation)
     assert "Termin verwalten" in html_of(confirmation)
     assert manage_links(confirmation), "a self-service booking carries the Manage booking link"
 

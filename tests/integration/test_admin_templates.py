@@ -27,7 +27,7 @@ from fastapi.testclient import TestClient
 from httpx import Response
 from sqlmodel import Session, col, select
 
-from mailflow import auth, service
+from mailflow import auth, services
 from mailflow.app import App, build, run_once
 from mailflow.booking.model import Actor, ActorKind, Origin
 from mailflow.config import load_settings
@@ -105,12 +105,12 @@ class Editor:
             return list(session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id))).all())
 
     def book(self, customer: str, hour: int) -> str:
-        view = service.create_booking(
+        view = services.create_booking(
             self.app.engine,
             business="contoso",
             service="haircut",
             staff=STAFF,
-            customer=service.CustomerInput(email=customer, name="Anna Schmidt", locale="de"),
+            customer=services.CustomerInput(email=customer, name="Anna Schmidt", locale="de"),
             start=berlin(self.day, hour),
             origin=Origin.STAFF,
             actor=Actor(ActorKind.STAFF, ADMIN),

@@ -12,36 +12,29 @@ store's no-double-booking guarantee has no override.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from mailflow import auth
 from mailflow import services as use_cases
 from mailflow.booking.model import Actor, ActorKind, BookingStatus, Origin
 from mailflow.errors import BookingConflict, InvalidInput, NotFound, PolicyRefused, SlotUnavailable
-from mailflow.services import normalize_email
+from mailflow.services import calendar as calendar_views
+from mailflow.services import catalog, customers, normalize_email
+from mailflow.services.calendar import Row, when_text
 from mailflow.store import queries
-from mailflow.store.engine import read_session, write_session
-from mailflow.store.tables import (
-    AuditEvent,
-    Booking,
-    Business,
-    Customer,
-    InboundMessage,
-    OutboxMessage,
-    Service,
-    Staff,
-    pk,
-)
+from mailflow.store.engine import read_session
 from mailflow.web.admin import Admin
 from mailflow.web.pages import _parse_day as parse_day
 from mailflow.web.pages import _parse_slot as parse_slot
+
+if TYPE_CHECKING:
+    from mailflow.store.tables import Booking, Business, Service, Staff
 
 __all__ = ["DEFAULT_RANGE_DAYS", "FORCE_EXPLANATION", "build_router"]
 
@@ -70,70 +63,15 @@ def local_time(day_text: str, time_text: str, zone: str) -> datetime:
     return datetime.combine(day, wall.replace(second=0, microsecond=0), ZoneInfo(zone))
 
 
-def when_text(start: datetime, end: datetime, zone: str) -> str:
-    """``Tue 8 Dec 2026, 10:00–10:45`` in ``zone``."""
-    tz = ZoneInfo(zone)
-    local_start, local_end = start.astimezone(tz), end.astimezone(tz)
-    return f"{local_start:%a} {local_start.day} {local_start:%b %Y, %H:%M}–{local_end:%H:%M}"
-
-
-@dataclass(frozen=True)
-class Row:
-    """A booking as the calendar lists it."""
-
-    ref: str
-    status: str
-    origin: str
-    service: str
-    staff: str
-    staff_email: str
-    customer: str
-    customer_email: str
-    bouncing: bool
-    when: str
-    day: date
-    start: datetime
-
-
-def _rows(session: Session, bookings: list[Booking], zone: str) -> list[Row]:
-    services = {pk(s): s for s in session.exec(select(Service)).all()}
-    staff = {pk(s): s for s in session.exec(select(Staff)).all()}
-    rows = []
-    tz = ZoneInfo(zone)
-    for booking in bookings:
-        customer = session.get_one(Customer, booking.customer_id)
-        member = staff[booking.staff_id]
-        rows.append(
-            Row(
-                ref=booking.ref,
-                status=booking.status,
-                origin=booking.origin,
-                service=services[booking.service_id].name,
-                staff=member.name or member.email,
-                staff_email=member.email,
-                customer=customer.name,
-                customer_email=customer.email,
-                bouncing=customer.bouncing,
-                when=when_text(booking.start, booking.end, zone),
-                day=booking.start.astimezone(tz).date(),
-                start=booking.start,
-            )
-        )
-    return rows
-
-
 def build_router(admin: Admin) -> APIRouter:
     """The calendar pages of the signed-in member's business."""
     router = APIRouter()
     app = admin.app
     engine = app.engine
 
-    def visible(who: auth.SignedIn) -> Any:
-        """The condition on Booking that limits ``who`` to what they may see."""
-        condition = col(Booking.business_id) == who.business_id
-        if not who.is_admin:
-            condition = condition & (col(Booking.staff_id) == who.staff_id)
-        return condition
+    def own_staff_id(who: auth.SignedIn) -> int | None:
+        """Whose bookings ``who`` sees: None (everyone's) for an admin, else their own."""
+        return None if who.is_admin else who.staff_id
 
     def actor(who: auth.SignedIn) -> Actor:
         return Actor(ActorKind.STAFF, who.email)
@@ -149,8 +87,8 @@ def build_router(admin: Admin) -> APIRouter:
         return Response("No such booking.\n", status_code=404, media_type="text/plain")
 
     def owned(session: Session, who: auth.SignedIn, ref: str) -> Booking | Response:
-        booking = session.exec(select(Booking).where(Booking.ref == ref.strip().upper())).first()
-        if booking is None or booking.business_id != who.business_id:
+        booking = calendar_views.find_booking(session, who.business_id, ref)
+        if booking is None:
             return missing()
         if not who.is_admin and booking.staff_id != who.staff_id:
             return not_yours()
@@ -162,8 +100,7 @@ def build_router(admin: Admin) -> APIRouter:
     def calendar(request: Request, who: auth.SignedIn = Depends(admin.user)) -> Response:
         params = request.query_params
         with read_session(engine) as session:
-            business = session.get_one(Business, who.business_id)
-            zone = business.timezone
+            zone = catalog.business_by_id(session, who.business_id).timezone
             today = _now().astimezone(ZoneInfo(zone)).date()
             view = "day" if params.get("view") == "day" else "list"
             problems = []
@@ -179,23 +116,20 @@ def build_router(admin: Admin) -> APIRouter:
                 if (last - first).days >= MAX_RANGE_DAYS:
                     problems.append(f"At most {MAX_RANGE_DAYS} days at once; the range was shortened.")
                     last = first + timedelta(days=MAX_RANGE_DAYS - 1)
-            window = queries.day_window(first, last, zone)
-            bookings = session.exec(
-                select(Booking)
-                .where(visible(who), col(Booking.start) >= window.start, col(Booking.start) < window.end)
-                .order_by(col(Booking.start), col(Booking.id))
-            ).all()
-            rows = _rows(session, list(bookings), zone)
+            rows = calendar_views.bookings_between(
+                session,
+                business_id=who.business_id,
+                staff_id=own_staff_id(who),
+                first=first,
+                last=last,
+                zone=zone,
+            )
             columns: dict[str, list[Row]] = {}
             if view == "day":
-                members = session.exec(
-                    select(Staff)
-                    .where(Staff.business_id == who.business_id, col(Staff.active).is_(True))
-                    .order_by(col(Staff.id))
-                ).all()
-                for member in members:
-                    if who.is_admin or member.id == who.staff_id:
-                        columns[member.name or member.email] = []
+                for name in calendar_views.day_columns(
+                    session, business_id=who.business_id, staff_id=own_staff_id(who)
+                ):
+                    columns[name] = []
                 for row in rows:
                     columns.setdefault(row.staff, []).append(row)
         return admin.render(
@@ -261,12 +195,8 @@ def build_router(admin: Admin) -> APIRouter:
         status: int = 200,
     ) -> Response:
         with read_session(engine) as session:
-            business = session.get_one(Business, who.business_id)
-            services = session.exec(
-                select(Service)
-                .where(Service.business_id == business.id, col(Service.active).is_(True))
-                .order_by(col(Service.id))
-            ).all()
+            business = catalog.business_by_id(session, who.business_id)
+            services = catalog.active_services(session, business)
             chosen = next((s for s in services if s.slug == values.get("service")), None)
             if chosen is None and services:
                 chosen = services[0]
@@ -302,7 +232,7 @@ def build_router(admin: Admin) -> APIRouter:
     def new_form(request: Request, who: auth.SignedIn = Depends(admin.user)) -> Response:
         params = request.query_params
         with read_session(engine) as session:
-            zone = session.get_one(Business, who.business_id).timezone
+            zone = catalog.business_by_id(session, who.business_id).timezone
         today = _now().astimezone(ZoneInfo(zone)).date()
         values = {
             "service": params.get("service", ""),
@@ -347,7 +277,7 @@ def build_router(admin: Admin) -> APIRouter:
         }
         errors: dict[str, str] = {}
         with read_session(engine) as session:
-            business = session.get_one(Business, who.business_id)
+            business = catalog.business_by_id(session, who.business_id)
             zone, business_slug = business.timezone, business.slug
         start: datetime | None = None
         staff_email = ""
@@ -418,23 +348,8 @@ def build_router(admin: Admin) -> APIRouter:
             booking = owned(session, who, ref)
             if isinstance(booking, Response):
                 return booking
-            business = session.get_one(Business, booking.business_id)
-            svc = session.get_one(Service, booking.service_id)
-            member = session.get_one(Staff, booking.staff_id)
-            customer = session.get_one(Customer, booking.customer_id)
-            emails = session.exec(
-                select(OutboxMessage)
-                .where(OutboxMessage.booking_id == booking.id)
-                .order_by(col(OutboxMessage.created_at), col(OutboxMessage.id))
-            ).all()
-            replies = session.exec(
-                select(InboundMessage)
-                .where(InboundMessage.booking_id == booking.id)
-                .order_by(col(InboundMessage.received_at), col(InboundMessage.id))
-            ).all()
-            history = session.exec(
-                select(AuditEvent).where(AuditEvent.booking_id == booking.id).order_by(col(AuditEvent.at))
-            ).all()
+            detail = calendar_views.booking_detail(session, booking)
+            business, svc, member = detail.business, detail.service, detail.staff
             form = values or {}
             zone = business.timezone
             booked_day = booking.start.astimezone(ZoneInfo(zone)).date()
@@ -469,39 +384,10 @@ def build_router(admin: Admin) -> APIRouter:
                 when=when_text(booking.start, booking.end, zone),
                 zone=zone,
                 cancel_reason=booking.cancel_reason,
-                customer=customer,
-                emails=[
-                    {
-                        "kind": e.kind,
-                        "recipient": e.recipient,
-                        "status": e.status,
-                        "attempts": e.attempts,
-                        "last_error": e.last_error or "",
-                        "subject": str((e.context or {}).get("subject", "")),
-                        "created": e.created_at.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M"),
-                    }
-                    for e in emails
-                ],
-                replies=[
-                    {
-                        "received": r.received_at.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M"),
-                        "sender": r.envelope_from,
-                        "kind": r.kind or "",
-                        "command": r.command or "",
-                        "status": r.status,
-                        "verdict": _verdict(r.verdicts),
-                        "error": r.error or "",
-                    }
-                    for r in replies
-                ],
-                history=[
-                    {
-                        "at": h.at.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M"),
-                        "action": h.action,
-                        "by": h.actor_label or h.actor_kind,
-                    }
-                    for h in history
-                ],
+                customer=detail.customer,
+                emails=detail.emails,
+                replies=detail.replies,
+                history=detail.history,
                 members=[(m.email, m.name or m.email) for m in members],
                 staff_choice=staff_choice,
                 day=day.isoformat(),
@@ -543,7 +429,7 @@ def build_router(admin: Admin) -> APIRouter:
         values = {"slot": slot, "when": when, "force_day": force_day, "force_time": force_time}
         values |= {"force_staff": force_staff, "day": day, "staff": staff}
         with read_session(engine) as session:
-            zone = session.get_one(Business, booking.business_id).timezone
+            zone = catalog.business_by_id(session, booking.business_id).timezone
         try:
             if when == "force":
                 start = local_time(force_day, force_time, zone)
@@ -604,25 +490,19 @@ def build_router(admin: Admin) -> APIRouter:
         booking = target(who, ref)
         if isinstance(booking, Response):
             return booking
-        problem = resend_confirmation(booking)
+        problem = resend_confirmation(booking, who)
         if problem is not None:
             return detail_page(request, who, ref, errors={"resend": problem}, status=409)
         return RedirectResponse(f"/admin/bookings/{booking.ref}?done=resent", status_code=303)
 
-    def resend_confirmation(booking: Booking) -> str | None:
+    def resend_confirmation(booking: Booking, who: auth.SignedIn) -> str | None:
         """Queue the confirmation again; the reason why not, when it cannot be sent."""
-        now = _now()
-        with write_session(engine) as session:
-            row = session.get_one(Booking, booking.id)
-            customer = session.get_one(Customer, row.customer_id)
-            if row.status != BookingStatus.CONFIRMED.value:
-                return "This booking is cancelled; there is no confirmation to send."
-            if customer.bouncing:
-                return (
-                    f"Emails to {customer.email} bounce, so nothing is sent to it. "
-                    "Correct the address or clear the flag below, then resend."
-                )
-            app.notifier.resend_confirmation(session, row, now)
+        try:
+            calendar_views.resend_confirmation(
+                engine, booking.ref, actor=actor(who), now=_now(), notifier=app.notifier
+            )
+        except InvalidInput as exc:
+            return str(exc)
         app.wake()
         return None
 
@@ -650,42 +530,15 @@ def build_router(admin: Admin) -> APIRouter:
                 values=values,
                 status=400,
             )
-        with write_session(engine) as session:
-            customer = session.get_one(Customer, booking.customer_id)
-            clash = session.exec(
-                select(Customer).where(
-                    Customer.business_id == customer.business_id,
-                    Customer.email == address,
-                    Customer.id != customer.id,
-                )
-            ).first()
-            if clash is None:
-                customer.email = address
-                customer.bouncing = False
-                session.add(customer)
-        if clash is not None:
-            return detail_page(
-                request,
-                who,
-                ref,
-                errors={"customer": f"Another customer ({clash.name}) already has the address {address}."},
-                values=values,
-                status=409,
-            )
+        try:
+            customers.correct_customer_address(engine, booking.ref, address, actor=actor(who), now=_now())
+        except InvalidInput as exc:  # another customer has the address
+            return detail_page(request, who, ref, errors={"customer": str(exc)}, values=values, status=409)
         if then == "resend":
-            problem = resend_confirmation(booking)
+            problem = resend_confirmation(booking, who)
             if problem is not None:
                 return detail_page(request, who, ref, errors={"resend": problem}, status=409)
             return RedirectResponse(f"/admin/bookings/{booking.ref}?done=resent", status_code=303)
         return RedirectResponse(f"/admin/bookings/{booking.ref}?done=customer", status_code=303)
 
     return router
-
-
-def _verdict(verdicts: list[dict[str, Any]]) -> str:
-    """The pipeline's last verdict on an inbound message, as one line (``act: cancelled``)."""
-    for entry in reversed(verdicts or []):
-        rule, verdict = str(entry.get("rule", "")), str(entry.get("verdict", ""))
-        if rule or verdict:
-            return f"{rule}: {verdict}"
-    return ""

@@ -1,33 +1,38 @@
-"""Settings (admins only): per service and per business, at ``/admin/services``.
+"""Settings (admins only) at ``/admin/services``: the business profile and its services.
 
-Nothing here copies a setting into bookings: the emails and the manage page
-read the service's ``customer_can_manage`` and cut-off when they are built
-(``mailflow.outbound.context.decide``), so a change applies to existing
-bookings from the next email on. Changed reminder offsets re-plan the pending
-reminders of upcoming bookings. A form with a mistake comes back with every
-value as typed and the problem next to its field.
+The page parses the forms and calls ``mailflow.services.business`` and
+``mailflow.services.catalog``, which check, store, audit and re-plan (changed
+reminder offsets re-plan the pending reminders of upcoming bookings). Nothing
+here copies a setting into bookings: the emails and the manage page read the
+service's ``customer_can_manage`` and cut-off when they are built, so a change
+applies to existing bookings from the next email on. A form with a mistake
+comes back with every value as typed and the problem next to its field (400).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import delete
-from sqlmodel import Session, col, select
 
 from mailflow import auth
-from mailflow.booking.model import BookingStatus
-from mailflow.errors import InvalidInput
-from mailflow.scheduling.reminders import ReminderStatus
-from mailflow.services import check_timezone, normalize_email
-from mailflow.store.engine import read_session, write_session
-from mailflow.store.tables import Booking, Business, Reminder, Service, ServiceStaff, Staff, pk
+from mailflow.errors import InvalidInput, NotFound
+from mailflow.services.business import BusinessView, business_slug, get_business, update_business
+from mailflow.services.catalog import (
+    ServiceView,
+    archive_service,
+    create_service,
+    get_service,
+    list_services,
+    update_service,
+)
+from mailflow.services.common import format_minutes, parse_minutes
+from mailflow.services.staff import list_staff
 from mailflow.web.admin import Admin
+from mailflow.web.admin.forms import FormState, actor_of, now, posted, texts_of
+from mailflow.web.admin.setup import LANGUAGE_NAMES
 
 __all__ = ["MANAGE_EXPLANATION", "MANAGE_LABEL", "build_router", "format_minutes", "parse_minutes"]
 
@@ -37,205 +42,108 @@ MANAGE_EXPLANATION = (
     "their emails show no Manage button and give your change instructions instead "
     "(bookings they made themselves can always be managed)."
 )
-MAX_MINUTES = 60 * 24 * 60  # 60 days
-MAX_REMINDERS = 5
-_UNITS = {"m": 1, "min": 1, "mins": 1, "minute": 1, "minutes": 1, "h": 60, "hr": 60, "hour": 60, "hours": 60}
-_UNITS |= {"d": 1440, "day": 1440, "days": 1440}
-_PART = re.compile(r"(\d+)\s*([a-z]*)")
+NUMBER_FIELDS = ("duration", "buffer_before", "buffer_after", "horizon_days")
+TIME_FIELDS = ("min_notice", "change_cutoff")
+TEXT_PREFIXES = {"names": "name", "descriptions": "description", "change_instructions": "instructions"}
+BUSINESS_FIELDS = ("name", "phone", "email", "address", "timezone", "locale", "sender_name", "sender_email")
 
 
-def parse_minutes(text: str, bare_unit: str = "min") -> int:
-    """``"1 h 30 min"`` -> 90; a bare number counts in ``bare_unit``. ``InvalidInput`` otherwise.
-
-    >>> parse_minutes("24 h"), parse_minutes("90"), parse_minutes("1 d 2h"), parse_minutes("2", "h")
-    (1440, 90, 1560, 120)
-    """
-    value = text.strip().lower()
-    if not value:
-        raise InvalidInput("enter a time such as 24 h or 30 min")
-    total, position = 0, 0
-    for match in _PART.finditer(value):
-        if value[position : match.start()].strip():
-            break
-        unit = match.group(2) or bare_unit
-        if unit not in _UNITS:
-            raise InvalidInput(f"unknown unit {unit!r}: use min, h or d")
-        total += int(match.group(1)) * _UNITS[unit]
-        position = match.end()
-    if position == 0 or value[position:].strip():
-        raise InvalidInput(f"{text.strip()!r} is not a time: write e.g. 24 h, 90 min or 1 d")
-    return total
-
-
-def format_minutes(minutes: int) -> str:
-    """90 -> ``"1 h 30 min"``, 1440 -> ``"24 h"``, 0 -> ``"0 min"``."""
-    hours, rest = divmod(minutes, 60)
-    if hours and rest:
-        return f"{hours} h {rest} min"
-    return f"{hours} h" if hours else f"{rest} min"
-
-
-@dataclass
-class ServiceForm:
-    """A service's form as shown or as posted, with the problems per field."""
-
-    slug: str
-    name: str
-    values: dict[str, Any]
-    errors: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class BusinessForm:
-    values: dict[str, str]
-    locales: list[str]
-    errors: dict[str, str] = field(default_factory=dict)
-
-
-BUSINESS_FIELDS = (
-    "phone",
-    "email",
-    "address",
-    "change_instructions",
-    "default_locale",
-    "timezone",
-    "sender_name",
-    "sender_email",
-)
-
-
-def service_values(service: Service, staff_ids: set[int]) -> dict[str, Any]:
-    return {
+def service_values(service: ServiceView, languages: list[str]) -> dict[str, Any]:
+    """A service's form values as shown."""
+    values: dict[str, Any] = {
+        "slug": service.slug,
+        "active": service.active,
         "customer_can_manage": service.customer_can_manage,
-        "change_cutoff": format_minutes(service.change_cutoff_minutes),
-        "reminders": ", ".join(
-            format_minutes(m) for m in sorted(service.reminder_offsets_minutes, reverse=True)
-        ),
         "duration": str(service.duration_minutes),
         "buffer_before": str(service.buffer_before_minutes),
         "buffer_after": str(service.buffer_after_minutes),
-        "staff": staff_ids,
+        "horizon_days": str(service.horizon_days),
+        "min_notice": format_minutes(service.min_notice_minutes),
+        "change_cutoff": format_minutes(service.change_cutoff_minutes),
+        "reminders": ", ".join(format_minutes(m) for m in service.reminder_offsets_minutes),
+        "location": service.location,
+        "staff": list(service.staff),
+    }
+    for key, prefix in TEXT_PREFIXES.items():
+        texts = getattr(service, key)
+        values |= {f"{prefix}_{lang}": texts.get(lang, "") for lang in languages}
+    return values
+
+
+def new_service_values(languages: list[str]) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "slug": "",
+        "active": True,
+        "customer_can_manage": False,
+        "duration": "30",
+        "buffer_before": "0",
+        "buffer_after": "0",
+        "horizon_days": "60",
+        "min_notice": "1 h",
+        "change_cutoff": "24 h",
+        "reminders": "24 h",
+        "location": "",
+        "staff": [],
+    }
+    for prefix in TEXT_PREFIXES.values():
+        values |= {f"{prefix}_{lang}": "" for lang in languages}
+    return values
+
+
+def posted_service(form: dict[str, Any], shown: dict[str, Any]) -> FormState:
+    """A posted service form as typed, over the values ``shown`` for fields not posted (the
+    checkboxes are always posted: absent means off, or nobody)."""
+    values = shown | {name: form[name] for name in shown if name in form and name != "staff"}
+    values["customer_can_manage"] = bool(form.get("customer_can_manage"))
+    values["staff"] = list(form.get("staff", []))
+    return FormState(values)
+
+
+def parse_service_form(state: FormState, form: dict[str, Any], languages: list[str]) -> dict[str, Any]:
+    """``catalog``'s values for the fields of a posted service form; format problems go to
+    ``state.errors`` (the service layer checks ranges, languages and staff)."""
+    v = state.values
+    parsed: dict[str, Any] = {name: str(v[name]).strip() for name in NUMBER_FIELDS if name in form}
+    for name in TIME_FIELDS:
+        try:
+            if name in form:
+                parsed[name] = parse_minutes(str(v[name]))
+        except InvalidInput as exc:
+            state.errors[name] = str(exc)
+    try:
+        if "reminders" in form:
+            parts = [part for part in re.split(r"[,;]", str(v["reminders"])) if part.strip()]
+            parsed["reminders"] = [parse_minutes(part) for part in parts]
+    except InvalidInput as exc:
+        state.errors["reminders"] = str(exc)
+    for key, prefix in TEXT_PREFIXES.items():
+        given = [lang for lang in languages if f"{prefix}_{lang}" in form]
+        if given:
+            parsed[key] = {lang: text for lang, text in texts_of(v, prefix, given).items()}
+    if "location" in form:
+        parsed["location"] = v["location"]
+    return parsed | {"customer_can_manage": v["customer_can_manage"], "staff": v["staff"]}
+
+
+def business_values(business: BusinessView) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "name": business.name,
+        "phone": business.phone,
+        "email": business.email,
+        "address": business.address,
+        "timezone": business.timezone,
+        "locale": business.default_locale,
+        "sender_name": business.sender_name,
+        "sender_email": business.sender_email,
+        "languages": list(business.locales),
+    }
+    return values | {
+        f"instructions_{lang}": business.change_instructions.get(lang, "") for lang in LANGUAGE_NAMES
     }
 
 
-def _whole(text: str, low: int, high: int, what: str) -> int:
-    try:
-        number = int(text.strip())
-    except ValueError:
-        raise InvalidInput(f"{what} must be a whole number of minutes") from None
-    if not low <= number <= high:
-        raise InvalidInput(f"{what} must be between {low} and {high} minutes")
-    return number
-
-
-def parse_service_form(
-    values: dict[str, Any], members: dict[int, Staff]
-) -> tuple[dict[str, Any], dict[str, str]]:
-    """The service fields to store, and the problems keyed by form field."""
-    parsed: dict[str, Any] = {"customer_can_manage": bool(values["customer_can_manage"])}
-    errors: dict[str, str] = {}
-    try:
-        cutoff = parse_minutes(values["change_cutoff"])
-        if cutoff > MAX_MINUTES:
-            raise InvalidInput("the cut-off can be at most 60 days")
-        parsed["change_cutoff_minutes"] = cutoff
-    except InvalidInput as exc:
-        errors["change_cutoff"] = str(exc)
-    try:
-        parts = [part for part in re.split(r"[,;]", values["reminders"]) if part.strip()]
-        offsets = sorted({parse_minutes(part) for part in parts}, reverse=True)
-        if len(offsets) > MAX_REMINDERS:
-            raise InvalidInput(f"at most {MAX_REMINDERS} reminders")
-        if any(not 1 <= offset <= MAX_MINUTES for offset in offsets):
-            raise InvalidInput("each reminder must be between 1 minute and 60 days before the start")
-        parsed["reminder_offsets_minutes"] = offsets
-    except InvalidInput as exc:
-        errors["reminders"] = str(exc)
-    for name, column, low, high, what in (
-        ("duration", "duration_minutes", 5, 24 * 60, "the duration"),
-        ("buffer_before", "buffer_before_minutes", 0, 240, "the buffer before"),
-        ("buffer_after", "buffer_after_minutes", 0, 240, "the buffer after"),
-    ):
-        try:
-            parsed[column] = _whole(values[name], low, high, what)
-        except InvalidInput as exc:
-            errors[name] = str(exc)
-    chosen = set(values["staff"])
-    if not chosen:
-        errors["staff"] = "choose at least one staff member, or nobody can be booked for this service"
-    elif not chosen <= set(members):
-        errors["staff"] = "choose staff members of this business"
-    parsed["staff"] = chosen
-    return parsed, errors
-
-
-def replan_reminders(session: Session, service: Service, now: datetime) -> None:
-    """Bring the pending reminders of upcoming bookings of ``service`` in line with its offsets.
-
-    Sent and skipped reminders stay as they are; new offsets get a pending row
-    when still ahead, removed ones are dropped.
-    """
-    offsets = set(service.reminder_offsets_minutes)
-    bookings = session.exec(
-        select(Booking).where(
-            Booking.service_id == service.id,
-            Booking.status == BookingStatus.CONFIRMED.value,
-            col(Booking.start) > now,
-        )
-    ).all()
-    for booking in bookings:
-        existing = {
-            row.offset_minutes: row
-            for row in session.exec(select(Reminder).where(Reminder.booking_id == booking.id))
-        }
-        for offset, row in existing.items():
-            if offset not in offsets and row.status == ReminderStatus.PENDING.value:
-                row.status = ReminderStatus.DROPPED.value
-                session.add(row)
-        for offset in offsets - set(existing):
-            due = booking.start - timedelta(minutes=offset)
-            if due > now:
-                session.add(
-                    Reminder(
-                        booking_id=pk(booking),
-                        offset_minutes=offset,
-                        due_at=due,
-                        booking_version=booking.version,
-                        status=ReminderStatus.PENDING.value,
-                    )
-                )
-
-
-def parse_business_form(values: dict[str, str], locales: list[str]) -> tuple[dict[str, Any], dict[str, str]]:
-    parsed: dict[str, Any] = {}
-    errors: dict[str, str] = {}
-    for name, limit in (("phone", 64), ("address", 500), ("sender_name", 200)):
-        if len(values[name].strip()) > limit:
-            errors[name] = f"at most {limit} characters"
-        parsed[name] = values[name].strip()
-    for name in ("email", "sender_email"):
-        try:
-            parsed[name] = normalize_email(values[name]) if values[name].strip() else ""
-        except InvalidInput:
-            errors[name] = f"“{values[name].strip()}” is not an email address"
-    if not parsed.get("email") and "email" not in errors and not parsed["phone"]:
-        errors["phone"] = "give a phone number or an email address, so customers can reach you"
-    if values["default_locale"] not in locales:
-        errors["default_locale"] = f"choose one of {', '.join(locales)}"
-    parsed["default_locale"] = values["default_locale"]
-    try:
-        parsed["timezone"] = check_timezone(values["timezone"].strip())
-    except InvalidInput as exc:
-        errors["timezone"] = str(exc)
-    instructions = values["change_instructions"].strip()
-    if len(instructions) > 2000:
-        errors["change_instructions"] = "at most 2000 characters"
-    parsed["change_instructions"] = instructions or None
-    return parsed, errors
-
-
 def build_router(admin: Admin) -> APIRouter:
-    """``/admin/services``: the settings of the signed-in admin's business and its services."""
+    """``/admin/services``: the signed-in admin's business profile, its services, a new service."""
     router = APIRouter()
     engine = admin.app.engine
 
@@ -243,51 +151,74 @@ def build_router(admin: Admin) -> APIRouter:
         request: Request,
         who: auth.SignedIn,
         *,
-        service_form: ServiceForm | None = None,
-        business_form: BusinessForm | None = None,
+        forms: dict[str, FormState] | None = None,
         status: int = 200,
     ) -> Response:
-        with read_session(engine) as session:
-            business = session.get_one(Business, who.business_id)
-            members = session.exec(
-                select(Staff).where(Staff.business_id == business.id).order_by(col(Staff.id))
-            ).all()
-            forms = []
-            for service in session.exec(
-                select(Service).where(Service.business_id == business.id).order_by(col(Service.id))
-            ):
-                if service_form is not None and service_form.slug == service.slug:
-                    forms.append(service_form)
-                    continue
-                staff_ids = {
-                    link.staff_id
-                    for link in session.exec(
-                        select(ServiceStaff).where(ServiceStaff.service_id == service.id)
-                    )
-                }
-                forms.append(ServiceForm(service.slug, service.name, service_values(service, staff_ids)))
-            if business_form is None:
-                business_form = BusinessForm(
-                    {name: getattr(business, name) or "" for name in BUSINESS_FIELDS}, list(business.locales)
-                )
-            team = [(pk(m), m.name or m.email, m.active) for m in members]
-            return admin.render(
-                request,
-                "services.html",
-                status=status,
-                business_name=business.name,
-                services=forms,
-                business=business_form,
-                team=team,
-                saved=request.query_params.get("saved"),
-                manage_label=MANAGE_LABEL,
-                manage_explanation=MANAGE_EXPLANATION,
-                csrf=admin.csrf(request, "settings"),
-            )
+        forms = forms or {}
+        slug = business_slug(engine, who.business_id)
+        business = get_business(engine, slug)
+        languages = list(business.locales)
+        services = [
+            (service, forms.get(service.slug) or FormState(service_values(service, languages)))
+            for service in list_services(engine, slug)
+        ]
+        return admin.render(
+            request,
+            "services.html",
+            status=status,
+            business_name=business.name,
+            languages=[(code, LANGUAGE_NAMES.get(code, code)) for code in languages],
+            all_languages=list(LANGUAGE_NAMES.items()),
+            default_locale=business.default_locale,
+            services=services,
+            new_service=forms.get("new") or FormState(new_service_values(languages)),
+            business=forms.get("business") or FormState(business_values(business)),
+            team=[
+                (member.email, member.name or member.email, member.active)
+                for member in list_staff(engine, slug)
+            ],
+            saved=request.query_params.get("saved"),
+            welcome=request.query_params.get("welcome"),
+            manage_label=MANAGE_LABEL,
+            manage_explanation=MANAGE_EXPLANATION,
+            csrf=admin.csrf(request, "settings"),
+        )
+
+    def text_field(exc: InvalidInput, default_locale: str) -> str | None:
+        """The form field for a problem with a per-language text (the default language's)."""
+        prefix = TEXT_PREFIXES.get(exc.field or "")
+        return f"{prefix}_{default_locale}" if prefix else exc.field
 
     @router.get("/admin/services")
     def settings_page(request: Request, who: auth.SignedIn = Depends(admin.admin)) -> Response:
         return page(request, who)
+
+    @router.post("/admin/services")
+    def new_service(
+        request: Request,
+        _: None = Depends(admin.csrf_guard("settings")),
+        who: auth.SignedIn = Depends(admin.admin),
+        form: dict[str, Any] = Depends(posted),
+    ) -> Response:
+        business = get_business(engine, business_slug(engine, who.business_id))
+        state = posted_service(form, new_service_values(business.locales))
+        values = parse_service_form(state, form, business.locales)
+        if not state.errors:
+            try:
+                create_service(
+                    engine,
+                    business.slug,
+                    slug=str(form.get("slug", "")),
+                    values=values,
+                    actor=actor_of(who),
+                    now=now(),
+                )
+            except InvalidInput as exc:
+                state.errors[_known(state, text_field(exc, business.default_locale))] = str(exc)
+        if state.errors:
+            return page(request, who, forms={"new": state}, status=400)
+        created = str(form.get("slug", "")).strip()
+        return RedirectResponse(f"/admin/services?saved={created}#service-{created}", status_code=303)
 
     @router.post("/admin/services/{slug}")
     def save_service(
@@ -295,56 +226,41 @@ def build_router(admin: Admin) -> APIRouter:
         slug: str,
         _: None = Depends(admin.csrf_guard("settings")),
         who: auth.SignedIn = Depends(admin.admin),
-        customer_can_manage: str = Form(""),
-        change_cutoff: str = Form(""),
-        reminders: str = Form(""),
-        duration: str = Form(""),
-        buffer_before: str = Form(""),
-        buffer_after: str = Form(""),
-        staff: list[str] = Form([]),
+        form: dict[str, Any] = Depends(posted),
     ) -> Response:
+        business = get_business(engine, business_slug(engine, who.business_id))
         try:
-            chosen = {int(value) for value in staff}
-        except ValueError:
-            chosen = {-1}
-        values: dict[str, Any] = {
-            "customer_can_manage": bool(customer_can_manage),
-            "change_cutoff": change_cutoff,
-            "reminders": reminders,
-            "duration": duration,
-            "buffer_before": buffer_before,
-            "buffer_after": buffer_after,
-            "staff": chosen,
-        }
-        with read_session(engine) as session:
-            service = session.exec(
-                select(Service).where(Service.business_id == who.business_id, Service.slug == slug)
-            ).first()
-            if service is None:
+            shown = service_values(get_service(engine, business.slug, slug), business.locales)
+        except NotFound:
+            return Response("no such service\n", status_code=404, media_type="text/plain")
+        state = posted_service(form, shown)
+        values = parse_service_form(state, form, business.locales)
+        if not state.errors:
+            try:
+                update_service(engine, business.slug, slug, values, actor=actor_of(who), now=now())
+            except NotFound:
                 return Response("no such service\n", status_code=404, media_type="text/plain")
-            members = {
-                pk(m): m
-                for m in session.exec(select(Staff).where(Staff.business_id == who.business_id)).all()
-            }
-            parsed, errors = parse_service_form(values, members)
-            if errors:
-                return page(
-                    request, who, service_form=ServiceForm(slug, service.name, values, errors), status=400
-                )
-        now = datetime.now(UTC)
-        with write_session(engine) as session:
-            service = session.get_one(Service, service.id)
-            old_offsets = sorted(service.reminder_offsets_minutes)
-            for column, value in parsed.items():
-                if column != "staff":
-                    setattr(service, column, value)
-            session.add(service)
-            session.execute(delete(ServiceStaff).where(col(ServiceStaff.service_id) == service.id))
-            for staff_id in sorted(parsed["staff"]):
-                session.add(ServiceStaff(service_id=pk(service), staff_id=staff_id))
-            if sorted(parsed["reminder_offsets_minutes"]) != old_offsets:
-                session.flush()
-                replan_reminders(session, service, now)
+            except InvalidInput as exc:
+                state.errors[_known(state, text_field(exc, business.default_locale))] = str(exc)
+        if state.errors:
+            return page(request, who, forms={slug: state}, status=400)
+        return RedirectResponse(f"/admin/services?saved={slug}#service-{slug}", status_code=303)
+
+    @router.post("/admin/services/{slug}/archive")
+    def archive(
+        slug: str,
+        _: None = Depends(admin.csrf_guard("settings")),
+        who: auth.SignedIn = Depends(admin.admin),
+        form: dict[str, Any] = Depends(posted),
+    ) -> Response:
+        business = business_slug(engine, who.business_id)
+        try:
+            if form.get("restore"):
+                update_service(engine, business, slug, {"active": True}, actor=actor_of(who), now=now())
+            else:
+                archive_service(engine, business, slug, actor=actor_of(who), now=now())
+        except NotFound:
+            return Response("no such service\n", status_code=404, media_type="text/plain")
         return RedirectResponse(f"/admin/services?saved={slug}#service-{slug}", status_code=303)
 
     @router.post("/admin/business")
@@ -352,35 +268,36 @@ def build_router(admin: Admin) -> APIRouter:
         request: Request,
         _: None = Depends(admin.csrf_guard("settings")),
         who: auth.SignedIn = Depends(admin.admin),
-        phone: str = Form(""),
-        email: str = Form(""),
-        address: str = Form(""),
-        change_instructions: str = Form(""),
-        default_locale: str = Form(""),
-        timezone: str = Form(""),
-        sender_name: str = Form(""),
-        sender_email: str = Form(""),
+        form: dict[str, Any] = Depends(posted),
     ) -> Response:
-        values = {
-            "phone": phone,
-            "email": email,
-            "address": address,
-            "change_instructions": change_instructions,
-            "default_locale": default_locale,
-            "timezone": timezone,
-            "sender_name": sender_name,
-            "sender_email": sender_email,
+        slug = business_slug(engine, who.business_id)
+        current = business_values(get_business(engine, slug))
+        given = [name for name in current if name in form and name != "languages"]  # others stay
+        state = FormState(current | {name: form[name] for name in given})
+        changes: dict[str, Any] = {name: form[name] for name in BUSINESS_FIELDS if name in given}
+        if form.get("languages"):
+            changes["languages"] = [str(form.get("locale") or current["locale"]), *form["languages"]]
+        offered = changes.get("languages", current["languages"])
+        instructions = {
+            lang: form[f"instructions_{lang}"] for lang in LANGUAGE_NAMES if f"instructions_{lang}" in given
         }
-        with read_session(engine) as session:
-            locales = list(session.get_one(Business, who.business_id).locales)
-        parsed, errors = parse_business_form(values, locales)
-        if errors:
-            return page(request, who, business_form=BusinessForm(values, locales, errors), status=400)
-        with write_session(engine) as session:
-            business = session.get_one(Business, who.business_id)
-            for name, value in parsed.items():
-                setattr(business, name, value)
-            session.add(business)
+        if instructions:
+            changes["change_instructions"] = {
+                lang: text for lang, text in instructions.items() if lang in offered
+            }
+        try:
+            update_business(engine, slug, changes, actor=actor_of(who), now=now())
+        except InvalidInput as exc:
+            field = (
+                f"instructions_{state.values['locale']}" if exc.field == "change_instructions" else exc.field
+            )
+            state.errors[_known(state, "languages" if field == "languages" else field, "name")] = str(exc)
+            return page(request, who, forms={"business": state}, status=400)
         return RedirectResponse("/admin/services?saved=business#business", status_code=303)
 
     return router
+
+
+def _known(state: FormState, field: str | None, default: str = "slug") -> str:
+    """``field`` when the form has it, else ``default`` (a problem is never lost)."""
+    return field if field is not None and field in state.values else default

@@ -61,7 +61,9 @@ def _fill_from_single_texts() -> None:
         sa.column("instructions", sa.JSON()),
     )
     locales = {}
-    for row in connection.execute(sa.select(business.c.id, business.c.default_locale, business.c.change_instructions)):
+    for row in connection.execute(
+        sa.select(business.c.id, business.c.default_locale, business.c.change_instructions)
+    ):
         locales[row.id] = row.default_locale
         if row.change_instructions:
             connection.execute(
@@ -70,7 +72,13 @@ def _fill_from_single_texts() -> None:
                 .values(instructions={row.default_locale: row.change_instructions})
             )
     rows = connection.execute(
-        sa.select(service.c.id, service.c.business_id, service.c.name, service.c.description, service.c.change_instructions)
+        sa.select(
+            service.c.id,
+            service.c.business_id,
+            service.c.name,
+            service.c.description,
+            service.c.change_instructions,
+        )
     ).all()
     for row in rows:
         locale = locales.get(row.business_id, "en")

@@ -1,0 +1,569 @@
+"""Inbound mail: store what arrives, claim it, record the pipeline's outcome, and the changes a reply makes.
+
+The transports (SMTP, LMTP, IMAP, ``mailflow inbound feed``) call ``store_raw`` or
+``store_many`` before they answer; the worker takes stored rows with
+``claim_received`` and runs the pipeline (``mailflow.inbound.process``) over them
+inside one ``pipeline_transaction`` per batch, calling the steps here that read or
+change the store (targets, de-duplication, bounces, answers, forwards) and
+``finish_messages`` at the end. ``retry_inbound`` puts a message that crashed back
+for another run; The inbound log is ``mailflow.services.mail_log``.
+
+The statements of the hot path are built once, at import, and run as Core.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine, bindparam, event, insert, update
+from sqlmodel import Session, col, select
+
+from mailflow.booking.model import Actor, ActorKind, BookingStatus
+from mailflow.errors import InvalidInput, NotFound
+from mailflow.services.bookings import OfferedSlot, find_slots
+from mailflow.services.common import audit
+from mailflow.store.engine import read_session, write_session
+from mailflow.store.tables import (
+    AuditEvent,
+    Booking,
+    Business,
+    Customer,
+    InboundMessage,
+    OutboxMessage,
+    ReplyKey,
+    Service,
+)
+
+if TYPE_CHECKING:
+    from mailflow.inbound.rules import BounceInfo
+    from mailflow.outbound.notifier import Notifier
+
+KEY_ADDRESS = re.compile(r"^reply\+([a-z0-9]{8,64})@(.+)$")
+CLAIM_LEASE = timedelta(minutes=5)
+ANSWER_INTERVAL = timedelta(hours=1)
+OPTIONS_COUNT = 5
+OPTIONS_DAYS = 21
+OPTIONS_CHUNK_DAYS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """A message as an MTA hands it over: bytes and envelope."""
+
+    raw: bytes
+    envelope_from: str
+    envelope_rcpt: str
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """What the pipeline needs of a stored message's row besides its bytes."""
+
+    id: int
+    sha256: str
+    envelope_rcpt: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """A stored message as the worker reads it: the row's id, bytes and envelope recipient."""
+
+    id: int
+    raw: bytes
+    sha256: str
+    envelope_rcpt: str
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """What a reply is about: a booking and the recipient of the email it answers."""
+
+    booking_id: int | None
+    recipient: str
+    via: str
+    key: str | None = None
+    key_kind: str | None = None
+    offered: list[dict[str, str]] | None = None
+
+
+@dataclass
+class Outcome:
+    """The record of one message's way through the pipeline."""
+
+    verdicts: list[dict[str, str]] = field(default_factory=list)
+    kind: str | None = None
+    command: str | None = None
+    booking_id: int | None = None
+
+    def add(self, rule: str, verdict: str, detail: str = "") -> None:
+        self.verdicts.append({"rule": rule, "verdict": verdict, "detail": detail[:500]})
+
+
+# --- storing ---------------------------------------------------------------------
+
+
+def store_raw(engine: Engine, raw: bytes, *, envelope_from: str, envelope_rcpt: str, now: datetime) -> int:
+    """Store ``raw`` as received (status ``received``); returns the row id. Nothing is judged yet."""
+    return store_many(engine, [Received(raw, envelope_from, envelope_rcpt)], now)[0]
+
+
+def store_many(engine: Engine, messages: list[Received], now: datetime) -> list[int]:
+    """Store ``messages`` in one transaction (one commit, one turn at SQLite's lock); their row ids.
+
+    All or nothing: should the transaction fail, none is stored and the error is raised.
+    """
+    ids = []
+    with write_session(engine) as session:
+        for message in messages:
+            values: dict[str, Any] = {
+                "message_id": header_message_id(message.raw),
+                "sha256": hashlib.sha256(message.raw).hexdigest(),
+                "raw": message.raw,
+                "envelope_from": message.envelope_from[:254],
+                "envelope_rcpt": message.envelope_rcpt[:254],
+                "received_at": now,
+                "status": "received",
+                "verdicts": [],
+                "attempts": 0,
+            }
+            ids.append(int(session.execute(_STORE, values).scalar_one()))
+    return ids
+
+
+def header_message_id(raw: bytes) -> str | None:
+    """The Message-ID from the header block only (storage must be cheap; the body waits)."""
+    head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0][:65536]
+    match = re.search(rb"(?im)^message-id:[ \t]*(<[^>\r\n]{1,990}>)", head)
+    return match.group(1).decode("ascii", "replace") if match else None
+
+
+# --- claiming --------------------------------------------------------------------
+
+
+def has_received(engine: Engine) -> bool:
+    """Whether a stored message waits (a read, so a polling worker never takes the write lock)."""
+    with read_session(engine) as session:
+        return session.execute(_WAITING).first() is not None
+
+
+def claim_received(engine: Engine, now: datetime, limit: int, lease: timedelta = CLAIM_LEASE) -> list[int]:
+    """Atomically take up to ``limit`` stored messages (or ones whose worker's claim ran out).
+
+    A claim holds for ``lease`` from the moment it is taken, however long the
+    message waited before. (A row claimed before ``claimed_until`` existed has
+    none: its lease counts from its arrival, as it did then.) Returns the ids, ascending.
+    """
+    claimed_until = col(InboundMessage.claimed_until)
+    expired = (claimed_until < now) | (
+        claimed_until.is_(None) & (col(InboundMessage.received_at) < now - lease)
+    )
+    due = (col(InboundMessage.status) == "received") | (
+        (col(InboundMessage.status) == "processing") & expired
+    )
+    candidates = (
+        select(InboundMessage.id)
+        .where(due)
+        .order_by(col(InboundMessage.id))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    with write_session(engine) as session:
+        rows = session.execute(
+            update(InboundMessage)
+            .where(col(InboundMessage.id).in_(candidates.scalar_subquery()))
+            .values(status="processing", claimed_until=now + lease, attempts=col(InboundMessage.attempts) + 1)
+            .returning(col(InboundMessage.id))
+        ).all()
+    return sorted(row[0] for row in rows)
+
+
+def retry_inbound(
+    engine: Engine, message_id: int, actor: Actor, now: datetime, lease: timedelta = CLAIM_LEASE
+) -> None:
+    """Put a message that ended with an error back for the pipeline, claimed by the caller.
+
+    The row becomes ``processing`` with a claim of ``lease`` from ``now`` (so no
+    worker takes it meanwhile); the caller runs the pipeline on it next. Audited
+    as ``inbound.retry`` under the business of the message's booking (or the only
+    business, for a message that reached none). ``NotFound`` for an unknown id,
+    ``InvalidInput`` when the message is not in ``error``.
+    """
+    with write_session(engine) as session:
+        row = session.get(InboundMessage, message_id)
+        if row is None:
+            raise NotFound("inbound message", str(message_id))
+        if row.status != "error":
+            raise InvalidInput(f"inbound message {message_id} is {row.status}, not error: nothing to retry")
+        row.status = "processing"
+        row.claimed_until = now + lease
+        session.add(row)
+        business_id = _business_of(session, row.booking_id)
+        if business_id is not None:
+            audit(
+                session,
+                business_id=business_id,
+                booking_id=row.booking_id,
+                action="inbound.retry",
+                actor=actor,
+                at=now,
+                before={"inbound_id": message_id, "status": "error", "error": row.error},
+                after={"inbound_id": message_id, "status": "processing"},
+            )
+
+
+def _business_of(session: Session, booking_id: int | None) -> int | None:
+    if booking_id is not None:
+        booking = session.get(Booking, booking_id)
+        if booking is not None:
+            return booking.business_id
+    only = session.exec(select(Business.id).limit(2)).all()
+    return only[0] if len(only) == 1 else None
+
+
+# --- reading ---------------------------------------------------------------------
+
+
+def load_stored(engine: Engine, row_ids: Sequence[int]) -> list[StoredMessage]:
+    """The stored messages of ``row_ids`` (those that exist), with their bytes."""
+    with read_session(engine) as session:
+        found = session.execute(_STORED, {"ids": list(row_ids)}).all()
+    return [StoredMessage(row.id, row.raw, row.sha256, row.envelope_rcpt) for row in found]
+
+
+def our_addresses(engine: Engine) -> frozenset[str]:
+    """Every business's own addresses (sender and contact), lower case: mail from them is a loop."""
+    with read_session(engine) as session:
+        senders = session.exec(select(Business.sender_email, Business.email)).all()
+    return frozenset(address.lower() for pair in senders for address in pair if address)
+
+
+def reply_key_exists(engine: Engine, key: str) -> bool:
+    """Whether ``key`` is a reply key we issued (asked at RCPT for every ``reply+`` address)."""
+    with engine.connect() as connection:  # Core, not a Session: this runs for every RCPT
+        return connection.execute(_KEY_EXISTS, {"key": key}).first() is not None
+
+
+def find_target(
+    session: Session, addresses: Sequence[str], references: Sequence[str | None], domain: str
+) -> Target | None:
+    """The first reply key of ours among ``addresses``, else our own Message-ID among ``references``.
+
+    ``addresses`` in order of trust (envelope, To, Delivered-To, Cc); a key counts only on
+    ``domain`` (any domain when it is empty). ``references`` in order of preference
+    (In-Reply-To, then References from the newest); empty ones are skipped.
+    """
+    for address in addresses:
+        match = KEY_ADDRESS.match(address.strip().lower())
+        if match is None or (domain and match.group(2) != domain):
+            continue
+        key = session.execute(_KEY_TARGET, {"key": match.group(1)}).first()
+        if key is not None:
+            return Target(key.booking_id, key.recipient, "reply_key", match.group(1), key.kind, key.offered)
+    for message_id in (ref for ref in references if ref):
+        sent = session.execute(_SENT_TARGET, {"message_id": message_id}).first()
+        if sent is not None:
+            return Target(sent.booking_id, sent.recipient, "references", None, sent.kind, None)
+    return None
+
+
+def target_ref(
+    engine: Engine, addresses: Sequence[str], references: Sequence[str | None], domain: str
+) -> str | None:
+    """The reference of the booking a message would be about (see ``find_target``), or None."""
+    with read_session(engine) as session:
+        target = find_target(session, addresses, references, domain)
+        if target is None or target.booking_id is None:
+            return None
+        booking = session.get(Booking, target.booking_id)
+        return booking.ref if booking else None
+
+
+# --- the pipeline's transaction ----------------------------------------------------
+
+
+@contextmanager
+def pipeline_transaction(engine: Engine) -> Iterator[Session]:
+    """One write transaction for a batch of claimed messages: commits on success, rolls back on error.
+
+    Every row it loads is held until it ends, so what the batch's messages share (the
+    business, its services and staff) is loaded once. The steps below take this session;
+    the booking use cases join it with ``within``.
+    """
+    with write_session(engine) as session:
+        _keep_loaded(session)
+        yield session
+
+
+def _keep_loaded(session: Session) -> None:
+    """Hold every row the session loads until it ends.
+
+    The identity map only holds rows weakly: without this, the business, the
+    services and the staff the batch's messages share would be dropped and
+    loaded again for every message (and every email).
+    """
+    kept: list[object] = []
+    event.listen(session, "loaded_as_persistent", lambda _session, row: kept.append(row))
+    session.info["mailflow_kept"] = kept
+
+
+def finish_messages(session: Session, finished: Sequence[tuple[int, Outcome, BaseException | None]]) -> None:
+    """Record each ``(row id, outcome, crash)``: ``done`` with its verdicts, or ``error`` with the crash.
+
+    A crash is added to its outcome's verdicts. The claim is released. One statement for all.
+    """
+    if finished:
+        session.execute(_FINISH, [_finished(row_id, outcome, crash) for row_id, outcome, crash in finished])
+
+
+def finish_crashed(engine: Engine, row_id: int, outcome: Outcome, crash: BaseException) -> None:
+    """In a transaction of its own: message ``row_id`` ends as ``error`` with ``crash`` (bytes kept)."""
+    with write_session(engine) as session:
+        finish_messages(session, [(row_id, outcome, crash)])
+
+
+def _finished(row_id: int, outcome: Outcome, crash: BaseException | None) -> dict[str, Any]:
+    """The row's final values: ``done`` with the verdicts, or ``error`` with the crash."""
+    error = None
+    if crash is not None:
+        error = f"{type(crash).__name__}: {crash}"
+        outcome.add("pipeline", "error", error)
+    return {
+        "row_id": row_id,
+        "new_status": "error" if crash is not None else "done",
+        "new_error": error[:2000] if error else None,
+        "new_verdicts": outcome.verdicts,
+        "new_kind": outcome.kind,
+        "new_command": outcome.command,
+        "new_booking_id": outcome.booking_id,
+    }
+
+
+# --- steps inside the transaction --------------------------------------------------
+
+
+def is_duplicate(session: Session, row: Stored, message_id: str | None) -> bool:
+    """Whether an earlier copy (same Message-ID, else same bytes) is stored and not given up on."""
+    if message_id:
+        earlier = session.execute(_EARLIER_BY_ID, {"same": message_id, "id": row.id})
+    else:
+        earlier = session.execute(_EARLIER_BY_HASH, {"same": row.sha256, "id": row.id})
+    return earlier.first() is not None
+
+
+def booking_by_id(session: Session, booking_id: int) -> Booking:
+    """The booking ``booking_id`` (a reply's target); it exists, as targets come from our own rows."""
+    return session.get_one(Booking, booking_id)
+
+
+def may_answer(session: Session, booking: Booking, sender: str, now: datetime) -> bool:
+    """Refusals and "not understood" go out at most once per sender and booking per hour."""
+    recent = session.execute(
+        _RECENT_ANSWER, {"booking_id": booking.id, "sender": sender, "since": now - ANSWER_INTERVAL}
+    )
+    return recent.first() is None
+
+
+def note_answer(session: Session, booking: Booking, sender: str, now: datetime) -> None:
+    """Record that ``sender`` was answered about ``booking`` now (``inbound.answered``)."""
+    audit(
+        session,
+        business_id=booking.business_id,
+        booking_id=booking.id,
+        action="inbound.answered",
+        actor=Actor(ActorKind.CUSTOMER_REPLY, sender),
+        at=now,
+    )
+
+
+def answer_refusal(
+    session: Session,
+    notifier: Notifier,
+    booking: Booking,
+    action: str,
+    reason: str,
+    sender: str,
+    now: datetime,
+) -> bool:
+    """Queue the polite ``action_refused`` answer unless ``sender`` had one within the hour; whether sent."""
+    if not may_answer(session, booking, sender, now):
+        return False
+    notifier.send_refusal(session, booking, action, reason, now)
+    note_answer(session, booking, sender, now)
+    return True
+
+
+def offer_slots(
+    session: Session, notifier: Notifier, booking: Booking, now: datetime, grid: timedelta
+) -> int:
+    """Queue ``reschedule_options`` with up to five free times in the next three weeks; how many."""
+    business = session.get_one(Business, booking.business_id)
+    service = session.get_one(Service, booking.service_id)
+    first_day = now.astimezone(ZoneInfo(business.timezone)).date()
+    last_day = first_day + timedelta(days=OPTIONS_DAYS)
+    chosen: list[OfferedSlot] = []
+    seen = set()
+    day: date = first_day
+    while day <= last_day and len(chosen) < OPTIONS_COUNT:
+        # A few days at a time: the first free times are usually near, so most searches stop early.
+        chunk_end = min(day + timedelta(days=OPTIONS_CHUNK_DAYS - 1), last_day)
+        found = find_slots(
+            session,
+            business,
+            service,
+            day_from=day,
+            day_to=chunk_end,
+            now=now,
+            grid=grid,
+            exclude_booking_id=booking.id,
+        )
+        for slot in found:
+            if slot.start not in seen and slot.start != booking.start:
+                seen.add(slot.start)
+                chosen.append(slot)
+            if len(chosen) == OPTIONS_COUNT:
+                break
+        day = chunk_end + timedelta(days=1)
+    notifier.send_options(session, booking, chosen, now)
+    return len(chosen)
+
+
+def forward_to_staff(
+    session: Session,
+    notifier: Notifier,
+    booking: Booking,
+    *,
+    from_name: str | None,
+    from_email: str,
+    subject: str,
+    text: str,
+    raw: bytes,
+    verified: bool,
+    now: datetime,
+) -> None:
+    """Queue a customer's message to the booking's staff, the original ``raw`` attached.
+
+    ``from_name`` empty: the customer's name; ``text`` empty: "(no text)"; ``verified``
+    says whether the sender is the booking's customer.
+    """
+    customer = session.get_one(Customer, booking.customer_id)
+    message = {
+        "from_name": from_name or customer.name,
+        "from_email": from_email,
+        "subject": subject,
+        "text": text or "(no text)",
+        "verified": verified,
+    }
+    notifier.forward_customer_message(session, booking, message, raw, now)
+
+
+def relay_staff_reply(
+    session: Session,
+    notifier: Notifier,
+    booking: Booking,
+    staff_email: str,
+    subject: str,
+    text: str,
+    now: datetime,
+) -> None:
+    """Queue a staff member's answer to a forwarded message to the customer, from the business."""
+    notifier.relay_staff_reply(session, booking, staff_email, subject, text, now)
+
+
+def record_bounce(
+    session: Session, notifier: Notifier, info: BounceInfo, outcome: Outcome, now: datetime
+) -> None:
+    """Mark permanently failing customer addresses, flag the outbox row, tell the admins.
+
+    Each finding is added to ``outcome`` (rule ``bounce``), and the bounced email's
+    booking becomes the outcome's booking when it has none yet.
+    """
+    outcome.add("bounce", "permanent" if info.permanent else "temporary", ", ".join(info.recipients)[:200])
+    for recipient in info.recipients:
+        address = recipient.lower()
+        sent = None
+        if info.original_message_id:
+            sent = session.exec(
+                select(OutboxMessage).where(OutboxMessage.message_id == info.original_message_id)
+            ).first()
+        if sent is None:
+            sent = session.exec(
+                select(OutboxMessage)
+                .where(OutboxMessage.recipient == address, OutboxMessage.status == "sent")
+                .order_by(col(OutboxMessage.id).desc())
+            ).first()
+        if sent is not None:
+            sent.last_error = f"bounced: {info.status or ''} {info.diagnostic or ''}".strip()[:500]
+            if info.permanent:
+                sent.status = "failed"
+            session.add(sent)
+            outcome.booking_id = outcome.booking_id or sent.booking_id
+        if info.permanent:
+            for customer in session.exec(select(Customer).where(Customer.email == address)).all():
+                customer.bouncing = True
+                session.add(customer)
+                outcome.add("bounce", "customer_marked_bouncing", address)
+        if sent is not None and sent.booking_id is not None and info.action in ("failed", None):
+            booking = session.get_one(Booking, sent.booking_id)
+            if booking.status == BookingStatus.CONFIRMED.value or info.permanent:
+                notifier.report_bounce(session, booking, address, sent.kind, info, now)
+                outcome.add("bounce", "staff_told", address)
+
+
+def _earlier(same: Any) -> Any:
+    """Another stored copy of a message, before this one, not given up on."""
+    return (
+        select(InboundMessage.id)
+        .where(same == bindparam("same"), col(InboundMessage.id) < bindparam("id"))
+        .where(InboundMessage.status != "error")
+        .limit(1)
+    )
+
+
+# Statements built once: the pipeline runs them for every message.
+_INBOUND = InboundMessage.__table__  # type: ignore[attr-defined]  # SQLModel tables have one
+_STORE = insert(_INBOUND).returning(_INBOUND.c.id)
+_WAITING = select(InboundMessage.id).where(InboundMessage.status == "received").limit(1)
+_STORED = select(
+    InboundMessage.id, InboundMessage.raw, InboundMessage.sha256, InboundMessage.envelope_rcpt
+).where(col(InboundMessage.id).in_(bindparam("ids", expanding=True)))
+_FINISH = (  # Core, not ORM: one executemany for the batch, no objects to keep in step
+    update(_INBOUND)
+    .where(_INBOUND.c.id == bindparam("row_id"))
+    .values(
+        status=bindparam("new_status"),
+        error=bindparam("new_error"),
+        verdicts=bindparam("new_verdicts"),
+        kind=bindparam("new_kind"),
+        command=bindparam("new_command"),
+        booking_id=bindparam("new_booking_id"),
+        claimed_until=None,
+    )
+)
+_EARLIER_BY_ID = _earlier(InboundMessage.message_id)
+_EARLIER_BY_HASH = _earlier(InboundMessage.sha256)
+_KEY_EXISTS = select(ReplyKey.id).where(ReplyKey.key == bindparam("key")).limit(1)
+_KEY_TARGET = select(ReplyKey.booking_id, ReplyKey.recipient, ReplyKey.kind, ReplyKey.offered).where(
+    ReplyKey.key == bindparam("key")
+)
+_SENT_TARGET = (
+    select(OutboxMessage.booking_id, OutboxMessage.recipient, OutboxMessage.kind)
+    .where(OutboxMessage.message_id == bindparam("message_id"))
+    .limit(1)
+)
+_RECENT_ANSWER = (
+    select(AuditEvent.id)
+    .where(
+        AuditEvent.booking_id == bindparam("booking_id"),
+        AuditEvent.action == "inbound.answered",
+        AuditEvent.actor_label == bindparam("sender"),
+        col(AuditEvent.at) > bindparam("since"),
+    )
+    .limit(1)
+)

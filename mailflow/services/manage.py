@@ -1,0 +1,138 @@
+"""The customer's side of a booking: opening a manage link, what the manage page shows, and
+"find my booking" (the confirmations sent again to an address).
+
+Read functions take the caller's read session; ``resend_links`` is an action and opens its
+own transaction. What the customer may do is always ``manage_allowed``'s decision (``decide``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+
+from mailflow.booking.model import Actor, ActorKind, BookingStatus
+from mailflow.booking.policy import ManageDecision
+from mailflow.outbound.context import BookingFacts, change_instructions, decide, load_facts
+from mailflow.outbound.formatting import format_duration, format_when
+from mailflow.outbound.i18n import message
+from mailflow.services.common import audit
+from mailflow.store import queries
+from mailflow.store.engine import write_session
+from mailflow.store.links import booking_for_token
+from mailflow.store.tables import Booking, Customer
+
+if TYPE_CHECKING:
+    from mailflow.outbound.notifier import Notifier
+
+RESEND_LIMIT = 10
+"""At most this many upcoming bookings get their confirmation again per "find my booking"."""
+
+
+def open_manage_link(session: Session, token: str, now: datetime) -> BookingFacts | None:
+    """The booking a manage link's ``token`` opens, with the rows around it; None when the token
+    is unknown, tampered with or expired (alike, so nothing is leaked)."""
+    booking = booking_for_token(session, token, now)
+    return None if booking is None else load_facts(session, booking)
+
+
+def booking_facts(session: Session, ref: str) -> BookingFacts:
+    """Booking ``ref`` with the rows around it (as it is now); ``NotFound`` for an unknown one."""
+    return load_facts(session, queries.booking_by_ref(session, ref))
+
+
+@dataclass(frozen=True, slots=True)
+class BookingSummary:
+    """A booking as the customer pages describe it, in the reader's language and time zone."""
+
+    ref: str
+    status: str
+    service_name: str
+    duration: str
+    when: str
+    staff_name: str
+    location: str
+    cancel_reason: str | None
+
+
+def summary_of(facts: BookingFacts, locale: str) -> BookingSummary:
+    """What the customer pages show of the booking in ``facts``, in ``locale`` and the customer's zone."""
+    booking = facts.booking
+    when = format_when(booking.start, booking.end, locale, facts.customer.timezone)
+    return BookingSummary(
+        ref=booking.ref,
+        status=booking.status.value,
+        service_name=facts.service.name_in(locale),
+        duration=format_duration(timedelta(minutes=facts.service.duration_minutes), locale),
+        when=when.when,
+        staff_name=facts.staff.name or facts.staff.email,
+        location=facts.service.location or facts.business.address,
+        cancel_reason=booking.cancel_reason,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ManagePage:
+    """What the manage page shows: the booking, what the customer may do and why, whom to call."""
+
+    summary: BookingSummary
+    decision: ManageDecision
+    reason_text: str
+    change_instructions: str
+
+
+def manage_page(facts: BookingFacts, locale: str, now: datetime) -> ManagePage:
+    """The manage page of the booking in ``facts`` at ``now``, in ``locale``."""
+    decision = decide(facts, now)
+    return ManagePage(
+        summary=summary_of(facts, locale),
+        decision=decision,
+        reason_text=message(locale, f"reason.{decision.reason.value}"),
+        change_instructions=change_instructions(facts.business, facts.service, locale),
+    )
+
+
+def refusal_lines(facts: BookingFacts, locale: str, reason: str) -> list[str]:
+    """Why a customer's change was refused (a ``PolicyRefused.reason``) and how to reach the business."""
+    return [
+        message(locale, f"reason.{reason}"),
+        change_instructions(facts.business, facts.service, locale),
+    ]
+
+
+def resend_links(engine: Engine, address: str, *, now: datetime, notifier: Notifier) -> int:
+    """Send the confirmation again, each with a fresh manage link, for the upcoming confirmed
+    bookings of ``address`` (at most ``RESEND_LIMIT``, none to a bouncing address).
+
+    One transaction; each resent confirmation is audited on its booking
+    (``booking.confirmation_resent``, by the customer link). Returns how many were queued, so the
+    caller knows whether to wake the worker; the customer is never told (nothing to enumerate).
+    """
+    actor = Actor(ActorKind.CUSTOMER_LINK, address)
+    with write_session(engine) as session:
+        bookings = session.exec(
+            select(Booking)
+            .join(Customer, col(Customer.id) == col(Booking.customer_id))
+            .where(
+                Customer.email == address,
+                col(Customer.bouncing).is_(False),
+                Booking.status == BookingStatus.CONFIRMED.value,
+                col(Booking.start) > now,
+            )
+            .order_by(col(Booking.start))
+            .limit(RESEND_LIMIT)
+        ).all()
+        for booking in bookings:
+            notifier.resend_confirmation(session, booking, now)
+            audit(
+                session,
+                business_id=booking.business_id,
+                booking_id=booking.id,
+                action="booking.confirmation_resent",
+                actor=actor,
+                at=now,
+            )
+    return len(bookings)

@@ -1,0 +1,85 @@
+"""What the set-up pages share: the actor and clock of an admin action, and a form's state.
+
+A form that fails comes back with every value as typed and the problem next to
+the field the service layer named (``InvalidInput.field``), answered 400.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import Request
+
+from mailflow import auth
+from mailflow.booking.model import Actor, ActorKind
+from mailflow.errors import InvalidInput
+from mailflow.services.bookings import BookingView
+
+__all__ = ["FormState", "actor_of", "affected_rows", "now", "posted", "texts_of"]
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def actor_of(who: auth.SignedIn) -> Actor:
+    """The signed-in member as the actor of an audited action."""
+    return Actor(ActorKind.STAFF, who.email)
+
+
+@dataclass
+class FormState:
+    """One form as shown or as posted: its values, and the problems by field name."""
+
+    values: dict[str, Any]
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def fail(self, exc: InvalidInput, default: str, aliases: dict[str, str] | None = None) -> FormState:
+        """This form with ``exc``'s message at its field (``aliases`` maps service fields to
+        form fields; a field the form does not have gets ``default``)."""
+        name = (aliases or {}).get(exc.field or default, exc.field or default)
+        self.errors[name if name in self.values else default] = str(exc)
+        return self
+
+
+def affected_rows(affected: list[BookingView]) -> list[dict[str, str]]:
+    """The bookings an action left to be moved, as the ``affected_list`` macro shows them."""
+    return [
+        {
+            "ref": booking.ref,
+            "start_local": booking.start.astimezone(ZoneInfo(booking.business_timezone)).strftime(
+                "%a %d %b %Y %H:%M"
+            ),
+            "service": booking.service,
+            "staff": booking.staff,
+            "customer_name": booking.customer_name,
+            "customer_email": booking.customer_email,
+        }
+        for booking in affected
+    ]
+
+
+def texts_of(values: dict[str, Any], prefix: str, languages: list[str]) -> dict[str, str]:
+    """``{"en": values["name_en"], …}`` for the languages offered (form fields ``<prefix>_<lang>``)."""
+    return {language: str(values.get(f"{prefix}_{language}", "")) for language in languages}
+
+
+MULTI = ("staff", "languages")
+
+
+async def posted(request: Request) -> dict[str, Any]:
+    """The posted form as a dict (a dependency): ``staff`` and ``languages`` as lists of values,
+    every other field as its last value (text only)."""
+    form = await request.form()
+    values: dict[str, Any] = {name: [] for name in MULTI}
+    for name, value in form.multi_items():
+        if not isinstance(value, str):
+            continue
+        if name in MULTI:
+            values[name].append(value)
+        else:
+            values[name] = value
+    return values

@@ -1,0 +1,341 @@
+"""The team (admins only) at ``/admin/staff``: add, edit, deactivate; weekly hours; time off.
+
+Everything is parsed here and done by ``mailflow.services.staff``. Weekly hours
+are one text field per weekday (``09:00-12:00, 13:00-17:00``; empty for a day
+off); time off is entered as local date-times in the staff member's time zone.
+Deactivating someone or entering time off over confirmed bookings lists those
+bookings, each linking to its page, so they can be moved.
+
+``build_overview_router`` holds ``GET|POST /admin/staff`` and must be installed
+before ``signin``'s router (whose older team page it replaces); ``build_router``
+holds the pages of one member and comes after it (``/admin/staff/invite`` stays
+``signin``'s).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse, Response
+
+from mailflow import auth
+from mailflow.errors import InvalidInput, NotFound
+from mailflow.services.bookings import BookingView
+from mailflow.services.business import business_slug, get_business
+from mailflow.services.staff import (
+    DAYS,
+    StaffView,
+    TimeOffView,
+    add_staff,
+    add_time_off,
+    deactivate_staff,
+    get_staff,
+    list_staff,
+    list_time_off,
+    parse_periods,
+    remove_time_off,
+    set_hours,
+    update_staff,
+)
+from mailflow.web.admin import Admin
+from mailflow.web.admin.forms import FormState, actor_of, affected_rows, now, posted
+from mailflow.web.admin.setup import LANGUAGE_NAMES, time_zones
+
+__all__ = ["DAY_NAMES", "build_overview_router", "build_router", "format_periods"]
+
+DAY_NAMES = dict(
+    zip(DAYS, ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"), strict=True)
+)
+MEMBER_FIELDS = ("email", "name", "role", "locale", "timezone")
+LOCAL_INPUT = "%Y-%m-%dT%H:%M"
+
+
+def format_periods(periods: list[list[str]]) -> str:
+    """``[["09:00", "12:00"], ["13:00", "17:00"]]`` -> ``"09:00-12:00, 13:00-17:00"``."""
+    return ", ".join(f"{start}-{end}" for start, end in periods)
+
+
+def member_values(member: StaffView) -> dict[str, Any]:
+    return {name: getattr(member, name) for name in MEMBER_FIELDS}
+
+
+def hours_values(member: StaffView) -> dict[str, Any]:
+    return {day: format_periods(member.hours.get(day, [])) for day in DAYS}
+
+
+def parse_local(text: str, field: str) -> datetime:
+    """A ``datetime-local`` value (``2025-03-01T09:00``), without an offset."""
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise InvalidInput(
+            f"{text.strip()!r} is not a date and time such as 2025-03-01 09:00", field=field
+        ) from None
+    if value.tzinfo is not None:
+        raise InvalidInput("give the local time without an offset", field=field)
+    return value
+
+
+def time_off_rows(rows: list[TimeOffView]) -> list[dict[str, Any]]:
+    def local(value: datetime, zone: str) -> str:
+        return value.astimezone(ZoneInfo(zone)).strftime("%a %d %b %Y %H:%M")
+
+    return [
+        {
+            "id": row.id,
+            "start": local(row.start, row.timezone),
+            "end": local(row.end, row.timezone),
+            "reason": row.reason,
+        }
+        for row in rows
+    ]
+
+
+def build_overview_router(admin: Admin) -> APIRouter:
+    """``GET /admin/staff`` (the team and the add form) and ``POST /admin/staff`` (add)."""
+    router = APIRouter()
+    engine = admin.app.engine
+
+    def page(
+        request: Request, who: auth.SignedIn, form: FormState | None = None, status: int = 200
+    ) -> Response:
+        slug = business_slug(engine, who.business_id)
+        business = get_business(engine, slug)
+        form = form or FormState({"email": "", "name": "", "role": "staff", "locale": "", "timezone": ""})
+        return admin.render(
+            request,
+            "team.html",
+            status=status,
+            team=list_staff(engine, slug),
+            form=form,
+            languages=[(code, LANGUAGE_NAMES.get(code, code)) for code in business.locales],
+            business_timezone=business.timezone,
+            zones=time_zones(),
+            day_names=DAY_NAMES,
+            format_periods=format_periods,
+            csrf=admin.csrf(request, "staff"),
+            invite_csrf=admin.csrf(request, "invite"),
+        )
+
+    @router.get("/admin/staff")
+    def team(request: Request, who: auth.SignedIn = Depends(admin.admin)) -> Response:
+        return page(request, who)
+
+    @router.post("/admin/staff")
+    def add(
+        request: Request,
+        _: None = Depends(admin.csrf_guard("staff")),
+        who: auth.SignedIn = Depends(admin.admin),
+        form: dict[str, Any] = Depends(posted),
+    ) -> Response:
+        state = FormState({name: str(form.get(name, "")) for name in MEMBER_FIELDS})
+        v = state.values
+        try:
+            member = add_staff(
+                engine,
+                business_slug(engine, who.business_id),
+                email=v["email"],
+                name=v["name"],
+                role=v["role"] or "staff",
+                locale=v["locale"] or None,
+                timezone=v["timezone"].strip() or None,
+                actor=actor_of(who),
+                now=now(),
+            )
+        except InvalidInput as exc:
+            return page(request, who, state.fail(exc, "email"), status=400)
+        return RedirectResponse(f"/admin/staff/{member.email}?saved=added#hours", status_code=303)
+
+    return router
+
+
+def build_router(admin: Admin) -> APIRouter:
+    """``/admin/staff/{email}``: edit, deactivate, weekly hours, time off."""
+    router = APIRouter()
+    engine = admin.app.engine
+
+    def page(
+        request: Request,
+        who: auth.SignedIn,
+        email: str,
+        *,
+        forms: dict[str, FormState] | None = None,
+        affected: list[BookingView] | None = None,
+        affected_what: str = "",
+        notice: str | None = None,
+        status: int = 200,
+    ) -> Response:
+        forms = forms or {}
+        slug = business_slug(engine, who.business_id)
+        try:
+            member = get_staff(engine, slug, email)
+        except NotFound:
+            return Response("no such staff member\n", status_code=404, media_type="text/plain")
+        business = get_business(engine, slug)
+        saved = request.query_params.get("saved")
+        return admin.render(
+            request,
+            "staff_member.html",
+            status=status,
+            member=member,
+            details=forms.get("details") or FormState(member_values(member)),
+            hours=forms.get("hours") or FormState(hours_values(member)),
+            time_off_form=forms.get("time_off") or FormState({"from": "", "to": "", "reason": ""}),
+            time_off=time_off_rows(list_time_off(engine, slug, member.email)),
+            affected=affected_rows(affected or []),
+            affected_what=affected_what,
+            notice=notice
+            or (
+                {"added": f"{member.email} is added: enter their working hours."}.get(
+                    saved or "", "Saved." if saved else None
+                )
+            ),
+            languages=[(code, LANGUAGE_NAMES.get(code, code)) for code in business.locales],
+            zones=time_zones(),
+            days=[(day, DAY_NAMES[day]) for day in DAYS],
+            csrf=admin.csrf(request, "staff"),
+        )
+
+    @router.get("/admin/staff/{email}")
+    def member_page(request: Request, email: str, who: auth.SignedIn = Depends(admin.admin)) -> Response:
+        return page(request, who, email)
+
+    @router.post("/admin/staff/{email}")
+    def edit(
+        request: Request,
+        email: str,
+        _: None = Depends(admin.csrf_guard("staff")),
+        who: auth.SignedIn = Depends(admin.admin),
+        form: dict[str, Any] = Depends(posted),
+    ) -> Response:
+        state = FormState({"email": email} | {name: str(form.get(name, "")) for name in MEMBER_FIELDS[1:]})
+        changes = {name: state.values[name] for name in MEMBER_FIELDS[1:]}
+        try:
+            update_staff(
+                engine, business_slug(engine, who.business_id), email, changes, actor=actor_of(who), now=now()
+            )
+        except NotFound:
+            return Response("no such staff member\n", status_code=404, media_type="text/plain")
+        except InvalidInput as exc:
+            return page(request, who, email, forms={"details": state.fail(exc, "name")}, status=400)
+        return RedirectResponse(f"/admin/staff/{email}?saved=details", status_code=303)
+
+    @router.post("/admin/staff/{email}/deactivate")
+    def deactivate(
+        request: Request,
+        email: str,
+        _: None = Depends(admin.csrf_guard("staff")),
+        who: auth.SignedIn = Depends(admin.admin),
+        form: dict[str, Any] = Depends(posted),
+    ) -> Response:
+        slug = business_slug(engine, who.business_id)
+        try:
+            if form.get("reactivate"):
+                update_staff(engine, slug, email, {"active": True}, actor=actor_of(who), now=now())
+                return RedirectResponse(f"/admin/staff/{email}?saved=active", status_code=303)
+            changed = deactivate_staff(engine, slug, email, actor=actor_of(who), now=now())
+        except NotFound:
+            return Response("no such staff member\n", status_code=404, media_type="text/plain")
+        except InvalidInput as exc:
+            return page(request, who, email, notice=str(exc), status=400)
+        return page(
+            request,
+            who,
+            email,
+            affected=changed.affected,
+            affected_what=f"{email}'s calendar, who is now inactive",
+            notice=f"{email} is inactive: no new bookings, no sign-in.",
+        )
+
+    @router.post("/admin/staff/{email}/hours")
+    def hours(
+        request: Request,
+        email: str,
+        _: None = Depends(admin.csrf_guard("staff")),
+        who: auth.SignedIn = Depends(admin.admin),
+        form: dict[str, Any] = Depends(posted),
+    ) -> Response:
+        state = FormState({day: str(form.get(day, "")) for day in DAYS})
+        weekly: dict[str, list[list[str]]] = {}
+        for day in DAYS:
+            try:
+                weekly[day] = parse_periods(state.values[day], f"hours.{day}")
+            except InvalidInput as exc:
+                state.errors[day] = str(exc)
+        if not state.errors:
+            try:
+                set_hours(
+                    engine,
+                    business_slug(engine, who.business_id),
+                    email,
+                    weekly,
+                    actor=actor_of(who),
+                    now=now(),
+                )
+            except NotFound:
+                return Response("no such staff member\n", status_code=404, media_type="text/plain")
+            except InvalidInput as exc:
+                state.fail(exc, "mon", {f"hours.{day}": day for day in DAYS})
+        if state.errors:
+            return page(request, who, email, forms={"hours": state}, status=400)
+        return RedirectResponse(f"/admin/staff/{email}?saved=hours#hours", status_code=303)
+
+    @router.post("/admin/staff/{email}/time-off")
+    def time_off(
+        request: Request,
+        email: str,
+        _: None = Depends(admin.csrf_guard("staff")),
+        who: auth.SignedIn = Depends(admin.admin),
+        form: dict[str, Any] = Depends(posted),
+    ) -> Response:
+        state = FormState({name: str(form.get(name, "")) for name in ("from", "to", "reason")})
+        try:
+            start = parse_local(state.values["from"], "from")
+            end = parse_local(state.values["to"], "to")
+            changed = add_time_off(
+                engine,
+                business_slug(engine, who.business_id),
+                email,
+                start=start,
+                end=end,
+                reason=state.values["reason"],
+                actor=actor_of(who),
+                now=now(),
+            )
+        except NotFound:
+            return Response("no such staff member\n", status_code=404, media_type="text/plain")
+        except InvalidInput as exc:
+            return page(request, who, email, forms={"time_off": state.fail(exc, "from")}, status=400)
+        return page(
+            request,
+            who,
+            email,
+            affected=changed.affected,
+            affected_what="the time off",
+            notice="The time off is saved.",
+        )
+
+    @router.post("/admin/staff/{email}/time-off/{time_off_id}/remove")
+    def remove(
+        email: str,
+        time_off_id: int,
+        _: None = Depends(admin.csrf_guard("staff")),
+        who: auth.SignedIn = Depends(admin.admin),
+    ) -> Response:
+        try:
+            remove_time_off(
+                engine,
+                business_slug(engine, who.business_id),
+                time_off_id,
+                staff=email,
+                actor=actor_of(who),
+                now=now(),
+            )
+        except NotFound:
+            return Response("no such time off\n", status_code=404, media_type="text/plain")
+        return RedirectResponse(f"/admin/staff/{email}?saved=time-off#time-off", status_code=303)
+
+    return router

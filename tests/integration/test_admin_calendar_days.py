@@ -1,0 +1,41 @@
+"""The admin calendar shows the bookings of the chosen local days only (issue 14, item 5)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from tests.integration import test_admin_pages
+from tests.integration.test_admin_pages import ADMIN, BOB, Admin
+
+make_admin = test_admin_pages.make_admin  # the fixture, shared
+
+
+@pytest.fixture
+def site(make_admin: test_admin_pages.AdminFactory) -> Admin:
+    return make_admin()
+
+
+def test_day_view_holds_only_that_days_bookings(site: Admin) -> None:
+    """A booking of the next day is not on this day's view, nor one of the day before."""
+    today = site.book(10)
+    site.day += timedelta(days=1)
+    tomorrow = site.book(10, customer="grace@example.com")
+    site.day -= timedelta(days=1)
+    admin = site.sign_in(ADMIN)
+    page = admin.get(f"/admin/bookings?view=day&day={site.day.isoformat()}").text
+    assert today in page and tomorrow not in page
+    next_page = admin.get(f"/admin/bookings?view=day&day={(site.day + timedelta(days=1)).isoformat()}").text
+    assert tomorrow in next_page and today not in next_page
+
+
+def test_list_of_one_day_excludes_the_day_before(site: Admin) -> None:
+    """The list from D to D holds D's bookings only (not the previous day's, nor the next)."""
+    site.day += timedelta(days=1)
+    chosen = site.book(9, staff=BOB)
+    site.day -= timedelta(days=1)
+    before = site.book(16, staff=BOB, customer="grace@example.com")  # late the day before
+    day = (site.day + timedelta(days=1)).isoformat()
+    page = site.sign_in(ADMIN).get(f"/admin/bookings?from={day}&to={day}").text
+    assert chosen in page and before not in page
