@@ -6,9 +6,21 @@ the rules, writes, records an audit event, plans what follows (outbox rows,
 reminders) and returns the result, or raises a ``MailflowError`` with a stable
 code. Read models (listings for the CLI, API and admin) live beside them.
 
-Modules: ``bookings`` (create, reschedule, cancel, slots), ``setup`` (business
-profile, services, staff, hours, time off, closures), ``common`` (checks, audit).
-The booking use cases are re-exported here, as before under ``mailflow.services``.
+Modules:
+
+- ``bookings``: create, reschedule, cancel, look up, list, free slots;
+- ``business``: the business profile, its languages, the first run's set-up link;
+- ``catalog``: services (names, descriptions, change instructions per language;
+  archive; reminder offsets re-planned), and what the self-service page lists;
+- ``staff``: staff members, weekly hours, time off (with the bookings they affect);
+- ``closures``: closed days and imported public holidays;
+- ``customers``: address correction, export, erasure, listings;
+- ``calendar`` and ``manage``: what the admin calendar and the manage page show;
+- ``inbound`` and ``mail_log``: storing, claiming and finishing inbound mail, and
+  the outbox and inbound listings;
+- ``common``: the checks every use case shares, and the audit record.
+
+The booking use cases are re-exported here.
 """
 
 from mailflow.services.bookings import (
