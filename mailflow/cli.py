@@ -769,15 +769,23 @@ def admin_create_user(
     as_json: bool = JsonOption,
 ) -> None:
     """Let EMAIL sign in at /admin (existing staff, or a new member); prints a generated password once."""
-    from mailflow import auth
-    from mailflow.store.engine import write_session
+    from mailflow.services.accounts import create_user
 
     given = sys.stdin.readline().rstrip("\r\n") if password_stdin else None
-    with _app() as app, write_session(app.engine) as session:
-        staff, generated = auth.create_user(
-            session, business, email, role=role, name=name, password=given, reset=reset
+    with _app() as app:
+        user = create_user(
+            app.engine,
+            business,
+            email,
+            role=role,
+            name=name,
+            password=given,
+            reset=reset,
+            actor=STAFF_ACTOR,
+            now=_now(),
         )
-        data = {"email": staff.email, "role": staff.role, "business": business, "password": generated}
+    generated = user.password
+    data = {"email": user.email, "role": user.role, "business": business, "password": generated}
 
     def human() -> str:
         text = f"{data['email']} ({data['role']}) can sign in at /admin"
@@ -797,12 +805,11 @@ def api_key_create(
     as_json: bool = JsonOption,
 ) -> None:
     """Create an API key and print it once as {"key": ...}: only its hash is stored."""
-    from mailflow.api.keys import create_api_key
-    from mailflow.store.engine import write_session
+    from mailflow.services.api_keys import create_api_key
 
-    with _app() as app, write_session(app.engine) as session:
-        row, key = create_api_key(session, business, label=label, created_by="cli", now=_now())
-        data = {"key": key, "id": row.id, "prefix": row.prefix, "business": business, "label": row.label}
+    with _app() as app:
+        row, key = create_api_key(app.engine, business, label=label, actor=STAFF_ACTOR, now=_now())
+    data = {"key": key, "id": row.id, "prefix": row.prefix, "business": business, "label": row.label}
     # The key is the output in both modes (scripts read it); the reminder goes to stderr.
     _emit(data, True, str)
     if not as_json:
@@ -814,18 +821,17 @@ def api_key_list(
     business: str = typer.Option(..., "--business", help="Business slug."), as_json: bool = JsonOption
 ) -> None:
     """The business's API keys (prefix, label, last use, revoked), never the keys themselves."""
-    from mailflow.api.keys import list_api_keys
-    from mailflow.store.engine import read_session
+    from mailflow.services.api_keys import list_api_keys
 
     def when(value: datetime | None) -> str | None:
         return value.isoformat() if value else None
 
-    with _app() as app, read_session(app.engine) as session:
+    with _app() as app:
         rows = [
             {"id": k.id, "prefix": k.prefix, "label": k.label, "created_at": when(k.created_at),
              "created_by": k.created_by, "last_used_at": when(k.last_used_at),
              "revoked_at": when(k.revoked_at)}
-            for k in list_api_keys(session, business)
+            for k in list_api_keys(app.engine, business)
         ]  # fmt: skip
     _emit(
         rows,
@@ -848,16 +854,15 @@ def api_key_revoke(
     as_json: bool = JsonOption,
 ) -> None:
     """Revoke an API key: requests with it get 401 from now on."""
-    from mailflow.api.keys import revoke_api_key
-    from mailflow.store.engine import write_session
+    from mailflow.services.api_keys import revoke_api_key
 
-    with _app() as app, write_session(app.engine) as session:
-        row = revoke_api_key(session, business, key, _now())
-        data = {
-            "id": row.id,
-            "prefix": row.prefix,
-            "revoked_at": row.revoked_at and row.revoked_at.isoformat(),
-        }
+    with _app() as app:
+        row = revoke_api_key(app.engine, business, key, actor=STAFF_ACTOR, now=_now())
+    data = {
+        "id": row.id,
+        "prefix": row.prefix,
+        "revoked_at": row.revoked_at and row.revoked_at.isoformat(),
+    }
     _emit(data, as_json, lambda: f"API key {data['prefix']}… revoked")
 
 
