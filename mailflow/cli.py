@@ -28,10 +28,9 @@ from mailflow.config import load_settings
 from mailflow.errors import InvalidInput, MailflowError, NotFound
 from mailflow.logs import configure as configure_logs
 from mailflow.store import migrate
-from mailflow.store.tables import pk
 
 if TYPE_CHECKING:
-    from sqlmodel import Session
+    from sqlalchemy import Engine
 
     from mailflow.outbound.templates import TemplateSource
 
@@ -486,15 +485,12 @@ LocaleOption = typer.Option(..., "--locale", help="Template language, e.g. de.")
 
 
 @contextmanager
-def _templates(business: str | None, *, write: bool = False) -> Iterator[tuple[Session, int]]:
-    """A session and the business id templates belong to; commits when ``write``."""
-    from mailflow.store import queries
-    from mailflow.store.engine import read_session, write_session
+def _templates(business: str | None) -> Iterator[tuple[Engine, int]]:
+    """The engine and the id of the business templates belong to."""
+    from mailflow.services.templates import business_id_of
 
     with _app() as app:
-        opener = write_session if write else read_session
-        with opener(app.engine) as session:
-            yield session, pk(queries.business_by_slug(session, business))
+        yield app.engine, business_id_of(app.engine, business)
 
 
 def _all_keys() -> list[tuple[str, str]]:
@@ -522,14 +518,14 @@ def _read_dir(directory: Path) -> list[TemplateSource]:
 @templates_cli.command("list")
 def templates_list(business: str = BusinessOption, as_json: bool = JsonOption) -> None:
     """Every template kind and locale, and whether a saved version or the default is in force."""
-    from mailflow.outbound import template_store
+    from mailflow.services.templates import list_templates
 
-    with _templates(business) as (session, business_id):
-        rows = []
-        for kind, locale in _all_keys():
-            source = template_store.effective_source(session, business_id, kind, locale)
-            versions = len(template_store.history(session, business_id, kind, locale))
-            rows.append({"kind": kind, "locale": locale, "source": source.origin, "versions": versions})
+    with _templates(business) as (engine, business_id):
+        rows = [
+            {"kind": t.source.kind, "locale": t.source.locale, "source": t.source.origin,
+             "versions": len(t.history)}
+            for t in list_templates(engine, business_id)
+        ]  # fmt: skip
     _emit(
         rows,
         as_json,
@@ -542,11 +538,11 @@ def templates_list(business: str = BusinessOption, as_json: bool = JsonOption) -
 @templates_cli.command("export")
 def templates_export(directory: Path, business: str = BusinessOption, as_json: bool = JsonOption) -> None:
     """Write the templates in force to DIR/<locale>/<kind>.subject.txt, .mjml, .txt."""
-    from mailflow.outbound import template_store
     from mailflow.outbound.templates import write_parts
+    from mailflow.services.templates import list_templates
 
-    with _templates(business) as (session, business_id):
-        sources = [template_store.effective_source(session, business_id, k, loc) for k, loc in _all_keys()]
+    with _templates(business) as (engine, business_id):
+        sources = [t.source for t in list_templates(engine, business_id)]
     for source in sources:
         write_parts(directory, source)
     _emit(
@@ -564,14 +560,13 @@ def templates_validate(
 ) -> None:
     """Check templates (in force, or the files in DIR); exit 1 when any has a problem."""
     from mailflow.outbound import template_store
+    from mailflow.services.templates import list_templates
 
     if directory is not None:
         sources = _read_dir(directory)
     else:
-        with _templates(business) as (session, business_id):
-            sources = [
-                template_store.effective_source(session, business_id, k, loc) for k, loc in _all_keys()
-            ]
+        with _templates(business) as (engine, business_id):
+            sources = [t.source for t in list_templates(engine, business_id)]
     report = [
         {
             "kind": s.kind,
@@ -608,13 +603,11 @@ def templates_import(
     problems = [f"{s.kind}/{s.locale} {p}" for s in sources for p in template_store.validate(s)]
     if problems:
         raise InvalidInput(f"nothing imported, {len(problems)} problem(s): " + "; ".join(problems))
-    saved = []
-    with _templates(business, write=True) as (session, business_id):
-        for source in sources:
-            current = template_store.effective_source(session, business_id, source.kind, source.locale)
-            if current.digest != source.digest:
-                new = template_store.save_version(session, business_id, source, author=author, now=_now())
-                saved.append({"kind": new.kind, "locale": new.locale, "version": new.version})
+    from mailflow.services.templates import import_templates
+
+    with _templates(business) as (engine, business_id):
+        new = import_templates(engine, business_id, sources, actor=Actor(ActorKind.STAFF, author), now=_now())
+    saved = [{"kind": s.kind, "locale": s.locale, "version": s.version} for s in new]
     _emit(
         {"saved": saved, "unchanged": len(sources) - len(saved)},
         as_json,
@@ -635,14 +628,14 @@ def templates_preview(
     as_json: bool = JsonOption,
 ) -> None:
     """Render a template in force with sample data, with or without the Manage button."""
-    from mailflow.outbound import template_store
     from mailflow.outbound.render import Renderer
     from mailflow.outbound.samples import sample_context
+    from mailflow.services.templates import current_template
 
     if variant not in ("manage", "no-manage"):
         raise InvalidInput(f"--variant must be manage or no-manage, not {variant!r}")
-    with _templates(business) as (session, business_id):
-        source = template_store.effective_source(session, business_id, kind, locale)
+    with _templates(business) as (engine, business_id):
+        source = current_template(engine, business_id, kind, locale).source
     email = Renderer().render(source, sample_context(kind, variant, locale))
     if out is not None:
         out.write_text(email.html, encoding="utf-8")
@@ -663,10 +656,10 @@ def templates_history(
     kind: str, locale: str = LocaleOption, business: str = BusinessOption, as_json: bool = JsonOption
 ) -> None:
     """The saved versions of one template, oldest first."""
-    from mailflow.outbound import template_store
+    from mailflow.services.templates import template_history
 
-    with _templates(business) as (session, business_id):
-        versions = template_store.history(session, business_id, kind, locale)
+    with _templates(business) as (engine, business_id):
+        versions = template_history(engine, business_id, kind, locale)
     rows = [
         {"version": v.version, "created_at": v.created_at.isoformat(), "created_by": v.created_by,
          "current": v.current, "subject": v.subject}
@@ -694,20 +687,20 @@ def templates_rollback(
     business: str = BusinessOption,
 ) -> None:
     """Put an earlier saved version in force again."""
-    from mailflow.outbound import template_store
+    from mailflow.services.templates import rollback_template
 
-    with _templates(business, write=True) as (session, business_id):
-        template_store.rollback(session, business_id, kind, locale, version)
+    with _templates(business) as (engine, business_id):
+        rollback_template(engine, business_id, kind, locale, version, actor=STAFF_ACTOR, now=_now())
     print(f"{kind}/{locale}: version {version} in force")
 
 
 @templates_cli.command("reset")
 def templates_reset(kind: str, locale: str = LocaleOption, business: str = BusinessOption) -> None:
     """Put the shipped default in force again (saved versions are kept)."""
-    from mailflow.outbound import template_store
+    from mailflow.services.templates import reset_template
 
-    with _templates(business, write=True) as (session, business_id):
-        template_store.reset(session, business_id, kind, locale)
+    with _templates(business) as (engine, business_id):
+        reset_template(engine, business_id, kind, locale, actor=STAFF_ACTOR, now=_now())
     print(f"{kind}/{locale}: default in force")
 
 

@@ -7,7 +7,10 @@ reminders) and returns the result, or raises a ``MailflowError`` with a stable
 code. Read models (listings for the CLI, API and admin) live beside them.
 
 Modules: ``bookings`` (create, reschedule, cancel, slots), ``setup`` (business
-profile, services, staff, hours, time off, closures), ``common`` (checks, audit).
+profile, services, staff, hours, time off, closures), ``accounts`` (sign-in
+passwords, sessions, invitations, resets), ``api_keys`` (create, list, revoke,
+the bearer look-up), ``templates`` (save, roll back, reset, history),
+``common`` (checks, audit).
 The booking use cases are re-exported here, as before under ``mailflow.services``.
 """
 
