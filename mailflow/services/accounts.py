@@ -68,6 +68,13 @@ PURPOSES = ("reset", "invite")
 # --- reads ---------------------------------------------------------------------------
 
 
+def _staff(session: Session, staff_id: int) -> Staff:
+    staff = session.get(Staff, staff_id)
+    if staff is None:
+        raise NotFound("staff member", str(staff_id))
+    return staff
+
+
 @dataclass(frozen=True, slots=True)
 class BusinessInfo:
     """What the admin pages show of a member's business."""
@@ -134,9 +141,7 @@ class AccountView:
 def account_of(engine: Engine, staff_id: int) -> AccountView:
     """The settings of staff member ``staff_id``; ``NotFound`` when they are gone."""
     with read_session(engine) as session:
-        staff = session.get(Staff, staff_id)
-        if staff is None:
-            raise NotFound("staff member", str(staff_id))
+        staff = _staff(session, staff_id)
         business = session.get_one(Business, staff.business_id)
         return AccountView(dict(staff.notification_prefs), staff.locale, list(business.locales))
 
@@ -226,9 +231,7 @@ def sign_out_everywhere(
     Audited as ``account.signed_out_everywhere``. Raises ``NotFound`` for an unknown staff member.
     """
     with write_session(engine) as session:
-        staff = session.get(Staff, staff_id)
-        if staff is None:
-            raise NotFound("staff member", str(staff_id))
+        staff = _staff(session, staff_id)
         ended = _end_sessions(session, staff_id, keep)
         audit(
             session,
@@ -341,9 +344,7 @@ def change_password(
         raise InvalidInput("the current password is wrong", field="current_password")
     hashed = auth.hash_password(new_password)
     with write_session(engine) as session:
-        staff = session.get(Staff, staff_id)
-        if staff is None:
-            raise NotFound("staff member", str(staff_id))
+        staff = _staff(session, staff_id)
         staff.password_hash = hashed
         session.add(staff)
         ended = _end_sessions(session, staff_id, keep)
@@ -373,9 +374,7 @@ def set_preferences(
     offer, ``NotFound`` for an unknown staff member.
     """
     with write_session(engine) as session:
-        staff = session.get(Staff, staff_id)
-        if staff is None:
-            raise NotFound("staff member", str(staff_id))
+        staff = _staff(session, staff_id)
         offered = session.get_one(Business, staff.business_id).locales
         if language and language not in offered:
             raise InvalidInput(

@@ -132,6 +132,44 @@ def version_history(
 # --- changes -------------------------------------------------------------------------
 
 
+def _audit_version(
+    session: Session,
+    business_id: int,
+    action: str,
+    key: tuple[str, str],
+    versions: tuple[int | None, int | None],
+    actor: Actor,
+    now: datetime,
+) -> None:
+    """Record that the version in force of ``key`` (kind, locale) went from ``versions[0]`` to ``[1]``."""
+    kind, locale = key
+    audit(
+        session,
+        business_id=business_id,
+        action=action,
+        actor=actor,
+        at=now,
+        before={"kind": kind, "locale": locale, "version": versions[0]},
+        after={"kind": kind, "locale": locale, "version": versions[1]},
+    )
+
+
+def _save(
+    session: Session,
+    business_id: int,
+    source: TemplateSource,
+    current: TemplateSource,
+    *,
+    actor: Actor,
+    now: datetime,
+    note: str = "",
+) -> TemplateSource:
+    saved = template_store.save_version(session, business_id, source, author=actor.label, now=now, note=note)
+    key = (source.kind, source.locale)
+    _audit_version(session, business_id, "template.saved", key, (current.version, saved.version), actor, now)
+    return saved
+
+
 def save_template(
     engine: Engine,
     business_id: int,
@@ -157,19 +195,7 @@ def save_template(
             current = template_store.effective_source(session, business_id, source.kind, source.locale)
             if based_on is not None and based_on != current.digest:
                 raise TemplateConflict(current)
-            saved = template_store.save_version(
-                session, business_id, source, author=actor.label, now=now, note=note.strip()
-            )
-            audit(
-                session,
-                business_id=business_id,
-                action="template.saved",
-                actor=actor,
-                at=now,
-                before={"kind": source.kind, "locale": source.locale, "version": current.version},
-                after={"kind": saved.kind, "locale": saved.locale, "version": saved.version},
-            )
-            return saved
+            return _save(session, business_id, source, current, actor=actor, now=now, note=note.strip())
     except IntegrityError:  # another admin saved this very moment: their version number is taken
         raise TemplateConflict(
             current_template(engine, business_id, source.kind, source.locale).source
@@ -190,17 +216,7 @@ def import_templates(
             current = template_store.effective_source(session, business_id, source.kind, source.locale)
             if current.digest == source.digest:
                 continue
-            new = template_store.save_version(session, business_id, source, author=actor.label, now=now)
-            audit(
-                session,
-                business_id=business_id,
-                action="template.saved",
-                actor=actor,
-                at=now,
-                before={"kind": source.kind, "locale": source.locale, "version": current.version},
-                after={"kind": new.kind, "locale": new.locale, "version": new.version},
-            )
-            saved.append(new)
+            saved.append(_save(session, business_id, source, current, actor=actor, now=now))
     return saved
 
 
@@ -216,14 +232,8 @@ def rollback_template(
     with write_session(engine) as session:
         before = template_store.effective_source(session, business_id, kind, locale).version
         source = template_store.rollback(session, business_id, kind, locale, version)
-        audit(
-            session,
-            business_id=business_id,
-            action="template.rolled_back",
-            actor=actor,
-            at=now,
-            before={"kind": kind, "locale": locale, "version": before},
-            after={"kind": kind, "locale": locale, "version": version},
+        _audit_version(
+            session, business_id, "template.rolled_back", (kind, locale), (before, version), actor, now
         )
         return source
 
@@ -238,15 +248,7 @@ def reset_template(
     with write_session(engine) as session:
         before = template_store.effective_source(session, business_id, kind, locale).version
         source = template_store.reset(session, business_id, kind, locale)
-        audit(
-            session,
-            business_id=business_id,
-            action="template.reset",
-            actor=actor,
-            at=now,
-            before={"kind": kind, "locale": locale, "version": before},
-            after={"kind": kind, "locale": locale, "version": None},
-        )
+        _audit_version(session, business_id, "template.reset", (kind, locale), (before, None), actor, now)
         return source
 
 
