@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, time
 from pathlib import Path
@@ -21,17 +21,20 @@ import typer
 from sqlalchemy.exc import OperationalError
 
 from mailflow import services
-from mailflow.app import App, build, parse_roles
+from mailflow.app import App, parse_roles
 from mailflow.app import serve as serve_app
 from mailflow.booking.model import Actor, ActorKind, Origin
-from mailflow.config import load_settings
+from mailflow.cli_common import STAFF_ACTOR, JsonOption
+from mailflow.cli_common import emit as _emit
+from mailflow.cli_common import now as _now
+from mailflow.cli_common import open_app as _app
+from mailflow.cli_setup import business_cli, closures_cli, services_cli, staff_cli
 from mailflow.errors import InvalidInput, MailflowError
 from mailflow.logs import configure as configure_logs
 from mailflow.store import migrate
-from mailflow.store.tables import pk
 
 if TYPE_CHECKING:
-    from sqlmodel import Session
+    from sqlalchemy import Engine
 
     from mailflow.outbound.templates import TemplateSource
 
@@ -50,31 +53,6 @@ templates_cli = typer.Typer(
 )
 cli.add_typer(bookings_cli, name="bookings")
 cli.add_typer(templates_cli, name="templates")
-
-JsonOption = typer.Option(False, "--json", help="Print JSON only (logs go to stderr).")
-STAFF_ACTOR = Actor(ActorKind.STAFF, "cli")
-
-
-@contextmanager
-def _app(*, migrated: bool = True) -> Iterator[App]:
-    app = build(load_settings())
-    try:
-        if migrated:
-            migrate.ensure_migrated(app.engine)
-        yield app
-    finally:
-        app.close()
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _emit(data: Any, as_json: bool, human: Callable[[], str]) -> None:
-    if as_json:
-        sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
-    else:
-        sys.stdout.write(human() + "\n")
 
 
 def _describe(view: services.BookingView) -> str:
@@ -455,15 +433,12 @@ LocaleOption = typer.Option(..., "--locale", help="Template language, e.g. de.")
 
 
 @contextmanager
-def _templates(business: str | None, *, write: bool = False) -> Iterator[tuple[Session, int]]:
-    """A session and the business id templates belong to; commits when ``write``."""
-    from mailflow.store import queries
-    from mailflow.store.engine import read_session, write_session
+def _templates(business: str | None) -> Iterator[tuple[Engine, int]]:
+    """The engine and the id of the business templates belong to."""
+    from mailflow.services.templates import business_id_of
 
     with _app() as app:
-        opener = write_session if write else read_session
-        with opener(app.engine) as session:
-            yield session, pk(queries.business_by_slug(session, business))
+        yield app.engine, business_id_of(app.engine, business)
 
 
 def _all_keys() -> list[tuple[str, str]]:
@@ -491,14 +466,14 @@ def _read_dir(directory: Path) -> list[TemplateSource]:
 @templates_cli.command("list")
 def templates_list(business: str = BusinessOption, as_json: bool = JsonOption) -> None:
     """Every template kind and locale, and whether a saved version or the default is in force."""
-    from mailflow.outbound import template_store
+    from mailflow.services.templates import list_templates
 
-    with _templates(business) as (session, business_id):
-        rows = []
-        for kind, locale in _all_keys():
-            source = template_store.effective_source(session, business_id, kind, locale)
-            versions = len(template_store.history(session, business_id, kind, locale))
-            rows.append({"kind": kind, "locale": locale, "source": source.origin, "versions": versions})
+    with _templates(business) as (engine, business_id):
+        rows = [
+            {"kind": t.source.kind, "locale": t.source.locale, "source": t.source.origin,
+             "versions": len(t.history)}
+            for t in list_templates(engine, business_id)
+        ]  # fmt: skip
     _emit(
         rows,
         as_json,
@@ -511,11 +486,11 @@ def templates_list(business: str = BusinessOption, as_json: bool = JsonOption) -
 @templates_cli.command("export")
 def templates_export(directory: Path, business: str = BusinessOption, as_json: bool = JsonOption) -> None:
     """Write the templates in force to DIR/<locale>/<kind>.subject.txt, .mjml, .txt."""
-    from mailflow.outbound import template_store
     from mailflow.outbound.templates import write_parts
+    from mailflow.services.templates import list_templates
 
-    with _templates(business) as (session, business_id):
-        sources = [template_store.effective_source(session, business_id, k, loc) for k, loc in _all_keys()]
+    with _templates(business) as (engine, business_id):
+        sources = [t.source for t in list_templates(engine, business_id)]
     for source in sources:
         write_parts(directory, source)
     _emit(
@@ -533,14 +508,13 @@ def templates_validate(
 ) -> None:
     """Check templates (in force, or the files in DIR); exit 1 when any has a problem."""
     from mailflow.outbound import template_store
+    from mailflow.services.templates import list_templates
 
     if directory is not None:
         sources = _read_dir(directory)
     else:
-        with _templates(business) as (session, business_id):
-            sources = [
-                template_store.effective_source(session, business_id, k, loc) for k, loc in _all_keys()
-            ]
+        with _templates(business) as (engine, business_id):
+            sources = [t.source for t in list_templates(engine, business_id)]
     report = [
         {
             "kind": s.kind,
@@ -577,13 +551,11 @@ def templates_import(
     problems = [f"{s.kind}/{s.locale} {p}" for s in sources for p in template_store.validate(s)]
     if problems:
         raise InvalidInput(f"nothing imported, {len(problems)} problem(s): " + "; ".join(problems))
-    saved = []
-    with _templates(business, write=True) as (session, business_id):
-        for source in sources:
-            current = template_store.effective_source(session, business_id, source.kind, source.locale)
-            if current.digest != source.digest:
-                new = template_store.save_version(session, business_id, source, author=author, now=_now())
-                saved.append({"kind": new.kind, "locale": new.locale, "version": new.version})
+    from mailflow.services.templates import import_templates
+
+    with _templates(business) as (engine, business_id):
+        new = import_templates(engine, business_id, sources, actor=Actor(ActorKind.STAFF, author), now=_now())
+    saved = [{"kind": s.kind, "locale": s.locale, "version": s.version} for s in new]
     _emit(
         {"saved": saved, "unchanged": len(sources) - len(saved)},
         as_json,
@@ -604,14 +576,14 @@ def templates_preview(
     as_json: bool = JsonOption,
 ) -> None:
     """Render a template in force with sample data, with or without the Manage button."""
-    from mailflow.outbound import template_store
     from mailflow.outbound.render import Renderer
     from mailflow.outbound.samples import sample_context
+    from mailflow.services.templates import current_template
 
     if variant not in ("manage", "no-manage"):
         raise InvalidInput(f"--variant must be manage or no-manage, not {variant!r}")
-    with _templates(business) as (session, business_id):
-        source = template_store.effective_source(session, business_id, kind, locale)
+    with _templates(business) as (engine, business_id):
+        source = current_template(engine, business_id, kind, locale).source
     email = Renderer().render(source, sample_context(kind, variant, locale))
     if out is not None:
         out.write_text(email.html, encoding="utf-8")
@@ -632,10 +604,10 @@ def templates_history(
     kind: str, locale: str = LocaleOption, business: str = BusinessOption, as_json: bool = JsonOption
 ) -> None:
     """The saved versions of one template, oldest first."""
-    from mailflow.outbound import template_store
+    from mailflow.services.templates import template_history
 
-    with _templates(business) as (session, business_id):
-        versions = template_store.history(session, business_id, kind, locale)
+    with _templates(business) as (engine, business_id):
+        versions = template_history(engine, business_id, kind, locale)
     rows = [
         {"version": v.version, "created_at": v.created_at.isoformat(), "created_by": v.created_by,
          "current": v.current, "subject": v.subject}
@@ -663,20 +635,20 @@ def templates_rollback(
     business: str = BusinessOption,
 ) -> None:
     """Put an earlier saved version in force again."""
-    from mailflow.outbound import template_store
+    from mailflow.services.templates import rollback_template
 
-    with _templates(business, write=True) as (session, business_id):
-        template_store.rollback(session, business_id, kind, locale, version)
+    with _templates(business) as (engine, business_id):
+        rollback_template(engine, business_id, kind, locale, version, actor=STAFF_ACTOR, now=_now())
     print(f"{kind}/{locale}: version {version} in force")
 
 
 @templates_cli.command("reset")
 def templates_reset(kind: str, locale: str = LocaleOption, business: str = BusinessOption) -> None:
     """Put the shipped default in force again (saved versions are kept)."""
-    from mailflow.outbound import template_store
+    from mailflow.services.templates import reset_template
 
-    with _templates(business, write=True) as (session, business_id):
-        template_store.reset(session, business_id, kind, locale)
+    with _templates(business) as (engine, business_id):
+        reset_template(engine, business_id, kind, locale, actor=STAFF_ACTOR, now=_now())
     print(f"{kind}/{locale}: default in force")
 
 
@@ -738,15 +710,23 @@ def admin_create_user(
     as_json: bool = JsonOption,
 ) -> None:
     """Let EMAIL sign in at /admin (existing staff, or a new member); prints a generated password once."""
-    from mailflow import auth
-    from mailflow.store.engine import write_session
+    from mailflow.services.accounts import create_user
 
     given = sys.stdin.readline().rstrip("\r\n") if password_stdin else None
-    with _app() as app, write_session(app.engine) as session:
-        staff, generated = auth.create_user(
-            session, business, email, role=role, name=name, password=given, reset=reset
+    with _app() as app:
+        user = create_user(
+            app.engine,
+            business,
+            email,
+            role=role,
+            name=name,
+            password=given,
+            reset=reset,
+            actor=STAFF_ACTOR,
+            now=_now(),
         )
-        data = {"email": staff.email, "role": staff.role, "business": business, "password": generated}
+    generated = user.password
+    data = {"email": user.email, "role": user.role, "business": business, "password": generated}
 
     def human() -> str:
         text = f"{data['email']} ({data['role']}) can sign in at /admin"
@@ -766,12 +746,11 @@ def api_key_create(
     as_json: bool = JsonOption,
 ) -> None:
     """Create an API key and print it once as {"key": ...}: only its hash is stored."""
-    from mailflow.api.keys import create_api_key
-    from mailflow.store.engine import write_session
+    from mailflow.services.api_keys import create_api_key
 
-    with _app() as app, write_session(app.engine) as session:
-        row, key = create_api_key(session, business, label=label, created_by="cli", now=_now())
-        data = {"key": key, "id": row.id, "prefix": row.prefix, "business": business, "label": row.label}
+    with _app() as app:
+        row, key = create_api_key(app.engine, business, label=label, actor=STAFF_ACTOR, now=_now())
+    data = {"key": key, "id": row.id, "prefix": row.prefix, "business": business, "label": row.label}
     # The key is the output in both modes (scripts read it); the reminder goes to stderr.
     _emit(data, True, str)
     if not as_json:
@@ -783,18 +762,17 @@ def api_key_list(
     business: str = typer.Option(..., "--business", help="Business slug."), as_json: bool = JsonOption
 ) -> None:
     """The business's API keys (prefix, label, last use, revoked), never the keys themselves."""
-    from mailflow.api.keys import list_api_keys
-    from mailflow.store.engine import read_session
+    from mailflow.services.api_keys import list_api_keys
 
     def when(value: datetime | None) -> str | None:
         return value.isoformat() if value else None
 
-    with _app() as app, read_session(app.engine) as session:
+    with _app() as app:
         rows = [
             {"id": k.id, "prefix": k.prefix, "label": k.label, "created_at": when(k.created_at),
              "created_by": k.created_by, "last_used_at": when(k.last_used_at),
              "revoked_at": when(k.revoked_at)}
-            for k in list_api_keys(session, business)
+            for k in list_api_keys(app.engine, business)
         ]  # fmt: skip
     _emit(
         rows,
@@ -817,16 +795,15 @@ def api_key_revoke(
     as_json: bool = JsonOption,
 ) -> None:
     """Revoke an API key: requests with it get 401 from now on."""
-    from mailflow.api.keys import revoke_api_key
-    from mailflow.store.engine import write_session
+    from mailflow.services.api_keys import revoke_api_key
 
-    with _app() as app, write_session(app.engine) as session:
-        row = revoke_api_key(session, business, key, _now())
-        data = {
-            "id": row.id,
-            "prefix": row.prefix,
-            "revoked_at": row.revoked_at and row.revoked_at.isoformat(),
-        }
+    with _app() as app:
+        row = revoke_api_key(app.engine, business, key, actor=STAFF_ACTOR, now=_now())
+    data = {
+        "id": row.id,
+        "prefix": row.prefix,
+        "revoked_at": row.revoked_at and row.revoked_at.isoformat(),
+    }
     _emit(data, as_json, lambda: f"API key {data['prefix']}… revoked")
 
 
@@ -860,9 +837,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 # --- set-up (business, services, staff, closures): mailflow/cli_setup.py ----------------------
-# Imported last: cli_setup uses the helpers above.
-from mailflow.cli_setup import business_cli, closures_cli, services_cli, staff_cli  # noqa: E402
-
 cli.add_typer(business_cli, name="business")
 cli.add_typer(services_cli, name="services")
 cli.add_typer(staff_cli, name="staff")

@@ -21,38 +21,29 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-# The Typer apps come before the import of mailflow.cli, which registers them at its end:
-# so either module may be imported first.
-business_cli = typer.Typer(help="The business's profile.", no_args_is_help=True)
-services_cli = typer.Typer(help="Services: create, change, archive.", no_args_is_help=True)
-staff_cli = typer.Typer(help="Staff, weekly hours and time off.", no_args_is_help=True)
-time_off_cli = typer.Typer(help="A staff member's time off.", no_args_is_help=True)
-closures_cli = typer.Typer(help="Days the business is closed, public holidays.", no_args_is_help=True)
-staff_cli.add_typer(time_off_cli, name="time-off")
-
-from mailflow.cli import STAFF_ACTOR, _app, _emit, _now  # noqa: E402
-from mailflow.errors import InvalidInput, NotFound  # noqa: E402
-from mailflow.services.business import (  # noqa: E402
+from mailflow.cli_common import STAFF_ACTOR, JsonOption, emit, now, open_app
+from mailflow.errors import InvalidInput, NotFound
+from mailflow.services.business import (
     create_business,
     get_business,
     list_businesses,
     update_business,
 )
-from mailflow.services.catalog import (  # noqa: E402
+from mailflow.services.catalog import (
     archive_service,
     create_service,
     get_service,
     list_services,
     update_service,
 )
-from mailflow.services.closures import (  # noqa: E402
+from mailflow.services.closures import (
     add_closure,
     import_holidays,
     list_closures,
     remove_closure,
 )
-from mailflow.services.common import format_minutes, parse_minutes  # noqa: E402
-from mailflow.services.staff import (  # noqa: E402
+from mailflow.services.common import format_minutes, parse_minutes
+from mailflow.services.staff import (
     DAYS,
     add_staff,
     add_time_off,
@@ -75,8 +66,13 @@ if TYPE_CHECKING:
 
 __all__ = ["business_cli", "closures_cli", "services_cli", "staff_cli"]
 
-# As mailflow.cli.JsonOption: imported through the cycle, mypy could not infer its type.
-JsonOption = typer.Option(False, "--json", help="Print JSON only (logs go to stderr).")
+business_cli = typer.Typer(help="The business's profile.", no_args_is_help=True)
+services_cli = typer.Typer(help="Services: create, change, archive.", no_args_is_help=True)
+staff_cli = typer.Typer(help="Staff, weekly hours and time off.", no_args_is_help=True)
+time_off_cli = typer.Typer(help="A staff member's time off.", no_args_is_help=True)
+closures_cli = typer.Typer(help="Days the business is closed, public holidays.", no_args_is_help=True)
+staff_cli.add_typer(time_off_cli, name="time-off")
+
 BusinessOption = typer.Option(None, "--business", help="Business slug (optional when there is one).")
 LANGUAGE_TEXT = re.compile(r"([a-z]{2,3})=(.*)", re.DOTALL)
 # The options that differ from "--" + the service layer's field name.
@@ -96,7 +92,7 @@ def _setup(business: str | None = None, **fields: str) -> Iterator[App]:
     """The app, with errors phrased for the command line: a bad value names its option
     (``fields`` maps a service field to an option where the defaults do not fit), and a
     ``--business`` left out while there is not exactly one business lists those there are."""
-    with _app() as app:
+    with open_app() as app:
         try:
             yield app
         except InvalidInput as exc:
@@ -304,9 +300,9 @@ def business_create(
             sender_email=sender_email,
             change_instructions=_texts(change_instructions, locale, "change_instructions"),
             actor=STAFF_ACTOR,
-            now=_now(),
+            now=now(),
         )
-    _emit(view.to_json(), as_json, lambda: _describe_business(view))
+    emit(view.to_json(), as_json, lambda: _describe_business(view))
 
 
 @business_cli.command("show")
@@ -317,7 +313,7 @@ def business_show(
     """Print the business's profile."""
     with _setup(slug) as app:
         view = get_business(app.engine, slug)
-    _emit(view.to_json(), as_json, lambda: _describe_business(view))
+    emit(view.to_json(), as_json, lambda: _describe_business(view))
 
 
 @business_cli.command("update")
@@ -352,8 +348,8 @@ def business_update(
             sender_email=sender_email,
             change_instructions=_texts(change_instructions, default, "change_instructions"),
         )
-        view = update_business(app.engine, slug, changes, actor=STAFF_ACTOR, now=_now())
-    _emit(view.to_json(), as_json, lambda: _describe_business(view))
+        view = update_business(app.engine, slug, changes, actor=STAFF_ACTOR, now=now())
+    emit(view.to_json(), as_json, lambda: _describe_business(view))
 
 
 # --- services -----------------------------------------------------------------------------
@@ -448,8 +444,8 @@ def services_create(
             min_notice=min_notice, horizon_days=horizon_days, change_cutoff=change_cutoff,
             customer_can_manage=customer_can_manage, reminders=reminders, location=location,
         )  # fmt: skip
-        view = create_service(app.engine, business, slug=slug, values=values, actor=STAFF_ACTOR, now=_now())
-    _emit(view.to_json(), as_json, lambda: _describe_service(view))
+        view = create_service(app.engine, business, slug=slug, values=values, actor=STAFF_ACTOR, now=now())
+    emit(view.to_json(), as_json, lambda: _describe_service(view))
 
 
 @services_cli.command("update")
@@ -480,8 +476,8 @@ def services_update(
             min_notice=min_notice, horizon_days=horizon_days, change_cutoff=change_cutoff,
             customer_can_manage=customer_can_manage, reminders=reminders, location=location,
         )  # fmt: skip
-        view = update_service(app.engine, business, slug, values, actor=STAFF_ACTOR, now=_now())
-    _emit(view.to_json(), as_json, lambda: _describe_service(view))
+        view = update_service(app.engine, business, slug, values, actor=STAFF_ACTOR, now=now())
+    emit(view.to_json(), as_json, lambda: _describe_service(view))
 
 
 @services_cli.command("list")
@@ -489,7 +485,7 @@ def services_list(business: str = BusinessOption, as_json: bool = JsonOption) ->
     """Every service, archived ones included."""
     with _setup(business) as app:
         views = list_services(app.engine, business)
-    _emit(
+    emit(
         [view.to_json() for view in views],
         as_json,
         lambda: "\n".join(map(_describe_service, views)) or "no services yet",
@@ -501,15 +497,15 @@ def services_show(slug: str, business: str = BusinessOption, as_json: bool = Jso
     """Print one service."""
     with _setup(business) as app:
         view = get_service(app.engine, business, slug)
-    _emit(view.to_json(), as_json, lambda: _describe_service(view))
+    emit(view.to_json(), as_json, lambda: _describe_service(view))
 
 
 @services_cli.command("archive")
 def services_archive(slug: str, business: str = BusinessOption, as_json: bool = JsonOption) -> None:
     """Take a service off the booking pages; its bookings stay (it is never deleted)."""
     with _setup(business) as app:
-        view = archive_service(app.engine, business, slug, actor=STAFF_ACTOR, now=_now())
-    _emit(view.to_json(), as_json, lambda: _describe_service(view))
+        view = archive_service(app.engine, business, slug, actor=STAFF_ACTOR, now=now())
+    emit(view.to_json(), as_json, lambda: _describe_service(view))
 
 
 # --- staff --------------------------------------------------------------------------------
@@ -531,9 +527,9 @@ def staff_add(
     with _setup(business, email="EMAIL") as app:
         view = add_staff(
             app.engine, business, email=email, name=name, role=role, locale=locale, timezone=timezone,
-            actor=STAFF_ACTOR, now=_now(),
+            actor=STAFF_ACTOR, now=now(),
         )  # fmt: skip
-    _emit(view.to_json(), as_json, lambda: _describe_staff(view))
+    emit(view.to_json(), as_json, lambda: _describe_staff(view))
 
 
 @staff_cli.command("update")
@@ -550,8 +546,8 @@ def staff_update(
     """Change a staff member; options left out keep their values."""
     changes = _given(name=name, role=role, locale=locale, timezone=timezone, active=True if active else None)
     with _setup(business, email="EMAIL") as app:
-        view = update_staff(app.engine, business, email, changes, actor=STAFF_ACTOR, now=_now())
-    _emit(view.to_json(), as_json, lambda: _describe_staff(view))
+        view = update_staff(app.engine, business, email, changes, actor=STAFF_ACTOR, now=now())
+    emit(view.to_json(), as_json, lambda: _describe_staff(view))
 
 
 @staff_cli.command("list")
@@ -559,7 +555,7 @@ def staff_list(business: str = BusinessOption, as_json: bool = JsonOption) -> No
     """Every staff member with their hours and services."""
     with _setup(business) as app:
         views = list_staff(app.engine, business)
-    _emit(
+    emit(
         [view.to_json() for view in views],
         as_json,
         lambda: "\n".join(map(_describe_staff, views)) or "no staff yet",
@@ -572,8 +568,8 @@ def staff_deactivate(
 ) -> None:
     """Take a staff member off the booking pages and out of sign-in; lists their upcoming bookings."""
     with _setup(business, email="EMAIL") as app:
-        changed = deactivate_staff(app.engine, business, email, actor=STAFF_ACTOR, now=_now())
-    _emit(
+        changed = deactivate_staff(app.engine, business, email, actor=STAFF_ACTOR, now=now())
+    emit(
         changed.to_json(),
         as_json,
         lambda: "\n".join(
@@ -603,8 +599,8 @@ def staff_hours(
     given = _given(mon=mon, tue=tue, wed=wed, thu=thu, fri=fri, sat=sat, sun=sun)
     with _setup(business, email="EMAIL") as app:
         hours = {day: parse_periods(text, f"hours.{day}") for day, text in given.items()}
-        view = set_hours(app.engine, business, email, hours, actor=STAFF_ACTOR, now=_now())
-    _emit(view.to_json(), as_json, lambda: _describe_staff(view))
+        view = set_hours(app.engine, business, email, hours, actor=STAFF_ACTOR, now=now())
+    emit(view.to_json(), as_json, lambda: _describe_staff(view))
 
 
 @time_off_cli.command("add")
@@ -622,9 +618,9 @@ def time_off_add(
     with _setup(business, email="EMAIL") as app:
         changed = add_time_off(
             app.engine, business, email, start=_when(start, "--from"), end=_when(end, "--to", end=True),
-            reason=reason, actor=STAFF_ACTOR, now=_now(),
+            reason=reason, actor=STAFF_ACTOR, now=now(),
         )  # fmt: skip
-    _emit(
+    emit(
         changed.to_json(),
         as_json,
         lambda: "\n".join([_describe_time_off(changed.item), *_affected(changed.affected, "this time off")]),
@@ -638,7 +634,7 @@ def time_off_list(
     """A staff member's time off, by start."""
     with _setup(business, email="EMAIL") as app:
         views = list_time_off(app.engine, business, email)
-    _emit(
+    emit(
         [view.to_json() for view in views],
         as_json,
         lambda: "\n".join(map(_describe_time_off, views)) or "no time off",
@@ -653,8 +649,8 @@ def time_off_remove(
 ) -> None:
     """Remove one period of time off."""
     with _setup(business) as app:
-        view = remove_time_off(app.engine, business, time_off_id, actor=STAFF_ACTOR, now=_now())
-    _emit(view.to_json(), as_json, lambda: "removed " + _describe_time_off(view))
+        view = remove_time_off(app.engine, business, time_off_id, actor=STAFF_ACTOR, now=now())
+    emit(view.to_json(), as_json, lambda: "removed " + _describe_time_off(view))
 
 
 # --- closures -----------------------------------------------------------------------------
@@ -681,9 +677,9 @@ def closures_add(
         added = add_closure(
             app.engine, business, start=_day(start, "--from"), end=_day(end, "--to") if end else None,
             label=label,
-            actor=STAFF_ACTOR, now=_now(),
+            actor=STAFF_ACTOR, now=now(),
         )  # fmt: skip
-    _emit(added.to_json(), as_json, lambda: _describe_added(added.closures, added.skipped, added.affected))
+    emit(added.to_json(), as_json, lambda: _describe_added(added.closures, added.skipped, added.affected))
 
 
 @closures_cli.command("list")
@@ -691,7 +687,7 @@ def closures_list(business: str = BusinessOption, as_json: bool = JsonOption) ->
     """Every closure, by first day."""
     with _setup(business) as app:
         views = list_closures(app.engine, business)
-    _emit(
+    emit(
         [view.to_json() for view in views],
         as_json,
         lambda: "\n".join(map(_describe_closure, views)) or "no closures",
@@ -706,8 +702,8 @@ def closures_remove(
 ) -> None:
     """Open the business again on a closure's days."""
     with _setup(business) as app:
-        view = remove_closure(app.engine, business, closure_id, actor=STAFF_ACTOR, now=_now())
-    _emit(view.to_json(), as_json, lambda: "removed " + _describe_closure(view))
+        view = remove_closure(app.engine, business, closure_id, actor=STAFF_ACTOR, now=now())
+    emit(view.to_json(), as_json, lambda: "removed " + _describe_closure(view))
 
 
 @closures_cli.command("import-holidays")
@@ -722,6 +718,6 @@ def closures_import_holidays(
     with _setup(business) as app:
         added = import_holidays(
             app.engine, business, country=country, subdivision=subdivision, year=year,
-            actor=STAFF_ACTOR, now=_now(),
+            actor=STAFF_ACTOR, now=now(),
         )  # fmt: skip
-    _emit(added.to_json(), as_json, lambda: _describe_added(added.closures, added.skipped, added.affected))
+    emit(added.to_json(), as_json, lambda: _describe_added(added.closures, added.skipped, added.affected))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -14,7 +14,7 @@ from mailflow.services import CustomerInput, create_booking
 from mailflow.services.business import create_business, list_businesses
 from mailflow.services.catalog import create_service, list_services
 from mailflow.services.staff import add_staff, list_staff
-from mailflow.store.engine import write_session
+from mailflow.store.engine import read_session, write_session
 from mailflow.store.tables import Booking, Business, Staff
 
 if TYPE_CHECKING:
@@ -158,15 +158,21 @@ def seed_sample_bookings(app: App, now: datetime) -> int:
 ADMIN_EMAIL = "admin@contoso.example"
 
 
-def ensure_admin_password(engine: Engine) -> str | None:
+def ensure_admin_password(engine: Engine, now: datetime | None = None) -> str | None:
     """Give the demo admin a generated password if it has none; returns it (shown once) or None."""
-    from mailflow.auth import create_user
+    from mailflow.errors import InvalidInput
+    from mailflow.services.accounts import create_user
 
-    with write_session(engine) as session:
+    with read_session(engine) as session:
         admin = session.exec(
             select(Staff).join(Business).where(Business.slug == SLUG, Staff.email == ADMIN_EMAIL)
         ).first()
         if admin is None or admin.password_hash:
             return None
-        _, password = create_user(session, SLUG, ADMIN_EMAIL)
-        return password
+    try:
+        created = create_user(
+            engine, SLUG, ADMIN_EMAIL, actor=Actor(ActorKind.SYSTEM, "demo"), now=now or datetime.now(UTC)
+        )
+    except InvalidInput:  # someone gave the admin a password just now
+        return None
+    return created.password

@@ -1,31 +1,26 @@
-"""API keys: bearer secrets for ``/api/v1``, one business each.
+"""API keys for ``/api/v1``: the bearer look-up and the key actions live in ``mailflow.services.api_keys``.
 
-A key is ``mf_`` and 43 URL-safe random characters (256 bits). It is shown
-once, when created; the database keeps only its SHA-256 (a leaked database
-opens no API) and its first characters as ``prefix``, so a list of keys can
-name them. A revoked key stays listed and opens nothing.
-
->>> key = new_key()
->>> key.startswith("mf_"), len(key), display_prefix(key) == key[:11]
-(True, 46, True)
+Re-exported here, where the API's routes (and scripts) have always found them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-
-from sqlalchemy import Engine, or_, update
-from sqlmodel import Session, col, select
-
-from mailflow.booking.tokens import hash_token, new_token
-from mailflow.errors import InvalidInput, NotFound
-from mailflow.store import queries
-from mailflow.store.engine import read_session, write_session
-from mailflow.store.tables import MAX_INTEGER, ApiKey, Business, pk
+from mailflow.services.api_keys import (
+    LAST_USED_RESOLUTION,
+    ApiCaller,
+    ApiKeyInfo,
+    authenticate,
+    create_api_key,
+    display_prefix,
+    list_api_keys,
+    new_key,
+    revoke_api_key,
+)
 
 __all__ = [
+    "LAST_USED_RESOLUTION",
     "ApiCaller",
+    "ApiKeyInfo",
     "authenticate",
     "create_api_key",
     "display_prefix",
@@ -33,137 +28,3 @@ __all__ = [
     "new_key",
     "revoke_api_key",
 ]
-
-KEY_SCHEME = "mf_"
-PREFIX_LENGTH = 11  # "mf_" and 8 characters: enough to tell keys apart in a list
-MAX_KEY_LENGTH = 128
-# last_used_at is written at most this often per key, so using the API costs no write per request.
-LAST_USED_RESOLUTION = timedelta(minutes=5)
-
-
-def new_key() -> str:
-    """A fresh API key (``mf_`` and 256 random bits)."""
-    return KEY_SCHEME + new_token()
-
-
-def display_prefix(key: str) -> str:
-    """The part of ``key`` kept in clear to name it in lists."""
-    return key[:PREFIX_LENGTH]
-
-
-@dataclass(frozen=True, slots=True)
-class ApiCaller:
-    """Who calls the API: a key and the business it belongs to."""
-
-    key_id: int
-    prefix: str
-    label: str
-    business_id: int
-    business_slug: str
-    business_timezone: str
-
-    @property
-    def actor_label(self) -> str:
-        """How staff emails and the audit name changes made with this key."""
-        return f"API key {self.label or self.prefix}"[:254]
-
-
-def create_api_key(
-    session: Session, business: str, *, label: str = "", created_by: str = "", now: datetime
-) -> tuple[ApiKey, str]:
-    """A new key for ``business``: the stored row and the key itself (show it once, then forget it).
-
-    Raises ``NotFound`` for an unknown business, ``InvalidInput`` for a label over 200 characters.
-    """
-    owner = queries.business_by_slug(session, business)
-    label = label.strip()
-    if len(label) > 200:
-        raise InvalidInput("the label has more than 200 characters")
-    key = new_key()
-    row = ApiKey(
-        business_id=pk(owner),
-        key_hash=hash_token(key),
-        prefix=display_prefix(key),
-        label=label,
-        created_at=now,
-        created_by=created_by[:254],
-    )
-    session.add(row)
-    session.flush()
-    return row, key
-
-
-def list_api_keys(session: Session, business: str) -> list[ApiKey]:
-    """Every key of ``business``, revoked ones too, oldest first."""
-    owner = queries.business_by_slug(session, business)
-    return list(
-        session.exec(select(ApiKey).where(ApiKey.business_id == owner.id).order_by(col(ApiKey.id))).all()
-    )
-
-
-def revoke_api_key(session: Session, business: str, which: str, now: datetime) -> ApiKey:
-    """Revoke the key of ``business`` named by its id or its prefix; revoking twice changes nothing.
-
-    Raises ``NotFound`` when no key matches, ``InvalidInput`` when a prefix matches several.
-    """
-    owner = queries.business_by_slug(session, business)
-    statement = select(ApiKey).where(ApiKey.business_id == owner.id)
-    if which.isascii() and which.isdigit():  # "²" is a digit too, but no number int() reads
-        if int(which) > MAX_INTEGER:
-            raise NotFound("API key", which)
-        statement = statement.where(ApiKey.id == int(which))
-    else:
-        statement = statement.where(col(ApiKey.prefix).startswith(which.strip(), autoescape=True))
-    rows = session.exec(statement).all()
-    if not rows:
-        raise NotFound("API key", which)
-    if len(rows) > 1:
-        raise InvalidInput(f"{which!r} names {len(rows)} keys: give the key's id instead")
-    row = rows[0]
-    if row.revoked_at is None:
-        row.revoked_at = now
-        session.add(row)
-        session.flush()
-    return row
-
-
-def authenticate(engine: Engine, key: str, now: datetime) -> ApiCaller | None:
-    """The caller behind ``key`` when it is a known, unrevoked key; else None.
-
-    Records ``last_used_at``, but at most once per ``LAST_USED_RESOLUTION``:
-    most requests only read.
-    """
-    if not key.startswith(KEY_SCHEME) or len(key) > MAX_KEY_LENGTH:
-        return None
-    with read_session(engine) as session:
-        found = session.exec(
-            select(ApiKey, Business).join(Business).where(ApiKey.key_hash == hash_token(key))
-        ).first()
-        if found is None:
-            return None
-        row, business = found
-        if row.revoked_at is not None:
-            return None
-        caller = ApiCaller(
-            key_id=pk(row),
-            prefix=row.prefix,
-            label=row.label,
-            business_id=pk(business),
-            business_slug=business.slug,
-            business_timezone=business.timezone,
-        )
-        stale = row.last_used_at is None or row.last_used_at <= now - LAST_USED_RESOLUTION
-    if stale:
-        with write_session(engine) as session:
-            session.execute(
-                update(ApiKey)
-                .where(
-                    col(ApiKey.id) == caller.key_id,
-                    or_(
-                        col(ApiKey.last_used_at).is_(None),
-                        col(ApiKey.last_used_at) <= now - LAST_USED_RESOLUTION,
-                    ),
-                )
-                .values(last_used_at=now)
-            )
-    return caller

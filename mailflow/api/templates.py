@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Depends
-from sqlmodel import Session, col, select
 
 from mailflow.api.errors import template_errors
 from mailflow.api.keys import ApiCaller
@@ -32,8 +31,8 @@ from mailflow.outbound.render import Renderer
 from mailflow.outbound.samples import KINDS, sample_context
 from mailflow.outbound.template_store import TemplateInvalid
 from mailflow.outbound.templates import TemplateSource, default_locales
-from mailflow.store.engine import read_session, write_session
-from mailflow.store.tables import Template, TemplateVersion
+from mailflow.services import templates
+from mailflow.services.templates import CurrentTemplate
 
 if TYPE_CHECKING:
     from mailflow.api import Api
@@ -49,44 +48,32 @@ def draft_source(kind: str, locale: str, draft: TemplateDraft) -> TemplateSource
     return TemplateSource(kind=kind, locale=locale, subject=draft.subject, mjml=draft.mjml, text=draft.text)
 
 
-def state_of(session: Session, business_id: int, kind: str, locale: str) -> TemplateState:
-    source = template_store.effective_source(session, business_id, kind, locale)
-    saved = len(template_store.history(session, business_id, kind, locale))
+def state_of(current: CurrentTemplate) -> TemplateState:
+    source = current.source
     return TemplateState(
-        kind=kind,
-        locale=locale,
+        kind=source.kind,
+        locale=source.locale,
         state="default" if source.version is None else "edited",
         version=source.version,
-        versions=saved,
+        versions=len(current.history),
     )
 
 
-def notes(session: Session, business_id: int, kind: str, locale: str) -> dict[int, str]:
-    """Each saved version's note (``template_store.history`` leaves them out)."""
-    rows = session.exec(
-        select(TemplateVersion.version, TemplateVersion.note)
-        .join(Template, col(Template.id) == col(TemplateVersion.template_id))
-        .where(Template.business_id == business_id, Template.kind == kind, Template.locale == locale)
-    ).all()
-    return dict(rows)
-
-
-def template_out(session: Session, business_id: int, kind: str, locale: str) -> TemplateOut:
-    source = template_store.effective_source(session, business_id, kind, locale)
-    noted = notes(session, business_id, kind, locale)
+def template_out(current: CurrentTemplate) -> TemplateOut:
+    source = current.source
     history = [
         VersionOut(
             version=v.version,
             created_at=v.created_at,
             created_by=v.created_by,
-            note=noted.get(v.version, ""),
+            note=v.note,
             current=v.current,
             subject=v.subject,
         )
-        for v in template_store.history(session, business_id, kind, locale)
+        for v in current.history
     ]
     return TemplateOut(
-        **state_of(session, business_id, kind, locale).model_dump(),
+        **state_of(current).model_dump(),
         subject=source.subject,
         mjml=source.mjml,
         text=source.text,
@@ -101,19 +88,13 @@ def add_routes(router: APIRouter, api: Api) -> None:
     @router.get("/templates", response_model=list[TemplateState], tags=["templates"])
     def list_templates(caller: ApiCaller = Depends(api.caller)) -> list[TemplateState]:
         """Every kind × locale with its state: the default, or the saved version in force."""
-        with read_session(api.app.engine) as session:
-            return [
-                state_of(session, caller.business_id, kind, locale)
-                for locale in default_locales()
-                for kind in KINDS
-            ]
+        return [state_of(current) for current in templates.list_templates(api.app.engine, caller.business_id)]
 
     @router.get(path, response_model=TemplateOut, tags=["templates"])
     def get_template(kind: str, locale: str, caller: ApiCaller = Depends(api.caller)) -> TemplateOut:
         """The template in force (subject, MJML body, text body) and its saved versions."""
         known(kind, locale)
-        with read_session(api.app.engine) as session:
-            return template_out(session, caller.business_id, kind, locale)
+        return template_out(templates.current_template(api.app.engine, caller.business_id, kind, locale))
 
     @router.post(f"{path}/validate", response_model=ValidationOut, tags=["templates"])
     def validate_template(
@@ -142,8 +123,7 @@ def add_routes(router: APIRouter, api: Api) -> None:
             if problems:
                 raise template_errors(TemplateInvalid(kind, locale, problems))
         else:
-            with read_session(api.app.engine) as session:
-                source = template_store.effective_source(session, caller.business_id, kind, locale)
+            source = templates.current_template(api.app.engine, caller.business_id, kind, locale).source
         email = Renderer().render(source, sample_context(kind, body.variant, locale))
         return PreviewOut(subject=email.subject, html=email.html, text=email.text)
 
@@ -153,26 +133,12 @@ def add_routes(router: APIRouter, api: Api) -> None:
     ) -> TemplateOut:
         """Validate and save a new version, in force at once; 422 with the problems saves nothing."""
         known(kind, locale)
-        with write_session(api.app.engine) as session:
-            saved = template_store.save_version(
-                session,
-                caller.business_id,
-                draft_source(kind, locale, body),
-                author=api.actor(caller).label,
-                now=api.clock(),
-            )
-            if body.note.strip():
-                row = session.exec(
-                    select(TemplateVersion)
-                    .join(Template, col(Template.id) == col(TemplateVersion.template_id))
-                    .where(
-                        Template.business_id == caller.business_id,
-                        Template.kind == kind,
-                        Template.locale == locale,
-                        TemplateVersion.version == saved.version,
-                    )
-                ).one()
-                row.note = body.note.strip()
-                session.add(row)
-                session.flush()
-            return template_out(session, caller.business_id, kind, locale)
+        templates.save_template(
+            api.app.engine,
+            caller.business_id,
+            draft_source(kind, locale, body),
+            actor=api.actor(caller),
+            now=api.clock(),
+            note=body.note,
+        )
+        return template_out(templates.current_template(api.app.engine, caller.business_id, kind, locale))

@@ -18,6 +18,9 @@ Modules:
 - ``calendar`` and ``manage``: what the admin calendar and the manage page show;
 - ``inbound`` and ``mail_log``: storing, claiming and finishing inbound mail, and
   the outbox and inbound listings;
+- ``accounts``: sign-in passwords, sessions, invitations, password resets;
+- ``api_keys``: create, list, revoke, the bearer look-up;
+- ``templates``: save, import, roll back, reset email templates, their history;
 - ``common``: the checks every use case shares, and the audit record.
 
 The booking use cases are re-exported here.

@@ -390,14 +390,3 @@ def business_slug(engine: Engine, business_id: int) -> str:
         if business is None:
             raise NotFound("business", str(business_id))
         return business.slug
-
-
-def open_admin_session(engine: Engine, email: str, password: str, *, now: datetime) -> str | None:
-    """Sign in (``mailflow.auth.sign_in``) and return the new session token, or None.
-
-    The set-up page uses it to sign the first admin in right after ``complete_setup``.
-    """
-    from mailflow.auth import sign_in
-
-    with write_session(engine) as session:
-        return sign_in(session, None, email, password, now)

@@ -63,9 +63,9 @@ def create_web_app(app: App) -> FastAPI:
     web.include_router(build_api(app))
     admin_routers: list[RouterFactory] = [
         setup.build_router,
-        admin_staff.build_overview_router,  # before signin's: its /admin/staff page is the older one
         admin_signin.build_router,
-        admin_staff.build_router,  # after signin's: /admin/staff/invite is signin's
+        admin_staff.build_overview_router,  # /admin/staff/invite before /admin/staff/{email}
+        admin_staff.build_router,
         admin_settings.build_router,
         closures.build_router,
         admin_bookings.build_router,

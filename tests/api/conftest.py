@@ -16,10 +16,11 @@ from fastapi.testclient import TestClient
 from httpx import Response
 from sqlmodel import Session, col, select
 
-from mailflow.api.keys import create_api_key
 from mailflow.app import App, build
+from mailflow.booking.model import Actor, ActorKind
 from mailflow.config import load_settings
 from mailflow.demo import seed_demo
+from mailflow.services.api_keys import create_api_key
 from mailflow.store.engine import write_session
 from mailflow.store.tables import Business, OutboxMessage, Service, ServiceStaff, Staff, pk
 from mailflow.web.app import create_web_app
@@ -41,8 +42,8 @@ class Api:
         self.key = self.new_key(business)
 
     def new_key(self, business: str, label: str = "") -> str:
-        with write_session(self.app.engine) as session:
-            return create_api_key(session, business, label=label, created_by="test", now=self.now)[1]
+        actor = Actor(ActorKind.STAFF, "test")
+        return create_api_key(self.app.engine, business, label=label, actor=actor, now=self.now)[1]
 
     def headers(self, key: str | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {key or self.key}"}

@@ -9,10 +9,11 @@ import pytest
 from sqlmodel import Session, select
 
 from mailflow.api.keys import LAST_USED_RESOLUTION, authenticate, revoke_api_key
-from mailflow.store.engine import write_session
+from mailflow.booking.model import Actor, ActorKind
 from mailflow.store.tables import ApiKey
 from tests.api.conftest import Api, add_business
 
+TEST = Actor(ActorKind.STAFF, "test")
 ENDPOINTS = [
     ("get", "/business"),
     ("patch", "/business"),
@@ -74,8 +75,7 @@ def test_revoked_key_is_refused(api: Api) -> None:
     """After revocation the same key gets 401; another key of the business still works."""
     other = api.new_key("contoso", "spare")
     assert api.get("/business").status_code == 200
-    with write_session(api.app.engine) as session:
-        revoke_api_key(session, "contoso", api.key[:11], api.now)
+    revoke_api_key(api.app.engine, "contoso", api.key[:11], actor=TEST, now=api.now)
     response = api.get("/business")
     assert response.status_code == 401
     assert 'error="invalid_token"' in response.headers["www-authenticate"]
@@ -130,10 +130,12 @@ def test_revoke_names_the_key_by_id_or_prefix(sqlite_api: Api, which: str) -> No
     with Session(sqlite_api.app.engine) as session:
         row = session.exec(select(ApiKey)).one()
     spare = sqlite_api.new_key("contoso")
-    with write_session(sqlite_api.app.engine) as session:
-        revoke_api_key(session, "contoso", str(row.id) if which == "id" else row.prefix, sqlite_api.now)
-        with pytest.raises(NotFound):
-            revoke_api_key(session, "contoso", "mf_nothere", sqlite_api.now)
+    engine = sqlite_api.app.engine
+    revoke_api_key(
+        engine, "contoso", str(row.id) if which == "id" else row.prefix, actor=TEST, now=sqlite_api.now
+    )
+    with pytest.raises(NotFound):
+        revoke_api_key(engine, "contoso", "mf_nothere", actor=TEST, now=sqlite_api.now)
     assert sqlite_api.get("/business").status_code == 401
     assert sqlite_api.get("/business", key=spare).status_code == 200
 
@@ -143,6 +145,6 @@ def test_revoke_with_an_id_beyond_any_row_is_not_found(api: Api, which: str) -> 
     """An id too large for an INTEGER column, or a digit int() cannot read, names no key: NotFound."""
     from mailflow.errors import NotFound
 
-    with write_session(api.app.engine) as session, pytest.raises(NotFound):
-        revoke_api_key(session, "contoso", which, api.now)
+    with pytest.raises(NotFound):
+        revoke_api_key(api.app.engine, "contoso", which, actor=TEST, now=api.now)
     assert api.get("/business").status_code == 200

@@ -16,8 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from openapi_spec_validator import validate
 from schemathesis.checks import not_a_server_error, response_schema_conformance
 
-from mailflow.api.keys import create_api_key
-from mailflow.store.engine import make_engine, write_session
+from mailflow.booking.model import Actor, ActorKind
+from mailflow.services.api_keys import create_api_key
+from mailflow.store.engine import make_engine
 from mailflow.store.migrate import upgrade
 from mailflow.web.app import create_web_app
 from tests.api.conftest import make_app
@@ -53,8 +54,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FastAPI, 
     upgrade(engine)
     engine.dispose()
     app = make_app(url, Path(tmp), datetime.now(UTC))
-    with write_session(app.engine) as session:
-        key = create_api_key(session, "contoso", now=datetime.now(UTC))[1]
+    actor = Actor(ActorKind.STAFF, "test")
+    key = create_api_key(app.engine, "contoso", actor=actor, now=datetime.now(UTC))[1]
     yield create_web_app(app), key
     app.close()
 

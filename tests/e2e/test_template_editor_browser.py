@@ -16,10 +16,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from playwright.sync_api import Page, expect
 
-from mailflow import auth
-from mailflow.outbound import template_store
+from mailflow.booking.model import Actor, ActorKind
 from mailflow.outbound.templates import default_source
-from mailflow.store.engine import make_engine, write_session
+from mailflow.services import accounts, templates
+from mailflow.store.engine import make_engine
 from mailflow.web.admin import ADMIN_COOKIE
 from tests.conftest import BERLIN, berlin, next_weekday
 from tests.e2e.conftest import LiveServer, html_of
@@ -36,18 +36,28 @@ def signed_in_admin(live_server: LiveServer, page: Page) -> Iterator[str]:
     """A fresh admin of the demo business, signed in in ``page``'s browser; the template is reset after."""
     engine = make_engine(f"sqlite:///{live_server.data_dir / 'mailflow.db'}")
     address = f"editor-{uuid.uuid4().hex[:8]}@contoso.example"
-    with write_session(engine) as session:
-        auth.create_user(session, "contoso", address, role="admin", name="Erika Editor", password=PASSWORD)
-        token = auth.sign_in(session, None, address, PASSWORD, datetime.now(UTC))
+    test = Actor(ActorKind.STAFF, "test")
+    accounts.create_user(
+        engine,
+        "contoso",
+        address,
+        role="admin",
+        name="Erika Editor",
+        password=PASSWORD,
+        actor=test,
+        now=datetime.now(UTC),
+    )
+    token = accounts.sign_in(engine, address, PASSWORD, now=datetime.now(UTC))
     assert token is not None
     page.context.add_cookies([{"name": ADMIN_COOKIE, "value": token, "url": live_server.base_url}])
     try:
         yield address
     finally:  # other browser tests read German confirmations: leave the default in force
-        with write_session(engine) as session:
-            who = auth.signed_in(session, token, datetime.now(UTC))
-            assert who is not None
-            template_store.reset(session, who.business_id, "confirmation", "de")
+        who = accounts.signed_in(engine, token, datetime.now(UTC))
+        assert who is not None
+        templates.reset_template(
+            engine, who.business_id, "confirmation", "de", actor=test, now=datetime.now(UTC)
+        )
         engine.dispose()
 
 

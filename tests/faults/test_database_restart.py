@@ -33,8 +33,9 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from mailflow.api.keys import create_api_key
+from mailflow.booking.model import Actor, ActorKind
 from mailflow.demo import seed_demo
+from mailflow.services.api_keys import create_api_key
 from mailflow.store.engine import make_engine
 from mailflow.store.migrate import upgrade
 from mailflow.store.tables import Booking, InboundMessage, OutboxMessage
@@ -177,9 +178,7 @@ def database(cluster: PgCluster, now: datetime) -> Iterator[tuple[str, Engine, s
     engine = make_engine(url)
     upgrade(engine)
     seed_demo(engine, now)
-    with Session(engine) as session:
-        key = create_api_key(session, "contoso", now=now)[1]
-        session.commit()
+    key = create_api_key(engine, "contoso", actor=Actor(ActorKind.STAFF, "test"), now=now)[1]
     yield url, engine, key
     engine.dispose()
 

@@ -24,15 +24,14 @@ from httpx import Response
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
-from mailflow import auth
-from mailflow import services as service
-from mailflow.api.keys import create_api_key
+from mailflow import services
 from mailflow.app import App, build
 from mailflow.booking.model import Actor, ActorKind, Origin
 from mailflow.booking.tokens import hash_token
 from mailflow.config import load_settings
 from mailflow.demo import seed_demo
-from mailflow.store.engine import write_session
+from mailflow.services.accounts import create_user
+from mailflow.services.api_keys import create_api_key
 from mailflow.store.tables import (
     AdminLink,
     ApiKey,
@@ -54,6 +53,7 @@ ADMIN = "admin@contoso.example"
 BOB = "bob@contoso.example"
 CARLA = "carla@contoso.example"
 PASSWORD = "a long passphrase"
+TEST = Actor(ActorKind.STAFF, "test")
 NEW_PASSWORD = "another long passphrase"
 CSRF_FIELD = re.compile(r'name="csrf" value="([^"]+)"')
 SLOT_RADIO = re.compile(r'name="slot" value="([^"]+)"')
@@ -95,9 +95,8 @@ class Admin:
         self.now = now
         self.day = day
         self.web = create_web_app(app)
-        with write_session(app.engine) as session:
-            for address in (ADMIN, BOB, CARLA):
-                auth.create_user(session, "contoso", address, password=PASSWORD, reset=True)
+        for address in (ADMIN, BOB, CARLA):
+            create_user(app.engine, "contoso", address, password=PASSWORD, reset=True, actor=TEST, now=now)
 
     def browser(self, ip: str = "testclient") -> TestClient:
         return TestClient(self.web, client=(ip, 50000), follow_redirects=False)
@@ -118,12 +117,12 @@ class Admin:
     def book(
         self, hour: int = 10, *, slug: str = "haircut", staff: str = BOB, customer: str = "ada@example.com"
     ) -> str:
-        view = service.create_booking(
+        view = services.create_booking(
             self.app.engine,
             business="contoso",
             service=slug,
             staff=staff,
-            customer=service.CustomerInput(email=customer, name="Ada Lovelace"),
+            customer=services.CustomerInput(email=customer, name="Ada Lovelace"),
             start=berlin(self.day, hour),
             origin=Origin.STAFF,
             actor=Actor(ActorKind.STAFF, ADMIN),
@@ -1018,8 +1017,7 @@ def test_an_admin_creates_uses_and_revokes_a_key(site: Admin) -> None:
 
 def test_revoking_an_id_beyond_any_row_is_404_and_revokes_nothing(site: Admin) -> None:
     """A key id too large for an INTEGER column names no key: 404, not a server error."""
-    with write_session(site.app.engine) as session:
-        row_id = create_api_key(session, "contoso", label="site", now=site.now)[0].id
+    row_id = create_api_key(site.app.engine, "contoso", label="site", actor=TEST, now=site.now)[0].id
     browser = site.sign_in(ADMIN)
     page = browser.get("/admin/api-keys", headers=HTML)
     csrf = csrf_of(page, f"/admin/api-keys/{row_id}/revoke")  # one token for every revoke form

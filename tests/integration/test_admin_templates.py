@@ -27,7 +27,7 @@ from fastapi.testclient import TestClient
 from httpx import Response
 from sqlmodel import Session, col, select
 
-from mailflow import auth, services
+from mailflow import services
 from mailflow.app import App, build, run_once
 from mailflow.booking.model import Actor, ActorKind, Origin
 from mailflow.config import load_settings
@@ -36,6 +36,7 @@ from mailflow.outbound import template_store
 from mailflow.outbound.samples import KINDS, MANAGE_URL
 from mailflow.outbound.templates import default_source
 from mailflow.outbound.transports import MemoryTransport
+from mailflow.services import accounts
 from mailflow.store.engine import read_session, write_session
 from mailflow.store.tables import Booking, OutboxMessage
 from mailflow.web.admin import ADMIN_COOKIE
@@ -123,10 +124,20 @@ class Editor:
 
 def sign_in(app: App, address: str, role: str, now: datetime) -> str:
     """A session token for a new member ``address`` (the sign-in page is not needed for that)."""
-    with write_session(app.engine) as session:
-        auth.create_user(session, "contoso", address, role=role, name=address.split("@")[0].title(),
-                         password=PASSWORD, reset=True)  # fmt: skip
-        token = auth.sign_in(session, None, address, PASSWORD, now)
+    name = address.split("@")[0].title()
+    test = Actor(ActorKind.STAFF, "test")
+    accounts.create_user(
+        app.engine,
+        "contoso",
+        address,
+        role=role,
+        name=name,
+        password=PASSWORD,
+        reset=True,
+        actor=test,
+        now=now,
+    )
+    token = accounts.sign_in(app.engine, address, PASSWORD, now=now)
     assert token is not None
     return token
 
@@ -155,8 +166,7 @@ def make_editor(db_url: str, tmp_path: Path, now: datetime, next_tuesday: date) 
         built.append(app)
         seed_demo(app.engine, now)
         token = sign_in(app, ADMIN, "admin", now)
-        with read_session(app.engine) as session:
-            who = auth.signed_in(session, token, now)
+        who = accounts.signed_in(app.engine, token, now)
         assert who is not None
         return Editor(app, browser(app, token), who.business_id, now, next_tuesday)
 

@@ -9,10 +9,13 @@ from sqlalchemy import Engine
 from sqlmodel import select
 
 from mailflow import auth
+from mailflow.booking.model import Actor, ActorKind
 from mailflow.errors import InvalidInput, NotFound
+from mailflow.services import accounts
 from mailflow.store.engine import read_session, write_session
 
 PASSWORD = "a long passphrase"
+CLI = Actor(ActorKind.STAFF, "cli")
 
 
 def test_hashes_are_salted_and_only_the_password_matches() -> None:
@@ -27,23 +30,20 @@ def test_hashes_are_salted_and_only_the_password_matches() -> None:
 
 def test_sign_in_session_and_sign_out(demo_engine: Engine, now: datetime) -> None:
     """The right password opens a session that names the person; sign-out ends it."""
-    with write_session(demo_engine) as session:
-        staff, generated = auth.create_user(session, "contoso", "bob@contoso.example", password=PASSWORD)
-        assert generated is None and staff.role == "staff"  # the demo's Bob keeps his role
-    with write_session(demo_engine) as session:
-        assert auth.sign_in(session, None, "bob@contoso.example", "wrong password", now) is None
-        assert auth.sign_in(session, None, "nobody@contoso.example", PASSWORD, now) is None
-        token = auth.sign_in(session, None, " Bob@Contoso.example ", PASSWORD, now)
+    user = accounts.create_user(
+        demo_engine, "contoso", "bob@contoso.example", password=PASSWORD, actor=CLI, now=now
+    )
+    assert user.password is None and user.role == "staff"  # the demo's Bob keeps his role
+    assert accounts.sign_in(demo_engine, "bob@contoso.example", "wrong password", now=now) is None
+    assert accounts.sign_in(demo_engine, "nobody@contoso.example", PASSWORD, now=now) is None
+    token = accounts.sign_in(demo_engine, " Bob@Contoso.example ", PASSWORD, now=now)
     assert token
-    with read_session(demo_engine) as session:
-        who = auth.signed_in(session, token, now)
-        assert who is not None and who.email == "bob@contoso.example" and not who.is_admin
-        assert auth.signed_in(session, token + "x", now) is None
-        assert auth.signed_in(session, token, now + auth.SESSION_LIFETIME) is None  # expired
-    with write_session(demo_engine) as session:
-        auth.end_session(session, token)
-    with read_session(demo_engine) as session:
-        assert auth.signed_in(session, token, now) is None
+    who = accounts.signed_in(demo_engine, token, now)
+    assert who is not None and who.email == "bob@contoso.example" and not who.is_admin
+    assert accounts.signed_in(demo_engine, token + "x", now) is None
+    assert accounts.signed_in(demo_engine, token, now + auth.SESSION_LIFETIME) is None  # expired
+    accounts.end_session(demo_engine, token)
+    assert accounts.signed_in(demo_engine, token, now) is None
 
 
 def test_a_new_password_ends_old_sessions_and_inactive_staff_are_out(
@@ -52,41 +52,43 @@ def test_a_new_password_ends_old_sessions_and_inactive_staff_are_out(
     """--reset signs everyone out; a deactivated member's session stops working at once."""
     from mailflow.store.tables import Staff
 
+    carla = "carla@contoso.example"
+    accounts.create_user(demo_engine, "contoso", carla, password=PASSWORD, actor=CLI, now=now)
+    token = accounts.sign_in(demo_engine, carla, PASSWORD, now=now)
+    with pytest.raises(InvalidInput, match="--reset"):
+        accounts.create_user(demo_engine, "contoso", carla, password="another passphrase", actor=CLI, now=now)
+    accounts.create_user(
+        demo_engine, "contoso", carla, password="another passphrase", reset=True, actor=CLI, now=now
+    )
+    assert accounts.signed_in(demo_engine, token, now) is None
+    token = accounts.sign_in(demo_engine, carla, "another passphrase", now=now)
     with write_session(demo_engine) as session:
-        auth.create_user(session, "contoso", "carla@contoso.example", password=PASSWORD)
-        token = auth.sign_in(session, None, "carla@contoso.example", PASSWORD, now)
-    with write_session(demo_engine) as session, pytest.raises(InvalidInput, match="--reset"):
-        auth.create_user(session, "contoso", "carla@contoso.example", password="another passphrase")
-    with write_session(demo_engine) as session:
-        auth.create_user(
-            session, "contoso", "carla@contoso.example", password="another passphrase", reset=True
-        )
-    with read_session(demo_engine) as session:
-        assert auth.signed_in(session, token, now) is None
-    with write_session(demo_engine) as session:
-        token = auth.sign_in(session, None, "carla@contoso.example", "another passphrase", now)
-        carla = session.exec(select(Staff).where(Staff.email == "carla@contoso.example")).one()
-        carla.active = False
-        session.add(carla)
-    with read_session(demo_engine) as session:
-        assert auth.signed_in(session, token, now + timedelta(seconds=1)) is None
+        row = session.exec(select(Staff).where(Staff.email == carla)).one()
+        row.active = False
+        session.add(row)
+    assert accounts.signed_in(demo_engine, token, now + timedelta(seconds=1)) is None
 
 
-def test_new_users_and_bad_input(demo_engine: Engine) -> None:
+def test_new_users_and_bad_input(demo_engine: Engine, now: datetime) -> None:
     """A new address becomes a staff member of the business; bad role, address or business are refused."""
-    with write_session(demo_engine) as session:
-        staff, generated = auth.create_user(session, "contoso", "New@Contoso.example", role="admin")
-        assert (
-            staff.email == "new@contoso.example"
-            and staff.role == "admin"
-            and staff.timezone == "Europe/Berlin"
+    from mailflow.store.tables import Staff
+
+    user = accounts.create_user(
+        demo_engine, "contoso", "New@Contoso.example", role="admin", actor=CLI, now=now
+    )
+    with read_session(demo_engine) as session:
+        staff = session.get_one(Staff, user.staff_id)
+    assert (
+        staff.email == "new@contoso.example" and staff.role == "admin" and staff.timezone == "Europe/Berlin"
+    )
+    assert user.password and auth.verify_password(user.password, staff.password_hash)
+    with pytest.raises(InvalidInput, match="unknown role"):
+        accounts.create_user(demo_engine, "contoso", "x@contoso.example", role="owner", actor=CLI, now=now)
+    with pytest.raises(InvalidInput, match="not an email address"):
+        accounts.create_user(demo_engine, "contoso", "no-at-sign", actor=CLI, now=now)
+    with pytest.raises(InvalidInput, match="at least"):
+        accounts.create_user(
+            demo_engine, "contoso", "y@contoso.example", password="short", actor=CLI, now=now
         )
-        assert generated and auth.verify_password(generated, staff.password_hash)
-        with pytest.raises(InvalidInput, match="unknown role"):
-            auth.create_user(session, "contoso", "x@contoso.example", role="owner")
-        with pytest.raises(InvalidInput, match="not an email address"):
-            auth.create_user(session, "contoso", "no-at-sign")
-        with pytest.raises(InvalidInput, match="at least"):
-            auth.create_user(session, "contoso", "y@contoso.example", password="short")
-        with pytest.raises(NotFound):
-            auth.create_user(session, "nope", "z@contoso.example")
+    with pytest.raises(NotFound):
+        accounts.create_user(demo_engine, "nope", "z@contoso.example", actor=CLI, now=now)

@@ -46,17 +46,17 @@ from schemathesis.python import asgi
 from sqlmodel import select
 from starlette.routing import BaseRoute, Mount
 
-from mailflow import auth
 from mailflow import services as use_cases
-from mailflow.api.keys import create_api_key
 from mailflow.app import App, build, run_once
 from mailflow.booking.model import Actor, ActorKind, Origin
 from mailflow.config import load_settings
 from mailflow.demo import seed_demo
-from mailflow.store.engine import read_session, write_session
+from mailflow.services import accounts
+from mailflow.services.accounts import queue_link_email
+from mailflow.services.api_keys import create_api_key
+from mailflow.store.engine import write_session
 from mailflow.store.tables import Business, Service, Staff
 from mailflow.web.admin import ADMIN_COOKIE
-from mailflow.web.admin.signin import queue_link_email
 from mailflow.web.app import create_web_app
 from mailflow.web.security import SESSION_COOKIE, csrf_token
 from tests.conftest import BERLIN, berlin
@@ -65,6 +65,7 @@ ADMIN = "admin@contoso.example"
 BOB = "bob@contoso.example"
 CARLA = "carla@contoso.example"
 PASSWORD = "a long passphrase"
+TEST = Actor(ActorKind.STAFF, "test")
 BROWSER_SESSION = "scan" * 8  # a well-formed browser session id, so valid CSRF tokens can be made
 EXAMPLES = int(os.environ.get("MAILFLOW_SCAN_EXAMPLES", "6"))
 FORM = "application/x-www-form-urlencoded"
@@ -198,13 +199,13 @@ class Scan:
         """A valid admin session token: the last one, or a new one when a scanned POST ended it."""
         assert self.app is not None
         now = datetime.now(UTC)
-        with read_session(self.app.engine) as session:
-            if auth.signed_in(session, self.admin_token, now) is not None:
-                return self.admin_token
-        with write_session(self.app.engine) as session:  # the scan may have changed the password
-            auth.create_user(session, "contoso", ADMIN, password=PASSWORD, reset=True)
-        with write_session(self.app.engine) as session:
-            token = auth.sign_in(session, None, ADMIN, PASSWORD, now)
+        if accounts.signed_in(self.app.engine, self.admin_token, now) is not None:
+            return self.admin_token
+        # the scan may have changed the password
+        accounts.create_user(
+            self.app.engine, "contoso", ADMIN, password=PASSWORD, reset=True, actor=TEST, now=now
+        )
+        token = accounts.sign_in(self.app.engine, ADMIN, PASSWORD, now=now)
         assert token is not None
         self.admin_token = token
         return token
@@ -446,15 +447,16 @@ def build_scan(db_url: str, tmp_path: Path) -> Scan:
         assert view.manage_url is not None
         tokens.append(view.manage_url.rsplit("/", 1)[1])
         refs.append(view.ref)
-    with write_session(app.engine) as session:
-        for address in (ADMIN, BOB):
-            auth.create_user(session, "contoso", address, password=PASSWORD, reset=True)
+    for address in (ADMIN, BOB):
+        accounts.create_user(
+            app.engine, "contoso", address, password=PASSWORD, reset=True, actor=TEST, now=now
+        )
+    key_id = create_api_key(app.engine, "contoso", label="scan", actor=TEST, now=now)[0].id
     with write_session(app.engine) as session:
         carla = session.exec(select(Staff).where(Staff.email == CARLA)).one()
         domain = app.notifier.builder.settings.message_domain
         reset = queue_link_email(session, carla, "reset", app.settings.public_url, domain, now)
         invite = queue_link_email(session, carla, "invite", app.settings.public_url, domain, now)
-        key_id = create_api_key(session, "contoso", label="scan", now=now)[0].id
         business = session.exec(select(Business)).one()
         slots = [
             f"{slot.start.astimezone(UTC).isoformat()}|{slot.staff_email}"

@@ -22,7 +22,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from mailflow import auth
-from mailflow.store.engine import read_session
+from mailflow.services import accounts
 from mailflow.web.security import attach_session, csrf_token, csrf_valid, request_session
 
 if TYPE_CHECKING:
@@ -66,8 +66,7 @@ class Admin:
         if isinstance(cached, auth.SignedIn):
             return cached
         token = request.cookies.get(ADMIN_COOKIE)
-        with read_session(self.app.engine) as session:
-            who = auth.signed_in(session, token, _now())
+        who = accounts.signed_in(self.app.engine, token, _now())
         if who is None:
             raise NotSignedIn()
         request.state.mf_admin_user = who

@@ -12,10 +12,10 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from mailflow import auth
-from mailflow.api.keys import create_api_key, list_api_keys, revoke_api_key
+from mailflow.booking.model import Actor, ActorKind
 from mailflow.errors import InvalidInput, NotFound
-from mailflow.store.engine import read_session, write_session
-from mailflow.store.tables import Business
+from mailflow.services import accounts
+from mailflow.services.api_keys import create_api_key, list_api_keys, revoke_api_key
 from mailflow.web.admin import Admin
 
 
@@ -28,8 +28,7 @@ def build_router(admin: Admin) -> APIRouter:
     engine = admin.app.engine
 
     def slug_of(who: auth.SignedIn) -> str:
-        with read_session(engine) as session:
-            return session.get_one(Business, who.business_id).slug
+        return accounts.member_business(engine, who.business_id).slug
 
     def page(
         request: Request,
@@ -40,8 +39,7 @@ def build_router(admin: Admin) -> APIRouter:
         label: str = "",
         status: int = 200,
     ) -> Response:
-        with read_session(engine) as session:
-            keys = list_api_keys(session, slug_of(who))
+        keys = list_api_keys(engine, slug_of(who))
         response = admin.render(
             request,
             "api_keys.html",
@@ -69,10 +67,9 @@ def build_router(admin: Admin) -> APIRouter:
         label: str = Form(""),
     ) -> Response:
         try:
-            with write_session(engine) as session:
-                _row, key = create_api_key(
-                    session, slug_of(who), label=label, created_by=who.email, now=_now()
-                )
+            _info, key = create_api_key(
+                engine, slug_of(who), label=label, actor=Actor(ActorKind.STAFF, who.email), now=_now()
+            )
         except InvalidInput as exc:
             return page(request, who, error=f"{exc}.", label=label, status=400)
         return page(request, who, created=key, status=201)
@@ -85,8 +82,9 @@ def build_router(admin: Admin) -> APIRouter:
         who: auth.SignedIn = Depends(admin.admin),
     ) -> Response:
         try:
-            with write_session(engine) as session:
-                revoke_api_key(session, slug_of(who), str(key_id), _now())
+            revoke_api_key(
+                engine, slug_of(who), str(key_id), actor=Actor(ActorKind.STAFF, who.email), now=_now()
+            )
         except NotFound:
             return page(request, who, error="There is no such key.", status=404)
         return RedirectResponse("/admin/api-keys", status_code=303)

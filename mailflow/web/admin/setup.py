@@ -19,7 +19,8 @@ from fastapi.responses import RedirectResponse, Response
 from mailflow import auth
 from mailflow.errors import InvalidInput, NotFound
 from mailflow.outbound.templates import default_locales
-from mailflow.services.business import complete_setup, open_admin_session, setup_link_valid
+from mailflow.services.accounts import sign_in
+from mailflow.services.business import complete_setup, setup_link_valid
 from mailflow.web.admin import ADMIN_COOKIE, Admin
 from mailflow.web.admin.forms import FormState, now
 
@@ -154,7 +155,7 @@ def build_router(admin: Admin) -> APIRouter:
 
     def signed_in_redirect(email: str, password: str) -> Response:
         """The new admin's session cookie and the way to the next steps (sign-in page if that fails)."""
-        session_token = open_admin_session(engine, email, password, now=now())
+        session_token = sign_in(engine, email, password, now=now())
         if session_token is None:
             return RedirectResponse(f"/admin/sign-in?next={NEXT_STEPS}", status_code=303)
         response = RedirectResponse(NEXT_STEPS, status_code=303)

@@ -23,8 +23,10 @@ from fastapi.responses import RedirectResponse, Response
 
 from mailflow import auth
 from mailflow.errors import InvalidInput, NotFound
+from mailflow.services import accounts
 from mailflow.services.bookings import BookingView
 from mailflow.services.business import business_slug, get_business
+from mailflow.services.common import normalize_email
 from mailflow.services.staff import (
     DAYS,
     StaffView,
@@ -100,16 +102,28 @@ def build_overview_router(admin: Admin) -> APIRouter:
     engine = admin.app.engine
 
     def page(
-        request: Request, who: auth.SignedIn, form: FormState | None = None, status: int = 200
+        request: Request,
+        who: auth.SignedIn,
+        form: FormState | None = None,
+        status: int = 200,
+        *,
+        notice: str | None = None,
+        invite_error: str | None = None,
+        invite_values: dict[str, str] | None = None,
     ) -> Response:
         slug = business_slug(engine, who.business_id)
         business = get_business(engine, slug)
         form = form or FormState({"email": "", "name": "", "role": "staff", "locale": "", "timezone": ""})
+        invited = {member.email for member in accounts.team(engine, who.business_id, now()) if member.invited}
         return admin.render(
             request,
             "team.html",
             status=status,
             team=list_staff(engine, slug),
+            invited=invited,
+            notice=notice,
+            invite_error=invite_error,
+            invite_values=invite_values or {"email": "", "name": ""},
             form=form,
             languages=[(code, LANGUAGE_NAMES.get(code, code)) for code in business.locales],
             business_timezone=business.timezone,
@@ -148,6 +162,34 @@ def build_overview_router(admin: Admin) -> APIRouter:
         except InvalidInput as exc:
             return page(request, who, state.fail(exc, "email"), status=400)
         return RedirectResponse(f"/admin/staff/{member.email}?saved=added#hours", status_code=303)
+
+    @router.post("/admin/staff/invite")
+    def invite(
+        request: Request,
+        _: None = Depends(admin.csrf_guard("invite")),
+        who: auth.SignedIn = Depends(admin.admin),
+        form: dict[str, Any] = Depends(posted),
+    ) -> Response:
+        """Create the staff member if needed and email them a link to choose a password."""
+        values = {name: str(form.get(name, "")) for name in ("email", "name", "role")}
+        try:
+            address = normalize_email(values["email"], field="email")
+            accounts.invite_staff(
+                engine,
+                who.business_id,
+                address,
+                name=values["name"],
+                role=values["role"] or "staff",
+                inviter=who.name or who.email,
+                public_url=admin.app.settings.public_url,
+                message_domain=admin.app.notifier.builder.settings.message_domain,
+                actor=actor_of(who),
+                now=now(),
+            )
+        except InvalidInput as exc:
+            return page(request, who, status=400, invite_error=str(exc), invite_values=values)
+        admin.app.wake()
+        return page(request, who, notice=f"Invitation sent to {address}.")
 
     return router
 

@@ -27,20 +27,18 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from sqlalchemy.exc import IntegrityError
 
 from mailflow import auth
+from mailflow.booking.model import Actor, ActorKind
 from mailflow.errors import InvalidInput, NotFound
 from mailflow.outbound import template_store
-from mailflow.outbound.compose import Address, Envelope, compose, new_message_id
-from mailflow.outbound.message import OutgoingEmail
-from mailflow.outbound.outbox import enqueue
-from mailflow.outbound.render import RenderedEmail
+from mailflow.outbound.compose import Address
 from mailflow.outbound.samples import CUSTOMER_KINDS, STAFF_KINDS, VARIANTS
 from mailflow.outbound.templates import TemplateSource, default_locales, default_source
 from mailflow.outbound.validate import Problem
-from mailflow.store.engine import read_session, write_session
-from mailflow.store.tables import Business
+from mailflow.services import accounts, templates
+from mailflow.services.accounts import BusinessInfo
+from mailflow.services.templates import TemplateConflict
 from mailflow.web.admin import Admin
 from mailflow.web.security import CSP
 
@@ -54,7 +52,6 @@ PREVIEW_CSP = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src data: https: http:; "
     "form-action 'none'; base-uri 'none'; frame-ancestors 'self'"
 )
-TEST_PREFIX = "[Test] "
 
 DESCRIPTIONS: Mapping[str, str] = {
     "confirmation": "To the customer when a booking is made",
@@ -183,18 +180,15 @@ def build_router(admin: Admin) -> APIRouter:
 
     checked_admin = Depends(checked)
 
-    def business_of(who: auth.SignedIn) -> Business:
-        with read_session(engine) as session:
-            business = session.get(Business, who.business_id)
-        if business is None:  # the member's business row is gone: nothing to edit
-            raise HTTPException(status_code=404, detail="business not found")
-        return business
+    def business_of(who: auth.SignedIn) -> BusinessInfo:
+        try:
+            return accounts.member_business(engine, who.business_id)
+        except NotFound:  # the member's business row is gone: nothing to edit
+            raise HTTPException(status_code=404, detail="business not found") from None
 
     def in_force(who: auth.SignedIn, kind: str, locale: str) -> tuple[TemplateSource, int]:
-        with read_session(engine) as session:
-            source = template_store.effective_source(session, who.business_id, kind, locale)
-            versions = len(template_store.history(session, who.business_id, kind, locale))
-        return source, versions
+        current = templates.current_template(engine, who.business_id, kind, locale)
+        return current.source, len(current.history)
 
     def editor(
         request: Request,
@@ -249,8 +243,7 @@ def build_router(admin: Admin) -> APIRouter:
     def template_list(request: Request, who: auth.SignedIn = signed_in_admin) -> HTMLResponse:
         """Every kind × locale with what is in force: the default or a saved version."""
         business = business_of(who)
-        with read_session(engine) as session:
-            found = template_store.states(session, who.business_id)
+        found = templates.template_states(engine, who.business_id)
         groups = [("Emails to customers", CUSTOMER_KINDS), ("Emails to staff and admins", STAFF_KINDS)]
         return admin.render(
             request,
@@ -316,15 +309,18 @@ def build_router(admin: Admin) -> APIRouter:
                 f"Nothing changed: the {current.origin} in force is this very text, so nothing was saved."
             )
             return editor(request, who, kind, locale, again, notice=notice)
-        if base and base != current.digest:
-            return conflict(request, who, kind, locale, again, current)
         try:
-            with write_session(engine) as session:
-                new = template_store.save_version(
-                    session, who.business_id, source, author=who.email, now=_now(), note=note.strip()
-                )
-        except IntegrityError:  # another admin saved this very moment: their version number is taken
-            return conflict(request, who, kind, locale, again, in_force(who, kind, locale)[0])
+            new = templates.save_template(
+                engine,
+                who.business_id,
+                source,
+                actor=Actor(ActorKind.STAFF, who.email),
+                now=_now(),
+                note=note,
+                based_on=base or None,
+            )
+        except TemplateConflict as exc:  # another version came into force, or was saved this very moment
+            return conflict(request, who, kind, locale, again, exc.current)
         return RedirectResponse(f"{request.url.path}?saved={new.version}", status_code=303)
 
     def conflict(
@@ -397,38 +393,18 @@ def build_router(admin: Admin) -> APIRouter:
         result = template_store.preview(form.draft.source(kind, locale), form.variant)
         if result.email is None:
             return editor(request, who, kind, locale, form, problems=result.problems, status=422)
-        queue_test_email(who, business_of(who), kind, result.email)
+        templates.send_test_email(
+            engine,
+            who.business_id,
+            kind,
+            result.email,
+            to=Address(who.email, "" if who.name == who.email else who.name),
+            message_domain=app.notifier.builder.settings.message_domain,
+            now=_now(),
+        )
+        app.wake()
         notice = f"Test email ({form.variant} sample) queued to {who.email}."
         return editor(request, who, kind, locale, form, notice=notice)
-
-    def queue_test_email(who: auth.SignedIn, business: Business, kind: str, email: RenderedEmail) -> None:
-        """Through the outbox like every email (so it shows in ``/dev/mail``), bound to no booking."""
-        now = _now()
-        settings = app.notifier.builder.settings
-        sender = Address(
-            business.sender_email or business.email or who.email, business.sender_name or business.name
-        )
-        envelope = Envelope(
-            sender=sender,
-            to=Address(who.email, "" if who.name == who.email else who.name),
-            message_id=new_message_id(settings.message_domain),
-            date=now,
-            kind=kind,
-            reply_to=Address(business.email, business.name) if business.email else None,
-        )
-        rendered = RenderedEmail(TEST_PREFIX + email.subject, email.html, email.text)
-        data = compose(envelope, rendered)
-        outgoing = OutgoingEmail(kind, who.email, envelope.message_id, rendered.subject, data)
-        with write_session(engine) as session:
-            enqueue(
-                session,
-                outgoing,
-                business_id=who.business_id,
-                booking_id=None,
-                envelope_from=sender.email,
-                now=now,
-            )
-        app.wake()
 
     @router.get("/{kind}/{locale}/history", response_class=HTMLResponse)
     def history_page(
@@ -444,21 +420,19 @@ def build_router(admin: Admin) -> APIRouter:
         business = business_of(who)
         zone = ZoneInfo(business.timezone)
         entries = []
-        with read_session(engine) as session:
-            versions = template_store.history(session, who.business_id, kind, locale)
-            previous = default_source(kind, locale)
-            for info in versions:
-                source = template_store.version_source(session, who.business_id, kind, locale, info.version)
-                entries.append(
-                    {
-                        "info": info,
-                        "when": info.created_at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z"),
-                        "against": previous.origin,
-                        "diff": template_store.diff(previous, source),
-                    }
-                )
-                previous = source
-        in_default = not any(info.current for info in versions)
+        versions = templates.version_history(engine, who.business_id, kind, locale)
+        previous = default_source(kind, locale)
+        for info, source in versions:
+            entries.append(
+                {
+                    "info": info,
+                    "when": info.created_at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z"),
+                    "against": previous.origin,
+                    "diff": template_store.diff(previous, source),
+                }
+            )
+            previous = source
+        in_default = not any(info.current for info, _source in versions)
         return admin.render(
             request,
             "templates_history.html",
@@ -482,8 +456,15 @@ def build_router(admin: Admin) -> APIRouter:
         """Put saved ``version`` in force again (it must still pass validation)."""
         _key(kind, locale)
         try:
-            with write_session(engine) as session:
-                template_store.rollback(session, who.business_id, kind, locale, version)
+            templates.rollback_template(
+                engine,
+                who.business_id,
+                kind,
+                locale,
+                version,
+                actor=Actor(ActorKind.STAFF, who.email),
+                now=_now(),
+            )
         except NotFound as exc:
             raise HTTPException(status_code=404, detail=str(exc)) from exc
         except template_store.TemplateInvalid as exc:
@@ -494,8 +475,9 @@ def build_router(admin: Admin) -> APIRouter:
     def reset(request: Request, kind: str, locale: str, who: auth.SignedIn = checked_admin) -> Response:
         """Put the shipped default in force again; saved versions stay for a later rollback."""
         _key(kind, locale)
-        with write_session(engine) as session:
-            template_store.reset(session, who.business_id, kind, locale)
+        templates.reset_template(
+            engine, who.business_id, kind, locale, actor=Actor(ActorKind.STAFF, who.email), now=_now()
+        )
         return RedirectResponse(f"/admin/templates/{kind}/{locale}?reset=1", status_code=303)
 
     return router
