@@ -81,7 +81,14 @@ PAGE_OPERATIONS = {
     ("get", "/admin/welcome/{token}"), ("post", "/admin/welcome/{token}"),
     ("get", "/admin/staff"), ("post", "/admin/staff/invite"),
     ("get", "/admin/account"), ("post", "/admin/account/notifications"), ("post", "/admin/account/password"),
-    ("get", "/admin/services"), ("post", "/admin/services/{slug}"), ("post", "/admin/business"),
+    ("get", "/admin/services"), ("post", "/admin/services"), ("post", "/admin/services/{slug}"),
+    ("post", "/admin/services/{slug}/archive"), ("post", "/admin/business"),
+    ("get", "/admin/setup"), ("post", "/admin/setup"), ("post", "/admin/staff"),
+    ("get", "/admin/staff/{email}"), ("post", "/admin/staff/{email}"),
+    ("post", "/admin/staff/{email}/deactivate"), ("post", "/admin/staff/{email}/hours"),
+    ("post", "/admin/staff/{email}/time-off"), ("post", "/admin/staff/{email}/time-off/{time_off_id}/remove"),
+    ("get", "/admin/closures"), ("post", "/admin/closures"), ("post", "/admin/closures/holidays"),
+    ("post", "/admin/closures/{closure_id}/remove"),
     ("get", "/admin/bookings"), ("get", "/admin/bookings/new"), ("post", "/admin/bookings/new"),
     ("get", "/admin/bookings/{ref}"), ("post", "/admin/bookings/{ref}/reschedule"),
     ("post", "/admin/bookings/{ref}/cancel"), ("post", "/admin/bookings/{ref}/resend"),
@@ -113,8 +120,20 @@ CSRF_PURPOSES: dict[str, tuple[str, str | None]] = {
     "/admin/staff/invite": ("admin:invite", None),
     "/admin/account/notifications": ("admin:account-prefs", None),
     "/admin/account/password": ("admin:account-password", None),
+    "/admin/services": ("admin:settings", None),
     "/admin/services/{slug}": ("admin:settings", None),
+    "/admin/services/{slug}/archive": ("admin:settings", None),
     "/admin/business": ("admin:settings", None),
+    "/admin/setup": ("admin:setup", None),
+    "/admin/staff": ("admin:staff", None),
+    "/admin/staff/{email}": ("admin:staff", None),
+    "/admin/staff/{email}/deactivate": ("admin:staff", None),
+    "/admin/staff/{email}/hours": ("admin:staff", None),
+    "/admin/staff/{email}/time-off": ("admin:staff", None),
+    "/admin/staff/{email}/time-off/{time_off_id}/remove": ("admin:staff", None),
+    "/admin/closures": ("admin:closures", None),
+    "/admin/closures/holidays": ("admin:closures", None),
+    "/admin/closures/{closure_id}/remove": ("admin:closures", None),
     "/admin/bookings/new": ("admin:booking-new", None),
     "/admin/bookings/{ref}/reschedule": ("admin:booking:{ref}", None),
     "/admin/bookings/{ref}/cancel": ("admin:booking:{ref}", None),
@@ -134,7 +153,9 @@ QUERY_PARAMETERS: dict[str, tuple[str, ...]] = {
     "/book": ("lang",),
     "/book/{slug}": ("lang", "from", "day", "staff", "slot"),
     "/admin/sign-in": ("next", "done"),
-    "/admin/services": ("saved",),
+    "/admin/services": ("saved", "welcome"),
+    "/admin/staff/{email}": ("saved",),
+    "/admin/closures": ("saved",),
     "/admin/bookings": ("view", "day", "from", "to"),
     "/admin/bookings/new": ("service", "staff", "day"),
     "/admin/bookings/{ref}": ("day", "staff", "done"),
@@ -488,6 +509,8 @@ def build_scan(db_url: str, tmp_path: Path) -> Scan:
     known.add("kind", "confirmation", "reminder", "cancelled", "booking_created", "daily_agenda")
     known.add("locale", "en", "de", "fr")
     known.add("key_id", key_id, 999_999)
+    known.add("closure_id", 1, 999_999)
+    known.add("time_off_id", 1, 999_999)
     known.add("key", *mail_keys[:4])
     known.add("path", "mailflow.css", "admin.css", "book.js", "nope.css")
     known.add("slot", *slots)

@@ -174,6 +174,10 @@ def build_overview_router(admin: Admin) -> APIRouter:
         values = {name: str(form.get(name, "")) for name in ("email", "name", "role")}
         try:
             address = normalize_email(values["email"], field="email")
+        except InvalidInput:
+            problem = f"“{values['email'].strip()}” is not an email address."
+            return page(request, who, status=400, invite_error=problem, invite_values=values)
+        try:
             accounts.invite_staff(
                 engine,
                 who.business_id,
