@@ -65,7 +65,7 @@ from mailflow.booking.tokens import REF_ALPHABET, token_expiry  # noqa: E402
 from mailflow.config import load_settings  # noqa: E402
 from mailflow.outbound.dispatch import Dispatcher  # noqa: E402
 from mailflow.outbound.transports import MemoryTransport  # noqa: E402
-from mailflow.scheduling.reminders import sweep_reminders  # noqa: E402
+from mailflow.services.reminders import sweep_reminders  # noqa: E402
 from mailflow.store.engine import make_engine, read_session  # noqa: E402
 from mailflow.store.migrate import upgrade  # noqa: E402
 from mailflow.store.tables import Booking  # noqa: E402

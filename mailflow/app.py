@@ -23,7 +23,7 @@ from mailflow.outbound.dispatch import Dispatcher, DispatchReport
 from mailflow.outbound.message import EmailBuilder, MailSettings
 from mailflow.outbound.notifier import Notifier
 from mailflow.outbound.transports import MaildirTransport, Transport, transport_from_url
-from mailflow.scheduling.reminders import sweep_reminders
+from mailflow.services.reminders import sweep_reminders
 from mailflow.store.engine import make_engine
 from mailflow.store.migrate import ensure_migrated, is_empty, upgrade
 

@@ -7,15 +7,13 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
-from sqlmodel import select
 
 from mailflow.booking.model import Actor, ActorKind, Origin
-from mailflow.services import CustomerInput, create_booking
+from mailflow.errors import NotFound
+from mailflow.services import CustomerInput, create_booking, list_bookings
 from mailflow.services.business import create_business, list_businesses
 from mailflow.services.catalog import create_service, list_services
-from mailflow.services.staff import add_staff, list_staff
-from mailflow.store.engine import read_session, write_session
-from mailflow.store.tables import Booking, Business, Staff
+from mailflow.services.staff import add_staff, get_staff, list_staff
 
 if TYPE_CHECKING:
     from mailflow.app import App
@@ -101,9 +99,8 @@ def _next_weekday_at(now: datetime, days_ahead: int, hour: int) -> datetime:
 
 def seed_sample_bookings(app: App, now: datetime) -> int:
     """Add a few bookings of both origins when there are none yet, with their emails; returns how many."""
-    with write_session(app.engine) as session:
-        if session.exec(select(Booking.id).limit(1)).first() is not None:
-            return 0
+    if list_bookings(app.engine, limit=1):
+        return 0
     samples = (
         (
             "consultation",
@@ -163,12 +160,11 @@ def ensure_admin_password(engine: Engine, now: datetime | None = None) -> str | 
     from mailflow.errors import InvalidInput
     from mailflow.services.accounts import create_user
 
-    with read_session(engine) as session:
-        admin = session.exec(
-            select(Staff).join(Business).where(Business.slug == SLUG, Staff.email == ADMIN_EMAIL)
-        ).first()
-        if admin is None or admin.password_hash:
+    try:
+        if get_staff(engine, SLUG, ADMIN_EMAIL).can_sign_in:
             return None
+    except NotFound:
+        return None
     try:
         created = create_user(
             engine, SLUG, ADMIN_EMAIL, actor=Actor(ActorKind.SYSTEM, "demo"), now=now or datetime.now(UTC)

@@ -20,7 +20,7 @@ from sqlalchemy import Engine, func
 from sqlmodel import col, select
 
 from mailflow.outbound.outbox import OutboxStatus
-from mailflow.scheduling.reminders import ReminderStatus
+from mailflow.services.reminders import ReminderStatus
 from mailflow.store.engine import read_session
 from mailflow.store.tables import InboundMessage, OutboxMessage, Reminder
 

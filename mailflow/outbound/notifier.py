@@ -32,7 +32,7 @@ from mailflow.outbound.formatting import format_when
 from mailflow.outbound.i18n import message
 from mailflow.outbound.message import EmailBuilder
 from mailflow.outbound.outbox import ClaimedMessage, enqueue
-from mailflow.scheduling.reminders import drop_reminders, plan_reminders
+from mailflow.services.reminders import drop_reminders, plan_reminders
 from mailflow.store.links import mint_manage_token
 from mailflow.store.tables import Booking, Staff, pk
 

@@ -12,31 +12,16 @@ import functools
 import logging
 import time as time_module
 from collections.abc import Awaitable, Callable
-from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, datetime, time, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from sqlalchemy import Engine, delete, update
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
 
-from mailflow.booking.model import BookingStatus
-from mailflow.outbound.context import load_facts, staff_reader
-from mailflow.outbound.formatting import format_when
-from mailflow.outbound.outbox import OutboxStatus, enqueue
-from mailflow.scheduling.reminders import sweep_reminders
-from mailflow.store.engine import database_unavailable, read_session, write_session
-from mailflow.store.tables import (
-    Booking,
-    Customer,
-    InboundMessage,
-    ManageToken,
-    OutboxMessage,
-    Service,
-    Staff,
-    pk,
-)
+from mailflow.services.agenda import queue_daily_agendas, staff_timezones
+from mailflow.services.housekeeping import clean_up
+from mailflow.services.reminders import sweep_reminders
+from mailflow.store.engine import database_unavailable
 
 if TYPE_CHECKING:
     from mailflow.app import App
@@ -200,7 +185,14 @@ def build_scheduler(app: App, stop: asyncio.Event) -> AsyncIOScheduler:
     for zone in staff_timezones(app.engine):
 
         async def agenda(zone: str = zone) -> None:
-            queued = await asyncio.to_thread(queue_daily_agendas, app, zone, datetime.now(UTC))
+            queued = await asyncio.to_thread(
+                queue_daily_agendas,
+                app.engine,
+                app.notifier,
+                app.settings.public_url,
+                zone,
+                datetime.now(UTC),
+            )
             if queued:
                 wake_now()
 
@@ -219,119 +211,3 @@ def _run_now(scheduler: AsyncIOScheduler, job_id: str) -> None:
     job = scheduler.get_job(job_id)
     if job is not None:
         job.modify(next_run_time=datetime.now(UTC))
-
-
-def staff_timezones(engine: Engine) -> list[str]:
-    with read_session(engine) as session:
-        return sorted(set(session.exec(select(Staff.timezone).where(col(Staff.active).is_(True))).all()))
-
-
-def agenda_message_id(staff_id: int, day: date, domain: str) -> str:
-    return f"<agenda.{staff_id}.{day.isoformat()}@{domain}>"
-
-
-def queue_daily_agendas(app: App, zone: str, now: datetime) -> int:
-    """Queue tomorrow's agenda for each active staff member in ``zone`` who has bookings then."""
-    tomorrow = now.astimezone(ZoneInfo(zone)).date() + timedelta(days=1)
-    start = datetime.combine(tomorrow, time(0), ZoneInfo(zone))
-    end = start + timedelta(days=1)
-    with read_session(app.engine) as session:
-        staff_ids = session.exec(
-            select(Staff.id).where(Staff.timezone == zone, col(Staff.active).is_(True))
-        ).all()
-    queued = 0
-    for staff_id in staff_ids:
-        try:
-            with write_session(app.engine) as session:
-                queued += _queue_agenda(
-                    app, session, session.get_one(Staff, staff_id), tomorrow, start, end, now
-                )
-        except IntegrityError:  # another process queued this agenda already
-            continue
-    return queued
-
-
-def _queue_agenda(
-    app: App, session: Any, staff: Staff, day: date, start: datetime, end: datetime, now: datetime
-) -> int:
-    if not staff.notification_prefs.get("daily_agenda", True):
-        return 0
-    bookings = session.exec(
-        select(Booking)
-        .where(
-            Booking.staff_id == staff.id,
-            Booking.status == BookingStatus.CONFIRMED.value,
-            col(Booking.start) >= start,
-            col(Booking.start) < end,
-        )
-        .order_by(col(Booking.start))
-    ).all()
-    if not bookings:
-        return 0
-    reader = staff_reader(staff)
-    public = app.settings.public_url
-    items = []
-    for booking in bookings:
-        customer = session.get_one(Customer, booking.customer_id)
-        service = session.get_one(Service, booking.service_id)
-        when = format_when(booking.start, booking.end, reader.locale, reader.timezone)
-        items.append(
-            {
-                "time_range": when.time_range,
-                "service_name": service.name_in(reader.locale),
-                "customer_name": customer.name,
-                "customer_email": customer.email,
-                "customer_phone": customer.phone,
-                "ref": booking.ref,
-                "url": f"{public}/admin/bookings/{booking.ref}",
-            }
-        )
-    facts = load_facts(session, bookings[0])
-    first = format_when(bookings[0].start, bookings[0].end, reader.locale, reader.timezone)
-    builder = app.notifier.builder
-    email = builder.build(
-        session,
-        facts,
-        "daily_agenda",
-        reader,
-        now=now,
-        extra={"agenda": {"date": first.date, "items": items}},
-        message_id=agenda_message_id(pk(staff), day, builder.settings.message_domain),
-    )
-    enqueue(
-        session,
-        email,
-        business_id=staff.business_id,
-        booking_id=None,
-        envelope_from=app.notifier.envelope_from(facts),
-        now=now,
-    )
-    session.flush()
-    return 1
-
-
-def clean_up(
-    engine: Engine,
-    now: datetime,
-    inbound_retention: timedelta = timedelta(days=30),
-    sent_retention: timedelta = timedelta(days=30),
-) -> None:
-    """Drop expired manage tokens, bodies of emails sent long ago and old inbound raw bytes."""
-    with write_session(engine) as session:
-        session.execute(
-            update(InboundMessage)
-            .where(
-                col(InboundMessage.status) == "done",
-                col(InboundMessage.received_at) < now - inbound_retention,
-            )
-            .values(raw=b"")
-        )
-        session.execute(delete(ManageToken).where(col(ManageToken.expires_at) < now))
-        session.execute(
-            update(OutboxMessage)
-            .where(
-                col(OutboxMessage.status) == OutboxStatus.SENT.value,
-                col(OutboxMessage.sent_at) < now - sent_retention,
-            )
-            .values(payload=None)
-        )

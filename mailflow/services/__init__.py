@@ -21,6 +21,8 @@ Modules:
 - ``accounts``: sign-in passwords, sessions, invitations, password resets;
 - ``api_keys``: create, list, revoke, the bearer look-up;
 - ``templates``: save, import, roll back, reset email templates, their history;
+- ``reminders``, ``agenda``, ``housekeeping``: reminders planned with each change and sent
+  when due, the staff's daily agenda, dropping what is no longer kept;
 - ``common``: the checks every use case shares, and the audit record.
 
 The booking use cases are re-exported here.

@@ -20,7 +20,6 @@ from sqlmodel import Session, col, select
 
 from mailflow.booking.model import Actor, BookingStatus
 from mailflow.errors import InvalidInput, NotFound
-from mailflow.scheduling.reminders import replan_offsets
 from mailflow.services.common import (
     LIMITS,
     apply_changes,
@@ -30,6 +29,7 @@ from mailflow.services.common import (
     check_texts,
     normalize_email,
 )
+from mailflow.services.reminders import replan_offsets
 from mailflow.store import queries
 from mailflow.store.engine import read_session, write_session
 from mailflow.store.tables import Booking, Business, Customer, Service, ServiceStaff, Staff, pk

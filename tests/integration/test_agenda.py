@@ -8,13 +8,17 @@ from pathlib import Path
 from sqlmodel import Session, select
 
 from mailflow import services
-from mailflow.app import build
+from mailflow.app import App, build
 from mailflow.booking.model import Actor, ActorKind, Origin
 from mailflow.config import load_settings
 from mailflow.demo import seed_demo
-from mailflow.scheduling.jobs import queue_daily_agendas
+from mailflow.services.agenda import queue_daily_agendas
 from mailflow.store.tables import OutboxMessage
 from tests.conftest import BERLIN, berlin
+
+
+def queue(app: App, now: datetime) -> int:
+    return queue_daily_agendas(app.engine, app.notifier, app.settings.public_url, "Europe/Berlin", now)
 
 
 def test_agenda_goes_to_staff_with_bookings_tomorrow_once(
@@ -31,8 +35,18 @@ def test_agenda_goes_to_staff_with_bookings_tomorrow_once(
             public_url=app.settings.public_url, grid=app.grid, notifier=None,
         )  # fmt: skip
     evening_before = datetime.combine(next_tuesday - timedelta(days=1), time(18), BERLIN)
-    assert queue_daily_agendas(app, "Europe/Berlin", evening_before) == 1
-    assert queue_daily_agendas(app, "Europe/Berlin", evening_before) == 0  # a second worker: nothing twice
+    assert (
+        queue_daily_agendas(
+            app.engine, app.notifier, app.settings.public_url, "Europe/Berlin", evening_before
+        )
+        == 1
+    )
+    assert (
+        queue_daily_agendas(
+            app.engine, app.notifier, app.settings.public_url, "Europe/Berlin", evening_before
+        )
+        == 0
+    )  # a second worker: nothing twice
     with Session(app.engine) as session:
         rows = session.exec(select(OutboxMessage).where(OutboxMessage.kind == "daily_agenda")).all()
     assert [row.recipient for row in rows] == ["bob@contoso.example"]

@@ -15,8 +15,8 @@ from mailflow.app import App, run_once
 from mailflow.booking.model import Actor, ActorKind, Origin
 from mailflow.errors import InvalidInput, NotFound
 from mailflow.inbound.process import process_pending, store_raw
-from mailflow.scheduling.jobs import clean_up
 from mailflow.services.customers import erase_customer, erased_address, export_customer
+from mailflow.services.housekeeping import clean_up
 from mailflow.store.tables import AuditEvent, Booking, Customer, InboundMessage, ManageToken, OutboxMessage
 from tests.conftest import berlin
 from tests.integration.test_inbound_pipeline import app, customer_email, reply_to  # noqa: F401

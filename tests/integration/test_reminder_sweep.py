@@ -12,7 +12,7 @@ from mailflow.app import App, build
 from mailflow.booking.model import Actor, ActorKind, Origin
 from mailflow.config import load_settings
 from mailflow.demo import seed_demo
-from mailflow.scheduling.reminders import sweep_reminders
+from mailflow.services.reminders import sweep_reminders
 from mailflow.store.tables import OutboxMessage, Reminder
 from tests.conftest import berlin
 

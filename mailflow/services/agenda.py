@@ -1,0 +1,120 @@
+"""The daily agenda: tomorrow's bookings, emailed to each staff member the evening before."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from mailflow.booking.model import BookingStatus
+from mailflow.outbound.context import load_facts, staff_reader
+from mailflow.outbound.formatting import format_when
+from mailflow.outbound.outbox import enqueue
+from mailflow.store.engine import read_session, write_session
+from mailflow.store.tables import Booking, Customer, Service, Staff, pk
+
+if TYPE_CHECKING:
+    from mailflow.outbound.notifier import Notifier
+
+
+def staff_timezones(engine: Engine) -> list[str]:
+    """The time zones of active staff: the daily agenda runs once a day in each."""
+    with read_session(engine) as session:
+        return sorted(set(session.exec(select(Staff.timezone).where(col(Staff.active).is_(True))).all()))
+
+
+def agenda_message_id(staff_id: int, day: date, domain: str) -> str:
+    """One Message-ID per staff member and day: a second worker's agenda collides on it."""
+    return f"<agenda.{staff_id}.{day.isoformat()}@{domain}>"
+
+
+def queue_daily_agendas(engine: Engine, notifier: Notifier, public_url: str, zone: str, now: datetime) -> int:
+    """Queue tomorrow's agenda for each active staff member in ``zone`` who has bookings then
+    (and has not turned it off); each in its own transaction, none twice (the Message-ID is
+    unique per staff member and day). Returns how many were queued."""
+    tomorrow = now.astimezone(ZoneInfo(zone)).date() + timedelta(days=1)
+    start = datetime.combine(tomorrow, time(0), ZoneInfo(zone))
+    end = start + timedelta(days=1)
+    with read_session(engine) as session:
+        staff_ids = session.exec(
+            select(Staff.id).where(Staff.timezone == zone, col(Staff.active).is_(True))
+        ).all()
+    queued = 0
+    for staff_id in staff_ids:
+        try:
+            with write_session(engine) as session:
+                member = session.get_one(Staff, staff_id)
+                queued += _queue_agenda(notifier, public_url, session, member, tomorrow, start, end, now)
+        except IntegrityError:  # another process queued this agenda already
+            continue
+    return queued
+
+
+def _queue_agenda(
+    notifier: Notifier,
+    public_url: str,
+    session: Session,
+    staff: Staff,
+    day: date,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+) -> int:
+    if not staff.notification_prefs.get("daily_agenda", True):
+        return 0
+    bookings = session.exec(
+        select(Booking)
+        .where(
+            Booking.staff_id == staff.id,
+            Booking.status == BookingStatus.CONFIRMED.value,
+            col(Booking.start) >= start,
+            col(Booking.start) < end,
+        )
+        .order_by(col(Booking.start))
+    ).all()
+    if not bookings:
+        return 0
+    reader = staff_reader(staff)
+    public = public_url
+    items = []
+    for booking in bookings:
+        customer = session.get_one(Customer, booking.customer_id)
+        service = session.get_one(Service, booking.service_id)
+        when = format_when(booking.start, booking.end, reader.locale, reader.timezone)
+        items.append(
+            {
+                "time_range": when.time_range,
+                "service_name": service.name_in(reader.locale),
+                "customer_name": customer.name,
+                "customer_email": customer.email,
+                "customer_phone": customer.phone,
+                "ref": booking.ref,
+                "url": f"{public}/admin/bookings/{booking.ref}",
+            }
+        )
+    facts = load_facts(session, bookings[0])
+    first = format_when(bookings[0].start, bookings[0].end, reader.locale, reader.timezone)
+    builder = notifier.builder
+    email = builder.build(
+        session,
+        facts,
+        "daily_agenda",
+        reader,
+        now=now,
+        extra={"agenda": {"date": first.date, "items": items}},
+        message_id=agenda_message_id(pk(staff), day, builder.settings.message_domain),
+    )
+    enqueue(
+        session,
+        email,
+        business_id=staff.business_id,
+        booking_id=None,
+        envelope_from=notifier.envelope_from(facts),
+        now=now,
+    )
+    session.flush()
+    return 1

@@ -1,0 +1,39 @@
+"""Housekeeping: what mailflow no longer needs to keep, dropped on a schedule."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine, delete, update
+from sqlmodel import col
+
+from mailflow.outbound.outbox import OutboxStatus
+from mailflow.store.engine import write_session
+from mailflow.store.tables import InboundMessage, ManageToken, OutboxMessage
+
+
+def clean_up(
+    engine: Engine,
+    now: datetime,
+    inbound_retention: timedelta = timedelta(days=30),
+    sent_retention: timedelta = timedelta(days=30),
+) -> None:
+    """Drop expired manage tokens, bodies of emails sent long ago and old inbound raw bytes."""
+    with write_session(engine) as session:
+        session.execute(
+            update(InboundMessage)
+            .where(
+                col(InboundMessage.status) == "done",
+                col(InboundMessage.received_at) < now - inbound_retention,
+            )
+            .values(raw=b"")
+        )
+        session.execute(delete(ManageToken).where(col(ManageToken.expires_at) < now))
+        session.execute(
+            update(OutboxMessage)
+            .where(
+                col(OutboxMessage.status) == OutboxStatus.SENT.value,
+                col(OutboxMessage.sent_at) < now - sent_retention,
+            )
+            .values(payload=None)
+        )
