@@ -27,6 +27,7 @@ from mailflow.errors import (
 )
 from mailflow.outbound.render import RenderError
 from mailflow.outbound.template_store import TemplateInvalid
+from mailflow.services.templates import TemplateConflict
 
 Loc = tuple[str | int, ...]
 
@@ -124,6 +125,8 @@ def error_response(exc: MailflowError) -> Response:
         return JSONResponse({"detail": exc.message, "problem": exc.problem}, status_code=409)
     if isinstance(exc, SlotUnavailable):
         return error_response(FieldInvalid.at(("body", "start"), exc.message, "slot_unavailable"))
+    if isinstance(exc, TemplateConflict):  # two saves of one template at the same moment
+        return JSONResponse({"detail": exc.message, "problem": "template_changed"}, status_code=409)
     if isinstance(exc, PolicyRefused):
         return JSONResponse({"detail": exc.message, "problem": exc.reason}, status_code=409)
     if isinstance(exc, InvalidInput):

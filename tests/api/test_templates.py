@@ -128,3 +128,16 @@ def test_saved_version_is_used_by_the_next_email_not_by_queued_ones(api: Api) ->
     first, second = api.outbox("confirmation")
     assert str(first["Subject"]).startswith("Your booking is confirmed: Haircut")
     assert str(second["Subject"]).startswith("Booked: Consultation")
+
+
+def test_a_save_that_lost_a_race_is_a_409_not_a_500() -> None:
+    """TemplateConflict (another version came into force meanwhile) answers 409 with its problem code."""
+    import json
+
+    from mailflow.api.errors import error_response
+    from mailflow.outbound.templates import default_source
+    from mailflow.services.templates import TemplateConflict
+
+    answer = error_response(TemplateConflict(default_source("confirmation", "en")))
+    assert answer.status_code == 409
+    assert json.loads(bytes(answer.body))["problem"] == "template_changed"
