@@ -106,6 +106,36 @@ def audit(
     )
 
 
+def change_audited(
+    session: Session,
+    row: Any,
+    update: dict[str, Any],
+    *,
+    business_id: int,
+    action: str,
+    actor: Actor,
+    now: datetime,
+    subject: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Set ``update`` on ``row`` and, when something really changed, store it and audit
+    ``action`` with the values before and after (``subject`` names the row in ``before``).
+    Returns what changed (empty: nothing)."""
+    before, after = apply_changes(row, update)
+    if after:
+        session.add(row)
+        session.flush()
+        audit(
+            session,
+            business_id=business_id,
+            action=action,
+            actor=actor,
+            at=now,
+            before={**(subject or {}), **before},
+            after=after,
+        )
+    return after
+
+
 def apply_changes(row: Any, update: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Set ``update`` on ``row``; the (before, after) of the fields that really changed."""
     before: dict[str, Any] = {}

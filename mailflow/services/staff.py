@@ -21,7 +21,7 @@ from sqlmodel import Session, col, select
 from mailflow.booking.model import Actor
 from mailflow.errors import InvalidInput, NotFound
 from mailflow.services.bookings import BookingView, in_calendar, view_of
-from mailflow.services.common import apply_changes, audit, check_text, check_timezone, normalize_email
+from mailflow.services.common import audit, change_audited, check_text, check_timezone, normalize_email
 from mailflow.store import queries
 from mailflow.store.engine import read_session, write_session
 from mailflow.store.tables import (
@@ -335,19 +335,10 @@ def update_staff(
         if "active" in changes:
             update["active"] = bool(changes["active"])
         _keep_an_admin(session, biz, member, update)
-        before, after = apply_changes(member, update)
-        if after:
-            session.add(member)
-            session.flush()
-            audit(
-                session,
-                business_id=pk(biz),
-                action="staff.updated",
-                actor=actor,
-                at=now,
-                before={"email": member.email, **before},
-                after=after,
-            )
+        change_audited(
+            session, member, update, business_id=pk(biz), action="staff.updated", actor=actor, now=now,
+            subject={"email": member.email},
+        )  # fmt: skip
         return staff_view(session, member)
 
 
@@ -407,19 +398,10 @@ def set_hours(
         biz = queries.business_by_slug(session, business)
         member = queries.staff_by_email(session, biz, email)
         weekly = _weekly(hours, member.weekly_hours)
-        before, after = apply_changes(member, {"weekly_hours": weekly})
-        if after:
-            session.add(member)
-            session.flush()
-            audit(
-                session,
-                business_id=pk(biz),
-                action="staff.hours_set",
-                actor=actor,
-                at=now,
-                before={"email": member.email, **before},
-                after=after,
-            )
+        change_audited(
+            session, member, {"weekly_hours": weekly}, business_id=pk(biz), action="staff.hours_set",
+            actor=actor, now=now, subject={"email": member.email},
+        )  # fmt: skip
         return staff_view(session, member)
 
 
