@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -32,6 +32,7 @@ from mailflow.outbound.message import calendar_entry
 from mailflow.services import catalog, manage
 from mailflow.store import queries
 from mailflow.store.engine import read_session
+from mailflow.web.forms import params_for_slot, parse_day, parse_slot
 from mailflow.web.i18n import PAGE_LOCALES, TEXT, page_locale, translator
 from mailflow.web.security import (
     RateLimiter,
@@ -226,8 +227,8 @@ def build_router(app: App) -> APIRouter:
         """
         zone = ZoneInfo(business.timezone)
         today = _now().astimezone(zone).date()
-        first = max(_parse_day(params.get("from")) or today, today)
-        wanted_day = _parse_day(params.get("day"))
+        first = max(parse_day(params.get("from")) or today, today)
+        wanted_day = parse_day(params.get("day"))
         if wanted_day is not None and not first <= wanted_day < first + timedelta(days=CALENDAR_DAYS):
             first = max(wanted_day, today)
         last = first + timedelta(days=CALENDAR_DAYS - 1)
@@ -401,7 +402,7 @@ def build_router(app: App) -> APIRouter:
         facts, locale = target
         t = translator(locale)
         try:
-            start, staff = _parse_slot(slot)
+            start, staff = parse_slot(slot)
             use_cases.reschedule_booking(
                 engine,
                 facts.booking.ref,
@@ -414,7 +415,7 @@ def build_router(app: App) -> APIRouter:
         except PolicyRefused as exc:
             return refused(request, facts, locale, exc)
         except (BookingConflict, SlotUnavailable, InvalidInput, NotFound):  # NotFound: a staff member
-            back = _params_for_slot(request.query_params, slot, facts.business.timezone)
+            back = params_for_slot(request.query_params, slot, facts.business.timezone)
             return _reschedule(request, token, message=t("just_taken"), status=409, params=back)
         return changed(request, facts.booking.ref, locale, "rescheduled", f"/m/{token}?lang={locale}", "back")
 
@@ -560,7 +561,7 @@ def build_router(app: App) -> APIRouter:
         raw = params.get("slot")
         if raw:
             try:
-                start, staff_email = _parse_slot(raw)
+                start, staff_email = parse_slot(raw)
             except InvalidInput:
                 start, staff_email = None, None
             if start is not None and staff_email is not None:
@@ -655,7 +656,7 @@ def build_router(app: App) -> APIRouter:
             return too_many(request)
         values = {"name": name, "email": email, "phone": phone, "language": language, "timezone": timezone}
         try:
-            start, staff_email = _parse_slot(slot)
+            start, staff_email = parse_slot(slot)
             view = use_cases.create_booking(
                 engine,
                 business=business.slug,
@@ -676,7 +677,7 @@ def build_router(app: App) -> APIRouter:
             if existing is not None:  # a double submission: the first one booked it
                 return booked(request, business, existing, address)
             message = t("just_taken") if isinstance(exc, BookingConflict) else str(exc)
-            back = _params_for_slot(request.query_params, slot, business.timezone)
+            back = params_for_slot(request.query_params, slot, business.timezone)
             return book_again(request, business, service, locale, message, [], values, 409, back)
         except (InvalidInput, NotFound) as exc:  # NotFound: the slot names no staff member of ours
             back = {**request.query_params, "slot": slot}
@@ -716,7 +717,7 @@ def build_router(app: App) -> APIRouter:
 
     def _same_booking(address: str, slug: str, slot: str) -> str | None:
         try:
-            start, staff_email = _parse_slot(slot)
+            start, staff_email = parse_slot(slot)
         except InvalidInput:
             return None
         with read_session(engine) as session:
@@ -742,38 +743,3 @@ def build_router(app: App) -> APIRouter:
         )
 
     return router
-
-
-def _params_for_slot(query: Mapping[str, str], slot: str, timezone: str) -> dict[str, str]:
-    """Query parameters that show the day and staff member of a posted ``slot`` again."""
-    params = {key: value for key, value in query.items() if key != "slot"}
-    try:
-        start, staff = _parse_slot(slot)
-    except InvalidInput:
-        return params
-    params["day"] = start.astimezone(ZoneInfo(timezone)).date().isoformat()
-    params["staff"] = params.get("staff") or staff
-    return params
-
-
-def _parse_day(value: str | None) -> date | None:
-    """``2026-03-03`` -> that date; None for no date, a malformed one or one outside the calendar."""
-    if not value:
-        return None
-    try:
-        day = date.fromisoformat(value)
-    except ValueError:
-        return None
-    return day if use_cases.in_calendar(day) else None
-
-
-def _parse_slot(value: str) -> tuple[datetime, str]:
-    """``2026-03-03T09:00:00+00:00|bob@contoso.example`` -> (aware start, staff email)."""
-    start_text, _, staff = value.partition("|")
-    try:
-        start = datetime.fromisoformat(start_text)
-    except ValueError:
-        raise InvalidInput("choose a time from the list") from None
-    if start.tzinfo is None or not staff or not use_cases.in_calendar(start.date()):
-        raise InvalidInput("choose a time from the list")
-    return start, staff

@@ -30,8 +30,7 @@ from mailflow.services.calendar import Row, when_text
 from mailflow.store import queries
 from mailflow.store.engine import read_session
 from mailflow.web.admin import Admin
-from mailflow.web.pages import _parse_day as parse_day
-from mailflow.web.pages import _parse_slot as parse_slot
+from mailflow.web.forms import parse_day, parse_slot
 
 if TYPE_CHECKING:
     from mailflow.store.tables import Booking, Business, Service, Staff

@@ -1,0 +1,52 @@
+"""What the web forms and query strings carry, parsed once for every page (customer and admin).
+
+A day is ``2026-03-03``; a slot is ``<aware ISO start>|<staff email>``, as the
+booking and reschedule pages offer it. Malformed values are "no day" or
+``InvalidInput``, never a 500.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from mailflow import services as use_cases
+from mailflow.errors import InvalidInput
+
+__all__ = ["params_for_slot", "parse_day", "parse_slot"]
+
+
+def parse_day(value: str | None) -> date | None:
+    """``2026-03-03`` -> that date; None for no date, a malformed one or one outside the calendar."""
+    if not value:
+        return None
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        return None
+    return day if use_cases.in_calendar(day) else None
+
+
+def parse_slot(value: str) -> tuple[datetime, str]:
+    """``2026-03-03T09:00:00+00:00|bob@contoso.example`` -> (aware start, staff email)."""
+    start_text, _, staff = value.partition("|")
+    try:
+        start = datetime.fromisoformat(start_text)
+    except ValueError:
+        raise InvalidInput("choose a time from the list") from None
+    if start.tzinfo is None or not staff or not use_cases.in_calendar(start.date()):
+        raise InvalidInput("choose a time from the list")
+    return start, staff
+
+
+def params_for_slot(query: Mapping[str, str], slot: str, timezone: str) -> dict[str, str]:
+    """Query parameters that show the day and staff member of a posted ``slot`` again."""
+    params = {key: value for key, value in query.items() if key != "slot"}
+    try:
+        start, staff = parse_slot(slot)
+    except InvalidInput:
+        return params
+    params["day"] = start.astimezone(ZoneInfo(timezone)).date().isoformat()
+    params["staff"] = params.get("staff") or staff
+    return params
