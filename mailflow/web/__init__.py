@@ -1,1 +1,2 @@
-"""Web adapter: FastAPI application (health now; manage pages, self-service, admin, API later)."""
+"""Web adapter: the FastAPI application (``app.create_web_app``), the customer pages
+(``manage``, ``find``, ``book``, with their dependencies in ``deps``) and the admin (``admin/``)."""

@@ -36,13 +36,14 @@ def create_web_app(app: App) -> FastAPI:
     from mailflow.api import build_api
     from mailflow.app import maildir_path
     from mailflow.metrics import CONTENT_TYPE_LATEST, Metrics
+    from mailflow.web import book, find, manage
     from mailflow.web.admin import RouterFactory, api_keys, closures, setup, templates_editor
     from mailflow.web.admin import bookings as admin_bookings
     from mailflow.web.admin import install as install_admin
     from mailflow.web.admin import settings as admin_settings
     from mailflow.web.admin import signin as admin_signin
     from mailflow.web.admin import staff as admin_staff
-    from mailflow.web.pages import build_router
+    from mailflow.web.deps import Answered, Limits, Wiring
     from mailflow.web.security import NulInInput, SecurityHeaders, redact, refuse_nul
 
     # /docs comes with the API (Swagger UI needs its own content security policy).
@@ -59,7 +60,17 @@ def create_web_app(app: App) -> FastAPI:
         return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     web.mount("/static", StaticFiles(directory=Path(__file__).with_name("static")), name="static")
-    web.include_router(build_router(app), dependencies=[Depends(refuse_nul)])
+    # The customer pages (manage, find, book) take what they use from app.state (web/deps.py).
+    web.state.wiring = Wiring(
+        engine=engine,
+        settings=app.settings,
+        secret=app.secret_key,
+        notifier=app.notifier,
+        limits=Limits.of(app.settings),
+        wake=app.wake,
+    )
+    for pages in (manage.router, find.router, book.router):
+        web.include_router(pages, dependencies=[Depends(refuse_nul)])
     web.include_router(build_api(app))
     admin_routers: list[RouterFactory] = [
         setup.build_router,
@@ -73,6 +84,10 @@ def create_web_app(app: App) -> FastAPI:
         api_keys.build_router,
     ]
     install_admin(web, app, admin_routers, dependencies=[Depends(refuse_nul)])
+
+    @web.exception_handler(Answered)
+    async def _answered(request: Request, exc: Answered) -> Response:
+        return exc.response  # a dependency's 403, 404 or 429 page, as it rendered it
 
     @web.exception_handler(NulInInput)
     def _nul_in_input(request: Request, exc: NulInInput) -> Response:

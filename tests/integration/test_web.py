@@ -43,6 +43,7 @@ from mailflow.store.tables import (
     Service,
 )
 from mailflow.web.app import create_web_app
+from mailflow.web.deps import clock
 from tests.conftest import berlin
 
 STAFF = Actor(ActorKind.STAFF, "admin@contoso.example")
@@ -276,6 +277,25 @@ def test_cancelled_booking_page_shows_cancelled_and_offers_a_new_booking(site: S
     assert "Cancelled" in html and "This booking has been cancelled." in html
     assert "/reschedule" not in html and "/cancel" not in html
     assert 'href="/book?lang=en"' in html
+
+
+def test_pages_read_the_time_from_the_clock_dependency(site: Site) -> None:
+    """Tests set the time with ``dependency_overrides[clock]``: seen once it has begun, a booking offers
+    no changes, and its action pages send the customer back."""
+    site.set_service("consultation", change_cutoff_minutes=60)
+    booked = site.book(10)
+    assert f'href="{booked.path}/cancel' in site.client.get(booked.path).text
+
+    site.web.dependency_overrides[clock] = lambda: berlin(site.day, 10) + timedelta(minutes=5)
+    try:
+        html = site.client.get(booked.path).text
+        cancel = site.client.get(f"{booked.path}/cancel")
+    finally:
+        site.web.dependency_overrides.clear()
+
+    assert booked.ref in html
+    assert "/reschedule" not in html and "/cancel" not in html
+    assert cancel.status_code == 303 and urlsplit(cancel.headers["location"]).path == booked.path
 
 
 # --- language and calendar file --------------------------------------------------------------

@@ -1,0 +1,104 @@
+"""What the customer pages take from the wiring, as FastAPI dependencies.
+
+``create_web_app`` puts one ``Wiring`` on ``app.state.wiring``; the route
+modules (``manage``, ``find``, ``book``) ask for it with ``Depends(wiring)``,
+and for the time with ``Depends(clock)`` (tests set it through
+``app.dependency_overrides[clock]``). The manage pages' own dependency,
+``manage.managed_booking``, builds on these two.
+
+A dependency that refuses the request raises ``Answered`` with the page to
+show; the handler ``create_web_app`` installs returns that page as it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from fastapi import Request
+from fastapi.responses import Response
+
+from mailflow.web.security import RateLimiter
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from mailflow.config import Settings
+    from mailflow.outbound.notifier import Notifier
+
+__all__ = [
+    "Answered",
+    "Limits",
+    "Wiring",
+    "clock",
+    "now",
+    "wiring",
+]
+
+
+def now() -> datetime:
+    """The current time (UTC): the one clock of every web module."""
+    return datetime.now(UTC)
+
+
+@dataclass
+class Limits:
+    """The abuse limits of the customer pages (per process)."""
+
+    token_failures: RateLimiter
+    bookings_per_ip: RateLimiter
+    bookings_per_email: RateLimiter
+    find_per_ip: RateLimiter
+    find_per_email: RateLimiter
+
+    @classmethod
+    def of(cls, settings: Settings) -> Limits:
+        return cls(
+            token_failures=RateLimiter(settings.token_failures_per_ip, 600),
+            bookings_per_ip=RateLimiter(settings.bookings_per_ip_per_hour, 3600),
+            bookings_per_email=RateLimiter(settings.bookings_per_email_per_day, 86400),
+            find_per_ip=RateLimiter(settings.find_booking_per_ip_per_hour, 3600),
+            find_per_email=RateLimiter(settings.find_booking_per_email_per_hour, 3600),
+        )
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """What the customer pages use of the wired application."""
+
+    engine: Engine
+    settings: Settings
+    secret: str
+    notifier: Notifier
+    limits: Limits
+    wake: Callable[[], None]
+    """Tell the running worker (if any) that new mail was committed."""
+
+    @property
+    def grid(self) -> timedelta:
+        return timedelta(minutes=self.settings.slot_grid_minutes)
+
+    def booking_kwargs(self) -> dict[str, Any]:
+        """What every booking use case needs from the wiring."""
+        return {"notifier": self.notifier, "grid": self.grid}
+
+
+class Answered(Exception):
+    """A dependency's refusal: ``response`` (a 403, 404 or 429 page) is the answer."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
+def wiring(request: Request) -> Wiring:
+    """The customer pages' wiring (set up by ``create_web_app``)."""
+    found: Wiring = request.app.state.wiring
+    return found
+
+
+def clock() -> datetime:
+    """The time a request happens at; tests override this dependency."""
+    return now()

@@ -1,0 +1,291 @@
+"""The manage pages of a booking's link: ``/m/{token}``, its reschedule and cancel pages and its ``.ics``.
+
+Every route gets its booking from one dependency, ``managed_booking`` (POSTs:
+``posted_booking``, which checks the CSRF token first): rate limit, token
+lookup, the plain 404 page shared by unknown, expired and tampered links, and
+the page's language. What a customer may do comes from ``manage_allowed``
+(through the booking actions, which re-check it on every POST). GET never
+changes anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from mailflow import services as use_cases
+from mailflow.booking.model import Actor, ActorKind, BookingStatus
+from mailflow.errors import BookingConflict, InvalidInput, NotFound, PolicyRefused, SlotUnavailable
+from mailflow.outbound.context import BookingFacts, decide
+from mailflow.outbound.ics import Method, calendar_bytes
+from mailflow.outbound.message import calendar_entry
+from mailflow.services import manage
+from mailflow.store.engine import read_session
+from mailflow.web.calendar import calendar_context
+from mailflow.web.deps import Answered, Wiring, clock, wiring
+from mailflow.web.forms import params_for_slot, parse_slot
+from mailflow.web.i18n import page_locale, translator
+from mailflow.web.render import forbidden, not_found, render, simple, too_many
+from mailflow.web.security import client_ip, csrf_token, csrf_valid, request_session
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
+
+__all__ = ["Managed", "managed_booking", "posted_booking", "router"]
+
+router = APIRouter()
+
+
+# --- the preamble of every manage route ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Managed:
+    """The booking a manage link opens, and the language its pages speak."""
+
+    token: str
+    facts: BookingFacts
+    locale: str
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(ActorKind.CUSTOMER_LINK, self.facts.customer.email)
+
+
+def refuse_blocked(request: Request, site: Wiring) -> None:
+    """``Answered`` with the 429 page for a client over its limit of unknown manage links."""
+    if site.limits.token_failures.blocked(client_ip(request)):
+        raise Answered(too_many(request, site))
+
+
+def lookup(request: Request, token: str, now: datetime, site: Wiring, session: Session) -> Managed | None:
+    """The booking of ``token`` read in ``session``; a miss counts against the client's limit."""
+    facts = manage.open_manage_link(session, token, now)
+    if facts is None:
+        site.limits.token_failures.hit(client_ip(request))
+        return None
+    return Managed(token, facts, page_locale(request.query_params.get("lang"), facts.customer.locale))
+
+
+def managed_booking(
+    request: Request, token: str, site: Wiring = Depends(wiring), now: datetime = Depends(clock)
+) -> Managed:
+    """The booking of the manage link in the path (a dependency), or ``Answered`` (429, 404)."""
+    refuse_blocked(request, site)
+    with read_session(site.engine) as session:
+        managed = lookup(request, token, now, site, session)
+    if managed is None:
+        raise Answered(not_found(request, site))
+    return managed
+
+
+def posted_booking(
+    request: Request,
+    token: str,
+    csrf: str = Form(""),
+    site: Wiring = Depends(wiring),
+    now: datetime = Depends(clock),
+) -> Managed:
+    """``managed_booking`` for a POST, whose CSRF token is checked before anything else (403)."""
+    if not csrf_valid(site.secret, request, csrf, "manage", token):
+        raise Answered(forbidden(request, site))
+    return managed_booking(request, token, site, now)
+
+
+# --- the pages ----------------------------------------------------------------------------------
+
+
+@router.get("/m/{token}", response_class=HTMLResponse)
+def manage_page(
+    request: Request, managed: Managed = Depends(managed_booking), now: datetime = Depends(clock)
+) -> Response:
+    facts, locale = managed.facts, managed.locale
+    page = manage.manage_page(facts, locale, now)
+    return render(
+        request,
+        "manage.html",
+        locale,
+        facts.business,
+        view=page.summary,
+        token=managed.token,
+        decision=page.decision,
+        reason_text=page.reason_text,
+        change_instructions=page.change_instructions,
+    )
+
+
+@router.get("/m/{token}/booking.ics")
+def manage_ics(
+    managed: Managed = Depends(managed_booking),
+    site: Wiring = Depends(wiring),
+    now: datetime = Depends(clock),
+) -> Response:
+    facts = managed.facts
+    booking = facts.booking
+    method = Method.CANCEL if booking.status == BookingStatus.CANCELLED else Method.REQUEST
+    domain = site.notifier.builder.settings.message_domain
+    entry = calendar_entry(facts, booking, facts.customer.locale, domain, now)
+    return Response(
+        calendar_bytes(entry, method),
+        media_type=f"text/calendar; charset=utf-8; method={method.value}",
+        headers={"Content-Disposition": f'attachment; filename="{booking.ref}.ics"'},
+    )
+
+
+@router.get("/m/{token}/reschedule", response_class=HTMLResponse)
+def reschedule_page(
+    request: Request, token: str, site: Wiring = Depends(wiring), now: datetime = Depends(clock)
+) -> Response:
+    return _reschedule(request, token, site, now, message=None, status=200, params=request.query_params)
+
+
+@router.post("/m/{token}/reschedule", response_class=HTMLResponse)
+def reschedule_submit(
+    request: Request,
+    slot: str = Form(""),
+    managed: Managed = Depends(posted_booking),
+    site: Wiring = Depends(wiring),
+    now: datetime = Depends(clock),
+) -> Response:
+    facts, locale, token = managed.facts, managed.locale, managed.token
+    try:
+        start, staff = parse_slot(slot)
+        use_cases.reschedule_booking(
+            site.engine,
+            facts.booking.ref,
+            start=start,
+            staff=staff,
+            actor=managed.actor,
+            now=now,
+            **site.booking_kwargs(),
+        )
+    except PolicyRefused as exc:
+        return _refused(request, managed, exc)
+    except (BookingConflict, SlotUnavailable, InvalidInput, NotFound):  # NotFound: a staff member
+        back = params_for_slot(request.query_params, slot, facts.business.timezone)
+        message = translator(locale)("just_taken")
+        return _reschedule(request, token, site, now, message=message, status=409, params=back)
+    return _changed(request, site, managed, "rescheduled", f"/m/{token}?lang={locale}", "back")
+
+
+@router.get("/m/{token}/cancel", response_class=HTMLResponse)
+def cancel_page(
+    request: Request,
+    managed: Managed = Depends(managed_booking),
+    site: Wiring = Depends(wiring),
+    now: datetime = Depends(clock),
+) -> Response:
+    facts, locale, token = managed.facts, managed.locale, managed.token
+    if not decide(facts, now).allowed:
+        return RedirectResponse(f"/m/{token}?lang={locale}", status_code=303)
+    return render(
+        request,
+        "cancel.html",
+        locale,
+        facts.business,
+        view=manage.summary_of(facts, locale),
+        token=token,
+        csrf=csrf_token(site.secret, request_session(request), "manage", token),
+    )
+
+
+@router.post("/m/{token}/cancel", response_class=HTMLResponse)
+def cancel_submit(
+    request: Request,
+    reason: str = Form(""),
+    managed: Managed = Depends(posted_booking),
+    site: Wiring = Depends(wiring),
+    now: datetime = Depends(clock),
+) -> Response:
+    try:
+        use_cases.cancel_booking(
+            site.engine,
+            managed.facts.booking.ref,
+            reason=reason[:500] or None,
+            actor=managed.actor,
+            now=now,
+            notifier=site.notifier,
+        )
+    except PolicyRefused as exc:
+        return _refused(request, managed, exc)
+    locale = managed.locale
+    return _changed(request, site, managed, "cancelled", f"/book?lang={locale}", "new_booking_text")
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def _reschedule(
+    request: Request,
+    token: str,
+    site: Wiring,
+    now: datetime,
+    *,
+    message: str | None,
+    status: int,
+    params: Mapping[str, str],
+) -> Response:
+    """The reschedule page: the preamble and the calendar in one read session."""
+    refuse_blocked(request, site)
+    with read_session(site.engine) as session:
+        managed = lookup(request, token, now, site, session)
+        if managed is None:
+            return not_found(request, site)
+        facts, locale = managed.facts, managed.locale
+        if not decide(facts, now).allowed:
+            return RedirectResponse(f"/m/{token}?lang={locale}", status_code=303)
+        context = calendar_context(
+            session,
+            facts.business,
+            facts.service,
+            locale,
+            f"/m/{token}/reschedule",
+            now=now,
+            grid=site.grid,
+            params=params,
+            exclude_booking_id=facts.booking.booking_id,
+        )
+        return render(
+            request,
+            "reschedule.html",
+            locale,
+            facts.business,
+            status=status,
+            view=manage.summary_of(facts, locale),
+            token=token,
+            message=message,
+            csrf=csrf_token(site.secret, request_session(request), "manage", token),
+            **context,
+        )
+
+
+def _changed(
+    request: Request, site: Wiring, managed: Managed, what: str, href: str, link: str
+) -> HTMLResponse:
+    """The page after a successful change: wake the worker, show the booking as it is now."""
+    site.wake()
+    locale = managed.locale
+    t = translator(locale)
+    with read_session(site.engine) as session:
+        facts = manage.booking_facts(session, managed.facts.booking.ref)
+    return simple(
+        request,
+        facts.business,
+        locale,
+        t(f"{what}_title"),
+        [t(f"{what}_text")],
+        200,
+        view=manage.summary_of(facts, locale),
+        links=[{"href": href, "text": t(link)}],
+    )
+
+
+def _refused(request: Request, managed: Managed, exc: PolicyRefused) -> HTMLResponse:
+    t = translator(managed.locale)
+    lines = manage.refusal_lines(managed.facts, managed.locale, exc.reason)
+    return simple(request, managed.facts.business, managed.locale, t("refused_title"), lines, 403)
