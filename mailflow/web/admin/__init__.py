@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -23,6 +22,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from mailflow import auth
 from mailflow.services import accounts
+from mailflow.web.deps import now
 from mailflow.web.security import attach_session, csrf_token, csrf_valid, request_session
 
 if TYPE_CHECKING:
@@ -50,10 +50,6 @@ class BadForm(Exception):
     """Raised by a ``Admin.csrf_guard`` dependency when a POST lacks a valid CSRF token."""
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 @dataclass
 class Admin:
     """What every admin router needs: the app, who is signed in, CSRF, rendering."""
@@ -66,7 +62,7 @@ class Admin:
         if isinstance(cached, auth.SignedIn):
             return cached
         token = request.cookies.get(ADMIN_COOKIE)
-        who = accounts.signed_in(self.app.engine, token, _now())
+        who = accounts.signed_in(self.app.engine, token, now())
         if who is None:
             raise NotSignedIn()
         request.state.mf_admin_user = who

@@ -6,8 +6,6 @@ first characters are kept, so the page can show a new key exactly once.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
@@ -17,10 +15,7 @@ from mailflow.errors import InvalidInput, NotFound
 from mailflow.services import accounts
 from mailflow.services.api_keys import create_api_key, list_api_keys, revoke_api_key
 from mailflow.web.admin import Admin
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
+from mailflow.web.deps import now
 
 
 def build_router(admin: Admin) -> APIRouter:
@@ -68,7 +63,7 @@ def build_router(admin: Admin) -> APIRouter:
     ) -> Response:
         try:
             _info, key = create_api_key(
-                engine, slug_of(who), label=label, actor=Actor(ActorKind.STAFF, who.email), now=_now()
+                engine, slug_of(who), label=label, actor=Actor(ActorKind.STAFF, who.email), now=now()
             )
         except InvalidInput as exc:
             return page(request, who, error=f"{exc}.", label=label, status=400)
@@ -83,7 +78,7 @@ def build_router(admin: Admin) -> APIRouter:
     ) -> Response:
         try:
             revoke_api_key(
-                engine, slug_of(who), str(key_id), actor=Actor(ActorKind.STAFF, who.email), now=_now()
+                engine, slug_of(who), str(key_id), actor=Actor(ActorKind.STAFF, who.email), now=now()
             )
         except NotFound:
             return page(request, who, error="There is no such key.", status=404)

@@ -30,6 +30,7 @@ from mailflow.services.calendar import Row, when_text
 from mailflow.store import queries
 from mailflow.store.engine import read_session
 from mailflow.web.admin import Admin
+from mailflow.web.deps import now
 from mailflow.web.forms import parse_day, parse_slot
 
 if TYPE_CHECKING:
@@ -44,10 +45,6 @@ FORCE_EXPLANATION = (
     "but it must still be free: within the staff member's working hours, outside time off and "
     "closures, and not over another booking. Double bookings cannot be forced."
 )
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def local_time(day_text: str, time_text: str, zone: str) -> datetime:
@@ -100,7 +97,7 @@ def build_router(admin: Admin) -> APIRouter:
         params = request.query_params
         with read_session(engine) as session:
             zone = catalog.business_by_id(session, who.business_id).timezone
-            today = _now().astimezone(ZoneInfo(zone)).date()
+            today = now().astimezone(ZoneInfo(zone)).date()
             view = "day" if params.get("view") == "day" else "list"
             problems = []
             if view == "day":
@@ -166,7 +163,7 @@ def build_router(admin: Admin) -> APIRouter:
             service,
             day_from=day,
             day_to=day,
-            now=_now(),
+            now=now(),
             grid=app.grid,
             staff_email=staff_email or None,
             exclude_booking_id=exclude,
@@ -232,7 +229,7 @@ def build_router(admin: Admin) -> APIRouter:
         params = request.query_params
         with read_session(engine) as session:
             zone = catalog.business_by_id(session, who.business_id).timezone
-        today = _now().astimezone(ZoneInfo(zone)).date()
+        today = now().astimezone(ZoneInfo(zone)).date()
         values = {
             "service": params.get("service", ""),
             "staff": params.get("staff", ""),
@@ -316,7 +313,7 @@ def build_router(admin: Admin) -> APIRouter:
                 start=start,
                 origin=Origin.STAFF,
                 actor=actor(who),
-                now=_now(),
+                now=now(),
                 public_url=app.settings.public_url,
                 **app.booking_kwargs(),
             )
@@ -375,7 +372,7 @@ def build_router(admin: Admin) -> APIRouter:
                 ref=booking.ref,
                 status_text=booking.status,
                 confirmed=confirmed,
-                upcoming=confirmed and booking.start > _now(),
+                upcoming=confirmed and booking.start > now(),
                 origin=booking.origin,
                 service=svc.name,
                 staff=member.name or member.email,
@@ -447,7 +444,7 @@ def build_router(admin: Admin) -> APIRouter:
                 start=start,
                 staff=staff_email,
                 actor=actor(who),
-                now=_now(),
+                now=now(),
                 **app.booking_kwargs(),
             )
         except (SlotUnavailable, PolicyRefused, InvalidInput, NotFound) as exc:  # NotFound: staff member
@@ -472,7 +469,7 @@ def build_router(admin: Admin) -> APIRouter:
             return booking
         try:
             use_cases.cancel_booking(
-                engine, booking.ref, reason=reason, actor=actor(who), now=_now(), notifier=app.notifier
+                engine, booking.ref, reason=reason, actor=actor(who), now=now(), notifier=app.notifier
             )
         except PolicyRefused as exc:
             return detail_page(request, who, ref, errors={"cancel": str(exc)}, status=409)
@@ -498,7 +495,7 @@ def build_router(admin: Admin) -> APIRouter:
         """Queue the confirmation again; the reason why not, when it cannot be sent."""
         try:
             calendar_views.resend_confirmation(
-                engine, booking.ref, actor=actor(who), now=_now(), notifier=app.notifier
+                engine, booking.ref, actor=actor(who), now=now(), notifier=app.notifier
             )
         except InvalidInput as exc:
             return str(exc)
@@ -530,7 +527,7 @@ def build_router(admin: Admin) -> APIRouter:
                 status=400,
             )
         try:
-            customers.correct_customer_address(engine, booking.ref, address, actor=actor(who), now=_now())
+            customers.correct_customer_address(engine, booking.ref, address, actor=actor(who), now=now())
         except InvalidInput as exc:  # another customer has the address
             return detail_page(request, who, ref, errors={"customer": str(exc)}, values=values, status=409)
         if then == "resend":

@@ -7,7 +7,6 @@ the field the service layer named (``InvalidInput.field``), answered 400.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,12 +16,9 @@ from mailflow import auth
 from mailflow.booking.model import Actor, ActorKind
 from mailflow.errors import InvalidInput
 from mailflow.services.bookings import BookingView
+from mailflow.web.deps import now
 
 __all__ = ["FormState", "actor_of", "affected_rows", "now", "posted", "texts_of"]
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
 
 
 def actor_of(who: auth.SignedIn) -> Actor:

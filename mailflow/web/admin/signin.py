@@ -18,7 +18,6 @@ the forms, call it and show the result.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from urllib.parse import unquote, urlsplit
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -31,6 +30,7 @@ from mailflow.ratelimit import RateLimiter
 from mailflow.services import accounts
 from mailflow.services.accounts import INVITE_LIFETIME, RESET_LIFETIME
 from mailflow.web.admin import ADMIN_COOKIE, Admin, NotSignedIn
+from mailflow.web.deps import now
 from mailflow.web.security import client_ip
 
 __all__ = [
@@ -62,10 +62,6 @@ TOO_MANY_FOR_ADDRESS = (
     "with “Forgot your password?”."
 )
 TOO_MANY_FROM_HERE = "Too many failed sign-ins from your network. Wait 15 minutes and try again."
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def safe_next(value: str | None) -> str:
@@ -161,7 +157,7 @@ def build_router(admin: Admin) -> APIRouter:
             return sign_in_page(request, target, email=email, error=TOO_MANY_FROM_HERE, status=429)
         if address and failures_per_address.blocked(address):
             return sign_in_page(request, target, email=email, error=TOO_MANY_FOR_ADDRESS, status=429)
-        token = accounts.sign_in(engine, address, password, now=_now()) if address and password else None
+        token = accounts.sign_in(engine, address, password, now=now()) if address and password else None
         if token is None:
             failures_per_ip.hit(ip)
             if address:
@@ -206,7 +202,7 @@ def build_router(admin: Admin) -> APIRouter:
         allowed = forgot_per_ip.hit(client_ip(request)) and forgot_per_address.hit(address)
         if allowed and address:
             accounts.request_password_reset(
-                engine, address, public_url=app.settings.public_url, message_domain=domain, now=_now()
+                engine, address, public_url=app.settings.public_url, message_domain=domain, now=now()
             )
             app.wake()
         return admin.render(request, "forgot.html", csrf=admin.csrf(request, "forgot"), sent=True)
@@ -214,7 +210,7 @@ def build_router(admin: Admin) -> APIRouter:
     def set_password_page(
         request: Request, token: str, purpose: str, *, error: str | None = None, status: int = 200
     ) -> Response:
-        holder = accounts.link_holder(engine, token, purpose, _now())
+        holder = accounts.link_holder(engine, token, purpose, now())
         if holder is None:
             return admin.render(
                 request,
@@ -246,7 +242,7 @@ def build_router(admin: Admin) -> APIRouter:
         if problem is not None:
             return set_password_page(request, token, purpose, error=problem, status=400)
         try:
-            accounts.redeem_link(engine, token, purpose, password, now=_now())
+            accounts.redeem_link(engine, token, purpose, password, now=now())
         except NotFound:  # used, expired, or another click used it just now
             return set_password_page(request, token, purpose)
         return RedirectResponse("/admin/sign-in?done=reset", status_code=303)
@@ -322,7 +318,7 @@ def build_router(admin: Admin) -> APIRouter:
                 notifications={key: key in notify for key, _label in NOTIFICATION_CHOICES},
                 language=language or None,
                 actor=Actor(ActorKind.STAFF, who.email),
-                now=_now(),
+                now=now(),
             )
         except InvalidInput:
             return account_page(request, who, notice="Choose one of the offered languages.", status=400)
@@ -350,7 +346,7 @@ def build_router(admin: Admin) -> APIRouter:
             password,
             keep=request.cookies.get(ADMIN_COOKIE, ""),
             actor=Actor(ActorKind.STAFF, who.email),
-            now=_now(),
+            now=now(),
         )
         return account_page(request, who, notice="Your password is changed; other browsers are signed out.")
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from html import escape
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -40,6 +39,7 @@ from mailflow.services import accounts, templates
 from mailflow.services.accounts import BusinessInfo
 from mailflow.services.templates import TemplateConflict
 from mailflow.web.admin import Admin
+from mailflow.web.deps import now
 from mailflow.web.security import CSP
 
 __all__ = ["build_router"]
@@ -115,10 +115,6 @@ def posted(
 ) -> FormState:
     """The editor form as posted (a FastAPI dependency); an unknown variant becomes ``manage``."""
     return FormState(Draft.from_form(subject, mjml, text), _variant(variant), note, base or None)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _problem_json(problem: Problem) -> dict[str, Any]:
@@ -315,7 +311,7 @@ def build_router(admin: Admin) -> APIRouter:
                 who.business_id,
                 source,
                 actor=Actor(ActorKind.STAFF, who.email),
-                now=_now(),
+                now=now(),
                 note=note,
                 based_on=base or None,
             )
@@ -400,7 +396,7 @@ def build_router(admin: Admin) -> APIRouter:
             result.email,
             to=Address(who.email, "" if who.name == who.email else who.name),
             message_domain=app.notifier.builder.settings.message_domain,
-            now=_now(),
+            now=now(),
         )
         app.wake()
         notice = f"Test email ({form.variant} sample) queued to {who.email}."
@@ -463,7 +459,7 @@ def build_router(admin: Admin) -> APIRouter:
                 locale,
                 version,
                 actor=Actor(ActorKind.STAFF, who.email),
-                now=_now(),
+                now=now(),
             )
         except NotFound as exc:
             raise HTTPException(status_code=404, detail=str(exc)) from exc
@@ -476,7 +472,7 @@ def build_router(admin: Admin) -> APIRouter:
         """Put the shipped default in force again; saved versions stay for a later rollback."""
         _key(kind, locale)
         templates.reset_template(
-            engine, who.business_id, kind, locale, actor=Actor(ActorKind.STAFF, who.email), now=_now()
+            engine, who.business_id, kind, locale, actor=Actor(ActorKind.STAFF, who.email), now=now()
         )
         return RedirectResponse(f"/admin/templates/{kind}/{locale}?reset=1", status_code=303)
 
