@@ -6,6 +6,12 @@ lookup, the plain 404 page shared by unknown, expired and tampered links, and
 the page's language. What a customer may do comes from ``manage_allowed``
 (through the booking actions, which re-check it on every POST). GET never
 changes anything.
+
+The GET pages after the preamble only compute and render (no I/O), so they are
+``async``: the dependency reads the database in the thread pool, the page is
+rendered on the event loop, one thread-pool hop per request as before the split
+(the GIL gives a worker thread no head start on such work). The POSTs write
+through the service layer and stay plain functions.
 """
 
 from __future__ import annotations
@@ -101,7 +107,7 @@ def posted_booking(
 
 
 @router.get("/m/{token}", response_class=HTMLResponse)
-def manage_page(
+async def manage_page(
     request: Request, managed: Managed = Depends(managed_booking), now: datetime = Depends(clock)
 ) -> Response:
     facts, locale = managed.facts, managed.locale
@@ -120,7 +126,7 @@ def manage_page(
 
 
 @router.get("/m/{token}/booking.ics")
-def manage_ics(
+async def manage_ics(
     managed: Managed = Depends(managed_booking),
     site: Wiring = Depends(wiring),
     now: datetime = Depends(clock),
@@ -174,7 +180,7 @@ def reschedule_submit(
 
 
 @router.get("/m/{token}/cancel", response_class=HTMLResponse)
-def cancel_page(
+async def cancel_page(
     request: Request,
     managed: Managed = Depends(managed_booking),
     site: Wiring = Depends(wiring),
