@@ -272,6 +272,13 @@ class StaffOut(BaseModel):
     can_sign_in: bool = Field(description="Whether they have a password (invited or set).")
 
 
+class StaffUpdated(StaffOut):
+    affected: list[BookingOut] = Field(
+        default_factory=list,
+        description="When taken off the booking pages: their upcoming confirmed bookings, to be moved.",
+    )
+
+
 class StaffCreate(Strict):
     """A new staff member; they cannot sign in until invited or given a password."""
 
