@@ -17,12 +17,12 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from mailflow.config import Settings, parse_bind, resolve_secret_key
+from mailflow.config import ImapAccount, Settings, parse_bind, parse_imap_url, resolve_secret_key
 from mailflow.errors import InvalidInput
 from mailflow.outbound.dispatch import Dispatcher, DispatchReport
 from mailflow.outbound.message import EmailBuilder, MailSettings
 from mailflow.outbound.notifier import Notifier
-from mailflow.outbound.transports import MaildirTransport, Transport, transport_from_url
+from mailflow.outbound.transports import Transport, transport_from_url
 from mailflow.services.reminders import sweep_reminders
 from mailflow.store.engine import make_engine
 from mailflow.store.migrate import ensure_migrated, is_empty, upgrade
@@ -43,7 +43,7 @@ class App:
     transport: Transport
     notifier: Notifier
     dispatcher: Dispatcher
-    imap_account: Any = None
+    imap_account: ImapAccount | None = None
     wake_hooks: list[Any] = field(default_factory=list)
     inbound_hooks: list[Any] = field(default_factory=list)
     health: dict[str, Any] = field(default_factory=dict)
@@ -79,13 +79,8 @@ def build(settings: Settings) -> App:
     dispatcher = Dispatcher(
         engine, transport, report_failure=notifier.report_failure, lease=settings.claim_lease
     )
-    imap_account = None
-    if settings.imap_url:
-        from mailflow.inbound.imap import parse_imap_url
-
-        imap_account = parse_imap_url(settings.imap_url)
     return App(
-        imap_account=imap_account,
+        imap_account=parse_imap_url(settings.imap_url) if settings.imap_url else None,
         settings=settings,
         engine=engine,
         secret_key=resolve_secret_key(settings),
@@ -131,11 +126,6 @@ def parse_roles(value: str) -> tuple[str, ...]:
             f"unknown role(s) {', '.join(unknown) or '(none)'}: choose from {', '.join(ROLES)}"
         )
     return roles
-
-
-def maildir_path(app: App) -> Any:
-    """The maildir of the maildir transport, or None with another transport."""
-    return app.transport.path if isinstance(app.transport, MaildirTransport) else None
 
 
 def serve(app: App, *, demo: bool, roles: Iterable[str]) -> None:
