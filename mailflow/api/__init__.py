@@ -29,7 +29,7 @@ from mailflow.api.keys import ApiCaller, authenticate, create_api_key, list_api_
 from mailflow.booking.model import Actor, ActorKind
 
 if TYPE_CHECKING:
-    from mailflow.app import App
+    from mailflow.bootstrap import App
 
 __all__ = ["Api", "ApiCaller", "build_api", "create_api_key", "list_api_keys", "revoke_api_key"]
 

@@ -27,7 +27,7 @@ from mailflow.config import ImapAccount
 from mailflow.services.inbound import store_raw
 
 if TYPE_CHECKING:
-    from mailflow.app import App
+    from mailflow.bootstrap import App
 
 log = logging.getLogger("mailflow.imap")
 

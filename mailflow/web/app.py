@@ -1,4 +1,4 @@
-"""The FastAPI application. Built by ``mailflow.app``; holds no global state."""
+"""The FastAPI application. Built by ``mailflow.runtime``; holds no global state."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from mailflow.store.engine import database_unavailable
 from mailflow.store.migrate import ensure_migrated
 
 if TYPE_CHECKING:
-    from mailflow.app import App
+    from mailflow.bootstrap import App
 
 log = logging.getLogger("mailflow.web")
 
