@@ -3,7 +3,7 @@
 ``build(settings)`` wires them once per process and connects lazily;
 ``mailflow.runtime`` runs them. This module imports no adapter (web, API,
 inbound, scheduling, CLI), so an adapter may name ``App`` without a circle.
-Nothing else in mailflow connects to anything or reads the environment.
+Nothing in mailflow connects or reads the environment at import time.
 """
 
 from __future__ import annotations
