@@ -21,9 +21,8 @@ import typer
 from sqlalchemy.exc import OperationalError
 
 from mailflow import services
-from mailflow.app import App, parse_roles
-from mailflow.app import serve as serve_app
 from mailflow.booking.model import Actor, ActorKind, Origin
+from mailflow.bootstrap import App
 from mailflow.cli_common import STAFF_ACTOR, JsonOption
 from mailflow.cli_common import emit as _emit
 from mailflow.cli_common import now as _now
@@ -31,6 +30,8 @@ from mailflow.cli_common import open_app as _app
 from mailflow.cli_setup import business_cli, closures_cli, services_cli, staff_cli
 from mailflow.errors import InvalidInput, MailflowError
 from mailflow.logs import configure as configure_logs
+from mailflow.runtime import parse_roles
+from mailflow.runtime import serve as serve_app
 from mailflow.store import migrate
 
 if TYPE_CHECKING:
@@ -265,7 +266,7 @@ def run_once(
     as_json: bool = JsonOption,
 ) -> None:
     """Run the reminder sweep, inbound processing and outbox dispatch once each, in that order."""
-    from mailflow.app import run_once as run_jobs_once
+    from mailflow.runtime import run_once as run_jobs_once
 
     with _app() as app:
         clock = parse_when(now, "--now", "UTC").astimezone(UTC) if now else _now()

@@ -11,8 +11,8 @@ from typing import Any
 
 import typer
 
-from mailflow.app import App, build
 from mailflow.booking.model import Actor, ActorKind
+from mailflow.bootstrap import App, build
 from mailflow.config import load_settings
 from mailflow.store import migrate
 

@@ -57,7 +57,7 @@ from mailflow.services.staff import (
 )
 
 if TYPE_CHECKING:
-    from mailflow.app import App
+    from mailflow.bootstrap import App
     from mailflow.services.bookings import BookingView
     from mailflow.services.business import BusinessView
     from mailflow.services.catalog import ServiceView

@@ -26,7 +26,7 @@ from mailflow.api.models import (
 from mailflow.services import staff as people
 
 if TYPE_CHECKING:
-    from mailflow.api import Api
+    from mailflow.api.context import Api
 
 # The use case names a bad day ``hours.mon``; in ``PUT …/hours`` the days are the body.
 HOURS_AT: dict[str, Loc] = {f"hours.{day}": ("body", day) for day in people.DAYS}

@@ -18,7 +18,7 @@ from mailflow.services import mail_log
 from mailflow.services.mail_log import InboundView, OutboxView
 
 if TYPE_CHECKING:
-    from mailflow.api import Api
+    from mailflow.api.context import Api
 
 
 def outbox_out(view: OutboxView) -> OutboxOut:

@@ -35,7 +35,7 @@ from mailflow.services import templates
 from mailflow.services.templates import CurrentTemplate
 
 if TYPE_CHECKING:
-    from mailflow.api import Api
+    from mailflow.api.context import Api
 
 
 def known(kind: str, locale: str) -> None:

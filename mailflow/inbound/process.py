@@ -47,7 +47,7 @@ from mailflow.store.engine import database_unavailable
 if TYPE_CHECKING:
     from sqlmodel import Session
 
-    from mailflow.app import App
+    from mailflow.bootstrap import App
     from mailflow.store.tables import Booking
 
 __all__ = [

@@ -43,7 +43,7 @@ from mailflow.web.security import (
 )
 
 if TYPE_CHECKING:
-    from mailflow.app import App
+    from mailflow.bootstrap import App
     from mailflow.store.tables import Business, Service
 
 CALENDAR_DAYS = 30
