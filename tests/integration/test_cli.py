@@ -1,4 +1,4 @@
-"""The CLI as scripts use it: a subprocess, exit codes, JSON on stdout, one-line errors."""
+"""The CLI as scripts use it (run in-process through `main`): exit codes, JSON on stdout, one-line errors."""
 
 from __future__ import annotations
 
