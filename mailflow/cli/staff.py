@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from mailflow.cli_common import STAFF_ACTOR, JsonOption, emit, now, open_app
+from mailflow.cli.common import STAFF_ACTOR, JsonOption, emit, now, open_app
 from mailflow.errors import InvalidInput, NotFound
 from mailflow.services.business import (
     create_business,

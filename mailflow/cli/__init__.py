@@ -24,11 +24,11 @@ from mailflow import services
 from mailflow.app import App, parse_roles
 from mailflow.app import serve as serve_app
 from mailflow.booking.model import Actor, ActorKind, Origin
-from mailflow.cli_common import STAFF_ACTOR, JsonOption
-from mailflow.cli_common import emit as _emit
-from mailflow.cli_common import now as _now
-from mailflow.cli_common import open_app as _app
-from mailflow.cli_setup import business_cli, closures_cli, services_cli, staff_cli
+from mailflow.cli.common import STAFF_ACTOR, JsonOption
+from mailflow.cli.common import emit as _emit
+from mailflow.cli.common import now as _now
+from mailflow.cli.common import open_app as _app
+from mailflow.cli.staff import business_cli, closures_cli, services_cli, staff_cli
 from mailflow.errors import InvalidInput, MailflowError
 from mailflow.logs import configure as configure_logs
 from mailflow.store import migrate
@@ -836,7 +836,7 @@ def main(argv: list[str] | None = None) -> None:
         _fail(f"{type(exc).__name__}: {first} (set MAILFLOW_DEBUG=1 for details)", 70)
 
 
-# --- set-up (business, services, staff, closures): mailflow/cli_setup.py ----------------------
+# --- set-up (business, services, staff, closures): mailflow/cli/staff.py ----------------------
 cli.add_typer(business_cli, name="business")
 cli.add_typer(services_cli, name="services")
 cli.add_typer(staff_cli, name="staff")
