@@ -13,6 +13,7 @@ from mailflow.cli.common import emit as _emit
 from mailflow.cli.common import now as _now
 from mailflow.cli.common import open_app as _app
 from mailflow.errors import MailflowError
+from mailflow.services.business import get_business
 
 if TYPE_CHECKING:
     from mailflow.app import App
@@ -35,16 +36,13 @@ def _describe(view: services.BookingView) -> str:
 
 
 def _zone_for(app: App, business: str | None) -> str:
-    from mailflow.store import queries
-    from mailflow.store.engine import read_session
-
-    with read_session(app.engine) as session:
+    """The business's time zone; UTC when none is named and there is not exactly one."""
+    try:
+        return get_business(app.engine, business).timezone
+    except MailflowError:
         if business is None:
-            try:
-                return queries.business_by_slug(session, None).timezone
-            except MailflowError:
-                return "UTC"
-        return queries.business_by_slug(session, business).timezone
+            return "UTC"
+        raise
 
 
 @bookings_cli.command("create")
