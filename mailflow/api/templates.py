@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends
 
 from mailflow.api.errors import template_errors
 from mailflow.api.keys import ApiCaller
-from mailflow.api.models import (
+from mailflow.api.template_models import (
     NewVersion,
     Preview,
     PreviewOut,
