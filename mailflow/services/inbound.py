@@ -42,7 +42,7 @@ from mailflow.store.tables import (
 )
 
 if TYPE_CHECKING:
-    from mailflow.inbound.rules import BounceInfo
+    from mailflow.inbound.reports import BounceInfo
     from mailflow.outbound.notifier import Notifier
 
 KEY_ADDRESS = re.compile(r"^reply\+([a-z0-9]{8,64})@(.+)$")
