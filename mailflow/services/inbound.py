@@ -95,12 +95,16 @@ class Target:
 
 @dataclass
 class Outcome:
-    """The record of one message's way through the pipeline."""
+    """The record of one message's way through the pipeline.
+
+    ``verdicts`` are stored on the row; ``steps`` (the names of the steps that ran) are not.
+    """
 
     verdicts: list[dict[str, str]] = field(default_factory=list)
     kind: str | None = None
     command: str | None = None
     booking_id: int | None = None
+    steps: list[str] = field(default_factory=list)
 
     def add(self, rule: str, verdict: str, detail: str = "") -> None:
         self.verdicts.append({"rule": rule, "verdict": verdict, "detail": detail[:500]})
