@@ -34,8 +34,8 @@ from mailflow.errors import BookingConflict, InvalidInput, PolicyRefused, SlotUn
 from mailflow.inbound.commands import Command, CommandKind
 from mailflow.inbound.parse import ParsedMessage
 from mailflow.inbound.rules import Classification
+from mailflow.kinds import STAFF_KINDS, EmailKind
 from mailflow.outbound.context import decide, load_facts
-from mailflow.outbound.samples import STAFF_KINDS
 from mailflow.services import inbound as store
 from mailflow.services.inbound import Outcome, Stored, Target
 
@@ -210,7 +210,7 @@ def staff_reply(msg: Inbound) -> Next:
     key_kind = msg.the_target().key_kind
     if key_kind not in STAFF_KINDS:
         return GO
-    if key_kind != "customer_message":
+    if key_kind != EmailKind.CUSTOMER_MESSAGE:
         msg.outcome.add("staff_reply", "ignored", f"a reply to a {key_kind} notification")
         return STOP
     booking = msg.the_booking()
@@ -365,7 +365,7 @@ def _choose(msg: Inbound, found: Command) -> Next | Forward:
     chosen_target, ref = msg.the_target(), msg.the_booking().ref
     offered = chosen_target.offered or []
     if (
-        chosen_target.key_kind != "reschedule_options"
+        chosen_target.key_kind != EmailKind.RESCHEDULE_OPTIONS
         or found.slot is None
         or not 1 <= found.slot <= len(offered)
     ):
