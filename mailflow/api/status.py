@@ -44,7 +44,7 @@ def inbound_out(view: InboundView) -> InboundOut:
     return InboundOut(
         id=view.id,
         received_at=view.received_at,
-        status=view.status,
+        status=view.status,  # one of InboundStatus
         kind=view.kind,
         command=view.command,
         booking=view.booking,
