@@ -88,8 +88,8 @@ from sqlalchemy import func
 from sqlmodel import col, select
 
 from mailflow import services
-from mailflow.app import App, build
 from mailflow.booking.model import Actor, ActorKind, Origin
+from mailflow.bootstrap import App, build
 from mailflow.config import load_settings
 from mailflow.demo import SLUG, TIMEZONE, seed_demo
 from mailflow.errors import SlotUnavailable

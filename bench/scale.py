@@ -60,8 +60,8 @@ sys.path.insert(0, str(ROOT))  # tests/pgcluster.py
 
 from run import machine  # noqa: E402  (bench/run.py, beside this file)
 
-from mailflow.app import build  # noqa: E402
 from mailflow.booking.tokens import REF_ALPHABET, token_expiry  # noqa: E402
+from mailflow.bootstrap import build  # noqa: E402
 from mailflow.config import load_settings  # noqa: E402
 from mailflow.outbound.dispatch import Dispatcher  # noqa: E402
 from mailflow.outbound.transports import MemoryTransport  # noqa: E402

@@ -64,8 +64,8 @@ import httpx
 from sqlalchemy import Engine, func, insert
 from sqlmodel import col, select
 
-from mailflow.app import build
 from mailflow.booking.tokens import REF_ALPHABET, hash_token, token_expiry
+from mailflow.bootstrap import build
 from mailflow.config import load_settings
 from mailflow.demo import SLUG, TIMEZONE, seed_demo
 from mailflow.store.engine import read_session

@@ -11,10 +11,11 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -260,3 +261,39 @@ def resolve_secret_key(settings: Settings) -> str:
     with os.fdopen(fd, "w") as handle:
         handle.write(key + "\n")
     return key
+
+
+IMAP_VARIABLE = "MAILFLOW_IMAP_URL"
+
+
+@dataclass(frozen=True, slots=True)
+class ImapAccount:
+    """The mailbox the IMAP poller reads, from ``MAILFLOW_IMAP_URL``."""
+
+    host: str
+    port: int
+    ssl: bool
+    username: str
+    password: str
+    folder: str
+
+
+def parse_imap_url(url: str) -> ImapAccount:
+    """``imaps://user:pass@host:993/INBOX`` -> the account; ``ConfigError`` naming the variable."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("imap", "imaps") or not parts.hostname:
+        raise ConfigError(IMAP_VARIABLE, "expected imaps://user:pass@host:993/INBOX")
+    if not parts.username or parts.password is None:
+        raise ConfigError(IMAP_VARIABLE, "the URL needs a user name and a password")
+    try:
+        port = parts.port or (993 if parts.scheme == "imaps" else 143)
+    except ValueError:
+        raise ConfigError(IMAP_VARIABLE, f"bad port in {url!r}") from None
+    return ImapAccount(
+        host=parts.hostname,
+        port=port,
+        ssl=parts.scheme == "imaps",
+        username=unquote(parts.username),
+        password=unquote(parts.password),
+        folder=unquote(parts.path.lstrip("/")) or "INBOX",
+    )

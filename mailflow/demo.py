@@ -16,7 +16,7 @@ from mailflow.services.catalog import create_service, list_services
 from mailflow.services.staff import add_staff, get_staff, list_staff
 
 if TYPE_CHECKING:
-    from mailflow.app import App
+    from mailflow.bootstrap import App
 
 SLUG = "contoso"
 TIMEZONE = "Europe/Berlin"

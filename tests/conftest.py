@@ -241,35 +241,104 @@ def demo_engine(engine: Engine, now: datetime) -> Engine:
 # --- CLI -----------------------------------------------------------------------
 
 
+def _cli_environment(data_dir: Path, env: dict[str, str] | None) -> dict[str, str]:
+    """The process environment without the caller's ``MAILFLOW_*`` settings, plus the data dir and ``env``."""
+    environ = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("MAILFLOW_") or key == "MAILFLOW_CORPORA"
+    }
+    environ["MAILFLOW_DATA_DIR"] = str(data_dir)
+    environ.update(env or {})
+    return environ
+
+
+def run_mailflow_in_process(
+    args: list[str], environ: dict[str, str], cwd: Path, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``mailflow.cli.main(args)`` as a process would run it: its own environment, working
+    directory, standard streams and root logging, all put back afterwards; the exit code
+    comes from its ``SystemExit``."""
+    import io
+    import logging
+
+    from mailflow.cli import main
+
+    out_bytes, err_bytes = io.BytesIO(), io.BytesIO()
+    stdin = io.TextIOWrapper(io.BytesIO((input or "").encode()), encoding="utf-8")
+    stdout = io.TextIOWrapper(out_bytes, encoding="utf-8", write_through=True)
+    stderr = io.TextIOWrapper(err_bytes, encoding="utf-8", write_through=True)
+    root = logging.getLogger()
+    saved_logging = (root.handlers[:], root.level)
+    saved_environ = dict(os.environ)
+    saved_streams = (sys.stdin, sys.stdout, sys.stderr)
+    saved_cwd = Path.cwd()
+    os.environ.clear()
+    os.environ.update(environ)
+    os.chdir(cwd)
+    sys.stdin, sys.stdout, sys.stderr = stdin, stdout, stderr
+    try:
+        main(args)
+        returncode = 0
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            returncode = exc.code or 0
+        else:
+            stderr.write(f"{exc.code}\n")
+            returncode = 1
+    finally:
+        sys.stdin, sys.stdout, sys.stderr = saved_streams
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_environ)
+        root.handlers[:], level = saved_logging
+        root.setLevel(level)
+    stdout.flush()
+    stderr.flush()
+    out, err = out_bytes.getvalue().decode("utf-8"), err_bytes.getvalue().decode("utf-8")
+    return subprocess.CompletedProcess(["mailflow", *args], returncode, out, err)
+
+
 @pytest.fixture
 def run_cli(tmp_path: Path) -> Any:
-    """Run ``mailflow`` as a subprocess in its own data dir; returns the CompletedProcess."""
+    """Run ``mailflow`` in its own data dir; returns a CompletedProcess (returncode, stdout, stderr).
+
+    In-process by default (``mailflow.cli.main``: a subprocess start costs about a second);
+    ``real_process=True`` runs ``python -m mailflow`` for what needs a real process."""
     data_dir = tmp_path / "data"
 
     def run(
-        *args: str, env: dict[str, str] | None = None, check: bool = False, input: str | None = None
+        *args: str,
+        env: dict[str, str] | None = None,
+        check: bool = False,
+        input: str | None = None,
+        real_process: bool = False,
     ) -> subprocess.CompletedProcess[str]:
-        environ = {
-            key: value
-            for key, value in os.environ.items()
-            if not key.startswith("MAILFLOW_") or key == "MAILFLOW_CORPORA"
-        }
-        environ["MAILFLOW_DATA_DIR"] = str(data_dir)
-        environ.update(env or {})
-        result = subprocess.run(
-            [sys.executable, "-m", "mailflow", *args],
-            capture_output=True,
-            text=True,
-            env=environ,
-            cwd=tmp_path,
-            timeout=120,
-            input=input,
-        )
+        environ = _cli_environment(data_dir, env)
+        if real_process:
+            result = run_mailflow_subprocess(list(args), environ, tmp_path, input)
+        else:
+            result = run_mailflow_in_process(list(args), environ, tmp_path, input)
         if check and result.returncode != 0:
             raise AssertionError(f"mailflow {' '.join(args)} failed ({result.returncode}): {result.stderr}")
         return result
 
     return run
+
+
+def run_mailflow_subprocess(
+    args: list[str], environ: dict[str, str], cwd: Path, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``python -m mailflow`` as a real process."""
+    return subprocess.run(
+        [sys.executable, "-m", "mailflow", *args],
+        capture_output=True,
+        text=True,
+        env=environ,
+        cwd=cwd,
+        timeout=120,
+        input=input,
+    )
 
 
 # --- SMTP sink -----------------------------------------------------------------

@@ -16,20 +16,18 @@ FastAPI's ``/openapi.json``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from mailflow.api.context import Api, now
 from mailflow.api.errors import ApiRoute, refuse_nul_parameters
-from mailflow.api.keys import ApiCaller, authenticate, create_api_key, list_api_keys, revoke_api_key
-from mailflow.booking.model import Actor, ActorKind
+from mailflow.api.keys import ApiCaller, create_api_key, list_api_keys, revoke_api_key
 
 if TYPE_CHECKING:
-    from mailflow.app import App
+    from mailflow.bootstrap import App
 
 __all__ = ["Api", "ApiCaller", "build_api", "create_api_key", "list_api_keys", "revoke_api_key"]
 
@@ -48,44 +46,8 @@ DOCS_PAGE = f"""<!doctype html>
 <script src="/static/api-docs.js"></script></body></html>
 """
 
-bearer = HTTPBearer(
-    auto_error=False,
-    scheme_name="ApiKey",
-    description="An API key of one business: `mailflow admin api-key create --business B`.",
-)
 
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def unauthorized(detail: str, error: str | None = None) -> HTTPException:
-    challenge = 'Bearer realm="mailflow"' + (f', error="{error}"' if error else "")
-    return HTTPException(status_code=401, detail=detail, headers={"WWW-Authenticate": challenge})
-
-
-@dataclass
-class Api:
-    """What every API route needs: the wired app, the clock, and who is calling."""
-
-    app: App
-    clock: Callable[[], datetime] = field(default=_now)
-
-    def caller(self, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> ApiCaller:
-        """The key's caller (a FastAPI dependency); 401 without a valid, unrevoked key."""
-        if credentials is None:
-            raise unauthorized("send an API key: Authorization: Bearer <key>")
-        found = authenticate(self.app.engine, credentials.credentials, self.clock())
-        if found is None:
-            raise unauthorized("unknown or revoked API key", "invalid_token")
-        return found
-
-    def actor(self, caller: ApiCaller) -> Actor:
-        """Changes made through the API are staff changes, labelled with the key."""
-        return Actor(ActorKind.STAFF, caller.actor_label)
-
-
-def build_api(app: App, clock: Callable[[], datetime] = _now) -> APIRouter:
+def build_api(app: App, clock: Callable[[], datetime] = now) -> APIRouter:
     """The API's router for ``app`` (include it in the web application)."""
     from mailflow.api import bookings, business, catalog, closures, customers, staff, status, templates
 

@@ -34,7 +34,7 @@ from mailflow.store import queries
 from mailflow.store.engine import read_session
 
 if TYPE_CHECKING:
-    from mailflow.api import Api
+    from mailflow.api.context import Api
     from mailflow.store.tables import Booking
 
 MAX_SLOT_DAYS = 31

@@ -16,7 +16,7 @@ from mailflow.api.models import BusinessOut, BusinessUpdate
 from mailflow.services import business as profile
 
 if TYPE_CHECKING:
-    from mailflow.api import Api
+    from mailflow.api.context import Api
 
 # The API's names of the profile fields -> the use case's, where they differ.
 RENAMED = {"default_locale": "locale", "locales": "languages"}

@@ -19,7 +19,7 @@ from mailflow.services import business as profile
 from mailflow.services import catalog
 
 if TYPE_CHECKING:
-    from mailflow.api import Api
+    from mailflow.api.context import Api
 
 # The use case's names of the settings -> where they are in the request.
 RENAMED: dict[str, Loc] = {value: ("body", name) for name, value in SERVICE_VALUES.items()}

@@ -17,7 +17,7 @@ from mailflow.api.models import ClosureIn, ClosureOut, ClosuresAdded, HolidaysIn
 from mailflow.services import closures
 
 if TYPE_CHECKING:
-    from mailflow.api import Api
+    from mailflow.api.context import Api
 
 
 def add_routes(router: APIRouter, api: Api) -> None:

@@ -11,7 +11,7 @@ from mailflow.api.models import MAX_OFFSET, CustomerOut
 from mailflow.services import customers
 
 if TYPE_CHECKING:
-    from mailflow.api import Api
+    from mailflow.api.context import Api
 
 
 def add_routes(router: APIRouter, api: Api) -> None:

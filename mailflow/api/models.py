@@ -272,6 +272,13 @@ class StaffOut(BaseModel):
     can_sign_in: bool = Field(description="Whether they have a password (invited or set).")
 
 
+class StaffUpdated(StaffOut):
+    affected: list[BookingOut] = Field(
+        default_factory=list,
+        description="When taken off the booking pages: their upcoming confirmed bookings, to be moved.",
+    )
+
+
 class StaffCreate(Strict):
     """A new staff member; they cannot sign in until invited or given a password."""
 
@@ -438,67 +445,6 @@ class SlotOut(BaseModel):
     end: datetime
     staff: str
     staff_name: str
-
-
-# --- templates -----------------------------------------------------------------------
-
-
-class TemplateState(BaseModel):
-    kind: str
-    locale: str
-    state: Literal["default", "edited"]
-    version: int | None = Field(description="The saved version in force; null for the shipped default.")
-    versions: int = Field(description="How many versions are saved.")
-
-
-class VersionOut(BaseModel):
-    version: int
-    created_at: datetime
-    created_by: str
-    note: str
-    current: bool
-    subject: str
-
-
-class TemplateOut(TemplateState):
-    subject: str
-    mjml: str
-    text: str | None
-    history: list[VersionOut]
-
-
-class TemplateDraft(Strict):
-    subject: str = Field(max_length=1000)
-    mjml: str = Field(max_length=200_000)
-    text: str | None = Field(default=None, max_length=200_000, description="Null: derived from the HTML.")
-
-
-class NewVersion(TemplateDraft):
-    note: str = Field(default="", max_length=500)
-
-
-class Preview(Strict):
-    """Render with sample data; without ``draft`` the template in force is rendered."""
-
-    variant: Literal["manage", "no-manage"] = "manage"
-    draft: TemplateDraft | None = None
-
-
-class ProblemOut(BaseModel):
-    part: str
-    line: int | None
-    message: str
-
-
-class ValidationOut(BaseModel):
-    valid: bool
-    problems: list[ProblemOut]
-
-
-class PreviewOut(BaseModel):
-    subject: str
-    html: str
-    text: str
 
 
 # --- status --------------------------------------------------------------------------

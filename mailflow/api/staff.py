@@ -17,6 +17,7 @@ from mailflow.api.models import (
     StaffCreate,
     StaffOut,
     StaffUpdate,
+    StaffUpdated,
     TimeOffAdded,
     TimeOffIn,
     TimeOffOut,
@@ -25,7 +26,7 @@ from mailflow.api.models import (
 from mailflow.services import staff as people
 
 if TYPE_CHECKING:
-    from mailflow.api import Api
+    from mailflow.api.context import Api
 
 # The use case names a bad day ``hours.mon``; in ``PUT …/hours`` the days are the body.
 HOURS_AT: dict[str, Loc] = {f"hours.{day}": ("body", day) for day in people.DAYS}
@@ -58,21 +59,25 @@ def add_routes(router: APIRouter, api: Api) -> None:
             )
         return view.to_json()
 
-    @router.patch("/staff/{email}", response_model=StaffOut, tags=["staff"])
+    @router.patch("/staff/{email}", response_model=StaffUpdated, tags=["staff"])
     def update_staff(
         email: str, body: StaffUpdate, caller: ApiCaller = Depends(api.caller)
     ) -> dict[str, Any]:
         """Change name, role, language, time zone, or take them off the booking pages
-        (``"active": false``); the last admin stays one."""
+        (``"active": false``: ``affected`` lists their upcoming bookings); the last admin stays one."""
         changes = body.model_dump(exclude_unset=True)
         for name, value in changes.items():
             if value is None:
                 raise FieldInvalid.at(("body", name), f"{name} cannot be null")
+        deactivate = changes.get("active") is False
+        if deactivate:
+            del changes["active"]
+        engine, slug, actor, now = api.app.engine, caller.business_slug, api.actor(caller), api.clock()
         with fields(("body",)):
-            view = people.update_staff(
-                api.app.engine, caller.business_slug, email, changes, actor=api.actor(caller), now=api.clock()
-            )
-        return view.to_json()
+            view = people.update_staff(engine, slug, email, changes, actor=actor, now=now)
+            if deactivate:
+                return people.deactivate_staff(engine, slug, email, actor=actor, now=now).to_json()
+        return {**view.to_json(), "affected": []}
 
     @router.put("/staff/{email}/hours", response_model=StaffOut, tags=["staff"])
     def set_hours(email: str, body: WeeklyHours, caller: ApiCaller = Depends(api.caller)) -> dict[str, Any]:

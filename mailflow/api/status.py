@@ -18,7 +18,7 @@ from mailflow.services import mail_log
 from mailflow.services.mail_log import InboundView, OutboxView
 
 if TYPE_CHECKING:
-    from mailflow.api import Api
+    from mailflow.api.context import Api
 
 
 def outbox_out(view: OutboxView) -> OutboxOut:
@@ -44,7 +44,7 @@ def inbound_out(view: InboundView) -> InboundOut:
     return InboundOut(
         id=view.id,
         received_at=view.received_at,
-        status=view.status,
+        status=view.status,  # one of InboundStatus
         kind=view.kind,
         command=view.command,
         booking=view.booking,

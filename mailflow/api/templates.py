@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends
 
 from mailflow.api.errors import template_errors
 from mailflow.api.keys import ApiCaller
-from mailflow.api.models import (
+from mailflow.api.template_models import (
     NewVersion,
     Preview,
     PreviewOut,
@@ -35,7 +35,7 @@ from mailflow.services import templates
 from mailflow.services.templates import CurrentTemplate
 
 if TYPE_CHECKING:
-    from mailflow.api import Api
+    from mailflow.api.context import Api
 
 
 def known(kind: str, locale: str) -> None:

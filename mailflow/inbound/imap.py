@@ -17,59 +17,25 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
 
-from mailflow.errors import ConfigError
+from mailflow.config import ImapAccount
 from mailflow.services.inbound import store_raw
 
 if TYPE_CHECKING:
-    from mailflow.app import App
+    from mailflow.bootstrap import App
 
 log = logging.getLogger("mailflow.imap")
 
-IMAP_VARIABLE = "MAILFLOW_IMAP_URL"
 PROCESSED = ("mailflow", "processed")
 IDLE_SECONDS = 25 * 60  # RFC 2177: servers may drop an idle client after 30 minutes
 POLL_SECONDS = 30.0
 BACKOFF_FIRST = 1.0
 BACKOFF_MAX = 300.0
-
-
-@dataclass(frozen=True, slots=True)
-class ImapAccount:
-    host: str
-    port: int
-    ssl: bool
-    username: str
-    password: str
-    folder: str
-
-
-def parse_imap_url(url: str) -> ImapAccount:
-    """``imaps://user:pass@host:993/INBOX`` -> the account; ``ConfigError`` naming the variable."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("imap", "imaps") or not parts.hostname:
-        raise ConfigError(IMAP_VARIABLE, "expected imaps://user:pass@host:993/INBOX")
-    if not parts.username or parts.password is None:
-        raise ConfigError(IMAP_VARIABLE, "the URL needs a user name and a password")
-    try:
-        port = parts.port or (993 if parts.scheme == "imaps" else 143)
-    except ValueError:
-        raise ConfigError(IMAP_VARIABLE, f"bad port in {url!r}") from None
-    return ImapAccount(
-        host=parts.hostname,
-        port=port,
-        ssl=parts.scheme == "imaps",
-        username=unquote(parts.username),
-        password=unquote(parts.password),
-        folder=unquote(parts.path.lstrip("/")) or "INBOX",
-    )
 
 
 class ImapPoller:

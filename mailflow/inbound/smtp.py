@@ -33,7 +33,7 @@ from mailflow.ratelimit import RateLimiter
 from mailflow.services.inbound import Received, reply_key_exists, store_many
 
 if TYPE_CHECKING:
-    from mailflow.app import App
+    from mailflow.bootstrap import App
 
 log = logging.getLogger("mailflow.smtp")
 

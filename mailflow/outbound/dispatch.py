@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 
+from mailflow.kinds import EmailKind
 from mailflow.outbound.outbox import (
     CLAIM_LEASE,
     ClaimedMessage,
@@ -201,6 +202,6 @@ class Dispatcher:
                     result.detail,
                     extra={"outbox_id": message.id},
                 )
-                if self.report_failure is not None and message.kind != "delivery_failed":
+                if self.report_failure is not None and message.kind != EmailKind.DELIVERY_FAILED:
                     self.report_failure(session, message, result.detail, now)
         return report

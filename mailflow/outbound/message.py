@@ -17,12 +17,12 @@ from sqlmodel import Session
 
 from mailflow.booking.model import Actor, BookingState
 from mailflow.booking.policy import ManageDecision
+from mailflow.kinds import CUSTOMER_KINDS
 from mailflow.outbound.compose import Address, Attachment, Envelope, compose, new_message_id, thread_id
 from mailflow.outbound.context import BookingFacts, Reader, decide, email_context
 from mailflow.outbound.i18n import message
 from mailflow.outbound.ics import CalendarEntry, Method, booking_uid, calendar_bytes
 from mailflow.outbound.render import Renderer
-from mailflow.outbound.samples import CUSTOMER_KINDS
 from mailflow.outbound.template_store import effective_source
 from mailflow.outbound.templates import default_locales, pick_locale
 from mailflow.store.links import mint_manage_token, mint_reply_key

@@ -16,25 +16,9 @@ from __future__ import annotations
 from typing import Any, Final
 
 from mailflow.errors import InvalidInput
+from mailflow.kinds import CUSTOMER_KINDS, STAFF_KINDS, EmailKind
 
-CUSTOMER_KINDS: Final = (
-    "confirmation",
-    "reminder",
-    "rescheduled",
-    "cancelled",
-    "reschedule_options",
-    "action_refused",
-    "staff_reply",
-)
-STAFF_KINDS: Final = (
-    "booking_created",
-    "booking_rescheduled",
-    "booking_cancelled",
-    "customer_message",
-    "delivery_failed",
-    "daily_agenda",
-)
-KINDS: Final = CUSTOMER_KINDS + STAFF_KINDS
+KINDS: Final = CUSTOMER_KINDS + STAFF_KINDS  # the kinds with templates (see mailflow.kinds)
 VARIANTS: Final = ("manage", "no-manage")
 SAMPLE_LOCALES: Final = ("en", "de")
 
@@ -134,8 +118,8 @@ _NO_MANAGE_REASON: Final = {
 
 
 def _booking(kind: str, s: dict[str, str]) -> dict[str, Any]:
-    moved = kind in ("rescheduled", "booking_rescheduled")
-    cancelled = kind in ("cancelled", "booking_cancelled")
+    moved = kind in (EmailKind.RESCHEDULED, EmailKind.BOOKING_RESCHEDULED)
+    cancelled = kind in (EmailKind.CANCELLED, EmailKind.BOOKING_CANCELLED)
     return {
         "ref": REF,
         "service_name": "Haircut",
@@ -202,17 +186,17 @@ def _agenda(s: dict[str, str]) -> dict[str, Any]:
 
 
 def _customer_extras(kind: str, variant: str, s: dict[str, str]) -> dict[str, Any]:
-    if kind == "rescheduled":
+    if kind == EmailKind.RESCHEDULED:
         return {"old_booking": _old_booking(s)}
-    if kind == "reschedule_options":
+    if kind == EmailKind.RESCHEDULE_OPTIONS:
         # Slots are manage actions: a customer who may not manage gets none (and the
         # email falls back to the change instructions).
         return {"slots": _slots(s) if variant == "manage" else []}
-    if kind == "action_refused":
+    if kind == EmailKind.ACTION_REFUSED:
         if variant == "manage":
             return {"refused": {"action": "reschedule", "reason_text": s["reason_slot_taken"]}}
         return {"refused": {"action": "cancel", "reason_text": s["reason_past_cutoff"]}}
-    if kind == "staff_reply":
+    if kind == EmailKind.STAFF_REPLY:
         # The staff member's answer to a forwarded customer_message, relayed to the customer.
         return {"message": _message(STAFF_MEMBER, s["reply_subject"], s["reply_text"])}
     return {}
@@ -235,14 +219,14 @@ def _old_booking(s: dict[str, str]) -> dict[str, Any]:
 def _staff_extras(kind: str, s: dict[str, str]) -> dict[str, Any]:
     admin_url = f"{PUBLIC_URL}/admin/bookings/{REF}"
     extras: dict[str, Any] = {"changed_by": s["changed_by_staff"], "admin_url": admin_url}
-    if kind == "booking_rescheduled":
+    if kind == EmailKind.BOOKING_RESCHEDULED:
         extras["changed_by"] = s["changed_by_manage_page"]
         extras["old_booking"] = _old_booking(s)
-    elif kind in ("booking_cancelled", "customer_message"):
+    elif kind in (EmailKind.BOOKING_CANCELLED, EmailKind.CUSTOMER_MESSAGE):
         extras["changed_by"] = s["changed_by_reply"]
-    if kind == "customer_message":
+    if kind == EmailKind.CUSTOMER_MESSAGE:
         extras["message"] = _message(CUSTOMER, s["message_subject"], s["message_text"])
-    elif kind == "delivery_failed":
+    elif kind == EmailKind.DELIVERY_FAILED:
         extras["changed_by"] = s["changed_by_system"]
         extras["failure"] = {
             "recipient": CUSTOMER["email"],
@@ -253,7 +237,7 @@ def _staff_extras(kind: str, s: dict[str, str]) -> dict[str, Any]:
             ),
             "booking_ref": REF,
         }
-    elif kind == "daily_agenda":
+    elif kind == EmailKind.DAILY_AGENDA:
         extras["changed_by"] = s["changed_by_system"]
         extras["admin_url"] = f"{PUBLIC_URL}/admin/calendar?date=2026-03-03"
         extras["agenda"] = _agenda(s)
@@ -263,7 +247,7 @@ def _staff_extras(kind: str, s: dict[str, str]) -> dict[str, Any]:
 def _recipient(kind: str) -> dict[str, str]:
     if kind in CUSTOMER_KINDS:
         return {"name": CUSTOMER["name"], "email": CUSTOMER["email"]}
-    return dict(ADMIN if kind == "delivery_failed" else STAFF_MEMBER)
+    return dict(ADMIN if kind == EmailKind.DELIVERY_FAILED else STAFF_MEMBER)
 
 
 def _build(kind: str, variant: str, locale: str) -> dict[str, Any]:

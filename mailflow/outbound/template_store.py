@@ -258,7 +258,7 @@ def states(session: Session, business_id: int) -> dict[tuple[str, str], Template
         (row.kind, row.locale): row
         for row in session.exec(select(Template).where(Template.business_id == business_id)).all()
     }
-    found = {}
+    found: dict[tuple[str, str], TemplateState] = {}
     for locale in default_locales():
         for kind in KINDS:
             template = saved.get((kind, locale))

@@ -222,6 +222,11 @@ async def _reset(client: aiosmtplib.SMTP) -> None:
         client.close()
 
 
+def maildir_of(transport: Transport) -> Path | None:
+    """The maildir of a maildir transport (shown at ``/dev/mail``), or None with another transport."""
+    return transport.path if isinstance(transport, MaildirTransport) else None
+
+
 def transport_from_url(url: str) -> Transport:
     """The transport for ``url``; ``ConfigError`` naming the variable when it is malformed."""
     parts = urlsplit(url)

@@ -24,7 +24,7 @@ from mailflow.services.reminders import sweep_reminders
 from mailflow.store.engine import database_unavailable
 
 if TYPE_CHECKING:
-    from mailflow.app import App
+    from mailflow.bootstrap import App
 
 log = logging.getLogger("mailflow.jobs")
 

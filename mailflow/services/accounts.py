@@ -24,6 +24,7 @@ from mailflow import auth
 from mailflow.booking.model import Actor, ActorKind
 from mailflow.booking.tokens import hash_token, looks_like_token, new_token
 from mailflow.errors import InvalidInput, NotFound
+from mailflow.kinds import EmailKind
 from mailflow.outbound.compose import Address, Envelope, compose, new_message_id
 from mailflow.outbound.message import OutgoingEmail
 from mailflow.outbound.outbox import enqueue
@@ -419,7 +420,7 @@ def link_email(staff: Staff, business: Business, purpose: str, by: str = "") -> 
     """The words of the reset or invitation email to ``staff``."""
     if purpose == "invite":
         return LinkEmail(
-            "admin_invitation",
+            EmailKind.ADMIN_INVITATION,
             f"You're invited to {business.name} on mailflow",
             (
                 f"Hello {staff.name or staff.email},",
@@ -429,7 +430,7 @@ def link_email(staff: Staff, business: Business, purpose: str, by: str = "") -> 
             "Choose your password",
         )
     return LinkEmail(
-        "admin_password_reset",
+        EmailKind.ADMIN_PASSWORD_RESET,
         f"Reset your {business.name} password",
         (
             f"Hello {staff.name or staff.email},",

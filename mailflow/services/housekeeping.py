@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, delete, update
 from sqlmodel import col
 
+from mailflow.kinds import InboundStatus
 from mailflow.outbound.outbox import OutboxStatus
 from mailflow.store.engine import write_session
 from mailflow.store.tables import InboundMessage, ManageToken, OutboxMessage
@@ -23,7 +24,7 @@ def clean_up(
         session.execute(
             update(InboundMessage)
             .where(
-                col(InboundMessage.status) == "done",
+                col(InboundMessage.status) == InboundStatus.DONE.value,
                 col(InboundMessage.received_at) < now - inbound_retention,
             )
             .values(raw=b"")

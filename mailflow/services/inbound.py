@@ -27,6 +27,7 @@ from sqlmodel import Session, col, select
 
 from mailflow.booking.model import Actor, ActorKind, BookingStatus
 from mailflow.errors import InvalidInput, NotFound
+from mailflow.kinds import InboundStatus
 from mailflow.services.bookings import OfferedSlot, find_slots
 from mailflow.services.common import audit
 from mailflow.store.engine import read_session, write_session
@@ -42,7 +43,7 @@ from mailflow.store.tables import (
 )
 
 if TYPE_CHECKING:
-    from mailflow.inbound.rules import BounceInfo
+    from mailflow.inbound.reports import BounceInfo
     from mailflow.outbound.notifier import Notifier
 
 KEY_ADDRESS = re.compile(r"^reply\+([a-z0-9]{8,64})@(.+)$")
@@ -95,12 +96,16 @@ class Target:
 
 @dataclass
 class Outcome:
-    """The record of one message's way through the pipeline."""
+    """The record of one message's way through the pipeline.
+
+    ``verdicts`` are stored on the row; ``steps`` (the names of the steps that ran) are not.
+    """
 
     verdicts: list[dict[str, str]] = field(default_factory=list)
     kind: str | None = None
     command: str | None = None
     booking_id: int | None = None
+    steps: list[str] = field(default_factory=list)
 
     def add(self, rule: str, verdict: str, detail: str = "") -> None:
         self.verdicts.append({"rule": rule, "verdict": verdict, "detail": detail[:500]})
@@ -129,7 +134,7 @@ def store_many(engine: Engine, messages: list[Received], now: datetime) -> list[
                 "envelope_from": message.envelope_from[:254],
                 "envelope_rcpt": message.envelope_rcpt[:254],
                 "received_at": now,
-                "status": "received",
+                "status": InboundStatus.RECEIVED.value,
                 "verdicts": [],
                 "attempts": 0,
             }
@@ -164,8 +169,8 @@ def claim_received(engine: Engine, now: datetime, limit: int, lease: timedelta =
     expired = (claimed_until < now) | (
         claimed_until.is_(None) & (col(InboundMessage.received_at) < now - lease)
     )
-    due = (col(InboundMessage.status) == "received") | (
-        (col(InboundMessage.status) == "processing") & expired
+    due = (col(InboundMessage.status) == InboundStatus.RECEIVED.value) | (
+        (col(InboundMessage.status) == InboundStatus.PROCESSING.value) & expired
     )
     candidates = (
         select(InboundMessage.id)
@@ -178,7 +183,11 @@ def claim_received(engine: Engine, now: datetime, limit: int, lease: timedelta =
         rows = session.execute(
             update(InboundMessage)
             .where(col(InboundMessage.id).in_(candidates.scalar_subquery()))
-            .values(status="processing", claimed_until=now + lease, attempts=col(InboundMessage.attempts) + 1)
+            .values(
+                status=InboundStatus.PROCESSING.value,
+                claimed_until=now + lease,
+                attempts=col(InboundMessage.attempts) + 1,
+            )
             .returning(col(InboundMessage.id))
         ).all()
     return sorted(row[0] for row in rows)
@@ -199,9 +208,9 @@ def retry_inbound(
         row = session.get(InboundMessage, message_id)
         if row is None:
             raise NotFound("inbound message", str(message_id))
-        if row.status != "error":
+        if row.status != InboundStatus.ERROR:
             raise InvalidInput(f"inbound message {message_id} is {row.status}, not error: nothing to retry")
-        row.status = "processing"
+        row.status = InboundStatus.PROCESSING.value
         row.claimed_until = now + lease
         session.add(row)
         business_id = _business_of(session, row.booking_id)
@@ -213,8 +222,8 @@ def retry_inbound(
                 action="inbound.retry",
                 actor=actor,
                 at=now,
-                before={"inbound_id": message_id, "status": "error", "error": row.error},
-                after={"inbound_id": message_id, "status": "processing"},
+                before={"inbound_id": message_id, "status": InboundStatus.ERROR.value, "error": row.error},
+                after={"inbound_id": message_id, "status": InboundStatus.PROCESSING.value},
             )
 
 
@@ -336,7 +345,7 @@ def _finished(row_id: int, outcome: Outcome, crash: BaseException | None) -> dic
         outcome.add("pipeline", "error", error)
     return {
         "row_id": row_id,
-        "new_status": "error" if crash is not None else "done",
+        "new_status": (InboundStatus.ERROR if crash is not None else InboundStatus.DONE).value,
         "new_error": error[:2000] if error else None,
         "new_verdicts": outcome.verdicts,
         "new_kind": outcome.kind,
@@ -521,7 +530,7 @@ def _earlier(same: Any) -> Any:
     return (
         select(InboundMessage.id)
         .where(same == bindparam("same"), col(InboundMessage.id) < bindparam("id"))
-        .where(InboundMessage.status != "error")
+        .where(InboundMessage.status != InboundStatus.ERROR.value)
         .limit(1)
     )
 
@@ -529,7 +538,7 @@ def _earlier(same: Any) -> Any:
 # Statements built once: the pipeline runs them for every message.
 _INBOUND = InboundMessage.__table__  # type: ignore[attr-defined]  # SQLModel tables have one
 _STORE = insert(_INBOUND).returning(_INBOUND.c.id)
-_WAITING = select(InboundMessage.id).where(InboundMessage.status == "received").limit(1)
+_WAITING = select(InboundMessage.id).where(InboundMessage.status == InboundStatus.RECEIVED.value).limit(1)
 _STORED = select(
     InboundMessage.id, InboundMessage.raw, InboundMessage.sha256, InboundMessage.envelope_rcpt
 ).where(col(InboundMessage.id).in_(bindparam("ids", expanding=True)))

@@ -116,8 +116,8 @@ def list_inbound(
     Without ``business_id`` every message (matched to a booking or not); with it only
     those matched to one of that business's bookings (inbound mail belongs to a business
     through its booking). ``booking`` (a reference) keeps one booking's messages:
-    ``NotFound`` as for ``list_outbox``. ``status`` keeps one state (``received``,
-    ``processing``, ``done``, ``error``).
+    ``NotFound`` as for ``list_outbox``. ``status`` keeps one state (an
+    :class:`~mailflow.kinds.InboundStatus`: ``received``, ``processing``, ``done``, ``error``).
     """
     with read_session(engine) as session:
         statement = select(InboundMessage, Booking.ref).join(

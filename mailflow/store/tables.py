@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from sqlalchemy import JSON, Column, Index, LargeBinary, String, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
+from mailflow.kinds import InboundStatus
 from mailflow.store.types import UTCDateTime
 
 OUTBOX_WAITING = text("status IN ('queued', 'sending')")
@@ -346,7 +347,7 @@ class InboundMessage(SQLModel, table=True):
     envelope_from: str = Field(default="", max_length=254)
     envelope_rcpt: str = Field(default="", max_length=254)
     received_at: datetime = _utc()
-    status: str = Field(default="received", max_length=16)
+    status: str = Field(default=InboundStatus.RECEIVED.value, max_length=16)  # an InboundStatus
     verdicts: list[dict[str, Any]] = _json([])
     error: str | None = Field(default=None, sa_type=Text)
     booking_id: int | None = Field(default=None, foreign_key="booking.id", index=True)

@@ -1,4 +1,4 @@
-"""The FastAPI application. Built by ``mailflow.app``; holds no global state."""
+"""The FastAPI application. Built by ``mailflow.runtime``; holds no global state."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from mailflow.store.engine import database_unavailable
 from mailflow.store.migrate import ensure_migrated
 
 if TYPE_CHECKING:
-    from mailflow.app import App
+    from mailflow.bootstrap import App
 
 log = logging.getLogger("mailflow.web")
 
@@ -34,8 +34,8 @@ def create_web_app(app: App) -> FastAPI:
     from fastapi.staticfiles import StaticFiles
 
     from mailflow.api import build_api
-    from mailflow.app import maildir_path
     from mailflow.metrics import CONTENT_TYPE_LATEST, Metrics
+    from mailflow.outbound.transports import maildir_of
     from mailflow.web import book, find, manage
     from mailflow.web.admin import RouterFactory, api_keys, closures, setup, templates_editor
     from mailflow.web.admin import bookings as admin_bookings
@@ -133,7 +133,7 @@ def create_web_app(app: App) -> FastAPI:
             return JSONResponse({"status": "unavailable", "detail": failing}, status_code=503)
         return JSONResponse({"status": "ok"})
 
-    maildir = maildir_path(app)
+    maildir = maildir_of(app.transport)
     if maildir is not None:
         _add_dev_mail(web, maildir)
     return web

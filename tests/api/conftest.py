@@ -16,8 +16,8 @@ from fastapi.testclient import TestClient
 from httpx import Response
 from sqlmodel import Session, col, select
 
-from mailflow.app import App, build
 from mailflow.booking.model import Actor, ActorKind
+from mailflow.bootstrap import App, build
 from mailflow.config import load_settings
 from mailflow.demo import seed_demo
 from mailflow.services.api_keys import create_api_key

@@ -10,7 +10,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from mailflow.app import build
+from mailflow.bootstrap import build
 from mailflow.config import load_settings
 from mailflow.store.tables import ApiKey
 from mailflow.web.app import create_web_app

@@ -249,6 +249,19 @@ def test_closure_over_a_booking_lists_it_as_affected(salon: Api) -> None:
     assert response.json()["closures"][0]["label"] == "Burst pipe"
 
 
+def test_deactivating_staff_lists_their_upcoming_bookings(sqlite_salon: Api) -> None:
+    """PATCH with active false answers with the staff member's upcoming bookings as affected."""
+    days = set_up(sqlite_salon)
+    ref = sqlite_salon.post("/bookings", booking(sqlite_salon, days.day, 10)).json()["ref"]
+
+    response = sqlite_salon.patch(f"/staff/{ANNA}", {"active": False, "name": "Anna B."})
+
+    assert response.status_code == 200, response.text
+    assert response.json()["active"] is False and response.json()["name"] == "Anna B."
+    assert [b["ref"] for b in response.json()["affected"]] == [ref]
+    assert sqlite_salon.patch(f"/staff/{ANNA}", {"name": "Anna"}).json()["affected"] == []
+
+
 def test_removing_time_off_and_a_closure_opens_the_days_again(sqlite_salon: Api) -> None:
     """DELETE gives the removed item; the days book again afterwards."""
     days = set_up(sqlite_salon)

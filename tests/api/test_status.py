@@ -6,8 +6,8 @@ import email.utils
 from datetime import UTC, datetime
 from email.message import EmailMessage
 
-from mailflow.app import run_once
 from mailflow.inbound.process import process_pending, store_raw
+from mailflow.runtime import run_once
 from tests.api.conftest import BOB, Api
 
 

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from mailflow.app import App, build
-from mailflow.config import load_settings
+from mailflow.bootstrap import App, build
+from mailflow.config import load_settings, parse_imap_url
 from mailflow.demo import seed_demo
 from mailflow.inbound import imap as imap_module
-from mailflow.inbound.imap import ImapPoller, parse_imap_url
+from mailflow.inbound.imap import ImapPoller
 from mailflow.store.tables import InboundMessage
 from tests.conftest import Dovecot
 

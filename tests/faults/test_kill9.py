@@ -65,8 +65,8 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from mailflow import services
-from mailflow.app import App, build
 from mailflow.booking.model import Actor, ActorKind, Origin
+from mailflow.bootstrap import App, build
 from mailflow.config import load_settings
 from mailflow.demo import seed_demo
 from mailflow.outbound.dispatch import RECORD_EVERY
@@ -188,7 +188,8 @@ SERVE = ["serve", "--roles", "worker,smtp"]
 FORKER = r"""
 import os, sys
 import aiosmtplib, apscheduler.schedulers.asyncio
-import mailflow.cli, mailflow.app, mailflow.scheduling.jobs, mailflow.inbound.smtp, mailflow.inbound.process
+import mailflow.cli, mailflow.bootstrap, mailflow.runtime, mailflow.scheduling.jobs
+import mailflow.inbound.smtp, mailflow.inbound.process
 import mailflow.outbound.render, mailflow.outbound.ics
 log_path, args = sys.argv[1], sys.argv[2:]
 for line in sys.stdin:

@@ -17,10 +17,11 @@ from typing import Any
 from sqlmodel import Session, select
 
 from mailflow import services
-from mailflow.app import App, build, run_once
 from mailflow.booking.model import Actor, ActorKind, Origin
+from mailflow.bootstrap import App, build
 from mailflow.config import load_settings
 from mailflow.demo import seed_demo
+from mailflow.runtime import run_once
 from mailflow.store.tables import OutboxMessage
 from tests.conftest import SmtpSink, berlin
 

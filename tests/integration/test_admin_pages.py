@@ -25,9 +25,9 @@ from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from mailflow import services
-from mailflow.app import App, build
 from mailflow.booking.model import Actor, ActorKind, Origin
 from mailflow.booking.tokens import hash_token
+from mailflow.bootstrap import App, build
 from mailflow.config import load_settings
 from mailflow.demo import seed_demo
 from mailflow.services.accounts import create_user

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from mailflow.app import App, build
+from mailflow.bootstrap import App, build
 from mailflow.config import load_settings
 from mailflow.services.business import get_business, list_businesses, mint_setup_link
 from mailflow.services.catalog import get_service

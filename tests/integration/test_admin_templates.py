@@ -28,14 +28,15 @@ from httpx import Response
 from sqlmodel import Session, col, select
 
 from mailflow import services
-from mailflow.app import App, build, run_once
 from mailflow.booking.model import Actor, ActorKind, Origin
+from mailflow.bootstrap import App, build
 from mailflow.config import load_settings
 from mailflow.demo import seed_demo
 from mailflow.outbound import template_store
 from mailflow.outbound.samples import KINDS, MANAGE_URL
 from mailflow.outbound.templates import default_source
 from mailflow.outbound.transports import MemoryTransport
+from mailflow.runtime import run_once
 from mailflow.services import accounts
 from mailflow.store.engine import read_session, write_session
 from mailflow.store.tables import Booking, OutboxMessage

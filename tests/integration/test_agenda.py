@@ -8,8 +8,8 @@ from pathlib import Path
 from sqlmodel import Session, select
 
 from mailflow import services
-from mailflow.app import App, build
 from mailflow.booking.model import Actor, ActorKind, Origin
+from mailflow.bootstrap import App, build
 from mailflow.config import load_settings
 from mailflow.demo import seed_demo
 from mailflow.services.agenda import queue_daily_agendas

@@ -1,9 +1,12 @@
-"""The CLI as scripts use it: a subprocess, exit codes, JSON on stdout, one-line errors."""
+"""The CLI as scripts use it (run in-process through `main`): exit codes, JSON on stdout, one-line errors."""
 
 from __future__ import annotations
 
 import json
+import logging
+import os
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -186,3 +189,16 @@ def test_admin_create_user_prints_a_password_once_and_refuses_a_second_time(seed
         input="a long passphrase\n",
     )
     assert json.loads(chosen.stdout)["password"] is None  # a chosen password is never echoed
+
+
+def test_an_in_process_run_leaves_environment_directory_and_logging_as_they_were(run_cli: Any) -> None:
+    """The fixture runs `main` in-process: a run's variables, working directory and log handlers
+    do not outlive it, and its logs go to its own stderr while stdout stays JSON."""
+    environ, cwd, handlers = dict(os.environ), Path.cwd(), logging.getLogger().handlers[:]
+    bad = run_cli("bookings", "list", env={"MAILFLOW_PUBLIC_URL": "not a url"})
+    assert bad.returncode != 0 and "MAILFLOW_PUBLIC_URL" in bad.stderr
+    assert (dict(os.environ), Path.cwd(), logging.getLogger().handlers) == (environ, cwd, handlers)
+    run_cli("db", "upgrade", check=True)
+    assert json.loads(run_cli("bookings", "list", "--json", check=True).stdout) == []
+    logged = run_cli("run-once", "--json", env={"MAILFLOW_LOG_LEVEL": "DEBUG"}, check=True)
+    assert json.loads(logged.stdout)["sent"] == 0 and " DEBUG " in logged.stderr

@@ -11,10 +11,11 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from mailflow import services
-from mailflow.app import App, run_once
 from mailflow.booking.model import Actor, ActorKind, Origin
+from mailflow.bootstrap import App
 from mailflow.errors import InvalidInput, NotFound
 from mailflow.inbound.process import process_pending, store_raw
+from mailflow.runtime import run_once
 from mailflow.services.customers import erase_customer, erased_address, export_customer
 from mailflow.services.housekeeping import clean_up
 from mailflow.store.tables import AuditEvent, Booking, Customer, InboundMessage, ManageToken, OutboxMessage

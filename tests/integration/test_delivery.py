@@ -11,11 +11,12 @@ import pytest
 from sqlmodel import Session, select
 
 from mailflow import services
-from mailflow.app import App, build, run_once
 from mailflow.booking.model import Actor, ActorKind, Origin
+from mailflow.bootstrap import App, build
 from mailflow.config import load_settings
 from mailflow.demo import seed_demo
 from mailflow.outbound.notifier import Notifier
+from mailflow.runtime import run_once
 from mailflow.store.tables import Booking, OutboxMessage, Reminder
 from tests.conftest import SmtpSink, berlin, free_port
 

@@ -16,8 +16,8 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from mailflow import services
-from mailflow.app import build
 from mailflow.booking.model import Actor, ActorKind, Origin
+from mailflow.bootstrap import build
 from mailflow.config import load_settings
 from mailflow.demo import seed_demo
 from mailflow.outbound.dispatch import Dispatcher

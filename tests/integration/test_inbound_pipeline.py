@@ -15,8 +15,8 @@ import pytest
 from sqlmodel import Session, col, select
 
 from mailflow import services
-from mailflow.app import App, build
 from mailflow.booking.model import Actor, ActorKind, Origin
+from mailflow.bootstrap import App, build
 from mailflow.config import load_settings
 from mailflow.demo import seed_demo
 from mailflow.inbound.process import process_pending, store_raw
@@ -502,20 +502,20 @@ def test_a_crash_in_one_message_of_a_batch_keeps_the_others(
     app: App, next_tuesday: date, now: datetime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Messages share a write transaction; one whose steps crash is rolled back alone and kept as error."""
-    from mailflow.inbound import process
+    from mailflow.inbound import steps
 
     first = book(app, next_tuesday, 10, now, service_slug="consultation", origin=Origin.SELF_SERVICE)
     second = book(app, next_tuesday, 12, now, service_slug="consultation", origin=Origin.SELF_SERVICE)
     question = reply_to(customer_email(app, first, "confirmation"), "BOOM: is parking available?")
     cancel = reply_to(customer_email(app, second, "confirmation"), "Stornieren")
-    forward = process._forward
+    forward = steps._forward
 
     def exploding(*args: Any, **kwargs: Any) -> None:
         forward(*args, **kwargs)  # its rows are written, then rolled back with the savepoint
         if "BOOM" in args[5]:
             raise RuntimeError("the forward broke")
 
-    monkeypatch.setattr(process, "_forward", exploding)
+    monkeypatch.setattr(steps, "_forward", exploding)
     mark = last_id(app)
     ids = [
         store_raw(app.engine, raw, envelope_from="max@example.de", envelope_rcpt="", now=now)
@@ -531,3 +531,98 @@ def test_a_crash_in_one_message_of_a_batch_keeps_the_others(
     kinds = [(r.recipient, r.kind) for r in queued(app, mark)]
     assert ("max@example.de", "cancelled") in kinds
     assert not [k for k in kinds if k[1] == "customer_message"], "the crashed forward left nothing queued"
+
+
+def test_pipeline_steps_are_named_in_order() -> None:
+    """``STEPS`` is the pipeline, read top to bottom: a plain tuple of named functions."""
+    from mailflow.inbound.steps import STEPS
+
+    assert [step.__name__ for step in STEPS] == [
+        "deduplicate",
+        "classify",
+        "target",
+        "verify_sender",
+        "staff_reply",
+        "check_dmarc",
+        "strip",
+        "command",
+        "act",
+        "answer_or_forward",
+    ]
+
+
+def test_an_auto_reply_stops_at_classify_and_records_only_the_steps_it_ran(
+    app: App, next_tuesday: date, now: datetime
+) -> None:
+    """A vacation notice runs deduplicate and classify, then stops: its row holds their verdicts alone."""
+    from mailflow.inbound.process import process_one
+
+    ref = book(app, next_tuesday, 10, now, service_slug="consultation", origin=Origin.SELF_SERVICE)
+    vacation = email.message_from_bytes(
+        reply_to(customer_email(app, ref, "confirmation"), "Ich bin bis Montag nicht im Büro."),
+        policy=email.policy.default,
+    )
+    vacation["Auto-Submitted"] = "auto-replied"
+    row_id = store_raw(app.engine, vacation.as_bytes(), envelope_from="", envelope_rcpt="", now=now)
+    outcome = process_one(app, row_id, now)
+    assert outcome.steps == ["deduplicate", "classify"]
+    with Session(app.engine) as session:
+        row = session.get_one(InboundMessage, row_id)
+    assert row.status == "done" and row.kind == "auto_reply" and row.booking_id is None
+    assert [(v["rule"], v["verdict"]) for v in row.verdicts] == [
+        ("parse", "ok"),
+        ("auto_submitted", "discard"),
+        ("answer", "none"),
+    ]
+
+
+def test_a_refused_cancel_skips_to_answer_or_forward_and_records_each_step(
+    app: App, next_tuesday: date, now: datetime
+) -> None:
+    """A refusal is answered, then forwarded: act hands over to the last step; the verdicts say so."""
+    from mailflow.inbound.process import process_one
+
+    ref = book(app, next_tuesday, 10, now, service_slug="haircut", origin=Origin.STAFF)
+    raw = reply_to(customer_email(app, ref, "confirmation"), "cancel")
+    row_id = store_raw(app.engine, raw, envelope_from="max@example.de", envelope_rcpt="", now=now)
+    outcome = process_one(app, row_id, now)
+    assert outcome.steps == [
+        "deduplicate",
+        "classify",
+        "target",
+        "verify_sender",
+        "staff_reply",
+        "check_dmarc",
+        "strip",
+        "command",
+        "act",
+        "answer_or_forward",
+    ]
+    with Session(app.engine) as session:
+        row = session.get_one(InboundMessage, row_id)
+    assert [(v["rule"], v["verdict"]) for v in row.verdicts] == [
+        ("parse", "ok"),
+        ("target", "reply_key"),
+        ("sender", "verified"),
+        ("command", "cancel"),
+        ("act", "refused"),
+        ("answer", "action_refused"),
+        ("forward", "staff"),
+    ]
+    assert row.verdicts[-1]["detail"] == "refused request"
+
+
+def test_an_unverified_sender_skips_to_answer_or_forward(app: App, next_tuesday: date, now: datetime) -> None:
+    """A stranger's cancel is handed to staff straight from verify_sender; nothing is acted on."""
+    from mailflow.inbound.process import process_one
+
+    ref = book(app, next_tuesday, 10, now, service_slug="consultation", origin=Origin.SELF_SERVICE)
+    raw = reply_to(customer_email(app, ref, "confirmation"), "cancel", sender="mallory@evil.example")
+    row_id = store_raw(app.engine, raw, envelope_from="mallory@evil.example", envelope_rcpt="", now=now)
+    outcome = process_one(app, row_id, now)
+    assert outcome.steps == ["deduplicate", "classify", "target", "verify_sender", "answer_or_forward"]
+    assert [(v["rule"], v["verdict"]) for v in outcome.verdicts][-2:] == [
+        ("sender", "unverified"),
+        ("forward", "staff"),
+    ]
+    assert status_of(app, ref)[0] == "confirmed"

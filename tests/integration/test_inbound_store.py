@@ -11,7 +11,7 @@ from typing import Any, cast
 import pytest
 from sqlmodel import Session, col, select
 
-from mailflow.app import App, build
+from mailflow.bootstrap import App, build
 from mailflow.config import load_settings
 from mailflow.demo import seed_demo
 from mailflow.inbound.process import Received

@@ -11,11 +11,12 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from mailflow import services
-from mailflow.app import App, build, run_once
 from mailflow.booking.model import Actor, ActorKind, Origin
+from mailflow.bootstrap import App, build
 from mailflow.config import load_settings
 from mailflow.demo import seed_demo
 from mailflow.inbound.process import process_pending, store_raw
+from mailflow.runtime import run_once
 from mailflow.web.app import create_web_app
 from tests.conftest import berlin
 

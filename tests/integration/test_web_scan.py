@@ -47,10 +47,11 @@ from sqlmodel import select
 from starlette.routing import BaseRoute, Mount
 
 from mailflow import services as use_cases
-from mailflow.app import App, build, run_once
 from mailflow.booking.model import Actor, ActorKind, Origin
+from mailflow.bootstrap import App, build
 from mailflow.config import load_settings
 from mailflow.demo import seed_demo
+from mailflow.runtime import run_once
 from mailflow.services import accounts
 from mailflow.services.accounts import queue_link_email
 from mailflow.services.api_keys import create_api_key

@@ -13,6 +13,7 @@ from email.mime.text import MIMEText
 import pytest
 
 from mailflow.inbound.parse import parse_message
+from mailflow.inbound.reports import bounce_info
 from mailflow.inbound.rules import (
     BOUNCE,
     DISCARD,
@@ -20,7 +21,6 @@ from mailflow.inbound.rules import (
     RULES,
     Classification,
     RuleContext,
-    bounce_info,
     classify,
 )
 from mailflow.outbound.compose import Address, Envelope, compose, new_message_id, thread_id

@@ -19,7 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mailflow.inbound.parse import ParsedMessage, parse_message
-from mailflow.inbound.rules import RuleContext, bounce_info, classify
+from mailflow.inbound.reports import bounce_info
+from mailflow.inbound.rules import RuleContext, classify
 
 CTX = RuleContext(our_addresses=frozenset({"hello@contoso.example"}), inbound_domain="mailflow.localhost")
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -26,7 +26,7 @@ from mailflow.web.deps import now
 from mailflow.web.security import attach_session, csrf_token, csrf_valid, request_session
 
 if TYPE_CHECKING:
-    from mailflow.app import App
+    from mailflow.bootstrap import App
 
 ADMIN_COOKIE = "mf_admin"
 

@@ -30,9 +30,10 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from mailflow import auth
 from mailflow.booking.model import Actor, ActorKind
 from mailflow.errors import InvalidInput, NotFound
+from mailflow.kinds import CUSTOMER_KINDS, STAFF_KINDS
 from mailflow.outbound import template_store
 from mailflow.outbound.compose import Address
-from mailflow.outbound.samples import CUSTOMER_KINDS, STAFF_KINDS, VARIANTS
+from mailflow.outbound.samples import VARIANTS
 from mailflow.outbound.templates import TemplateSource, default_locales, default_source
 from mailflow.outbound.validate import Problem
 from mailflow.services import accounts, templates

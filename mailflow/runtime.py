@@ -1,6 +1,9 @@
-"""The one place that builds and starts everything: engine, transport, notifier, web, worker.
+"""Runs the wired application: the roles of ``mailflow serve``, signals and shutdown, and ``run_once``.
 
-Nothing else in mailflow connects to anything or reads the environment.
+``mailflow.bootstrap`` builds the parts; this module starts the adapters that
+use them (web, worker, SMTP, IMAP) in one event loop, stops them in order on
+SIGTERM or SIGINT, and runs the worker's jobs once for ``mailflow run-once``.
+Only the entry points (the CLI) import it.
 """
 
 from __future__ import annotations
@@ -11,88 +14,21 @@ import gc
 import logging
 import signal
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine
-
-from mailflow.config import Settings, parse_bind, resolve_secret_key
+from mailflow.bootstrap import App
+from mailflow.config import parse_bind
 from mailflow.errors import InvalidInput
-from mailflow.outbound.dispatch import Dispatcher, DispatchReport
-from mailflow.outbound.message import EmailBuilder, MailSettings
-from mailflow.outbound.notifier import Notifier
-from mailflow.outbound.transports import MaildirTransport, Transport, transport_from_url
+from mailflow.outbound.dispatch import DispatchReport
 from mailflow.services.reminders import sweep_reminders
-from mailflow.store.engine import make_engine
 from mailflow.store.migrate import ensure_migrated, is_empty, upgrade
 
 log = logging.getLogger("mailflow")
 
 ROLES = ("web", "worker", "smtp", "imap")
 AVAILABLE_ROLES = ("web", "worker", "smtp", "imap")
-
-
-@dataclass
-class App:
-    """The wired application, built once per process."""
-
-    settings: Settings
-    engine: Engine
-    secret_key: str
-    transport: Transport
-    notifier: Notifier
-    dispatcher: Dispatcher
-    imap_account: Any = None
-    wake_hooks: list[Any] = field(default_factory=list)
-    inbound_hooks: list[Any] = field(default_factory=list)
-    health: dict[str, Any] = field(default_factory=dict)
-    """Components that can fail while running (the IMAP poller) -> callables giving their status."""
-
-    @property
-    def grid(self) -> timedelta:
-        return timedelta(minutes=self.settings.slot_grid_minutes)
-
-    def booking_kwargs(self) -> dict[str, Any]:
-        """What every booking use case needs from the wiring."""
-        return {"notifier": self.notifier, "grid": self.grid}
-
-    def wake(self) -> None:
-        """Tell the running worker (if any) that new mail was committed."""
-        for hook in self.wake_hooks:
-            hook()
-
-    def inbound_arrived(self) -> None:
-        """Tell the running worker (if any) that an inbound message was stored."""
-        for hook in self.inbound_hooks:
-            hook()
-
-    def close(self) -> None:
-        self.engine.dispose()
-
-
-def build(settings: Settings) -> App:
-    """Wire the application for ``settings``; connects lazily."""
-    engine = make_engine(settings.database_url)
-    transport = transport_from_url(settings.outbound_url)
-    notifier = Notifier(EmailBuilder(MailSettings(settings.public_url, settings.inbound_domain)))
-    dispatcher = Dispatcher(
-        engine, transport, report_failure=notifier.report_failure, lease=settings.claim_lease
-    )
-    imap_account = None
-    if settings.imap_url:
-        from mailflow.inbound.imap import parse_imap_url
-
-        imap_account = parse_imap_url(settings.imap_url)
-    return App(
-        imap_account=imap_account,
-        settings=settings,
-        engine=engine,
-        secret_key=resolve_secret_key(settings),
-        transport=transport,
-        notifier=notifier,
-        dispatcher=dispatcher,
-    )
 
 
 @dataclass
@@ -131,11 +67,6 @@ def parse_roles(value: str) -> tuple[str, ...]:
             f"unknown role(s) {', '.join(unknown) or '(none)'}: choose from {', '.join(ROLES)}"
         )
     return roles
-
-
-def maildir_path(app: App) -> Any:
-    """The maildir of the maildir transport, or None with another transport."""
-    return app.transport.path if isinstance(app.transport, MaildirTransport) else None
 
 
 def serve(app: App, *, demo: bool, roles: Iterable[str]) -> None:

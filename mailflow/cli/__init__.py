@@ -1,0 +1,85 @@
+"""The ``mailflow`` command line (DESIGN §10): the root command, ``main`` and its exit codes.
+
+One module per command group (``serve`` also holds ``db``, ``demo`` and ``run-once``;
+``inbound`` also ``outbox``); each parses options, calls ``mailflow.services`` and prints
+through ``mailflow.cli.common``. Groups import only ``common``, never this package's root.
+
+Every command that prints data takes ``--json``; then stdout holds only JSON
+and logs go to stderr. Errors are one line on stderr and a non-zero exit code,
+never a traceback (set ``MAILFLOW_DEBUG=1`` to see one).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import NoReturn
+
+import typer
+from sqlalchemy.exc import OperationalError
+
+from mailflow.cli import serve
+from mailflow.cli.admin import admin_cli
+from mailflow.cli.bookings import bookings_cli
+from mailflow.cli.business import business_cli
+from mailflow.cli.closures import closures_cli
+from mailflow.cli.customers import customers_cli
+from mailflow.cli.inbound import inbound_cli, outbox_cli
+from mailflow.cli.services import services_cli
+from mailflow.cli.staff import staff_cli
+from mailflow.cli.templates import templates_cli
+from mailflow.errors import MailflowError
+from mailflow.logs import configure as configure_logs
+
+__all__ = ["cli", "main"]
+
+cli = typer.Typer(
+    name="mailflow",
+    help="Email-driven workflow service for appointment-booking businesses.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+cli.command()(serve.serve)
+cli.command()(serve.demo)
+cli.command("run-once")(serve.run_once)
+cli.add_typer(serve.db_cli, name="db")
+cli.add_typer(bookings_cli, name="bookings")
+cli.add_typer(templates_cli, name="templates")
+cli.add_typer(inbound_cli, name="inbound")
+cli.add_typer(outbox_cli, name="outbox")
+cli.add_typer(customers_cli, name="customers")
+cli.add_typer(admin_cli, name="admin")
+cli.add_typer(business_cli, name="business")
+cli.add_typer(services_cli, name="services")
+cli.add_typer(staff_cli, name="staff")
+cli.add_typer(closures_cli, name="closures")
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    sys.stderr.write(f"mailflow: error: {message}\n")
+    raise SystemExit(code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``mailflow`` console script."""
+    try:
+        configure_logs(
+            os.environ.get("MAILFLOW_LOG_LEVEL", "INFO"),
+            os.environ.get("MAILFLOW_LOG_FORMAT", "text").lower(),
+        )
+    except ValueError as exc:
+        _fail(str(exc), 78)
+    try:
+        # Standalone mode: usage errors (a wrong flag) print usage and exit 2 there.
+        cli(args=argv, prog_name="mailflow")
+    except MailflowError as exc:
+        _fail(exc.message, exc.exit_code)
+    except OperationalError as exc:
+        detail = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        _fail(f"cannot use the database (MAILFLOW_DATABASE_URL): {detail}", 69)
+    except Exception as exc:
+        if os.environ.get("MAILFLOW_DEBUG"):
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        _fail(f"{type(exc).__name__}: {first} (set MAILFLOW_DEBUG=1 for details)", 70)

@@ -1,0 +1,157 @@
+"""Mail in and out: ``mailflow inbound`` (feed, inspect, list, retry) and ``mailflow outbox``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from mailflow.cli.common import STAFF_ACTOR, JsonOption
+from mailflow.cli.common import emit as _emit
+from mailflow.cli.common import now as _now
+from mailflow.cli.common import open_app as _app
+from mailflow.errors import InvalidInput
+
+inbound_cli = typer.Typer(help="Replies and other mail coming in.", no_args_is_help=True)
+outbox_cli = typer.Typer(help="The outgoing email queue.", no_args_is_help=True)
+
+
+@inbound_cli.command("feed")
+def inbound_feed(
+    file: Path = typer.Argument(..., help="A raw message (.eml), or - for standard input."),
+    rcpt: str = typer.Option("", "--rcpt", help="The envelope recipient, e.g. reply+KEY@domain."),
+    sender: str = typer.Option("", "--from", help="The envelope sender (return path)."),
+) -> None:
+    """Take a message as if an MTA piped it: exit 0 once it is stored, whatever the verdict."""
+    from mailflow.services.inbound import store_raw
+
+    raw = sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
+    with _app() as app:
+        row_id = store_raw(app.engine, raw, envelope_from=sender, envelope_rcpt=rcpt, now=_now())
+    sys.stderr.write(f"stored as inbound message {row_id}\n")
+
+
+@inbound_cli.command("inspect")
+def inbound_inspect(
+    files: list[Path] = typer.Argument(..., help="One or more raw messages."),
+    rcpt: str = typer.Option("", "--rcpt", help="The envelope recipient to assume."),
+    as_json: bool = JsonOption,
+) -> None:
+    """A dry run over messages: kind, command, slot, stripped text and target; changes nothing."""
+    from mailflow.inbound.process import inspect_message
+
+    with _app() as app:
+        for file in files:
+            try:
+                raw = file.read_bytes()
+            except OSError as exc:
+                raise InvalidInput(f"cannot read {file}: {exc.strerror}") from None
+            result = {"file": str(file), **inspect_message(app, raw, rcpt)}
+            if as_json:
+                sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
+            else:
+                first = (result["text"].splitlines() or [""])[0][:60]
+                sys.stdout.write(
+                    f"{file}: {result['kind']} command={result['command']} slot={result['slot']} "
+                    f"target={result['target']} text={first!r}\n"
+                )
+
+
+@inbound_cli.command("list")
+def inbound_list(limit: int = typer.Option(50, "--limit", min=1), as_json: bool = JsonOption) -> None:
+    """Recent inbound messages with their verdicts, newest first."""
+    from mailflow.services.mail_log import list_inbound
+
+    with _app() as app:
+        data: list[dict[str, Any]] = [
+            {
+                "id": view.id,
+                "received_at": view.received_at.isoformat(),
+                "status": view.status,
+                "kind": view.kind,
+                "command": view.command,
+                "booking": view.booking,
+                "message_id": view.message_id,
+                "error": view.error,
+                "verdicts": view.verdicts,
+            }
+            for view in list_inbound(app.engine, limit=limit)
+        ]
+    _emit(
+        data,
+        as_json,
+        lambda: (
+            "\n".join(
+                f"{r['id']:>6} {r['status']:<10} {r['kind'] or '-':<15} {r['command'] or '-':<12} "
+                f"{r['booking'] or '-':<10} {_last_verdicts(r['verdicts'])}"
+                for r in data
+            )
+            or "no inbound messages"
+        ),
+    )
+
+
+def _last_verdicts(verdicts: list[dict[str, str]]) -> str:
+    return "; ".join(f"{v['rule']}={v['verdict']}" for v in verdicts[-3:])
+
+
+@inbound_cli.command("retry")
+def inbound_retry(message_id: int = typer.Argument(..., metavar="ID")) -> None:
+    """Run the pipeline again for a message that ended with an error."""
+    from mailflow.inbound.process import process_one
+    from mailflow.services.inbound import retry_inbound
+
+    with _app() as app:
+        now = _now()
+        retry_inbound(app.engine, message_id, STAFF_ACTOR, now, app.settings.claim_lease)
+        outcome = process_one(app, message_id, now)
+    print(
+        f"inbound message {message_id}: "
+        + "; ".join(v["rule"] + "=" + v["verdict"] for v in outcome.verdicts)
+    )
+
+
+@outbox_cli.command("list")
+def outbox_list(
+    status: str = typer.Option(None, "--status", help="queued, sending, sent or failed."),
+    limit: int = typer.Option(200, "--limit", min=1),
+    as_json: bool = JsonOption,
+) -> None:
+    """Queued, sent and failed emails, newest first, with retry times and errors."""
+    from mailflow.outbound.outbox import OutboxStatus
+    from mailflow.services.mail_log import list_outbox
+
+    if status is not None and status not in {s.value for s in OutboxStatus}:
+        raise InvalidInput(f"--status must be one of {', '.join(s.value for s in OutboxStatus)}")
+    with _app() as app:
+        rows = [
+            {
+                "id": view.id,
+                "kind": view.kind,
+                "recipient": view.recipient,
+                "booking": view.booking,
+                "status": view.status,
+                "attempts": view.attempts,
+                "next_attempt_at": view.next_attempt_at.isoformat() if view.next_attempt_at else None,
+                "sent_at": view.sent_at.isoformat() if view.sent_at else None,
+                "last_error": view.last_error,
+                "message_id": view.message_id,
+                "subject": view.subject,
+            }
+            for view in list_outbox(app.engine, status=status, limit=limit)
+        ]
+    _emit(
+        rows,
+        as_json,
+        lambda: (
+            "\n".join(
+                f"{r['id']:>6} {r['status']:<8} {r['kind']:<20} {r['recipient']:<30} "
+                f"{r['booking'] or '-':<10} {r['last_error'] or ''}"
+                for r in rows
+            )
+            or "the outbox is empty"
+        ),
+    )

@@ -1,0 +1,67 @@
+"""The names mailflow stores and compares as strings, each set in one place.
+
+``EmailKind``: every email mailflow sends (the template names, ``OutboxMessage.kind``,
+``ReplyKey.kind``); ``InboundStatus``: where a received message is
+(``InboundMessage.status``). Both are ``StrEnum``: a member equals its string, so
+stored values, JSON and templates read the same as before. This module imports
+nothing of mailflow: the core, the services and the adapters may all use it.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Final
+
+__all__ = ["ACCOUNT_KINDS", "CUSTOMER_KINDS", "STAFF_KINDS", "EmailKind", "InboundStatus"]
+
+
+class EmailKind(StrEnum):
+    """Every kind of email mailflow sends."""
+
+    # to the customer
+    CONFIRMATION = "confirmation"
+    REMINDER = "reminder"
+    RESCHEDULED = "rescheduled"
+    CANCELLED = "cancelled"
+    RESCHEDULE_OPTIONS = "reschedule_options"
+    ACTION_REFUSED = "action_refused"
+    STAFF_REPLY = "staff_reply"
+    # to staff and admins
+    BOOKING_CREATED = "booking_created"
+    BOOKING_RESCHEDULED = "booking_rescheduled"
+    BOOKING_CANCELLED = "booking_cancelled"
+    CUSTOMER_MESSAGE = "customer_message"
+    DELIVERY_FAILED = "delivery_failed"
+    DAILY_AGENDA = "daily_agenda"
+    # account links (not templates an admin edits)
+    ADMIN_INVITATION = "admin_invitation"
+    ADMIN_PASSWORD_RESET = "admin_password_reset"  # noqa: S105 - an email kind, not a password
+
+
+CUSTOMER_KINDS: Final = (
+    EmailKind.CONFIRMATION,
+    EmailKind.REMINDER,
+    EmailKind.RESCHEDULED,
+    EmailKind.CANCELLED,
+    EmailKind.RESCHEDULE_OPTIONS,
+    EmailKind.ACTION_REFUSED,
+    EmailKind.STAFF_REPLY,
+)
+STAFF_KINDS: Final = (
+    EmailKind.BOOKING_CREATED,
+    EmailKind.BOOKING_RESCHEDULED,
+    EmailKind.BOOKING_CANCELLED,
+    EmailKind.CUSTOMER_MESSAGE,
+    EmailKind.DELIVERY_FAILED,
+    EmailKind.DAILY_AGENDA,
+)
+ACCOUNT_KINDS: Final = (EmailKind.ADMIN_INVITATION, EmailKind.ADMIN_PASSWORD_RESET)
+
+
+class InboundStatus(StrEnum):
+    """Where a received message is: stored, taken by a worker, judged, or crashed (bytes kept)."""
+
+    RECEIVED = "received"
+    PROCESSING = "processing"
+    DONE = "done"
+    ERROR = "error"
