@@ -11,7 +11,7 @@ from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from sqlalchemy import exc as sa_exc
 
@@ -38,6 +38,7 @@ def create_web_app(app: App) -> FastAPI:
     from mailflow.outbound.transports import maildir_of
     from mailflow.web import book, find, manage
     from mailflow.web.admin import RouterFactory, api_keys, closures, setup, templates_editor
+    from mailflow.web.admin import booking as admin_booking
     from mailflow.web.admin import bookings as admin_bookings
     from mailflow.web.admin import install as install_admin
     from mailflow.web.admin import settings as admin_settings
@@ -72,18 +73,19 @@ def create_web_app(app: App) -> FastAPI:
     for pages in (manage.router, find.router, book.router):
         web.include_router(pages, dependencies=[Depends(refuse_nul)])
     web.include_router(build_api(app))
-    admin_routers: list[RouterFactory] = [
+    admin_routers: list[APIRouter | RouterFactory] = [
         setup.build_router,
         admin_signin.build_router,
         admin_staff.build_overview_router,  # /admin/staff/invite before /admin/staff/{email}
         admin_staff.build_router,
         admin_settings.build_router,
         closures.build_router,
-        admin_bookings.build_router,
+        admin_bookings.router,  # /admin/bookings/new before /admin/bookings/{ref}
+        admin_booking.router,
         templates_editor.build_router,
         api_keys.build_router,
     ]
-    install_admin(web, app, admin_routers, dependencies=[Depends(refuse_nul)])
+    install_admin(web, app, web.state.wiring, admin_routers, dependencies=[Depends(refuse_nul)])
 
     @web.exception_handler(Answered)
     async def _answered(request: Request, exc: Answered) -> Response:

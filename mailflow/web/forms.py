@@ -1,6 +1,6 @@
 """What the web forms and query strings carry, parsed once for every page (customer and admin).
 
-A day is ``2026-03-03``; a slot is ``<aware ISO start>|<staff email>``, as the
+A day is ``2026-03-03``, a time ``09:30``; a slot is ``<aware ISO start>|<staff email>``, as the
 booking and reschedule pages offer it. Malformed values are "no day" or
 ``InvalidInput``, never a 500.
 """
@@ -8,13 +8,13 @@ booking and reschedule pages offer it. Malformed values are "no day" or
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
 from mailflow import services as use_cases
 from mailflow.errors import InvalidInput
 
-__all__ = ["params_for_slot", "parse_day", "parse_slot"]
+__all__ = ["local_time", "params_for_slot", "parse_day", "parse_slot"]
 
 
 def parse_day(value: str | None) -> date | None:
@@ -26,6 +26,18 @@ def parse_day(value: str | None) -> date | None:
     except ValueError:
         return None
     return day if use_cases.in_calendar(day) else None
+
+
+def local_time(day_text: str, time_text: str, zone: str) -> datetime:
+    """A wall-clock date and time in ``zone`` as an aware datetime; ``InvalidInput`` if malformed."""
+    day = parse_day(day_text.strip())
+    try:
+        wall = time.fromisoformat(time_text.strip()) if time_text.strip() else None
+    except ValueError:
+        wall = None
+    if day is None or wall is None:
+        raise InvalidInput("give the date (YYYY-MM-DD) and the time (HH:MM)")
+    return datetime.combine(day, wall.replace(second=0, microsecond=0), ZoneInfo(zone))
 
 
 def parse_slot(value: str) -> tuple[datetime, str]:

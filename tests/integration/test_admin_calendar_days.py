@@ -6,6 +6,8 @@ from datetime import timedelta
 
 import pytest
 
+from mailflow.web.deps import clock
+from tests.conftest import berlin
 from tests.integration import test_admin_pages
 from tests.integration.test_admin_pages import ADMIN, BOB, Admin
 
@@ -39,3 +41,17 @@ def test_list_of_one_day_excludes_the_day_before(site: Admin) -> None:
     day = (site.day + timedelta(days=1)).isoformat()
     page = site.sign_in(ADMIN).get(f"/admin/bookings?from={day}&to={day}").text
     assert chosen in page and before not in page
+
+
+def test_today_follows_the_clock_dependency(site: Admin) -> None:
+    """The admin pages read the time from ``web.deps.clock``: overriding it moves the calendar's today."""
+    admin = site.sign_in(ADMIN)
+    later = site.day + timedelta(days=3)
+    site.web.dependency_overrides[clock] = lambda: berlin(later, 10)
+    try:
+        page = admin.get("/admin/bookings?view=day").text
+    finally:
+        site.web.dependency_overrides.clear()
+    assert f'name="day" type="date" value="{later.isoformat()}"' in page
+    assert f"day={(later + timedelta(days=1)).isoformat()}" in page
+    assert ">Today</a>" not in page  # the day shown is the (overridden) today

@@ -47,7 +47,6 @@ LONG_MODULES = {
     "mailflow/services/bookings.py": 553,
     "mailflow/services/inbound.py": 578,
     "mailflow/services/staff.py": 516,
-    "mailflow/web/admin/bookings.py": 540,
 }
 
 

@@ -1,28 +1,34 @@
 """The admin side (``/admin/…``): sign-in, templates, settings, bookings.
 
-Every admin page asks ``Admin.user`` (any signed-in staff member) or
-``Admin.admin`` (role admin) for who is signed in. A visitor who is not signed
-in is redirected to the sign-in page (GET of an HTML page) or gets 401
-(everything else); a staff member on an admin-only page gets 403. Forms carry
-a CSRF token bound to the browser session (``Admin.csrf`` / ``Admin.check_csrf``),
-checked before anything else.
+Each area module (``bookings``, ``staff``, …) has a module-level ``router``
+whose endpoints take what they use as FastAPI dependencies: ``site`` (the
+``Admin`` that ``install`` puts on ``app.state.admin``: rendering, CSRF tokens,
+the customer pages' ``Wiring``), ``signed_in`` (any signed-in staff member) or
+``admin_only`` (role admin), ``csrf_guard(purpose)`` and ``clock`` (from
+``web/deps.py``: tests set the time through ``app.dependency_overrides[clock]``).
+
+A visitor who is not signed in is redirected to the sign-in page (GET of an
+HTML page) or gets 401 (everything else); a staff member on an admin-only page
+gets 403. Forms carry a CSRF token bound to the browser session
+(``Admin.csrf`` / ``Admin.check_csrf``), checked before anything else.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from mailflow import auth
 from mailflow.services import accounts
-from mailflow.web.deps import now
+from mailflow.web.deps import Wiring, clock, now
 from mailflow.web.security import attach_session, csrf_token, csrf_valid, request_session
 
 if TYPE_CHECKING:
@@ -55,14 +61,16 @@ class Admin:
     """What every admin router needs: the app, who is signed in, CSRF, rendering."""
 
     app: App
+    wiring: Wiring
+    """What the pages use of the wired application (engine, settings, notifier, wake)."""
 
-    def user(self, request: Request) -> auth.SignedIn:
+    def user(self, request: Request, at: datetime | None = None) -> auth.SignedIn:
         """The signed-in staff member (a FastAPI dependency); ``NotSignedIn`` otherwise."""
         cached = getattr(request.state, "mf_admin_user", None)
         if isinstance(cached, auth.SignedIn):
             return cached
         token = request.cookies.get(ADMIN_COOKIE)
-        who = accounts.signed_in(self.app.engine, token, now())
+        who = accounts.signed_in(self.wiring.engine, token, at or now())
         if who is None:
             raise NotSignedIn()
         request.state.mf_admin_user = who
@@ -77,10 +85,10 @@ class Admin:
 
     def csrf(self, request: Request, purpose: str) -> str:
         """The CSRF token for an admin form of ``purpose`` in this browser session."""
-        return csrf_token(self.app.secret_key, request_session(request), f"admin:{purpose}")
+        return csrf_token(self.wiring.secret, request_session(request), f"admin:{purpose}")
 
     def check_csrf(self, request: Request, given: str | None, purpose: str) -> bool:
-        return csrf_valid(self.app.secret_key, request, given, f"admin:{purpose}")
+        return csrf_valid(self.wiring.secret, request, given, f"admin:{purpose}")
 
     def csrf_guard(self, purpose: str) -> Callable[[Request], Awaitable[None]]:
         """A dependency that refuses (403) a form without a valid CSRF token for ``purpose``.
@@ -111,19 +119,62 @@ class Admin:
         return response
 
 
+async def site(request: Request) -> Admin:
+    """The admin side of this web app (a dependency; ``install`` puts it on ``app.state``)."""
+    found: Admin = request.app.state.admin
+    return found
+
+
+def signed_in(request: Request, admin: Admin = Depends(site), at: datetime = Depends(clock)) -> auth.SignedIn:
+    """The signed-in staff member (a dependency); ``NotSignedIn`` otherwise."""
+    return admin.user(request, at)
+
+
+def admin_only(who: auth.SignedIn = Depends(signed_in)) -> auth.SignedIn:
+    """The signed-in admin (a dependency); ``NotAllowed`` for other staff."""
+    if not who.is_admin:
+        raise NotAllowed()
+    return who
+
+
+def csrf_guard(purpose: str) -> Callable[..., Awaitable[None]]:
+    """A dependency that refuses (403) a form without a valid CSRF token for ``purpose``.
+
+    List it before ``Depends(signed_in)``: the token is checked before anything
+    else, so a forged POST gets 403 whether or not anyone is signed in.
+    ``purpose`` may name path parameters, e.g. ``"booking:{ref}"``.
+    """
+
+    async def check(request: Request, admin: Admin = Depends(site)) -> None:
+        given = (await request.form()).get("csrf")
+        topic = purpose.format(**request.path_params)
+        if not admin.check_csrf(request, given if isinstance(given, str) else None, topic):
+            raise BadForm()
+
+    return check
+
+
 RouterFactory = Callable[[Admin], APIRouter]
 
 
 def install(
-    web: FastAPI, app: App, factories: list[RouterFactory], dependencies: Sequence[Any] = ()
+    web: FastAPI,
+    app: App,
+    wiring: Wiring,
+    routers: list[APIRouter | RouterFactory],
+    dependencies: Sequence[Any] = (),
 ) -> Admin:
-    """Add the admin routers built by ``factories`` and the sign-in redirects to ``web``.
+    """Add the admin routers (in order) and the sign-in redirects to ``web``.
 
-    ``dependencies`` run before those of every admin route (``Depends(…)`` objects).
+    A module's ``router`` is included as it is; a ``RouterFactory`` (an area
+    not converted yet) is called with the ``Admin`` first. ``dependencies`` run
+    before those of every admin route (``Depends(…)`` objects).
     """
-    admin = Admin(app)
-    for factory in factories:
-        web.include_router(factory(admin), dependencies=list(dependencies))
+    admin = Admin(app, wiring)
+    web.state.admin = admin
+    for router in routers:
+        built = router if isinstance(router, APIRouter) else router(admin)
+        web.include_router(built, dependencies=list(dependencies))
 
     @web.exception_handler(NotSignedIn)
     def _not_signed_in(request: Request, exc: NotSignedIn) -> Response:
