@@ -76,8 +76,7 @@ def create_web_app(app: App) -> FastAPI:
     admin_routers: list[APIRouter | RouterFactory] = [
         setup.build_router,
         admin_signin.build_router,
-        admin_staff.build_overview_router,  # /admin/staff/invite before /admin/staff/{email}
-        admin_staff.build_router,
+        admin_staff.router,
         admin_settings.build_router,
         closures.build_router,
         admin_bookings.router,  # /admin/bookings/new before /admin/bookings/{ref}

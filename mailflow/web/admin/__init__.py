@@ -27,6 +27,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from mailflow import auth
+from mailflow.booking.model import Actor, ActorKind
 from mailflow.services import accounts
 from mailflow.web.deps import Wiring, clock, now
 from mailflow.web.security import attach_session, csrf_token, csrf_valid, request_session
@@ -152,6 +153,55 @@ def csrf_guard(purpose: str) -> Callable[..., Awaitable[None]]:
             raise BadForm()
 
     return check
+
+
+@dataclass(frozen=True)
+class Desk:
+    """One request of a signed-in member: who, when, and the admin side's tools (render, CSRF)."""
+
+    request: Request
+    admin: Admin
+    who: auth.SignedIn
+    now: datetime
+
+    @property
+    def site(self) -> Wiring:
+        return self.admin.wiring
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(ActorKind.STAFF, self.who.email)
+
+    @property
+    def own_staff_id(self) -> int | None:
+        """Whose bookings the member sees: None (everyone's) for an admin, else their own."""
+        return None if self.who.is_admin else self.who.staff_id
+
+    def render(self, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+        return self.admin.render(self.request, name, status=status, **context)
+
+    def csrf(self, purpose: str) -> str:
+        return self.admin.csrf(self.request, purpose)
+
+
+def desk(
+    request: Request,
+    admin: Admin = Depends(site),
+    who: auth.SignedIn = Depends(signed_in),
+    now: datetime = Depends(clock),
+) -> Desk:
+    """The preamble of a page for any signed-in member (a dependency); ``NotSignedIn`` otherwise."""
+    return Desk(request, admin, who, now)
+
+
+def admin_desk(
+    request: Request,
+    admin: Admin = Depends(site),
+    who: auth.SignedIn = Depends(admin_only),
+    now: datetime = Depends(clock),
+) -> Desk:
+    """The preamble of an admins-only page (a dependency); ``NotAllowed`` for other staff."""
+    return Desk(request, admin, who, now)
 
 
 RouterFactory = Callable[[Admin], APIRouter]

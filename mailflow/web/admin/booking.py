@@ -22,8 +22,8 @@ from mailflow.services import calendar as calendar_views
 from mailflow.services import catalog, customers, normalize_email
 from mailflow.services.calendar import when_text
 from mailflow.store.engine import read_session
-from mailflow.web.admin import csrf_guard
-from mailflow.web.admin.bookings import FORCE_EXPLANATION, Desk, bookable_staff, desk, slots_for
+from mailflow.web.admin import Desk, csrf_guard, desk
+from mailflow.web.admin.bookings import FORCE_EXPLANATION, bookable_staff, slots_for
 from mailflow.web.forms import local_time, parse_day, parse_slot
 
 if TYPE_CHECKING:
@@ -122,7 +122,7 @@ def detail_page(
             message=message,
             done=done,
             force_explanation=FORCE_EXPLANATION,
-            csrf=d.admin.csrf(d.request, f"booking:{booking.ref}"),
+            csrf=d.csrf(f"booking:{booking.ref}"),
             everyone=d.who.is_admin,
         )
 

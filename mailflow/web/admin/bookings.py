@@ -15,32 +15,30 @@ store's no-double-booking guarantee has no override.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
 from mailflow import auth
 from mailflow import services as use_cases
-from mailflow.booking.model import Actor, ActorKind, Origin
+from mailflow.booking.model import Origin
 from mailflow.errors import InvalidInput, NotFound, SlotUnavailable
 from mailflow.services import calendar as calendar_views
 from mailflow.services import catalog, normalize_email
 from mailflow.services.calendar import Row
 from mailflow.store import queries
 from mailflow.store.engine import read_session
-from mailflow.web.admin import Admin, csrf_guard, signed_in, site
-from mailflow.web.deps import Wiring, clock
+from mailflow.web.admin import Desk, csrf_guard, desk
 from mailflow.web.forms import local_time, parse_day, parse_slot
 
 if TYPE_CHECKING:
     from mailflow.store.tables import Business, Service, Staff
 
-__all__ = ["DEFAULT_RANGE_DAYS", "FORCE_EXPLANATION", "Desk", "bookable_staff", "desk", "router", "slots_for"]
+__all__ = ["DEFAULT_RANGE_DAYS", "FORCE_EXPLANATION", "bookable_staff", "router", "slots_for"]
 
 DEFAULT_RANGE_DAYS = 14
 MAX_RANGE_DAYS = 366
@@ -52,42 +50,6 @@ FORCE_EXPLANATION = (
 
 
 router = APIRouter()
-
-
-@dataclass(frozen=True)
-class Desk:
-    """One request of a signed-in member at the calendar: who, when, and the admin side's tools."""
-
-    request: Request
-    admin: Admin
-    who: auth.SignedIn
-    now: datetime
-
-    @property
-    def site(self) -> Wiring:
-        return self.admin.wiring
-
-    @property
-    def actor(self) -> Actor:
-        return Actor(ActorKind.STAFF, self.who.email)
-
-    @property
-    def own_staff_id(self) -> int | None:
-        """Whose bookings the member sees: None (everyone's) for an admin, else their own."""
-        return None if self.who.is_admin else self.who.staff_id
-
-    def render(self, name: str, status: int = 200, **context: Any) -> Response:
-        return self.admin.render(self.request, name, status=status, **context)
-
-
-def desk(
-    request: Request,
-    admin: Admin = Depends(site),
-    who: auth.SignedIn = Depends(signed_in),
-    now: datetime = Depends(clock),
-) -> Desk:
-    """The calendar's preamble (a dependency): the signed-in member and the request's time."""
-    return Desk(request, admin, who, now)
 
 
 # --- list and day view ------------------------------------------------------------
@@ -223,7 +185,7 @@ def new_page(
             locales=list(business.locales),
             zone=business.timezone,
             force_explanation=FORCE_EXPLANATION,
-            csrf=d.admin.csrf(d.request, "booking-new"),
+            csrf=d.csrf("booking-new"),
             everyone=d.who.is_admin,
         )
 

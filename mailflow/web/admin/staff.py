@@ -6,10 +6,8 @@ off); time off is entered as local date-times in the staff member's time zone.
 Deactivating someone or entering time off over confirmed bookings lists those
 bookings, each linking to its page, so they can be moved.
 
-``build_overview_router`` holds ``GET|POST /admin/staff`` and must be installed
-before ``signin``'s router (whose older team page it replaces); ``build_router``
-holds the pages of one member and comes after it (``/admin/staff/invite`` stays
-``signin``'s).
+The routes are in path order: ``POST /admin/staff/invite`` comes before the
+pages of one member (``/admin/staff/{email}``), which would take it otherwise.
 """
 
 from __future__ import annotations
@@ -18,10 +16,9 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from fastapi.responses import RedirectResponse, Response
 
-from mailflow import auth
 from mailflow.errors import InvalidInput, NotFound
 from mailflow.services import accounts
 from mailflow.services.bookings import BookingView
@@ -42,17 +39,19 @@ from mailflow.services.staff import (
     set_hours,
     update_staff,
 )
-from mailflow.web.admin import Admin
-from mailflow.web.admin.forms import FormState, actor_of, affected_rows, now, posted
+from mailflow.web.admin import Desk, admin_desk, csrf_guard
+from mailflow.web.admin.forms import FormState, affected_rows, posted
 from mailflow.web.admin.setup import LANGUAGE_NAMES, time_zones
 
-__all__ = ["DAY_NAMES", "build_overview_router", "build_router", "format_periods"]
+__all__ = ["DAY_NAMES", "format_periods", "router"]
 
 DAY_NAMES = dict(
     zip(DAYS, ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"), strict=True)
 )
 MEMBER_FIELDS = ("email", "name", "role", "locale", "timezone")
 LOCAL_INPUT = "%Y-%m-%dT%H:%M"
+
+router = APIRouter()
 
 
 def format_periods(periods: list[list[str]]) -> str:
@@ -96,292 +95,282 @@ def time_off_rows(rows: list[TimeOffView]) -> list[dict[str, Any]]:
     ]
 
 
-def build_overview_router(admin: Admin) -> APIRouter:
-    """``GET /admin/staff`` (the team and the add form) and ``POST /admin/staff`` (add)."""
-    router = APIRouter()
-    engine = admin.app.engine
+def team_page(
+    d: Desk,
+    form: FormState | None = None,
+    status: int = 200,
+    *,
+    notice: str | None = None,
+    invite_error: str | None = None,
+    invite_values: dict[str, str] | None = None,
+) -> Response:
+    slug = business_slug(d.site.engine, d.who.business_id)
+    business = get_business(d.site.engine, slug)
+    form = form or FormState({"email": "", "name": "", "role": "staff", "locale": "", "timezone": ""})
+    invited = {
+        member.email for member in accounts.team(d.site.engine, d.who.business_id, d.now) if member.invited
+    }
+    return d.render(
+        "team.html",
+        status=status,
+        team=list_staff(d.site.engine, slug),
+        invited=invited,
+        notice=notice,
+        invite_error=invite_error,
+        invite_values=invite_values or {"email": "", "name": ""},
+        form=form,
+        languages=[(code, LANGUAGE_NAMES.get(code, code)) for code in business.locales],
+        business_timezone=business.timezone,
+        zones=time_zones(),
+        day_names=DAY_NAMES,
+        format_periods=format_periods,
+        csrf=d.csrf("staff"),
+        invite_csrf=d.csrf("invite"),
+    )
 
-    def page(
-        request: Request,
-        who: auth.SignedIn,
-        form: FormState | None = None,
-        status: int = 200,
-        *,
-        notice: str | None = None,
-        invite_error: str | None = None,
-        invite_values: dict[str, str] | None = None,
-    ) -> Response:
-        slug = business_slug(engine, who.business_id)
-        business = get_business(engine, slug)
-        form = form or FormState({"email": "", "name": "", "role": "staff", "locale": "", "timezone": ""})
-        invited = {member.email for member in accounts.team(engine, who.business_id, now()) if member.invited}
-        return admin.render(
-            request,
-            "team.html",
-            status=status,
-            team=list_staff(engine, slug),
-            invited=invited,
-            notice=notice,
-            invite_error=invite_error,
-            invite_values=invite_values or {"email": "", "name": ""},
-            form=form,
-            languages=[(code, LANGUAGE_NAMES.get(code, code)) for code in business.locales],
-            business_timezone=business.timezone,
-            zones=time_zones(),
-            day_names=DAY_NAMES,
-            format_periods=format_periods,
-            csrf=admin.csrf(request, "staff"),
-            invite_csrf=admin.csrf(request, "invite"),
+
+@router.get("/admin/staff")
+def team(d: Desk = Depends(admin_desk)) -> Response:
+    return team_page(d)
+
+
+@router.post("/admin/staff")
+def add(
+    _: None = Depends(csrf_guard("staff")),
+    d: Desk = Depends(admin_desk),
+    form: dict[str, Any] = Depends(posted),
+) -> Response:
+    state = FormState({name: str(form.get(name, "")) for name in MEMBER_FIELDS})
+    v = state.values
+    try:
+        member = add_staff(
+            d.site.engine,
+            business_slug(d.site.engine, d.who.business_id),
+            email=v["email"],
+            name=v["name"],
+            role=v["role"] or "staff",
+            locale=v["locale"] or None,
+            timezone=v["timezone"].strip() or None,
+            actor=d.actor,
+            now=d.now,
         )
-
-    @router.get("/admin/staff")
-    def team(request: Request, who: auth.SignedIn = Depends(admin.admin)) -> Response:
-        return page(request, who)
-
-    @router.post("/admin/staff")
-    def add(
-        request: Request,
-        _: None = Depends(admin.csrf_guard("staff")),
-        who: auth.SignedIn = Depends(admin.admin),
-        form: dict[str, Any] = Depends(posted),
-    ) -> Response:
-        state = FormState({name: str(form.get(name, "")) for name in MEMBER_FIELDS})
-        v = state.values
-        try:
-            member = add_staff(
-                engine,
-                business_slug(engine, who.business_id),
-                email=v["email"],
-                name=v["name"],
-                role=v["role"] or "staff",
-                locale=v["locale"] or None,
-                timezone=v["timezone"].strip() or None,
-                actor=actor_of(who),
-                now=now(),
-            )
-        except InvalidInput as exc:
-            return page(request, who, state.fail(exc, "email"), status=400)
-        return RedirectResponse(f"/admin/staff/{member.email}?saved=added#hours", status_code=303)
-
-    @router.post("/admin/staff/invite")
-    def invite(
-        request: Request,
-        _: None = Depends(admin.csrf_guard("invite")),
-        who: auth.SignedIn = Depends(admin.admin),
-        form: dict[str, Any] = Depends(posted),
-    ) -> Response:
-        """Create the staff member if needed and email them a link to choose a password."""
-        values = {name: str(form.get(name, "")) for name in ("email", "name", "role")}
-        try:
-            address = normalize_email(values["email"], field="email")
-        except InvalidInput:
-            problem = f"“{values['email'].strip()}” is not an email address."
-            return page(request, who, status=400, invite_error=problem, invite_values=values)
-        try:
-            accounts.invite_staff(
-                engine,
-                who.business_id,
-                address,
-                name=values["name"],
-                role=values["role"] or "staff",
-                inviter=who.name or who.email,
-                public_url=admin.app.settings.public_url,
-                message_domain=admin.app.notifier.builder.settings.message_domain,
-                actor=actor_of(who),
-                now=now(),
-            )
-        except InvalidInput as exc:
-            return page(request, who, status=400, invite_error=str(exc), invite_values=values)
-        admin.app.wake()
-        return page(request, who, notice=f"Invitation sent to {address}.")
-
-    return router
+    except InvalidInput as exc:
+        return team_page(d, state.fail(exc, "email"), status=400)
+    return RedirectResponse(f"/admin/staff/{member.email}?saved=added#hours", status_code=303)
 
 
-def build_router(admin: Admin) -> APIRouter:
-    """``/admin/staff/{email}``: edit, deactivate, weekly hours, time off."""
-    router = APIRouter()
-    engine = admin.app.engine
-
-    def page(
-        request: Request,
-        who: auth.SignedIn,
-        email: str,
-        *,
-        forms: dict[str, FormState] | None = None,
-        affected: list[BookingView] | None = None,
-        affected_what: str = "",
-        notice: str | None = None,
-        status: int = 200,
-    ) -> Response:
-        forms = forms or {}
-        slug = business_slug(engine, who.business_id)
-        try:
-            member = get_staff(engine, slug, email)
-        except NotFound:
-            return Response("no such staff member\n", status_code=404, media_type="text/plain")
-        business = get_business(engine, slug)
-        saved = request.query_params.get("saved")
-        return admin.render(
-            request,
-            "staff_member.html",
-            status=status,
-            member=member,
-            details=forms.get("details") or FormState(member_values(member)),
-            hours=forms.get("hours") or FormState(hours_values(member)),
-            time_off_form=forms.get("time_off") or FormState({"from": "", "to": "", "reason": ""}),
-            time_off=time_off_rows(list_time_off(engine, slug, member.email)),
-            affected=affected_rows(affected or []),
-            affected_what=affected_what,
-            notice=notice
-            or (
-                {"added": f"{member.email} is added: enter their working hours."}.get(
-                    saved or "", "Saved." if saved else None
-                )
-            ),
-            languages=[(code, LANGUAGE_NAMES.get(code, code)) for code in business.locales],
-            zones=time_zones(),
-            days=[(day, DAY_NAMES[day]) for day in DAYS],
-            csrf=admin.csrf(request, "staff"),
+@router.post("/admin/staff/invite")
+def invite(
+    _: None = Depends(csrf_guard("invite")),
+    d: Desk = Depends(admin_desk),
+    form: dict[str, Any] = Depends(posted),
+) -> Response:
+    """Create the staff member if needed and email them a link to choose a password."""
+    values = {name: str(form.get(name, "")) for name in ("email", "name", "role")}
+    try:
+        address = normalize_email(values["email"], field="email")
+    except InvalidInput:
+        problem = f"“{values['email'].strip()}” is not an email address."
+        return team_page(d, status=400, invite_error=problem, invite_values=values)
+    try:
+        accounts.invite_staff(
+            d.site.engine,
+            d.who.business_id,
+            address,
+            name=values["name"],
+            role=values["role"] or "staff",
+            inviter=d.who.name or d.who.email,
+            public_url=d.site.settings.public_url,
+            message_domain=d.site.notifier.builder.settings.message_domain,
+            actor=d.actor,
+            now=d.now,
         )
+    except InvalidInput as exc:
+        return team_page(d, status=400, invite_error=str(exc), invite_values=values)
+    d.site.wake()
+    return team_page(d, notice=f"Invitation sent to {address}.")
 
-    @router.get("/admin/staff/{email}")
-    def member_page(request: Request, email: str, who: auth.SignedIn = Depends(admin.admin)) -> Response:
-        return page(request, who, email)
 
-    @router.post("/admin/staff/{email}")
-    def edit(
-        request: Request,
-        email: str,
-        _: None = Depends(admin.csrf_guard("staff")),
-        who: auth.SignedIn = Depends(admin.admin),
-        form: dict[str, Any] = Depends(posted),
-    ) -> Response:
-        state = FormState({"email": email} | {name: str(form.get(name, "")) for name in MEMBER_FIELDS[1:]})
-        changes = {name: state.values[name] for name in MEMBER_FIELDS[1:]}
-        try:
-            update_staff(
-                engine, business_slug(engine, who.business_id), email, changes, actor=actor_of(who), now=now()
+def member_page(
+    d: Desk,
+    email: str,
+    *,
+    forms: dict[str, FormState] | None = None,
+    affected: list[BookingView] | None = None,
+    affected_what: str = "",
+    notice: str | None = None,
+    status: int = 200,
+) -> Response:
+    forms = forms or {}
+    slug = business_slug(d.site.engine, d.who.business_id)
+    try:
+        member = get_staff(d.site.engine, slug, email)
+    except NotFound:
+        return Response("no such staff member\n", status_code=404, media_type="text/plain")
+    business = get_business(d.site.engine, slug)
+    saved = d.request.query_params.get("saved")
+    return d.render(
+        "staff_member.html",
+        status=status,
+        member=member,
+        details=forms.get("details") or FormState(member_values(member)),
+        hours=forms.get("hours") or FormState(hours_values(member)),
+        time_off_form=forms.get("time_off") or FormState({"from": "", "to": "", "reason": ""}),
+        time_off=time_off_rows(list_time_off(d.site.engine, slug, member.email)),
+        affected=affected_rows(affected or []),
+        affected_what=affected_what,
+        notice=notice
+        or (
+            {"added": f"{member.email} is added: enter their working hours."}.get(
+                saved or "", "Saved." if saved else None
             )
-        except NotFound:
-            return Response("no such staff member\n", status_code=404, media_type="text/plain")
-        except InvalidInput as exc:
-            return page(request, who, email, forms={"details": state.fail(exc, "name")}, status=400)
-        return RedirectResponse(f"/admin/staff/{email}?saved=details", status_code=303)
+        ),
+        languages=[(code, LANGUAGE_NAMES.get(code, code)) for code in business.locales],
+        zones=time_zones(),
+        days=[(day, DAY_NAMES[day]) for day in DAYS],
+        csrf=d.csrf("staff"),
+    )
 
-    @router.post("/admin/staff/{email}/deactivate")
-    def deactivate(
-        request: Request,
-        email: str,
-        _: None = Depends(admin.csrf_guard("staff")),
-        who: auth.SignedIn = Depends(admin.admin),
-        form: dict[str, Any] = Depends(posted),
-    ) -> Response:
-        slug = business_slug(engine, who.business_id)
-        try:
-            if form.get("reactivate"):
-                update_staff(engine, slug, email, {"active": True}, actor=actor_of(who), now=now())
-                return RedirectResponse(f"/admin/staff/{email}?saved=active", status_code=303)
-            changed = deactivate_staff(engine, slug, email, actor=actor_of(who), now=now())
-        except NotFound:
-            return Response("no such staff member\n", status_code=404, media_type="text/plain")
-        except InvalidInput as exc:
-            return page(request, who, email, notice=str(exc), status=400)
-        return page(
-            request,
-            who,
+
+@router.get("/admin/staff/{email}")
+def member(email: str, d: Desk = Depends(admin_desk)) -> Response:
+    return member_page(d, email)
+
+
+@router.post("/admin/staff/{email}")
+def edit(
+    email: str,
+    _: None = Depends(csrf_guard("staff")),
+    d: Desk = Depends(admin_desk),
+    form: dict[str, Any] = Depends(posted),
+) -> Response:
+    state = FormState({"email": email} | {name: str(form.get(name, "")) for name in MEMBER_FIELDS[1:]})
+    changes = {name: state.values[name] for name in MEMBER_FIELDS[1:]}
+    try:
+        update_staff(
+            d.site.engine,
+            business_slug(d.site.engine, d.who.business_id),
             email,
-            affected=changed.affected,
-            affected_what=f"{email}'s calendar, who is now inactive",
-            notice=f"{email} is inactive: no new bookings, no sign-in.",
+            changes,
+            actor=d.actor,
+            now=d.now,
         )
+    except NotFound:
+        return Response("no such staff member\n", status_code=404, media_type="text/plain")
+    except InvalidInput as exc:
+        return member_page(d, email, forms={"details": state.fail(exc, "name")}, status=400)
+    return RedirectResponse(f"/admin/staff/{email}?saved=details", status_code=303)
 
-    @router.post("/admin/staff/{email}/hours")
-    def hours(
-        request: Request,
-        email: str,
-        _: None = Depends(admin.csrf_guard("staff")),
-        who: auth.SignedIn = Depends(admin.admin),
-        form: dict[str, Any] = Depends(posted),
-    ) -> Response:
-        state = FormState({day: str(form.get(day, "")) for day in DAYS})
-        weekly: dict[str, list[list[str]]] = {}
-        for day in DAYS:
-            try:
-                weekly[day] = parse_periods(state.values[day], f"hours.{day}")
-            except InvalidInput as exc:
-                state.errors[day] = str(exc)
-        if not state.errors:
-            try:
-                set_hours(
-                    engine,
-                    business_slug(engine, who.business_id),
-                    email,
-                    weekly,
-                    actor=actor_of(who),
-                    now=now(),
-                )
-            except NotFound:
-                return Response("no such staff member\n", status_code=404, media_type="text/plain")
-            except InvalidInput as exc:
-                state.fail(exc, "mon", {f"hours.{day}": day for day in DAYS})
-        if state.errors:
-            return page(request, who, email, forms={"hours": state}, status=400)
-        return RedirectResponse(f"/admin/staff/{email}?saved=hours#hours", status_code=303)
 
-    @router.post("/admin/staff/{email}/time-off")
-    def time_off(
-        request: Request,
-        email: str,
-        _: None = Depends(admin.csrf_guard("staff")),
-        who: auth.SignedIn = Depends(admin.admin),
-        form: dict[str, Any] = Depends(posted),
-    ) -> Response:
-        state = FormState({name: str(form.get(name, "")) for name in ("from", "to", "reason")})
+@router.post("/admin/staff/{email}/deactivate")
+def deactivate(
+    email: str,
+    _: None = Depends(csrf_guard("staff")),
+    d: Desk = Depends(admin_desk),
+    form: dict[str, Any] = Depends(posted),
+) -> Response:
+    slug = business_slug(d.site.engine, d.who.business_id)
+    try:
+        if form.get("reactivate"):
+            update_staff(d.site.engine, slug, email, {"active": True}, actor=d.actor, now=d.now)
+            return RedirectResponse(f"/admin/staff/{email}?saved=active", status_code=303)
+        changed = deactivate_staff(d.site.engine, slug, email, actor=d.actor, now=d.now)
+    except NotFound:
+        return Response("no such staff member\n", status_code=404, media_type="text/plain")
+    except InvalidInput as exc:
+        return member_page(d, email, notice=str(exc), status=400)
+    return member_page(
+        d,
+        email,
+        affected=changed.affected,
+        affected_what=f"{email}'s calendar, who is now inactive",
+        notice=f"{email} is inactive: no new bookings, no sign-in.",
+    )
+
+
+@router.post("/admin/staff/{email}/hours")
+def hours(
+    email: str,
+    _: None = Depends(csrf_guard("staff")),
+    d: Desk = Depends(admin_desk),
+    form: dict[str, Any] = Depends(posted),
+) -> Response:
+    state = FormState({day: str(form.get(day, "")) for day in DAYS})
+    weekly: dict[str, list[list[str]]] = {}
+    for day in DAYS:
         try:
-            start = parse_local(state.values["from"], "from")
-            end = parse_local(state.values["to"], "to")
-            changed = add_time_off(
-                engine,
-                business_slug(engine, who.business_id),
+            weekly[day] = parse_periods(state.values[day], f"hours.{day}")
+        except InvalidInput as exc:
+            state.errors[day] = str(exc)
+    if not state.errors:
+        try:
+            set_hours(
+                d.site.engine,
+                business_slug(d.site.engine, d.who.business_id),
                 email,
-                start=start,
-                end=end,
-                reason=state.values["reason"],
-                actor=actor_of(who),
-                now=now(),
+                weekly,
+                actor=d.actor,
+                now=d.now,
             )
         except NotFound:
             return Response("no such staff member\n", status_code=404, media_type="text/plain")
         except InvalidInput as exc:
-            return page(request, who, email, forms={"time_off": state.fail(exc, "from")}, status=400)
-        return page(
-            request,
-            who,
+            state.fail(exc, "mon", {f"hours.{day}": day for day in DAYS})
+    if state.errors:
+        return member_page(d, email, forms={"hours": state}, status=400)
+    return RedirectResponse(f"/admin/staff/{email}?saved=hours#hours", status_code=303)
+
+
+@router.post("/admin/staff/{email}/time-off")
+def time_off(
+    email: str,
+    _: None = Depends(csrf_guard("staff")),
+    d: Desk = Depends(admin_desk),
+    form: dict[str, Any] = Depends(posted),
+) -> Response:
+    state = FormState({name: str(form.get(name, "")) for name in ("from", "to", "reason")})
+    try:
+        start = parse_local(state.values["from"], "from")
+        end = parse_local(state.values["to"], "to")
+        changed = add_time_off(
+            d.site.engine,
+            business_slug(d.site.engine, d.who.business_id),
             email,
-            affected=changed.affected,
-            affected_what="the time off",
-            notice="The time off is saved.",
+            start=start,
+            end=end,
+            reason=state.values["reason"],
+            actor=d.actor,
+            now=d.now,
         )
+    except NotFound:
+        return Response("no such staff member\n", status_code=404, media_type="text/plain")
+    except InvalidInput as exc:
+        return member_page(d, email, forms={"time_off": state.fail(exc, "from")}, status=400)
+    return member_page(
+        d,
+        email,
+        affected=changed.affected,
+        affected_what="the time off",
+        notice="The time off is saved.",
+    )
 
-    @router.post("/admin/staff/{email}/time-off/{time_off_id}/remove")
-    def remove(
-        email: str,
-        time_off_id: int,
-        _: None = Depends(admin.csrf_guard("staff")),
-        who: auth.SignedIn = Depends(admin.admin),
-    ) -> Response:
-        try:
-            remove_time_off(
-                engine,
-                business_slug(engine, who.business_id),
-                time_off_id,
-                staff=email,
-                actor=actor_of(who),
-                now=now(),
-            )
-        except NotFound:
-            return Response("no such time off\n", status_code=404, media_type="text/plain")
-        return RedirectResponse(f"/admin/staff/{email}?saved=time-off#time-off", status_code=303)
 
-    return router
+@router.post("/admin/staff/{email}/time-off/{time_off_id}/remove")
+def remove(
+    email: str,
+    time_off_id: int,
+    _: None = Depends(csrf_guard("staff")),
+    d: Desk = Depends(admin_desk),
+) -> Response:
+    try:
+        remove_time_off(
+            d.site.engine,
+            business_slug(d.site.engine, d.who.business_id),
+            time_off_id,
+            staff=email,
+            actor=d.actor,
+            now=d.now,
+        )
+    except NotFound:
+        return Response("no such time off\n", status_code=404, media_type="text/plain")
+    return RedirectResponse(f"/admin/staff/{email}?saved=time-off#time-off", status_code=303)
