@@ -14,10 +14,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from fastapi.responses import RedirectResponse, Response
 
-from mailflow import auth
 from mailflow.errors import InvalidInput, NotFound
 from mailflow.services.business import BusinessView, business_slug, get_business, update_business
 from mailflow.services.catalog import (
@@ -30,11 +29,11 @@ from mailflow.services.catalog import (
 )
 from mailflow.services.common import format_minutes, parse_minutes
 from mailflow.services.staff import list_staff
-from mailflow.web.admin import Admin
-from mailflow.web.admin.forms import FormState, actor_of, now, posted, texts_of
+from mailflow.web.admin import Desk, admin_desk, csrf_guard
+from mailflow.web.admin.forms import FormState, posted, texts_of
 from mailflow.web.admin.setup import LANGUAGE_NAMES
 
-__all__ = ["MANAGE_EXPLANATION", "MANAGE_LABEL", "build_router", "format_minutes", "parse_minutes"]
+__all__ = ["MANAGE_EXPLANATION", "MANAGE_LABEL", "format_minutes", "parse_minutes", "router"]
 
 MANAGE_LABEL = "Allow customers to manage their appointment if booked by you or your staff on their behalf"
 MANAGE_EXPLANATION = (
@@ -142,160 +141,155 @@ def business_values(business: BusinessView) -> dict[str, Any]:
     }
 
 
-def build_router(admin: Admin) -> APIRouter:
-    """``/admin/services``: the signed-in admin's business profile, its services, a new service."""
-    router = APIRouter()
-    engine = admin.app.engine
+router = APIRouter()
 
-    def page(
-        request: Request,
-        who: auth.SignedIn,
-        *,
-        forms: dict[str, FormState] | None = None,
-        status: int = 200,
-    ) -> Response:
-        forms = forms or {}
-        slug = business_slug(engine, who.business_id)
-        business = get_business(engine, slug)
-        languages = list(business.locales)
-        services = [
-            (service, forms.get(service.slug) or FormState(service_values(service, languages)))
-            for service in list_services(engine, slug)
-        ]
-        return admin.render(
-            request,
-            "services.html",
-            status=status,
-            business_name=business.name,
-            languages=[(code, LANGUAGE_NAMES.get(code, code)) for code in languages],
-            all_languages=list(LANGUAGE_NAMES.items()),
-            default_locale=business.default_locale,
-            services=services,
-            new_service=forms.get("new") or FormState(new_service_values(languages)),
-            business=forms.get("business") or FormState(business_values(business)),
-            team=[
-                (member.email, member.name or member.email, member.active)
-                for member in list_staff(engine, slug)
-            ],
-            saved=request.query_params.get("saved"),
-            welcome=request.query_params.get("welcome"),
-            manage_label=MANAGE_LABEL,
-            manage_explanation=MANAGE_EXPLANATION,
-            csrf=admin.csrf(request, "settings"),
-        )
 
-    def text_field(exc: InvalidInput, default_locale: str) -> str | None:
-        """The form field for a problem with a per-language text (the default language's)."""
-        prefix = TEXT_PREFIXES.get(exc.field or "")
-        return f"{prefix}_{default_locale}" if prefix else exc.field
+def page(
+    d: Desk,
+    *,
+    forms: dict[str, FormState] | None = None,
+    status: int = 200,
+) -> Response:
+    forms = forms or {}
+    slug = business_slug(d.site.engine, d.who.business_id)
+    business = get_business(d.site.engine, slug)
+    languages = list(business.locales)
+    services = [
+        (service, forms.get(service.slug) or FormState(service_values(service, languages)))
+        for service in list_services(d.site.engine, slug)
+    ]
+    return d.render(
+        "services.html",
+        status=status,
+        business_name=business.name,
+        languages=[(code, LANGUAGE_NAMES.get(code, code)) for code in languages],
+        all_languages=list(LANGUAGE_NAMES.items()),
+        default_locale=business.default_locale,
+        services=services,
+        new_service=forms.get("new") or FormState(new_service_values(languages)),
+        business=forms.get("business") or FormState(business_values(business)),
+        team=[
+            (member.email, member.name or member.email, member.active)
+            for member in list_staff(d.site.engine, slug)
+        ],
+        saved=d.request.query_params.get("saved"),
+        welcome=d.request.query_params.get("welcome"),
+        manage_label=MANAGE_LABEL,
+        manage_explanation=MANAGE_EXPLANATION,
+        csrf=d.csrf("settings"),
+    )
 
-    @router.get("/admin/services")
-    def settings_page(request: Request, who: auth.SignedIn = Depends(admin.admin)) -> Response:
-        return page(request, who)
 
-    @router.post("/admin/services")
-    def new_service(
-        request: Request,
-        _: None = Depends(admin.csrf_guard("settings")),
-        who: auth.SignedIn = Depends(admin.admin),
-        form: dict[str, Any] = Depends(posted),
-    ) -> Response:
-        business = get_business(engine, business_slug(engine, who.business_id))
-        state = posted_service(form, new_service_values(business.locales))
-        values = parse_service_form(state, form, business.locales)
-        if not state.errors:
-            try:
-                create_service(
-                    engine,
-                    business.slug,
-                    slug=str(form.get("slug", "")),
-                    values=values,
-                    actor=actor_of(who),
-                    now=now(),
-                )
-            except InvalidInput as exc:
-                state.errors[_known(state, text_field(exc, business.default_locale))] = str(exc)
-        if state.errors:
-            return page(request, who, forms={"new": state}, status=400)
-        created = str(form.get("slug", "")).strip()
-        return RedirectResponse(f"/admin/services?saved={created}#service-{created}", status_code=303)
+def text_field(exc: InvalidInput, default_locale: str) -> str | None:
+    """The form field for a problem with a per-language text (the default language's)."""
+    prefix = TEXT_PREFIXES.get(exc.field or "")
+    return f"{prefix}_{default_locale}" if prefix else exc.field
 
-    @router.post("/admin/services/{slug}")
-    def save_service(
-        request: Request,
-        slug: str,
-        _: None = Depends(admin.csrf_guard("settings")),
-        who: auth.SignedIn = Depends(admin.admin),
-        form: dict[str, Any] = Depends(posted),
-    ) -> Response:
-        business = get_business(engine, business_slug(engine, who.business_id))
+
+@router.get("/admin/services")
+def settings_page(d: Desk = Depends(admin_desk)) -> Response:
+    return page(d)
+
+
+@router.post("/admin/services")
+def new_service(
+    _: None = Depends(csrf_guard("settings")),
+    d: Desk = Depends(admin_desk),
+    form: dict[str, Any] = Depends(posted),
+) -> Response:
+    business = get_business(d.site.engine, business_slug(d.site.engine, d.who.business_id))
+    state = posted_service(form, new_service_values(business.locales))
+    values = parse_service_form(state, form, business.locales)
+    if not state.errors:
         try:
-            shown = service_values(get_service(engine, business.slug, slug), business.locales)
-        except NotFound:
-            return Response("no such service\n", status_code=404, media_type="text/plain")
-        state = posted_service(form, shown)
-        values = parse_service_form(state, form, business.locales)
-        if not state.errors:
-            try:
-                update_service(engine, business.slug, slug, values, actor=actor_of(who), now=now())
-            except NotFound:
-                return Response("no such service\n", status_code=404, media_type="text/plain")
-            except InvalidInput as exc:
-                state.errors[_known(state, text_field(exc, business.default_locale))] = str(exc)
-        if state.errors:
-            return page(request, who, forms={slug: state}, status=400)
-        return RedirectResponse(f"/admin/services?saved={slug}#service-{slug}", status_code=303)
-
-    @router.post("/admin/services/{slug}/archive")
-    def archive(
-        slug: str,
-        _: None = Depends(admin.csrf_guard("settings")),
-        who: auth.SignedIn = Depends(admin.admin),
-        form: dict[str, Any] = Depends(posted),
-    ) -> Response:
-        business = business_slug(engine, who.business_id)
-        try:
-            if form.get("restore"):
-                update_service(engine, business, slug, {"active": True}, actor=actor_of(who), now=now())
-            else:
-                archive_service(engine, business, slug, actor=actor_of(who), now=now())
-        except NotFound:
-            return Response("no such service\n", status_code=404, media_type="text/plain")
-        return RedirectResponse(f"/admin/services?saved={slug}#service-{slug}", status_code=303)
-
-    @router.post("/admin/business")
-    def save_business(
-        request: Request,
-        _: None = Depends(admin.csrf_guard("settings")),
-        who: auth.SignedIn = Depends(admin.admin),
-        form: dict[str, Any] = Depends(posted),
-    ) -> Response:
-        slug = business_slug(engine, who.business_id)
-        current = business_values(get_business(engine, slug))
-        given = [name for name in current if name in form and name != "languages"]  # others stay
-        state = FormState(current | {name: form[name] for name in given})
-        changes: dict[str, Any] = {name: form[name] for name in BUSINESS_FIELDS if name in given}
-        if form.get("languages"):
-            changes["languages"] = [str(form.get("locale") or current["locale"]), *form["languages"]]
-        offered = changes.get("languages", current["languages"])
-        instructions = {
-            lang: form[f"instructions_{lang}"] for lang in LANGUAGE_NAMES if f"instructions_{lang}" in given
-        }
-        if instructions:
-            changes["change_instructions"] = {
-                lang: text for lang, text in instructions.items() if lang in offered
-            }
-        try:
-            update_business(engine, slug, changes, actor=actor_of(who), now=now())
-        except InvalidInput as exc:
-            field = (
-                f"instructions_{state.values['locale']}" if exc.field == "change_instructions" else exc.field
+            create_service(
+                d.site.engine,
+                business.slug,
+                slug=str(form.get("slug", "")),
+                values=values,
+                actor=d.actor,
+                now=d.now,
             )
-            state.errors[_known(state, "languages" if field == "languages" else field, "name")] = str(exc)
-            return page(request, who, forms={"business": state}, status=400)
-        return RedirectResponse("/admin/services?saved=business#business", status_code=303)
+        except InvalidInput as exc:
+            state.errors[_known(state, text_field(exc, business.default_locale))] = str(exc)
+    if state.errors:
+        return page(d, forms={"new": state}, status=400)
+    created = str(form.get("slug", "")).strip()
+    return RedirectResponse(f"/admin/services?saved={created}#service-{created}", status_code=303)
 
-    return router
+
+@router.post("/admin/services/{slug}")
+def save_service(
+    slug: str,
+    _: None = Depends(csrf_guard("settings")),
+    d: Desk = Depends(admin_desk),
+    form: dict[str, Any] = Depends(posted),
+) -> Response:
+    business = get_business(d.site.engine, business_slug(d.site.engine, d.who.business_id))
+    try:
+        shown = service_values(get_service(d.site.engine, business.slug, slug), business.locales)
+    except NotFound:
+        return Response("no such service\n", status_code=404, media_type="text/plain")
+    state = posted_service(form, shown)
+    values = parse_service_form(state, form, business.locales)
+    if not state.errors:
+        try:
+            update_service(d.site.engine, business.slug, slug, values, actor=d.actor, now=d.now)
+        except NotFound:
+            return Response("no such service\n", status_code=404, media_type="text/plain")
+        except InvalidInput as exc:
+            state.errors[_known(state, text_field(exc, business.default_locale))] = str(exc)
+    if state.errors:
+        return page(d, forms={slug: state}, status=400)
+    return RedirectResponse(f"/admin/services?saved={slug}#service-{slug}", status_code=303)
+
+
+@router.post("/admin/services/{slug}/archive")
+def archive(
+    slug: str,
+    _: None = Depends(csrf_guard("settings")),
+    d: Desk = Depends(admin_desk),
+    form: dict[str, Any] = Depends(posted),
+) -> Response:
+    business = business_slug(d.site.engine, d.who.business_id)
+    try:
+        if form.get("restore"):
+            update_service(d.site.engine, business, slug, {"active": True}, actor=d.actor, now=d.now)
+        else:
+            archive_service(d.site.engine, business, slug, actor=d.actor, now=d.now)
+    except NotFound:
+        return Response("no such service\n", status_code=404, media_type="text/plain")
+    return RedirectResponse(f"/admin/services?saved={slug}#service-{slug}", status_code=303)
+
+
+@router.post("/admin/business")
+def save_business(
+    _: None = Depends(csrf_guard("settings")),
+    d: Desk = Depends(admin_desk),
+    form: dict[str, Any] = Depends(posted),
+) -> Response:
+    slug = business_slug(d.site.engine, d.who.business_id)
+    current = business_values(get_business(d.site.engine, slug))
+    given = [name for name in current if name in form and name != "languages"]  # others stay
+    state = FormState(current | {name: form[name] for name in given})
+    changes: dict[str, Any] = {name: form[name] for name in BUSINESS_FIELDS if name in given}
+    if form.get("languages"):
+        changes["languages"] = [str(form.get("locale") or current["locale"]), *form["languages"]]
+    offered = changes.get("languages", current["languages"])
+    instructions = {
+        lang: form[f"instructions_{lang}"] for lang in LANGUAGE_NAMES if f"instructions_{lang}" in given
+    }
+    if instructions:
+        changes["change_instructions"] = {
+            lang: text for lang, text in instructions.items() if lang in offered
+        }
+    try:
+        update_business(d.site.engine, slug, changes, actor=d.actor, now=d.now)
+    except InvalidInput as exc:
+        field = f"instructions_{state.values['locale']}" if exc.field == "change_instructions" else exc.field
+        state.errors[_known(state, "languages" if field == "languages" else field, "name")] = str(exc)
+        return page(d, forms={"business": state}, status=400)
+    return RedirectResponse("/admin/services?saved=business#business", status_code=303)
 
 
 def _known(state: FormState, field: str | None, default: str = "slug") -> str:

@@ -18,26 +18,28 @@ the forms, call it and show the result.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from urllib.parse import unquote, urlsplit
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from mailflow import auth
-from mailflow.booking.model import Actor, ActorKind
 from mailflow.errors import InvalidInput, NotFound
 from mailflow.ratelimit import RateLimiter
 from mailflow.services import accounts
 from mailflow.services.accounts import INVITE_LIFETIME, RESET_LIFETIME
-from mailflow.web.admin import ADMIN_COOKIE, Admin, NotSignedIn
-from mailflow.web.deps import now
+from mailflow.web.admin import ADMIN_COOKIE, Admin, Desk, NotSignedIn, csrf_guard, desk, signed_in, site
+from mailflow.web.deps import clock
 from mailflow.web.security import client_ip
 
 __all__ = [
     "INVITE_LIFETIME",
     "NOTIFICATION_CHOICES",
     "RESET_LIFETIME",
-    "build_router",
+    "SignInLimits",
+    "router",
     "safe_next",
 ]
 
@@ -62,6 +64,37 @@ TOO_MANY_FOR_ADDRESS = (
     "with “Forgot your password?”."
 )
 TOO_MANY_FROM_HERE = "Too many failed sign-ins from your network. Wait 15 minutes and try again."
+
+router = APIRouter()
+
+
+@dataclass(frozen=True)
+class SignInLimits:
+    """The sign-in and reset limits of one web app (``create_web_app`` puts them on ``app.state``)."""
+
+    failures_per_ip: RateLimiter
+    failures_per_address: RateLimiter
+    forgot_per_ip: RateLimiter
+    forgot_per_address: RateLimiter
+
+    @classmethod
+    def new(cls) -> SignInLimits:
+        return cls(
+            failures_per_ip=RateLimiter(LOGIN_FAILURES_PER_IP, LOGIN_WINDOW_SECONDS),
+            failures_per_address=RateLimiter(LOGIN_FAILURES_PER_ADDRESS, LOGIN_WINDOW_SECONDS),
+            forgot_per_ip=RateLimiter(FORGOT_PER_IP, 3600),
+            forgot_per_address=RateLimiter(FORGOT_PER_ADDRESS, 3600),
+        )
+
+
+async def limits(request: Request) -> SignInLimits:
+    """This web app's sign-in limits (a dependency)."""
+    found: SignInLimits = request.app.state.sign_in_limits
+    return found
+
+
+def secure_cookie(admin: Admin) -> bool:
+    return admin.wiring.settings.public_url.startswith("https://")
 
 
 def safe_next(value: str | None) -> str:
@@ -93,261 +126,310 @@ def check_new_password(password: str, confirm: str) -> str | None:
     return None
 
 
-def build_router(admin: Admin) -> APIRouter:
-    """Sign-in, sign-out, reset, invitations and the account page."""
-    router = APIRouter()
-    app = admin.app
-    engine = app.engine
-    secure_cookie = app.settings.public_url.startswith("https://")
-    failures_per_ip = RateLimiter(LOGIN_FAILURES_PER_IP, LOGIN_WINDOW_SECONDS)
-    failures_per_address = RateLimiter(LOGIN_FAILURES_PER_ADDRESS, LOGIN_WINDOW_SECONDS)
-    forgot_per_ip = RateLimiter(FORGOT_PER_IP, 3600)
-    forgot_per_address = RateLimiter(FORGOT_PER_ADDRESS, 3600)
-    domain = app.notifier.builder.settings.message_domain
+def current(request: Request, admin: Admin, now: datetime) -> auth.SignedIn | None:
+    try:
+        return admin.user(request, now)
+    except NotSignedIn:
+        return None
 
-    def current(request: Request) -> auth.SignedIn | None:
-        try:
-            return admin.user(request)
-        except NotSignedIn:
-            return None
 
-    # --- sign-in and sign-out ---------------------------------------------------------
+# --- sign-in and sign-out ---------------------------------------------------------
 
-    @router.get("/admin")
-    def landing(who: auth.SignedIn = Depends(admin.user)) -> Response:
-        return RedirectResponse(LANDING, status_code=303)
 
-    def sign_in_page(
-        request: Request, next_path: str, *, email: str = "", error: str | None = None, status: int = 200
-    ) -> Response:
-        notice = {
-            "reset": "Your password is set. Sign in with it.",
-            "signed-out": "You are signed out.",
-        }.get(request.query_params.get("done", ""))
+@router.get("/admin")
+def landing(who: auth.SignedIn = Depends(signed_in)) -> Response:
+    return RedirectResponse(LANDING, status_code=303)
+
+
+def sign_in_page(
+    request: Request,
+    admin: Admin,
+    next_path: str,
+    *,
+    email: str = "",
+    error: str | None = None,
+    status: int = 200,
+) -> Response:
+    notice = {
+        "reset": "Your password is set. Sign in with it.",
+        "signed-out": "You are signed out.",
+    }.get(request.query_params.get("done", ""))
+    return admin.render(
+        request,
+        "sign_in.html",
+        status=status,
+        csrf=admin.csrf(request, "sign-in"),
+        next=next_path,
+        email=email,
+        error=error,
+        notice=notice,
+    )
+
+
+@router.get("/admin/sign-in")
+def sign_in_form(request: Request, admin: Admin = Depends(site), now: datetime = Depends(clock)) -> Response:
+    target = safe_next(request.query_params.get("next"))
+    if current(request, admin, now) is not None:
+        return RedirectResponse(target, status_code=303)
+    return sign_in_page(request, admin, target)
+
+
+@router.post("/admin/sign-in")
+def sign_in_submit(
+    request: Request,
+    _: None = Depends(csrf_guard("sign-in")),
+    email: str = Form(""),
+    password: str = Form(""),
+    next: str = Form(""),
+    admin: Admin = Depends(site),
+    limit: SignInLimits = Depends(limits),
+    now: datetime = Depends(clock),
+) -> Response:
+    target = safe_next(next)
+    address = email.strip().lower()
+    ip = client_ip(request)
+    if limit.failures_per_ip.blocked(ip):
+        return sign_in_page(request, admin, target, email=email, error=TOO_MANY_FROM_HERE, status=429)
+    if address and limit.failures_per_address.blocked(address):
+        return sign_in_page(request, admin, target, email=email, error=TOO_MANY_FOR_ADDRESS, status=429)
+    engine = admin.wiring.engine
+    token = accounts.sign_in(engine, address, password, now=now) if address and password else None
+    if token is None:
+        limit.failures_per_ip.hit(ip)
+        if address:
+            limit.failures_per_address.hit(address)
+        return sign_in_page(
+            request, admin, target, email=email, error="Wrong email address or password.", status=400
+        )
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(
+        ADMIN_COOKIE,
+        token,
+        max_age=int(auth.SESSION_LIFETIME.total_seconds()),
+        httponly=True,
+        samesite="lax",
+        secure=secure_cookie(admin),
+        path="/",
+    )
+    return response
+
+
+@router.post("/admin/sign-out")
+def sign_out(
+    request: Request,
+    _: None = Depends(csrf_guard("sign-out")),
+    admin: Admin = Depends(site),
+) -> Response:
+    accounts.end_session(admin.wiring.engine, request.cookies.get(ADMIN_COOKIE))
+    response = RedirectResponse("/admin/sign-in?done=signed-out", status_code=303)
+    response.delete_cookie(ADMIN_COOKIE, path="/", httponly=True, samesite="lax", secure=secure_cookie(admin))
+    return response
+
+
+# --- password reset ------------------------------------------------------------------
+
+
+@router.get("/admin/forgot")
+def forgot_form(request: Request, admin: Admin = Depends(site)) -> Response:
+    return admin.render(request, "forgot.html", csrf=admin.csrf(request, "forgot"), sent=False)
+
+
+@router.post("/admin/forgot")
+def forgot_submit(
+    request: Request,
+    _: None = Depends(csrf_guard("forgot")),
+    email: str = Form(""),
+    admin: Admin = Depends(site),
+    limit: SignInLimits = Depends(limits),
+    now: datetime = Depends(clock),
+) -> Response:
+    address = email.strip().lower()
+    # Over the limit the answer is the same as always; only the email is not sent.
+    allowed = limit.forgot_per_ip.hit(client_ip(request)) and limit.forgot_per_address.hit(address)
+    if allowed and address:
+        site_ = admin.wiring
+        accounts.request_password_reset(
+            site_.engine,
+            address,
+            public_url=site_.settings.public_url,
+            message_domain=site_.notifier.builder.settings.message_domain,
+            now=now,
+        )
+        site_.wake()
+    return admin.render(request, "forgot.html", csrf=admin.csrf(request, "forgot"), sent=True)
+
+
+def set_password_page(
+    request: Request,
+    admin: Admin,
+    now: datetime,
+    token: str,
+    purpose: str,
+    *,
+    error: str | None = None,
+    status: int = 200,
+) -> Response:
+    holder = accounts.link_holder(admin.wiring.engine, token, purpose, now)
+    if holder is None:
         return admin.render(
             request,
-            "sign_in.html",
-            status=status,
-            csrf=admin.csrf(request, "sign-in"),
-            next=next_path,
-            email=email,
-            error=error,
-            notice=notice,
+            "notice.html",
+            status=404,
+            title="This link no longer works",
+            lines=[
+                "It was used already, has expired, or was mistyped.",
+                "Ask for a new one below, or ask an admin to invite you again.",
+            ],
+            links=[{"href": "/admin/forgot", "text": "Send me a new link"}],
         )
+    return admin.render(
+        request,
+        "set_password.html",
+        status=status,
+        csrf=admin.csrf(request, f"{purpose}:{token}"),
+        invite=purpose == "invite",
+        email=holder,
+        min_length=auth.MIN_PASSWORD_LENGTH,
+        action=request.url.path,
+        error=error,
+    )
 
-    @router.get("/admin/sign-in")
-    def sign_in_form(request: Request) -> Response:
-        target = safe_next(request.query_params.get("next"))
-        if current(request) is not None:
-            return RedirectResponse(target, status_code=303)
-        return sign_in_page(request, target)
 
-    @router.post("/admin/sign-in")
-    def sign_in_submit(
-        request: Request,
-        _: None = Depends(admin.csrf_guard("sign-in")),
-        email: str = Form(""),
-        password: str = Form(""),
-        next: str = Form(""),
-    ) -> Response:
-        target = safe_next(next)
-        address = email.strip().lower()
-        ip = client_ip(request)
-        if failures_per_ip.blocked(ip):
-            return sign_in_page(request, target, email=email, error=TOO_MANY_FROM_HERE, status=429)
-        if address and failures_per_address.blocked(address):
-            return sign_in_page(request, target, email=email, error=TOO_MANY_FOR_ADDRESS, status=429)
-        token = accounts.sign_in(engine, address, password, now=now()) if address and password else None
-        if token is None:
-            failures_per_ip.hit(ip)
-            if address:
-                failures_per_address.hit(address)
-            return sign_in_page(
-                request, target, email=email, error="Wrong email address or password.", status=400
-            )
-        response = RedirectResponse(target, status_code=303)
-        response.set_cookie(
-            ADMIN_COOKIE,
-            token,
-            max_age=int(auth.SESSION_LIFETIME.total_seconds()),
-            httponly=True,
-            samesite="lax",
-            secure=secure_cookie,
-            path="/",
+def set_password_submit(
+    request: Request, admin: Admin, now: datetime, token: str, purpose: str, password: str, confirm: str
+) -> Response:
+    problem = check_new_password(password, confirm)
+    if problem is not None:
+        return set_password_page(request, admin, now, token, purpose, error=problem, status=400)
+    try:
+        accounts.redeem_link(admin.wiring.engine, token, purpose, password, now=now)
+    except NotFound:  # used, expired, or another click used it just now
+        return set_password_page(request, admin, now, token, purpose)
+    return RedirectResponse("/admin/sign-in?done=reset", status_code=303)
+
+
+# Choosing a password with a link: /admin/reset/{token} (purpose "reset"), /admin/welcome/{token} ("invite").
+
+
+@router.get("/admin/reset/{token}")
+def reset_form(
+    request: Request, token: str, admin: Admin = Depends(site), now: datetime = Depends(clock)
+) -> Response:
+    return set_password_page(request, admin, now, token, "reset")
+
+
+@router.post("/admin/reset/{token}")
+def reset_submit(
+    request: Request,
+    token: str,
+    _: None = Depends(csrf_guard("reset:{token}")),
+    password: str = Form(""),
+    confirm: str = Form(""),
+    admin: Admin = Depends(site),
+    now: datetime = Depends(clock),
+) -> Response:
+    return set_password_submit(request, admin, now, token, "reset", password, confirm)
+
+
+@router.get("/admin/welcome/{token}")
+def welcome_form(
+    request: Request, token: str, admin: Admin = Depends(site), now: datetime = Depends(clock)
+) -> Response:
+    return set_password_page(request, admin, now, token, "invite")
+
+
+@router.post("/admin/welcome/{token}")
+def welcome_submit(
+    request: Request,
+    token: str,
+    _: None = Depends(csrf_guard("invite:{token}")),
+    password: str = Form(""),
+    confirm: str = Form(""),
+    admin: Admin = Depends(site),
+    now: datetime = Depends(clock),
+) -> Response:
+    return set_password_submit(request, admin, now, token, "invite", password, confirm)
+
+
+# --- the member's own account -----------------------------------------------------
+
+
+def account_page(
+    d: Desk,
+    *,
+    notice: str | None = None,
+    change_error: str | None = None,
+    status: int = 200,
+) -> Response:
+    mine = accounts.account_of(d.site.engine, d.who.staff_id)
+    prefs = [
+        {"key": key, "label": label, "on": mine.notification_prefs.get(key, True)}
+        for key, label in NOTIFICATION_CHOICES
+    ]
+    languages = [(code, LANGUAGE_NAMES.get(code, code)) for code in mine.business_locales]
+    locale = mine.locale
+    return d.render(
+        "account.html",
+        status=status,
+        prefs=prefs,
+        languages=languages,
+        locale=locale,
+        notice=notice,
+        change_error=change_error,
+        min_length=auth.MIN_PASSWORD_LENGTH,
+        prefs_csrf=d.csrf("account-prefs"),
+        password_csrf=d.csrf("account-password"),
+    )
+
+
+@router.get("/admin/account")
+def account(d: Desk = Depends(desk)) -> Response:
+    return account_page(d)
+
+
+@router.post("/admin/account/notifications")
+def account_prefs(
+    _: None = Depends(csrf_guard("account-prefs")),
+    d: Desk = Depends(desk),
+    notify: list[str] = Form([]),
+    language: str = Form(""),
+) -> Response:
+    try:
+        accounts.set_preferences(
+            d.site.engine,
+            d.who.staff_id,
+            notifications={key: key in notify for key, _label in NOTIFICATION_CHOICES},
+            language=language or None,
+            actor=d.actor,
+            now=d.now,
         )
-        return response
+    except InvalidInput:
+        return account_page(d, notice="Choose one of the offered languages.", status=400)
+    return account_page(d, notice="Your preferences are saved.")
 
-    @router.post("/admin/sign-out")
-    def sign_out(
-        request: Request,
-        _: None = Depends(admin.csrf_guard("sign-out")),
-    ) -> Response:
-        accounts.end_session(engine, request.cookies.get(ADMIN_COOKIE))
-        response = RedirectResponse("/admin/sign-in?done=signed-out", status_code=303)
-        response.delete_cookie(ADMIN_COOKIE, path="/", httponly=True, samesite="lax", secure=secure_cookie)
-        return response
 
-    # --- password reset ------------------------------------------------------------------
-
-    @router.get("/admin/forgot")
-    def forgot_form(request: Request) -> Response:
-        return admin.render(request, "forgot.html", csrf=admin.csrf(request, "forgot"), sent=False)
-
-    @router.post("/admin/forgot")
-    def forgot_submit(
-        request: Request, _: None = Depends(admin.csrf_guard("forgot")), email: str = Form("")
-    ) -> Response:
-        address = email.strip().lower()
-        # Over the limit the answer is the same as always; only the email is not sent.
-        allowed = forgot_per_ip.hit(client_ip(request)) and forgot_per_address.hit(address)
-        if allowed and address:
-            accounts.request_password_reset(
-                engine, address, public_url=app.settings.public_url, message_domain=domain, now=now()
-            )
-            app.wake()
-        return admin.render(request, "forgot.html", csrf=admin.csrf(request, "forgot"), sent=True)
-
-    def set_password_page(
-        request: Request, token: str, purpose: str, *, error: str | None = None, status: int = 200
-    ) -> Response:
-        holder = accounts.link_holder(engine, token, purpose, now())
-        if holder is None:
-            return admin.render(
-                request,
-                "notice.html",
-                status=404,
-                title="This link no longer works",
-                lines=[
-                    "It was used already, has expired, or was mistyped.",
-                    "Ask for a new one below, or ask an admin to invite you again.",
-                ],
-                links=[{"href": "/admin/forgot", "text": "Send me a new link"}],
-            )
-        return admin.render(
-            request,
-            "set_password.html",
-            status=status,
-            csrf=admin.csrf(request, f"{purpose}:{token}"),
-            invite=purpose == "invite",
-            email=holder,
-            min_length=auth.MIN_PASSWORD_LENGTH,
-            action=request.url.path,
-            error=error,
-        )
-
-    def set_password_submit(
-        request: Request, token: str, purpose: str, password: str, confirm: str
-    ) -> Response:
-        problem = check_new_password(password, confirm)
-        if problem is not None:
-            return set_password_page(request, token, purpose, error=problem, status=400)
-        try:
-            accounts.redeem_link(engine, token, purpose, password, now=now())
-        except NotFound:  # used, expired, or another click used it just now
-            return set_password_page(request, token, purpose)
-        return RedirectResponse("/admin/sign-in?done=reset", status_code=303)
-
-    def add_link_pages(purpose: str, path: str) -> None:
-        """GET and POST of ``/admin/<path>/{token}``: choose a password with a link of ``purpose``."""
-
-        def form(request: Request, token: str) -> Response:
-            return set_password_page(request, token, purpose)
-
-        def submit(
-            request: Request,
-            token: str,
-            _: None = Depends(admin.csrf_guard(purpose + ":{token}")),
-            password: str = Form(""),
-            confirm: str = Form(""),
-        ) -> Response:
-            return set_password_submit(request, token, purpose, password, confirm)
-
-        router.add_api_route(f"/admin/{path}/{{token}}", form, methods=["GET"], name=f"{path}_form")
-        router.add_api_route(f"/admin/{path}/{{token}}", submit, methods=["POST"], name=f"{path}_submit")
-
-    add_link_pages("reset", "reset")
-    add_link_pages("invite", "welcome")
-
-    # --- the member's own account -----------------------------------------------------
-
-    def account_page(
-        request: Request,
-        who: auth.SignedIn,
-        *,
-        notice: str | None = None,
-        change_error: str | None = None,
-        status: int = 200,
-    ) -> Response:
-        mine = accounts.account_of(engine, who.staff_id)
-        prefs = [
-            {"key": key, "label": label, "on": mine.notification_prefs.get(key, True)}
-            for key, label in NOTIFICATION_CHOICES
-        ]
-        languages = [(code, LANGUAGE_NAMES.get(code, code)) for code in mine.business_locales]
-        locale = mine.locale
-        return admin.render(
-            request,
-            "account.html",
-            status=status,
-            prefs=prefs,
-            languages=languages,
-            locale=locale,
-            notice=notice,
-            change_error=change_error,
-            min_length=auth.MIN_PASSWORD_LENGTH,
-            prefs_csrf=admin.csrf(request, "account-prefs"),
-            password_csrf=admin.csrf(request, "account-password"),
-        )
-
-    @router.get("/admin/account")
-    def account(request: Request, who: auth.SignedIn = Depends(admin.user)) -> Response:
-        return account_page(request, who)
-
-    @router.post("/admin/account/notifications")
-    def account_prefs(
-        request: Request,
-        _: None = Depends(admin.csrf_guard("account-prefs")),
-        who: auth.SignedIn = Depends(admin.user),
-        notify: list[str] = Form([]),
-        language: str = Form(""),
-    ) -> Response:
-        try:
-            accounts.set_preferences(
-                engine,
-                who.staff_id,
-                notifications={key: key in notify for key, _label in NOTIFICATION_CHOICES},
-                language=language or None,
-                actor=Actor(ActorKind.STAFF, who.email),
-                now=now(),
-            )
-        except InvalidInput:
-            return account_page(request, who, notice="Choose one of the offered languages.", status=400)
-        return account_page(request, who, notice="Your preferences are saved.")
-
-    @router.post("/admin/account/password")
-    def account_password(
-        request: Request,
-        _: None = Depends(admin.csrf_guard("account-password")),
-        who: auth.SignedIn = Depends(admin.user),
-        current_password: str = Form(""),
-        password: str = Form(""),
-        confirm: str = Form(""),
-    ) -> Response:
-        if not accounts.password_matches(engine, who.staff_id, current_password):
-            return account_page(request, who, change_error="The current password is wrong.", status=400)
-        problem = check_new_password(password, confirm)
-        if problem is not None:
-            return account_page(request, who, change_error=problem, status=400)
-        # Other browsers are signed out; this one stays signed in.
-        accounts.change_password(
-            engine,
-            who.staff_id,
-            current_password,
-            password,
-            keep=request.cookies.get(ADMIN_COOKIE, ""),
-            actor=Actor(ActorKind.STAFF, who.email),
-            now=now(),
-        )
-        return account_page(request, who, notice="Your password is changed; other browsers are signed out.")
-
-    return router
+@router.post("/admin/account/password")
+def account_password(
+    _: None = Depends(csrf_guard("account-password")),
+    d: Desk = Depends(desk),
+    current_password: str = Form(""),
+    password: str = Form(""),
+    confirm: str = Form(""),
+) -> Response:
+    engine = d.site.engine
+    if not accounts.password_matches(engine, d.who.staff_id, current_password):
+        return account_page(d, change_error="The current password is wrong.", status=400)
+    problem = check_new_password(password, confirm)
+    if problem is not None:
+        return account_page(d, change_error=problem, status=400)
+    # Other browsers are signed out; this one stays signed in.
+    accounts.change_password(
+        engine,
+        d.who.staff_id,
+        current_password,
+        password,
+        keep=d.request.cookies.get(ADMIN_COOKIE, ""),
+        actor=d.actor,
+        now=d.now,
+    )
+    return account_page(d, notice="Your password is changed; other browsers are signed out.")
