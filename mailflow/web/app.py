@@ -74,15 +74,15 @@ def create_web_app(app: App) -> FastAPI:
         web.include_router(pages, dependencies=[Depends(refuse_nul)])
     web.include_router(build_api(app))
     admin_routers: list[APIRouter | RouterFactory] = [
-        setup.build_router,
+        setup.router,
         admin_signin.router,
         admin_staff.router,
         admin_settings.router,
-        closures.build_router,
+        closures.router,
         admin_bookings.router,  # /admin/bookings/new before /admin/bookings/{ref}
         admin_booking.router,
         templates_editor.build_router,
-        api_keys.build_router,
+        api_keys.router,
     ]
     web.state.sign_in_limits = admin_signin.SignInLimits.new()
     install_admin(web, app, web.state.wiring, admin_routers, dependencies=[Depends(refuse_nul)])

@@ -12,10 +12,9 @@ from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from fastapi.responses import RedirectResponse, Response
 
-from mailflow import auth
 from mailflow.errors import InvalidInput, NotFound
 from mailflow.services.business import business_slug, get_business
 from mailflow.services.closures import (
@@ -25,10 +24,10 @@ from mailflow.services.closures import (
     list_closures,
     remove_closure,
 )
-from mailflow.web.admin import Admin
-from mailflow.web.admin.forms import FormState, actor_of, affected_rows, now, posted
+from mailflow.web.admin import Desk, admin_desk, csrf_guard
+from mailflow.web.admin.forms import FormState, affected_rows, posted
 
-__all__ = ["build_router"]
+__all__ = ["router"]
 
 
 def parse_day(text: str, field: str) -> date:
@@ -45,107 +44,106 @@ def parse_year(text: str) -> int:
         raise InvalidInput(f"{text.strip()!r} is not a year", field="year") from None
 
 
-def build_router(admin: Admin) -> APIRouter:
-    """``/admin/closures``."""
-    router = APIRouter()
-    engine = admin.app.engine
+router = APIRouter()
 
-    def page(
-        request: Request,
-        who: auth.SignedIn,
-        *,
-        forms: dict[str, FormState] | None = None,
-        result: ClosuresAdded | None = None,
-        notice: str | None = None,
-        status: int = 200,
-    ) -> Response:
-        forms = forms or {}
-        slug = business_slug(engine, who.business_id)
-        today = now().astimezone(ZoneInfo(get_business(engine, slug).timezone)).date()
-        return admin.render(
-            request,
-            "closures.html",
-            status=status,
-            closures=list_closures(engine, slug, upcoming_from=today),
-            add=forms.get("add") or FormState({"from": "", "to": "", "label": ""}),
-            holidays=forms.get("holidays")
-            or FormState({"country": "", "subdivision": "", "year": str(today.year + 1)}),
-            result=result,
-            affected=affected_rows(result.affected if result else []),
-            notice=notice or ("Saved." if request.query_params.get("saved") else None),
-            csrf=admin.csrf(request, "closures"),
+
+def page(
+    d: Desk,
+    *,
+    forms: dict[str, FormState] | None = None,
+    result: ClosuresAdded | None = None,
+    notice: str | None = None,
+    status: int = 200,
+) -> Response:
+    forms = forms or {}
+    slug = business_slug(d.site.engine, d.who.business_id)
+    today = d.now.astimezone(ZoneInfo(get_business(d.site.engine, slug).timezone)).date()
+    return d.render(
+        "closures.html",
+        status=status,
+        closures=list_closures(d.site.engine, slug, upcoming_from=today),
+        add=forms.get("add") or FormState({"from": "", "to": "", "label": ""}),
+        holidays=forms.get("holidays")
+        or FormState({"country": "", "subdivision": "", "year": str(today.year + 1)}),
+        result=result,
+        affected=affected_rows(result.affected if result else []),
+        notice=notice or ("Saved." if d.request.query_params.get("saved") else None),
+        csrf=d.csrf("closures"),
+    )
+
+
+@router.get("/admin/closures")
+def closures(d: Desk = Depends(admin_desk)) -> Response:
+    return page(d)
+
+
+@router.post("/admin/closures")
+def add(
+    _: None = Depends(csrf_guard("closures")),
+    d: Desk = Depends(admin_desk),
+    form: dict[str, Any] = Depends(posted),
+) -> Response:
+    state = FormState({name: str(form.get(name, "")) for name in ("from", "to", "label")})
+    v = state.values
+    try:
+        start = parse_day(v["from"], "from")
+        end = parse_day(v["to"], "to") if v["to"].strip() else None
+        result = add_closure(
+            d.site.engine,
+            business_slug(d.site.engine, d.who.business_id),
+            start=start,
+            end=end,
+            label=v["label"],
+            actor=d.actor,
+            now=d.now,
         )
+    except InvalidInput as exc:
+        return page(d, forms={"add": state.fail(exc, "from")}, status=400)
+    return page(d, result=result, notice="The closure is saved.")
 
-    @router.get("/admin/closures")
-    def closures(request: Request, who: auth.SignedIn = Depends(admin.admin)) -> Response:
-        return page(request, who)
 
-    @router.post("/admin/closures")
-    def add(
-        request: Request,
-        _: None = Depends(admin.csrf_guard("closures")),
-        who: auth.SignedIn = Depends(admin.admin),
-        form: dict[str, Any] = Depends(posted),
-    ) -> Response:
-        state = FormState({name: str(form.get(name, "")) for name in ("from", "to", "label")})
-        v = state.values
-        try:
-            start = parse_day(v["from"], "from")
-            end = parse_day(v["to"], "to") if v["to"].strip() else None
-            result = add_closure(
-                engine,
-                business_slug(engine, who.business_id),
-                start=start,
-                end=end,
-                label=v["label"],
-                actor=actor_of(who),
-                now=now(),
-            )
-        except InvalidInput as exc:
-            return page(request, who, forms={"add": state.fail(exc, "from")}, status=400)
-        return page(request, who, result=result, notice="The closure is saved.")
-
-    @router.post("/admin/closures/holidays")
-    def holidays(
-        request: Request,
-        _: None = Depends(admin.csrf_guard("closures")),
-        who: auth.SignedIn = Depends(admin.admin),
-        form: dict[str, Any] = Depends(posted),
-    ) -> Response:
-        state = FormState({name: str(form.get(name, "")) for name in ("country", "subdivision", "year")})
-        v = state.values
-        try:
-            result = import_holidays(
-                engine,
-                business_slug(engine, who.business_id),
-                country=v["country"],
-                subdivision=v["subdivision"] or None,
-                year=parse_year(v["year"]),
-                actor=actor_of(who),
-                now=now(),
-            )
-        except InvalidInput as exc:
-            return page(request, who, forms={"holidays": state.fail(exc, "country")}, status=400)
-        added, skipped = len(result.closures), len(result.skipped)
-        return page(
-            request,
-            who,
-            result=result,
-            notice=f"{added} public holidays added, {skipped} skipped (closed already).",
+@router.post("/admin/closures/holidays")
+def holidays(
+    _: None = Depends(csrf_guard("closures")),
+    d: Desk = Depends(admin_desk),
+    form: dict[str, Any] = Depends(posted),
+) -> Response:
+    state = FormState({name: str(form.get(name, "")) for name in ("country", "subdivision", "year")})
+    v = state.values
+    try:
+        result = import_holidays(
+            d.site.engine,
+            business_slug(d.site.engine, d.who.business_id),
+            country=v["country"],
+            subdivision=v["subdivision"] or None,
+            year=parse_year(v["year"]),
+            actor=d.actor,
+            now=d.now,
         )
+    except InvalidInput as exc:
+        return page(d, forms={"holidays": state.fail(exc, "country")}, status=400)
+    added, skipped = len(result.closures), len(result.skipped)
+    return page(
+        d,
+        result=result,
+        notice=f"{added} public holidays added, {skipped} skipped (closed already).",
+    )
 
-    @router.post("/admin/closures/{closure_id}/remove")
-    def remove(
-        closure_id: int,
-        _: None = Depends(admin.csrf_guard("closures")),
-        who: auth.SignedIn = Depends(admin.admin),
-    ) -> Response:
-        try:
-            remove_closure(
-                engine, business_slug(engine, who.business_id), closure_id, actor=actor_of(who), now=now()
-            )
-        except NotFound:
-            return Response("no such closure\n", status_code=404, media_type="text/plain")
-        return RedirectResponse("/admin/closures?saved=removed", status_code=303)
 
-    return router
+@router.post("/admin/closures/{closure_id}/remove")
+def remove(
+    closure_id: int,
+    _: None = Depends(csrf_guard("closures")),
+    d: Desk = Depends(admin_desk),
+) -> Response:
+    try:
+        remove_closure(
+            d.site.engine,
+            business_slug(d.site.engine, d.who.business_id),
+            closure_id,
+            actor=d.actor,
+            now=d.now,
+        )
+    except NotFound:
+        return Response("no such closure\n", status_code=404, media_type="text/plain")
+    return RedirectResponse("/admin/closures?saved=removed", status_code=303)

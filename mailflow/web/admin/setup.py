@@ -10,6 +10,7 @@ next steps.
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import cache
 from zoneinfo import available_timezones
 
@@ -21,10 +22,11 @@ from mailflow.errors import InvalidInput, NotFound
 from mailflow.outbound.templates import default_locales
 from mailflow.services.accounts import sign_in
 from mailflow.services.business import complete_setup, setup_link_valid
-from mailflow.web.admin import ADMIN_COOKIE, Admin
-from mailflow.web.admin.forms import FormState, now
+from mailflow.web.admin import ADMIN_COOKIE, Admin, csrf_guard, site
+from mailflow.web.admin.forms import FormState
+from mailflow.web.deps import clock
 
-__all__ = ["LANGUAGE_NAMES", "build_router"]
+__all__ = ["LANGUAGE_NAMES", "router"]
 
 LANGUAGE_NAMES = {"en": "English", "de": "Deutsch"}
 FIELDS = (
@@ -51,123 +53,124 @@ def time_zones() -> list[str]:
     return sorted(zone for zone in available_timezones() if "/" in zone and not zone.startswith("Etc/"))
 
 
-def build_router(admin: Admin) -> APIRouter:
-    """``GET|POST /admin/setup?token=…``."""
-    router = APIRouter()
-    engine = admin.app.engine
-    secure_cookie = admin.app.settings.public_url.startswith("https://")
+router = APIRouter()
 
-    def spent(request: Request) -> Response:
-        return admin.render(
-            request,
-            "notice.html",
-            status=404,
-            title="This link no longer works",
-            lines=["It was used already, or was mistyped. Sign in instead."],
-            links=[{"href": "/admin/sign-in", "text": "Sign in"}],
-        )
 
-    def form_page(request: Request, token: str, form: FormState, status: int = 200) -> Response:
-        languages = default_locales()
-        return admin.render(
-            request,
-            "setup.html",
-            status=status,
-            form=form,
-            token=token,
-            languages=[(code, LANGUAGE_NAMES.get(code, code)) for code in languages],
-            zones=time_zones(),
-            min_length=auth.MIN_PASSWORD_LENGTH,
-            csrf=admin.csrf(request, "setup"),
-        )
+def spent(request: Request, admin: Admin) -> Response:
+    return admin.render(
+        request,
+        "notice.html",
+        status=404,
+        title="This link no longer works",
+        lines=["It was used already, or was mistyped. Sign in instead."],
+        links=[{"href": "/admin/sign-in", "text": "Sign in"}],
+    )
 
-    @router.get("/admin/setup")
-    def setup_form(request: Request, token: str = "") -> Response:
-        if not setup_link_valid(engine, token):
-            return spent(request)
-        values: dict[str, object] = dict.fromkeys(FIELDS, "")
-        values |= {"timezone": "Europe/Berlin", "locale": "en", "languages": ["en"]}
-        return form_page(request, token, FormState(values))
 
-    @router.post("/admin/setup")
-    def setup_submit(
-        request: Request,
-        _: None = Depends(admin.csrf_guard("setup")),
-        token: str = "",
-        name: str = Form(""),
-        slug: str = Form(""),
-        timezone: str = Form(""),
-        locale: str = Form("en"),
-        languages: list[str] = Form([]),
-        phone: str = Form(""),
-        email: str = Form(""),
-        address: str = Form(""),
-        admin_name: str = Form(""),
-        admin_email: str = Form(""),
-        password: str = Form(""),
-        confirm: str = Form(""),
-    ) -> Response:
-        if not setup_link_valid(engine, token):
-            return spent(request)
-        form = FormState(
-            {
-                "name": name,
+def form_page(request: Request, admin: Admin, token: str, form: FormState, status: int = 200) -> Response:
+    languages = default_locales()
+    return admin.render(
+        request,
+        "setup.html",
+        status=status,
+        form=form,
+        token=token,
+        languages=[(code, LANGUAGE_NAMES.get(code, code)) for code in languages],
+        zones=time_zones(),
+        min_length=auth.MIN_PASSWORD_LENGTH,
+        csrf=admin.csrf(request, "setup"),
+    )
+
+
+@router.get("/admin/setup")
+def setup_form(request: Request, token: str = "", admin: Admin = Depends(site)) -> Response:
+    if not setup_link_valid(admin.wiring.engine, token):
+        return spent(request, admin)
+    values: dict[str, object] = dict.fromkeys(FIELDS, "")
+    values |= {"timezone": "Europe/Berlin", "locale": "en", "languages": ["en"]}
+    return form_page(request, admin, token, FormState(values))
+
+
+@router.post("/admin/setup")
+def setup_submit(
+    request: Request,
+    _: None = Depends(csrf_guard("setup")),
+    token: str = "",
+    name: str = Form(""),
+    slug: str = Form(""),
+    timezone: str = Form(""),
+    locale: str = Form("en"),
+    languages: list[str] = Form([]),
+    phone: str = Form(""),
+    email: str = Form(""),
+    address: str = Form(""),
+    admin_name: str = Form(""),
+    admin_email: str = Form(""),
+    password: str = Form(""),
+    confirm: str = Form(""),
+    admin: Admin = Depends(site),
+    now: datetime = Depends(clock),
+) -> Response:
+    if not setup_link_valid(admin.wiring.engine, token):
+        return spent(request, admin)
+    form = FormState(
+        {
+            "name": name,
+            "slug": slug,
+            "timezone": timezone,
+            "locale": locale,
+            "languages": languages,
+            "phone": phone,
+            "email": email,
+            "address": address,
+            "admin_name": admin_name,
+            "admin_email": admin_email,
+            "password": "",
+            "confirm": "",
+        }
+    )
+    if password != confirm:
+        form.errors["confirm"] = "The two passwords differ."
+        return form_page(request, admin, token, form, status=400)
+    try:
+        complete_setup(
+            admin.wiring.engine,
+            token,
+            business={
                 "slug": slug,
+                "name": name,
                 "timezone": timezone,
                 "locale": locale,
-                "languages": languages,
+                "languages": [locale, *languages],
                 "phone": phone,
                 "email": email,
                 "address": address,
-                "admin_name": admin_name,
-                "admin_email": admin_email,
-                "password": "",
-                "confirm": "",
-            }
+            },
+            admin_email=admin_email,
+            admin_name=admin_name,
+            password=password,
+            now=now,
         )
-        if password != confirm:
-            form.errors["confirm"] = "The two passwords differ."
-            return form_page(request, token, form, status=400)
-        try:
-            complete_setup(
-                engine,
-                token,
-                business={
-                    "slug": slug,
-                    "name": name,
-                    "timezone": timezone,
-                    "locale": locale,
-                    "languages": [locale, *languages],
-                    "phone": phone,
-                    "email": email,
-                    "address": address,
-                },
-                admin_email=admin_email,
-                admin_name=admin_name,
-                password=password,
-                now=now(),
-            )
-        except NotFound:
-            return spent(request)
-        except InvalidInput as exc:
-            return form_page(request, token, form.fail(exc, "name", ALIASES), status=400)
-        return signed_in_redirect(admin_email, password)
+    except NotFound:
+        return spent(request, admin)
+    except InvalidInput as exc:
+        return form_page(request, admin, token, form.fail(exc, "name", ALIASES), status=400)
+    return signed_in_redirect(admin, now, admin_email, password)
 
-    def signed_in_redirect(email: str, password: str) -> Response:
-        """The new admin's session cookie and the way to the next steps (sign-in page if that fails)."""
-        session_token = sign_in(engine, email, password, now=now())
-        if session_token is None:
-            return RedirectResponse(f"/admin/sign-in?next={NEXT_STEPS}", status_code=303)
-        response = RedirectResponse(NEXT_STEPS, status_code=303)
-        response.set_cookie(
-            ADMIN_COOKIE,
-            session_token,
-            max_age=int(auth.SESSION_LIFETIME.total_seconds()),
-            httponly=True,
-            samesite="lax",
-            secure=secure_cookie,
-            path="/",
-        )
-        return response
 
-    return router
+def signed_in_redirect(admin: Admin, now: datetime, email: str, password: str) -> Response:
+    """The new admin's session cookie and the way to the next steps (sign-in page if that fails)."""
+    session_token = sign_in(admin.wiring.engine, email, password, now=now)
+    if session_token is None:
+        return RedirectResponse(f"/admin/sign-in?next={NEXT_STEPS}", status_code=303)
+    response = RedirectResponse(NEXT_STEPS, status_code=303)
+    response.set_cookie(
+        ADMIN_COOKIE,
+        session_token,
+        max_age=int(auth.SESSION_LIFETIME.total_seconds()),
+        httponly=True,
+        samesite="lax",
+        secure=admin.wiring.settings.public_url.startswith("https://"),
+        path="/",
+    )
+    return response
