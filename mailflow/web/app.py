@@ -81,7 +81,7 @@ def create_web_app(app: App) -> FastAPI:
         closures.router,
         admin_bookings.router,  # /admin/bookings/new before /admin/bookings/{ref}
         admin_booking.router,
-        templates_editor.build_router,
+        templates_editor.router,
         api_keys.router,
     ]
     web.state.sign_in_limits = admin_signin.SignInLimits.new()

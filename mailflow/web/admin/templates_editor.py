@@ -27,8 +27,6 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from mailflow import auth
-from mailflow.booking.model import Actor, ActorKind
 from mailflow.errors import InvalidInput, NotFound
 from mailflow.kinds import CUSTOMER_KINDS, STAFF_KINDS
 from mailflow.outbound import template_store
@@ -39,11 +37,10 @@ from mailflow.outbound.validate import Problem
 from mailflow.services import accounts, templates
 from mailflow.services.accounts import BusinessInfo
 from mailflow.services.templates import TemplateConflict
-from mailflow.web.admin import Admin
-from mailflow.web.deps import now
+from mailflow.web.admin import Admin, Desk, admin_desk, site
 from mailflow.web.security import CSP
 
-__all__ = ["build_router"]
+__all__ = ["router"]
 
 CSRF_PURPOSE = "templates"
 # The editor fetches the preview JSON and frames the preview page: both from this site only.
@@ -160,321 +157,316 @@ def _problems_page(problems: list[Problem]) -> str:
     )
 
 
-def build_router(admin: Admin) -> APIRouter:
-    """The template editor's pages for ``admin.app``."""
-    router = APIRouter(prefix="/admin/templates")
-    app = admin.app
-    engine = app.engine
-    # Dependencies as defaults: annotations are strings here, and FastAPI resolves them in the
-    # module's namespace, where an alias local to this function does not exist.
-    signed_in_admin = Depends(admin.admin)
+router = APIRouter(prefix="/admin/templates")
 
-    def checked(request: Request, csrf: Annotated[str | None, Form()] = None) -> auth.SignedIn:
-        """An admin's POST: the CSRF token is checked first (403), then who is signed in."""
-        if not admin.check_csrf(request, csrf, CSRF_PURPOSE):
-            raise HTTPException(status_code=403, detail="invalid or missing CSRF token: reload the page")
-        return admin.admin(request)
 
-    checked_admin = Depends(checked)
+def checked(
+    request: Request, csrf: Annotated[str | None, Form()] = None, admin: Admin = Depends(site)
+) -> None:
+    """An admin's POST: the CSRF token is checked first (403), before who is signed in."""
+    if not admin.check_csrf(request, csrf, CSRF_PURPOSE):
+        raise HTTPException(status_code=403, detail="invalid or missing CSRF token: reload the page")
 
-    def business_of(who: auth.SignedIn) -> BusinessInfo:
-        try:
-            return accounts.member_business(engine, who.business_id)
-        except NotFound:  # the member's business row is gone: nothing to edit
-            raise HTTPException(status_code=404, detail="business not found") from None
 
-    def in_force(who: auth.SignedIn, kind: str, locale: str) -> tuple[TemplateSource, int]:
-        current = templates.current_template(engine, who.business_id, kind, locale)
-        return current.source, len(current.history)
+def business_of(d: Desk) -> BusinessInfo:
+    try:
+        return accounts.member_business(d.site.engine, d.who.business_id)
+    except NotFound:  # the member's business row is gone: nothing to edit
+        raise HTTPException(status_code=404, detail="business not found") from None
 
-    def editor(
-        request: Request,
-        who: auth.SignedIn,
-        kind: str,
-        locale: str,
-        typed: FormState,
-        *,
-        problems: Sequence[Problem] = (),
-        notice: str = "",
-        status: int = 200,
-    ) -> HTMLResponse:
-        source, versions = in_force(who, kind, locale)
-        business = business_of(who)
-        shown = typed.draft
-        variant = typed.variant
-        by_part: dict[str, list[Problem]] = {"subject": [], "body": [], "text": [], "note": []}
-        for problem in problems:
-            by_part.setdefault(problem.part, []).append(problem)
-        # The subject and text panes start filled (the script keeps them current as one types).
-        shown_preview = None
-        if not problems:
-            shown_preview = template_store.preview(shown.source(kind, locale), variant).email
-        response = admin.render(
-            request,
-            "templates_edit.html",
-            status=status,
-            kind=kind,
-            locale=locale,
-            description=DESCRIPTIONS.get(kind, ""),
-            locales=default_locales(),
-            business_locales=business.locales,
-            source=source,
-            versions=versions,
-            draft=shown,
-            problems=list(problems),
-            by_part=by_part,
-            preview=shown_preview,
-            notice=notice,
-            variant=variant,
-            variants=VARIANTS,
-            note=typed.note,
-            based_on=typed.base or source.digest,
-            note_max=template_store.NOTE_MAX,
-            csrf=admin.csrf(request, CSRF_PURPOSE),
-            customer_kind=kind in CUSTOMER_KINDS,
+
+def in_force(d: Desk, kind: str, locale: str) -> tuple[TemplateSource, int]:
+    current = templates.current_template(d.site.engine, d.who.business_id, kind, locale)
+    return current.source, len(current.history)
+
+
+def editor(
+    d: Desk,
+    kind: str,
+    locale: str,
+    typed: FormState,
+    *,
+    problems: Sequence[Problem] = (),
+    notice: str = "",
+    status: int = 200,
+) -> HTMLResponse:
+    source, versions = in_force(d, kind, locale)
+    business = business_of(d)
+    shown = typed.draft
+    variant = typed.variant
+    by_part: dict[str, list[Problem]] = {"subject": [], "body": [], "text": [], "note": []}
+    for problem in problems:
+        by_part.setdefault(problem.part, []).append(problem)
+    # The subject and text panes start filled (the script keeps them current as one types).
+    shown_preview = None
+    if not problems:
+        shown_preview = template_store.preview(shown.source(kind, locale), variant).email
+    response = d.render(
+        "templates_edit.html",
+        status=status,
+        kind=kind,
+        locale=locale,
+        description=DESCRIPTIONS.get(kind, ""),
+        locales=default_locales(),
+        business_locales=business.locales,
+        source=source,
+        versions=versions,
+        draft=shown,
+        problems=list(problems),
+        by_part=by_part,
+        preview=shown_preview,
+        notice=notice,
+        variant=variant,
+        variants=VARIANTS,
+        note=typed.note,
+        based_on=typed.base or source.digest,
+        note_max=template_store.NOTE_MAX,
+        csrf=d.csrf(CSRF_PURPOSE),
+        customer_kind=kind in CUSTOMER_KINDS,
+    )
+    response.headers["Content-Security-Policy"] = EDITOR_CSP
+    return response
+
+
+@router.get("", response_class=HTMLResponse)
+def template_list(d: Desk = Depends(admin_desk)) -> HTMLResponse:
+    """Every kind × locale with what is in force: the default or a saved version."""
+    business = business_of(d)
+    found = templates.template_states(d.site.engine, d.who.business_id)
+    groups = [("Emails to customers", CUSTOMER_KINDS), ("Emails to staff and admins", STAFF_KINDS)]
+    return d.render(
+        "templates.html",
+        groups=groups,
+        states=found,
+        locales=default_locales(),
+        business_locales=business.locales,
+        descriptions=DESCRIPTIONS,
+    )
+
+
+@router.get("/{kind}/{locale}", response_class=HTMLResponse)
+def edit_page(
+    kind: str,
+    locale: str,
+    variant: str | None = None,
+    saved: int | None = None,
+    rolled_back: int | None = None,
+    reset: bool = False,
+    d: Desk = Depends(admin_desk),
+) -> HTMLResponse:
+    """The editor with the template in force (and what the last action did)."""
+    _key(kind, locale)
+    notice = ""
+    if saved is not None:
+        notice = f"Saved as version {saved}. The next {kind} email in this language uses it."
+    elif rolled_back is not None:
+        notice = f"Version {rolled_back} is in force again."
+    elif reset:
+        notice = "The shipped default is in force again; saved versions are kept in the history."
+    start = FormState(Draft.of(in_force(d, kind, locale)[0]), _variant(variant))
+    return editor(d, kind, locale, start, notice=notice)
+
+
+@router.post("/{kind}/{locale}", response_class=HTMLResponse)
+def save(
+    kind: str,
+    locale: str,
+    form: FormState = Depends(posted),
+    _csrf: None = Depends(checked),
+    d: Desk = Depends(admin_desk),
+) -> Response:
+    """Save the draft as a new version; an invalid draft comes back with its problems.
+
+    When another version came into force since the editor was opened (``base``
+    differs), nothing is saved: the draft comes back (409) with a warning, and
+    saving it again replaces the other version.
+    """
+    _key(kind, locale)
+    source = form.draft.source(kind, locale)
+    again, note, base = form, form.note, form.base
+    if len(note.strip()) > template_store.NOTE_MAX:
+        too_long = f"the note is too long: at most {template_store.NOTE_MAX} characters"
+        return editor(d, kind, locale, again, problems=[Problem("note", None, too_long)], status=422)
+    problems = template_store.validate(source)
+    if problems:
+        return editor(d, kind, locale, again, problems=problems, status=422)
+    current, _ = in_force(d, kind, locale)
+    if current.digest == source.digest:
+        notice = f"Nothing changed: the {current.origin} in force is this very text, so nothing was saved."
+        return editor(d, kind, locale, again, notice=notice)
+    try:
+        new = templates.save_template(
+            d.site.engine,
+            d.who.business_id,
+            source,
+            actor=d.actor,
+            now=d.now,
+            note=note,
+            based_on=base or None,
         )
-        response.headers["Content-Security-Policy"] = EDITOR_CSP
-        return response
+    except TemplateConflict as exc:  # another version came into force, or was saved this very moment
+        return conflict(d, kind, locale, again, exc.current)
+    return RedirectResponse(f"{d.request.url.path}?saved={new.version}", status_code=303)
 
-    @router.get("", response_class=HTMLResponse)
-    def template_list(request: Request, who: auth.SignedIn = signed_in_admin) -> HTMLResponse:
-        """Every kind × locale with what is in force: the default or a saved version."""
-        business = business_of(who)
-        found = templates.template_states(engine, who.business_id)
-        groups = [("Emails to customers", CUSTOMER_KINDS), ("Emails to staff and admins", STAFF_KINDS)]
-        return admin.render(
-            request,
-            "templates.html",
-            groups=groups,
-            states=found,
-            locales=default_locales(),
-            business_locales=business.locales,
-            descriptions=DESCRIPTIONS,
-        )
 
-    @router.get("/{kind}/{locale}", response_class=HTMLResponse)
-    def edit_page(
-        request: Request,
-        kind: str,
-        locale: str,
-        variant: str | None = None,
-        saved: int | None = None,
-        rolled_back: int | None = None,
-        reset: bool = False,
-        who: auth.SignedIn = signed_in_admin,
-    ) -> HTMLResponse:
-        """The editor with the template in force (and what the last action did)."""
-        _key(kind, locale)
-        notice = ""
-        if saved is not None:
-            notice = f"Saved as version {saved}. The next {kind} email in this language uses it."
-        elif rolled_back is not None:
-            notice = f"Version {rolled_back} is in force again."
-        elif reset:
-            notice = "The shipped default is in force again; saved versions are kept in the history."
-        start = FormState(Draft.of(in_force(who, kind, locale)[0]), _variant(variant))
-        return editor(request, who, kind, locale, start, notice=notice)
+def conflict(
+    d: Desk,
+    kind: str,
+    locale: str,
+    typed: FormState,
+    current: TemplateSource,
+) -> HTMLResponse:
+    notice = (
+        f"Not saved: the {current.origin if current.version else 'shipped default'} came into force "
+        "while you were editing. Your draft is kept below; look at the history, then save again "
+        "to replace it."
+    )
+    retry = FormState(typed.draft, typed.variant, typed.note, current.digest)
+    return editor(d, kind, locale, retry, notice=notice, status=409)
 
-    @router.post("/{kind}/{locale}", response_class=HTMLResponse)
-    def save(
-        request: Request,
-        kind: str,
-        locale: str,
-        form: FormState = Depends(posted),
-        who: auth.SignedIn = checked_admin,
-    ) -> Response:
-        """Save the draft as a new version; an invalid draft comes back with its problems.
 
-        When another version came into force since the editor was opened (``base``
-        differs), nothing is saved: the draft comes back (409) with a warning, and
-        saving it again replaces the other version.
-        """
-        _key(kind, locale)
-        source = form.draft.source(kind, locale)
-        again, note, base = form, form.note, form.base
-        if len(note.strip()) > template_store.NOTE_MAX:
-            too_long = f"the note is too long: at most {template_store.NOTE_MAX} characters"
-            return editor(
-                request, who, kind, locale, again, problems=[Problem("note", None, too_long)], status=422
-            )
-        problems = template_store.validate(source)
-        if problems:
-            return editor(request, who, kind, locale, again, problems=problems, status=422)
-        current, _ = in_force(who, kind, locale)
-        if current.digest == source.digest:
-            notice = (
-                f"Nothing changed: the {current.origin} in force is this very text, so nothing was saved."
-            )
-            return editor(request, who, kind, locale, again, notice=notice)
-        try:
-            new = templates.save_template(
-                engine,
-                who.business_id,
-                source,
-                actor=Actor(ActorKind.STAFF, who.email),
-                now=now(),
-                note=note,
-                based_on=base or None,
-            )
-        except TemplateConflict as exc:  # another version came into force, or was saved this very moment
-            return conflict(request, who, kind, locale, again, exc.current)
-        return RedirectResponse(f"{request.url.path}?saved={new.version}", status_code=303)
+@router.post("/{kind}/{locale}/preview")
+def preview_json(
+    kind: str,
+    locale: str,
+    variant: Annotated[str, Form()] = "manage",
+    form: FormState = Depends(posted),
+    _csrf: None = Depends(checked),
+    d: Desk = Depends(admin_desk),
+) -> JSONResponse:
+    """The draft rendered with sample data (subject, html, text), or its problems with lines."""
+    _key(kind, locale)
+    if variant not in VARIANTS:
+        return JSONResponse({"detail": f"variant must be one of {', '.join(VARIANTS)}"}, status_code=422)
+    result = template_store.preview(form.draft.source(kind, locale), variant)
+    email = result.email
+    return JSONResponse(
+        {
+            "ok": email is not None,
+            "subject": email.subject if email else None,
+            "html": email.html if email else None,
+            "text": email.text if email else None,
+            "errors": [_problem_json(problem) for problem in result.problems],
+        },
+        headers={"Cache-Control": "no-store"},
+    )
 
-    def conflict(
-        request: Request,
-        who: auth.SignedIn,
-        kind: str,
-        locale: str,
-        typed: FormState,
-        current: TemplateSource,
-    ) -> HTMLResponse:
-        notice = (
-            f"Not saved: the {current.origin if current.version else 'shipped default'} came into force "
-            "while you were editing. Your draft is kept below; look at the history, then save again "
-            "to replace it."
-        )
-        retry = FormState(typed.draft, typed.variant, typed.note, current.digest)
-        return editor(request, who, kind, locale, retry, notice=notice, status=409)
 
-    @router.post("/{kind}/{locale}/preview")
-    def preview_json(
-        kind: str,
-        locale: str,
-        variant: Annotated[str, Form()] = "manage",
-        form: FormState = Depends(posted),
-        who: auth.SignedIn = checked_admin,
-    ) -> JSONResponse:
-        """The draft rendered with sample data (subject, html, text), or its problems with lines."""
-        _key(kind, locale)
-        if variant not in VARIANTS:
-            return JSONResponse({"detail": f"variant must be one of {', '.join(VARIANTS)}"}, status_code=422)
-        result = template_store.preview(form.draft.source(kind, locale), variant)
-        email = result.email
-        return JSONResponse(
+@router.get("/{kind}/{locale}/preview.html", response_class=HTMLResponse)
+def preview_in_force(
+    kind: str, locale: str, variant: str | None = None, d: Desk = Depends(admin_desk)
+) -> HTMLResponse:
+    """The template in force as an email, for the editor's iframe."""
+    _key(kind, locale)
+    return _frame(template_store.preview(in_force(d, kind, locale)[0], _variant(variant)))
+
+
+@router.post("/{kind}/{locale}/preview.html", response_class=HTMLResponse)
+def preview_draft(
+    kind: str,
+    locale: str,
+    form: FormState = Depends(posted),
+    _csrf: None = Depends(checked),
+    d: Desk = Depends(admin_desk),
+) -> HTMLResponse:
+    """The draft as an email, for the editor's iframe (the form posts into it)."""
+    _key(kind, locale)
+    return _frame(template_store.preview(form.draft.source(kind, locale), form.variant))
+
+
+@router.post("/{kind}/{locale}/test-email", response_class=HTMLResponse)
+def test_email(
+    kind: str,
+    locale: str,
+    form: FormState = Depends(posted),
+    _csrf: None = Depends(checked),
+    d: Desk = Depends(admin_desk),
+) -> HTMLResponse:
+    """Queue the draft, rendered with the chosen sample data, to the signed-in member."""
+    _key(kind, locale)
+    result = template_store.preview(form.draft.source(kind, locale), form.variant)
+    if result.email is None:
+        return editor(d, kind, locale, form, problems=result.problems, status=422)
+    templates.send_test_email(
+        d.site.engine,
+        d.who.business_id,
+        kind,
+        result.email,
+        to=Address(d.who.email, "" if d.who.name == d.who.email else d.who.name),
+        message_domain=d.site.notifier.builder.settings.message_domain,
+        now=d.now,
+    )
+    d.site.wake()
+    notice = f"Test email ({form.variant} sample) queued to {d.who.email}."
+    return editor(d, kind, locale, form, notice=notice)
+
+
+@router.get("/{kind}/{locale}/history", response_class=HTMLResponse)
+def history_page(kind: str, locale: str, d: Desk = Depends(admin_desk)) -> HTMLResponse:
+    """Every saved version, newest first, each with its diff to the one before."""
+    _key(kind, locale)
+    return history_response(d, kind, locale)
+
+
+def history_response(d: Desk, kind: str, locale: str, error: str = "", status: int = 200) -> HTMLResponse:
+    business = business_of(d)
+    zone = ZoneInfo(business.timezone)
+    entries = []
+    versions = templates.version_history(d.site.engine, d.who.business_id, kind, locale)
+    previous = default_source(kind, locale)
+    for info, source in versions:
+        entries.append(
             {
-                "ok": email is not None,
-                "subject": email.subject if email else None,
-                "html": email.html if email else None,
-                "text": email.text if email else None,
-                "errors": [_problem_json(problem) for problem in result.problems],
-            },
-            headers={"Cache-Control": "no-store"},
+                "info": info,
+                "when": info.created_at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z"),
+                "against": previous.origin,
+                "diff": template_store.diff(previous, source),
+            }
         )
+        previous = source
+    in_default = not any(info.current for info, _source in versions)
+    return d.render(
+        "templates_history.html",
+        status=status,
+        kind=kind,
+        locale=locale,
+        entries=list(reversed(entries)),
+        in_default=in_default,
+        error=error,
+        csrf=d.csrf(CSRF_PURPOSE),
+    )
 
-    @router.get("/{kind}/{locale}/preview.html", response_class=HTMLResponse)
-    def preview_in_force(
-        kind: str, locale: str, variant: str | None = None, who: auth.SignedIn = signed_in_admin
-    ) -> HTMLResponse:
-        """The template in force as an email, for the editor's iframe."""
-        _key(kind, locale)
-        return _frame(template_store.preview(in_force(who, kind, locale)[0], _variant(variant)))
 
-    @router.post("/{kind}/{locale}/preview.html", response_class=HTMLResponse)
-    def preview_draft(
-        kind: str, locale: str, form: FormState = Depends(posted), who: auth.SignedIn = checked_admin
-    ) -> HTMLResponse:
-        """The draft as an email, for the editor's iframe (the form posts into it)."""
-        _key(kind, locale)
-        return _frame(template_store.preview(form.draft.source(kind, locale), form.variant))
-
-    @router.post("/{kind}/{locale}/test-email", response_class=HTMLResponse)
-    def test_email(
-        request: Request,
-        kind: str,
-        locale: str,
-        form: FormState = Depends(posted),
-        who: auth.SignedIn = checked_admin,
-    ) -> HTMLResponse:
-        """Queue the draft, rendered with the chosen sample data, to the signed-in member."""
-        _key(kind, locale)
-        result = template_store.preview(form.draft.source(kind, locale), form.variant)
-        if result.email is None:
-            return editor(request, who, kind, locale, form, problems=result.problems, status=422)
-        templates.send_test_email(
-            engine,
-            who.business_id,
+@router.post("/{kind}/{locale}/rollback")
+def rollback(
+    kind: str,
+    locale: str,
+    version: Annotated[int, Form()],
+    _csrf: None = Depends(checked),
+    d: Desk = Depends(admin_desk),
+) -> Response:
+    """Put saved ``version`` in force again (it must still pass validation)."""
+    _key(kind, locale)
+    try:
+        templates.rollback_template(
+            d.site.engine,
+            d.who.business_id,
             kind,
-            result.email,
-            to=Address(who.email, "" if who.name == who.email else who.name),
-            message_domain=app.notifier.builder.settings.message_domain,
-            now=now(),
+            locale,
+            version,
+            actor=d.actor,
+            now=d.now,
         )
-        app.wake()
-        notice = f"Test email ({form.variant} sample) queued to {who.email}."
-        return editor(request, who, kind, locale, form, notice=notice)
+    except NotFound as exc:
+        raise HTTPException(status_code=404, detail=str(exc)) from exc
+    except template_store.TemplateInvalid as exc:
+        return history_response(d, kind, locale, error=str(exc), status=422)
+    return RedirectResponse(f"/admin/templates/{kind}/{locale}?rolled_back={version}", status_code=303)
 
-    @router.get("/{kind}/{locale}/history", response_class=HTMLResponse)
-    def history_page(
-        request: Request, kind: str, locale: str, who: auth.SignedIn = signed_in_admin
-    ) -> HTMLResponse:
-        """Every saved version, newest first, each with its diff to the one before."""
-        _key(kind, locale)
-        return history_response(request, who, kind, locale)
 
-    def history_response(
-        request: Request, who: auth.SignedIn, kind: str, locale: str, error: str = "", status: int = 200
-    ) -> HTMLResponse:
-        business = business_of(who)
-        zone = ZoneInfo(business.timezone)
-        entries = []
-        versions = templates.version_history(engine, who.business_id, kind, locale)
-        previous = default_source(kind, locale)
-        for info, source in versions:
-            entries.append(
-                {
-                    "info": info,
-                    "when": info.created_at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z"),
-                    "against": previous.origin,
-                    "diff": template_store.diff(previous, source),
-                }
-            )
-            previous = source
-        in_default = not any(info.current for info, _source in versions)
-        return admin.render(
-            request,
-            "templates_history.html",
-            status=status,
-            kind=kind,
-            locale=locale,
-            entries=list(reversed(entries)),
-            in_default=in_default,
-            error=error,
-            csrf=admin.csrf(request, CSRF_PURPOSE),
-        )
-
-    @router.post("/{kind}/{locale}/rollback")
-    def rollback(
-        request: Request,
-        kind: str,
-        locale: str,
-        version: Annotated[int, Form()],
-        who: auth.SignedIn = checked_admin,
-    ) -> Response:
-        """Put saved ``version`` in force again (it must still pass validation)."""
-        _key(kind, locale)
-        try:
-            templates.rollback_template(
-                engine,
-                who.business_id,
-                kind,
-                locale,
-                version,
-                actor=Actor(ActorKind.STAFF, who.email),
-                now=now(),
-            )
-        except NotFound as exc:
-            raise HTTPException(status_code=404, detail=str(exc)) from exc
-        except template_store.TemplateInvalid as exc:
-            return history_response(request, who, kind, locale, error=str(exc), status=422)
-        return RedirectResponse(f"/admin/templates/{kind}/{locale}?rolled_back={version}", status_code=303)
-
-    @router.post("/{kind}/{locale}/reset")
-    def reset(request: Request, kind: str, locale: str, who: auth.SignedIn = checked_admin) -> Response:
-        """Put the shipped default in force again; saved versions stay for a later rollback."""
-        _key(kind, locale)
-        templates.reset_template(
-            engine, who.business_id, kind, locale, actor=Actor(ActorKind.STAFF, who.email), now=now()
-        )
-        return RedirectResponse(f"/admin/templates/{kind}/{locale}?reset=1", status_code=303)
-
-    return router
+@router.post("/{kind}/{locale}/reset")
+def reset(kind: str, locale: str, _csrf: None = Depends(checked), d: Desk = Depends(admin_desk)) -> Response:
+    """Put the shipped default in force again; saved versions stay for a later rollback."""
+    _key(kind, locale)
+    templates.reset_template(d.site.engine, d.who.business_id, kind, locale, actor=d.actor, now=d.now)
+    return RedirectResponse(f"/admin/templates/{kind}/{locale}?reset=1", status_code=303)
