@@ -11,7 +11,7 @@ from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from sqlalchemy import exc as sa_exc
 
@@ -37,7 +37,7 @@ def create_web_app(app: App) -> FastAPI:
     from mailflow.metrics import CONTENT_TYPE_LATEST, Metrics
     from mailflow.outbound.transports import maildir_of
     from mailflow.web import book, find, manage
-    from mailflow.web.admin import RouterFactory, api_keys, closures, setup, templates_editor
+    from mailflow.web.admin import api_keys, closures, setup, templates_editor
     from mailflow.web.admin import booking as admin_booking
     from mailflow.web.admin import bookings as admin_bookings
     from mailflow.web.admin import install as install_admin
@@ -73,7 +73,7 @@ def create_web_app(app: App) -> FastAPI:
     for pages in (manage.router, find.router, book.router):
         web.include_router(pages, dependencies=[Depends(refuse_nul)])
     web.include_router(build_api(app))
-    admin_routers: list[APIRouter | RouterFactory] = [
+    admin_routers = [
         setup.router,
         admin_signin.router,
         admin_staff.router,
@@ -85,7 +85,7 @@ def create_web_app(app: App) -> FastAPI:
         api_keys.router,
     ]
     web.state.sign_in_limits = admin_signin.SignInLimits.new()
-    install_admin(web, app, web.state.wiring, admin_routers, dependencies=[Depends(refuse_nul)])
+    install_admin(web, web.state.wiring, admin_routers, dependencies=[Depends(refuse_nul)])
 
     @web.exception_handler(Answered)
     async def _answered(request: Request, exc: Answered) -> Response:

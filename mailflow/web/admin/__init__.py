@@ -6,6 +6,8 @@ whose endpoints take what they use as FastAPI dependencies: ``site`` (the
 the customer pages' ``Wiring``), ``signed_in`` (any signed-in staff member) or
 ``admin_only`` (role admin), ``csrf_guard(purpose)`` and ``clock`` (from
 ``web/deps.py``: tests set the time through ``app.dependency_overrides[clock]``).
+Most pages take all of it at once as a ``Desk`` (``desk`` for any member,
+``admin_desk`` for admins): the request, the member, the time, render and CSRF.
 
 A visitor who is not signed in is redirected to the sign-in page (GET of an
 HTML page) or gets 401 (everything else); a staff member on an admin-only page
@@ -19,7 +21,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -29,11 +31,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from mailflow import auth
 from mailflow.booking.model import Actor, ActorKind
 from mailflow.services import accounts
-from mailflow.web.deps import Wiring, clock, now
+from mailflow.web.deps import Wiring, clock
 from mailflow.web.security import attach_session, csrf_token, csrf_valid, request_session
-
-if TYPE_CHECKING:
-    from mailflow.bootstrap import App
 
 ADMIN_COOKIE = "mf_admin"
 
@@ -50,38 +49,30 @@ class NotSignedIn(Exception):
 
 
 class NotAllowed(Exception):
-    """Raised by ``Admin.admin`` when the signed-in member is not an admin."""
+    """Raised by ``admin_only`` when the signed-in member is not an admin."""
 
 
 class BadForm(Exception):
-    """Raised by a ``Admin.csrf_guard`` dependency when a POST lacks a valid CSRF token."""
+    """Raised by a ``csrf_guard`` dependency when a POST lacks a valid CSRF token."""
 
 
 @dataclass
 class Admin:
-    """What every admin router needs: the app, who is signed in, CSRF, rendering."""
+    """What every admin page needs: who is signed in, CSRF, rendering, the wiring."""
 
-    app: App
     wiring: Wiring
     """What the pages use of the wired application (engine, settings, notifier, wake)."""
 
-    def user(self, request: Request, at: datetime | None = None) -> auth.SignedIn:
-        """The signed-in staff member (a FastAPI dependency); ``NotSignedIn`` otherwise."""
+    def user(self, request: Request, at: datetime) -> auth.SignedIn:
+        """The staff member signed in at ``at`` (cached on the request); ``NotSignedIn`` otherwise."""
         cached = getattr(request.state, "mf_admin_user", None)
         if isinstance(cached, auth.SignedIn):
             return cached
         token = request.cookies.get(ADMIN_COOKIE)
-        who = accounts.signed_in(self.wiring.engine, token, at or now())
+        who = accounts.signed_in(self.wiring.engine, token, at)
         if who is None:
             raise NotSignedIn()
         request.state.mf_admin_user = who
-        return who
-
-    def admin(self, request: Request) -> auth.SignedIn:
-        """The signed-in admin (a FastAPI dependency); ``NotAllowed`` for other staff."""
-        who = self.user(request)
-        if not who.is_admin:
-            raise NotAllowed()
         return who
 
     def csrf(self, request: Request, purpose: str) -> str:
@@ -90,22 +81,6 @@ class Admin:
 
     def check_csrf(self, request: Request, given: str | None, purpose: str) -> bool:
         return csrf_valid(self.wiring.secret, request, given, f"admin:{purpose}")
-
-    def csrf_guard(self, purpose: str) -> Callable[[Request], Awaitable[None]]:
-        """A dependency that refuses (403) a form without a valid CSRF token for ``purpose``.
-
-        List it before ``Depends(admin.user)``: the token is checked before anything
-        else, so a forged POST gets 403 whether or not anyone is signed in.
-        ``purpose`` may name path parameters, e.g. ``"booking:{ref}"``.
-        """
-
-        async def check(request: Request) -> None:
-            given = (await request.form()).get("csrf")
-            topic = purpose.format(**request.path_params)
-            if not self.check_csrf(request, given if isinstance(given, str) else None, topic):
-                raise BadForm()
-
-        return check
 
     def render(self, request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
         """Render ``admin/<name>`` with the signed-in member (if any) as ``user``."""
@@ -204,27 +179,18 @@ def admin_desk(
     return Desk(request, admin, who, now)
 
 
-RouterFactory = Callable[[Admin], APIRouter]
-
-
 def install(
-    web: FastAPI,
-    app: App,
-    wiring: Wiring,
-    routers: list[APIRouter | RouterFactory],
-    dependencies: Sequence[Any] = (),
+    web: FastAPI, wiring: Wiring, routers: Sequence[APIRouter], dependencies: Sequence[Any] = ()
 ) -> Admin:
-    """Add the admin routers (in order) and the sign-in redirects to ``web``.
+    """Add the admin ``routers`` (in this order) and the sign-in redirects to ``web``.
 
-    A module's ``router`` is included as it is; a ``RouterFactory`` (an area
-    not converted yet) is called with the ``Admin`` first. ``dependencies`` run
-    before those of every admin route (``Depends(…)`` objects).
+    The ``Admin`` goes on ``web.state.admin`` (the ``site`` dependency). ``dependencies``
+    run before those of every admin route (``Depends(…)`` objects).
     """
-    admin = Admin(app, wiring)
+    admin = Admin(wiring)
     web.state.admin = admin
     for router in routers:
-        built = router if isinstance(router, APIRouter) else router(admin)
-        web.include_router(built, dependencies=list(dependencies))
+        web.include_router(router, dependencies=list(dependencies))
 
     @web.exception_handler(NotSignedIn)
     def _not_signed_in(request: Request, exc: NotSignedIn) -> Response:

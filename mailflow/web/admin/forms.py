@@ -1,4 +1,4 @@
-"""What the set-up pages share: the actor and clock of an admin action, and a form's state.
+"""What the set-up pages share: a form's state, the posted form, the affected bookings.
 
 A form that fails comes back with every value as typed and the problem next to
 the field the service layer named (``InvalidInput.field``), answered 400.
@@ -12,18 +12,10 @@ from zoneinfo import ZoneInfo
 
 from fastapi import Request
 
-from mailflow import auth
-from mailflow.booking.model import Actor, ActorKind
 from mailflow.errors import InvalidInput
 from mailflow.services.bookings import BookingView
-from mailflow.web.deps import now
 
-__all__ = ["FormState", "actor_of", "affected_rows", "now", "posted", "texts_of"]
-
-
-def actor_of(who: auth.SignedIn) -> Actor:
-    """The signed-in member as the actor of an audited action."""
-    return Actor(ActorKind.STAFF, who.email)
+__all__ = ["FormState", "affected_rows", "posted", "texts_of"]
 
 
 @dataclass
