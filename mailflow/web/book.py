@@ -164,7 +164,7 @@ def book_submit(
         existing = _same_booking(site, address, slug, slot)
         if existing is not None:  # a double submission: the first one booked it
             return _booked(request, site, business, existing, address)
-        message = t("just_taken") if isinstance(exc, BookingConflict) else str(exc)
+        message = t("just_taken") if isinstance(exc, BookingConflict) else exc.text(locale)
         back = params_for_slot(request.query_params, slot, business.timezone)
         return _book_again(request, site, now, business, service, locale, message, [], values, 409, back)
     except (InvalidInput, NotFound) as exc:  # NotFound: the slot names no staff member of ours
