@@ -19,6 +19,12 @@ LOCALE_DIR = Path(__file__).with_name("locale")
 FALLBACK = "en"
 
 
+def languages() -> tuple[str, ...]:
+    """The languages with a compiled catalog, English first (a new catalog is a new language)."""
+    found = sorted(path.parent.parent.name for path in LOCALE_DIR.glob(f"*/LC_MESSAGES/{DOMAIN}.mo"))
+    return (FALLBACK, *(language for language in found if language != FALLBACK))
+
+
 def N_(msgid: str) -> str:
     """Mark ``msgid`` for extraction where the text is looked up later under a computed name."""
     return msgid

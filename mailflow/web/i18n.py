@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import cache
 
-from mailflow.i18n import N_, gettext, translations
+from mailflow.i18n import N_, gettext, languages, translations
 
-PAGE_LOCALES = ("en", "de")
+PAGE_LOCALES = languages()  # every language with a catalog: ("en", "de")
 
 # Looked up under a computed name (``"status_" ~ view.status``, ``f"{what}_title"``).
 COMPUTED = (

@@ -14,6 +14,7 @@ from mailflow.web.i18n import PAGE_LOCALES, translator
 def test_every_page_language_has_a_catalog() -> None:
     assert set(PAGE_LOCALES) <= set(catalogs.languages())
     assert {"en", "de"} <= set(catalogs.languages())
+    assert PAGE_LOCALES[0] == "en" and set(PAGE_LOCALES) == set(catalogs.languages())
 
 
 @pytest.mark.parametrize("language", catalogs.languages())
