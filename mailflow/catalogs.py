@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import sys
 import warnings
+from gettext import GNUTranslations
 from pathlib import Path
 
 from babel.messages.catalog import Catalog
@@ -70,6 +71,14 @@ def compiled(language: str) -> bytes:
     return out.getvalue()
 
 
+def same_messages(mo: bytes, other: bytes) -> bool:
+    """Whether two ``.mo`` files hold the same texts (byte order may differ between Babel versions)."""
+    return bool(
+        GNUTranslations(io.BytesIO(mo))._catalog  # type: ignore[attr-defined]
+        == GNUTranslations(io.BytesIO(other))._catalog  # type: ignore[attr-defined]
+    )
+
+
 def catalog_problems(language: str, wanted: set[str | tuple[str, str]]) -> list[str]:
     problems = []
     po = catalog(language)
@@ -84,7 +93,7 @@ def catalog_problems(language: str, wanted: set[str | tuple[str, str]]) -> list[
         if message.fuzzy:
             problems.append(f"{language}: fuzzy {message.id!r}")
     mo = LOCALE_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.mo"
-    if not mo.exists() or mo.read_bytes() != compiled(language):
+    if not mo.exists() or not same_messages(mo.read_bytes(), compiled(language)):
         problems.append(f"{language}: {mo.name} does not match {DOMAIN}.po (run scripts/catalogs compile)")
     return problems
 
