@@ -2,14 +2,14 @@
 
 ``mailflow/locale/<lang>/LC_MESSAGES/mailflow.po`` holds a language; the compiled ``.mo``
 next to it is committed (``pybabel compile``) so an editable install and a wheel read the
-same files, and ``scripts/check-catalogs`` checks that each ``.mo`` matches its ``.po``.
+same files, and ``scripts/catalogs check`` checks that each ``.mo`` matches its ``.po``.
 Translations are loaded once per language and cached: no file I/O per message.
 A missing text falls back from the reader's language to English.
 """
 
 from __future__ import annotations
 
-from functools import cache
+from functools import lru_cache
 from pathlib import Path
 
 from babel.support import NullTranslations, Translations
@@ -30,7 +30,7 @@ def N_(msgid: str) -> str:
     return msgid
 
 
-@cache
+@lru_cache(maxsize=64)  # bounded: a stored locale is any short string
 def translations(locale: str) -> NullTranslations:
     """The catalog of ``locale`` with English behind it (loaded once per language)."""
     english = Translations.load(str(LOCALE_DIR), [FALLBACK], DOMAIN)

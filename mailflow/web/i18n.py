@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import cache
+from functools import lru_cache
 
 from mailflow.i18n import N_, gettext, languages, translations
 
@@ -32,7 +32,7 @@ def language_name(locale: str) -> str:
     return gettext(locale, "lang_name")
 
 
-@cache
+@lru_cache(maxsize=16)
 def translator(locale: str) -> Callable[[str], str]:
     """``_("key")`` for the page templates: the catalog text of ``key`` in ``locale``."""
     return translations(locale).gettext
