@@ -6,6 +6,38 @@ prints ``str(error)`` on one line and exits with ``error.exit_code``.
 
 from __future__ import annotations
 
+from mailflow.i18n import N_, gettext
+
+# The texts of the booking core's codes (``SlotProblem``, ``ManageReason``): the core raises
+# the code, the message comes from the catalog here (English for the CLI, API and logs;
+# ``text(locale)`` for a page in the reader's language).
+CODE_TEXTS = (
+    N_("slot.in_past"),
+    N_("slot.too_soon"),
+    N_("slot.beyond_horizon"),
+    N_("slot.not_on_grid"),
+    N_("slot.outside_working_hours"),
+    N_("slot.time_off"),
+    N_("slot.closed"),
+    N_("slot.taken"),
+    N_("slot.out_of_range"),
+    N_("policy.allowed"),
+    N_("policy.origin_staff_and_setting_off"),
+    N_("policy.cancelled"),
+    N_("policy.started"),
+    N_("policy.past_cutoff"),
+)
+
+
+def slot_problem_text(problem: str, locale: str = "en") -> str:
+    """Why a time cannot be booked (a ``SlotProblem`` code), as a lowercase fragment."""
+    return gettext(locale, f"slot.{problem}")
+
+
+def manage_reason_text(reason: str, locale: str = "en") -> str:
+    """Why a booking may (not) be changed (a ``ManageReason`` code), as a lowercase fragment."""
+    return gettext(locale, f"policy.{reason}")
+
 
 class MailflowError(Exception):
     """Base of every error mailflow raises on purpose."""
@@ -66,20 +98,34 @@ class InvalidInput(MailflowError):
 
 
 class SlotUnavailable(MailflowError):
-    """The requested time cannot be booked; ``problem`` is a stable code."""
+    """The requested time cannot be booked; ``problem`` is a stable code, ``when`` the start asked for.
+
+    Without ``detail`` the message is the catalog's, in English; ``text(locale)`` gives it in another.
+    """
 
     exit_code = 5
 
-    def __init__(self, problem: str, detail: str) -> None:
-        super().__init__(detail)
+    def __init__(self, problem: str, detail: str | None = None, *, when: str = "") -> None:
         self.problem = problem
+        self.when = when
+        super().__init__(self.text("en") if detail is None else detail)
+
+    def text(self, locale: str) -> str:
+        if not self.when:
+            return slot_problem_text(self.problem, locale)
+        return gettext(
+            locale, "slot.cannot_book", when=self.when, problem=slot_problem_text(self.problem, locale)
+        )
 
 
 class BookingConflict(SlotUnavailable):
     """Another booking took the slot (possibly a concurrent one)."""
 
-    def __init__(self, detail: str = "the slot is already taken: choose another time") -> None:
-        super().__init__("taken", detail)
+    def __init__(self, detail: str | None = None, *, when: str = "") -> None:
+        super().__init__("taken", detail, when=when)
+
+    def text(self, locale: str) -> str:
+        return super().text(locale) if self.when else gettext(locale, "slot.conflict")
 
 
 class PolicyRefused(MailflowError):
@@ -87,6 +133,10 @@ class PolicyRefused(MailflowError):
 
     exit_code = 6
 
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(detail)
+    def __init__(self, reason: str, *, ref: str, already_cancelled: bool = False) -> None:
         self.reason = reason
+        self.ref = ref
+        if already_cancelled:
+            super().__init__(gettext("en", "policy.already_cancelled", ref=ref))
+        else:
+            super().__init__(gettext("en", "policy.refused", ref=ref, reason=manage_reason_text(reason)))

@@ -24,7 +24,7 @@ from mailflow.booking.model import (
     StaffSchedule,
 )
 from mailflow.booking.policy import ManageReason, manage_allowed
-from mailflow.booking.slots import SLOT_PROBLEM_TEXT, SlotProblem, check_slot
+from mailflow.booking.slots import SlotProblem, check_slot
 from mailflow.errors import BookingConflict, InvalidInput, PolicyRefused, SlotUnavailable
 
 
@@ -56,18 +56,18 @@ def _check_calendar(
         exclude_booking_id=exclude_booking_id,
     )
     if problem is SlotProblem.TAKEN:
-        raise BookingConflict(f"cannot book {start.isoformat()}: {SLOT_PROBLEM_TEXT[problem]}")
+        raise BookingConflict(when=start.isoformat())
     if problem is not None:
-        raise SlotUnavailable(problem.value, f"cannot book {start.isoformat()}: {SLOT_PROBLEM_TEXT[problem]}")
+        raise SlotUnavailable(problem.value, when=start.isoformat())
 
 
 def _require_policy(booking: BookingState, rules: ServiceRules, actor: Actor, now: datetime) -> None:
     if booking.status != BookingStatus.CONFIRMED:
-        raise PolicyRefused(ManageReason.CANCELLED.value, f"booking {booking.ref} is already cancelled")
+        raise PolicyRefused(ManageReason.CANCELLED.value, ref=booking.ref, already_cancelled=True)
     if actor.kind.is_customer:
         decision = manage_allowed(booking, rules, now)
         if not decision:
-            raise PolicyRefused(decision.reason.value, f"booking {booking.ref}: {decision.text}")
+            raise PolicyRefused(decision.reason.value, ref=booking.ref)
 
 
 def create(

@@ -14,24 +14,13 @@ from mailflow.booking.model import BookingState, BookingStatus, Origin, ServiceR
 
 
 class ManageReason(StrEnum):
-    """Why the customer may or may not manage a booking (stable codes)."""
+    """Why the customer may or may not manage a booking (stable codes; their texts are in the catalogs)."""
 
     ALLOWED = "allowed"
     ORIGIN_STAFF_AND_SETTING_OFF = "origin_staff_and_setting_off"
     CANCELLED = "cancelled"
     STARTED = "started"
     PAST_CUTOFF = "past_cutoff"
-
-
-REASON_TEXT: dict[ManageReason, str] = {
-    ManageReason.ALLOWED: "you can change or cancel this booking",
-    ManageReason.ORIGIN_STAFF_AND_SETTING_OFF: (
-        "this booking was made by the business and can only be changed by them"
-    ),
-    ManageReason.CANCELLED: "this booking has been cancelled",
-    ManageReason.STARTED: "this appointment has already started",
-    ManageReason.PAST_CUTOFF: "it is too close to the appointment to change it online",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,10 +32,6 @@ class ManageDecision:
 
     def __bool__(self) -> bool:
         return self.allowed
-
-    @property
-    def text(self) -> str:
-        return REASON_TEXT[self.reason]
 
 
 def manage_allowed(booking: BookingState, service: ServiceRules, now: datetime) -> ManageDecision:

@@ -54,16 +54,15 @@ entries are handled and each candidate costs O(log n).
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
-from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
 from mailflow.booking.model import Closures, ServiceRules, Slot, StaffSchedule, WeeklyHours
 
-__all__ = ["SLOT_PROBLEM_TEXT", "SlotProblem", "check_slot", "free_days", "free_slots"]
+__all__ = ["SlotProblem", "check_slot", "free_days", "free_slots"]
 
 _ONE_DAY = timedelta(days=1)
 _NO_TIME = timedelta(0)
@@ -72,7 +71,7 @@ Span = tuple[datetime, datetime]
 
 
 class SlotProblem(StrEnum):
-    """Why a start time cannot be booked; the values are stable codes."""
+    """Why a start time cannot be booked; the values are stable codes (their texts are in the catalogs)."""
 
     IN_PAST = "in_past"
     TOO_SOON = "too_soon"
@@ -82,20 +81,6 @@ class SlotProblem(StrEnum):
     TIME_OFF = "time_off"
     CLOSED = "closed"
     TAKEN = "taken"
-
-
-SLOT_PROBLEM_TEXT: Mapping[SlotProblem, str] = MappingProxyType(
-    {
-        SlotProblem.IN_PAST: "the time is in the past",
-        SlotProblem.TOO_SOON: "the time is too soon: bookings need more notice",
-        SlotProblem.BEYOND_HORIZON: "the time is too far ahead: bookings are not open that far yet",
-        SlotProblem.NOT_ON_GRID: "the time is not one of the offered start times",
-        SlotProblem.OUTSIDE_WORKING_HOURS: "the time is outside the staff member's working hours",
-        SlotProblem.TIME_OFF: "the staff member is off at that time",
-        SlotProblem.CLOSED: "the business is closed that day",
-        SlotProblem.TAKEN: "the time is already taken by another booking",
-    }
-)
 
 
 def _utc(value: datetime, name: str) -> datetime:

@@ -250,9 +250,7 @@ def in_calendar(day: date) -> bool:
 def _check_start(start: datetime) -> None:
     """``SlotUnavailable`` for a start outside the calendar (its own date, so no conversion overflows)."""
     if not in_calendar(start.date()):
-        raise SlotUnavailable(
-            OUT_OF_RANGE, f"{start.isoformat()} is outside the calendar: choose a day from 1970 to 8999"
-        )
+        raise SlotUnavailable(OUT_OF_RANGE, when=start.isoformat())
 
 
 def _window(start: datetime, rules: core.ServiceRules) -> Interval:

@@ -26,7 +26,7 @@ from mailflow.store.engine import read_session
 from mailflow.web.calendar import calendar_context
 from mailflow.web.deps import Wiring, clock, wiring
 from mailflow.web.forms import params_for_slot, parse_slot
-from mailflow.web.i18n import PAGE_LOCALES, TEXT, page_locale, translator
+from mailflow.web.i18n import PAGE_LOCALES, language_name, page_locale, translator
 from mailflow.web.render import forbidden, not_found, render, simple, too_many
 from mailflow.web.security import client_ip, csrf_token, csrf_valid, request_session
 
@@ -164,7 +164,7 @@ def book_submit(
         existing = _same_booking(site, address, slug, slot)
         if existing is not None:  # a double submission: the first one booked it
             return _booked(request, site, business, existing, address)
-        message = t("just_taken") if isinstance(exc, BookingConflict) else str(exc)
+        message = t("just_taken") if isinstance(exc, BookingConflict) else exc.text(locale)
         back = params_for_slot(request.query_params, slot, business.timezone)
         return _book_again(request, site, now, business, service, locale, message, [], values, 409, back)
     except (InvalidInput, NotFound) as exc:  # NotFound: the slot names no staff member of ours
@@ -225,7 +225,7 @@ def _book_form(business: Business, locale: str, **values: str) -> dict[str, Any]
             "language": values.get("language") or locale,
             "timezone": chosen_zone,
         },
-        "languages": [(code, TEXT[code]["lang_name"]) for code in PAGE_LOCALES if code in business.locales],
+        "languages": [(code, language_name(code)) for code in PAGE_LOCALES if code in business.locales],
         "timezones": zones,
     }
 
@@ -281,7 +281,7 @@ def _booked(request: Request, site: Wiring, business: Business, ref: str, addres
         business,
         locale,
         t("booked_title"),
-        [f"{t('booked_text')} {address}."],
+        [t("booked_text") + f" {address}."],
         200,
         view=manage.summary_of(facts, locale),
         links=[{"href": f"/book?lang={locale}", "text": t("new_booking_text")}],

@@ -1,159 +1,23 @@
-"""The words of the customer pages, in English and German."""
+"""The customer pages' languages; their words are in the gettext catalogs (mailflow/i18n.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 
-PAGE_LOCALES = ("en", "de")
+from mailflow.i18n import N_, gettext, languages, translations
 
-TEXT: dict[str, dict[str, str]] = {
-    "en": {
-        "lang_name": "English",
-        "other_lang": "Deutsch",
-        "your_booking": "Your booking",
-        "status_confirmed": "Confirmed",
-        "status_cancelled": "Cancelled",
-        "service": "Service",
-        "when": "Date and time",
-        "with": "With",
-        "where": "Where",
-        "reference": "Reference",
-        "reschedule": "Reschedule",
-        "cancel_booking": "Cancel booking",
-        "contact": "Contact",
-        "new_booking": "New booking",
-        "new_booking_text": "Book another appointment",
-        "add_to_calendar": "Add to calendar (.ics)",
-        "cannot_change": "This booking cannot be changed online",
-        "how_to_change": "How to change it",
-        "cancelled_note": "This booking has been cancelled.",
-        "pick_day": "Choose a day",
-        "pick_time": "Choose a time",
-        "staff": "Staff member",
-        "any_staff": "Any staff member",
-        "show": "Show",
-        "no_slots_day": "No free times on this day. Please choose another day.",
-        "earlier": "Earlier",
-        "later": "Later",
-        "current_time": "Currently booked",
-        "move_here": "Move my booking here",
-        "just_taken": "Sorry, that time was just taken. Please choose another one.",
-        "rescheduled_title": "Your booking has been moved",
-        "rescheduled_text": "We have sent you an updated confirmation by email.",
-        "cancel_title": "Cancel this booking?",
-        "cancel_reason": "Reason (optional)",
-        "cancel_confirm": "Yes, cancel my booking",
-        "keep": "No, keep it",
-        "cancelled_title": "Your booking has been cancelled",
-        "cancelled_text": "We have sent you a confirmation of the cancellation by email.",
-        "not_found_title": "This link does not work",
-        "not_found_text": "The link may be mistyped or no longer valid. Find your bookings by email instead:",
-        "find_title": "Find my booking",
-        "find_text": "Enter the email address you booked with. If you have upcoming bookings, we will email you fresh links.",
-        "email": "Email",
-        "send_links": "Email me my links",
-        "find_sent": "If there are upcoming bookings for this address, we have sent an email with links to them.",
-        "too_many": "Too many attempts. Please wait a few minutes and try again.",
-        "forbidden_title": "This form has expired",
-        "forbidden_text": "Please go back, reload the page and try again.",
-        "book_title": "Book an appointment",
-        "services": "Services",
-        "our_team": "Our team",
-        "choose": "Choose",
-        "minutes": "min",
-        "your_details": "Your details",
-        "name": "Name",
-        "phone": "Phone (optional)",
-        "language": "Language",
-        "timezone": "Time zone",
-        "book_now": "Book now",
-        "booked_title": "You're booked",
-        "booked_text": "We have sent a confirmation with all details to",
-        "selected_time": "Selected time",
-        "change_time": "Choose another time",
-        "invalid": "Please check your details",
-        "refused_title": "This change is not possible",
-        "back": "Back to my booking",
-        "phone_label": "Phone",
-        "address_label": "Address",
-        "closed_day": "no free times",
-        "free_day": "free times",
-        "skip_to_content": "Skip to content",
-    },
-    "de": {
-        "lang_name": "Deutsch",
-        "other_lang": "English",
-        "your_booking": "Ihr Termin",
-        "status_confirmed": "Bestätigt",
-        "status_cancelled": "Abgesagt",
-        "service": "Leistung",
-        "when": "Datum und Uhrzeit",
-        "with": "Bei",
-        "where": "Ort",
-        "reference": "Buchungs-Nr.",
-        "reschedule": "Termin verschieben",
-        "cancel_booking": "Termin absagen",
-        "contact": "Kontakt",
-        "new_booking": "Neuer Termin",
-        "new_booking_text": "Weiteren Termin buchen",
-        "add_to_calendar": "Zum Kalender hinzufügen (.ics)",
-        "cannot_change": "Dieser Termin kann nicht online geändert werden",
-        "how_to_change": "So können Sie ihn ändern",
-        "cancelled_note": "Dieser Termin wurde abgesagt.",
-        "pick_day": "Tag wählen",
-        "pick_time": "Uhrzeit wählen",
-        "staff": "Mitarbeiter:in",
-        "any_staff": "Egal, wer",
-        "show": "Anzeigen",
-        "no_slots_day": "An diesem Tag ist nichts frei. Bitte wählen Sie einen anderen Tag.",
-        "earlier": "Früher",
-        "later": "Später",
-        "current_time": "Aktuell gebucht",
-        "move_here": "Termin hierher verschieben",
-        "just_taken": "Diese Uhrzeit wurde gerade vergeben. Bitte wählen Sie eine andere.",
-        "rescheduled_title": "Ihr Termin wurde verschoben",
-        "rescheduled_text": "Wir haben Ihnen eine aktualisierte Bestätigung per E-Mail geschickt.",
-        "cancel_title": "Diesen Termin absagen?",
-        "cancel_reason": "Grund (freiwillig)",
-        "cancel_confirm": "Ja, Termin absagen",
-        "keep": "Nein, behalten",
-        "cancelled_title": "Ihr Termin wurde abgesagt",
-        "cancelled_text": "Wir haben Ihnen die Absage per E-Mail bestätigt.",
-        "not_found_title": "Dieser Link funktioniert nicht",
-        "not_found_text": "Der Link ist vielleicht unvollständig oder nicht mehr gültig. Sie können Ihre Termine per E-Mail finden:",
-        "find_title": "Meinen Termin finden",
-        "find_text": "Geben Sie die E-Mail-Adresse ein, mit der Sie gebucht haben. Haben Sie anstehende Termine, schicken wir Ihnen neue Links.",
-        "email": "E-Mail",
-        "send_links": "Links per E-Mail senden",
-        "find_sent": "Falls es anstehende Termine für diese Adresse gibt, haben wir eine E-Mail mit Links dazu geschickt.",
-        "too_many": "Zu viele Versuche. Bitte warten Sie ein paar Minuten.",
-        "forbidden_title": "Dieses Formular ist abgelaufen",
-        "forbidden_text": "Bitte gehen Sie zurück, laden Sie die Seite neu und versuchen Sie es noch einmal.",
-        "book_title": "Termin buchen",
-        "services": "Leistungen",
-        "our_team": "Unser Team",
-        "choose": "Auswählen",
-        "minutes": "Min.",
-        "your_details": "Ihre Angaben",
-        "name": "Name",
-        "phone": "Telefon (freiwillig)",
-        "language": "Sprache",
-        "timezone": "Zeitzone",
-        "book_now": "Jetzt buchen",
-        "booked_title": "Ihr Termin ist gebucht",
-        "booked_text": "Eine Bestätigung mit allen Details ist unterwegs an",
-        "selected_time": "Gewählte Zeit",
-        "change_time": "Andere Zeit wählen",
-        "invalid": "Bitte prüfen Sie Ihre Angaben",
-        "refused_title": "Diese Änderung ist nicht möglich",
-        "back": "Zurück zu meinem Termin",
-        "phone_label": "Telefon",
-        "address_label": "Adresse",
-        "closed_day": "nichts frei",
-        "free_day": "freie Zeiten",
-        "skip_to_content": "Zum Inhalt springen",
-    },
-}
+PAGE_LOCALES = languages()  # every language with a catalog: ("en", "de")
+
+# Looked up under a computed name (``"status_" ~ view.status``, ``f"{what}_title"``).
+COMPUTED = (
+    N_("status_confirmed"),
+    N_("status_cancelled"),
+    N_("rescheduled_title"),
+    N_("rescheduled_text"),
+    N_("cancelled_title"),
+    N_("cancelled_text"),
+)
 
 
 def page_locale(wanted: str | None, fallback: str) -> str:
@@ -163,6 +27,12 @@ def page_locale(wanted: str | None, fallback: str) -> str:
     return "en"
 
 
+def language_name(locale: str) -> str:
+    """The name of ``locale`` in that language, for the language choice on the booking form."""
+    return gettext(locale, "lang_name")
+
+
+@lru_cache(maxsize=16)
 def translator(locale: str) -> Callable[[str], str]:
-    words = TEXT[locale]
-    return lambda key: words.get(key, TEXT["en"][key])
+    """``_("key")`` for the page templates: the catalog text of ``key`` in ``locale``."""
+    return translations(locale).gettext

@@ -27,6 +27,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from mailflow import services as use_cases
 from mailflow.booking.model import Actor, ActorKind, BookingStatus
 from mailflow.errors import BookingConflict, InvalidInput, NotFound, PolicyRefused, SlotUnavailable
+from mailflow.i18n import gettext
 from mailflow.outbound.context import BookingFacts, decide
 from mailflow.outbound.ics import Method, calendar_bytes
 from mailflow.outbound.message import calendar_entry
@@ -174,7 +175,7 @@ def reschedule_submit(
         return _refused(request, managed, exc)
     except (BookingConflict, SlotUnavailable, InvalidInput, NotFound):  # NotFound: a staff member
         back = params_for_slot(request.query_params, slot, facts.business.timezone)
-        message = translator(locale)("just_taken")
+        message = gettext(locale, "just_taken")
         return _reschedule(request, token, site, now, message=message, status=409, params=back)
     return _changed(request, site, managed, "rescheduled", f"/m/{token}?lang={locale}", "back")
 

@@ -10,6 +10,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from mailflow.i18n import gettext
 from mailflow.services import catalog
 from mailflow.store.engine import read_session
 from mailflow.web.i18n import page_locale, translator
@@ -113,6 +114,6 @@ def too_many(request: Request, site: Wiring) -> HTMLResponse:
     with read_session(site.engine) as session:
         business = catalog.default_business(session)
     lang = page_locale(request.query_params.get("lang"), business.default_locale)
-    response = simple(request, business, lang, translator(lang)("too_many"), [], 429)
+    response = simple(request, business, lang, gettext(lang, "too_many"), [], 429)
     response.headers["Retry-After"] = "600"
     return response

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from tests.integration import test_web
-from tests.integration.test_web import Site
+from tests.integration.test_web import BOB, Site, berlin, booking_form, slot_value
 
 make_site = test_web.make_site  # the fixture, shared
 
@@ -43,3 +45,16 @@ def test_a_language_without_a_name_falls_back_to_the_default(site: Site) -> None
         site.app.engine, "contoso", "haircut", {"names": {"de": ""}}, actor=admin, now=site.now
     )
     assert "<h1>Haircut</h1>" in site.client.get("/book/haircut?lang=de").text
+
+
+def test_a_refused_time_is_explained_in_the_readers_language(site: Site) -> None:
+    """The core gives a code (off the grid); the German page says why in German, the English in English."""
+    off_grid = slot_value(berlin(site.day, 11) + timedelta(minutes=7), BOB)
+    answers = {}
+    for lang in ("de", "en"):
+        data = {**booking_form(site, 11, "eve@example.com"), "slot": off_grid}
+        answers[lang] = site.client.post(f"/book/consultation?lang={lang}", data=data)
+    assert answers["de"].status_code == answers["en"].status_code == 409
+    assert "kann nicht gebucht werden: die Zeit ist keine der angebotenen Anfangszeiten" in answers["de"].text
+    assert "the time is not one of the offered start times" in answers["en"].text
+    assert site.bookings() == []

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from mailflow.booking import BookingStatus, ManageReason, Origin, manage_allowed
-from mailflow.booking.policy import REASON_TEXT
+from mailflow.errors import manage_reason_text
 from tests.unit.factories import START, booking, rules
 
 SELF, STAFF = Origin.SELF_SERVICE, Origin.STAFF
@@ -54,13 +54,18 @@ def test_policy_table(
     assert bool(decision) is allowed
 
 
-def test_every_reason_has_a_sentence_for_customers() -> None:
-    """Every reason maps to its own readable sentence, which the decision carries."""
-    texts = {reason: REASON_TEXT[reason] for reason in ManageReason}
-    assert all(len(text) > 10 for text in texts.values())
-    assert len(set(texts.values())) == len(texts)
+def test_every_reason_has_a_sentence_in_every_language() -> None:
+    """The core gives a code; every code has its own readable sentence in the catalogs."""
+    for locale in ("en", "de"):
+        texts = {reason: manage_reason_text(reason, locale) for reason in ManageReason}
+        assert all(len(text) > 10 and "." not in text[:-1] for text in texts.values()), texts
+        assert len(set(texts.values())) == len(texts)
     decision = manage_allowed(booking(origin=STAFF), rules(), WELL_BEFORE)
-    assert decision.text == REASON_TEXT[R.ORIGIN_STAFF_AND_SETTING_OFF]
+    assert decision.reason is R.ORIGIN_STAFF_AND_SETTING_OFF
+    assert (
+        manage_reason_text(decision.reason)
+        == "this booking was made by the business and can only be changed by them"
+    )
 
 
 def test_without_cutoff_customer_may_act_until_the_start() -> None:

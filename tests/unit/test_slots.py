@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mailflow.booking.model import BusyInterval, Closures, Interval, ServiceRules, Slot, StaffSchedule
-from mailflow.booking.slots import SLOT_PROBLEM_TEXT, SlotProblem, check_slot, free_days, free_slots
+from mailflow.booking.slots import SlotProblem, check_slot, free_days, free_slots
+from mailflow.errors import slot_problem_text
 from tests.unit.factories import no_closures, rules, schedule
 
 BERLIN = "Europe/Berlin"
@@ -277,9 +278,11 @@ def test_first_failing_rule_wins_in_the_documented_order() -> None:
 
 
 def test_every_problem_has_a_short_text() -> None:
-    """``SLOT_PROBLEM_TEXT`` explains every code in one lowercase sentence fragment."""
-    assert set(SLOT_PROBLEM_TEXT) == set(SlotProblem)
-    assert all(text and text[0].islower() and not text.endswith(".") for text in SLOT_PROBLEM_TEXT.values())
+    """The catalogs explain every code in one lowercase sentence fragment, in every language."""
+    for locale in ("en", "de"):
+        texts = [slot_problem_text(problem, locale) for problem in SlotProblem]
+        assert all(text and text[0].islower() and not text.endswith(".") for text in texts)
+        assert not any(text.startswith("slot.") for text in texts)
 
 
 def test_aware_non_utc_start_is_judged_as_an_instant() -> None:
