@@ -1,4 +1,4 @@
-"""Sign-in, sign-out, password reset, invitations, and each member's account page.
+"""Sign-in, sign-out, password reset, accepting an invitation, and each member's account page.
 
 - ``/admin/sign-in``: email and password; failed attempts are limited per
   client address and per email address (in-process sliding windows);
@@ -6,9 +6,9 @@
 - ``/admin/forgot`` emails a one-time link (``AdminLink`` purpose ``reset``,
   one hour) and gives the same answer whether the address exists or not;
   ``/admin/reset/{token}`` sets a new password and ends every session.
-- ``/admin/staff`` (admins): the team and an invitation form; an invitation
-  (purpose ``invite``, seven days) lets the person set their password at
-  ``/admin/welcome/{token}``.
+- ``/admin/welcome/{token}``: an invitation (``AdminLink`` purpose ``invite``,
+  seven days; sent from the staff page, ``mailflow.web.admin.staff``) lets the
+  person set their password.
 - ``/admin/account``: notification preferences (the keys the notifier and the
   agenda job read from ``Staff.notification_prefs``), language, password.
 
