@@ -177,10 +177,10 @@ def _members(session: Session, business: Business, emails: list[str]) -> list[St
     return members
 
 
-def _columns(business: Business, values: dict[str, Any], *, creating: bool) -> dict[str, Any]:
-    """The service columns for ``values`` (checked), the per-language texts merged in."""
+def _columns(business: Business, values: dict[str, Any]) -> dict[str, Any]:
+    """The service columns for ``values`` (checked); text maps keep ``""`` for a language to
+    remove (``_merge_texts`` applies them)."""
     languages = list(business.locales)
-    default = business.default_locale
     columns: dict[str, Any] = {}
     for field, (column, *_) in NUMBERS.items():
         if field in values:
@@ -193,17 +193,14 @@ def _columns(business: Business, values: dict[str, Any], *, creating: bool) -> d
         columns["reminder_offsets_minutes"] = _offsets(list(values["reminders"]))
     if "location" in values:
         columns["location"] = check_text(values["location"] or "", "location", 500)
-    if "names" in values:
-        names = check_texts(dict(values["names"]), languages, "names", 200)
-        if creating and default not in names:
-            raise InvalidInput(f"the service needs a name in {default}, the default language", field="names")
-        columns["names"] = names
-    if "descriptions" in values:
-        columns["descriptions"] = check_texts(dict(values["descriptions"]), languages, "descriptions", 5000)
-    if "change_instructions" in values:
-        columns["instructions"] = check_texts(
-            dict(values["change_instructions"]), languages, "change_instructions", LIMITS["instructions"]
-        )
+    for key, column, limit in (
+        ("names", "names", 200),
+        ("descriptions", "descriptions", 5000),
+        ("change_instructions", "instructions", LIMITS["instructions"]),
+    ):
+        if key in values:
+            given = dict(values[key] or {})
+            columns[column] = check_texts(given, languages, key, limit, keep_empty=True)
     return columns
 
 
@@ -224,15 +221,6 @@ def _merge_texts(service: Service | None, columns: dict[str, Any], default: str)
         columns["description"] = columns["descriptions"].get(default, "")
     if "instructions" in columns:
         columns["change_instructions"] = columns["instructions"].get(default)
-
-
-def _emptied_texts(values: dict[str, Any]) -> dict[str, Any]:
-    """Texts given as empty strings mean "remove that language": kept for the merge, not checked."""
-    return {
-        key: {lang: text for lang, text in dict(values[key]).items() if not (text or "").strip()}
-        for key in ("names", "descriptions", "change_instructions")
-        if key in values and values[key] is not None
-    }
 
 
 def create_service(
@@ -268,7 +256,7 @@ def create_service(
             raise InvalidInput(
                 f"the slug {slug!r} is in use by another service: choose another", field="slug"
             )
-        columns = _columns(biz, {"names": {}, **values}, creating=True)
+        columns = _columns(biz, {"names": {}, **values})
         members = _members(session, biz, list(values.get("staff") or []))
         _merge_texts(None, columns, biz.default_locale)
         service = Service(business_id=pk(biz), slug=slug, **columns)
@@ -304,11 +292,7 @@ def update_service(
     with write_session(engine) as session:
         biz = queries.business_by_slug(session, business)
         service = queries.service_by_slug(session, biz, slug)
-        emptied = _emptied_texts(values)
-        columns = _columns(biz, values, creating=False)
-        for key, removed in emptied.items():
-            column = "instructions" if key == "change_instructions" else key
-            columns[column] = {**columns.get(column, {}), **{lang: "" for lang in removed}}
+        columns = _columns(biz, values)
         _merge_texts(service, columns, biz.default_locale)
         old_offsets = sorted(service.reminder_offsets_minutes)
         before, after = apply_changes(service, columns)

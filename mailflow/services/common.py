@@ -167,8 +167,11 @@ def check_text(value: str, field: str, limit: int) -> str:
     return text
 
 
-def check_texts(texts: dict[str, str], languages: list[str], field: str, limit: int) -> dict[str, str]:
-    """A ``{language: text}`` map with known languages; empty texts are left out."""
+def check_texts(
+    texts: dict[str, str], languages: list[str], field: str, limit: int, *, keep_empty: bool = False
+) -> dict[str, str]:
+    """A ``{language: text}`` map with known languages; empty texts are left out, or kept as
+    ``""`` with ``keep_empty`` (a change's way of saying "remove that language")."""
     checked = {}
     for language, text in texts.items():
         if language not in languages:
@@ -176,7 +179,7 @@ def check_texts(texts: dict[str, str], languages: list[str], field: str, limit: 
                 f"{field}: {language!r} is not one of the business's languages ({', '.join(languages)})",
                 field=field,
             )
-        value = check_text(text, field, limit)
-        if value:
+        value = check_text(text or "", field, limit)
+        if value or keep_empty:
             checked[language] = value
     return checked
