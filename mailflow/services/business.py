@@ -300,6 +300,8 @@ def needs_setup(engine: Engine) -> bool:
 
 def mint_setup_link(engine: Engine, *, now: datetime) -> str | None:
     """A fresh one-time set-up token while no business exists (None once one does)."""
+    if not needs_setup(engine):  # every start of serve asks: no write lock once set up
+        return None
     with write_session(engine) as session:
         if session.exec(select(Business.id).limit(1)).first() is not None:
             return None
