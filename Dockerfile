@@ -10,9 +10,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     MAILFLOW_SMTP_BIND=0.0.0.0:8025
 
 WORKDIR /app
+# The pinned versions with their hashes first (requirements/runtime.txt, from scripts/lock), then
+# mailflow itself without resolving anything again.
+COPY requirements/runtime.txt ./requirements/runtime.txt
+RUN pip install --require-hashes -r requirements/runtime.txt
 COPY pyproject.toml README.md ./
 COPY mailflow ./mailflow
-RUN pip install . \
+RUN pip install --no-deps . \
     && useradd --system --uid 10001 --home-dir /data mailflow \
     && mkdir -p /data \
     && chown mailflow /data
