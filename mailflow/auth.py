@@ -4,8 +4,8 @@ Passwords are hashed with scrypt (``hashlib.scrypt``, memory-hard, in the
 standard library): ``scrypt$<n>$<r>$<p>$<salt>$<hash>``, salt and hash in
 URL-safe base64. A session is a random token in an HTTP-only cookie; the
 database keeps only its SHA-256, so a leaked database signs nobody in. The
-actions (create a user, sign in and out, invitations, resets) are in
-``mailflow.services.accounts``.
+actions are in ``mailflow.services.accounts`` (create a user, passwords),
+``sessions`` (sign in and out) and ``account_links`` (invitations, resets).
 
 >>> stored = hash_password("correct horse battery staple")
 >>> verify_password("correct horse battery staple", stored), verify_password("wrong", stored)

@@ -24,6 +24,7 @@ from mailflow.api.models import (
     WeeklyHours,
 )
 from mailflow.services import staff as people
+from mailflow.services import time_off
 
 if TYPE_CHECKING:
     from mailflow.api.context import Api
@@ -99,14 +100,16 @@ def add_routes(router: APIRouter, api: Api) -> None:
     @router.get("/staff/{email}/time-off", response_model=list[TimeOffOut], tags=["staff"])
     def list_time_off(email: str, caller: ApiCaller = Depends(api.caller)) -> list[dict[str, Any]]:
         """A staff member's time off, by start."""
-        return [view.to_json() for view in people.list_time_off(api.app.engine, caller.business_slug, email)]
+        return [
+            view.to_json() for view in time_off.list_time_off(api.app.engine, caller.business_slug, email)
+        ]
 
     @router.post("/staff/{email}/time-off", status_code=201, response_model=TimeOffAdded, tags=["staff"])
     def add_time_off(email: str, body: TimeOffIn, caller: ApiCaller = Depends(api.caller)) -> dict[str, Any]:
         """Block ``[start, end)`` for a staff member; ``affected`` lists the confirmed bookings
         inside it (they stay: move or cancel them). 422 when it overlaps time off entered."""
         with fields(("body",), renamed=TIME_OFF_AT):
-            changed = people.add_time_off(
+            changed = time_off.add_time_off(
                 api.app.engine,
                 caller.business_slug,
                 email,
@@ -123,7 +126,7 @@ def add_routes(router: APIRouter, api: Api) -> None:
         email: str, time_off_id: int = Path(alias="id"), caller: ApiCaller = Depends(api.caller)
     ) -> dict[str, Any]:
         """Remove one period of time off (the removed one is returned); 404 when it is not theirs."""
-        view = people.remove_time_off(
+        view = time_off.remove_time_off(
             api.app.engine,
             caller.business_slug,
             time_off_id,

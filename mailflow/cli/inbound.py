@@ -26,7 +26,7 @@ def inbound_feed(
     sender: str = typer.Option("", "--from", help="The envelope sender (return path)."),
 ) -> None:
     """Take a message as if an MTA piped it: exit 0 once it is stored, whatever the verdict."""
-    from mailflow.services.inbound import store_raw
+    from mailflow.services.inbound_store import store_raw
 
     raw = sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
     with _app() as app:
@@ -102,7 +102,7 @@ def _last_verdicts(verdicts: list[dict[str, str]]) -> str:
 def inbound_retry(message_id: int = typer.Argument(..., metavar="ID")) -> None:
     """Run the pipeline again for a message that ended with an error."""
     from mailflow.inbound.process import process_one
-    from mailflow.services.inbound import retry_inbound
+    from mailflow.services.inbound_store import retry_inbound
 
     with _app() as app:
         now = _now()

@@ -20,18 +20,17 @@ from mailflow.cli.common import (
 from mailflow.services.staff import (
     DAYS,
     add_staff,
-    add_time_off,
     deactivate_staff,
     list_staff,
-    list_time_off,
     parse_periods,
-    remove_time_off,
     set_hours,
     update_staff,
 )
+from mailflow.services.time_off import add_time_off, list_time_off, remove_time_off
 
 if TYPE_CHECKING:
-    from mailflow.services.staff import StaffView, TimeOffView
+    from mailflow.services.staff import StaffView
+    from mailflow.services.time_off import TimeOffView
 
 staff_cli = typer.Typer(help="Staff, weekly hours and time off.", no_args_is_help=True)
 time_off_cli = typer.Typer(help="A staff member's time off.", no_args_is_help=True)

@@ -24,7 +24,7 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
 
 from mailflow.config import ImapAccount
-from mailflow.services.inbound import store_raw
+from mailflow.services.inbound_store import store_raw
 
 if TYPE_CHECKING:
     from mailflow.bootstrap import App

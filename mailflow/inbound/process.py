@@ -33,15 +33,14 @@ from mailflow.inbound.steps import (
 )
 from mailflow.inbound.strip import new_text
 from mailflow.services import inbound as store
-from mailflow.services.inbound import (
+from mailflow.services.inbound import Outcome, Stored, Target
+from mailflow.services.inbound_store import (
     CLAIM_LEASE,
-    Outcome,
     Received,
-    Stored,
-    Target,
     claim_received,
     has_received,
     header_message_id,
+    load_stored,
     store_many,
     store_raw,
 )
@@ -159,7 +158,7 @@ def process_batch(
     """
     context = context or _rule_context(app)
     outcomes = {row_id: Outcome() for row_id in row_ids}
-    found = store.load_stored(app.engine, row_ids)
+    found = load_stored(app.engine, row_ids)
     stored = {row.id: Stored(row.id, row.sha256, row.envelope_rcpt) for row in found}
     prepared: dict[int, Prepared | Exception] = {}
     for row in found:

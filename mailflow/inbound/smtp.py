@@ -30,7 +30,8 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from mailflow.config import parse_bind
 from mailflow.errors import ConfigError
 from mailflow.ratelimit import RateLimiter
-from mailflow.services.inbound import Received, reply_key_exists, store_many
+from mailflow.services.inbound import reply_key_exists
+from mailflow.services.inbound_store import Received, store_many
 
 if TYPE_CHECKING:
     from mailflow.bootstrap import App

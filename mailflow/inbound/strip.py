@@ -20,7 +20,8 @@ to ``strip_reply(text)``, which works line by line:
 5. trailing whitespace and runs of blank lines are collapsed.
 
 It is conservative on purpose: it only removes what it recognises, and a
-closing formula never swallows the whole message.
+closing formula never swallows the whole message. The patterns of each mail
+client and language are in ``mailflow.inbound.reply_patterns``.
 """
 
 from __future__ import annotations
@@ -31,124 +32,27 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage, Message
 from html.parser import HTMLParser
 
+from mailflow.inbound.reply_patterns import (
+    CLOSING,
+    CLOSING_TAIL_LINES,
+    CLOSING_TAIL_WIDTH,
+    DELIMITER,
+    FENCE,
+    FROM_KEY,
+    HEADER_START_HINT,
+    HEADER_TEXT,
+    INVISIBLE,
+    MAIL_HEADER,
+    MARKDOWN_LINK,
+    QUOTE,
+    QUOTE_HEADER,
+    SIG_DASH,
+    SIGNATURE_LINE,
+    SIGNATURE_WIDTH,
+    WRAPPED_PIECE_WIDTH,
+)
+
 __all__ = ["new_text", "strip_reply"]
-
-
-# --- Line patterns -----------------------------------------------------------------
-
-_QUOTE = re.compile(r"^\s*>")
-_FENCE = re.compile(r"^\s*```")
-_SIG_DASH = re.compile(r"^--\s*$")
-# A line made of separator characters only ("ᐧ" is the invisible tracker Gmail appends).
-_DELIMITER = re.compile(r"^\s*(?:[-_=+~#*•—–]{2,}|ᐧ)\s*$")
-_MARKDOWN_LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
-_SIGNATURE_WIDTH = 100  # "Sent from my iPhone" lines are short; a long line starting so is text
-
-_SIGNATURE_LINE = re.compile(
-    r"""^\s*[(<]*\s*(?:
-        sent\ (?:from|via|with|by|using)\ \S
-      | \w+\ from\ mobile
-      | from\ my\ (?:i?phone|ipad|ipod|android|mobile|cell|samsung|galaxy|blackberry|tablet|smartphone)\b
-      | get\ outlook\ for\b
-      | envoyé\ (?:depuis|de)\ (?:mon|ma|yahoo|mail|outlook)\b
-      | von\ meinem\ .+\ gesendet
-      | gesendet\ (?:von|mit|aus)\ (?:meinem|meiner|der|dem|mail|outlook|yahoo|gmx|web\.de|t-online)\b
-      | diese\ nachricht\ wurde\ von\ .+\ gesendet
-      | inviato\ da\ \S
-      | sendt\ fra\ min\ \S
-      | enviado\ (?:do|desde)\ (?:meu|mi)\ \S
-      | verzonden\ (?:met|vanaf)\ \S
-      | verstuurd\ (?:met|vanaf)\ \S
-      | skickat\ från\ \S
-      | från\ min\ \S
-      | wysłane\ z\ \S
-      | отправлено\ (?:с|из)\ \S
-      | (?:從我的|寄自我的)\ ?iPhone
-      | 发自我的
-    )""",
-    re.IGNORECASE | re.VERBOSE,
-)
-
-# Verbs that end a quote header ("… wrote:"), in the languages of the corpora and a few more.
-_WROTE = (
-    r"(?:wrote|writes|said|schrieb|schrieben\s+Sie|geschrieben|a\s+écrit|a\s+ecrit|nous\s+a\s+dit"
-    r"|escribió|escreveu|ha\s+scritto|het\s+volgende\s+geschreven|schreef|skrev|kirjoitti"
-    r"|napisał\(a\)|napisała|napisał|написал\(а\)|написала|написал|написав|пише|写道|寫道)"
-)
-# Possessive quantifiers keep the header patterns linear on long lines full of "@" and ".".
-_EMAIL = r"[^\s@<>]++@(?:[^\s@<>.]++\.)++[^\s@<>.]++"
-_QUOTE_HEADERS = [
-    # "On Mon, Feb 1, 2016 at 4:58 AM, X <x@y> wrote:", "Am 03.02.2016 schrieb X:", "---- On … wrote ----",
-    # "Le 4 janv. 2016 19:03, X a écrit :", "20 окт. 2016 г. 19:37 пользователь X написал:" …
-    rf"^[\s>*-]*(?=[^\n]*\d)[^\n]{{4,300}}?(?<!\w){_WROTE}(?:\s*[:：][\s*-]*|\s+-{{2,}}[\s*]*)$",
-    # "X <x@y> schrieb am Fr., 28. Apr. 2017 um 11:53 Uhr:", "Op … schreef X het volgende geschreven:"
-    rf"^(?=[^\n]*?(?<!\w)(?:schrieb|schreef|wrote|skrev)\s)"
-    rf"[\s>*-]*[^\n]{{2,300}}?(?:\d|{_EMAIL})[^\n]{{0,200}}?(?<!\w)(?:schrieb|schreef|wrote|skrev)\s[^\n]{{0,150}}[:：]\s*$",
-    # "Some One <info@example.org> wrote:", "X via Discourse Meta <x@y> schrieb:"
-    rf"^(?=[^\n]*?(?<!\w){_WROTE}\s*[:：]?\s*$)[^\n]{{0,200}}{_EMAIL}[^\n]{{0,100}}(?<!\w){_WROTE}\s*[:：]?\s*$",
-    rf"^[^\n]+\svia\s[^\n]+\s{_WROTE}\s*[:：]\s*$",
-    # "2015-10-18 0:17 GMT+03:00 X <x@y>:", "2013/7/20 X <x@y>", "Thu, 26 Jun 2014 14:00:51 +0400 от X <x@y>:"
-    rf"^[^\n]{{0,40}}\d{{4}}[^\n]{{1,120}}<\s*{_EMAIL}\s*>\s*[:：]?\s*$",
-    # "2016-03-03 17:21 GMT+01:00 Some One"
-    r"^\s*\d{4}[-/]\d{1,2}[-/]\d{1,2}\s+\d{1,2}:\d{2}\s+GMT[+-]\d{1,2}:?\d{2}\s+\w[\w\s.'-]*$",
-    # "In message <…>, X writes:"
-    r"^\s*In message\s.+\swrites:\s*$",
-]
-_FORWARD_MARKERS = (
-    r"forwarded message|original message|reply message|ursprüngliche nachricht|originalnachricht"
-    r"|weitergeleitete nachricht|mensaje original|mensaje reenviado|message d'origine|message transféré"
-    r"|messaggio originale|messaggio inoltrato|oorspronkelijk bericht|doorgestuurd bericht"
-    r"|originalmeddelande|vidarebefordrat meddelande|wiadomość oryginalna|wiadomość przekazana"
-    r"|исходное сообщение|пересылаемое сообщение|переслано сообщение|原始邮件|原始郵件|转发的邮件"
-)
-_QUOTE_HEADERS += [
-    rf"^[\s>*]*-{{2,}}\s*(?:{_FORWARD_MARKERS})\s*-{{2,}}[\s*]*$",
-    r"^[\s>*]*(?:begin forwarded message|anfang der weitergeleiteten nachricht|début du message transféré"
-    r"|inizio messaggio inoltrato|comienzo del mensaje reenviado|begin doorgestuurd bericht)\s*:",
-]
-_QUOTE_HEADER = re.compile("|".join(f"(?:{p})" for p in _QUOTE_HEADERS), re.IGNORECASE)
-# A header may be wrapped over several lines; its first line must carry a date, a time or an address.
-_HEADER_START_HINT = re.compile(rf"\d{{4}}|\d{{1,2}}[:.]\d{{2}}|{_EMAIL}|<\s*$")
-_WRAPPED_PIECE_WIDTH = 60
-
-_FROM_KEYS = r"from|von|de|da|van|från|fra|od|от|expéditeur|afzender|lähettäjä|发件人|寄件者"
-_OTHER_KEYS = (
-    r"sent|date|to|cc|bcc|subject|reply-to|on behalf of|gesendet|datum|an|kopie|betreff|antwort an"
-    r"|envoyé|à|objet|destinataire|répondre à|enviado|enviada em|fecha|para|asunto|assunto"
-    r"|inviato|data|a|oggetto|risposta|verzonden|aan|onderwerp|beantwoorden - aan|skickat|till|ämne"
-    r"|kopia|sendt|til|emne|wysłano|wysłane|do|temat|dw|отправлено|дата|кому|копия|тема"
-    r"|发送时间|日期|收件人|抄送|主题|寄件日期|收件者|主旨"
-)
-_MAIL_HEADER = re.compile(
-    rf"^\s*\*?\s*(?P<key>{_FROM_KEYS}|{_OTHER_KEYS})\s*\*?\s*[:：]\s*\*?(?:\s|$)", re.IGNORECASE
-)
-_FROM_KEY = re.compile(rf"^(?:{_FROM_KEYS})$", re.IGNORECASE)
-
-_GREETING = (
-    r"(?:(?:mit\s+)?(?:(?:den\s+)?(?:freundliche|beste|liebe|herzliche|viele|schöne|sonnige|nette"
-    r"|gute|freundlichem|bestem|herzlichem|liebem)[nm]?\s+)?(?:grüße|grüssen|grüsse|grüßen|gruß|gruss)"
-    r"|mfg|lg|vg|bg"
-    r"|(?:best|kind|kindest|warm|warmest|many)\s+regards|regards|best\s+wishes|best|cheers|all\s+the\s+best"
-    r"|(?:yours\s+)?sincerely|yours\s+truly"
-    r"|(?:bien\s+)?cordialement|bien\s+à\s+vous|salutations"
-    r"|(?:met\s+)?vriendelijke\s+groet(?:en)?|groeten|groetjes"
-    r"|saludos(?:\s+cordiales)?|un\s+saludo|atentamente"
-    r"|cordiali\s+saluti|distinti\s+saluti|saluti"
-    r"|(?:med\s+)?vänliga\s+hälsningar|hälsningar|mvh"
-    r"|с\s+уважением|z\s+poważaniem|pozdrawiam)"
-)
-# A name on the closing line: after a comma, or capitalised ("Viele Grüße, max", "Best regards Max").
-_NAME = r"[^\W\d_][\w.'’-]*(?:\s+[^\W\d_][\w.'’-]*){0,2}"
-_CAPITALISED_NAME = r"(?-i:[A-ZÄÖÜÀ-Ý][\w.'’-]*(?:\s+[A-ZÄÖÜÀ-Ý][\w.'’-]*){0,2})"
-_CLOSING = re.compile(
-    rf"^\s*(?:(?:vielen\s+)?dank(?:e)?(?:\s+und|\s*&)?\s+|thanks?(?:\s+and|\s*&)?\s+)?"
-    rf"{_GREETING}(?:\s*/\s*{_GREETING})*\s*[.!]?(?:\s*,\s*{_NAME}|\s+{_CAPITALISED_NAME})?\s*[,.!]?\s*$",
-    re.IGNORECASE,
-)
-_CLOSING_TAIL_LINES = 3
-_CLOSING_TAIL_WIDTH = 50
-
-_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u200e\u200f\ufeff\u2060"))
 
 
 # --- Text -------------------------------------------------------------------------
@@ -172,7 +76,7 @@ def strip_reply(text: str, *, keep_signature: bool = False, keep_closing: bool =
         >>> strip_reply("Stornieren\\n\\nVon: Salon <a@b.de>\\nGesendet: Montag\\nAn: Max")
         'Stornieren'
     """
-    lines = text.translate(_INVISIBLE).replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    lines = text.translate(INVISIBLE).replace("\r\n", "\n").replace("\r", "\n").split("\n")
     kinds = _classify(lines)
     kept = _keep_new_part(lines, kinds, keep_signature=keep_signature)
     if not (keep_signature or keep_closing):
@@ -192,7 +96,7 @@ def _classify(lines: list[str]) -> list[str]:
     kinds: list[str] = []
     in_fence = False
     for line in lines:
-        if _FENCE.match(line):
+        if FENCE.match(line):
             in_fence = not in_fence
             kinds.append(_TEXT)
         elif in_fence:
@@ -207,18 +111,18 @@ def _classify(lines: list[str]) -> list[str]:
 def _classify_line(line: str) -> str:
     if not line.strip():
         return _EMPTY
-    if _QUOTE.match(line):
+    if QUOTE.match(line):
         return _QUOTED
-    if _SIG_DASH.match(line):
+    if SIG_DASH.match(line):
         return _SIG
-    if _DELIMITER.match(line):
+    if DELIMITER.match(line):
         return _DELIM
-    unlinked = _MARKDOWN_LINK.sub(r"\1", line)
-    if len(unlinked) <= _SIGNATURE_WIDTH and _SIGNATURE_LINE.match(unlinked):
+    unlinked = MARKDOWN_LINK.sub(r"\1", line)
+    if len(unlinked) <= SIGNATURE_WIDTH and SIGNATURE_LINE.match(unlinked):
         return _SIG
-    if len(line) <= 400 and _QUOTE_HEADER.match(line.strip()):
+    if len(line) <= 400 and QUOTE_HEADER.match(line.strip()):
         return _HEADER
-    if _MAIL_HEADER.match(line):
+    if MAIL_HEADER.match(line):
         return _MAIL
     return _TEXT
 
@@ -226,12 +130,12 @@ def _classify_line(line: str) -> str:
 def _mark_wrapped_quote_headers(lines: list[str], kinds: list[str]) -> None:
     """Mark quote headers wrapped over up to four more lines ("On …, X <\\nx@y> wrote:")."""
     for start, line in enumerate(lines):
-        if kinds[start] != _TEXT or len(line) > 250 or not _HEADER_START_HINT.search(line):
+        if kinds[start] != _TEXT or len(line) > 250 or not HEADER_START_HINT.search(line):
             continue
         joined = line.strip()
         taken = 0
         for end in range(start + 1, min(start + 7, len(lines))):
-            if kinds[end] in (_MAIL, _DELIM, _SIG) or _FENCE.match(lines[end]):
+            if kinds[end] in (_MAIL, _DELIM, _SIG) or FENCE.match(lines[end]):
                 break
             piece = lines[end].strip().lstrip("> ").strip()
             if not piece:
@@ -241,12 +145,12 @@ def _mark_wrapped_quote_headers(lines: list[str], kinds: list[str]) -> None:
             # was cut after its "<".
             taken += 1
             open_address = joined.count("<") > joined.count(">")
-            if taken > 4 or len(piece) > _WRAPPED_PIECE_WIDTH:
+            if taken > 4 or len(piece) > WRAPPED_PIECE_WIDTH:
                 break
-            if (kinds[end] == _HEADER or _QUOTE_HEADER.match(piece)) and not open_address:
+            if (kinds[end] == _HEADER or QUOTE_HEADER.match(piece)) and not open_address:
                 break
             joined = f"{joined} {piece}"
-            if _QUOTE_HEADER.match(joined):
+            if QUOTE_HEADER.match(joined):
                 for index in range(start, end + 1):
                     kinds[index] = _HEADER
                 break
@@ -275,8 +179,8 @@ def _mark_mail_header_blocks(lines: list[str], kinds: list[str]) -> None:
                 probe += 1
             else:
                 break
-        keys = [_MAIL_HEADER.match(lines[h]) for h in headers]
-        has_from = any(m is not None and _FROM_KEY.match(m["key"]) for m in keys)
+        keys = [MAIL_HEADER.match(lines[h]) for h in headers]
+        has_from = any(m is not None and FROM_KEY.match(m["key"]) for m in keys)
         if len(headers) >= 3 or (len(headers) == 2 and has_from):
             for position in range(index, end + 1):
                 kinds[position] = _HEADER
@@ -305,12 +209,12 @@ def _keep_new_part(lines: list[str], kinds: list[str], *, keep_signature: bool) 
 def _drop_closing(lines: list[str]) -> list[str]:
     """Drop a closing formula followed by at most a few short lines (a name, a phone number)."""
     filled = [i for i, line in enumerate(lines) if line.strip()]
-    for position in filled[-(_CLOSING_TAIL_LINES + 1) :]:
+    for position in filled[-(CLOSING_TAIL_LINES + 1) :]:
         tail = [lines[i] for i in filled if i > position]
         if (
             position > filled[0]
-            and _CLOSING.match(lines[position])
-            and all(len(line.strip()) <= _CLOSING_TAIL_WIDTH for line in tail)
+            and CLOSING.match(lines[position])
+            and all(len(line.strip()) <= CLOSING_TAIL_WIDTH for line in tail)
         ):
             return lines[:position]
     return lines
@@ -404,7 +308,6 @@ _BLOCKS = _PARAGRAPHS | {"address", "article", "aside", "blockquote", "center", 
 _BLOCKS |= {"fieldset", "figure", "footer", "form", "header", "li", "main", "nav", "pre", "section"}
 _BLOCKS |= {"tbody", "thead", "tfoot", "tr"}
 _SPACES = re.compile(r"[ \t\n\r\f]+")
-_HEADER_TEXT = re.compile(rf"^\s*(?:{_FROM_KEYS}|date|datum)\s*[:：]", re.IGNORECASE)
 _OUTLOOK_SEPARATOR = "_" * 32
 _MAX_DEPTH = 150  # the renderer recurses; real mail nests far less
 _MARKED_SECTION = re.compile(r"<!\[[^>]*>?")
@@ -579,7 +482,7 @@ def _starts_quoted_thread(node: _Node) -> bool:
         node.tag == "div"
         and "border-top" in style
         and "solid" in style
-        and bool(_HEADER_TEXT.match(node.text().replace("\xa0", " ")))
+        and bool(HEADER_TEXT.match(node.text().replace("\xa0", " ")))
     )
 
 

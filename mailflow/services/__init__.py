@@ -8,35 +8,34 @@ code. Read models (listings for the CLI, API and admin) live beside them.
 
 Modules:
 
-- ``bookings``: create, reschedule, cancel, look up, list, free slots;
+- ``bookings``: create, reschedule, cancel, look up, list; ``free_slots``: the free starts and days;
 - ``business``: the business profile, its languages, the first run's set-up link;
 - ``catalog``: services (names, descriptions, change instructions per language;
   archive; reminder offsets re-planned), and what the self-service page lists;
-- ``staff``: staff members, weekly hours, time off (with the bookings they affect);
+- ``staff``: staff members and their weekly hours; ``time_off``: their absences (with the
+  bookings they affect);
 - ``closures``: closed days and imported public holidays;
 - ``customers``: address correction, export, erasure, listings;
 - ``calendar`` and ``manage``: what the admin calendar and the manage page show;
-- ``inbound`` and ``mail_log``: storing, claiming and finishing inbound mail, and
-  the outbox and inbound listings;
-- ``accounts``: sign-in passwords, sessions, invitations, password resets;
+- ``inbound_store``, ``inbound`` and ``mail_log``: storing and claiming inbound mail, what the
+  pipeline reads and changes and its finished record, and the outbox and inbound listings;
+- ``accounts``, ``sessions``, ``account_links``: the team, sign-in passwords and preferences;
+  sign-in sessions; invitations and password resets;
 - ``api_keys``: create, list, revoke, the bearer look-up;
 - ``templates``: save, import, roll back, reset email templates, their history;
 - ``reminders``, ``agenda``, ``housekeeping``: reminders planned with each change and sent
   when due, the staff's daily agenda, dropping what is no longer kept;
 - ``common``: the checks every use case shares, and the audit record.
 
-The booking use cases are re-exported here.
+The booking use cases and the free-slot search are re-exported here.
 """
 
 from mailflow.services.bookings import (
     BookingView,
     CustomerInput,
-    OfferedSlot,
     calendar_bounds,
     cancel_booking,
     create_booking,
-    find_free_days,
-    find_slots,
     get_booking,
     in_calendar,
     list_bookings,
@@ -44,6 +43,7 @@ from mailflow.services.bookings import (
     view_of,
 )
 from mailflow.services.common import check_timezone, normalize_email
+from mailflow.services.free_slots import OfferedSlot, find_free_days, find_slots
 
 __all__ = [
     "BookingView",

@@ -1,19 +1,16 @@
-"""Inbound mail: store what arrives, claim it, record the pipeline's outcome, and the changes a reply makes.
+"""Inbound mail in the pipeline: what a reply is about, the changes it makes, and its recorded outcome.
 
-The transports (SMTP, LMTP, IMAP, ``mailflow inbound feed``) call ``store_raw`` or
-``store_many`` before they answer; the worker takes stored rows with
-``claim_received`` and runs the pipeline (``mailflow.inbound.process``) over them
-inside one ``pipeline_transaction`` per batch, calling the steps here that read or
-change the store (targets, de-duplication, bounces, answers, forwards) and
-``finish_messages`` at the end. ``retry_inbound`` puts a message that crashed back
-for another run; The inbound log is ``mailflow.services.mail_log``.
+Messages are stored and claimed by ``mailflow.services.inbound_store``; the worker
+runs the pipeline (``mailflow.inbound.process``) over a batch inside one
+``pipeline_transaction``, calling the steps here that read or change the store
+(targets, de-duplication, bounces, answers, forwards) and ``finish_messages`` at
+the end. The inbound log is ``mailflow.services.mail_log``.
 
 The statements of the hot path are built once, at import, and run as Core.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -22,14 +19,13 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, bindparam, event, insert, update
+from sqlalchemy import Engine, bindparam, event, update
 from sqlmodel import Session, col, select
 
 from mailflow.booking.model import Actor, ActorKind, BookingStatus
-from mailflow.errors import InvalidInput, NotFound
 from mailflow.kinds import InboundStatus
-from mailflow.services.bookings import OfferedSlot, find_slots
 from mailflow.services.common import audit
+from mailflow.services.free_slots import OfferedSlot, find_slots
 from mailflow.store.engine import read_session, write_session
 from mailflow.store.tables import (
     AuditEvent,
@@ -47,7 +43,6 @@ if TYPE_CHECKING:
     from mailflow.outbound.notifier import Notifier
 
 KEY_ADDRESS = re.compile(r"^reply\+([a-z0-9]{8,64})@(.+)$")
-CLAIM_LEASE = timedelta(minutes=5)
 ANSWER_INTERVAL = timedelta(hours=1)
 OPTIONS_COUNT = 5
 OPTIONS_DAYS = 21
@@ -55,29 +50,10 @@ OPTIONS_CHUNK_DAYS = 3
 
 
 @dataclass(frozen=True, slots=True)
-class Received:
-    """A message as an MTA hands it over: bytes and envelope."""
-
-    raw: bytes
-    envelope_from: str
-    envelope_rcpt: str
-
-
-@dataclass(frozen=True, slots=True)
 class Stored:
     """What the pipeline needs of a stored message's row besides its bytes."""
 
     id: int
-    sha256: str
-    envelope_rcpt: str
-
-
-@dataclass(frozen=True, slots=True)
-class StoredMessage:
-    """A stored message as the worker reads it: the row's id, bytes and envelope recipient."""
-
-    id: int
-    raw: bytes
     sha256: str
     envelope_rcpt: str
 
@@ -114,136 +90,10 @@ class Outcome:
 # --- storing ---------------------------------------------------------------------
 
 
-def store_raw(engine: Engine, raw: bytes, *, envelope_from: str, envelope_rcpt: str, now: datetime) -> int:
-    """Store ``raw`` as received (status ``received``); returns the row id. Nothing is judged yet."""
-    return store_many(engine, [Received(raw, envelope_from, envelope_rcpt)], now)[0]
-
-
-def store_many(engine: Engine, messages: list[Received], now: datetime) -> list[int]:
-    """Store ``messages`` in one transaction (one commit, one turn at SQLite's lock); their row ids.
-
-    All or nothing: should the transaction fail, none is stored and the error is raised.
-    """
-    ids = []
-    with write_session(engine) as session:
-        for message in messages:
-            values: dict[str, Any] = {
-                "message_id": header_message_id(message.raw),
-                "sha256": hashlib.sha256(message.raw).hexdigest(),
-                "raw": message.raw,
-                "envelope_from": message.envelope_from[:254],
-                "envelope_rcpt": message.envelope_rcpt[:254],
-                "received_at": now,
-                "status": InboundStatus.RECEIVED.value,
-                "verdicts": [],
-                "attempts": 0,
-            }
-            ids.append(int(session.execute(_STORE, values).scalar_one()))
-    return ids
-
-
-def header_message_id(raw: bytes) -> str | None:
-    """The Message-ID from the header block only (storage must be cheap; the body waits)."""
-    head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0][:65536]
-    match = re.search(rb"(?im)^message-id:[ \t]*(<[^>\r\n]{1,990}>)", head)
-    return match.group(1).decode("ascii", "replace") if match else None
-
-
 # --- claiming --------------------------------------------------------------------
 
 
-def has_received(engine: Engine) -> bool:
-    """Whether a stored message waits (a read, so a polling worker never takes the write lock)."""
-    with read_session(engine) as session:
-        return session.execute(_WAITING).first() is not None
-
-
-def claim_received(engine: Engine, now: datetime, limit: int, lease: timedelta = CLAIM_LEASE) -> list[int]:
-    """Atomically take up to ``limit`` stored messages (or ones whose worker's claim ran out).
-
-    A claim holds for ``lease`` from the moment it is taken, however long the
-    message waited before. (A row claimed before ``claimed_until`` existed has
-    none: its lease counts from its arrival, as it did then.) Returns the ids, ascending.
-    """
-    claimed_until = col(InboundMessage.claimed_until)
-    expired = (claimed_until < now) | (
-        claimed_until.is_(None) & (col(InboundMessage.received_at) < now - lease)
-    )
-    due = (col(InboundMessage.status) == InboundStatus.RECEIVED.value) | (
-        (col(InboundMessage.status) == InboundStatus.PROCESSING.value) & expired
-    )
-    candidates = (
-        select(InboundMessage.id)
-        .where(due)
-        .order_by(col(InboundMessage.id))
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    with write_session(engine) as session:
-        rows = session.execute(
-            update(InboundMessage)
-            .where(col(InboundMessage.id).in_(candidates.scalar_subquery()))
-            .values(
-                status=InboundStatus.PROCESSING.value,
-                claimed_until=now + lease,
-                attempts=col(InboundMessage.attempts) + 1,
-            )
-            .returning(col(InboundMessage.id))
-        ).all()
-    return sorted(row[0] for row in rows)
-
-
-def retry_inbound(
-    engine: Engine, message_id: int, actor: Actor, now: datetime, lease: timedelta = CLAIM_LEASE
-) -> None:
-    """Put a message that ended with an error back for the pipeline, claimed by the caller.
-
-    The row becomes ``processing`` with a claim of ``lease`` from ``now`` (so no
-    worker takes it meanwhile); the caller runs the pipeline on it next. Audited
-    as ``inbound.retry`` under the business of the message's booking (or the only
-    business, for a message that reached none). ``NotFound`` for an unknown id,
-    ``InvalidInput`` when the message is not in ``error``.
-    """
-    with write_session(engine) as session:
-        row = session.get(InboundMessage, message_id)
-        if row is None:
-            raise NotFound("inbound message", str(message_id))
-        if row.status != InboundStatus.ERROR:
-            raise InvalidInput(f"inbound message {message_id} is {row.status}, not error: nothing to retry")
-        row.status = InboundStatus.PROCESSING.value
-        row.claimed_until = now + lease
-        session.add(row)
-        business_id = _business_of(session, row.booking_id)
-        if business_id is not None:
-            audit(
-                session,
-                business_id=business_id,
-                booking_id=row.booking_id,
-                action="inbound.retry",
-                actor=actor,
-                at=now,
-                before={"inbound_id": message_id, "status": InboundStatus.ERROR.value, "error": row.error},
-                after={"inbound_id": message_id, "status": InboundStatus.PROCESSING.value},
-            )
-
-
-def _business_of(session: Session, booking_id: int | None) -> int | None:
-    if booking_id is not None:
-        booking = session.get(Booking, booking_id)
-        if booking is not None:
-            return booking.business_id
-    only = session.exec(select(Business.id).limit(2)).all()
-    return only[0] if len(only) == 1 else None
-
-
 # --- reading ---------------------------------------------------------------------
-
-
-def load_stored(engine: Engine, row_ids: Sequence[int]) -> list[StoredMessage]:
-    """The stored messages of ``row_ids`` (those that exist), with their bytes."""
-    with read_session(engine) as session:
-        found = session.execute(_STORED, {"ids": list(row_ids)}).all()
-    return [StoredMessage(row.id, row.raw, row.sha256, row.envelope_rcpt) for row in found]
 
 
 def our_addresses(engine: Engine) -> frozenset[str]:
@@ -537,11 +387,6 @@ def _earlier(same: Any) -> Any:
 
 # Statements built once: the pipeline runs them for every message.
 _INBOUND = InboundMessage.__table__  # type: ignore[attr-defined]  # SQLModel tables have one
-_STORE = insert(_INBOUND).returning(_INBOUND.c.id)
-_WAITING = select(InboundMessage.id).where(InboundMessage.status == InboundStatus.RECEIVED.value).limit(1)
-_STORED = select(
-    InboundMessage.id, InboundMessage.raw, InboundMessage.sha256, InboundMessage.envelope_rcpt
-).where(col(InboundMessage.id).in_(bindparam("ids", expanding=True)))
 _FINISH = (  # Core, not ORM: one executemany for the batch, no objects to keep in step
     update(_INBOUND)
     .where(_INBOUND.c.id == bindparam("row_id"))

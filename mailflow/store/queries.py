@@ -157,6 +157,13 @@ def staff_by_email(session: Session, business: Business, email: str) -> Staff:
     return staff
 
 
+def staff_by_id(session: Session, staff_id: int) -> Staff:
+    staff = session.get(Staff, staff_id)
+    if staff is None:
+        raise NotFound("staff member", str(staff_id))
+    return staff
+
+
 def staff_for_service(session: Session, service: Service) -> Sequence[Staff]:
     """Active staff who perform ``service``, in a stable order."""
     return session.exec(_STAFF_FOR_SERVICE, params={"service_id": service.id}).all()

@@ -18,7 +18,7 @@ from playwright.sync_api import Page, expect
 
 from mailflow.booking.model import Actor, ActorKind
 from mailflow.outbound.templates import default_source
-from mailflow.services import accounts, templates
+from mailflow.services import accounts, sessions, templates
 from mailflow.store.engine import make_engine
 from mailflow.web.admin import ADMIN_COOKIE
 from tests.conftest import BERLIN, berlin, next_weekday
@@ -47,13 +47,13 @@ def signed_in_admin(live_server: LiveServer, page: Page) -> Iterator[str]:
         actor=test,
         now=datetime.now(UTC),
     )
-    token = accounts.sign_in(engine, address, PASSWORD, now=datetime.now(UTC))
+    token = sessions.sign_in(engine, address, PASSWORD, now=datetime.now(UTC))
     assert token is not None
     page.context.add_cookies([{"name": ADMIN_COOKIE, "value": token, "url": live_server.base_url}])
     try:
         yield address
     finally:  # other browser tests read German confirmations: leave the default in force
-        who = accounts.signed_in(engine, token, datetime.now(UTC))
+        who = sessions.signed_in(engine, token, datetime.now(UTC))
         assert who is not None
         templates.reset_template(
             engine, who.business_id, "confirmation", "de", actor=test, now=datetime.now(UTC)

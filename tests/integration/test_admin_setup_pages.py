@@ -21,7 +21,8 @@ from mailflow.config import load_settings
 from mailflow.services.business import get_business, list_businesses, mint_setup_link
 from mailflow.services.catalog import get_service
 from mailflow.services.closures import list_closures
-from mailflow.services.staff import get_staff, list_time_off
+from mailflow.services.staff import get_staff
+from mailflow.services.time_off import list_time_off
 from mailflow.web.admin.forms import texts_of
 from mailflow.web.app import create_web_app
 from tests.integration.test_admin_pages import ADMIN, BOB, HTML, Admin, csrf_of, make_admin, site

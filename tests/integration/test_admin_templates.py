@@ -37,7 +37,7 @@ from mailflow.outbound.samples import KINDS, MANAGE_URL
 from mailflow.outbound.templates import default_source
 from mailflow.outbound.transports import MemoryTransport
 from mailflow.runtime import run_once
-from mailflow.services import accounts
+from mailflow.services import accounts, sessions
 from mailflow.store.engine import read_session, write_session
 from mailflow.store.tables import Booking, OutboxMessage
 from mailflow.web.admin import ADMIN_COOKIE
@@ -138,7 +138,7 @@ def sign_in(app: App, address: str, role: str, now: datetime) -> str:
         actor=test,
         now=now,
     )
-    token = accounts.sign_in(app.engine, address, PASSWORD, now=now)
+    token = sessions.sign_in(app.engine, address, PASSWORD, now=now)
     assert token is not None
     return token
 
@@ -167,7 +167,7 @@ def make_editor(db_url: str, tmp_path: Path, now: datetime, next_tuesday: date) 
         built.append(app)
         seed_demo(app.engine, now)
         token = sign_in(app, ADMIN, "admin", now)
-        who = accounts.signed_in(app.engine, token, now)
+        who = sessions.signed_in(app.engine, token, now)
         assert who is not None
         return Editor(app, browser(app, token), who.business_id, now, next_tuesday)
 

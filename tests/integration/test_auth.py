@@ -11,7 +11,7 @@ from sqlmodel import select
 from mailflow import auth
 from mailflow.booking.model import Actor, ActorKind
 from mailflow.errors import InvalidInput, NotFound
-from mailflow.services import accounts
+from mailflow.services import accounts, sessions
 from mailflow.store.engine import read_session, write_session
 
 PASSWORD = "a long passphrase"
@@ -34,16 +34,16 @@ def test_sign_in_session_and_sign_out(demo_engine: Engine, now: datetime) -> Non
         demo_engine, "contoso", "bob@contoso.example", password=PASSWORD, actor=CLI, now=now
     )
     assert user.password is None and user.role == "staff"  # the demo's Bob keeps his role
-    assert accounts.sign_in(demo_engine, "bob@contoso.example", "wrong password", now=now) is None
-    assert accounts.sign_in(demo_engine, "nobody@contoso.example", PASSWORD, now=now) is None
-    token = accounts.sign_in(demo_engine, " Bob@Contoso.example ", PASSWORD, now=now)
+    assert sessions.sign_in(demo_engine, "bob@contoso.example", "wrong password", now=now) is None
+    assert sessions.sign_in(demo_engine, "nobody@contoso.example", PASSWORD, now=now) is None
+    token = sessions.sign_in(demo_engine, " Bob@Contoso.example ", PASSWORD, now=now)
     assert token
-    who = accounts.signed_in(demo_engine, token, now)
+    who = sessions.signed_in(demo_engine, token, now)
     assert who is not None and who.email == "bob@contoso.example" and not who.is_admin
-    assert accounts.signed_in(demo_engine, token + "x", now) is None
-    assert accounts.signed_in(demo_engine, token, now + auth.SESSION_LIFETIME) is None  # expired
-    accounts.end_session(demo_engine, token)
-    assert accounts.signed_in(demo_engine, token, now) is None
+    assert sessions.signed_in(demo_engine, token + "x", now) is None
+    assert sessions.signed_in(demo_engine, token, now + auth.SESSION_LIFETIME) is None  # expired
+    sessions.end_session(demo_engine, token)
+    assert sessions.signed_in(demo_engine, token, now) is None
 
 
 def test_a_new_password_ends_old_sessions_and_inactive_staff_are_out(
@@ -54,19 +54,19 @@ def test_a_new_password_ends_old_sessions_and_inactive_staff_are_out(
 
     carla = "carla@contoso.example"
     accounts.create_user(demo_engine, "contoso", carla, password=PASSWORD, actor=CLI, now=now)
-    token = accounts.sign_in(demo_engine, carla, PASSWORD, now=now)
+    token = sessions.sign_in(demo_engine, carla, PASSWORD, now=now)
     with pytest.raises(InvalidInput, match="--reset"):
         accounts.create_user(demo_engine, "contoso", carla, password="another passphrase", actor=CLI, now=now)
     accounts.create_user(
         demo_engine, "contoso", carla, password="another passphrase", reset=True, actor=CLI, now=now
     )
-    assert accounts.signed_in(demo_engine, token, now) is None
-    token = accounts.sign_in(demo_engine, carla, "another passphrase", now=now)
+    assert sessions.signed_in(demo_engine, token, now) is None
+    token = sessions.sign_in(demo_engine, carla, "another passphrase", now=now)
     with write_session(demo_engine) as session:
         row = session.exec(select(Staff).where(Staff.email == carla)).one()
         row.active = False
         session.add(row)
-    assert accounts.signed_in(demo_engine, token, now + timedelta(seconds=1)) is None
+    assert sessions.signed_in(demo_engine, token, now + timedelta(seconds=1)) is None
 
 
 def test_new_users_and_bad_input(demo_engine: Engine, now: datetime) -> None:

@@ -15,7 +15,7 @@ from mailflow.booking.model import Actor, ActorKind
 from mailflow.demo import seed_demo
 from mailflow.errors import InvalidInput, NotFound
 from mailflow.outbound.templates import TemplateSource, default_source
-from mailflow.services import accounts, api_keys, templates
+from mailflow.services import account_links, accounts, api_keys, sessions, templates
 from mailflow.store.engine import read_session
 from mailflow.store.tables import AuditEvent, OutboxMessage
 
@@ -89,7 +89,7 @@ def test_a_label_over_200_characters_creates_no_key(demo: Engine, now: datetime)
 
 def test_an_invitation_link_works_once(demo: Engine, now: datetime) -> None:
     """The invited person chooses a password with the link; a second use of it is NotFound."""
-    address = accounts.invite_staff(
+    address = account_links.invite_staff(
         demo,
         contoso(demo),
         "New@Contoso.example",
@@ -99,31 +99,31 @@ def test_an_invitation_link_works_once(demo: Engine, now: datetime) -> None:
         now=now,
     )
     token = invitation_token(demo)
-    assert accounts.link_holder(demo, token, "invite", now) == address == "new@contoso.example"
-    assert accounts.redeem_link(demo, token, "invite", PASSWORD, now=now) == address
+    assert account_links.link_holder(demo, token, "invite", now) == address == "new@contoso.example"
+    assert account_links.redeem_link(demo, token, "invite", PASSWORD, now=now) == address
     with pytest.raises(NotFound):
-        accounts.redeem_link(demo, token, "invite", "another passphrase", now=now)
-    assert accounts.sign_in(demo, address, PASSWORD, now=now) is not None
+        account_links.redeem_link(demo, token, "invite", "another passphrase", now=now)
+    assert sessions.sign_in(demo, address, PASSWORD, now=now) is not None
     assert ("account.invited", ADMIN.label) in audited(demo)
     assert ("account.invitation_accepted", address) in audited(demo)
 
 
 def test_an_invitation_link_is_no_reset_link(demo: Engine, now: datetime) -> None:
     """A link is redeemed only for its own purpose."""
-    accounts.invite_staff(
+    account_links.invite_staff(
         demo, contoso(demo), BOB, public_url=PUBLIC_URL, message_domain="testserver", actor=ADMIN, now=now
     )
     token = invitation_token(demo)
     with pytest.raises(NotFound):
-        accounts.redeem_link(demo, token, "reset", PASSWORD, now=now)
-    assert accounts.link_holder(demo, token, "invite", now) == BOB
+        account_links.redeem_link(demo, token, "reset", PASSWORD, now=now)
+    assert account_links.link_holder(demo, token, "invite", now) == BOB
 
 
 def test_someone_who_can_sign_in_is_not_invited(demo: Engine, now: datetime) -> None:
     """Inviting a member with a password is InvalidInput that points at “Forgot your password?”."""
     accounts.create_user(demo, "contoso", BOB, password=PASSWORD, actor=ADMIN, now=now)
     with pytest.raises(InvalidInput, match="Forgot your password"):
-        accounts.invite_staff(
+        account_links.invite_staff(
             demo, contoso(demo), BOB, public_url=PUBLIC_URL, message_domain="testserver", actor=ADMIN, now=now
         )
 
@@ -137,14 +137,14 @@ def test_creating_a_user_is_audited(demo: Engine, now: datetime) -> None:
 def test_signing_out_everywhere_keeps_only_the_given_session(demo: Engine, now: datetime) -> None:
     """Every other session of the person ends; the kept one still names them."""
     accounts.create_user(demo, "contoso", BOB, password=PASSWORD, actor=ADMIN, now=now)
-    here = accounts.sign_in(demo, BOB, PASSWORD, now=now)
-    elsewhere = accounts.sign_in(demo, BOB, PASSWORD, now=now)
-    who = accounts.signed_in(demo, here, now)
+    here = sessions.sign_in(demo, BOB, PASSWORD, now=now)
+    elsewhere = sessions.sign_in(demo, BOB, PASSWORD, now=now)
+    who = sessions.signed_in(demo, here, now)
     assert who is not None
-    ended = accounts.sign_out_everywhere(demo, who.staff_id, actor=ADMIN, now=now, keep=here)
+    ended = sessions.sign_out_everywhere(demo, who.staff_id, actor=ADMIN, now=now, keep=here)
     assert ended == 1
-    assert accounts.signed_in(demo, elsewhere, now) is None
-    assert accounts.signed_in(demo, here, now) is not None
+    assert sessions.signed_in(demo, elsewhere, now) is None
+    assert sessions.signed_in(demo, here, now) is not None
     assert audited(demo)[-1] == ("account.signed_out_everywhere", ADMIN.label)
 
 

@@ -11,16 +11,8 @@ from sqlmodel import Session, col, select
 from mailflow.booking.model import Actor, ActorKind
 from mailflow.demo import seed_demo
 from mailflow.errors import InvalidInput, NotFound
-from mailflow.services.inbound import (
-    Received,
-    Stored,
-    claim_received,
-    is_duplicate,
-    reply_key_exists,
-    retry_inbound,
-    store_many,
-    store_raw,
-)
+from mailflow.services.inbound import Stored, is_duplicate, reply_key_exists
+from mailflow.services.inbound_store import Received, claim_received, retry_inbound, store_many, store_raw
 from mailflow.services.mail_log import list_inbound
 from mailflow.store.tables import AuditEvent, Business, InboundMessage, ReplyKey
 

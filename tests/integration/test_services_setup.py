@@ -15,7 +15,7 @@ from mailflow.errors import InvalidInput, NotFound, SlotUnavailable
 from mailflow.outbound.message import EmailBuilder, MailSettings
 from mailflow.outbound.notifier import Notifier
 from mailflow.services import business as businesses
-from mailflow.services import catalog, closures, staff
+from mailflow.services import catalog, closures, staff, time_off
 from mailflow.store.engine import read_session
 from mailflow.store.tables import AuditEvent, Booking, OutboxMessage, Reminder
 from tests.conftest import next_weekday
@@ -295,7 +295,7 @@ def test_time_off_blocks_slots_and_lists_affected_bookings(city: Engine, now: da
     """Time off over a booking lists it as affected and makes the time unbookable."""
     ref = _book(city, _tuesday(now, 10), now)
     start = _tuesday(now, 9).replace(tzinfo=None)  # no offset: Ben's zone
-    added = staff.add_time_off(
+    added = time_off.add_time_off(
         city,
         "city",
         "ben@city.example",
@@ -314,11 +314,11 @@ def test_time_off_blocks_slots_and_lists_affected_bookings(city: Engine, now: da
 def test_time_off_overlapping_or_reversed_is_refused(city: Engine, now: datetime) -> None:
     """Time off that overlaps time off already entered, or ends before it starts, is refused."""
     start = _tuesday(now, 9)
-    staff.add_time_off(
+    time_off.add_time_off(
         city, "city", "ben@city.example", start=start, end=start + timedelta(hours=2), actor=ADMIN, now=now
     )
     with pytest.raises(InvalidInput):
-        staff.add_time_off(
+        time_off.add_time_off(
             city,
             "city",
             "ben@city.example",
@@ -328,7 +328,7 @@ def test_time_off_overlapping_or_reversed_is_refused(city: Engine, now: datetime
             now=now,
         )
     with pytest.raises(InvalidInput):
-        staff.add_time_off(
+        time_off.add_time_off(
             city,
             "city",
             "ben@city.example",
@@ -337,16 +337,16 @@ def test_time_off_overlapping_or_reversed_is_refused(city: Engine, now: datetime
             actor=ADMIN,
             now=now,
         )
-    assert len(staff.list_time_off(city, "city", "ben@city.example")) == 1
+    assert len(time_off.list_time_off(city, "city", "ben@city.example")) == 1
 
 
 def test_time_off_removed_frees_the_time(city: Engine, now: datetime) -> None:
     """Removing time off makes its time bookable again and is audited."""
     start = _tuesday(now, 9)
-    added = staff.add_time_off(
+    added = time_off.add_time_off(
         city, "city", "ben@city.example", start=start, end=start + timedelta(hours=8), actor=ADMIN, now=now
     )
-    staff.remove_time_off(city, "city", added.item.id, actor=ADMIN, now=now)
+    time_off.remove_time_off(city, "city", added.item.id, actor=ADMIN, now=now)
     _book(city, _tuesday(now, 10), now)
     assert "staff.time_off_removed" in _actions(city)
 

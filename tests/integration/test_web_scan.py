@@ -52,8 +52,8 @@ from mailflow.bootstrap import App, build
 from mailflow.config import load_settings
 from mailflow.demo import seed_demo
 from mailflow.runtime import run_once
-from mailflow.services import accounts
-from mailflow.services.accounts import queue_link_email
+from mailflow.services import accounts, sessions
+from mailflow.services.account_links import queue_link_email
 from mailflow.services.api_keys import create_api_key
 from mailflow.store.engine import write_session
 from mailflow.store.tables import Business, Service, Staff
@@ -221,13 +221,13 @@ class Scan:
         """A valid admin session token: the last one, or a new one when a scanned POST ended it."""
         assert self.app is not None
         now = datetime.now(UTC)
-        if accounts.signed_in(self.app.engine, self.admin_token, now) is not None:
+        if sessions.signed_in(self.app.engine, self.admin_token, now) is not None:
             return self.admin_token
         # the scan may have changed the password
         accounts.create_user(
             self.app.engine, "contoso", ADMIN, password=PASSWORD, reset=True, actor=TEST, now=now
         )
-        token = accounts.sign_in(self.app.engine, ADMIN, PASSWORD, now=now)
+        token = sessions.sign_in(self.app.engine, ADMIN, PASSWORD, now=now)
         assert token is not None
         self.admin_token = token
         return token

@@ -30,7 +30,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from mailflow import auth
 from mailflow.booking.model import Actor, ActorKind
-from mailflow.services import accounts
+from mailflow.services import sessions
 from mailflow.web.deps import Wiring, clock
 from mailflow.web.security import attach_session, csrf_token, csrf_valid, request_session
 
@@ -69,7 +69,7 @@ class Admin:
         if isinstance(cached, auth.SignedIn):
             return cached
         token = request.cookies.get(ADMIN_COOKIE)
-        who = accounts.signed_in(self.wiring.engine, token, at)
+        who = sessions.signed_in(self.wiring.engine, token, at)
         if who is None:
             raise NotSignedIn()
         request.state.mf_admin_user = who

@@ -20,8 +20,8 @@ from fastapi.responses import RedirectResponse, Response
 from mailflow import auth
 from mailflow.errors import InvalidInput, NotFound
 from mailflow.outbound.templates import default_locales
-from mailflow.services.accounts import sign_in
 from mailflow.services.business import complete_setup, setup_link_valid
+from mailflow.services.sessions import sign_in
 from mailflow.web.admin import ADMIN_COOKIE, Admin, csrf_guard, site
 from mailflow.web.admin.forms import FormState
 from mailflow.web.deps import clock

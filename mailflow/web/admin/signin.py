@@ -12,8 +12,8 @@
 - ``/admin/account``: notification preferences (the keys the notifier and the
   agenda job read from ``Staff.notification_prefs``), language, password.
 
-Every change is a function of ``mailflow.services.accounts``; these pages parse
-the forms, call it and show the result.
+Every change is a function of ``mailflow.services.accounts``, ``sessions`` or
+``account_links``; these pages parse the forms, call it and show the result.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from fastapi.responses import RedirectResponse, Response
 from mailflow import auth
 from mailflow.errors import InvalidInput, NotFound
 from mailflow.ratelimit import RateLimiter
-from mailflow.services import accounts
-from mailflow.services.accounts import INVITE_LIFETIME, RESET_LIFETIME
+from mailflow.services import account_links, accounts, sessions
+from mailflow.services.account_links import INVITE_LIFETIME, RESET_LIFETIME
 from mailflow.web.admin import ADMIN_COOKIE, Admin, Desk, NotSignedIn, csrf_guard, desk, signed_in, site
 from mailflow.web.deps import clock
 from mailflow.web.security import client_ip
@@ -193,7 +193,7 @@ def sign_in_submit(
     if address and limit.failures_per_address.blocked(address):
         return sign_in_page(request, admin, target, email=email, error=TOO_MANY_FOR_ADDRESS, status=429)
     engine = admin.wiring.engine
-    token = accounts.sign_in(engine, address, password, now=now) if address and password else None
+    token = sessions.sign_in(engine, address, password, now=now) if address and password else None
     if token is None:
         limit.failures_per_ip.hit(ip)
         if address:
@@ -220,7 +220,7 @@ def sign_out(
     _: None = Depends(csrf_guard("sign-out")),
     admin: Admin = Depends(site),
 ) -> Response:
-    accounts.end_session(admin.wiring.engine, request.cookies.get(ADMIN_COOKIE))
+    sessions.end_session(admin.wiring.engine, request.cookies.get(ADMIN_COOKIE))
     response = RedirectResponse("/admin/sign-in?done=signed-out", status_code=303)
     response.delete_cookie(ADMIN_COOKIE, path="/", httponly=True, samesite="lax", secure=secure_cookie(admin))
     return response
@@ -248,7 +248,7 @@ def forgot_submit(
     allowed = limit.forgot_per_ip.hit(client_ip(request)) and limit.forgot_per_address.hit(address)
     if allowed and address:
         site_ = admin.wiring
-        accounts.request_password_reset(
+        account_links.request_password_reset(
             site_.engine,
             address,
             public_url=site_.settings.public_url,
@@ -269,7 +269,7 @@ def set_password_page(
     error: str | None = None,
     status: int = 200,
 ) -> Response:
-    holder = accounts.link_holder(admin.wiring.engine, token, purpose, now)
+    holder = account_links.link_holder(admin.wiring.engine, token, purpose, now)
     if holder is None:
         return admin.render(
             request,
@@ -302,7 +302,7 @@ def set_password_submit(
     if problem is not None:
         return set_password_page(request, admin, now, token, purpose, error=problem, status=400)
     try:
-        accounts.redeem_link(admin.wiring.engine, token, purpose, password, now=now)
+        account_links.redeem_link(admin.wiring.engine, token, purpose, password, now=now)
     except NotFound:  # used, expired, or another click used it just now
         return set_password_page(request, admin, now, token, purpose)
     return RedirectResponse("/admin/sign-in?done=reset", status_code=303)

@@ -20,25 +20,22 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import RedirectResponse, Response
 
 from mailflow.errors import InvalidInput, NotFound
-from mailflow.services import accounts
+from mailflow.services import account_links, accounts
 from mailflow.services.bookings import BookingView
 from mailflow.services.business import business_slug, get_business
 from mailflow.services.common import normalize_email
 from mailflow.services.staff import (
     DAYS,
     StaffView,
-    TimeOffView,
     add_staff,
-    add_time_off,
     deactivate_staff,
     get_staff,
     list_staff,
-    list_time_off,
     parse_periods,
-    remove_time_off,
     set_hours,
     update_staff,
 )
+from mailflow.services.time_off import TimeOffView, add_time_off, list_time_off, remove_time_off
 from mailflow.web.admin import Desk, admin_desk, csrf_guard
 from mailflow.web.admin.forms import FormState, affected_rows, posted
 from mailflow.web.admin.setup import LANGUAGE_NAMES, time_zones
@@ -173,7 +170,7 @@ def invite(
         problem = f"“{values['email'].strip()}” is not an email address."
         return team_page(d, status=400, invite_error=problem, invite_values=values)
     try:
-        accounts.invite_staff(
+        account_links.invite_staff(
             d.site.engine,
             d.who.business_id,
             address,

@@ -1,0 +1,110 @@
+"""Free slots: the start times and days the booking pages, the CLI and the inbound answers offer.
+
+A read model over the core's ``free_slots``/``free_days``: it loads the staff's
+schedules, the closures and the service's rules for a range of local days and
+asks the core; nothing is written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session
+
+from mailflow import booking as core
+from mailflow.services.bookings import FIRST_DAY, LAST_DAY
+from mailflow.store import queries
+from mailflow.store.tables import Business, Service, Staff, pk
+
+
+@dataclass(frozen=True, slots=True)
+class OfferedSlot:
+    """A free start time with the staff member's email and name."""
+
+    start: datetime
+    end: datetime
+    staff_email: str
+    staff_name: str
+
+
+def _search(
+    session: Session,
+    business: Business,
+    service: Service,
+    day_from: date,
+    day_to: date,
+    staff_email: str | None,
+) -> tuple[list[Staff], dict[str, Any]]:
+    """The staff to search and the core's arguments for a slot search over local days."""
+    members = list(queries.staff_for_service(session, service))
+    if staff_email is not None:
+        members = [m for m in members if m.email == staff_email.strip().lower()]
+    if day_to < FIRST_DAY or day_from > LAST_DAY:
+        members = []  # no free time outside the calendar
+    day_from, day_to = max(day_from, FIRST_DAY), min(day_to, LAST_DAY)
+    window = queries.day_window(day_from, day_to, business.timezone)
+    arguments: dict[str, Any] = {
+        "rules": queries.rules_of(service),
+        "staff": [queries.schedule_of(session, member, window) for member in members],
+        "closures": queries.closures_of(session, business, window),
+        "start_day": day_from,
+        "end_day": day_to,
+    }
+    return members, arguments
+
+
+def find_slots(
+    session: Session,
+    business: Business,
+    service: Service,
+    *,
+    day_from: date,
+    day_to: date,
+    now: datetime,
+    grid: timedelta,
+    staff_email: str | None = None,
+    exclude_booking_id: int | None = None,
+) -> list[OfferedSlot]:
+    """Free start times of ``service`` on local days ``day_from``..``day_to`` (business zone).
+
+    ``staff_email`` restricts to one staff member (who must perform the
+    service); ``exclude_booking_id`` frees the slot of a booking being moved.
+    """
+    members, arguments = _search(session, business, service, day_from, day_to, staff_email)
+    if not members:
+        return []
+    slots = core.free_slots(**arguments, now=now, grid=grid, exclude_booking_id=exclude_booking_id)
+    zone = ZoneInfo(business.timezone)
+    by_id = {pk(member): member for member in members}
+    return [
+        OfferedSlot(
+            slot.start,
+            slot.end,
+            by_id[slot.staff_id].email,
+            by_id[slot.staff_id].name or by_id[slot.staff_id].email,
+        )
+        for slot in slots
+        if day_from <= slot.start.astimezone(zone).date() <= day_to
+    ]
+
+
+def find_free_days(
+    session: Session,
+    business: Business,
+    service: Service,
+    *,
+    day_from: date,
+    day_to: date,
+    now: datetime,
+    grid: timedelta,
+    staff_email: str | None = None,
+    exclude_booking_id: int | None = None,
+) -> set[date]:
+    """The days of ``day_from``..``day_to`` with at least one free start (for a month calendar)."""
+    members, arguments = _search(session, business, service, day_from, day_to, staff_email)
+    if not members:
+        return set()
+    return core.free_days(**arguments, now=now, grid=grid, exclude_booking_id=exclude_booking_id)
