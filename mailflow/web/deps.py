@@ -1,10 +1,13 @@
 """What the customer pages take from the wiring, as FastAPI dependencies.
 
-``create_web_app`` puts one ``Wiring`` on ``app.state.wiring``; the route
+``create_web_app`` puts one ``Wiring`` on ``app.state.wiring``, made from the
+``WebParts`` it was given (``mailflow.parts``); the route
 modules (``manage``, ``find``, ``book``) ask for it with ``Depends(wiring)``,
 and for the time with ``Depends(clock)`` (tests set it through
 ``app.dependency_overrides[clock]``). The manage pages' own dependency,
-``manage.managed_booking``, builds on these two.
+``manage.managed_booking``, builds on these two. The admin and the API
+(``mailflow.api``) read the time from the same ``clock``: one override sets it
+for every route.
 
 A dependency that refuses the request raises ``Answered`` with the page to
 show; the handler ``create_web_app`` installs returns that page as it is.
