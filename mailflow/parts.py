@@ -80,6 +80,14 @@ class Mailroom:
     def engine(self) -> Engine:
         return self.use_cases.engine
 
+    @property
+    def notifier(self) -> Notifier:
+        return self.use_cases.notifier
+
+    @property
+    def grid(self) -> timedelta:
+        return self.use_cases.grid
+
 
 @dataclass(frozen=True)
 class SmtpParts:

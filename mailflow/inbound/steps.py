@@ -164,9 +164,7 @@ def classify(msg: Inbound) -> Next:
         outcome.add(verdict.rule, verdict.verdict, verdict.detail)
     if classification.kind == "bounce":
         if classification.bounce is not None:
-            store.record_bounce(
-                msg.session, msg.room.use_cases.notifier, classification.bounce, outcome, msg.now
-            )
+            store.record_bounce(msg.session, msg.room.notifier, classification.bounce, outcome, msg.now)
         return STOP
     if classification.kind == "feedback_report":
         outcome.add("complaint", "recorded", msg.parsed.from_address or "")
@@ -219,7 +217,7 @@ def staff_reply(msg: Inbound) -> Next:
     booking = msg.the_booking()
     store.relay_staff_reply(
         msg.session,
-        msg.room.use_cases.notifier,
+        msg.room.notifier,
         booking,
         msg.sender,
         msg.parsed.subject or "",
@@ -273,7 +271,7 @@ def answer_or_forward(msg: Inbound) -> Next:
         _answer(msg, msg.acted)
     if msg.forward is not None:
         _forward(
-            msg.room.use_cases.notifier,
+            msg.room.notifier,
             msg.session,
             msg.the_booking(),
             msg.parsed,
@@ -350,7 +348,7 @@ def _cancel(msg: Inbound) -> Next | Forward:
             reason=None,
             actor=_customer_actor(msg.sender),
             now=msg.now,
-            notifier=msg.room.use_cases.notifier,
+            notifier=msg.room.notifier,
             within=msg.session,
         )
     except PolicyRefused as exc:
@@ -364,9 +362,7 @@ def _offer(msg: Inbound) -> Next | Forward:
     decision = decide(load_facts(msg.session, booking), msg.now)
     if not decision.allowed:
         return _refused(msg, "reschedule", decision.reason.value)
-    count = store.offer_slots(
-        msg.session, msg.room.use_cases.notifier, booking, msg.now, msg.room.use_cases.grid
-    )
+    count = store.offer_slots(msg.session, msg.room.notifier, booking, msg.now, msg.room.grid)
     msg.outcome.add("act", "options", f"{count} slots offered")
     return STOP
 
@@ -412,7 +408,7 @@ def _refused(msg: Inbound, action: str, reason: str) -> Forward:
 
 
 def _answer(msg: Inbound, acted: Acted) -> None:
-    session, notifier, booking = msg.session, msg.room.use_cases.notifier, msg.the_booking()
+    session, notifier, booking = msg.session, msg.room.notifier, msg.the_booking()
     if acted.verdict == "refused":
         if store.answer_refusal(session, notifier, booking, acted.action, acted.reason, msg.sender, msg.now):
             msg.outcome.add("answer", "action_refused", acted.reason)
@@ -420,11 +416,11 @@ def _answer(msg: Inbound, acted: Acted) -> None:
             msg.outcome.add("answer", "suppressed", "already answered within the hour")
     elif acted.verdict == "not_understood":
         if store.may_answer(session, booking, msg.sender, msg.now):
-            count = store.offer_slots(session, notifier, booking, msg.now, msg.room.use_cases.grid)
+            count = store.offer_slots(session, notifier, booking, msg.now, msg.room.grid)
             store.note_answer(session, booking, msg.sender, msg.now)
             msg.outcome.add("answer", "options", f"{count} slots offered")
     elif acted.verdict == "slot_gone":
-        count = store.offer_slots(session, notifier, booking, msg.now, msg.room.use_cases.grid)
+        count = store.offer_slots(session, notifier, booking, msg.now, msg.room.grid)
         msg.outcome.add("answer", "options", f"{count} fresh slots offered")
 
 

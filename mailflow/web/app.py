@@ -66,10 +66,9 @@ def create_web_app(parts: WebParts) -> FastAPI:
     web.mount("/static", StaticFiles(directory=Path(__file__).with_name("static")), name="static")
     # The customer pages (manage, find, book) take what they use from app.state (web/deps.py).
     web.state.wiring = Wiring(
-        engine=engine,
+        use_cases=parts.use_cases,
         settings=parts.settings,
         secret=parts.secret,
-        notifier=parts.use_cases.notifier,
         limits=Limits.of(parts.settings),
         wake=parts.wake,
     )

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
     from mailflow.config import Settings
     from mailflow.outbound.notifier import Notifier
+    from mailflow.parts import UseCases
 
 __all__ = [
     "Answered",
@@ -69,23 +70,30 @@ class Limits:
 
 @dataclass(frozen=True)
 class Wiring:
-    """What the customer pages use of the wired application."""
+    """What the customer pages and the admin use of the wired application."""
 
-    engine: Engine
+    use_cases: UseCases
     settings: Settings
     secret: str
-    notifier: Notifier
     limits: Limits
     wake: Callable[[], None]
     """Tell the running worker (if any) that new mail was committed."""
 
     @property
+    def engine(self) -> Engine:
+        return self.use_cases.engine
+
+    @property
+    def notifier(self) -> Notifier:
+        return self.use_cases.notifier
+
+    @property
     def grid(self) -> timedelta:
-        return timedelta(minutes=self.settings.slot_grid_minutes)
+        return self.use_cases.grid
 
     def booking_kwargs(self) -> dict[str, Any]:
         """What every booking use case needs from the wiring."""
-        return {"notifier": self.notifier, "grid": self.grid}
+        return self.use_cases.booking_kwargs()
 
 
 class Answered(Exception):
