@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from mailflow.outbound.dispatch import Dispatcher
     from mailflow.outbound.notifier import Notifier
 
-__all__ = ["Mailroom", "Signal", "SmtpParts", "UseCases", "WebParts", "WorkerParts"]
+__all__ = ["Mailroom", "Signal", "SmtpParts", "UseCases", "WebParts", "WithUseCases", "WorkerParts"]
 
 
 @dataclass
@@ -67,14 +67,10 @@ class UseCases:
         return {"notifier": self.notifier, "grid": self.grid}
 
 
-@dataclass(frozen=True)
-class Mailroom:
-    """What the inbound pipeline uses: the use cases and the settings it reads."""
+class WithUseCases:
+    """For a part that holds ``use_cases``: its engine, notifier, grid and booking kwargs by name."""
 
     use_cases: UseCases
-    inbound_domain: str
-    trusted_authserv: frozenset[str]
-    claim_lease: timedelta
 
     @property
     def engine(self) -> Engine:
@@ -87,6 +83,20 @@ class Mailroom:
     @property
     def grid(self) -> timedelta:
         return self.use_cases.grid
+
+    def booking_kwargs(self) -> dict[str, Any]:
+        """What every booking use case needs from the wiring."""
+        return self.use_cases.booking_kwargs()
+
+
+@dataclass(frozen=True)
+class Mailroom(WithUseCases):
+    """What the inbound pipeline uses: the use cases and the settings it reads."""
+
+    use_cases: UseCases
+    inbound_domain: str
+    trusted_authserv: frozenset[str]
+    claim_lease: timedelta
 
 
 @dataclass(frozen=True)

@@ -17,19 +17,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 from fastapi.responses import Response
 
+from mailflow.parts import WithUseCases
 from mailflow.web.security import RateLimiter
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
-
     from mailflow.config import Settings
-    from mailflow.outbound.notifier import Notifier
     from mailflow.parts import UseCases
 
 __all__ = [
@@ -69,7 +67,7 @@ class Limits:
 
 
 @dataclass(frozen=True)
-class Wiring:
+class Wiring(WithUseCases):
     """What the customer pages and the admin use of the wired application."""
 
     use_cases: UseCases
@@ -78,22 +76,6 @@ class Wiring:
     limits: Limits
     wake: Callable[[], None]
     """Tell the running worker (if any) that new mail was committed."""
-
-    @property
-    def engine(self) -> Engine:
-        return self.use_cases.engine
-
-    @property
-    def notifier(self) -> Notifier:
-        return self.use_cases.notifier
-
-    @property
-    def grid(self) -> timedelta:
-        return self.use_cases.grid
-
-    def booking_kwargs(self) -> dict[str, Any]:
-        """What every booking use case needs from the wiring."""
-        return self.use_cases.booking_kwargs()
 
 
 class Answered(Exception):
