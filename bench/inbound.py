@@ -975,7 +975,7 @@ def time_pipeline(db_path: Path, data_dir: Path, replies: Sequence[Reply]) -> di
         context = _rule_context(app)
         for row_id in ids:
             began = time.perf_counter()
-            process_one(app, row_id, datetime.now(UTC), context)
+            process_one(app.mailroom, row_id, datetime.now(UTC), context)
             elapsed = (time.perf_counter() - began) * 1000
             timings[category.get(message_ids.get(row_id) or "", "question")].append(elapsed)
     finally:

@@ -1,15 +1,23 @@
-"""The one place that builds the parts: engine, transport, notifier, dispatcher, from the settings.
+"""The one place that builds the parts: engine, transport, notifier, dispatcher, and what each adapter takes.
 
-``build(settings)`` wires them once per process and connects lazily;
-``mailflow.runtime`` runs them. This module imports no adapter (web, API,
-inbound, scheduling, CLI), so an adapter may name ``App`` without a circle.
-Nothing in mailflow connects or reads the environment at import time.
+``build(settings)`` wires them once per process and connects lazily. The
+``App`` it returns holds the parts, and beside them the narrow, typed things
+each adapter receives (``mailflow.parts``): ``use_cases`` (the API, the
+CLI's booking commands, the demo), ``mailroom`` (the inbound pipeline),
+``smtp`` (the SMTP and LMTP servers), ``worker`` (the scheduled jobs) and
+``web`` (the web application). No adapter sees the ``App``: the entry points
+(the CLI, ``python -m mailflow``) take it from here, and ``mailflow.runtime``
+hands each role its part.
+
+This module imports no adapter (web, API, inbound, scheduling, CLI), and only
+the entry points import it. Nothing in mailflow connects or reads the
+environment at import time.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -19,7 +27,8 @@ from mailflow.config import ImapAccount, Settings, parse_imap_url, resolve_secre
 from mailflow.outbound.dispatch import Dispatcher
 from mailflow.outbound.message import EmailBuilder, MailSettings
 from mailflow.outbound.notifier import Notifier
-from mailflow.outbound.transports import Transport, transport_from_url
+from mailflow.outbound.transports import Transport, maildir_of, transport_from_url
+from mailflow.parts import Mailroom, Signal, SmtpParts, UseCases, WebParts, WorkerParts
 from mailflow.store.engine import make_engine
 
 __all__ = ["App", "build"]
@@ -27,7 +36,7 @@ __all__ = ["App", "build"]
 
 @dataclass
 class App:
-    """The wired application, built once per process."""
+    """The wired application, built once per process (by ``build``)."""
 
     settings: Settings
     engine: Engine
@@ -35,29 +44,26 @@ class App:
     transport: Transport
     notifier: Notifier
     dispatcher: Dispatcher
+    use_cases: UseCases
+    mailroom: Mailroom
+    smtp: SmtpParts
+    worker: WorkerParts
+    web: WebParts
+    wake: Signal
+    """Tell the running worker (if any) that new mail was committed."""
+    inbound_arrived: Signal
+    """Tell the running worker (if any) that an inbound message was stored."""
+    health: dict[str, Callable[[], str]]
+    """Components that can fail while running (the relay, the IMAP poller) -> their status."""
     imap_account: ImapAccount | None = None
-    wake_hooks: list[Callable[[], object]] = field(default_factory=list)
-    inbound_hooks: list[Callable[[], object]] = field(default_factory=list)
-    health: dict[str, Callable[[], str]] = field(default_factory=dict)
-    """Components that can fail while running (the IMAP poller) -> callables giving their status."""
 
     @property
     def grid(self) -> timedelta:
-        return timedelta(minutes=self.settings.slot_grid_minutes)
+        return self.use_cases.grid
 
     def booking_kwargs(self) -> dict[str, Any]:
         """What every booking use case needs from the wiring."""
-        return {"notifier": self.notifier, "grid": self.grid}
-
-    def wake(self) -> None:
-        """Tell the running worker (if any) that new mail was committed."""
-        for hook in self.wake_hooks:
-            hook()
-
-    def inbound_arrived(self) -> None:
-        """Tell the running worker (if any) that an inbound message was stored."""
-        for hook in self.inbound_hooks:
-            hook()
+        return self.use_cases.booking_kwargs()
 
     def close(self) -> None:
         self.engine.dispose()
@@ -71,12 +77,49 @@ def build(settings: Settings) -> App:
     dispatcher = Dispatcher(
         engine, transport, report_failure=notifier.report_failure, lease=settings.claim_lease
     )
+    secret_key = resolve_secret_key(settings)
+    wake, inbound_arrived = Signal(), Signal()
+    health: dict[str, Callable[[], str]] = {"transport": transport.reachable}
+    use_cases = UseCases(
+        engine=engine,
+        notifier=notifier,
+        grid=timedelta(minutes=settings.slot_grid_minutes),
+        public_url=settings.public_url,
+    )
+    mailroom = Mailroom(
+        use_cases=use_cases,
+        inbound_domain=settings.inbound_domain,
+        trusted_authserv=settings.trusted_authserv,
+        claim_lease=settings.claim_lease,
+    )
     return App(
-        imap_account=parse_imap_url(settings.imap_url) if settings.imap_url else None,
         settings=settings,
         engine=engine,
-        secret_key=resolve_secret_key(settings),
+        secret_key=secret_key,
         transport=transport,
         notifier=notifier,
         dispatcher=dispatcher,
+        use_cases=use_cases,
+        mailroom=mailroom,
+        smtp=SmtpParts.of(engine, settings),
+        worker=WorkerParts(
+            mailroom=mailroom,
+            dispatcher=dispatcher,
+            inbound_retention=timedelta(days=settings.inbound_retention_days),
+            sent_retention=timedelta(days=settings.sent_retention_days),
+            wake=wake,
+            arrivals=inbound_arrived,
+        ),
+        web=WebParts(
+            use_cases=use_cases,
+            settings=settings,
+            secret=secret_key,
+            wake=wake,
+            health=health,
+            maildir=maildir_of(transport),
+        ),
+        wake=wake,
+        inbound_arrived=inbound_arrived,
+        health=health,
+        imap_account=parse_imap_url(settings.imap_url) if settings.imap_url else None,
     )

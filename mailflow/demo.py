@@ -16,7 +16,7 @@ from mailflow.services.catalog import create_service, list_services
 from mailflow.services.staff import add_staff, get_staff, list_staff
 
 if TYPE_CHECKING:
-    from mailflow.bootstrap import App
+    from mailflow.parts import UseCases
 
 SLUG = "contoso"
 TIMEZONE = "Europe/Berlin"
@@ -97,9 +97,9 @@ def _next_weekday_at(now: datetime, days_ahead: int, hour: int) -> datetime:
     return datetime.combine(day, time(hour), zone)
 
 
-def seed_sample_bookings(app: App, now: datetime) -> int:
+def seed_sample_bookings(use_cases: UseCases, now: datetime) -> int:
     """Add a few bookings of both origins when there are none yet, with their emails; returns how many."""
-    if list_bookings(app.engine, limit=1):
+    if list_bookings(use_cases.engine, limit=1):
         return 0
     samples = (
         (
@@ -137,7 +137,7 @@ def seed_sample_bookings(app: App, now: datetime) -> int:
     for service, staff, email, name, locale, origin, days, hour in samples:
         actor = Actor(ActorKind.STAFF if origin is Origin.STAFF else ActorKind.SYSTEM, "demo")
         create_booking(
-            app.engine,
+            use_cases.engine,
             business=SLUG,
             service=service,
             staff=staff,
@@ -146,8 +146,8 @@ def seed_sample_bookings(app: App, now: datetime) -> int:
             origin=origin,
             actor=actor,
             now=now,
-            public_url=app.settings.public_url,
-            **app.booking_kwargs(),
+            public_url=use_cases.public_url,
+            **use_cases.booking_kwargs(),
         )
     return len(samples)
 

@@ -1,9 +1,12 @@
 """Runs the wired application: the roles of ``mailflow serve``, signals and shutdown, and ``run_once``.
 
 ``mailflow.bootstrap`` builds the parts; this module starts the adapters that
-use them (web, worker, SMTP, IMAP) in one event loop, stops them in order on
-SIGTERM or SIGINT, and runs the worker's jobs once for ``mailflow run-once``.
-Only the entry points (the CLI) import it.
+use them in one event loop, each with its own narrow part of the ``App``
+(``mailflow.parts``): the web application gets ``app.web``, the worker's
+scheduler ``app.worker``, the SMTP and LMTP servers ``app.smtp``, the IMAP
+poller the engine. It stops them in order on SIGTERM or SIGINT, and runs the
+worker's jobs once for ``mailflow run-once``. Only the entry points (the CLI)
+import it.
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ def run_once(app: App, now: datetime) -> RunOnceReport:
     from mailflow.inbound.process import process_pending
 
     reminders = sweep_reminders(app.engine, app.notifier.send_reminder, now)
-    inbound = process_pending(app, now)
+    inbound = process_pending(app.mailroom, now)
     dispatch = asyncio.run(app.dispatcher.run_once(now))
     return RunOnceReport(reminders=reminders, inbound=inbound, dispatch=dispatch)
 
@@ -77,7 +80,7 @@ def serve(app: App, *, demo: bool, roles: Iterable[str]) -> None:
     if demo:
         upgrade(app.engine)
         seed_demo(app.engine, now)
-        created = seed_sample_bookings(app, now)
+        created = seed_sample_bookings(app.use_cases, now)
         log.info("demo business ready (%d sample bookings added)", created)
         password = ensure_admin_password(app.engine)
         if password:  # shown this once, on the terminal, never in the log
@@ -121,7 +124,7 @@ async def _serve(app: App, roles: tuple[str, ...]) -> None:
 
     server = None
     tasks: list[asyncio.Task[Any]] = []
-    web_app = create_web_app(app) if "web" in roles else None
+    web_app = create_web_app(app.web) if "web" in roles else None
     # Everything built so far lives as long as the process: keep it out of the garbage
     # collector's full passes, which otherwise stall every request for 100 ms or more.
     gc.collect()
@@ -137,18 +140,18 @@ async def _serve(app: App, roles: tuple[str, ...]) -> None:
     if "smtp" in roles:
         from mailflow.inbound.smtp import start_servers
 
-        inbound_servers = await start_servers(app, on_stored=app.inbound_arrived)
+        inbound_servers = await start_servers(app.smtp, on_stored=app.inbound_arrived)
     poller = None
     if "imap" in roles and app.imap_account is not None:
         from mailflow.inbound.imap import ImapPoller
 
-        poller = ImapPoller(app, app.imap_account, on_stored=app.inbound_arrived)
+        poller = ImapPoller(app.engine, app.imap_account, on_stored=app.inbound_arrived)
         imap_thread = poller.start()
         app.health["imap"] = lambda: poller.status if poller else "stopped"
         log.info("imap poller for %s@%s", app.imap_account.username, app.imap_account.host)
     scheduler = None
     if "worker" in roles:
-        scheduler = build_scheduler(app, stop)
+        scheduler = build_scheduler(app.worker, stop)
         scheduler.start()
         log.info("worker started (outbox to %s)", app.transport.name)
 

@@ -8,26 +8,25 @@ business's booking is 404, as if it did not exist. Changes go through the
 same use cases as the CLI and the admin pages (``mailflow.services``,
 ``template_store``), so the manage rule, the emails and the audit follow.
 
-``build_api(app)`` returns the router: ``/api/v1/…`` and the ``/docs`` page
+``build_api(use_cases)`` returns the router: ``/api/v1/…`` and the ``/docs`` page
 (Swagger UI, with its own content security policy). The OpenAPI document is
-FastAPI's ``/openapi.json``.
+FastAPI's ``/openapi.json``. The routes read the time from the web's one clock
+(``mailflow.web.deps.clock``), which tests set in one place.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
 from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
-from mailflow.api.context import Api, now
+from mailflow.api.context import Api
 from mailflow.api.errors import ApiRoute, refuse_nul_parameters
 from mailflow.api.keys import ApiCaller, create_api_key, list_api_keys, revoke_api_key
 
 if TYPE_CHECKING:
-    from mailflow.bootstrap import App
+    from mailflow.parts import UseCases
 
 __all__ = ["Api", "ApiCaller", "build_api", "create_api_key", "list_api_keys", "revoke_api_key"]
 
@@ -47,11 +46,11 @@ DOCS_PAGE = f"""<!doctype html>
 """
 
 
-def build_api(app: App, clock: Callable[[], datetime] = now) -> APIRouter:
-    """The API's router for ``app`` (include it in the web application)."""
+def build_api(use_cases: UseCases) -> APIRouter:
+    """The API's router, calling ``use_cases`` (include it in the web application)."""
     from mailflow.api import bookings, business, catalog, closures, customers, staff, status, templates
 
-    api = Api(app, clock)
+    api = Api(use_cases)
 
     def checked(request: Request, caller: ApiCaller = Depends(api.caller)) -> None:
         """Every route: the key first (401), then refuse parameters no database can hold (422)."""

@@ -32,6 +32,7 @@ from mailflow.services import calendar as calendar_views
 from mailflow.services import catalog
 from mailflow.store import queries
 from mailflow.store.engine import read_session
+from mailflow.web.deps import clock
 
 if TYPE_CHECKING:
     from mailflow.api.context import Api
@@ -64,7 +65,7 @@ def parse_bound(value: str | None, name: str, zone: str) -> datetime | None:
 
 def owned(api: Api, caller: ApiCaller, ref: str) -> Booking:
     """The caller's booking ``ref``; ``NotFound`` for an unknown one or another business's."""
-    with read_session(api.app.engine) as session:
+    with read_session(api.use_cases.engine) as session:
         row = calendar_views.find_booking(session, caller.business_id, ref)
     if row is None:
         raise NotFound("booking", ref)
@@ -73,7 +74,7 @@ def owned(api: Api, caller: ApiCaller, ref: str) -> Booking:
 
 def add_routes(router: APIRouter, api: Api) -> None:
     """The bookings and free-slots routes."""
-    kwargs = api.app.booking_kwargs
+    kwargs = api.use_cases.booking_kwargs
 
     @router.post(
         "/bookings",
@@ -82,13 +83,15 @@ def add_routes(router: APIRouter, api: Api) -> None:
         tags=["bookings"],
         responses={409: {"description": "The slot is already taken."}},
     )
-    def create_booking(body: BookingCreate, caller: ApiCaller = Depends(api.caller)) -> dict[str, Any]:
+    def create_booking(
+        body: BookingCreate, caller: ApiCaller = Depends(api.caller), now: datetime = Depends(clock)
+    ) -> dict[str, Any]:
         """Book ``service`` with ``staff`` for a customer; emails and reminders are queued at once.
 
         ``origin`` is ``staff`` (booked on the customer's behalf: the customer may manage it
         only when the service allows it) or ``self_service``.
         """
-        with read_session(api.app.engine) as session:
+        with read_session(api.use_cases.engine) as session:
             locales = catalog.business_by_id(session, caller.business_id).locales
         if body.customer.locale and body.customer.locale not in locales:
             raise FieldInvalid.at(
@@ -97,7 +100,7 @@ def add_routes(router: APIRouter, api: Api) -> None:
         customer = body.customer
         with fields(("body", "staff"), not_found=BOOKING_FIELDS):
             view = services.create_booking(
-                api.app.engine,
+                api.use_cases.engine,
                 business=caller.business_slug,
                 service=body.service,
                 staff=body.staff,
@@ -111,8 +114,8 @@ def add_routes(router: APIRouter, api: Api) -> None:
                 start=local(body.start, caller.business_timezone),
                 origin=body.origin,
                 actor=api.actor(caller),
-                now=api.clock(),
-                public_url=api.app.settings.public_url,
+                now=now,
+                public_url=api.use_cases.public_url,
                 **kwargs(),
             )
         return view.to_json()
@@ -133,7 +136,7 @@ def add_routes(router: APIRouter, api: Api) -> None:
         """The business's bookings by start time, cancelled ones too unless ``status`` says."""
         zone = caller.business_timezone
         found = services.list_bookings(
-            api.app.engine,
+            api.use_cases.engine,
             business_id=caller.business_id,
             start_from=parse_bound(start_from, "from", zone),
             start_to=parse_bound(start_to, "to", zone),
@@ -149,19 +152,19 @@ def add_routes(router: APIRouter, api: Api) -> None:
     def get_booking(ref: str, caller: ApiCaller = Depends(api.caller)) -> dict[str, Any]:
         """One booking by its reference; 404 when unknown (or another business's)."""
         owned(api, caller, ref)
-        return services.get_booking(api.app.engine, ref).to_json()
+        return services.get_booking(api.use_cases.engine, ref).to_json()
 
-    def reschedule(ref: str, body: Reschedule, caller: ApiCaller) -> dict[str, Any]:
+    def reschedule(ref: str, body: Reschedule, caller: ApiCaller, now: datetime) -> dict[str, Any]:
         owned(api, caller, ref)
         saying = {"does not perform": ("body", "staff")}
         with fields(("body", "start"), not_found={"staff member": ("body", "staff")}, saying=saying):
             view = services.reschedule_booking(
-                api.app.engine,
+                api.use_cases.engine,
                 ref,
                 start=local(body.start, caller.business_timezone),
                 staff=body.staff,
                 actor=api.actor(caller),
-                now=api.clock(),
+                now=now,
                 **kwargs(),
             )
         return view.to_json()
@@ -174,15 +177,17 @@ def add_routes(router: APIRouter, api: Api) -> None:
         "/bookings/{ref}/reschedule", response_model=BookingOut, tags=["bookings"], responses=conflict
     )
     def reschedule_booking(
-        ref: str, body: Reschedule, caller: ApiCaller = Depends(api.caller)
+        ref: str, body: Reschedule, caller: ApiCaller = Depends(api.caller), now: datetime = Depends(clock)
     ) -> dict[str, Any]:
         """Move a booking (and optionally to another staff member); the customer is told."""
-        return reschedule(ref, body, caller)
+        return reschedule(ref, body, caller, now)
 
     @router.patch("/bookings/{ref}", response_model=BookingOut, tags=["bookings"], responses=conflict)
-    def patch_booking(ref: str, body: Reschedule, caller: ApiCaller = Depends(api.caller)) -> dict[str, Any]:
+    def patch_booking(
+        ref: str, body: Reschedule, caller: ApiCaller = Depends(api.caller), now: datetime = Depends(clock)
+    ) -> dict[str, Any]:
         """The same as ``POST /bookings/{ref}/reschedule``."""
-        return reschedule(ref, body, caller)
+        return reschedule(ref, body, caller, now)
 
     @router.post(
         "/bookings/{ref}/cancel",
@@ -191,18 +196,21 @@ def add_routes(router: APIRouter, api: Api) -> None:
         responses={409: {"description": "The booking is already cancelled."}},
     )
     def cancel_booking(
-        ref: str, body: Cancel | None = Body(None), caller: ApiCaller = Depends(api.caller)
+        ref: str,
+        body: Cancel | None = Body(None),
+        caller: ApiCaller = Depends(api.caller),
+        now: datetime = Depends(clock),
     ) -> dict[str, Any]:
         """Cancel a booking with an optional reason; the customer and staff are told."""
         owned(api, caller, ref)
         reason = (body.reason or "").strip() if body is not None else ""
         view = services.cancel_booking(
-            api.app.engine,
+            api.use_cases.engine,
             ref,
             reason=reason or None,
             actor=api.actor(caller),
-            now=api.clock(),
-            notifier=api.app.notifier,
+            now=now,
+            notifier=api.use_cases.notifier,
         )
         return view.to_json()
 
@@ -214,6 +222,7 @@ def add_routes(router: APIRouter, api: Api) -> None:
         day_from: date | None = Query(None, alias="from", description="First local day."),
         day_to: date | None = Query(None, alias="to", description="Last local day (inclusive)."),
         caller: ApiCaller = Depends(api.caller),
+        now: datetime = Depends(clock),
     ) -> list[SlotOut]:
         """Free start times as customers are offered them (working hours, notice, other bookings)."""
         if day is not None:
@@ -225,7 +234,7 @@ def add_routes(router: APIRouter, api: Api) -> None:
             raise FieldInvalid.at(("query", "to"), "to is before from")
         if day_to - day_from >= timedelta(days=MAX_SLOT_DAYS):
             raise FieldInvalid.at(("query", "to"), f"at most {MAX_SLOT_DAYS} days at a time")
-        with read_session(api.app.engine) as session:
+        with read_session(api.use_cases.engine) as session:
             business = catalog.business_by_id(session, caller.business_id)
             offered = queries.service_by_slug(session, business, service_slug)
             if staff is not None:
@@ -236,8 +245,8 @@ def add_routes(router: APIRouter, api: Api) -> None:
                 offered,
                 day_from=day_from,
                 day_to=day_to,
-                now=api.clock(),
-                grid=api.app.grid,
+                now=now,
+                grid=api.use_cases.grid,
                 staff_email=staff,
             )
         zone = ZoneInfo(business.timezone)

@@ -6,6 +6,7 @@ rule and the texts are read when an email is rendered or a page is shown.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends
@@ -14,6 +15,7 @@ from mailflow.api.errors import FieldInvalid, fields
 from mailflow.api.keys import ApiCaller
 from mailflow.api.models import BusinessOut, BusinessUpdate
 from mailflow.services import business as profile
+from mailflow.web.deps import clock
 
 if TYPE_CHECKING:
     from mailflow.api.context import Api
@@ -29,10 +31,12 @@ def add_routes(router: APIRouter, api: Api) -> None:
     @router.get("/business", response_model=BusinessOut, tags=["business"])
     def get_business(caller: ApiCaller = Depends(api.caller)) -> dict[str, Any]:
         """The key's business: contact details, sender, languages, time zone, change instructions."""
-        return profile.get_business(api.app.engine, caller.business_slug).to_json()
+        return profile.get_business(api.use_cases.engine, caller.business_slug).to_json()
 
     @router.patch("/business", response_model=BusinessOut, tags=["business"])
-    def update_business(body: BusinessUpdate, caller: ApiCaller = Depends(api.caller)) -> dict[str, Any]:
+    def update_business(
+        body: BusinessUpdate, caller: ApiCaller = Depends(api.caller), now: datetime = Depends(clock)
+    ) -> dict[str, Any]:
         """Change contact details, sender, languages, time zone or change instructions.
 
         ``change_instructions`` replaces the languages given (an empty text removes one,
@@ -45,6 +49,6 @@ def add_routes(router: APIRouter, api: Api) -> None:
         changes = {RENAMED.get(name, name): value for name, value in given.items()}
         with fields(("body",), renamed={new: ("body", old) for old, new in RENAMED.items()}):
             view = profile.update_business(
-                api.app.engine, caller.business_slug, changes, actor=api.actor(caller), now=api.clock()
+                api.use_cases.engine, caller.business_slug, changes, actor=api.actor(caller), now=now
             )
         return view.to_json()

@@ -8,6 +8,7 @@ reminders of every upcoming booking of the service in the same transaction.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends
@@ -17,6 +18,7 @@ from mailflow.api.keys import ApiCaller
 from mailflow.api.models import SERVICE_VALUES, ServiceCreate, ServiceOut, ServiceSettings, ServiceUpdate
 from mailflow.services import business as profile
 from mailflow.services import catalog
+from mailflow.web.deps import clock
 
 if TYPE_CHECKING:
     from mailflow.api.context import Api
@@ -29,7 +31,7 @@ def _values(api: Api, caller: ApiCaller, body: ServiceSettings) -> dict[str, Any
     """The use case's ``values`` for ``body`` (reading the default language only when needed)."""
     default = ""
     if body.name is not None or body.description is not None:
-        default = profile.get_business(api.app.engine, caller.business_slug).default_locale
+        default = profile.get_business(api.use_cases.engine, caller.business_slug).default_locale
     return body.values(default)
 
 
@@ -44,31 +46,36 @@ def add_routes(router: APIRouter, api: Api) -> None:
     @router.get("/services", response_model=list[ServiceOut], tags=["services"])
     def list_services(caller: ApiCaller = Depends(api.caller)) -> list[dict[str, Any]]:
         """Every service of the business (archived ones too) with its settings and eligible staff."""
-        return [view.to_json() for view in catalog.list_services(api.app.engine, caller.business_slug)]
+        return [view.to_json() for view in catalog.list_services(api.use_cases.engine, caller.business_slug)]
 
     @router.post("/services", status_code=201, response_model=ServiceOut, tags=["services"])
-    def create_service(body: ServiceCreate, caller: ApiCaller = Depends(api.caller)) -> dict[str, Any]:
+    def create_service(
+        body: ServiceCreate, caller: ApiCaller = Depends(api.caller), now: datetime = Depends(clock)
+    ) -> dict[str, Any]:
         """A new service; bad input (a slug in use, no staff, an unknown language) is 422 and
         nothing is stored."""
         with fields(("body",), renamed=RENAMED, saying=_unknown_staff(body)):
             view = catalog.create_service(
-                api.app.engine,
+                api.use_cases.engine,
                 caller.business_slug,
                 slug=body.slug,
                 values=_values(api, caller, body),
                 actor=api.actor(caller),
-                now=api.clock(),
+                now=now,
             )
         return view.to_json()
 
     @router.get("/services/{slug}", response_model=ServiceOut, tags=["services"])
     def get_service(slug: str, caller: ApiCaller = Depends(api.caller)) -> dict[str, Any]:
         """One service; 404 for an unknown slug."""
-        return catalog.get_service(api.app.engine, caller.business_slug, slug).to_json()
+        return catalog.get_service(api.use_cases.engine, caller.business_slug, slug).to_json()
 
     @router.patch("/services/{slug}", response_model=ServiceOut, tags=["services"])
     def update_service(
-        slug: str, body: ServiceUpdate, caller: ApiCaller = Depends(api.caller)
+        slug: str,
+        body: ServiceUpdate,
+        caller: ApiCaller = Depends(api.caller),
+        now: datetime = Depends(clock),
     ) -> dict[str, Any]:
         """Change settings: names, ``customer_can_manage``, cut-off, reminders, duration, staff…
 
@@ -77,20 +84,22 @@ def add_routes(router: APIRouter, api: Api) -> None:
         """
         with fields(("body",), renamed=RENAMED, saying=_unknown_staff(body)):
             view = catalog.update_service(
-                api.app.engine,
+                api.use_cases.engine,
                 caller.business_slug,
                 slug,
                 _values(api, caller, body),
                 actor=api.actor(caller),
-                now=api.clock(),
+                now=now,
             )
         return view.to_json()
 
     @router.post("/services/{slug}/archive", response_model=ServiceOut, tags=["services"])
-    def archive_service(slug: str, caller: ApiCaller = Depends(api.caller)) -> dict[str, Any]:
+    def archive_service(
+        slug: str, caller: ApiCaller = Depends(api.caller), now: datetime = Depends(clock)
+    ) -> dict[str, Any]:
         """Take a service off the booking pages; its bookings stay. ``PATCH {"active": true}``
         brings it back."""
         view = catalog.archive_service(
-            api.app.engine, caller.business_slug, slug, actor=api.actor(caller), now=api.clock()
+            api.use_cases.engine, caller.business_slug, slug, actor=api.actor(caller), now=now
         )
         return view.to_json()

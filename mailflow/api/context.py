@@ -1,4 +1,8 @@
-"""What every API route needs: the ``Api`` context (the wired app, the clock, the caller's key).
+"""What every API route needs: the ``Api`` context (the use cases it calls, the caller's key).
+
+The time comes from the web's one clock, the ``mailflow.web.deps.clock``
+dependency (tests set it through ``app.dependency_overrides[clock]``), for the
+API as for the pages.
 
 Its own module so that the route modules can name it while ``mailflow.api``
 builds the router from them, without an import circle.
@@ -6,9 +10,8 @@ builds the router from them, without an import circle.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from fastapi import Depends, HTTPException
@@ -16,11 +19,12 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from mailflow.api.keys import ApiCaller, authenticate
 from mailflow.booking.model import Actor, ActorKind
+from mailflow.web.deps import clock
 
 if TYPE_CHECKING:
-    from mailflow.bootstrap import App
+    from mailflow.parts import UseCases
 
-__all__ = ["Api", "now"]
+__all__ = ["Api"]
 
 
 bearer = HTTPBearer(
@@ -30,28 +34,27 @@ bearer = HTTPBearer(
 )
 
 
-def now() -> datetime:
-    """The wall clock in UTC, the default of ``Api.clock`` (tests pass their own)."""
-    return datetime.now(UTC)
-
-
 def unauthorized(detail: str, error: str | None = None) -> HTTPException:
     challenge = 'Bearer realm="mailflow"' + (f', error="{error}"' if error else "")
     return HTTPException(status_code=401, detail=detail, headers={"WWW-Authenticate": challenge})
 
 
-@dataclass
+@dataclass(frozen=True)
 class Api:
-    """What every API route needs: the wired app, the clock, and who is calling."""
+    """What every API route needs: the use cases it calls, and who is calling."""
 
-    app: App
-    clock: Callable[[], datetime] = field(default=now)
+    use_cases: UseCases
+    """The engine, notifier, slot grid and public URL of the booking use cases."""
 
-    def caller(self, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> ApiCaller:
+    def caller(
+        self,
+        credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
+        now: datetime = Depends(clock),
+    ) -> ApiCaller:
         """The key's caller (a FastAPI dependency); 401 without a valid, unrevoked key."""
         if credentials is None:
             raise unauthorized("send an API key: Authorization: Bearer <key>")
-        found = authenticate(self.app.engine, credentials.credentials, self.clock())
+        found = authenticate(self.use_cases.engine, credentials.credentials, now)
         if found is None:
             raise unauthorized("unknown or revoked API key", "invalid_token")
         return found

@@ -26,11 +26,11 @@ def add_routes(router: APIRouter, api: Api) -> None:
     ) -> list[dict[str, Any]]:
         """The business's customers, by email."""
         found = customers.list_customers(
-            api.app.engine, caller.business_slug, email=email, limit=limit, offset=offset
+            api.use_cases.engine, caller.business_slug, email=email, limit=limit, offset=offset
         )
         return [view.to_json() for view in found]
 
     @router.get("/customers/{email}", response_model=CustomerOut, tags=["customers"])
     def get_customer(email: str, caller: ApiCaller = Depends(api.caller)) -> dict[str, Any]:
         """One customer by email; 404 when the business has none with that address."""
-        return customers.get_customer(api.app.engine, caller.business_slug, email).to_json()
+        return customers.get_customer(api.use_cases.engine, caller.business_slug, email).to_json()

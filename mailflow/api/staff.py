@@ -7,6 +7,7 @@ bookings is never silent: the answer lists them as ``affected``, to be moved.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, Path
@@ -25,6 +26,7 @@ from mailflow.api.models import (
 )
 from mailflow.services import staff as people
 from mailflow.services import time_off
+from mailflow.web.deps import clock
 
 if TYPE_CHECKING:
     from mailflow.api.context import Api
@@ -40,14 +42,16 @@ def add_routes(router: APIRouter, api: Api) -> None:
     @router.get("/staff", response_model=list[StaffOut], tags=["staff"])
     def list_staff(caller: ApiCaller = Depends(api.caller)) -> list[dict[str, Any]]:
         """Every staff member with role, working hours and the services they perform."""
-        return [view.to_json() for view in people.list_staff(api.app.engine, caller.business_slug)]
+        return [view.to_json() for view in people.list_staff(api.use_cases.engine, caller.business_slug)]
 
     @router.post("/staff", status_code=201, response_model=StaffOut, tags=["staff"])
-    def add_staff(body: StaffCreate, caller: ApiCaller = Depends(api.caller)) -> dict[str, Any]:
+    def add_staff(
+        body: StaffCreate, caller: ApiCaller = Depends(api.caller), now: datetime = Depends(clock)
+    ) -> dict[str, Any]:
         """Add a staff member (who cannot sign in until invited); 422 for an address in use."""
         with fields(("body",)):
             view = people.add_staff(
-                api.app.engine,
+                api.use_cases.engine,
                 caller.business_slug,
                 email=body.email,
                 name=body.name,
@@ -56,13 +60,13 @@ def add_routes(router: APIRouter, api: Api) -> None:
                 timezone=body.timezone,
                 hours=body.hours.model_dump() if body.hours is not None else None,
                 actor=api.actor(caller),
-                now=api.clock(),
+                now=now,
             )
         return view.to_json()
 
     @router.patch("/staff/{email}", response_model=StaffUpdated, tags=["staff"])
     def update_staff(
-        email: str, body: StaffUpdate, caller: ApiCaller = Depends(api.caller)
+        email: str, body: StaffUpdate, caller: ApiCaller = Depends(api.caller), now: datetime = Depends(clock)
     ) -> dict[str, Any]:
         """Change name, role, language, time zone, or take them off the booking pages
         (``"active": false``: ``affected`` lists their upcoming bookings); the last admin stays one."""
@@ -73,7 +77,7 @@ def add_routes(router: APIRouter, api: Api) -> None:
         deactivate = changes.get("active") is False
         if deactivate:
             del changes["active"]
-        engine, slug, actor, now = api.app.engine, caller.business_slug, api.actor(caller), api.clock()
+        engine, slug, actor = api.use_cases.engine, caller.business_slug, api.actor(caller)
         with fields(("body",)):
             view = people.update_staff(engine, slug, email, changes, actor=actor, now=now)
             if deactivate:
@@ -81,19 +85,21 @@ def add_routes(router: APIRouter, api: Api) -> None:
         return {**view.to_json(), "affected": []}
 
     @router.put("/staff/{email}/hours", response_model=StaffOut, tags=["staff"])
-    def set_hours(email: str, body: WeeklyHours, caller: ApiCaller = Depends(api.caller)) -> dict[str, Any]:
+    def set_hours(
+        email: str, body: WeeklyHours, caller: ApiCaller = Depends(api.caller), now: datetime = Depends(clock)
+    ) -> dict[str, Any]:
         """Replace the weekly hours: several periods a day, local times; a day left out is off.
 
         Reversed or overlapping periods are 422 at their day, and nothing changes.
         """
         with fields(("body",), renamed=HOURS_AT):
             view = people.set_hours(
-                api.app.engine,
+                api.use_cases.engine,
                 caller.business_slug,
                 email,
                 body.model_dump(),
                 actor=api.actor(caller),
-                now=api.clock(),
+                now=now,
             )
         return view.to_json()
 
@@ -101,37 +107,42 @@ def add_routes(router: APIRouter, api: Api) -> None:
     def list_time_off(email: str, caller: ApiCaller = Depends(api.caller)) -> list[dict[str, Any]]:
         """A staff member's time off, by start."""
         return [
-            view.to_json() for view in time_off.list_time_off(api.app.engine, caller.business_slug, email)
+            view.to_json() for view in time_off.list_time_off(api.use_cases.engine, caller.business_slug, email)
         ]
 
     @router.post("/staff/{email}/time-off", status_code=201, response_model=TimeOffAdded, tags=["staff"])
-    def add_time_off(email: str, body: TimeOffIn, caller: ApiCaller = Depends(api.caller)) -> dict[str, Any]:
+    def add_time_off(
+        email: str, body: TimeOffIn, caller: ApiCaller = Depends(api.caller), now: datetime = Depends(clock)
+    ) -> dict[str, Any]:
         """Block ``[start, end)`` for a staff member; ``affected`` lists the confirmed bookings
         inside it (they stay: move or cancel them). 422 when it overlaps time off entered."""
         with fields(("body",), renamed=TIME_OFF_AT):
             changed = time_off.add_time_off(
-                api.app.engine,
+                api.use_cases.engine,
                 caller.business_slug,
                 email,
                 start=body.start,
                 end=body.end,
                 reason=body.reason,
                 actor=api.actor(caller),
-                now=api.clock(),
+                now=now,
             )
         return changed.to_json()
 
     @router.delete("/staff/{email}/time-off/{id}", response_model=TimeOffOut, tags=["staff"])
     def remove_time_off(
-        email: str, time_off_id: int = Path(alias="id"), caller: ApiCaller = Depends(api.caller)
+        email: str,
+        time_off_id: int = Path(alias="id"),
+        caller: ApiCaller = Depends(api.caller),
+        now: datetime = Depends(clock),
     ) -> dict[str, Any]:
         """Remove one period of time off (the removed one is returned); 404 when it is not theirs."""
         view = time_off.remove_time_off(
-            api.app.engine,
+            api.use_cases.engine,
             caller.business_slug,
             time_off_id,
             staff=email,
             actor=api.actor(caller),
-            now=api.clock(),
+            now=now,
         )
         return view.to_json()

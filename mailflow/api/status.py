@@ -59,13 +59,13 @@ def add_routes(router: APIRouter, api: Api) -> None:
 
     def outbox(caller: ApiCaller, booking: str | None, status: str | None, limit: int) -> list[OutboxOut]:
         views = mail_log.list_outbox(
-            api.app.engine, business_id=caller.business_id, booking=booking, status=status, limit=limit
+            api.use_cases.engine, business_id=caller.business_id, booking=booking, status=status, limit=limit
         )
         return [outbox_out(view) for view in views]
 
     def inbound(caller: ApiCaller, booking: str | None, status: str | None, limit: int) -> list[InboundOut]:
         views = mail_log.list_inbound(
-            api.app.engine, business_id=caller.business_id, booking=booking, status=status, limit=limit
+            api.use_cases.engine, business_id=caller.business_id, booking=booking, status=status, limit=limit
         )
         return [inbound_out(view) for view in views]
 

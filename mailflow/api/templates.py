@@ -8,6 +8,7 @@ which the next email rendered uses (emails already queued keep their text).
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Depends
@@ -33,6 +34,7 @@ from mailflow.outbound.template_store import TemplateInvalid
 from mailflow.outbound.templates import TemplateSource, default_locales
 from mailflow.services import templates
 from mailflow.services.templates import CurrentTemplate
+from mailflow.web.deps import clock
 
 if TYPE_CHECKING:
     from mailflow.api.context import Api
@@ -88,13 +90,18 @@ def add_routes(router: APIRouter, api: Api) -> None:
     @router.get("/templates", response_model=list[TemplateState], tags=["templates"])
     def list_templates(caller: ApiCaller = Depends(api.caller)) -> list[TemplateState]:
         """Every kind × locale with its state: the default, or the saved version in force."""
-        return [state_of(current) for current in templates.list_templates(api.app.engine, caller.business_id)]
+        return [
+            state_of(current)
+            for current in templates.list_templates(api.use_cases.engine, caller.business_id)
+        ]
 
     @router.get(path, response_model=TemplateOut, tags=["templates"])
     def get_template(kind: str, locale: str, caller: ApiCaller = Depends(api.caller)) -> TemplateOut:
         """The template in force (subject, MJML body, text body) and its saved versions."""
         known(kind, locale)
-        return template_out(templates.current_template(api.app.engine, caller.business_id, kind, locale))
+        return template_out(
+            templates.current_template(api.use_cases.engine, caller.business_id, kind, locale)
+        )
 
     @router.post(f"{path}/validate", response_model=ValidationOut, tags=["templates"])
     def validate_template(
@@ -123,22 +130,28 @@ def add_routes(router: APIRouter, api: Api) -> None:
             if problems:
                 raise template_errors(TemplateInvalid(kind, locale, problems))
         else:
-            source = templates.current_template(api.app.engine, caller.business_id, kind, locale).source
+            source = templates.current_template(api.use_cases.engine, caller.business_id, kind, locale).source
         email = Renderer().render(source, sample_context(kind, body.variant, locale))
         return PreviewOut(subject=email.subject, html=email.html, text=email.text)
 
     @router.post(f"{path}/versions", status_code=201, response_model=TemplateOut, tags=["templates"])
     def save_version(
-        kind: str, locale: str, body: NewVersion, caller: ApiCaller = Depends(api.caller)
+        kind: str,
+        locale: str,
+        body: NewVersion,
+        caller: ApiCaller = Depends(api.caller),
+        now: datetime = Depends(clock),
     ) -> TemplateOut:
         """Validate and save a new version, in force at once; 422 with the problems saves nothing."""
         known(kind, locale)
         templates.save_template(
-            api.app.engine,
+            api.use_cases.engine,
             caller.business_id,
             draft_source(kind, locale, body),
             actor=api.actor(caller),
-            now=api.clock(),
+            now=now,
             note=body.note,
         )
-        return template_out(templates.current_template(api.app.engine, caller.business_id, kind, locale))
+        return template_out(
+            templates.current_template(api.use_cases.engine, caller.business_id, kind, locale)
+        )

@@ -16,7 +16,7 @@ from mailflow.errors import MailflowError
 from mailflow.services.business import get_business
 
 if TYPE_CHECKING:
-    from mailflow.bootstrap import App
+    from sqlalchemy import Engine
 
 bookings_cli = typer.Typer(help="Bookings, as staff.", no_args_is_help=True)
 
@@ -35,10 +35,10 @@ def _describe(view: services.BookingView) -> str:
     return "\n".join(lines)
 
 
-def _zone_for(app: App, business: str | None) -> str:
+def _zone_for(engine: Engine, business: str | None) -> str:
     """The business's time zone; UTC when none is named and there is not exactly one."""
     try:
-        return get_business(app.engine, business).timezone
+        return get_business(engine, business).timezone
     except MailflowError:
         if business is None:
             return "UTC"
@@ -63,7 +63,7 @@ def bookings_create(
 ) -> None:
     """Create a booking and print it with its manage link."""
     with _app() as app:
-        when = parse_when(start, "--start", _zone_for(app, business))
+        when = parse_when(start, "--start", _zone_for(app.engine, business))
         view = services.create_booking(
             app.engine,
             business=business,
@@ -76,8 +76,8 @@ def bookings_create(
             origin=origin,
             actor=STAFF_ACTOR,
             now=_now(),
-            public_url=app.settings.public_url,
-            **app.booking_kwargs(),
+            public_url=app.use_cases.public_url,
+            **app.use_cases.booking_kwargs(),
         )
     _emit(view.to_json(), as_json, lambda: _describe(view))
 
@@ -98,7 +98,7 @@ def bookings_list(
 ) -> None:
     """Print every booking, cancelled ones included, by start time."""
     with _app() as app:
-        zone = _zone_for(app, None)
+        zone = _zone_for(app.engine, None)
         views = services.list_bookings(
             app.engine,
             start_from=parse_bound(start_from, "--from", zone),
@@ -144,6 +144,6 @@ def bookings_reschedule(
             staff=staff,
             actor=STAFF_ACTOR,
             now=_now(),
-            **app.booking_kwargs(),
+            **app.use_cases.booking_kwargs(),
         )
     _emit(view.to_json(), as_json, lambda: _describe(view))

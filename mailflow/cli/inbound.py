@@ -49,7 +49,7 @@ def inbound_inspect(
                 raw = file.read_bytes()
             except OSError as exc:
                 raise InvalidInput(f"cannot read {file}: {exc.strerror}") from None
-            result = {"file": str(file), **inspect_message(app, raw, rcpt)}
+            result = {"file": str(file), **inspect_message(app.mailroom, raw, rcpt)}
             if as_json:
                 sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
             else:
@@ -107,7 +107,7 @@ def inbound_retry(message_id: int = typer.Argument(..., metavar="ID")) -> None:
     with _app() as app:
         now = _now()
         retry_inbound(app.engine, message_id, STAFF_ACTOR, now, app.settings.claim_lease)
-        outcome = process_one(app, message_id, now)
+        outcome = process_one(app.mailroom, message_id, now)
     print(
         f"inbound message {message_id}: "
         + "; ".join(v["rule"] + "=" + v["verdict"] for v in outcome.verdicts)

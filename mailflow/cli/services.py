@@ -29,7 +29,8 @@ from mailflow.services.catalog import (
 from mailflow.services.common import format_minutes, parse_minutes
 
 if TYPE_CHECKING:
-    from mailflow.bootstrap import App
+    from sqlalchemy import Engine
+
     from mailflow.services.catalog import ServiceView
 
 services_cli = typer.Typer(help="Services: create, change, archive.", no_args_is_help=True)
@@ -66,7 +67,7 @@ def _describe_service(view: ServiceView) -> str:
 
 
 def _service_values(
-    app: App,
+    engine: Engine,
     business: str | None,
     *,
     names: list[str] | None,
@@ -84,7 +85,7 @@ def _service_values(
     location: str | None,
 ) -> dict[str, Any]:
     """The service layer's ``values`` for the options given."""
-    default = get_business(app.engine, business).default_locale
+    default = get_business(engine, business).default_locale
     return given_options(
         names=language_texts(names, default, "names"),
         descriptions=language_texts(descriptions, default, "descriptions"),
@@ -149,7 +150,8 @@ def services_create(
     """Create a service (--name, --duration and --staff are required)."""
     with setup_app(business) as app:
         values = _service_values(
-            app, business, names=names, descriptions=descriptions, change_instructions=change_instructions,
+            app.engine, business, names=names, descriptions=descriptions,
+            change_instructions=change_instructions,
             duration=duration, staff=staff, buffer_before=buffer_before, buffer_after=buffer_after,
             min_notice=min_notice, horizon_days=horizon_days, change_cutoff=change_cutoff,
             customer_can_manage=customer_can_manage, reminders=reminders, location=location,
@@ -181,7 +183,8 @@ def services_update(
     bookings; new reminders re-plan those of upcoming bookings)."""
     with setup_app(business) as app:
         values = _service_values(
-            app, business, names=names, descriptions=descriptions, change_instructions=change_instructions,
+            app.engine, business, names=names, descriptions=descriptions,
+            change_instructions=change_instructions,
             duration=duration, staff=staff, buffer_before=buffer_before, buffer_after=buffer_after,
             min_notice=min_notice, horizon_days=horizon_days, change_cutoff=change_cutoff,
             customer_can_manage=customer_can_manage, reminders=reminders, location=location,

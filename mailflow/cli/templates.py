@@ -172,10 +172,10 @@ def templates_preview(
 ) -> None:
     """Render a template in force with sample data, with or without the Manage button."""
     from mailflow.outbound.render import Renderer
-    from mailflow.outbound.samples import sample_context
+    from mailflow.outbound.samples import VARIANTS, sample_context
     from mailflow.services.templates import current_template
 
-    if variant not in ("manage", "no-manage"):
+    if variant not in VARIANTS:
         raise InvalidInput(f"--variant must be manage or no-manage, not {variant!r}")
     with _templates(business) as (engine, business_id):
         source = current_template(engine, business_id, kind, locale).source

@@ -27,7 +27,7 @@ from mailflow.config import ImapAccount
 from mailflow.services.inbound_store import store_raw
 
 if TYPE_CHECKING:
-    from mailflow.bootstrap import App
+    from sqlalchemy import Engine
 
 log = logging.getLogger("mailflow.imap")
 
@@ -39,12 +39,13 @@ BACKOFF_MAX = 300.0
 
 
 class ImapPoller:
-    """Polls one mailbox until ``stop`` is set; ``status`` says how it is doing."""
+    """Polls one mailbox until ``stop`` is set, storing what it takes through ``engine``;
+    ``status`` says how it is doing."""
 
     def __init__(
-        self, app: App, account: ImapAccount, *, on_stored: Callable[[], None] | None = None
+        self, engine: Engine, account: ImapAccount, *, on_stored: Callable[[], None] | None = None
     ) -> None:
-        self.app = app
+        self.engine = engine
         self.account = account
         self.on_stored = on_stored
         self.status = "starting"
@@ -86,7 +87,7 @@ class ImapPoller:
             data = fetched.get(uid, {}).get(b"BODY[]")
             if not isinstance(data, bytes):
                 continue
-            store_raw(self.app.engine, data, envelope_from="", envelope_rcpt="", now=datetime.now(UTC))
+            store_raw(self.engine, data, envelope_from="", envelope_rcpt="", now=datetime.now(UTC))
             taken += 1
             if client.has_capability("MOVE"):
                 client.move([uid], processed)

@@ -49,7 +49,7 @@ from mailflow.store.engine import database_unavailable
 if TYPE_CHECKING:
     from sqlmodel import Session
 
-    from mailflow.bootstrap import App
+    from mailflow.parts import Mailroom
 
 __all__ = [
     "BATCH",
@@ -81,17 +81,17 @@ BATCH = 16  # messages per write transaction: few enough that the SMTP side's tu
 # --- the pipeline ------------------------------------------------------------------
 
 
-def inspect_message(app: App, raw: bytes, rcpt: str = "") -> dict[str, Any]:
+def inspect_message(room: Mailroom, raw: bytes, rcpt: str = "") -> dict[str, Any]:
     """A dry run: what the pipeline would make of ``raw`` (nothing is stored or sent)."""
     parsed = parse_message(raw)
-    classification = classify(parsed, _rule_context(app))
+    classification = classify(parsed, _rule_context(room))
     text = new_text(parsed.message) if parsed.message is not None else ""
     command = parse_command(text, parsed.subject or "")
     ref = store.target_ref(
-        app.engine,
+        room.engine,
         target_addresses(parsed, [rcpt] if rcpt else []),
         target_references(parsed),
-        app.settings.inbound_domain,
+        room.inbound_domain,
     )
     return {
         "kind": classification.kind,
@@ -105,22 +105,20 @@ def inspect_message(app: App, raw: bytes, rcpt: str = "") -> dict[str, Any]:
     }
 
 
-def _rule_context(app: App) -> RuleContext:
-    return RuleContext(
-        our_addresses=store.our_addresses(app.engine), inbound_domain=app.settings.inbound_domain
-    )
+def _rule_context(room: Mailroom) -> RuleContext:
+    return RuleContext(our_addresses=store.our_addresses(room.engine), inbound_domain=room.inbound_domain)
 
 
-def process_pending(app: App, now: datetime, limit: int = 100) -> int:
+def process_pending(room: Mailroom, now: datetime, limit: int = 100) -> int:
     """Run the pipeline over every stored message; returns how many were processed."""
-    context = _rule_context(app)
+    context = _rule_context(room)
     done = 0
     while True:
-        ids = claim_received(app.engine, now, limit, app.settings.claim_lease)
+        ids = claim_received(room.engine, now, limit, room.claim_lease)
         if not ids:
             return done
         for first in range(0, len(ids), BATCH):
-            process_batch(app, ids[first : first + BATCH], now, context)
+            process_batch(room, ids[first : first + BATCH], now, context)
         done += len(ids)
         if len(ids) < limit:
             return done
@@ -137,13 +135,13 @@ def prepare(raw: bytes, context: RuleContext) -> Prepared:
     return Prepared(raw, parsed, classification, text, command)
 
 
-def process_one(app: App, row_id: int, now: datetime, context: RuleContext | None = None) -> Outcome:
+def process_one(room: Mailroom, row_id: int, now: datetime, context: RuleContext | None = None) -> Outcome:
     """Run the pipeline for one stored message; a crash is kept on the row, never lost."""
-    return process_batch(app, [row_id], now, context)[0]
+    return process_batch(room, [row_id], now, context)[0]
 
 
 def process_batch(
-    app: App, row_ids: list[int], now: datetime, context: RuleContext | None = None
+    room: Mailroom, row_ids: list[int], now: datetime, context: RuleContext | None = None
 ) -> list[Outcome]:
     """Run the pipeline for claimed messages in one write transaction.
 
@@ -156,9 +154,9 @@ def process_batch(
     own, so the crash is kept on its row alone (``error``, with the reason and
     the bytes) and the others are done as if nothing had happened.
     """
-    context = context or _rule_context(app)
+    context = context or _rule_context(room)
     outcomes = {row_id: Outcome() for row_id in row_ids}
-    found = load_stored(app.engine, row_ids)
+    found = load_stored(room.engine, row_ids)
     stored = {row.id: Stored(row.id, row.sha256, row.envelope_rcpt) for row in found}
     prepared: dict[int, Prepared | Exception] = {}
     for row in found:
@@ -168,14 +166,14 @@ def process_batch(
             log.exception("inbound message %d failed", row.id, extra={"inbound_id": row.id})
             prepared[row.id] = exc
     try:
-        with store.pipeline_transaction(app.engine) as session:
+        with store.pipeline_transaction(room.engine) as session:
             finished: list[tuple[int, Outcome, BaseException | None]] = []
             for row_id in (row_id for row_id in row_ids if row_id in stored):
                 ready, outcome = prepared[row_id], outcomes[row_id]
                 if isinstance(ready, Exception):
                     finished.append((row_id, outcome, ready))
                     continue
-                _pipeline(app, session, stored[row_id], ready, outcome, now)
+                _pipeline(room, session, stored[row_id], ready, outcome, now)
                 finished.append((row_id, outcome, None))
             store.finish_messages(session, finished)
     except Exception as exc:
@@ -185,16 +183,16 @@ def process_batch(
             raise
         if len(row_ids) > 1:
             log.warning("inbound batch of %d failed (%s); each message on its own", len(row_ids), exc)
-            return [process_one(app, row_id, now, context) for row_id in row_ids]
+            return [process_one(room, row_id, now, context) for row_id in row_ids]
         log.exception("inbound message %d failed", row_ids[0], extra={"inbound_id": row_ids[0]})
-        store.finish_crashed(app.engine, row_ids[0], outcomes[row_ids[0]], exc)
+        store.finish_crashed(room.engine, row_ids[0], outcomes[row_ids[0]], exc)
     return [outcomes[row_id] for row_id in row_ids]
 
 
 def _pipeline(
-    app: App, session: Session, row: Stored, prepared: Prepared, outcome: Outcome, now: datetime
+    room: Mailroom, session: Session, row: Stored, prepared: Prepared, outcome: Outcome, now: datetime
 ) -> None:
     """Record what parsing found, then run ``STEPS`` (see :mod:`mailflow.inbound.steps`)."""
     parsed = prepared.parsed
     outcome.add("parse", "ok" if parsed.message is not None else "malformed", "; ".join(parsed.defects)[:200])
-    run_steps(Inbound(app, session, row, prepared, outcome, now))
+    run_steps(Inbound(room, session, row, prepared, outcome, now))

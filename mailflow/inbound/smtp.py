@@ -34,7 +34,9 @@ from mailflow.services.inbound import reply_key_exists
 from mailflow.services.inbound_store import Received, store_many
 
 if TYPE_CHECKING:
-    from mailflow.bootstrap import App
+    from sqlalchemy import Engine
+
+    from mailflow.parts import SmtpParts
 
 log = logging.getLogger("mailflow.smtp")
 
@@ -53,8 +55,8 @@ class GroupStore:
     message cannot refuse the others.
     """
 
-    def __init__(self, app: App, most: int = 32) -> None:
-        self.engine = app.engine
+    def __init__(self, engine: Engine, most: int = 32) -> None:
+        self.engine = engine
         self.most = most
         self.waiting: queue.SimpleQueue[_Waiting] = queue.SimpleQueue()
         self.thread: threading.Thread | None = None
@@ -127,21 +129,27 @@ class _Waiting:
 
 
 class InboundHandler:
-    """aiosmtpd hooks: recipient check at RCPT, storage at DATA."""
+    """aiosmtpd hooks: recipient check at RCPT, storage at DATA.
+
+    ``engine`` is where reply keys are looked up and, through ``storer`` (a
+    ``GroupStore`` of its own by default), messages stored; only recipients at
+    ``domain`` (the inbound domain) are taken.
+    """
 
     def __init__(
         self,
-        app: App,
+        engine: Engine,
+        domain: str,
         *,
         lmtp: bool = False,
         on_stored: Callable[[], None] | None = None,
         rate: RateLimiter | None = None,
         storer: GroupStore | None = None,
     ) -> None:
-        self.app = app
-        self.storer = storer or GroupStore(app)
+        self.engine = engine
+        self.storer = storer or GroupStore(engine)
         self.rate = rate
-        self.domain = app.settings.inbound_domain
+        self.domain = domain
         self.lmtp = lmtp
         self.on_stored = on_stored
 
@@ -166,7 +174,7 @@ class InboundHandler:
             return "550 5.1.1 no such recipient"
         if match.group(1) == "reply":
             try:
-                known = await asyncio.to_thread(reply_key_exists, self.app.engine, match.group(2))
+                known = await asyncio.to_thread(reply_key_exists, self.engine, match.group(2))
             except Exception as exc:  # the database is away: the sender must retry, not bounce the reply
                 log.warning("could not look up a reply key (%s): deferring %s", type(exc).__name__, address)
                 return "451 4.3.0 temporary lookup failure, please retry"
@@ -243,28 +251,33 @@ def tls_context(cert: str, key: str) -> ssl.SSLContext | None:
 
 
 async def start_servers(
-    app: App, *, on_stored: Callable[[], None] | None = None
+    parts: SmtpParts, *, on_stored: Callable[[], None] | None = None
 ) -> list[asyncio.AbstractServer]:
     """Start the SMTP server (and LMTP when configured) inside the running event loop."""
     loop = asyncio.get_running_loop()
-    limits = _Limited(app.settings.smtp_max_connections_per_client)
-    max_size = app.settings.smtp_max_message_bytes
+    limits = _Limited(parts.max_connections_per_client)
     servers: list[asyncio.AbstractServer] = []
-    options: dict[str, Any] = {"data_size_limit": max_size, "hostname": app.settings.inbound_domain or None}
-    tls = tls_context(app.settings.smtp_tls_cert, app.settings.smtp_tls_key)
+    options: dict[str, Any] = {
+        "data_size_limit": parts.max_message_bytes,
+        "hostname": parts.inbound_domain or None,
+    }
+    tls = tls_context(parts.tls_cert, parts.tls_key)
     if tls is not None:
         options["tls_context"] = tls
-    host, port = parse_bind(app.settings.smtp_bind)
-    rate = RateLimiter(app.settings.smtp_messages_per_client_per_minute, 60)
-    storer = GroupStore(app)
-    smtp_handler = InboundHandler(app, on_stored=on_stored, rate=rate, storer=storer)
+    host, port = parse_bind(parts.smtp_bind)
+    rate = RateLimiter(parts.messages_per_client_per_minute, 60)
+    storer = GroupStore(parts.engine)
+    domain = parts.inbound_domain
+    smtp_handler = InboundHandler(parts.engine, domain, on_stored=on_stored, rate=rate, storer=storer)
     servers.append(
         await loop.create_server(lambda: _protocol(SMTP, smtp_handler, limits, **options), host, port)
     )
-    log.info("inbound SMTP on %s:%d for @%s", host, port, app.settings.inbound_domain)
-    if app.settings.lmtp_bind:
-        host, port = parse_bind(app.settings.lmtp_bind)
-        lmtp_handler = InboundHandler(app, lmtp=True, on_stored=on_stored, rate=rate, storer=storer)
+    log.info("inbound SMTP on %s:%d for @%s", host, port, domain)
+    if parts.lmtp_bind:
+        host, port = parse_bind(parts.lmtp_bind)
+        lmtp_handler = InboundHandler(
+            parts.engine, domain, lmtp=True, on_stored=on_stored, rate=rate, storer=storer
+        )
         servers.append(
             await loop.create_server(lambda: _protocol(LMTP, lmtp_handler, limits, **options), host, port)
         )

@@ -42,7 +42,8 @@ from mailflow.services.inbound import Outcome, Stored, Target
 if TYPE_CHECKING:
     from sqlmodel import Session
 
-    from mailflow.bootstrap import App
+    from mailflow.outbound.notifier import Notifier
+    from mailflow.parts import Mailroom
     from mailflow.store.tables import Booking
 
 __all__ = [
@@ -112,7 +113,7 @@ class Prepared:
 class Inbound:
     """One message on its way through the steps: its row, what is known, what was found."""
 
-    app: App
+    room: Mailroom
     session: Session
     row: Stored
     prepared: Prepared
@@ -163,7 +164,7 @@ def classify(msg: Inbound) -> Next:
         outcome.add(verdict.rule, verdict.verdict, verdict.detail)
     if classification.kind == "bounce":
         if classification.bounce is not None:
-            store.record_bounce(msg.session, msg.app.notifier, classification.bounce, outcome, msg.now)
+            store.record_bounce(msg.session, msg.room.notifier, classification.bounce, outcome, msg.now)
         return STOP
     if classification.kind == "feedback_report":
         outcome.add("complaint", "recorded", msg.parsed.from_address or "")
@@ -181,7 +182,7 @@ def target(msg: Inbound) -> Next:
         msg.session,
         target_addresses(parsed, [row.envelope_rcpt] if row.envelope_rcpt else []),
         target_references(parsed),
-        msg.app.settings.inbound_domain,
+        msg.room.inbound_domain,
     )
     if found is None or found.booking_id is None:
         msg.outcome.add("target", "none", "no reply key and no reference to our emails")
@@ -215,7 +216,13 @@ def staff_reply(msg: Inbound) -> Next:
         return STOP
     booking = msg.the_booking()
     store.relay_staff_reply(
-        msg.session, msg.app.notifier, booking, msg.sender, msg.parsed.subject or "", msg.text, msg.now
+        msg.session,
+        msg.room.notifier,
+        booking,
+        msg.sender,
+        msg.parsed.subject or "",
+        msg.text,
+        msg.now,
     )
     msg.outcome.add("staff_reply", "relayed", booking.ref)
     return STOP
@@ -223,7 +230,7 @@ def staff_reply(msg: Inbound) -> Next:
 
 def check_dmarc(msg: Inbound) -> Next | Forward:
     """DMARC failed in a trusted Authentication-Results: no action, staff decide."""
-    failed = dmarc_failure(msg.parsed, msg.app.settings.trusted_authserv)
+    failed = dmarc_failure(msg.parsed, msg.room.trusted_authserv)
     if failed:
         msg.outcome.add("dmarc", "fail", failed)
         return Forward(verified=False, why="held: DMARC failed")
@@ -264,7 +271,7 @@ def answer_or_forward(msg: Inbound) -> Next:
         _answer(msg, msg.acted)
     if msg.forward is not None:
         _forward(
-            msg.app,
+            msg.room.notifier,
             msg.session,
             msg.the_booking(),
             msg.parsed,
@@ -336,12 +343,12 @@ def _cancel(msg: Inbound) -> Next | Forward:
     ref = msg.the_booking().ref  # the booking actions join this transaction (``within``)
     try:
         use_cases.cancel_booking(
-            msg.app.engine,
+            msg.room.engine,
             ref,
             reason=None,
             actor=_customer_actor(msg.sender),
             now=msg.now,
-            notifier=msg.app.notifier,
+            notifier=msg.room.notifier,
             within=msg.session,
         )
     except PolicyRefused as exc:
@@ -355,7 +362,7 @@ def _offer(msg: Inbound) -> Next | Forward:
     decision = decide(load_facts(msg.session, booking), msg.now)
     if not decision.allowed:
         return _refused(msg, "reschedule", decision.reason.value)
-    count = store.offer_slots(msg.session, msg.app.notifier, booking, msg.now, msg.app.grid)
+    count = store.offer_slots(msg.session, msg.room.notifier, booking, msg.now, msg.room.grid)
     msg.outcome.add("act", "options", f"{count} slots offered")
     return STOP
 
@@ -375,14 +382,14 @@ def _choose(msg: Inbound, found: Command) -> Next | Forward:
     chosen = offered[found.slot - 1]
     try:
         use_cases.reschedule_booking(
-            msg.app.engine,
+            msg.room.engine,
             ref,
             start=datetime.fromisoformat(chosen["start"]),
             staff=chosen["staff"],
             actor=_customer_actor(msg.sender),
             now=msg.now,
             within=msg.session,
-            **msg.app.booking_kwargs(),
+            **msg.room.use_cases.booking_kwargs(),
         )
     except PolicyRefused as exc:
         return _refused(msg, "reschedule", exc.reason)
@@ -401,7 +408,7 @@ def _refused(msg: Inbound, action: str, reason: str) -> Forward:
 
 
 def _answer(msg: Inbound, acted: Acted) -> None:
-    session, notifier, booking = msg.session, msg.app.notifier, msg.the_booking()
+    session, notifier, booking = msg.session, msg.room.notifier, msg.the_booking()
     if acted.verdict == "refused":
         if store.answer_refusal(session, notifier, booking, acted.action, acted.reason, msg.sender, msg.now):
             msg.outcome.add("answer", "action_refused", acted.reason)
@@ -409,16 +416,16 @@ def _answer(msg: Inbound, acted: Acted) -> None:
             msg.outcome.add("answer", "suppressed", "already answered within the hour")
     elif acted.verdict == "not_understood":
         if store.may_answer(session, booking, msg.sender, msg.now):
-            count = store.offer_slots(session, notifier, booking, msg.now, msg.app.grid)
+            count = store.offer_slots(session, notifier, booking, msg.now, msg.room.grid)
             store.note_answer(session, booking, msg.sender, msg.now)
             msg.outcome.add("answer", "options", f"{count} slots offered")
     elif acted.verdict == "slot_gone":
-        count = store.offer_slots(session, notifier, booking, msg.now, msg.app.grid)
+        count = store.offer_slots(session, notifier, booking, msg.now, msg.room.grid)
         msg.outcome.add("answer", "options", f"{count} fresh slots offered")
 
 
 def _forward(
-    app: App,
+    notifier: Notifier,
     session: Session,
     booking: Booking,
     parsed: ParsedMessage,
@@ -430,7 +437,7 @@ def _forward(
 ) -> None:
     store.forward_to_staff(
         session,
-        app.notifier,
+        notifier,
         booking,
         from_name=parsed.from_name,
         from_email=parsed.from_address or "",

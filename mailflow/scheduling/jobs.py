@@ -24,7 +24,7 @@ from mailflow.services.reminders import sweep_reminders
 from mailflow.store.engine import database_unavailable
 
 if TYPE_CHECKING:
-    from mailflow.bootstrap import App
+    from mailflow.parts import WorkerParts
 
 log = logging.getLogger("mailflow.jobs")
 
@@ -72,8 +72,10 @@ class DatabaseOutage:
         return run
 
 
-def build_scheduler(app: App, stop: asyncio.Event) -> AsyncIOScheduler:
-    """The worker role's scheduler; ``app.wake()`` runs the dispatch job at once."""
+def build_scheduler(worker: WorkerParts, stop: asyncio.Event) -> AsyncIOScheduler:
+    """The worker role's scheduler; ``worker.wake()`` runs the dispatch job at once, and
+    ``worker.arrivals()`` the inbound job."""
+    engine, notifier = worker.use_cases.engine, worker.use_cases.notifier
     scheduler = AsyncIOScheduler(timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1})
     guard = DatabaseOutage().guard
     loop = asyncio.get_running_loop()
@@ -105,7 +107,7 @@ def build_scheduler(app: App, stop: asyncio.Event) -> AsyncIOScheduler:
     async def dispatch_round() -> float:
         # Shielded: APScheduler cancels running jobs at shutdown, but a batch in flight must be
         # recorded, or its rows would stay claimed until the lease runs out and be sent twice.
-        report = await asyncio.shield(app.dispatcher.run_once(datetime.now(UTC), stop=stop))
+        report = await asyncio.shield(worker.dispatcher.run_once(datetime.now(UTC), stop=stop))
         if report.sent or report.failed or report.retried:
             log.info("dispatch: %d sent, %d to retry, %d failed", report.sent, report.retried, report.failed)
         return 0.0
@@ -116,11 +118,11 @@ def build_scheduler(app: App, stop: asyncio.Event) -> AsyncIOScheduler:
     def wake_now() -> None:
         wake("dispatch")
 
-    app.wake_hooks.append(lambda: loop.call_soon_threadsafe(wake_now))
+    worker.wake.connect(lambda: loop.call_soon_threadsafe(wake_now))
 
     async def reminders() -> None:
         queued = await asyncio.to_thread(
-            sweep_reminders, app.engine, app.notifier.send_reminder, datetime.now(UTC), stop=stop.is_set
+            sweep_reminders, engine, notifier.send_reminder, datetime.now(UTC), stop=stop.is_set
         )
         if queued:
             log.info("reminders: %d queued", queued)
@@ -129,7 +131,7 @@ def build_scheduler(app: App, stop: asyncio.Event) -> AsyncIOScheduler:
     async def inbound_round() -> float:
         from mailflow.inbound.process import BATCH, process_pending
 
-        processed = await asyncio.to_thread(process_pending, app, datetime.now(UTC))
+        processed = await asyncio.to_thread(process_pending, worker.mailroom, datetime.now(UTC))
         if processed:
             log.info("inbound: %d processed", processed)
             wake_now()
@@ -142,9 +144,9 @@ def build_scheduler(app: App, stop: asyncio.Event) -> AsyncIOScheduler:
         await rounds("inbound", inbound_round)
 
     async def housekeeping() -> None:
-        inbound = timedelta(days=app.settings.inbound_retention_days)
-        sent = timedelta(days=app.settings.sent_retention_days)
-        await asyncio.to_thread(clean_up, app.engine, datetime.now(UTC), inbound, sent)
+        await asyncio.to_thread(
+            clean_up, engine, datetime.now(UTC), worker.inbound_retention, worker.sent_retention
+        )
 
     now = datetime.now(UTC)
     scheduler.add_job(
@@ -164,13 +166,13 @@ def build_scheduler(app: App, stop: asyncio.Event) -> AsyncIOScheduler:
     def inbound_now() -> None:
         wake("inbound")
 
-    app.inbound_hooks.append(lambda: loop.call_soon_threadsafe(inbound_now))
+    worker.arrivals.connect(lambda: loop.call_soon_threadsafe(inbound_now))
 
     async def inbound_watch() -> None:
         from mailflow.inbound.process import has_received
 
         try:
-            waiting = await asyncio.to_thread(has_received, app.engine)
+            waiting = await asyncio.to_thread(has_received, engine)
         except asyncio.CancelledError:  # shutting down: a read, nothing to finish or report
             return
         if waiting:
@@ -182,14 +184,14 @@ def build_scheduler(app: App, stop: asyncio.Event) -> AsyncIOScheduler:
     scheduler.add_job(
         guard(housekeeping), "interval", seconds=HOUSEKEEPING_EVERY.total_seconds(), id="housekeeping"
     )
-    for zone in staff_timezones(app.engine):
+    for zone in staff_timezones(engine):
 
         async def agenda(zone: str = zone) -> None:
             queued = await asyncio.to_thread(
                 queue_daily_agendas,
-                app.engine,
-                app.notifier,
-                app.settings.public_url,
+                engine,
+                notifier,
+                worker.use_cases.public_url,
                 zone,
                 datetime.now(UTC),
             )

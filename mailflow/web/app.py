@@ -1,4 +1,9 @@
-"""The FastAPI application. Built by ``mailflow.runtime``; holds no global state."""
+"""The FastAPI application. Built by ``mailflow.runtime``; holds no global state.
+
+``create_web_app`` takes the ``WebParts`` of the wiring (``mailflow.parts``):
+the customer pages and the admin get a ``web.deps.Wiring`` made from them on
+``app.state``, the API (``mailflow.api``) gets the ``UseCases`` alone.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +25,7 @@ from mailflow.store.engine import database_unavailable
 from mailflow.store.migrate import ensure_migrated
 
 if TYPE_CHECKING:
-    from mailflow.bootstrap import App
+    from mailflow.parts import WebParts
 
 log = logging.getLogger("mailflow.web")
 
@@ -29,13 +34,12 @@ RETRY_AFTER = "10"  # seconds, in the 503 answers while the database is away
 DEV_MAIL_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'"
 
 
-def create_web_app(app: App) -> FastAPI:
-    """The web application of ``app``."""
+def create_web_app(parts: WebParts) -> FastAPI:
+    """The web application: pages, admin, API, health and metrics, on ``parts``."""
     from fastapi.staticfiles import StaticFiles
 
     from mailflow.api import build_api
     from mailflow.metrics import CONTENT_TYPE_LATEST, Metrics
-    from mailflow.outbound.transports import maildir_of
     from mailflow.web import book, find, manage
     from mailflow.web.admin import api_keys, closures, setup, templates_editor
     from mailflow.web.admin import booking as admin_booking
@@ -49,11 +53,10 @@ def create_web_app(app: App) -> FastAPI:
 
     # /docs comes with the API (Swagger UI needs its own content security policy).
     web = FastAPI(title="mailflow", version="0.1.0", docs_url=None, redoc_url=None)
-    engine = app.engine
+    engine = parts.use_cases.engine
     metrics = Metrics(engine)
     # One middleware does headers, the access log and the latency for /metrics: each layer costs.
     web.add_middleware(SecurityHeaders, observe=metrics.observe)
-    app.health.setdefault("transport", app.transport.reachable)
 
     @web.get("/metrics", include_in_schema=False)
     def metrics_page() -> Response:
@@ -63,16 +66,15 @@ def create_web_app(app: App) -> FastAPI:
     web.mount("/static", StaticFiles(directory=Path(__file__).with_name("static")), name="static")
     # The customer pages (manage, find, book) take what they use from app.state (web/deps.py).
     web.state.wiring = Wiring(
-        engine=engine,
-        settings=app.settings,
-        secret=app.secret_key,
-        notifier=app.notifier,
-        limits=Limits.of(app.settings),
-        wake=app.wake,
+        use_cases=parts.use_cases,
+        settings=parts.settings,
+        secret=parts.secret,
+        limits=Limits.of(parts.settings),
+        wake=parts.wake,
     )
     for pages in (manage.router, find.router, book.router):
         web.include_router(pages, dependencies=[Depends(refuse_nul)])
-    web.include_router(build_api(app))
+    web.include_router(build_api(parts.use_cases))
     admin_routers = [
         setup.router,
         admin_signin.router,
@@ -129,15 +131,14 @@ def create_web_app(app: App) -> FastAPI:
                 {"status": "unavailable", "detail": f"database: {type(exc).__name__}"}, status_code=503
             )
         failing = {
-            name: status() for name, status in app.health.items() if status() not in ("ok", "starting")
+            name: status() for name, status in parts.health.items() if status() not in ("ok", "starting")
         }
         if failing:
             return JSONResponse({"status": "unavailable", "detail": failing}, status_code=503)
         return JSONResponse({"status": "ok"})
 
-    maildir = maildir_of(app.transport)
-    if maildir is not None:
-        _add_dev_mail(web, maildir)
+    if parts.maildir is not None:
+        _add_dev_mail(web, parts.maildir)
     return web
 
 

@@ -1,10 +1,13 @@
 """What the customer pages take from the wiring, as FastAPI dependencies.
 
-``create_web_app`` puts one ``Wiring`` on ``app.state.wiring``; the route
+``create_web_app`` puts one ``Wiring`` on ``app.state.wiring``, made from the
+``WebParts`` it was given (``mailflow.parts``); the route
 modules (``manage``, ``find``, ``book``) ask for it with ``Depends(wiring)``,
 and for the time with ``Depends(clock)`` (tests set it through
 ``app.dependency_overrides[clock]``). The manage pages' own dependency,
-``manage.managed_booking``, builds on these two.
+``manage.managed_booking``, builds on these two. The admin and the API
+(``mailflow.api``) read the time from the same ``clock``: one override sets it
+for every route.
 
 A dependency that refuses the request raises ``Answered`` with the page to
 show; the handler ``create_web_app`` installs returns that page as it is.
@@ -14,19 +17,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 from fastapi.responses import Response
 
+from mailflow.parts import WithUseCases
 from mailflow.web.security import RateLimiter
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
-
     from mailflow.config import Settings
-    from mailflow.outbound.notifier import Notifier
+    from mailflow.parts import UseCases
 
 __all__ = [
     "Answered",
@@ -65,24 +67,15 @@ class Limits:
 
 
 @dataclass(frozen=True)
-class Wiring:
-    """What the customer pages use of the wired application."""
+class Wiring(WithUseCases):
+    """What the customer pages and the admin use of the wired application."""
 
-    engine: Engine
+    use_cases: UseCases
     settings: Settings
     secret: str
-    notifier: Notifier
     limits: Limits
     wake: Callable[[], None]
     """Tell the running worker (if any) that new mail was committed."""
-
-    @property
-    def grid(self) -> timedelta:
-        return timedelta(minutes=self.settings.slot_grid_minutes)
-
-    def booking_kwargs(self) -> dict[str, Any]:
-        """What every booking use case needs from the wiring."""
-        return {"notifier": self.notifier, "grid": self.grid}
 
 
 class Answered(Exception):

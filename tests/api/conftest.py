@@ -38,7 +38,7 @@ class Api:
         self.app = app
         self.now = now
         self.day = day
-        self.client = TestClient(create_web_app(app), follow_redirects=False)
+        self.client = TestClient(create_web_app(app.web), follow_redirects=False)
         self.key = self.new_key(business)
 
     def new_key(self, business: str, label: str = "") -> str:

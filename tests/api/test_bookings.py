@@ -7,13 +7,15 @@ link; turning the setting on through the API gives the next email one.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from sqlmodel import Session, func, select
 
 from mailflow.store.tables import AuditEvent, Booking
+from mailflow.web.deps import clock
 from tests.api.conftest import BOB, CARLA, PUBLIC, Api, has_manage_link
 from tests.conftest import berlin
 
@@ -292,3 +294,25 @@ def test_days_at_the_ends_of_the_calendar_are_answered_not_a_server_error(api: A
         assert errors_at(response) == {("body", "start"): "slot_unavailable"}
         assert response.json()["detail"][0]["ctx"]["problem"] == "out_of_range"
     assert bookings_count(api) == 1
+
+
+def test_api_reads_the_time_from_the_web_clock_dependency(api: Api) -> None:
+    """The API's one clock is ``web.deps.clock``, as for the pages: overriding it to noon of a day
+    leaves that day's slots after noon only, and the time of a booking made then is noon."""
+    day = api.day.isoformat()
+    noon = berlin(api.day, 12)
+    web = api.client.app
+    assert isinstance(web, FastAPI)
+    assert any(s["start"] < noon.isoformat() for s in api.get(f"/slots?service=haircut&date={day}").json())
+
+    web.dependency_overrides[clock] = lambda: noon
+    try:
+        slots = api.get(f"/slots?service=haircut&date={day}").json()
+        made = api.book(15)
+    finally:
+        web.dependency_overrides.clear()
+
+    assert slots and all(datetime.fromisoformat(s["start"]) > noon for s in slots)
+    with Session(api.app.engine) as session:
+        created = session.exec(select(Booking.created_at).where(Booking.ref == made["ref"])).one()
+    assert created == noon

@@ -42,7 +42,7 @@ def test_api_key_create_prints_the_key_once_and_it_works(run_cli: Any, tmp_path:
         (entry,) = json.loads(listed.stdout)
         assert entry["prefix"] == data["prefix"] and entry["revoked_at"] is None
 
-        client = TestClient(create_web_app(app))
+        client = TestClient(create_web_app(app.web))
         headers = {"Authorization": f"Bearer {key}"}
         assert client.get("/api/v1/business", headers=headers).json()["slug"] == "contoso"
 

@@ -56,7 +56,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FastAPI, 
     app = make_app(url, Path(tmp), datetime.now(UTC))
     actor = Actor(ActorKind.STAFF, "test")
     key = create_api_key(app.engine, "contoso", actor=actor, now=datetime.now(UTC))[1]
-    yield create_web_app(app), key
+    yield create_web_app(app.web), key
     app.close()
 
 

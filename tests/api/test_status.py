@@ -57,7 +57,7 @@ def test_inbound_lists_replies_to_the_business_bookings_without_bodies(api: Api)
         api.app.engine, reply.as_bytes(), envelope_from="ada@example.com", envelope_rcpt=rcpt, now=api.now
     )
     assert api.get("/inbound").json() == []  # not yet matched to a booking
-    process_pending(api.app, datetime.now(UTC))
+    process_pending(api.app.mailroom, datetime.now(UTC))
 
     (row,) = api.get("/inbound").json()
     assert row["booking"] == ref and row["kind"] == "reply" and row["command"] is None

@@ -66,7 +66,7 @@ def poller(app: App, dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch) -> Itera
     # Polling every 30 s would hide whether IDLE works: make polling slow, so only IDLE is quick.
     monkeypatch.setattr(imap_module, "POLL_SECONDS", 120.0)
     monkeypatch.setattr(imap_module, "BACKOFF_FIRST", 0.2)
-    instance = ImapPoller(app, parse_imap_url(dovecot.url()))
+    instance = ImapPoller(app.engine, parse_imap_url(dovecot.url()))
     thread = instance.start()
     yield instance
     instance.stop.set()
@@ -130,7 +130,7 @@ def test_wrong_password_is_reported_and_retried_slowly(
 ) -> None:
     """A bad password shows in the status; attempts back off instead of hammering the server."""
     monkeypatch.setattr(imap_module, "BACKOFF_FIRST", 0.5)
-    bad = ImapPoller(app, parse_imap_url(dovecot.url(password="wrong")))
+    bad = ImapPoller(app.engine, parse_imap_url(dovecot.url(password="wrong")))
     thread = bad.start()
     try:
         assert wait_until(lambda: bad.status.startswith("cannot log in"), 10), bad.status

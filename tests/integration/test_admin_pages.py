@@ -94,7 +94,7 @@ class Admin:
         self.app = app
         self.now = now
         self.day = day
-        self.web = create_web_app(app)
+        self.web = create_web_app(app.web)
         for address in (ADMIN, BOB, CARLA):
             create_user(app.engine, "contoso", address, password=PASSWORD, reset=True, actor=TEST, now=now)
 

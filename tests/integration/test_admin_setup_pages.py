@@ -56,7 +56,7 @@ def first_run(empty_app: App) -> tuple[TestClient, str]:
     """A browser and the one-time set-up token."""
     token = mint_setup_link(empty_app.engine, now=datetime.now(UTC))
     assert token is not None
-    return TestClient(create_web_app(empty_app), follow_redirects=False), token
+    return TestClient(create_web_app(empty_app.web), follow_redirects=False), token
 
 
 def setup_form(csrf: str, **changes: object) -> dict[str, object]:

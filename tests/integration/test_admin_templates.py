@@ -144,7 +144,7 @@ def sign_in(app: App, address: str, role: str, now: datetime) -> str:
 
 
 def browser(app: App, token: str | None) -> TestClient:
-    client = TestClient(create_web_app(app), follow_redirects=False)
+    client = TestClient(create_web_app(app.web), follow_redirects=False)
     if token is not None:
         client.cookies.set(ADMIN_COOKIE, token)
     return client

@@ -54,7 +54,7 @@ def test_export_then_erase(app: App, next_tuesday: date, now: datetime) -> None:
     ref = book(app, next_tuesday, now)
     question = reply_to(customer_email(app, ref, "confirmation"), "Gibt es Parkplätze in der Nähe?")
     store_raw(app.engine, question, envelope_from=ADA, envelope_rcpt="", now=now)
-    process_pending(app, now)
+    process_pending(app.mailroom, now)
     run_once(app, now)
 
     exported = export_customer(app.engine, ADA.upper())

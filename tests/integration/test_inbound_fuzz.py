@@ -48,7 +48,7 @@ def test_random_and_mutated_messages_never_escape(tmp_path: Path, now: datetime)
     )
     def run(raw: bytes) -> None:
         row_id = store_raw(app.engine, raw, envelope_from="", envelope_rcpt="", now=now)
-        outcome = process_one(app, row_id, now)
+        outcome = process_one(app.mailroom, row_id, now)
         with Session(app.engine) as session:
             row = session.get_one(InboundMessage, row_id)
         assert row.status in {"done", "error"} and row.raw == raw

@@ -112,7 +112,7 @@ def reply_to(
 
 def feed(app: App, raw: bytes, now: datetime) -> InboundMessage:
     row_id = store_raw(app.engine, raw, envelope_from="max@example.de", envelope_rcpt="", now=now)
-    process_pending(app, now)
+    process_pending(app.mailroom, now)
     with Session(app.engine) as session:
         return session.get_one(InboundMessage, row_id)
 
@@ -406,7 +406,7 @@ def test_machine_mail_from_the_corpus_never_acts_or_answers(app: App, corpora: P
         )
         for path in files
     ]
-    process_pending(app, now)
+    process_pending(app.mailroom, now)
     with Session(app.engine) as session:
         rows = session.exec(select(InboundMessage).where(col(InboundMessage.id).in_(ids))).all()
     assert len(rows) == len(files) >= 170
@@ -521,7 +521,7 @@ def test_a_crash_in_one_message_of_a_batch_keeps_the_others(
         store_raw(app.engine, raw, envelope_from="max@example.de", envelope_rcpt="", now=now)
         for raw in (question, cancel)
     ]
-    assert process_pending(app, now) == 2
+    assert process_pending(app.mailroom, now) == 2
     with Session(app.engine) as session:
         broken, fine = (session.get_one(InboundMessage, row_id) for row_id in ids)
         assert broken.status == "error" and broken.error == "RuntimeError: the forward broke"
@@ -564,7 +564,7 @@ def test_an_auto_reply_stops_at_classify_and_records_only_the_steps_it_ran(
     )
     vacation["Auto-Submitted"] = "auto-replied"
     row_id = store_raw(app.engine, vacation.as_bytes(), envelope_from="", envelope_rcpt="", now=now)
-    outcome = process_one(app, row_id, now)
+    outcome = process_one(app.mailroom, row_id, now)
     assert outcome.steps == ["deduplicate", "classify"]
     with Session(app.engine) as session:
         row = session.get_one(InboundMessage, row_id)
@@ -585,7 +585,7 @@ def test_a_refused_cancel_skips_to_answer_or_forward_and_records_each_step(
     ref = book(app, next_tuesday, 10, now, service_slug="haircut", origin=Origin.STAFF)
     raw = reply_to(customer_email(app, ref, "confirmation"), "cancel")
     row_id = store_raw(app.engine, raw, envelope_from="max@example.de", envelope_rcpt="", now=now)
-    outcome = process_one(app, row_id, now)
+    outcome = process_one(app.mailroom, row_id, now)
     assert outcome.steps == [
         "deduplicate",
         "classify",
@@ -619,7 +619,7 @@ def test_an_unverified_sender_skips_to_answer_or_forward(app: App, next_tuesday:
     ref = book(app, next_tuesday, 10, now, service_slug="consultation", origin=Origin.SELF_SERVICE)
     raw = reply_to(customer_email(app, ref, "confirmation"), "cancel", sender="mallory@evil.example")
     row_id = store_raw(app.engine, raw, envelope_from="mallory@evil.example", envelope_rcpt="", now=now)
-    outcome = process_one(app, row_id, now)
+    outcome = process_one(app.mailroom, row_id, now)
     assert outcome.steps == ["deduplicate", "classify", "target", "verify_sender", "answer_or_forward"]
     assert [(v["rule"], v["verdict"]) for v in outcome.verdicts][-2:] == [
         ("sender", "unverified"),

@@ -40,7 +40,7 @@ def message(number: int) -> bytes:
 
 
 def test_concurrent_messages_are_all_stored_with_their_envelopes(app: App) -> None:
-    storer = GroupStore(app, most=8)
+    storer = GroupStore(app.engine, most=8)
 
     async def deliver() -> list[list[int]]:
         copies = [
@@ -66,7 +66,7 @@ def test_concurrent_messages_are_all_stored_with_their_envelopes(app: App) -> No
 
 
 def test_a_message_that_cannot_be_stored_refuses_only_itself(app: App) -> None:
-    storer = GroupStore(app, most=16)
+    storer = GroupStore(app.engine, most=16)
     broken = Received(cast(Any, None), "bad@example.org", "reply+bad@x")  # no bytes: hashing fails
 
     async def deliver() -> list[Any]:

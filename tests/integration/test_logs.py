@@ -52,7 +52,7 @@ def access_lines() -> Iterator[io.StringIO]:
 
 
 def test_requests_carry_an_id_into_the_access_log_and_no_token(app: App, access_lines: io.StringIO) -> None:
-    client = TestClient(create_web_app(app))
+    client = TestClient(create_web_app(app.web))
     answer = client.get("/healthz")
     generated = answer.headers["x-request-id"]
     assert len(generated) == 16

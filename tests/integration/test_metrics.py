@@ -48,7 +48,7 @@ def scrape(client: TestClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], 
 
 
 def test_counts_follow_bookings_delivery_and_replies(app: App, next_tuesday: date, now: datetime) -> None:
-    client = TestClient(create_web_app(app))
+    client = TestClient(create_web_app(app.web))
     empty = scrape(client)
     assert (
         empty[("mailflow_outbox_depth", ())] == 0 and empty[("mailflow_outbox_oldest_age_seconds", ())] == 0
@@ -89,7 +89,7 @@ def test_counts_follow_bookings_delivery_and_replies(app: App, next_tuesday: dat
     assert (
         waiting[("mailflow_inbound_messages", (("command", ""), ("kind", ""), ("status", "received")))] == 1
     )
-    process_pending(app, now)
+    process_pending(app.mailroom, now)
     judged = scrape(client)
     done = {labels: v for (name, labels), v in judged.items() if name == "mailflow_inbound_messages"}
     assert sum(done.values()) == 1 and all(dict(labels)["status"] == "done" for labels in done)
@@ -122,7 +122,7 @@ def test_readyz_says_when_the_relay_cannot_be_reached(db_url: str, tmp_path: Pat
                         }
                     )
                 )
-                answers[name] = TestClient(create_web_app(application)).get("/readyz")
+                answers[name] = TestClient(create_web_app(application.web)).get("/readyz")
                 application.close()
     assert answers["up"].status_code == 200 and answers["up"].json() == {"status": "ok"}
     down = answers["down"]
@@ -145,7 +145,7 @@ def test_readyz_says_when_the_maildir_cannot_be_written(db_url: str, tmp_path: P
                 }
             )
         )
-        answers[name] = TestClient(create_web_app(application)).get("/readyz")
+        answers[name] = TestClient(create_web_app(application.web)).get("/readyz")
         application.close()
     assert answers["fine"].status_code == 200
     assert answers["blocked"].status_code == 503

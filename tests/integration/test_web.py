@@ -106,7 +106,7 @@ class Site:
         self.app = app
         self.now = now
         self.day = day
-        self.web = create_web_app(app)
+        self.web = create_web_app(app.web)
         self.client = self.browser()
 
     def browser(self, ip: str = "testclient") -> TestClient:

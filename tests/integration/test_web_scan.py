@@ -539,7 +539,7 @@ def build_scan(db_url: str, tmp_path: Path) -> Scan:
     known.add("duration", "45", "5000")
     known.add("service", "haircut", "consultation")
 
-    web = create_web_app(app)
+    web = create_web_app(app.web)
     return Scan(app, web, widen(page_document(web)), known)
 
 
@@ -559,7 +559,7 @@ def test_document_lists_every_page_route(sqlite_engine: Any, sqlite_url: str, tm
     """The derived document has every page route of the app, hidden or not, and no /api route."""
     app = scan_app(sqlite_url, tmp_path)
     try:
-        document = widen(page_document(create_web_app(app)))
+        document = widen(page_document(create_web_app(app.web)))
     finally:
         app.close()
     operations = {(method, path) for path, item in document["paths"].items() for method in item}

@@ -20,9 +20,14 @@ LIMIT = 500  # lines per module; Alembic migrations aside
 CORE = "mailflow.booking"
 CORE_MAY_IMPORT = ("mailflow.errors",)
 ENTRY_POINTS = ("mailflow.__main__", "mailflow.cli", "mailflow.cli_common", "mailflow.cli_setup")
-"""The modules that may start the process: today's CLI (``mailflow.cli`` becomes a package:
-its modules count as well)."""
+"""The modules that may start the process: the CLI (the ``mailflow.cli`` package, all its
+modules) and ``python -m mailflow``. mailflow has no ASGI factory of its own: the web
+application is built by ``mailflow.runtime`` (``serve --roles web``)."""
 WIRING = ("mailflow.bootstrap", "mailflow.runtime")
+"""Where the parts are built and the roles run: only the entry points (and ``runtime``,
+which runs what ``bootstrap`` built) import these."""
+PARTS = "mailflow.parts"
+"""The narrow, typed parts the adapters receive: neutral, so bootstrap and adapters share it."""
 ADAPTERS = (
     "mailflow.api",
     "mailflow.__main__",
@@ -81,7 +86,12 @@ def nearest_module(name: str) -> str | None:
 @cache
 def imports_of(module: str) -> frozenset[str]:
     """The mailflow modules ``module`` imports anywhere in its source, itself left out."""
-    tree = ast.parse(modules()[module].read_text(encoding="utf-8"))
+    return imports_in(module, modules()[module].read_text(encoding="utf-8"))
+
+
+def imports_in(module: str, source: str) -> frozenset[str]:
+    """The mailflow modules ``source`` (the text of ``module``) imports anywhere, itself left out."""
+    tree = ast.parse(source)
     reached: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import | ast.ImportFrom):
@@ -165,6 +175,56 @@ def test_bootstrap_builds_without_any_adapter() -> None:
         )
         == []
     )
+
+
+def may_import_wiring(module: str) -> bool:
+    """The entry points, and ``mailflow.runtime`` (it runs what ``mailflow.bootstrap`` built)."""
+    return module == "mailflow.runtime" or any(is_within(module, entry) for entry in ENTRY_POINTS)
+
+
+def wiring_importers(imports: dict[str, frozenset[str]]) -> list[str]:
+    """``module -> wiring module`` for every import of bootstrap or runtime outside the entry points."""
+    return sorted(
+        f"{module} -> {wiring}"
+        for module, reached in imports.items()
+        for wiring in WIRING
+        if wiring in reached and not may_import_wiring(module)
+    )
+
+
+def test_only_entry_points_import_bootstrap_or_runtime() -> None:
+    """No adapter names the wiring (not in a function, not under TYPE_CHECKING): only the CLI,
+    ``python -m mailflow`` and runtime import mailflow.bootstrap or mailflow.runtime."""
+    assert wiring_importers({module: imports_of(module) for module in modules()}) == []
+
+
+def test_the_wiring_check_counts_imports_in_functions_and_under_type_checking() -> None:
+    """The check sees every form of import: a module-level one, one inside a function, one under
+    ``TYPE_CHECKING``, ``from mailflow import bootstrap`` — and lets the entry points through."""
+    samples = {
+        "mailflow.web.app": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+        "    from mailflow.bootstrap import App\n",
+        "mailflow.inbound.smtp": "def start():\n    from mailflow.runtime import serve\n",
+        "mailflow.demo": "from mailflow import bootstrap\n",
+        "mailflow.scheduling.jobs": "import mailflow.runtime\n",
+        "mailflow.cli.serve": "from mailflow.runtime import serve\nfrom mailflow.bootstrap import build\n",
+        "mailflow.runtime": "from mailflow.bootstrap import App\n",
+    }
+    imports = {module: imports_in(module, source) for module, source in samples.items()}
+    assert wiring_importers(imports) == [
+        "mailflow.demo -> mailflow.bootstrap",
+        "mailflow.inbound.smtp -> mailflow.runtime",
+        "mailflow.scheduling.jobs -> mailflow.runtime",
+        "mailflow.web.app -> mailflow.bootstrap",
+    ]
+
+
+def test_the_parts_adapters_receive_import_no_adapter() -> None:
+    """mailflow/parts.py (what each adapter receives) reaches no adapter, so both bootstrap and
+    the adapters may import it without a circle."""
+    assert PARTS in modules()
+    reached = reachable(PARTS)
+    assert sorted(module for module in reached if any(is_within(module, a) for a in ADAPTERS)) == []
 
 
 def test_only_entry_points_import_the_runtime() -> None:
