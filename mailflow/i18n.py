@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 from babel.support import NullTranslations, Translations
 
@@ -28,6 +29,25 @@ def languages() -> tuple[str, ...]:
 def N_(msgid: str) -> str:
     """Mark ``msgid`` for extraction where the text is looked up later under a computed name."""
     return msgid
+
+
+class Term(str):
+    """A marked word or phrase filled into another text (``Term(N_("staff member"))``): it is
+    translated together with the text it goes into, and compares as its English msgid."""
+
+    __slots__ = ()
+
+
+class Plural(NamedTuple):
+    """A text with plural forms, marked with ``Nn_``; the value ``n`` picks the form when it is shown."""
+
+    singular: str
+    plural: str
+
+
+def Nn_(singular: str, plural: str) -> Plural:  # gettext's marker style, like N_
+    """Mark a text with plural forms for extraction (``{n}`` is the count); looked up when shown."""
+    return Plural(singular, plural)
 
 
 @lru_cache(maxsize=64)  # bounded: a stored locale is any short string
