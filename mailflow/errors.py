@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from typing import cast
 
-from mailflow.i18n import FALLBACK, N_, Plural, Term, gettext, ngettext
+# N_ and Nn_ are re-exported for the booking core, which imports nothing of mailflow but this module.
+from mailflow.i18n import FALLBACK, N_, Nn_, Plural, Term, gettext, ngettext
 
 __all__ = [
     "CODE_TEXTS",
@@ -28,6 +29,7 @@ __all__ = [
     "DatabaseNotMigrated",
     "InvalidInput",
     "MailflowError",
+    "Nn_",
     "NotFound",
     "PolicyRefused",
     "SlotUnavailable",

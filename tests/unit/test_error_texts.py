@@ -54,7 +54,7 @@ def unmarked_errors(path: Path) -> list[str]:
     return found
 
 
-def test_every_error_raised_by_the_service_layer_passes_a_marked_msgid() -> None:
+def test_every_error_raised_by_the_service_layer_core_and_pages_passes_a_marked_msgid() -> None:
     """No untranslatable sentence: each error's first argument is N_("…")/Nn_("…", "…") or such a constant."""
     paths = [
         path for place in CHECKED for path in ([place] if place.is_file() else sorted(place.rglob("*.py")))
