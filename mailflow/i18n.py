@@ -63,13 +63,14 @@ def translations(locale: str) -> NullTranslations:
     return catalog
 
 
-def gettext(locale: str, msgid: str, **values: object) -> str:
-    """The text ``msgid`` in ``locale`` (English when missing), with ``values`` filled in."""
+def gettext(locale: str, msgid: str, /, **values: object) -> str:
+    """The text ``msgid`` in ``locale`` (English when missing), with ``values`` filled in
+    (positional-only arguments: a value may be called ``locale``)."""
     text = translations(locale).gettext(msgid)
     return text.format(**values) if values else text
 
 
-def ngettext(locale: str, singular: str, plural: str, n: int, **values: object) -> str:
+def ngettext(locale: str, singular: str, plural: str, n: int, /, **values: object) -> str:
     """The text for ``n`` things in ``locale`` by its plural rule; ``{n}`` is filled in too."""
     text = translations(locale).ngettext(singular, plural, n)
     return text.format(n=n, **values)

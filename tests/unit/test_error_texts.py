@@ -124,3 +124,11 @@ def test_a_parse_error_of_the_service_layer_in_german() -> None:
         parse_minutes("soon", field="min_notice")
     assert str(caught.value) == "'soon' is not a time: write e.g. 24 h, 90 min or 1 d"
     assert caught.value.text("de") == "„soon“ ist keine Zeitangabe: schreiben Sie z. B. 24 h, 90 min oder 1 d"
+
+
+def test_a_value_may_share_a_name_with_gettexts_own_arguments() -> None:
+    """``locale`` as a value of the message (the language asked for) does not clash with the reader's."""
+    text = N_("locale {locale!r} is not offered by {business}: use one of {languages}")
+    error = InvalidInput(text, locale="xx", business="city", languages="en, de")
+    assert str(error) == "locale 'xx' is not offered by city: use one of en, de"
+    assert error.text("de") == "Die Sprache „xx“ wird von city nicht angeboten: verwenden Sie eine von en, de"
