@@ -69,7 +69,11 @@ def manage_reason_text(reason: str, locale: str = "en") -> str:
 
 
 class MailflowError(Exception):
-    """Base of every error mailflow raises on purpose."""
+    """Base of every error mailflow raises on purpose.
+
+    ``message`` is a marked msgid (``N_``/``Nn_``) and ``values`` fill it in. The operator's
+    errors (``ConfigError``, ``DatabaseNotMigrated``) reach only a console and pass plain English.
+    """
 
     exit_code = 1
 
