@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from mailflow.errors import InvalidInput
+from mailflow.i18n import Nn_
 
 __all__ = [
     "MIN_PASSWORD_LENGTH",
@@ -78,7 +79,12 @@ def check_password(password: str) -> None:
     """``InvalidInput`` when ``password`` is too short to be chosen."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidInput(
-            f"the password must have at least {MIN_PASSWORD_LENGTH} characters", field="password"
+            Nn_(
+                "the password must have at least {n} character",
+                "the password must have at least {n} characters",
+            ),
+            n=MIN_PASSWORD_LENGTH,
+            field="password",
         )
 
 
@@ -91,6 +97,8 @@ class SignedIn:
     email: str
     name: str
     role: str
+    locale: str = "en"
+    """The member's language: the admin pages' texts and the errors they show."""
 
     @property
     def is_admin(self) -> bool:

@@ -26,17 +26,19 @@ ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = Path(__file__).with_name("templates")
 TEMPLATE_SUFFIXES = (".mjml", ".subject.txt", ".txt")
 
-# ``_``/``t`` in pages, ``gettext``/``ngettext``/``message`` take the locale first, ``N_`` marks.
+# ``_``/``t`` in pages, ``gettext``/``ngettext``/``message`` take the locale first, ``N_`` marks,
+# ``Nn_`` marks a plural pair (an error's text, chosen by its count when shown).
 KEYWORDS: dict[str, tuple[int, ...] | None] = {
     "_": None,
     "t": None,
     "N_": None,
+    "Nn_": (1, 2),
     "gettext": (2,),
     "ngettext": (2, 3),
     "message": (2,),
 }
 EXTRACT_COMMAND = (
-    "pybabel extract -F babel.cfg --no-default-keywords -k _ -k t -k N_ -k gettext:2 "
+    "pybabel extract -F babel.cfg --no-default-keywords -k _ -k t -k N_ -k Nn_:1,2 -k gettext:2 "
     "-k ngettext:2,3 -k message:2 -o mailflow/locale/mailflow.pot ."
 )
 

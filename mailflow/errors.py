@@ -1,12 +1,41 @@
 """The one errors module: ``MailflowError`` and a few subclasses.
 
-Every error carries a readable message that says what to do next; the CLI
-prints ``str(error)`` on one line and exits with ``error.exit_code``.
+Every error carries a readable message that says what to do next. The message is
+a msgid of the gettext catalogs (marked ``N_("…")``, or ``Nn_("…", "…")`` with
+plural forms chosen by the value ``n``) and the values to fill in:
+``str(error)`` and ``error.message`` are the English text — what the CLI prints
+on one line (exiting with ``error.exit_code``), the API's ``detail`` and the
+logs — and ``error.text(locale)`` is the same sentence in the reader's language,
+for the pages.
+
+    >>> from mailflow.i18n import N_
+    >>> error = InvalidInput(N_("not an email address: {email!r}"), email="x", field="email")
+    >>> str(error)
+    "not an email address: 'x'"
 """
 
 from __future__ import annotations
 
-from mailflow.i18n import N_, gettext
+from typing import cast
+
+# N_ and Nn_ are re-exported for the booking core, which imports nothing of mailflow but this module.
+from mailflow.i18n import FALLBACK, N_, Nn_, Plural, Term, gettext, ngettext
+
+__all__ = [
+    "CODE_TEXTS",
+    "N_",
+    "BookingConflict",
+    "ConfigError",
+    "DatabaseNotMigrated",
+    "InvalidInput",
+    "MailflowError",
+    "Nn_",
+    "NotFound",
+    "PolicyRefused",
+    "SlotUnavailable",
+    "manage_reason_text",
+    "slot_problem_text",
+]
 
 # The texts of the booking core's codes (``SlotProblem``, ``ManageReason``): the core raises
 # the code, the message comes from the catalog here (English for the CLI, API and logs;
@@ -40,13 +69,32 @@ def manage_reason_text(reason: str, locale: str = "en") -> str:
 
 
 class MailflowError(Exception):
-    """Base of every error mailflow raises on purpose."""
+    """Base of every error mailflow raises on purpose.
+
+    ``message`` is a marked msgid (``N_``/``Nn_``) and ``values`` fill it in. The operator's
+    errors (``ConfigError``, ``DatabaseNotMigrated``) reach only a console and pass plain English.
+    """
 
     exit_code = 1
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(self, message: str | Plural, **values: object) -> None:
+        self.msgid = message
+        self.values = values
+        # The base's text, not a subclass's: a subclass may pass a text of its own (a detail).
+        self.message = MailflowError.text(self, FALLBACK)
+        super().__init__(self.message)
+
+    def text(self, locale: str) -> str:
+        """The message in ``locale`` (English where the catalog lacks it), its values filled in
+        (a ``Term`` among them translated too)."""
+        values = {
+            name: gettext(locale, value) if isinstance(value, Term) else value
+            for name, value in self.values.items()
+        }
+        if isinstance(self.msgid, Plural):
+            count = cast("int", values.pop("n"))
+            return ngettext(locale, self.msgid.singular, self.msgid.plural, count, **values)
+        return gettext(locale, self.msgid, **values)
 
 
 class ConfigError(MailflowError):
@@ -72,15 +120,22 @@ class DatabaseNotMigrated(MailflowError):
         self.expected = expected
 
 
+NOT_FOUND = N_("{what} {key!r} not found")
+
+
 class NotFound(MailflowError):
-    """A named thing (booking, business, service, staff) does not exist."""
+    """A named thing (booking, business, service, staff) does not exist.
+
+    ``what`` is a marked noun (``N_("staff member")``), compared in English by callers and
+    translated when shown; ``message`` replaces the usual "… not found" where no key names it.
+    """
 
     exit_code = 4
 
-    def __init__(self, what: str, key: str) -> None:
-        super().__init__(f"{what} {key!r} not found")
+    def __init__(self, what: str, key: str = "", *, message: str | None = None, **values: object) -> None:
         self.what = what
         self.key = key
+        super().__init__(message or NOT_FOUND, what=Term(what), key=key, **values)
 
 
 class InvalidInput(MailflowError):
@@ -92,8 +147,8 @@ class InvalidInput(MailflowError):
 
     exit_code = 2
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
+    def __init__(self, message: str | Plural, *, field: str | None = None, **values: object) -> None:
+        super().__init__(message, field=field, **values)  # a message may name the field
         self.field = field
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 from babel.support import NullTranslations, Translations
 
@@ -30,6 +31,25 @@ def N_(msgid: str) -> str:
     return msgid
 
 
+class Term(str):
+    """A marked word or phrase filled into another text (``Term(N_("staff member"))``): it is
+    translated together with the text it goes into, and compares as its English msgid."""
+
+    __slots__ = ()
+
+
+class Plural(NamedTuple):
+    """A text with plural forms, marked with ``Nn_``; the value ``n`` picks the form when it is shown."""
+
+    singular: str
+    plural: str
+
+
+def Nn_(singular: str, plural: str) -> Plural:  # gettext's marker style, like N_
+    """Mark a text with plural forms for extraction (``{n}`` is the count); looked up when shown."""
+    return Plural(singular, plural)
+
+
 @lru_cache(maxsize=64)  # bounded: a stored locale is any short string
 def translations(locale: str) -> NullTranslations:
     """The catalog of ``locale`` with English behind it (loaded once per language)."""
@@ -43,13 +63,14 @@ def translations(locale: str) -> NullTranslations:
     return catalog
 
 
-def gettext(locale: str, msgid: str, **values: object) -> str:
-    """The text ``msgid`` in ``locale`` (English when missing), with ``values`` filled in."""
+def gettext(locale: str, msgid: str, /, **values: object) -> str:
+    """The text ``msgid`` in ``locale`` (English when missing), with ``values`` filled in
+    (positional-only arguments: a value may be called ``locale``)."""
     text = translations(locale).gettext(msgid)
     return text.format(**values) if values else text
 
 
-def ngettext(locale: str, singular: str, plural: str, n: int, **values: object) -> str:
+def ngettext(locale: str, singular: str, plural: str, n: int, /, **values: object) -> str:
     """The text for ``n`` things in ``locale`` by its plural rule; ``{n}`` is filled in too."""
     text = translations(locale).ngettext(singular, plural, n)
     return text.format(n=n, **values)

@@ -25,12 +25,14 @@ from mailflow.booking.model import (
 )
 from mailflow.booking.policy import ManageReason, manage_allowed
 from mailflow.booking.slots import SlotProblem, check_slot
-from mailflow.errors import BookingConflict, InvalidInput, PolicyRefused, SlotUnavailable
+from mailflow.errors import N_, BookingConflict, InvalidInput, PolicyRefused, SlotUnavailable
 
 
 def _require_aware(value: datetime, name: str) -> None:
     if value.tzinfo is None or value.utcoffset() is None:
-        raise InvalidInput(f"{name} must include a time zone offset, e.g. 2026-03-03T10:00:00+01:00")
+        raise InvalidInput(
+            N_("{name} must include a time zone offset, e.g. 2026-03-03T10:00:00+01:00"), name=name
+        )
 
 
 def _check_calendar(
@@ -125,7 +127,11 @@ def reschedule(
     _require_aware(start, "start")
     _require_policy(booking, rules, actor, now)
     if start == booking.start and schedule.staff_id == booking.staff_id:
-        raise InvalidInput(f"booking {booking.ref} is already at {start.isoformat()} with that staff member")
+        raise InvalidInput(
+            N_("booking {ref} is already at {start} with that staff member"),
+            ref=booking.ref,
+            start=start.isoformat(),
+        )
     _check_calendar(
         rules,
         schedule,

@@ -18,6 +18,7 @@ from mailflow import auth
 from mailflow.booking.model import Actor, ActorKind
 from mailflow.booking.tokens import hash_token, looks_like_token, new_token
 from mailflow.errors import InvalidInput, NotFound
+from mailflow.i18n import N_
 from mailflow.kinds import EmailKind
 from mailflow.outbound.compose import Address, Envelope, compose, new_message_id
 from mailflow.outbound.message import OutgoingEmail
@@ -177,13 +178,15 @@ def invite_staff(
     """
     address = normalize_email(email, field="email")
     if role not in auth.ROLES:
-        raise InvalidInput(f"unknown role {role!r}: use admin or staff", field="role")
+        raise InvalidInput(N_("unknown role {role!r}: use admin or staff"), role=role, field="role")
     with write_session(engine) as session:
         staff = session.exec(
             select(Staff).where(Staff.business_id == business_id, Staff.email == address)
         ).first()
         if staff is not None and staff.password_hash:
-            raise InvalidInput(f"{address} can already sign in; they can use “Forgot your password?”.")
+            raise InvalidInput(
+                N_("{address} can already sign in; they can use “Forgot your password?”."), address=address
+            )
         if staff is None:  # one door for a new staff member: the staff use case's
             business = session.get_one(Business, business_id)
             staff = new_staff(
@@ -240,14 +243,14 @@ def redeem_link(engine: Engine, token: str, purpose: str, password: str, *, now:
     with write_session(engine) as session:
         link = _usable_link(session, token, purpose, now)
         if link is None:
-            raise NotFound("link", purpose)
+            raise NotFound(N_("link"), purpose)
         spent = session.execute(
             update(AdminLink)
             .where(col(AdminLink.id) == link.id, col(AdminLink.used_at).is_(None))
             .values(used_at=now)
         )
         if spent.rowcount != 1:  # type: ignore[attr-defined]  # another click used it just now
-            raise NotFound("link", purpose)
+            raise NotFound(N_("link"), purpose)
         staff = session.get_one(Staff, link.staff_id)
         staff.password_hash = hashed
         session.add(staff)

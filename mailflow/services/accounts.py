@@ -19,6 +19,7 @@ from sqlmodel import col, select
 from mailflow import auth
 from mailflow.booking.model import Actor
 from mailflow.errors import InvalidInput, NotFound
+from mailflow.i18n import N_
 from mailflow.services.common import audit, normalize_email
 from mailflow.services.sessions import end_sessions
 from mailflow.services.staff import new_staff
@@ -63,7 +64,7 @@ def member_business(engine: Engine, business_id: int) -> BusinessInfo:
     with read_session(engine) as session:
         row = session.get(Business, business_id)
         if row is None:
-            raise NotFound("business", str(business_id))
+            raise NotFound(N_("business"), str(business_id))
         return BusinessInfo(pk(row), row.slug, row.name, row.timezone, list(row.locales))
 
 
@@ -167,7 +168,7 @@ def create_user(
     member who can sign in already (without ``reset``).
     """
     if role not in auth.ROLES:
-        raise InvalidInput(f"unknown role {role!r}: use admin or staff", field="role")
+        raise InvalidInput(N_("unknown role {role!r}: use admin or staff"), role=role, field="role")
     address = normalize_email(email, field="email")
     generated = None
     if password is None:
@@ -177,7 +178,7 @@ def create_user(
     with write_session(engine) as session:
         owner = session.exec(select(Business).where(Business.slug == business)).first()
         if owner is None:
-            raise NotFound("business", business)
+            raise NotFound(N_("business"), business)
         staff = session.exec(
             select(Staff).where(Staff.business_id == owner.id, Staff.email == address)
         ).first()
@@ -195,7 +196,9 @@ def create_user(
                 now=now,
             )
         elif staff.password_hash and not reset:
-            raise InvalidInput(f"{address} can already sign in; pass --reset to give them a new password")
+            raise InvalidInput(
+                N_("{address} can already sign in; pass --reset to give them a new password"), address=address
+            )
         staff.password_hash = hashed
         session.add(staff)
         session.flush()
@@ -229,7 +232,7 @@ def change_password(
     """
     auth.check_password(new_password)
     if not password_matches(engine, staff_id, current_password):
-        raise InvalidInput("the current password is wrong", field="current_password")
+        raise InvalidInput(N_("the current password is wrong"), field="current_password")
     hashed = auth.hash_password(new_password)
     with write_session(engine) as session:
         staff = queries.staff_by_id(session, staff_id)
@@ -266,7 +269,10 @@ def set_preferences(
         offered = session.get_one(Business, staff.business_id).locales
         if language and language not in offered:
             raise InvalidInput(
-                f"the language {language!r} is not offered: use one of {', '.join(offered)}", field="language"
+                N_("the language {language!r} is not offered: use one of {languages}"),
+                language=language,
+                languages=", ".join(offered),
+                field="language",
             )
         before = {"notification_prefs": staff.notification_prefs, "locale": staff.locale}
         # A new dict: the JSON column notices only assignment, not mutation in place.

@@ -22,6 +22,7 @@ from sqlmodel import col, select
 from mailflow.booking.model import Actor
 from mailflow.booking.tokens import hash_token, new_token
 from mailflow.errors import InvalidInput, NotFound
+from mailflow.i18n import N_, Nn_
 from mailflow.services.common import audit
 from mailflow.store import queries
 from mailflow.store.engine import read_session, write_session
@@ -109,7 +110,11 @@ def create_api_key(
     """
     label = label.strip()
     if len(label) > LABEL_MAX:
-        raise InvalidInput(f"the label has more than {LABEL_MAX} characters", field="label")
+        raise InvalidInput(
+            Nn_("the label has more than {n} character", "the label has more than {n} characters"),
+            n=LABEL_MAX,
+            field="label",
+        )
     key = new_key()
     with write_session(engine) as session:
         owner = queries.business_by_slug(session, business)
@@ -154,15 +159,22 @@ def revoke_api_key(engine: Engine, business: str, which: str, *, actor: Actor, n
         statement = select(ApiKey).where(ApiKey.business_id == owner.id)
         if which.isascii() and which.isdigit():  # "²" is a digit too, but no number int() reads
             if int(which) > MAX_INTEGER:
-                raise NotFound("API key", which)
+                raise NotFound(N_("API key"), which)
             statement = statement.where(ApiKey.id == int(which))
         else:
             statement = statement.where(col(ApiKey.prefix).startswith(which.strip(), autoescape=True))
         rows = session.exec(statement).all()
         if not rows:
-            raise NotFound("API key", which)
+            raise NotFound(N_("API key"), which)
         if len(rows) > 1:
-            raise InvalidInput(f"{which!r} names {len(rows)} keys: give the key's id instead")
+            raise InvalidInput(
+                Nn_(
+                    "{which!r} names {n} key: give the key's id instead",
+                    "{which!r} names {n} keys: give the key's id instead",
+                ),
+                n=len(rows),
+                which=which,
+            )
         row = rows[0]
         if row.revoked_at is None:
             row.revoked_at = now

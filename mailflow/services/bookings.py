@@ -27,6 +27,7 @@ from mailflow import booking as core
 from mailflow.booking.model import Actor, BookingState, Interval, Origin
 from mailflow.booking.tokens import new_ref
 from mailflow.errors import BookingConflict, InvalidInput, SlotUnavailable
+from mailflow.i18n import N_
 from mailflow.services.common import audit, check_timezone, normalize_email
 from mailflow.store import queries
 from mailflow.store.engine import read_session, write_session
@@ -214,11 +215,14 @@ def _upsert_customer(session: Session, business: Business, given: CustomerInput,
     email = normalize_email(given.email)
     name = given.name.strip()
     if not name:
-        raise InvalidInput("the customer's name is empty")
+        raise InvalidInput(N_("the customer's name is empty"))
     locale = (given.locale or "").strip() or None
     if locale is not None and locale not in business.locales:
         raise InvalidInput(
-            f"locale {locale!r} is not offered by {business.slug}: use one of {business.locales}"
+            N_("locale {locale!r} is not offered by {business}: use one of {languages}"),
+            locale=locale,
+            business=business.slug,
+            languages=business.locales,
         )
     timezone = check_timezone(given.timezone) if given.timezone else None
     customer = queries.customer_for(session, business, email)
@@ -290,7 +294,9 @@ def create_booking(
                 svc = queries.service_by_slug(session, biz, service)
                 member = queries.staff_by_email(session, biz, staff)
                 if member.id not in {s.id for s in queries.staff_for_service(session, svc)}:
-                    raise InvalidInput(f"{member.email} does not perform {svc.slug}")
+                    raise InvalidInput(
+                        N_("{email} does not perform {service}"), email=member.email, service=svc.slug
+                    )
                 _check_start(start)
                 person = _upsert_customer(session, biz, customer, now)
                 rules = queries.rules_of(svc)
@@ -326,7 +332,7 @@ def create_booking(
         except IntegrityError as exc:
             if "ref" not in str(exc.orig).lower():
                 raise
-    raise InvalidInput("could not allocate a booking reference; try again")  # pragma: no cover
+    raise InvalidInput(N_("could not allocate a booking reference; try again"))  # pragma: no cover
 
 
 def reschedule_booking(
@@ -352,7 +358,7 @@ def reschedule_booking(
         old_staff = session.get_one(Staff, row.staff_id)
         member = old_staff if staff is None else queries.staff_by_email(session, biz, staff)
         if member.id not in {s.id for s in queries.staff_for_service(session, svc)}:
-            raise InvalidInput(f"{member.email} does not perform {svc.slug}")
+            raise InvalidInput(N_("{email} does not perform {service}"), email=member.email, service=svc.slug)
         _check_start(start)
         rules = queries.rules_of(svc)
         window = _window(start, rules)

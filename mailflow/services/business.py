@@ -20,6 +20,7 @@ from sqlmodel import Session, col, select
 
 from mailflow.booking.model import Actor
 from mailflow.errors import InvalidInput, NotFound
+from mailflow.i18n import N_, Nn_
 from mailflow.outbound.templates import default_locales
 from mailflow.services.common import (
     LIMITS,
@@ -30,6 +31,7 @@ from mailflow.services.common import (
     check_texts,
     check_timezone,
     normalize_email,
+    unknown_fields,
 )
 from mailflow.store import queries
 from mailflow.store.engine import read_session, write_session
@@ -93,7 +95,9 @@ def check_languages(languages: list[str], default: str) -> list[str]:
     for language in chosen:
         if language not in available:
             raise InvalidInput(
-                f"unknown language {language!r}: choose from {', '.join(available)}",
+                N_("unknown language {language!r}: choose from {languages}"),
+                language=language,
+                languages=", ".join(available),
                 field="locale" if language == default else "languages",
             )
     return chosen
@@ -106,7 +110,7 @@ def _profile(values: dict[str, Any]) -> dict[str, Any]:
         if name in values:
             checked[name] = check_text(values[name] or "", name, LIMITS[name])
     if "name" in checked and not checked["name"]:
-        raise InvalidInput("the business needs a name", field="name")
+        raise InvalidInput(N_("the business needs a name"), field="name")
     for name in ("email", "sender_email"):
         if name in values:
             given = (values[name] or "").strip()
@@ -177,7 +181,7 @@ def _new_business(
     offered = check_languages(languages, locale.strip())
     instructions = check_texts(change_instructions, offered, "change_instructions", LIMITS["instructions"])
     if session.exec(select(Business.id).where(Business.slug == slug)).first() is not None:
-        raise InvalidInput(f"the slug {slug!r} is in use: choose another", field="slug")
+        raise InvalidInput(N_("the slug {slug!r} is in use: choose another"), slug=slug, field="slug")
     business = Business(
         slug=slug,
         default_locale=offered[0],
@@ -218,7 +222,7 @@ def update_business(
     """
     unknown = set(changes) - {*PROFILE_FIELDS, "locale", "languages", "change_instructions"}
     if unknown:
-        raise InvalidInput(f"unknown field(s): {', '.join(sorted(unknown))}", field=sorted(unknown)[0])
+        raise unknown_fields(unknown)
     with write_session(engine) as session:
         business = queries.business_by_slug(session, slug)
         update = _profile({name: value for name, value in changes.items() if name in PROFILE_FIELDS})
@@ -349,7 +353,7 @@ def complete_setup(
     actor = Actor(ActorKind.STAFF, normalize_email(admin_email, field="admin_email"))
     with write_session(engine) as session:
         if _usable_link(session, token) is None:
-            raise NotFound("set-up link", "(spent or unknown)")
+            raise NotFound(N_("set-up link"), message=N_("the set-up link is spent or unknown"))
         values = dict(business)
         row = _new_business(
             session,
@@ -362,10 +366,15 @@ def complete_setup(
             now=now,
         )
         if values:
-            raise InvalidInput(f"unknown field(s): {', '.join(sorted(values))}", field=sorted(values)[0])
+            raise unknown_fields(values)
         if len(password) < MIN_PASSWORD_LENGTH:
             raise InvalidInput(
-                f"the password must have at least {MIN_PASSWORD_LENGTH} characters", field="password"
+                Nn_(
+                    "the password must have at least {n} character",
+                    "the password must have at least {n} characters",
+                ),
+                n=MIN_PASSWORD_LENGTH,
+                field="password",
             )
         member = new_staff(
             session,
@@ -390,5 +399,5 @@ def business_slug(engine: Engine, business_id: int) -> str:
     with read_session(engine) as session:
         business = session.get(Business, business_id)
         if business is None:
-            raise NotFound("business", str(business_id))
+            raise NotFound(N_("business"), str(business_id))
         return business.slug

@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 
 from mailflow.booking.model import Actor, BookingStatus
 from mailflow.errors import InvalidInput
+from mailflow.i18n import N_
 from mailflow.services.common import audit
 from mailflow.store import queries
 from mailflow.store.engine import write_session
@@ -214,11 +215,16 @@ def resend_confirmation(engine: Engine, ref: str, *, actor: Actor, now: datetime
         booking = queries.booking_by_ref(session, ref)
         customer = session.get_one(Customer, booking.customer_id)
         if booking.status != BookingStatus.CONFIRMED.value:
-            raise InvalidInput("This booking is cancelled; there is no confirmation to send.", field="resend")
+            raise InvalidInput(
+                N_("This booking is cancelled; there is no confirmation to send."), field="resend"
+            )
         if customer.bouncing:
             raise InvalidInput(
-                f"Emails to {customer.email} bounce, so nothing is sent to it. "
-                "Correct the address or clear the flag below, then resend.",
+                N_(
+                    "Emails to {email} bounce, so nothing is sent to it. "
+                    "Correct the address or clear the flag below, then resend."
+                ),
+                email=customer.email,
                 field="resend",
             )
         notifier.resend_confirmation(session, booking, now)

@@ -20,6 +20,7 @@ from sqlmodel import Session, col, select
 
 from mailflow.booking.model import Actor, BookingStatus
 from mailflow.errors import InvalidInput, NotFound
+from mailflow.i18n import N_, Nn_, Term
 from mailflow.services.common import (
     LIMITS,
     apply_changes,
@@ -28,6 +29,7 @@ from mailflow.services.common import (
     check_text,
     check_texts,
     normalize_email,
+    unknown_fields,
 )
 from mailflow.services.reminders import replan_offsets
 from mailflow.store import queries
@@ -38,12 +40,12 @@ MAX_MINUTES = 60 * 24 * 365
 MAX_REMINDERS = 10
 NUMBERS = {
     # field: (column, lowest, highest, what)
-    "duration": ("duration_minutes", 5, 24 * 60, "the duration (minutes)"),
-    "buffer_before": ("buffer_before_minutes", 0, 24 * 60, "the buffer before (minutes)"),
-    "buffer_after": ("buffer_after_minutes", 0, 24 * 60, "the buffer after (minutes)"),
-    "min_notice": ("min_notice_minutes", 0, MAX_MINUTES, "the minimum notice (minutes)"),
-    "horizon_days": ("horizon_days", 1, 730, "the horizon (days)"),
-    "change_cutoff": ("change_cutoff_minutes", 0, MAX_MINUTES, "the change cut-off (minutes)"),
+    "duration": ("duration_minutes", 5, 24 * 60, N_("the duration (minutes)")),
+    "buffer_before": ("buffer_before_minutes", 0, 24 * 60, N_("the buffer before (minutes)")),
+    "buffer_after": ("buffer_after_minutes", 0, 24 * 60, N_("the buffer after (minutes)")),
+    "min_notice": ("min_notice_minutes", 0, MAX_MINUTES, N_("the minimum notice (minutes)")),
+    "horizon_days": ("horizon_days", 1, 730, N_("the horizon (days)")),
+    "change_cutoff": ("change_cutoff_minutes", 0, MAX_MINUTES, N_("the change cut-off (minutes)")),
 }
 FIELDS = {
     *NUMBERS,
@@ -142,21 +144,27 @@ def _whole(value: Any, field: str) -> int:
     try:
         number = int(value)
     except (TypeError, ValueError):
-        raise InvalidInput(f"{what} must be a whole number", field=field) from None
+        raise InvalidInput(N_("{what} must be a whole number"), what=Term(what), field=field) from None
     if isinstance(value, float) and value != number:
-        raise InvalidInput(f"{what} must be a whole number", field=field)
+        raise InvalidInput(N_("{what} must be a whole number"), what=Term(what), field=field)
     if not low <= number <= high:
-        raise InvalidInput(f"{what} must be between {low} and {high}", field=field)
+        raise InvalidInput(
+            N_("{what} must be between {low} and {high}"), what=Term(what), low=low, high=high, field=field
+        )
     return number
 
 
 def _offsets(values: list[int]) -> list[int]:
     offsets = sorted({int(value) for value in values}, reverse=True)
     if len(offsets) > MAX_REMINDERS:
-        raise InvalidInput(f"at most {MAX_REMINDERS} reminders", field="reminders")
+        raise InvalidInput(
+            Nn_("at most {n} reminder", "at most {n} reminders"), n=MAX_REMINDERS, field="reminders"
+        )
     if any(not 1 <= offset <= MAX_MINUTES for offset in offsets):
         raise InvalidInput(
-            f"each reminder must be 1 to {MAX_MINUTES} minutes before the start", field="reminders"
+            N_("each reminder must be 1 to {most} minutes before the start"),
+            most=MAX_MINUTES,
+            field="reminders",
         )
     return offsets
 
@@ -164,7 +172,7 @@ def _offsets(values: list[int]) -> list[int]:
 def _members(session: Session, business: Business, emails: list[str]) -> list[Staff]:
     if not emails:
         raise InvalidInput(
-            "a service needs at least one staff member, or nobody can be booked for it", field="staff"
+            N_("a service needs at least one staff member, or nobody can be booked for it"), field="staff"
         )
     members = []
     for email in dict.fromkeys(normalize_email(e, field="staff") for e in emails):
@@ -172,7 +180,12 @@ def _members(session: Session, business: Business, emails: list[str]) -> list[St
             select(Staff).where(Staff.business_id == business.id, Staff.email == email)
         ).first()
         if member is None:
-            raise InvalidInput(f"no staff member {email!r} in {business.slug}: add them first", field="staff")
+            raise InvalidInput(
+                N_("no staff member {email!r} in {business}: add them first"),
+                email=email,
+                business=business.slug,
+                field="staff",
+            )
         members.append(member)
     return members
 
@@ -215,7 +228,11 @@ def _merge_texts(service: Service | None, columns: dict[str, Any], default: str)
             columns[key] = {lang: text for lang, text in current.items() if text}
     if "names" in columns:
         if default not in columns["names"]:
-            raise InvalidInput(f"the service needs a name in {default}, the default language", field="names")
+            raise InvalidInput(
+                N_("the service needs a name in {language}, the default language"),
+                language=default,
+                field="names",
+            )
         columns["name"] = columns["names"][default]
     if "descriptions" in columns:
         columns["description"] = columns["descriptions"].get(default, "")
@@ -243,9 +260,9 @@ def create_service(
     """
     unknown = set(values) - FIELDS
     if unknown:
-        raise InvalidInput(f"unknown field(s): {', '.join(sorted(unknown))}", field=sorted(unknown)[0])
+        raise unknown_fields(unknown)
     if "duration" not in values:
-        raise InvalidInput("a service needs a duration in minutes", field="duration")
+        raise InvalidInput(N_("a service needs a duration in minutes"), field="duration")
     with write_session(engine) as session:
         biz = queries.business_by_slug(session, business)
         slug = check_slug(slug)
@@ -254,7 +271,7 @@ def create_service(
         ).first()
         if taken is not None:
             raise InvalidInput(
-                f"the slug {slug!r} is in use by another service: choose another", field="slug"
+                N_("the slug {slug!r} is in use by another service: choose another"), slug=slug, field="slug"
             )
         columns = _columns(biz, {"names": {}, **values})
         members = _members(session, biz, list(values.get("staff") or []))
@@ -288,7 +305,7 @@ def update_service(
     """
     unknown = set(values) - FIELDS
     if unknown:
-        raise InvalidInput(f"unknown field(s): {', '.join(sorted(unknown))}", field=sorted(unknown)[0])
+        raise unknown_fields(unknown)
     with write_session(engine) as session:
         biz = queries.business_by_slug(session, business)
         service = queries.service_by_slug(session, biz, slug)
@@ -372,7 +389,9 @@ def default_business(session: Session) -> Business:
     """
     business = session.exec(select(Business).order_by(col(Business.id))).first()
     if business is None:
-        raise NotFound("business", "(none yet: run `mailflow demo` or create one)")
+        raise NotFound(
+            N_("business"), message=N_("there is no business yet: run `mailflow demo` or create one")
+        )
     return business
 
 
@@ -380,7 +399,7 @@ def business_by_id(session: Session, business_id: int) -> Business:
     """The business with ``business_id`` (a signed-in member's or an API key's); ``NotFound`` if gone."""
     business = session.get(Business, business_id)
     if business is None:
-        raise NotFound("business", str(business_id))
+        raise NotFound(N_("business"), str(business_id))
     return business
 
 

@@ -18,6 +18,7 @@ from sqlmodel import Session, col, select
 
 from mailflow.booking.model import Actor
 from mailflow.errors import InvalidInput, NotFound
+from mailflow.i18n import N_, Nn_
 from mailflow.services.bookings import BookingView, in_calendar
 from mailflow.services.common import audit, check_text
 from mailflow.services.staff import affected_bookings
@@ -114,18 +115,22 @@ def add_closure(
     """
     last = end or start
     if last < start:
-        raise InvalidInput("the closure ends before it starts", field="to")
+        raise InvalidInput(N_("the closure ends before it starts"), field="to")
     if (last - start).days >= MAX_DAYS:
-        raise InvalidInput(f"a closure spans at most {MAX_DAYS} days", field="to")
+        raise InvalidInput(
+            Nn_("a closure spans at most {n} day", "a closure spans at most {n} days"), n=MAX_DAYS, field="to"
+        )
     if not (in_calendar(start) and in_calendar(last)):
-        raise InvalidInput("choose days from 1970 to 8999", field="from")
+        raise InvalidInput(N_("choose days from 1970 to 8999"), field="from")
     with write_session(engine) as session:
         biz = queries.business_by_slug(session, business)
         clash = _overlapping(session, biz, start, last)
         if clash is not None:
             raise InvalidInput(
-                f"overlaps the closure {clash.start_date}..{clash.end_date} (id {clash.id}): "
-                "remove that first",
+                N_("overlaps the closure {first}..{last} (id {id}): remove that first"),
+                first=clash.start_date,
+                last=clash.end_date,
+                id=clash.id,
                 field="from",
             )
         row = _add(session, biz, start, last, check_text(label, "label", 200), actor, now)
@@ -151,15 +156,20 @@ def import_holidays(
     code = country.strip().upper()
     region = (subdivision or "").strip().upper() or None
     if not 1970 <= year <= 8999:
-        raise InvalidInput("choose a year from 1970 to 8999", field="year")
+        raise InvalidInput(N_("choose a year from 1970 to 8999"), field="year")
     supported = holiday_calendars.list_supported_countries()
     if code not in supported:
         raise InvalidInput(
-            f"unknown country {country!r}: use an ISO code such as DE, AT, GB, US", field="country"
+            N_("unknown country {country!r}: use an ISO code such as DE, AT, GB, US"),
+            country=country,
+            field="country",
         )
     if region is not None and region not in supported[code]:
         raise InvalidInput(
-            f"unknown region {subdivision!r} of {code}: use one of {', '.join(supported[code])}",
+            N_("unknown region {region!r} of {country}: use one of {regions}"),
+            region=subdivision,
+            country=code,
+            regions=", ".join(supported[code]),
             field="subdivision",
         )
     with write_session(engine) as session:
@@ -206,7 +216,7 @@ def remove_closure(
         biz = queries.business_by_slug(session, business)
         row = session.get(BusinessClosure, closure_id) if 0 < closure_id <= MAX_INTEGER else None
         if row is None or row.business_id != biz.id:
-            raise NotFound("closure", str(closure_id))
+            raise NotFound(N_("closure"), str(closure_id))
         view = _view(row)
         session.delete(row)
         audit(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -12,6 +13,7 @@ from sqlmodel import Session
 
 from mailflow.booking.model import Actor
 from mailflow.errors import InvalidInput
+from mailflow.i18n import N_, Nn_
 from mailflow.store.tables import AuditEvent
 
 SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
@@ -23,7 +25,7 @@ def normalize_email(email: str, *, field: str | None = None) -> str:
     value = email.strip().lower()
     local, _, domain = value.rpartition("@")
     if not local or "." not in domain or any(c.isspace() for c in value) or len(value) > 254:
-        raise InvalidInput(f"not an email address: {email!r}", field=field)
+        raise InvalidInput(N_("not an email address: {email!r}"), email=email, field=field)
     return value
 
 
@@ -34,7 +36,7 @@ def check_timezone(name: str, *, field: str | None = None) -> str:
     # OSError: "Europe" is a directory of the zone database, a very long name is no file name at all.
     except (ZoneInfoNotFoundError, ValueError, OSError):
         raise InvalidInput(
-            f"unknown time zone {name!r}: use an IANA name such as Europe/Berlin", field=field
+            N_("unknown time zone {name!r}: use an IANA name such as Europe/Berlin"), name=name, field=field
         ) from None
     return name
 
@@ -52,18 +54,20 @@ def parse_minutes(text: str, bare_unit: str = "min", *, field: str | None = None
     """
     value = text.strip().lower()
     if not value:
-        raise InvalidInput("enter a time such as 24 h or 30 min", field=field)
+        raise InvalidInput(N_("enter a time such as 24 h or 30 min"), field=field)
     total, position = 0, 0
     for match in _PART.finditer(value):
         if value[position : match.start()].strip():
             break
         unit = match.group(2) or bare_unit
         if unit not in _UNITS:
-            raise InvalidInput(f"unknown unit {unit!r}: use min, h or d", field=field)
+            raise InvalidInput(N_("unknown unit {unit!r}: use min, h or d"), unit=unit, field=field)
         total += int(match.group(1)) * _UNITS[unit]
         position = match.end()
     if position == 0 or value[position:].strip():
-        raise InvalidInput(f"{text.strip()!r} is not a time: write e.g. 24 h, 90 min or 1 d", field=field)
+        raise InvalidInput(
+            N_("{text!r} is not a time: write e.g. 24 h, 90 min or 1 d"), text=text.strip(), field=field
+        )
     return total
 
 
@@ -147,12 +151,24 @@ def apply_changes(row: Any, update: dict[str, Any]) -> tuple[dict[str, Any], dic
     return before, after
 
 
-def check_slug(value: str, what: str = "slug") -> str:
+def unknown_fields(names: Iterable[str]) -> InvalidInput:
+    """The error for keys a change does not know: named in the message, the first as its field."""
+    unknown = sorted(names)
+    return InvalidInput(
+        Nn_("unknown field: {fields}", "unknown fields: {fields}"),
+        n=len(unknown),
+        fields=", ".join(unknown),
+        field=unknown[0],
+    )
+
+
+def check_slug(value: str) -> str:
     """A lower-case slug (letters, digits, hyphens; up to 64); ``InvalidInput`` otherwise."""
     slug = value.strip()
     if not SLUG.fullmatch(slug):
         raise InvalidInput(
-            f"{what} {value!r}: use lower-case letters, digits and hyphens (up to 64), e.g. city-salon",
+            N_("slug {value!r}: use lower-case letters, digits and hyphens (up to 64), e.g. city-salon"),
+            value=value,
             field="slug",
         )
     return slug
@@ -161,9 +177,11 @@ def check_slug(value: str, what: str = "slug") -> str:
 def check_text(value: str, field: str, limit: int) -> str:
     text = value.strip()
     if len(text) > limit:
-        raise InvalidInput(f"{field}: at most {limit} characters", field=field)
+        raise InvalidInput(
+            Nn_("{field}: at most {n} character", "{field}: at most {n} characters"), n=limit, field=field
+        )
     if "\x00" in text:
-        raise InvalidInput(f"{field}: NUL characters are not allowed", field=field)
+        raise InvalidInput(N_("{field}: NUL characters are not allowed"), field=field)
     return text
 
 
@@ -176,7 +194,9 @@ def check_texts(
     for language, text in texts.items():
         if language not in languages:
             raise InvalidInput(
-                f"{field}: {language!r} is not one of the business's languages ({', '.join(languages)})",
+                N_("{field}: {language!r} is not one of the business's languages ({languages})"),
+                language=language,
+                languages=", ".join(languages),
                 field=field,
             )
         value = check_text(text or "", field, limit)

@@ -28,6 +28,7 @@ from sqlmodel import Session, col, select
 
 from mailflow.booking.model import Actor, ActorKind
 from mailflow.errors import InvalidInput, NotFound
+from mailflow.i18n import N_, Nn_
 from mailflow.services.common import apply_changes, audit, normalize_email
 from mailflow.store import queries
 from mailflow.store.engine import read_session, write_session
@@ -101,7 +102,12 @@ def correct_customer_address(
 
 
 def _address_taken(name: str, address: str) -> InvalidInput:
-    return InvalidInput(f"Another customer ({name}) already has the address {address}.", field="email")
+    return InvalidInput(
+        N_("Another customer ({name}) already has the address {address}."),
+        name=name,
+        address=address,
+        field="email",
+    )
 
 
 def erased_address(customer_id: int) -> str:
@@ -120,7 +126,11 @@ def _customers(session: Session, address: str, business: str | None) -> list[tup
         query = query.where(Business.slug == business)
     found = list(session.exec(query).all())
     if not found:
-        raise NotFound("customer", address if business is None else f"{address} at {business}")
+        if business is None:
+            raise NotFound(N_("customer"), address)
+        raise NotFound(
+            N_("customer"), address, message=N_("customer {key!r} not found at {business}"), business=business
+        )
     return found
 
 
@@ -259,7 +269,13 @@ def erase_customer(
             ).all()
             if ahead:
                 raise InvalidInput(
-                    f"{address} still has confirmed bookings ahead ({', '.join(ahead)}): cancel them first"
+                    Nn_(
+                        "{address} still has a confirmed booking ahead ({refs}): cancel it first",
+                        "{address} still has confirmed bookings ahead ({refs}): cancel them first",
+                    ),
+                    n=len(ahead),
+                    address=address,
+                    refs=", ".join(ahead),
                 )
         for customer, owner in found:
             customer_id = pk(customer)
@@ -382,5 +398,5 @@ def get_customer(engine: Engine, business: str | None, email: str) -> CustomerVi
         biz = queries.business_by_slug(session, business)
         row = queries.customer_for(session, biz, address) if "@" in address else None
         if row is None:
-            raise NotFound("customer", email)
+            raise NotFound(N_("customer"), email)
         return _view(row)

@@ -24,6 +24,7 @@ from sqlmodel import Session, col, select
 
 from mailflow.booking.model import Actor
 from mailflow.errors import InvalidInput, NotFound
+from mailflow.i18n import N_
 from mailflow.kinds import InboundStatus
 from mailflow.services.common import audit
 from mailflow.store.engine import read_session, write_session
@@ -142,9 +143,13 @@ def retry_inbound(
     with write_session(engine) as session:
         row = session.get(InboundMessage, message_id)
         if row is None:
-            raise NotFound("inbound message", str(message_id))
+            raise NotFound(N_("inbound message"), str(message_id))
         if row.status != InboundStatus.ERROR:
-            raise InvalidInput(f"inbound message {message_id} is {row.status}, not error: nothing to retry")
+            raise InvalidInput(
+                N_("inbound message {id} is {status}, not error: nothing to retry"),
+                id=message_id,
+                status=row.status,
+            )
         row.status = InboundStatus.PROCESSING.value
         row.claimed_until = now + lease
         session.add(row)

@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from mailflow.errors import NotFound
+from mailflow.i18n import N_
 from mailflow.store import queries
 from mailflow.store.engine import read_session
 from mailflow.store.tables import Booking, InboundMessage, OutboxMessage, pk
@@ -152,5 +153,5 @@ def _booking_id(session: Session, ref: str, business_id: int | None) -> int:
     """The id of booking ``ref``; ``NotFound`` when unknown or (with ``business_id``) another business's."""
     row = queries.booking_by_ref(session, ref)
     if business_id is not None and row.business_id != business_id:
-        raise NotFound("booking", ref)
+        raise NotFound(N_("booking"), ref)
     return pk(row)

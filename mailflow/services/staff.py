@@ -20,8 +20,16 @@ from sqlmodel import Session, col, select
 
 from mailflow.booking.model import Actor
 from mailflow.errors import InvalidInput
+from mailflow.i18n import N_
 from mailflow.services.bookings import BookingView, view_of
-from mailflow.services.common import audit, change_audited, check_text, check_timezone, normalize_email
+from mailflow.services.common import (
+    audit,
+    change_audited,
+    check_text,
+    check_timezone,
+    normalize_email,
+    unknown_fields,
+)
 from mailflow.store import queries
 from mailflow.store.engine import read_session, write_session
 from mailflow.store.tables import (
@@ -111,7 +119,7 @@ def staff_view(session: Session, member: Staff) -> StaffView:
 def parse_clock(value: str, field: str) -> time:
     match = _CLOCK.fullmatch(value.strip())
     if match is None:
-        raise InvalidInput(f"{field}: {value!r} is not a time such as 09:00", field=field)
+        raise InvalidInput(N_("{field}: {value!r} is not a time such as 09:00"), value=value, field=field)
     return time(int(match.group(1)), int(match.group(2)))
 
 
@@ -124,7 +132,11 @@ def parse_periods(text: str, field: str) -> list[list[str]]:
     for part in value.split(","):
         start, sep, end = part.strip().partition("-")
         if not sep:
-            raise InvalidInput(f"{field}: {part.strip()!r} is not a period such as 09:00-17:00", field=field)
+            raise InvalidInput(
+                N_("{field}: {period!r} is not a period such as 09:00-17:00"),
+                period=part.strip(),
+                field=field,
+            )
         periods.append([start.strip(), end.strip()])
     return check_periods(periods, field)
 
@@ -135,18 +147,20 @@ def check_periods(periods: list[list[str]] | list[tuple[str, str]], field: str) 
     parsed = []
     for period in periods:
         if len(period) != 2:
-            raise InvalidInput(f"{field}: a period is a start and an end, e.g. 09:00-17:00", field=field)
+            raise InvalidInput(N_("{field}: a period is a start and an end, e.g. 09:00-17:00"), field=field)
         start, end = parse_clock(period[0], field), parse_clock(period[1], field)
         if start >= end:
             raise InvalidInput(
-                f"{field}: {period[0]}-{period[1]} ends before it starts (hours cannot cross midnight)",
+                N_("{field}: {start}-{end} ends before it starts (hours cannot cross midnight)"),
+                start=period[0],
+                end=period[1],
                 field=field,
             )
         parsed.append((start, end))
     parsed.sort()
     for (_, first_end), (second_start, _) in itertools.pairwise(parsed):
         if second_start < first_end:
-            raise InvalidInput(f"{field}: the periods overlap", field=field)
+            raise InvalidInput(N_("{field}: the periods overlap"), field=field)
     return [[s.strftime("%H:%M"), e.strftime("%H:%M")] for s, e in parsed]
 
 
@@ -155,8 +169,10 @@ def _locale(business: Business, locale: str | None) -> str:
         return business.default_locale
     if locale not in business.locales:
         raise InvalidInput(
-            f"language {locale!r} is not offered by {business.slug}: "
-            f"use one of {', '.join(business.locales)}",
+            N_("language {locale!r} is not offered by {business}: use one of {languages}"),
+            locale=locale,
+            business=business.slug,
+            languages=", ".join(business.locales),
             field="locale",
         )
     return locale
@@ -164,7 +180,7 @@ def _locale(business: Business, locale: str | None) -> str:
 
 def _role(role: str) -> str:
     if role not in ROLES:
-        raise InvalidInput(f"role {role!r}: use staff or admin", field="role")
+        raise InvalidInput(N_("role {role!r}: use staff or admin"), role=role, field="role")
     return role
 
 
@@ -207,7 +223,12 @@ def new_staff(
     """Add a staff member inside the caller's transaction (see ``add_staff``)."""
     address = normalize_email(email, field="email")
     if session.exec(select(Staff.id).where(Staff.business_id == business.id, Staff.email == address)).first():
-        raise InvalidInput(f"{address} is already a staff member of {business.slug}", field="email")
+        raise InvalidInput(
+            N_("{address} is already a staff member of {business}"),
+            address=address,
+            business=business.slug,
+            field="email",
+        )
     member = Staff(
         business_id=pk(business),
         email=address,
@@ -237,7 +258,9 @@ def _weekly(
     weekly = {key: value for key, value in (current or {}).items() if value}
     for day, periods in hours.items():
         if day not in DAYS:
-            raise InvalidInput(f"unknown day {day!r}: use {', '.join(DAYS)}", field="hours")
+            raise InvalidInput(
+                N_("unknown day {day!r}: use {days}"), day=day, days=", ".join(DAYS), field="hours"
+            )
         checked = check_periods(periods, f"hours.{day}")
         if checked:
             weekly[str(DAYS.index(day))] = checked
@@ -297,7 +320,7 @@ def update_staff(
     """
     unknown = set(changes) - {"name", "role", "locale", "timezone", "active"}
     if unknown:
-        raise InvalidInput(f"unknown field(s): {', '.join(sorted(unknown))}", field=sorted(unknown)[0])
+        raise unknown_fields(unknown)
     with write_session(engine) as session:
         biz = queries.business_by_slug(session, business)
         member = queries.staff_by_email(session, biz, email)
@@ -338,7 +361,9 @@ def _keep_an_admin(session: Session, business: Business, member: Staff, update: 
     ).first()
     if others is None:
         raise InvalidInput(
-            f"{member.email} is the last admin of {business.slug}: make someone else admin first",
+            N_("{email} is the last admin of {business}: make someone else admin first"),
+            email=member.email,
+            business=business.slug,
             field="role",
         )
 

@@ -18,6 +18,7 @@ from sqlmodel import Session
 
 from mailflow.booking.model import Actor
 from mailflow.errors import MailflowError, NotFound
+from mailflow.i18n import N_
 from mailflow.outbound import template_store
 from mailflow.outbound.compose import Address, Envelope, compose, new_message_id
 from mailflow.outbound.message import OutgoingEmail
@@ -270,7 +271,7 @@ def send_test_email(
     with write_session(engine) as session:
         business = session.get(Business, business_id)
         if business is None:
-            raise NotFound("business", str(business_id))
+            raise NotFound(N_("business"), str(business_id))
         sender = Address(
             business.sender_email or business.email or to.email, business.sender_name or business.name
         )

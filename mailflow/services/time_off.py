@@ -18,6 +18,7 @@ from sqlmodel import col, select
 
 from mailflow.booking.model import Actor
 from mailflow.errors import InvalidInput, NotFound
+from mailflow.i18n import N_
 from mailflow.services.bookings import in_calendar
 from mailflow.services.common import audit, check_text
 from mailflow.services.staff import Changed, affected_bookings, aware
@@ -71,10 +72,10 @@ def add_time_off(
         member = queries.staff_by_email(session, biz, email)
         for value, field in ((start, "from"), (end, "to")):
             if not in_calendar(value.date()):  # its own date: no conversion can overflow
-                raise InvalidInput("choose times from 1970 to 8999", field=field)
+                raise InvalidInput(N_("choose times from 1970 to 8999"), field=field)
         first, last = aware(start, member.timezone), aware(end, member.timezone)
         if last <= first:
-            raise InvalidInput("the time off ends before it starts", field="to")
+            raise InvalidInput(N_("the time off ends before it starts"), field="to")
         clash = session.exec(
             select(StaffTimeOff).where(
                 StaffTimeOff.staff_id == member.id,
@@ -84,7 +85,8 @@ def add_time_off(
         ).first()
         if clash is not None:
             raise InvalidInput(
-                f"overlaps time off already entered (id {clash.id}): remove or change that first",
+                N_("overlaps time off already entered (id {id}): remove or change that first"),
+                id=clash.id,
                 field="from",
             )
         row = StaffTimeOff(staff_id=pk(member), start=first, end=last, note=check_text(reason, "reason", 200))
@@ -128,9 +130,9 @@ def remove_time_off(
         row = session.get(StaffTimeOff, time_off_id) if 0 < time_off_id <= MAX_INTEGER else None
         member = session.get(Staff, row.staff_id) if row is not None else None
         if row is None or member is None or member.business_id != biz.id:
-            raise NotFound("time off", str(time_off_id))
+            raise NotFound(N_("time off"), str(time_off_id))
         if staff is not None and member.email != staff.strip().lower():
-            raise NotFound("time off", str(time_off_id))
+            raise NotFound(N_("time off"), str(time_off_id))
         view = _time_off_view(member, row)
         session.delete(row)
         audit(

@@ -21,6 +21,7 @@ from mailflow.booking.model import (
     WeeklyHours,
 )
 from mailflow.errors import NotFound
+from mailflow.i18n import N_
 from mailflow.store.tables import (
     Booking,
     Business,
@@ -132,10 +133,10 @@ def business_by_slug(session: Session, slug: str | None) -> Business:
         businesses = session.exec(select(Business).limit(2)).all()
         if len(businesses) == 1:
             return businesses[0]
-        raise NotFound("business", "(none given; there is not exactly one)")
+        raise NotFound(N_("business"), message=N_("no business named, and there is not exactly one: name it"))
     business = session.exec(select(Business).where(Business.slug == slug)).first()
     if business is None:
-        raise NotFound("business", slug)
+        raise NotFound(N_("business"), slug)
     return business
 
 
@@ -144,7 +145,7 @@ def service_by_slug(session: Session, business: Business, slug: str) -> Service:
         select(Service).where(Service.business_id == business.id, Service.slug == slug)
     ).first()
     if service is None:
-        raise NotFound("service", slug)
+        raise NotFound(N_("service"), slug)
     return service
 
 
@@ -153,14 +154,14 @@ def staff_by_email(session: Session, business: Business, email: str) -> Staff:
         select(Staff).where(Staff.business_id == business.id, Staff.email == email.strip().lower())
     ).first()
     if staff is None:
-        raise NotFound("staff member", email)
+        raise NotFound(N_("staff member"), email)
     return staff
 
 
 def staff_by_id(session: Session, staff_id: int) -> Staff:
     staff = session.get(Staff, staff_id)
     if staff is None:
-        raise NotFound("staff member", str(staff_id))
+        raise NotFound(N_("staff member"), str(staff_id))
     return staff
 
 
@@ -175,7 +176,7 @@ def booking_by_ref(session: Session, ref: str, *, for_update: bool = False) -> B
         statement = statement.with_for_update()
     booking = session.exec(statement).first()
     if booking is None:
-        raise NotFound("booking", ref)
+        raise NotFound(N_("booking"), ref)
     return booking
 
 

@@ -169,7 +169,9 @@ def book_submit(
         return _book_again(request, site, now, business, service, locale, message, [], values, 409, back)
     except (InvalidInput, NotFound) as exc:  # NotFound: the slot names no staff member of ours
         back = {**request.query_params, "slot": slot}
-        return _book_again(request, site, now, business, service, locale, None, [str(exc)], values, 400, back)
+        return _book_again(
+            request, site, now, business, service, locale, None, [exc.text(locale)], values, 400, back
+        )
     site.wake()
     return _booked(request, site, business, view.ref, address)
 

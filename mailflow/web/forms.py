@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from mailflow import services as use_cases
 from mailflow.errors import InvalidInput
+from mailflow.i18n import N_
 
 __all__ = ["local_time", "params_for_slot", "parse_day", "parse_slot"]
 
@@ -36,7 +37,7 @@ def local_time(day_text: str, time_text: str, zone: str) -> datetime:
     except ValueError:
         wall = None
     if day is None or wall is None:
-        raise InvalidInput("give the date (YYYY-MM-DD) and the time (HH:MM)")
+        raise InvalidInput(N_("give the date (YYYY-MM-DD) and the time (HH:MM)"))
     return datetime.combine(day, wall.replace(second=0, microsecond=0), ZoneInfo(zone))
 
 
@@ -46,9 +47,9 @@ def parse_slot(value: str) -> tuple[datetime, str]:
     try:
         start = datetime.fromisoformat(start_text)
     except ValueError:
-        raise InvalidInput("choose a time from the list") from None
+        raise InvalidInput(N_("choose a time from the list")) from None
     if start.tzinfo is None or not staff or not use_cases.in_calendar(start.date()):
-        raise InvalidInput("choose a time from the list")
+        raise InvalidInput(N_("choose a time from the list"))
     return start, staff
 
 

@@ -144,6 +144,11 @@ class Desk:
         return self.admin.wiring
 
     @property
+    def locale(self) -> str:
+        """The member's language, in which the pages show an error's text (``error.text(locale)``)."""
+        return self.who.locale
+
+    @property
     def actor(self) -> Actor:
         return Actor(ActorKind.STAFF, self.who.email)
 

@@ -61,7 +61,7 @@ def create(
     try:
         _info, key = create_api_key(d.site.engine, slug_of(d), label=label, actor=d.actor, now=d.now)
     except InvalidInput as exc:
-        return page(d, error=f"{exc}.", label=label, status=400)
+        return page(d, error=f"{exc.text(d.locale)}.", label=label, status=400)
     return page(d, created=key, status=201)
 
 

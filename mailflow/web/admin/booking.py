@@ -18,6 +18,7 @@ from mailflow import auth
 from mailflow import services as use_cases
 from mailflow.booking.model import BookingStatus
 from mailflow.errors import BookingConflict, InvalidInput, NotFound, PolicyRefused, SlotUnavailable
+from mailflow.i18n import N_
 from mailflow.services import calendar as calendar_views
 from mailflow.services import catalog, customers, normalize_email
 from mailflow.services.calendar import when_text
@@ -165,9 +166,9 @@ def reschedule(
             start, chosen = parse_slot(slot)
             staff_email = chosen
         if not d.who.is_admin and staff_email not in (None, d.who.email):
-            raise InvalidInput("staff move bookings within their own calendar; ask an admin")
+            raise InvalidInput(N_("staff move bookings within their own calendar; ask an admin"))
     except InvalidInput as exc:
-        return detail_page(d, ref, errors={"reschedule": str(exc)}, values=values, status=400)
+        return detail_page(d, ref, errors={"reschedule": exc.text(d.locale)}, values=values, status=400)
     try:
         use_cases.reschedule_booking(
             d.site.engine,
@@ -179,7 +180,7 @@ def reschedule(
             **d.site.booking_kwargs(),
         )
     except (SlotUnavailable, PolicyRefused, InvalidInput, NotFound) as exc:  # NotFound: staff member
-        text = str(exc)
+        text = exc.text(d.locale)
         if isinstance(exc, SlotUnavailable) and when == "force":
             text += ". " + FORCE_EXPLANATION
         code = 409 if isinstance(exc, BookingConflict | SlotUnavailable) else 400
@@ -203,7 +204,7 @@ def cancel(
             d.site.engine, booking.ref, reason=reason, actor=d.actor, now=d.now, notifier=d.site.notifier
         )
     except PolicyRefused as exc:
-        return detail_page(d, ref, errors={"cancel": str(exc)}, status=409)
+        return detail_page(d, ref, errors={"cancel": exc.text(d.locale)}, status=409)
     d.site.wake()
     return RedirectResponse(f"/admin/bookings/{booking.ref}?done=cancelled", status_code=303)
 
@@ -230,7 +231,7 @@ def resend_confirmation(d: Desk, booking: Booking) -> str | None:
             d.site.engine, booking.ref, actor=d.actor, now=d.now, notifier=d.site.notifier
         )
     except InvalidInput as exc:
-        return str(exc)
+        return exc.text(d.locale)
     d.site.wake()
     return None
 
@@ -260,7 +261,7 @@ def customer_address(
     try:
         customers.correct_customer_address(d.site.engine, booking.ref, address, actor=d.actor, now=d.now)
     except InvalidInput as exc:  # another customer has the address
-        return detail_page(d, ref, errors={"customer": str(exc)}, values=values, status=409)
+        return detail_page(d, ref, errors={"customer": exc.text(d.locale)}, values=values, status=409)
     if then == "resend":
         problem = resend_confirmation(d, booking)
         if problem is not None:

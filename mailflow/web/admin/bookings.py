@@ -27,6 +27,7 @@ from mailflow import auth
 from mailflow import services as use_cases
 from mailflow.booking.model import Origin
 from mailflow.errors import InvalidInput, NotFound, SlotUnavailable
+from mailflow.i18n import N_
 from mailflow.services import calendar as calendar_views
 from mailflow.services import catalog, normalize_email
 from mailflow.services.calendar import Row
@@ -248,11 +249,11 @@ def new_submit(
             start = local_time(force_day, force_time, zone)
             staff_email = force_staff.strip().lower()
             if not staff_email:
-                raise InvalidInput("choose the staff member")
+                raise InvalidInput(N_("choose the staff member"))
         else:
             start, staff_email = parse_slot(slot)
     except InvalidInput as exc:
-        errors["when"] = str(exc)
+        errors["when"] = exc.text(d.locale)
     if not d.who.is_admin and staff_email and staff_email != d.who.email:
         errors["when"] = "staff book for themselves; ask an admin to book for someone else"
     if not name.strip():
@@ -284,11 +285,11 @@ def new_submit(
             **d.site.booking_kwargs(),
         )
     except (SlotUnavailable, NotFound) as exc:
-        message = str(exc)
+        message = exc.text(d.locale)
         if isinstance(exc, SlotUnavailable) and when == "force":
             message += ". " + FORCE_EXPLANATION
         return new_page(d, values, message=message, status=409)
     except InvalidInput as exc:
-        return new_page(d, values, message=str(exc), status=400)
+        return new_page(d, values, message=exc.text(d.locale), status=400)
     d.site.wake()
     return RedirectResponse(f"/admin/bookings/{view.ref}?done=created", status_code=303)

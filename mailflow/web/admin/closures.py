@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import RedirectResponse, Response
 
 from mailflow.errors import InvalidInput, NotFound
+from mailflow.i18n import N_
 from mailflow.services.business import business_slug, get_business
 from mailflow.services.closures import (
     ClosuresAdded,
@@ -34,14 +35,16 @@ def parse_day(text: str, field: str) -> date:
     try:
         return date.fromisoformat(text.strip())
     except ValueError:
-        raise InvalidInput(f"{text.strip()!r} is not a date such as 2025-12-24", field=field) from None
+        raise InvalidInput(
+            N_("{text!r} is not a date such as 2025-12-24"), text=text.strip(), field=field
+        ) from None
 
 
 def parse_year(text: str) -> int:
     try:
         return int(text.strip())
     except ValueError:
-        raise InvalidInput(f"{text.strip()!r} is not a year", field="year") from None
+        raise InvalidInput(N_("{text!r} is not a year"), text=text.strip(), field="year") from None
 
 
 router = APIRouter()
@@ -98,7 +101,7 @@ def add(
             now=d.now,
         )
     except InvalidInput as exc:
-        return page(d, forms={"add": state.fail(exc, "from")}, status=400)
+        return page(d, forms={"add": state.fail(exc, "from", locale=d.locale)}, status=400)
     return page(d, result=result, notice="The closure is saved.")
 
 
@@ -121,7 +124,7 @@ def holidays(
             now=d.now,
         )
     except InvalidInput as exc:
-        return page(d, forms={"holidays": state.fail(exc, "country")}, status=400)
+        return page(d, forms={"holidays": state.fail(exc, "country", locale=d.locale)}, status=400)
     added, skipped = len(result.closures), len(result.skipped)
     return page(
         d,

@@ -25,11 +25,13 @@ class FormState:
     values: dict[str, Any]
     errors: dict[str, str] = field(default_factory=dict)
 
-    def fail(self, exc: InvalidInput, default: str, aliases: dict[str, str] | None = None) -> FormState:
-        """This form with ``exc``'s message at its field (``aliases`` maps service fields to
-        form fields; a field the form does not have gets ``default``)."""
+    def fail(
+        self, exc: InvalidInput, default: str, aliases: dict[str, str] | None = None, *, locale: str = "en"
+    ) -> FormState:
+        """This form with ``exc``'s message in ``locale`` at its field (``aliases`` maps service
+        fields to form fields; a field the form does not have gets ``default``)."""
         name = (aliases or {}).get(exc.field or default, exc.field or default)
-        self.errors[name if name in self.values else default] = str(exc)
+        self.errors[name if name in self.values else default] = exc.text(locale)
         return self
 
 

@@ -98,9 +98,11 @@ def posted_service(form: dict[str, Any], shown: dict[str, Any]) -> FormState:
     return FormState(values)
 
 
-def parse_service_form(state: FormState, form: dict[str, Any], languages: list[str]) -> dict[str, Any]:
+def parse_service_form(
+    state: FormState, form: dict[str, Any], languages: list[str], locale: str = "en"
+) -> dict[str, Any]:
     """``catalog``'s values for the fields of a posted service form; format problems go to
-    ``state.errors`` (the service layer checks ranges, languages and staff)."""
+    ``state.errors`` in ``locale`` (the service layer checks ranges, languages and staff)."""
     v = state.values
     parsed: dict[str, Any] = {name: str(v[name]).strip() for name in NUMBER_FIELDS if name in form}
     for name in TIME_FIELDS:
@@ -108,13 +110,13 @@ def parse_service_form(state: FormState, form: dict[str, Any], languages: list[s
             if name in form:
                 parsed[name] = parse_minutes(str(v[name]))
         except InvalidInput as exc:
-            state.errors[name] = str(exc)
+            state.errors[name] = exc.text(locale)
     try:
         if "reminders" in form:
             parts = [part for part in re.split(r"[,;]", str(v["reminders"])) if part.strip()]
             parsed["reminders"] = [parse_minutes(part) for part in parts]
     except InvalidInput as exc:
-        state.errors["reminders"] = str(exc)
+        state.errors["reminders"] = exc.text(locale)
     for key, prefix in TEXT_PREFIXES.items():
         given = [lang for lang in languages if f"{prefix}_{lang}" in form]
         if given:
@@ -199,7 +201,7 @@ def new_service(
 ) -> Response:
     business = get_business(d.site.engine, business_slug(d.site.engine, d.who.business_id))
     state = posted_service(form, new_service_values(business.locales))
-    values = parse_service_form(state, form, business.locales)
+    values = parse_service_form(state, form, business.locales, d.locale)
     if not state.errors:
         try:
             create_service(
@@ -211,7 +213,7 @@ def new_service(
                 now=d.now,
             )
         except InvalidInput as exc:
-            state.errors[_known(state, text_field(exc, business.default_locale))] = str(exc)
+            state.errors[_known(state, text_field(exc, business.default_locale))] = exc.text(d.locale)
     if state.errors:
         return page(d, forms={"new": state}, status=400)
     created = str(form.get("slug", "")).strip()
@@ -231,14 +233,14 @@ def save_service(
     except NotFound:
         return Response("no such service\n", status_code=404, media_type="text/plain")
     state = posted_service(form, shown)
-    values = parse_service_form(state, form, business.locales)
+    values = parse_service_form(state, form, business.locales, d.locale)
     if not state.errors:
         try:
             update_service(d.site.engine, business.slug, slug, values, actor=d.actor, now=d.now)
         except NotFound:
             return Response("no such service\n", status_code=404, media_type="text/plain")
         except InvalidInput as exc:
-            state.errors[_known(state, text_field(exc, business.default_locale))] = str(exc)
+            state.errors[_known(state, text_field(exc, business.default_locale))] = exc.text(d.locale)
     if state.errors:
         return page(d, forms={slug: state}, status=400)
     return RedirectResponse(f"/admin/services?saved={slug}#service-{slug}", status_code=303)
@@ -287,7 +289,9 @@ def save_business(
         update_business(d.site.engine, slug, changes, actor=d.actor, now=d.now)
     except InvalidInput as exc:
         field = f"instructions_{state.values['locale']}" if exc.field == "change_instructions" else exc.field
-        state.errors[_known(state, "languages" if field == "languages" else field, "name")] = str(exc)
+        state.errors[_known(state, "languages" if field == "languages" else field, "name")] = exc.text(
+            d.locale
+        )
         return page(d, forms={"business": state}, status=400)
     return RedirectResponse("/admin/services?saved=business#business", status_code=303)
 

@@ -20,6 +20,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import RedirectResponse, Response
 
 from mailflow.errors import InvalidInput, NotFound
+from mailflow.i18n import N_
 from mailflow.services import account_links, accounts
 from mailflow.services.bookings import BookingView
 from mailflow.services.business import business_slug, get_business
@@ -70,10 +71,10 @@ def parse_local(text: str, field: str) -> datetime:
         value = datetime.fromisoformat(text.strip())
     except ValueError:
         raise InvalidInput(
-            f"{text.strip()!r} is not a date and time such as 2025-03-01 09:00", field=field
+            N_("{text!r} is not a date and time such as 2025-03-01 09:00"), text=text.strip(), field=field
         ) from None
     if value.tzinfo is not None:
-        raise InvalidInput("give the local time without an offset", field=field)
+        raise InvalidInput(N_("give the local time without an offset"), field=field)
     return value
 
 
@@ -152,7 +153,7 @@ def add(
             now=d.now,
         )
     except InvalidInput as exc:
-        return team_page(d, state.fail(exc, "email"), status=400)
+        return team_page(d, state.fail(exc, "email", locale=d.locale), status=400)
     return RedirectResponse(f"/admin/staff/{member.email}?saved=added#hours", status_code=303)
 
 
@@ -183,7 +184,7 @@ def invite(
             now=d.now,
         )
     except InvalidInput as exc:
-        return team_page(d, status=400, invite_error=str(exc), invite_values=values)
+        return team_page(d, status=400, invite_error=exc.text(d.locale), invite_values=values)
     d.site.wake()
     return team_page(d, notice=f"Invitation sent to {address}.")
 
@@ -255,7 +256,7 @@ def edit(
     except NotFound:
         return Response("no such staff member\n", status_code=404, media_type="text/plain")
     except InvalidInput as exc:
-        return member_page(d, email, forms={"details": state.fail(exc, "name")}, status=400)
+        return member_page(d, email, forms={"details": state.fail(exc, "name", locale=d.locale)}, status=400)
     return RedirectResponse(f"/admin/staff/{email}?saved=details", status_code=303)
 
 
@@ -275,7 +276,7 @@ def deactivate(
     except NotFound:
         return Response("no such staff member\n", status_code=404, media_type="text/plain")
     except InvalidInput as exc:
-        return member_page(d, email, notice=str(exc), status=400)
+        return member_page(d, email, notice=exc.text(d.locale), status=400)
     return member_page(
         d,
         email,
@@ -298,7 +299,7 @@ def hours(
         try:
             weekly[day] = parse_periods(state.values[day], f"hours.{day}")
         except InvalidInput as exc:
-            state.errors[day] = str(exc)
+            state.errors[day] = exc.text(d.locale)
     if not state.errors:
         try:
             set_hours(
@@ -312,7 +313,7 @@ def hours(
         except NotFound:
             return Response("no such staff member\n", status_code=404, media_type="text/plain")
         except InvalidInput as exc:
-            state.fail(exc, "mon", {f"hours.{day}": day for day in DAYS})
+            state.fail(exc, "mon", {f"hours.{day}": day for day in DAYS}, locale=d.locale)
     if state.errors:
         return member_page(d, email, forms={"hours": state}, status=400)
     return RedirectResponse(f"/admin/staff/{email}?saved=hours#hours", status_code=303)
@@ -342,7 +343,7 @@ def time_off(
     except NotFound:
         return Response("no such staff member\n", status_code=404, media_type="text/plain")
     except InvalidInput as exc:
-        return member_page(d, email, forms={"time_off": state.fail(exc, "from")}, status=400)
+        return member_page(d, email, forms={"time_off": state.fail(exc, "from", locale=d.locale)}, status=400)
     return member_page(
         d,
         email,
