@@ -135,7 +135,7 @@ def test_a_value_may_share_a_name_with_gettexts_own_arguments() -> None:
 
 
 def test_a_noun_that_is_also_a_page_key_stays_itself_in_english() -> None:
-    """"service" is a page label's key too (English "Service"): the English sentence keeps the noun."""
+    """ "service" is a page label's key too (English "Service"): the English sentence keeps the noun."""
     error = NotFound(N_("service"), "massage")
     assert str(error) == "service 'massage' not found"
     assert error.text("de") == "Leistung „massage“ nicht gefunden"
