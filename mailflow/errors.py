@@ -87,8 +87,9 @@ class MailflowError(Exception):
     def text(self, locale: str) -> str:
         """The message in ``locale`` (English where the catalog lacks it), its values filled in
         (a ``Term`` among them translated too)."""
+        # A Term is its English text already; looking it up in English could meet a page's key.
         values = {
-            name: gettext(locale, value) if isinstance(value, Term) else value
+            name: gettext(locale, value) if isinstance(value, Term) and locale != FALLBACK else value
             for name, value in self.values.items()
         }
         if isinstance(self.msgid, Plural):

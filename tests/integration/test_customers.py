@@ -67,7 +67,7 @@ def test_export_then_erase(app: App, next_tuesday: date, now: datetime) -> None:
     assert customer["history"][0]["action"] == "booking.created"
     json.dumps(exported)  # all of it is JSON
 
-    with pytest.raises(InvalidInput, match=f"still has confirmed bookings ahead \\({ref}\\)"):
+    with pytest.raises(InvalidInput, match=f"still has a confirmed booking ahead \\({ref}\\)"):
         erase_customer(app.engine, ADA, now)
     assert export_customer(app.engine, ADA)["customers"][0]["name"] == "Max Mustermann"  # nothing erased
 
@@ -130,7 +130,7 @@ def test_cli_export_and_erase(run_cli: Any) -> None:
         exported.returncode == 0 and json.loads(exported.stdout)["customers"][0]["bookings"][0]["ref"] == ref
     )
     refused = run_cli("customers", "erase", "zoe@example.org")
-    assert refused.returncode != 0 and "cancel them first" in refused.stderr
+    assert refused.returncode != 0 and "cancel it first" in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1
     assert run_cli("bookings", "cancel", ref).returncode == 0
     erased = run_cli("customers", "erase", "zoe@example.org", "--json")

@@ -132,3 +132,10 @@ def test_a_value_may_share_a_name_with_gettexts_own_arguments() -> None:
     error = InvalidInput(text, locale="xx", business="city", languages="en, de")
     assert str(error) == "locale 'xx' is not offered by city: use one of en, de"
     assert error.text("de") == "Die Sprache „xx“ wird von city nicht angeboten: verwenden Sie eine von en, de"
+
+
+def test_a_noun_that_is_also_a_page_key_stays_itself_in_english() -> None:
+    """ "service" is a page label's key too (English "Service"): the English sentence keeps the noun."""
+    error = NotFound(N_("service"), "massage")
+    assert str(error) == "service 'massage' not found"
+    assert error.text("de") == "Leistung „massage“ nicht gefunden"
