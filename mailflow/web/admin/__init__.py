@@ -25,13 +25,14 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from babel.dates import format_skeleton
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.routing import Match
 
@@ -130,6 +131,7 @@ class Admin:
             _=translator(lang),
             ngettext=ngettext,
             lang=lang,
+            day_label=lambda day, skeleton: date_text(day, skeleton, lang),
             language_menu=language_menu(request, lang),
             **context,
         )
@@ -146,6 +148,11 @@ class Admin:
                 path="/admin",
             )
         return response
+
+
+def date_text(value: date, skeleton: str, locale: str) -> str:
+    """``value`` as ``locale`` writes it, by a CLDR ``skeleton`` ("MMMEd": "Tue, Dec 8" / "Di., 8. Dez.")."""
+    return str(format_skeleton(skeleton, value, locale=locale))
 
 
 def accepted_language(header: str, offered: tuple[str, ...]) -> str | None:

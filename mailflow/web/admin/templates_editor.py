@@ -419,7 +419,7 @@ def history_response(d: Desk, kind: str, locale: str, error: str = "", status: i
             {
                 "info": info,
                 "when": info.created_at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z"),
-                "against": previous.origin,
+                "against": previous.version,  # None: the shipped default
                 "diff": template_store.diff(previous, source),
             }
         )
