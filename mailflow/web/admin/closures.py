@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import RedirectResponse, Response
 
 from mailflow.errors import InvalidInput, NotFound
+from mailflow.i18n import gettext, ngettext
 from mailflow.services.business import business_slug, get_business
 from mailflow.services.closures import (
     ClosuresAdded,
@@ -30,18 +31,21 @@ from mailflow.web.admin.forms import FormState, affected_rows, posted
 __all__ = ["router"]
 
 
-def parse_day(text: str, field: str) -> date:
+def parse_day(text: str, field: str, locale: str) -> date:
     try:
         return date.fromisoformat(text.strip())
     except ValueError:
-        raise InvalidInput(f"{text.strip()!r} is not a date such as 2025-12-24", field=field) from None
+        problem = gettext(locale, "“{text}” is not a date such as 2025-12-24.", text=text.strip())
+        raise InvalidInput(problem, field=field) from None
 
 
-def parse_year(text: str) -> int:
+def parse_year(text: str, locale: str) -> int:
     try:
         return int(text.strip())
     except ValueError:
-        raise InvalidInput(f"{text.strip()!r} is not a year", field="year") from None
+        raise InvalidInput(
+            gettext(locale, "“{text}” is not a year.", text=text.strip()), field="year"
+        ) from None
 
 
 router = APIRouter()
@@ -66,8 +70,8 @@ def page(
         holidays=forms.get("holidays")
         or FormState({"country": "", "subdivision": "", "year": str(today.year + 1)}),
         result=result,
-        affected=affected_rows(result.affected if result else []),
-        notice=notice or ("Saved." if d.request.query_params.get("saved") else None),
+        affected=affected_rows(result.affected if result else [], d.locale),
+        notice=notice or (gettext(d.locale, "Saved.") if d.request.query_params.get("saved") else None),
         csrf=d.csrf("closures"),
     )
 
@@ -86,8 +90,8 @@ def add(
     state = FormState({name: str(form.get(name, "")) for name in ("from", "to", "label")})
     v = state.values
     try:
-        start = parse_day(v["from"], "from")
-        end = parse_day(v["to"], "to") if v["to"].strip() else None
+        start = parse_day(v["from"], "from", d.locale)
+        end = parse_day(v["to"], "to", d.locale) if v["to"].strip() else None
         result = add_closure(
             d.site.engine,
             business_slug(d.site.engine, d.who.business_id),
@@ -99,7 +103,7 @@ def add(
         )
     except InvalidInput as exc:
         return page(d, forms={"add": state.fail(exc, "from")}, status=400)
-    return page(d, result=result, notice="The closure is saved.")
+    return page(d, result=result, notice=gettext(d.locale, "The closure is saved."))
 
 
 @router.post("/admin/closures/holidays")
@@ -116,7 +120,7 @@ def holidays(
             business_slug(d.site.engine, d.who.business_id),
             country=v["country"],
             subdivision=v["subdivision"] or None,
-            year=parse_year(v["year"]),
+            year=parse_year(v["year"], d.locale),
             actor=d.actor,
             now=d.now,
         )
@@ -126,7 +130,13 @@ def holidays(
     return page(
         d,
         result=result,
-        notice=f"{added} public holidays added, {skipped} skipped (closed already).",
+        notice=ngettext(
+            d.locale,
+            "{n} public holiday added, {skipped} skipped (closed already).",
+            "{n} public holidays added, {skipped} skipped (closed already).",
+            added,
+            skipped=skipped,
+        ),
     )
 
 
@@ -145,5 +155,7 @@ def remove(
             now=d.now,
         )
     except NotFound:
-        return Response("no such closure\n", status_code=404, media_type="text/plain")
+        return Response(
+            f"{gettext(d.locale, 'No such closure.')}\n", status_code=404, media_type="text/plain"
+        )
     return RedirectResponse("/admin/closures?saved=removed", status_code=303)

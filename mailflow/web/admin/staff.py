@@ -13,13 +13,14 @@ pages of one member (``/admin/staff/{email}``), which would take it otherwise.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
-from zoneinfo import ZoneInfo
+from typing import Any, Literal
 
+from babel.dates import get_day_names
 from fastapi import APIRouter, Depends
 from fastapi.responses import RedirectResponse, Response
 
 from mailflow.errors import InvalidInput, NotFound
+from mailflow.i18n import N_, gettext
 from mailflow.services import accounts
 from mailflow.services.bookings import BookingView
 from mailflow.services.business import business_slug, get_business
@@ -40,18 +41,21 @@ from mailflow.services.staff import (
     update_staff,
 )
 from mailflow.web.admin import Desk, admin_desk, csrf_guard
-from mailflow.web.admin.forms import FormState, affected_rows, posted
+from mailflow.web.admin.forms import FormState, affected_rows, local_text, posted
 from mailflow.web.admin.setup import LANGUAGE_NAMES, time_zones
 
-__all__ = ["DAY_NAMES", "format_periods", "router"]
+__all__ = ["day_names", "format_periods", "router"]
 
-DAY_NAMES = dict(
-    zip(DAYS, ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"), strict=True)
-)
 MEMBER_FIELDS = ("email", "name", "role", "locale", "timezone")
 LOCAL_INPUT = "%Y-%m-%dT%H:%M"
 
 router = APIRouter()
+
+
+def day_names(locale: str, width: Literal["abbreviated", "wide"] = "wide") -> dict[str, str]:
+    """``{"mon": "Monday", …}`` in ``locale`` (``width`` "abbreviated": "Mon", "Mo.")."""
+    names = get_day_names(width, locale=locale)  # 0 is Monday, as in DAYS
+    return {day: str(names[number]) for number, day in enumerate(DAYS)}
 
 
 def format_periods(periods: list[list[str]]) -> str:
@@ -67,32 +71,42 @@ def hours_values(member: StaffView) -> dict[str, Any]:
     return {day: format_periods(member.hours.get(day, [])) for day in DAYS}
 
 
-def parse_local(text: str, field: str) -> datetime:
+def parse_local(text: str, field: str, locale: str) -> datetime:
     """A ``datetime-local`` value (``2025-03-01T09:00``), without an offset."""
     try:
         value = datetime.fromisoformat(text.strip())
     except ValueError:
-        raise InvalidInput(
-            f"{text.strip()!r} is not a date and time such as 2025-03-01 09:00", field=field
-        ) from None
+        problem = gettext(
+            locale, "“{text}” is not a date and time such as 2025-03-01 09:00.", text=text.strip()
+        )
+        raise InvalidInput(problem, field=field) from None
     if value.tzinfo is not None:
-        raise InvalidInput("give the local time without an offset", field=field)
+        raise InvalidInput(gettext(locale, "Give the local time without an offset."), field=field)
     return value
 
 
-def time_off_rows(rows: list[TimeOffView]) -> list[dict[str, Any]]:
-    def local(value: datetime, zone: str) -> str:
-        return value.astimezone(ZoneInfo(zone)).strftime("%a %d %b %Y %H:%M")
-
+def time_off_rows(rows: list[TimeOffView], locale: str) -> list[dict[str, Any]]:
     return [
         {
             "id": row.id,
-            "start": local(row.start, row.timezone),
-            "end": local(row.end, row.timezone),
+            "start": local_text(row.start, row.timezone, locale),
+            "end": local_text(row.end, row.timezone, locale),
             "reason": row.reason,
         }
         for row in rows
     ]
+
+
+def no_such(d: Desk, what: str) -> Response:
+    """404 for a member or a time off that is not there (``what`` is a catalog text)."""
+    return Response(f"{gettext(d.locale, what)}\n", status_code=404, media_type="text/plain")
+
+
+def saved_notice(d: Desk, saved: str | None, email: str) -> str | None:
+    """What ``?saved=`` on a member's page says."""
+    if saved == "added":
+        return gettext(d.locale, "{email} is added: enter their working hours.", email=email)
+    return gettext(d.locale, "Saved.") if saved else None
 
 
 def team_page(
@@ -122,7 +136,8 @@ def team_page(
         languages=[(code, LANGUAGE_NAMES.get(code, code)) for code in business.locales],
         business_timezone=business.timezone,
         zones=time_zones(),
-        day_names=DAY_NAMES,
+        day_names=day_names(d.locale, "abbreviated"),
+        invite_days=accounts.INVITE_LIFETIME.days,
         format_periods=format_periods,
         csrf=d.csrf("staff"),
         invite_csrf=d.csrf("invite"),
@@ -170,7 +185,7 @@ def invite(
     try:
         address = normalize_email(values["email"], field="email")
     except InvalidInput:
-        problem = f"“{values['email'].strip()}” is not an email address."
+        problem = gettext(d.locale, "“{address}” is not an email address.", address=values["email"].strip())
         return team_page(d, status=400, invite_error=problem, invite_values=values)
     try:
         accounts.invite_staff(
@@ -188,7 +203,7 @@ def invite(
     except InvalidInput as exc:
         return team_page(d, status=400, invite_error=str(exc), invite_values=values)
     d.site.wake()
-    return team_page(d, notice=f"Invitation sent to {address}.")
+    return team_page(d, notice=gettext(d.locale, "Invitation sent to {address}.", address=address))
 
 
 def member_page(
@@ -197,7 +212,7 @@ def member_page(
     *,
     forms: dict[str, FormState] | None = None,
     affected: list[BookingView] | None = None,
-    affected_what: str = "",
+    affected_heading: str = "",
     notice: str | None = None,
     status: int = 200,
 ) -> Response:
@@ -206,7 +221,7 @@ def member_page(
     try:
         member = get_staff(d.site.engine, slug, email)
     except NotFound:
-        return Response("no such staff member\n", status_code=404, media_type="text/plain")
+        return no_such(d, N_("No such staff member."))
     business = get_business(d.site.engine, slug)
     saved = d.request.query_params.get("saved")
     return d.render(
@@ -216,18 +231,13 @@ def member_page(
         details=forms.get("details") or FormState(member_values(member)),
         hours=forms.get("hours") or FormState(hours_values(member)),
         time_off_form=forms.get("time_off") or FormState({"from": "", "to": "", "reason": ""}),
-        time_off=time_off_rows(list_time_off(d.site.engine, slug, member.email)),
-        affected=affected_rows(affected or []),
-        affected_what=affected_what,
-        notice=notice
-        or (
-            {"added": f"{member.email} is added: enter their working hours."}.get(
-                saved or "", "Saved." if saved else None
-            )
-        ),
+        time_off=time_off_rows(list_time_off(d.site.engine, slug, member.email), d.locale),
+        affected=affected_rows(affected or [], d.locale),
+        affected_heading=affected_heading,
+        notice=notice or saved_notice(d, saved, member.email),
         languages=[(code, LANGUAGE_NAMES.get(code, code)) for code in business.locales],
         zones=time_zones(),
-        days=[(day, DAY_NAMES[day]) for day in DAYS],
+        days=list(day_names(d.locale).items()),
         csrf=d.csrf("staff"),
     )
 
@@ -256,7 +266,7 @@ def edit(
             now=d.now,
         )
     except NotFound:
-        return Response("no such staff member\n", status_code=404, media_type="text/plain")
+        return no_such(d, N_("No such staff member."))
     except InvalidInput as exc:
         return member_page(d, email, forms={"details": state.fail(exc, "name")}, status=400)
     return RedirectResponse(f"/admin/staff/{email}?saved=details", status_code=303)
@@ -276,15 +286,19 @@ def deactivate(
             return RedirectResponse(f"/admin/staff/{email}?saved=active", status_code=303)
         changed = deactivate_staff(d.site.engine, slug, email, actor=d.actor, now=d.now)
     except NotFound:
-        return Response("no such staff member\n", status_code=404, media_type="text/plain")
+        return no_such(d, N_("No such staff member."))
     except InvalidInput as exc:
         return member_page(d, email, notice=str(exc), status=400)
     return member_page(
         d,
         email,
         affected=changed.affected,
-        affected_what=f"{email}'s calendar, who is now inactive",
-        notice=f"{email} is inactive: no new bookings, no sign-in.",
+        affected_heading=gettext(
+            d.locale,
+            "These confirmed bookings fall in {email}'s calendar, who is now inactive: move them",
+            email=email,
+        ),
+        notice=gettext(d.locale, "{email} is inactive: no new bookings, no sign-in.", email=email),
     )
 
 
@@ -313,7 +327,7 @@ def hours(
                 now=d.now,
             )
         except NotFound:
-            return Response("no such staff member\n", status_code=404, media_type="text/plain")
+            return no_such(d, N_("No such staff member."))
         except InvalidInput as exc:
             state.fail(exc, "mon", {f"hours.{day}": day for day in DAYS})
     if state.errors:
@@ -330,8 +344,8 @@ def time_off(
 ) -> Response:
     state = FormState({name: str(form.get(name, "")) for name in ("from", "to", "reason")})
     try:
-        start = parse_local(state.values["from"], "from")
-        end = parse_local(state.values["to"], "to")
+        start = parse_local(state.values["from"], "from", d.locale)
+        end = parse_local(state.values["to"], "to", d.locale)
         changed = add_time_off(
             d.site.engine,
             business_slug(d.site.engine, d.who.business_id),
@@ -343,15 +357,15 @@ def time_off(
             now=d.now,
         )
     except NotFound:
-        return Response("no such staff member\n", status_code=404, media_type="text/plain")
+        return no_such(d, N_("No such staff member."))
     except InvalidInput as exc:
         return member_page(d, email, forms={"time_off": state.fail(exc, "from")}, status=400)
     return member_page(
         d,
         email,
         affected=changed.affected,
-        affected_what="the time off",
-        notice="The time off is saved.",
+        affected_heading=gettext(d.locale, "These confirmed bookings fall in the time off: move them"),
+        notice=gettext(d.locale, "The time off is saved."),
     )
 
 
@@ -372,5 +386,5 @@ def remove(
             now=d.now,
         )
     except NotFound:
-        return Response("no such time off\n", status_code=404, media_type="text/plain")
+        return no_such(d, N_("No such time off."))
     return RedirectResponse(f"/admin/staff/{email}?saved=time-off#time-off", status_code=303)
