@@ -51,7 +51,7 @@ def not_yours(locale: str) -> Response:
 
 
 def missing(locale: str) -> Response:
-    return Response(f"{gettext(locale, 'No such booking.')}\n", status_code=404, media_type="text/plain")
+    return Response(gettext(locale, "No such booking.") + "\n", status_code=404, media_type="text/plain")
 
 
 def owned(session: Session, d: Desk, ref: str) -> Booking | Response:

@@ -156,6 +156,6 @@ def remove(
         )
     except NotFound:
         return Response(
-            f"{gettext(d.locale, 'No such closure.')}\n", status_code=404, media_type="text/plain"
+            gettext(d.locale, "No such closure.") + "\n", status_code=404, media_type="text/plain"
         )
     return RedirectResponse("/admin/closures?saved=removed", status_code=303)

@@ -296,7 +296,7 @@ def save_business(
 
 
 def no_such_service(d: Desk) -> Response:
-    return Response(f"{gettext(d.locale, 'No such service.')}\n", status_code=404, media_type="text/plain")
+    return Response(gettext(d.locale, "No such service.") + "\n", status_code=404, media_type="text/plain")
 
 
 def _known(state: FormState, field: str | None, default: str = "slug") -> str:
