@@ -166,7 +166,7 @@ def reschedule(
             staff_email = chosen
         if not d.who.is_admin and staff_email not in (None, d.who.email):
             raise InvalidInput(
-                gettext(d.locale, "Staff move bookings within their own calendar; ask an admin.")
+                gettext(d.locale, "staff move bookings within their own calendar; ask an admin")
             )
     except InvalidInput as exc:
         return detail_page(d, ref, errors={"reschedule": str(exc)}, values=values, status=400)

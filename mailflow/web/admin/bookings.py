@@ -258,21 +258,19 @@ def new_submit(
             start = local_time(force_day, force_time, zone)
             staff_email = force_staff.strip().lower()
             if not staff_email:
-                raise InvalidInput(gettext(d.locale, "Choose the staff member."))
+                raise InvalidInput(gettext(d.locale, "choose the staff member"))
         else:
             start, staff_email = parse_slot(slot)
     except InvalidInput as exc:
         errors["when"] = str(exc)
     if not d.who.is_admin and staff_email and staff_email != d.who.email:
-        errors["when"] = gettext(
-            d.locale, "Staff book for themselves; ask an admin to book for someone else."
-        )
+        errors["when"] = gettext(d.locale, "staff book for themselves; ask an admin to book for someone else")
     if not name.strip():
-        errors["name"] = gettext(d.locale, "Enter the customer's name.")
+        errors["name"] = gettext(d.locale, "enter the customer's name")
     try:
         normalize_email(email)
     except InvalidInput:
-        errors["email"] = gettext(d.locale, "Enter the customer's email address.")
+        errors["email"] = gettext(d.locale, "enter the customer's email address")
     if errors or start is None:
         return new_page(d, values, errors=errors, status=400)
     try:

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from babel import Locale
 from babel.dates import format_skeleton
 from fastapi import Request
 
@@ -37,7 +38,9 @@ class FormState:
 
 def local_text(value: datetime, zone: str, locale: str) -> str:
     """``value`` in ``zone`` as ``locale`` writes a weekday, date and time ("Tue, Dec 8, 2026, 10:00")."""
-    return str(format_skeleton("yMMMEdHm", value.astimezone(ZoneInfo(zone)), locale=locale))
+    local = value.astimezone(ZoneInfo(zone))
+    day, time = format_skeleton("yMMMEd", local, locale=locale), format_skeleton("Hm", local, locale=locale)
+    return str(Locale.parse(locale).datetime_formats["medium"]).format(time, day)
 
 
 def affected_rows(affected: list[BookingView], locale: str) -> list[dict[str, str]]:

@@ -81,7 +81,7 @@ def parse_local(text: str, field: str, locale: str) -> datetime:
         )
         raise InvalidInput(problem, field=field) from None
     if value.tzinfo is not None:
-        raise InvalidInput(gettext(locale, "Give the local time without an offset."), field=field)
+        raise InvalidInput(gettext(locale, "give the local time without an offset"), field=field)
     return value
 
 
