@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from babel.dates import format_skeleton
+from babel.dates import format_date, format_skeleton
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -131,7 +131,7 @@ class Admin:
             _=translator(lang),
             ngettext=ngettext,
             lang=lang,
-            day_label=lambda day, skeleton: date_text(day, skeleton, lang),
+            day_label=lambda day, form: date_text(day, form, lang),
             language_menu=language_menu(request, lang),
             **context,
         )
@@ -150,9 +150,12 @@ class Admin:
         return response
 
 
-def date_text(value: date, skeleton: str, locale: str) -> str:
-    """``value`` as ``locale`` writes it, by a CLDR ``skeleton`` ("MMMEd": "Tue, Dec 8" / "Di., 8. Dez.")."""
-    return str(format_skeleton(skeleton, value, locale=locale))
+def date_text(value: date, form: str, locale: str) -> str:
+    """``value`` as ``locale`` writes it: ``form`` "full" ("Tuesday, December 8, 2026") or a CLDR
+    skeleton ("MMMEd": "Tue, Dec 8" / "Di., 8. Dez.")."""
+    if form == "full":
+        return str(format_date(value, "full", locale=locale))
+    return str(format_skeleton(form, value, locale=locale))
 
 
 def accepted_language(header: str, offered: tuple[str, ...]) -> str | None:
