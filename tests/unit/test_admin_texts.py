@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from jinja2 import Environment
 
+from mailflow import catalogs
 from mailflow.i18n import gettext, ngettext
 from mailflow.web.admin import accepted_language, date_text
 from mailflow.web.admin.forms import local_text
@@ -120,3 +121,28 @@ def test_dates_are_written_as_the_language_writes_them() -> None:
     at = datetime(2026, 12, 8, 9, 30, tzinfo=UTC)
     assert local_text(at, "Europe/Berlin", "de") == "Di., 8. Dez. 2026, 10:30"
     assert local_text(at, "Europe/Berlin", "en") == "Tue, Dec 8, 2026, 10:30"
+
+
+PLACEHOLDER = re.compile(r"\{(\w*)\}")
+
+
+def placeholders(text: str) -> set[str]:
+    return set(PLACEHOLDER.findall(text))
+
+
+@pytest.mark.parametrize("language", catalogs.languages())
+def test_translations_keep_the_placeholders_of_their_sentence(language: str) -> None:
+    """A translated sentence fills the same {names} as its msgid (a plural's one-form may drop {n})."""
+    wrong = []
+    for entry in catalogs.catalog(language):
+        ids = [entry.id] if isinstance(entry.id, str) else list(entry.id)
+        if not entry.id or " " not in ids[0]:  # the key-style msgids ("booked_text") name no placeholders
+            continue
+        wanted = set().union(*(placeholders(msgid) for msgid in ids))
+        strings = [entry.string] if isinstance(entry.string, str) else list(entry.string)
+        for form, text in enumerate(strings):
+            found = placeholders(text)
+            may_drop = {"n"} if len(strings) > 1 and form == 0 else set()
+            if not (wanted - may_drop <= found <= wanted):
+                wrong.append((ids[0], text))
+    assert wrong == []

@@ -107,8 +107,15 @@ def posted(
     return FormState(Draft.from_form(subject, mjml, text), _variant(variant), note, base or None)
 
 
-def _problem_json(problem: Problem) -> dict[str, Any]:
-    return {"part": problem.part, "line": problem.line, "message": problem.message, "text": str(problem)}
+def _problem_json(problem: Problem, locale: str) -> dict[str, Any]:
+    shown = gettext(locale, "Line {line}: {message}", line=problem.line, message=problem.message)
+    return {
+        "part": problem.part,
+        "line": problem.line,
+        "message": problem.message,
+        "text": str(problem),
+        "shown": shown if problem.line else problem.message,  # as the editor lists it
+    }
 
 
 def _key(kind: str, locale: str) -> None:
@@ -330,7 +337,8 @@ def preview_json(
             "subject": email.subject if email else None,
             "html": email.html if email else None,
             "text": email.text if email else None,
-            "errors": [_problem_json(problem) for problem in result.problems],
+            "errors": [_problem_json(problem, d.locale) for problem in result.problems],
+            "summary": ngettext(d.locale, "{n} problem", "{n} problems", len(result.problems)),
         },
         headers={"Cache-Control": "no-store"},
     )
