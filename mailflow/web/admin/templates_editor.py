@@ -165,7 +165,7 @@ def business_of(d: Desk) -> BusinessInfo:
     try:
         return accounts.member_business(d.site.engine, d.who.business_id)
     except NotFound:  # the member's business row is gone: nothing to edit
-        raise HTTPException(status_code=404, detail="business not found") from None
+        raise HTTPException(status_code=404, detail=gettext(d.locale, "No such business.")) from None
 
 
 def in_force(d: Desk, kind: str, locale: str) -> tuple[TemplateSource, int]:
