@@ -7,10 +7,11 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from babel.messages.extract import extract_from_dir
 from jinja2 import Environment
 
 from mailflow import catalogs
-from mailflow.i18n import gettext, ngettext
+from mailflow.i18n import gettext, ngettext, translations
 from mailflow.web.admin import accepted_language, date_text
 from mailflow.web.admin.forms import local_text
 
@@ -146,3 +147,24 @@ def test_translations_keep_the_placeholders_of_their_sentence(language: str) -> 
             if not (wanted - may_drop <= found <= wanted):
                 wrong.append((ids[0], text))
     assert wrong == []
+
+
+def admin_msgids() -> set[str]:
+    """The msgids (singular and plural) the admin's templates and modules use."""
+    method_map = [("**.html", "jinja2"), ("**.py", "python")]
+    options = {"**.html": {"trim_blocks": "true", "lstrip_blocks": "true"}}
+    found: set[str] = set()
+    for folder in (ADMIN_TEMPLATES, ADMIN_TEMPLATES.parents[1] / "admin"):
+        for _file, _line, message, _comments, _context in extract_from_dir(
+            str(folder), method_map, options, keywords=catalogs.KEYWORDS
+        ):
+            found |= {message} if isinstance(message, str) else set(message)
+    return found
+
+
+def test_the_admins_msgids_are_their_english_text() -> None:
+    """An admin msgid is its English sentence: none is taken by a page key ("staff" -> "Staff member")."""
+    english = translations("en")
+    ids = admin_msgids()
+    assert len(ids) > 300
+    assert {msgid: english.gettext(msgid) for msgid in ids if english.gettext(msgid) != msgid} == {}

@@ -151,10 +151,10 @@ class Admin:
 
 
 def date_text(value: date, form: str, locale: str) -> str:
-    """``value`` as ``locale`` writes it: ``form`` "full" ("Tuesday, December 8, 2026") or a CLDR
-    skeleton ("MMMEd": "Tue, Dec 8" / "Di., 8. Dez.")."""
-    if form == "full":
-        return str(format_date(value, "full", locale=locale))
+    """``value`` as ``locale`` writes it: ``form`` "full" ("Tuesday, December 8, 2026"), "medium"
+    ("Dec 8, 2026" / "08.12.2026") or a CLDR skeleton ("MMMEd": "Tue, Dec 8" / "Di., 8. Dez.")."""
+    if form in ("full", "medium"):
+        return str(format_date(value, form, locale=locale))
     return str(format_skeleton(form, value, locale=locale))
 
 
