@@ -13,7 +13,7 @@ from jinja2 import Environment
 from mailflow import catalogs
 from mailflow.i18n import gettext, ngettext, translations
 from mailflow.web.admin import accepted_language, date_text
-from mailflow.web.admin.forms import local_text
+from mailflow.web.admin.forms import local_text, span_text
 
 ADMIN_TEMPLATES = Path(__file__).resolve().parents[2] / "mailflow" / "web" / "templates" / "admin"
 # Read by people or by screen readers, so they need translating like the text between tags.
@@ -122,6 +122,8 @@ def test_dates_are_written_as_the_language_writes_them() -> None:
     at = datetime(2026, 12, 8, 9, 30, tzinfo=UTC)
     assert local_text(at, "Europe/Berlin", "de") == "Di., 8. Dez. 2026, 10:30"
     assert local_text(at, "Europe/Berlin", "en") == "Tue, Dec 8, 2026, 10:30"
+    later = datetime(2026, 12, 8, 10, 15, tzinfo=UTC)
+    assert span_text(at, later, "Europe/Berlin", "de") == "Di., 8. Dez. 2026, 10:30–11:15"
 
 
 PLACEHOLDER = re.compile(r"\{(\w*)\}")

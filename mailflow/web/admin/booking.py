@@ -20,10 +20,10 @@ from mailflow.errors import BookingConflict, InvalidInput, NotFound, PolicyRefus
 from mailflow.i18n import N_, gettext
 from mailflow.services import calendar as calendar_views
 from mailflow.services import catalog, customers, normalize_email
-from mailflow.services.calendar import when_text
 from mailflow.store.engine import read_session
 from mailflow.web.admin import Desk, csrf_guard, desk
 from mailflow.web.admin.bookings import FORCE_EXPLANATION, bookable_staff, slots_for
+from mailflow.web.admin.forms import span_text
 from mailflow.web.forms import local_time, parse_day, parse_slot
 
 if TYPE_CHECKING:
@@ -106,7 +106,7 @@ def detail_page(
             service=svc.name,
             staff=member.name or member.email,
             staff_email=member.email,
-            when=when_text(booking.start, booking.end, zone),
+            when=span_text(booking.start, booking.end, zone, d.locale),
             zone=zone,
             cancel_reason=booking.cancel_reason,
             customer=detail.customer,

@@ -18,7 +18,7 @@ from fastapi import Request
 from mailflow.errors import InvalidInput
 from mailflow.services.bookings import BookingView
 
-__all__ = ["FormState", "affected_rows", "local_text", "posted", "texts_of"]
+__all__ = ["FormState", "affected_rows", "local_text", "posted", "span_text", "texts_of"]
 
 
 @dataclass
@@ -41,6 +41,16 @@ def local_text(value: datetime, zone: str, locale: str) -> str:
     local = value.astimezone(ZoneInfo(zone))
     day, time = format_skeleton("yMMMEd", local, locale=locale), format_skeleton("Hm", local, locale=locale)
     return str(Locale.parse(locale).datetime_formats["medium"]).format(time, day)
+
+
+def span_text(start: datetime, end: datetime, zone: str, locale: str) -> str:
+    """A booking's day and times in ``zone`` as ``locale`` writes them ("Tue, Dec 8, 2026, 10:00–10:45")."""
+    tz = ZoneInfo(zone)
+    local_start, local_end = start.astimezone(tz), end.astimezone(tz)
+    day = format_skeleton("yMMMEd", local_start, locale=locale)
+    first, last = (format_skeleton("Hm", moment, locale=locale) for moment in (local_start, local_end))
+    times = f"{first}–{last}"
+    return str(Locale.parse(locale).datetime_formats["medium"]).format(times, day)
 
 
 def affected_rows(affected: list[BookingView], locale: str) -> list[dict[str, str]]:
