@@ -49,6 +49,7 @@ from mailflow.web.security import attach_session, csrf_token, csrf_valid, reques
 ADMIN_COOKIE = "mf_admin"
 LANG_COOKIE = "mf_admin_lang"
 LANG_COOKIE_SECONDS = 365 * 24 * 3600
+ADMIN_LANGUAGES = languages()  # every language with a catalog, English first
 
 templates = Environment(
     loader=FileSystemLoader(Path(__file__).parent.parent / "templates"),
@@ -101,7 +102,7 @@ class Admin:
         cached = getattr(request.state, "mf_admin_locale", None)
         if isinstance(cached, str):
             return cached
-        offered = languages()
+        offered = ADMIN_LANGUAGES
         asked = [request.query_params.get("lang"), request.cookies.get(LANG_COOKIE)]
         found = next((lang for lang in asked if lang in offered), None)
         found = found or accepted_language(request.headers.get("accept-language", ""), offered)
@@ -205,7 +206,7 @@ def language_menu(request: Request, current: str) -> list[dict[str, str | bool]]
             "href": f"{path}?{urlencode({**params, 'lang': code})}",
             "current": code == current,
         }
-        for code in languages()
+        for code in ADMIN_LANGUAGES
     ]
 
 
