@@ -107,7 +107,8 @@ def add_routes(router: APIRouter, api: Api) -> None:
     def list_time_off(email: str, caller: ApiCaller = Depends(api.caller)) -> list[dict[str, Any]]:
         """A staff member's time off, by start."""
         return [
-            view.to_json() for view in time_off.list_time_off(api.use_cases.engine, caller.business_slug, email)
+            view.to_json()
+            for view in time_off.list_time_off(api.use_cases.engine, caller.business_slug, email)
         ]
 
     @router.post("/staff/{email}/time-off", status_code=201, response_model=TimeOffAdded, tags=["staff"])

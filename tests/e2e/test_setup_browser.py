@@ -104,7 +104,7 @@ def test_first_run_sets_up_business_staff_hours_service_and_holidays(
     """The printed link creates the business, signs the owner in; staff, hours, service, holidays follow."""
     _server, link = first_run
     page = session_page
-    page.goto(link)
+    page.goto(f"{link}&lang=en")  # the browser asks for German; the owner picks English for the admin
     expect(page.get_by_role("heading", name="Set up your business")).to_be_visible()
     page.locator("#setup-name").fill("Studio Nord")
     page.locator("#setup-slug").fill("studio-nord")

@@ -206,7 +206,7 @@ def test_list_shows_every_kind_and_locale_with_its_state(editor: Editor) -> None
 
     assert editor.post(f"{CONFIRMATION_DE}/reset", {}).status_code == 303
     page = editor.client.get("/admin/templates", headers=HTML).text
-    assert cell(page, "confirmation", "de") == "default (1 saved versions kept)"
+    assert cell(page, "confirmation", "de") == "default (1 saved version kept)"
 
 
 # --- live preview --------------------------------------------------------------------

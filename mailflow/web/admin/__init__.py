@@ -9,6 +9,12 @@ the customer pages' ``Wiring``), ``signed_in`` (any signed-in staff member) or
 Most pages take all of it at once as a ``Desk`` (``desk`` for any member,
 ``admin_desk`` for admins): the request, the member, the time, render and CSRF.
 
+The admin's language (``Admin.locale``) is the one asked for with ``?lang=``
+(remembered in the ``mf_admin_lang`` cookie), else the browser's
+Accept-Language, else the business's default language, among the languages
+with a catalog; every text comes from the gettext catalogs (``_`` and
+``ngettext`` in the templates, ``gettext(d.locale, …)`` in the code).
+
 A visitor who is not signed in is redirected to the sign-in page (GET of an
 HTML page) or gets 401 (everything else); a staff member on an admin-only page
 gets 403. Forms carry a CSRF token bound to the browser session
@@ -19,22 +25,31 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
+from babel.dates import format_date, format_skeleton
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.routing import Match
 
 from mailflow import auth
 from mailflow.booking.model import Actor, ActorKind
-from mailflow.services import sessions
+from mailflow.errors import NotFound
+from mailflow.i18n import gettext, languages, ngettext
+from mailflow.services import catalog, sessions
+from mailflow.store.engine import read_session
 from mailflow.web.deps import Wiring, clock
+from mailflow.web.i18n import language_name, translator
 from mailflow.web.security import attach_session, csrf_token, csrf_valid, request_session
 
 ADMIN_COOKIE = "mf_admin"
+LANG_COOKIE = "mf_admin_lang"
+LANG_COOKIE_SECONDS = 365 * 24 * 3600
+ADMIN_LANGUAGES = languages()  # every language with a catalog, English first
 
 templates = Environment(
     loader=FileSystemLoader(Path(__file__).parent.parent / "templates"),
@@ -82,17 +97,117 @@ class Admin:
     def check_csrf(self, request: Request, given: str | None, purpose: str) -> bool:
         return csrf_valid(self.wiring.secret, request, given, f"admin:{purpose}")
 
+    def locale(self, request: Request) -> str:
+        """The admin's language for ``request``: ``?lang=``, the cookie, the browser's, the business's."""
+        cached = getattr(request.state, "mf_admin_locale", None)
+        if isinstance(cached, str):
+            return cached
+        offered = ADMIN_LANGUAGES
+        asked = [request.query_params.get("lang"), request.cookies.get(LANG_COOKIE)]
+        found = next((lang for lang in asked if lang in offered), None)
+        found = found or accepted_language(request.headers.get("accept-language", ""), offered)
+        found = found or self.business_language(offered)
+        request.state.mf_admin_locale = found
+        return found
+
+    def business_language(self, offered: tuple[str, ...]) -> str:
+        try:
+            with read_session(self.wiring.engine) as session:
+                default = catalog.default_business(session).default_locale
+        except NotFound:  # the first run: no business yet
+            return offered[0]
+        return default if default in offered else offered[0]
+
     def render(self, request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
-        """Render ``admin/<name>`` with the signed-in member (if any) as ``user``."""
+        """Render ``admin/<name>`` in the admin's language with the signed-in member (if any) as ``user``.
+
+        A ``?lang=`` that names a language with a catalog is remembered in a cookie.
+        """
         response = HTMLResponse(status_code=status)
         attach_session(request, response)
         context.setdefault("sign_out_csrf", self.csrf(request, "sign-out"))
+        lang = self.locale(request)
         body = templates.get_template(f"admin/{name}").render(
-            user=getattr(request.state, "mf_admin_user", None), **context
+            user=getattr(request.state, "mf_admin_user", None),
+            _=translator(lang),
+            ngettext=ngettext,
+            lang=lang,
+            day_label=lambda day, form: date_text(day, form, lang),
+            language_menu=language_menu(request, lang),
+            **context,
         )
         response.body = body.encode()
         response.headers["content-length"] = str(len(response.body))
+        if request.query_params.get("lang") == lang:
+            response.set_cookie(
+                LANG_COOKIE,
+                lang,
+                max_age=LANG_COOKIE_SECONDS,
+                httponly=True,
+                samesite="lax",
+                secure=self.wiring.settings.public_url.startswith("https://"),
+                path="/admin",
+            )
         return response
+
+
+def date_text(value: date, form: str, locale: str) -> str:
+    """``value`` as ``locale`` writes it: ``form`` "full" ("Tuesday, December 8, 2026"), "medium"
+    ("Dec 8, 2026" / "08.12.2026") or a CLDR skeleton ("MMMEd": "Tue, Dec 8" / "Di., 8. Dez.")."""
+    if form in ("full", "medium"):
+        return str(format_date(value, form, locale=locale))
+    return str(format_skeleton(form, value, locale=locale))
+
+
+def accepted_language(header: str, offered: tuple[str, ...]) -> str | None:
+    """The first of ``offered`` that an Accept-Language ``header`` asks for, by its weights.
+
+    >>> accepted_language("fr-CH, de;q=0.9, en;q=0.8", ("en", "de"))
+    'de'
+    """
+    weighted = []
+    for position, part in enumerate(header.split(",")):
+        tag, _, params = part.strip().partition(";")
+        weight = 1.0
+        if params.strip().startswith("q="):
+            try:
+                weight = float(params.strip()[2:])
+            except ValueError:
+                weight = 0.0
+        if tag and weight > 0:
+            weighted.append((-weight, position, tag.strip().lower()))
+    for _weight, _position, tag in sorted(weighted):
+        for candidate in (tag, tag.split("-")[0]):
+            if candidate in offered:
+                return candidate
+    return None
+
+
+def page_to_switch(request: Request) -> tuple[str, dict[str, str]]:
+    """The page a language link reloads: this one when it is a GET, else the nearest page above it."""
+    if request.method == "GET":
+        return request.url.path, dict(request.query_params)
+    path = request.url.path
+    while path.count("/") > 1:
+        scope = {"type": "http", "method": "GET", "path": path, "root_path": ""}
+        if any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
+            return path, dict(request.query_params) if path == request.url.path else {}
+        path = path.rsplit("/", 1)[0]
+    return "/admin", {}
+
+
+def language_menu(request: Request, current: str) -> list[dict[str, str | bool]]:
+    """The header's language links: each language's name in that language, and where it leads."""
+    path, params = page_to_switch(request)
+    return [
+        {
+            "code": code,
+            "name": language_name(code),
+            "href": f"{path}?{urlencode({**params, 'lang': code})}",
+            "current": code == current,
+        }
+        for code in ADMIN_LANGUAGES
+    ]
 
 
 async def site(request: Request) -> Admin:
@@ -145,8 +260,8 @@ class Desk:
 
     @property
     def locale(self) -> str:
-        """The member's language, in which the pages show an error's text (``error.text(locale)``)."""
-        return self.who.locale
+        """The language the member reads the admin in (see ``Admin.locale``); an error's text too."""
+        return self.admin.locale(self.request)
 
     @property
     def actor(self) -> Actor:
@@ -203,18 +318,20 @@ def install(
         if wants_page:
             target = quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""), safe="")
             return RedirectResponse(f"/admin/sign-in?next={target}", status_code=303)
-        return Response("sign in first\n", status_code=401, media_type="text/plain")
+        text = gettext(admin.locale(request), "Sign in first.")
+        return Response(f"{text}\n", status_code=401, media_type="text/plain")
 
     @web.exception_handler(BadForm)
     def _bad_form(request: Request, exc: BadForm) -> Response:
-        return Response(
-            "This form has expired or did not come from this site: reload the page and try again.\n",
-            status_code=403,
-            media_type="text/plain",
+        text = gettext(
+            admin.locale(request),
+            "This form has expired or did not come from this site: reload the page and try again.",
         )
+        return Response(f"{text}\n", status_code=403, media_type="text/plain")
 
     @web.exception_handler(NotAllowed)
     def _not_allowed(request: Request, exc: NotAllowed) -> Response:
-        return Response("admins only\n", status_code=403, media_type="text/plain")
+        text = gettext(admin.locale(request), "Only admins may open this page.")
+        return Response(f"{text}\n", status_code=403, media_type="text/plain")
 
     return admin

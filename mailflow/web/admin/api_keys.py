@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Form
 from fastapi.responses import RedirectResponse, Response
 
 from mailflow.errors import InvalidInput, NotFound
+from mailflow.i18n import gettext
 from mailflow.services import accounts
 from mailflow.services.api_keys import create_api_key, list_api_keys, revoke_api_key
 from mailflow.web.admin import Desk, admin_desk, csrf_guard
@@ -74,5 +75,5 @@ def revoke(
     try:
         revoke_api_key(d.site.engine, slug_of(d), str(key_id), actor=d.actor, now=d.now)
     except NotFound:
-        return page(d, error="There is no such key.", status=404)
+        return page(d, error=gettext(d.locale, "There is no such key."), status=404)
     return RedirectResponse("/admin/api-keys", status_code=303)

@@ -14,17 +14,16 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Form
 from fastapi.responses import RedirectResponse, Response
 
-from mailflow import auth
 from mailflow import services as use_cases
 from mailflow.booking.model import BookingStatus
 from mailflow.errors import BookingConflict, InvalidInput, NotFound, PolicyRefused, SlotUnavailable
-from mailflow.i18n import N_
+from mailflow.i18n import N_, gettext
 from mailflow.services import calendar as calendar_views
 from mailflow.services import catalog, customers, normalize_email
-from mailflow.services.calendar import when_text
 from mailflow.store.engine import read_session
 from mailflow.web.admin import Desk, csrf_guard, desk
 from mailflow.web.admin.bookings import FORCE_EXPLANATION, bookable_staff, slots_for
+from mailflow.web.admin.forms import span_text
 from mailflow.web.forms import local_time, parse_day, parse_slot
 
 if TYPE_CHECKING:
@@ -36,25 +35,31 @@ __all__ = ["router"]
 
 router = APIRouter()
 
-
-def not_yours() -> Response:
-    return Response(
-        "This booking is not yours: staff see only their own bookings.\n",
-        status_code=403,
-        media_type="text/plain",
-    )
-
-
-def missing() -> Response:
-    return Response("No such booking.\n", status_code=404, media_type="text/plain")
+# What the last change did (``?done=``), shown on the booking's page.
+DONE = {
+    "created": N_("Booked. The customer gets a confirmation email."),
+    "rescheduled": N_("Moved. The customer gets an updated confirmation."),
+    "cancelled": N_("Cancelled. The customer gets a cancellation email."),
+    "resent": N_("The confirmation is on its way again."),
+    "customer": N_("The customer's address is saved."),
+}
 
 
-def owned(session: Session, who: auth.SignedIn, ref: str) -> Booking | Response:
-    booking = calendar_views.find_booking(session, who.business_id, ref)
+def not_yours(locale: str) -> Response:
+    text = gettext(locale, "This booking is not yours: staff see only their own bookings.")
+    return Response(f"{text}\n", status_code=403, media_type="text/plain")
+
+
+def missing(locale: str) -> Response:
+    return Response(gettext(locale, "No such booking.") + "\n", status_code=404, media_type="text/plain")
+
+
+def owned(session: Session, d: Desk, ref: str) -> Booking | Response:
+    booking = calendar_views.find_booking(session, d.who.business_id, ref)
     if booking is None:
-        return missing()
-    if not who.is_admin and booking.staff_id != who.staff_id:
-        return not_yours()
+        return missing(d.locale)
+    if not d.who.is_admin and booking.staff_id != d.who.staff_id:
+        return not_yours(d.locale)
     return booking
 
 
@@ -72,7 +77,7 @@ def detail_page(
 ) -> Response:
     params = d.request.query_params
     with read_session(d.site.engine) as session:
-        booking = owned(session, d.who, ref)
+        booking = owned(session, d, ref)
         if isinstance(booking, Response):
             return booking
         detail = calendar_views.booking_detail(session, booking)
@@ -89,13 +94,7 @@ def detail_page(
         slots = (
             slots_for(d, session, business, svc, day, staff_choice, exclude=booking.id) if confirmed else []
         )
-        done = {
-            "created": "Booked. The customer gets a confirmation email.",
-            "rescheduled": "Moved. The customer gets an updated confirmation.",
-            "cancelled": "Cancelled. The customer gets a cancellation email.",
-            "resent": "The confirmation is on its way again.",
-            "customer": "The customer's address is saved.",
-        }.get(params.get("done", ""))
+        done = DONE.get(params.get("done", ""))
         return d.render(
             "booking.html",
             status=status,
@@ -107,7 +106,7 @@ def detail_page(
             service=svc.name,
             staff=member.name or member.email,
             staff_email=member.email,
-            when=when_text(booking.start, booking.end, zone),
+            when=span_text(booking.start, booking.end, zone, d.locale),
             zone=zone,
             cancel_reason=booking.cancel_reason,
             customer=detail.customer,
@@ -121,8 +120,8 @@ def detail_page(
             values=form,
             errors=errors or {},
             message=message,
-            done=done,
-            force_explanation=FORCE_EXPLANATION,
+            done=gettext(d.locale, done) if done else None,
+            force_explanation=gettext(d.locale, FORCE_EXPLANATION),
             csrf=d.csrf(f"booking:{booking.ref}"),
             everyone=d.who.is_admin,
         )
@@ -135,7 +134,7 @@ def detail(ref: str, d: Desk = Depends(desk)) -> Response:
 
 def target(d: Desk, ref: str) -> Booking | Response:
     with read_session(d.site.engine) as session:
-        return owned(session, d.who, ref)
+        return owned(session, d, ref)
 
 
 @router.post("/admin/bookings/{ref}/reschedule")
@@ -182,7 +181,7 @@ def reschedule(
     except (SlotUnavailable, PolicyRefused, InvalidInput, NotFound) as exc:  # NotFound: staff member
         text = exc.text(d.locale)
         if isinstance(exc, SlotUnavailable) and when == "force":
-            text += ". " + FORCE_EXPLANATION
+            text += ". " + gettext(d.locale, FORCE_EXPLANATION)
         code = 409 if isinstance(exc, BookingConflict | SlotUnavailable) else 400
         return detail_page(d, ref, errors={"reschedule": text}, values=values, status=code)
     d.site.wake()
@@ -254,7 +253,9 @@ def customer_address(
         return detail_page(
             d,
             ref,
-            errors={"customer": f"“{email.strip()}” is not an email address."},
+            errors={
+                "customer": gettext(d.locale, "“{address}” is not an email address.", address=email.strip())
+            },
             values=values,
             status=400,
         )

@@ -27,7 +27,7 @@ from mailflow import auth
 from mailflow import services as use_cases
 from mailflow.booking.model import Origin
 from mailflow.errors import InvalidInput, NotFound, SlotUnavailable
-from mailflow.i18n import N_
+from mailflow.i18n import N_, gettext, ngettext
 from mailflow.services import calendar as calendar_views
 from mailflow.services import catalog, normalize_email
 from mailflow.services.calendar import Row
@@ -43,7 +43,7 @@ __all__ = ["DEFAULT_RANGE_DAYS", "FORCE_EXPLANATION", "bookable_staff", "router"
 
 DEFAULT_RANGE_DAYS = 14
 MAX_RANGE_DAYS = 366
-FORCE_EXPLANATION = (
+FORCE_EXPLANATION = N_(
     "A time you type here need not be on the customers' booking grid and may be at short notice, "
     "but it must still be free: within the staff member's working hours, outside time off and "
     "closures, and not over another booking. Double bookings cannot be forced."
@@ -71,10 +71,19 @@ def calendar(d: Desk = Depends(desk)) -> Response:
             first = parse_day(params.get("from")) or today
             last = parse_day(params.get("to")) or first + timedelta(days=DEFAULT_RANGE_DAYS - 1)
             if last < first:
-                problems.append("The end date was before the start date; showing the start date only.")
+                problems.append(
+                    gettext(d.locale, "The end date was before the start date; showing the start date only.")
+                )
                 last = first
             if (last - first).days >= MAX_RANGE_DAYS:
-                problems.append(f"At most {MAX_RANGE_DAYS} days at once; the range was shortened.")
+                problems.append(
+                    ngettext(
+                        d.locale,
+                        "At most {n} day at once; the range was shortened.",
+                        "At most {n} days at once; the range was shortened.",
+                        MAX_RANGE_DAYS,
+                    )
+                )
                 last = first + timedelta(days=MAX_RANGE_DAYS - 1)
         rows = calendar_views.bookings_between(
             session,
@@ -185,7 +194,7 @@ def new_page(
             message=message,
             locales=list(business.locales),
             zone=business.timezone,
-            force_explanation=FORCE_EXPLANATION,
+            force_explanation=gettext(d.locale, FORCE_EXPLANATION),
             csrf=d.csrf("booking-new"),
             everyone=d.who.is_admin,
         )
@@ -255,13 +264,13 @@ def new_submit(
     except InvalidInput as exc:
         errors["when"] = exc.text(d.locale)
     if not d.who.is_admin and staff_email and staff_email != d.who.email:
-        errors["when"] = "staff book for themselves; ask an admin to book for someone else"
+        errors["when"] = gettext(d.locale, "staff book for themselves; ask an admin to book for someone else")
     if not name.strip():
-        errors["name"] = "enter the customer's name"
+        errors["name"] = gettext(d.locale, "enter the customer's name")
     try:
         normalize_email(email)
     except InvalidInput:
-        errors["email"] = "enter the customer's email address"
+        errors["email"] = gettext(d.locale, "enter the customer's email address")
     if errors or start is None:
         return new_page(d, values, errors=errors, status=400)
     try:
@@ -287,7 +296,7 @@ def new_submit(
     except (SlotUnavailable, NotFound) as exc:
         message = exc.text(d.locale)
         if isinstance(exc, SlotUnavailable) and when == "force":
-            message += ". " + FORCE_EXPLANATION
+            message += ". " + gettext(d.locale, FORCE_EXPLANATION)
         return new_page(d, values, message=message, status=409)
     except InvalidInput as exc:
         return new_page(d, values, message=exc.text(d.locale), status=400)

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import RedirectResponse, Response
 
 from mailflow.errors import InvalidInput, NotFound
-from mailflow.i18n import N_
+from mailflow.i18n import N_, gettext, ngettext
 from mailflow.services.business import business_slug, get_business
 from mailflow.services.closures import (
     ClosuresAdded,
@@ -69,8 +69,8 @@ def page(
         holidays=forms.get("holidays")
         or FormState({"country": "", "subdivision": "", "year": str(today.year + 1)}),
         result=result,
-        affected=affected_rows(result.affected if result else []),
-        notice=notice or ("Saved." if d.request.query_params.get("saved") else None),
+        affected=affected_rows(result.affected if result else [], d.locale),
+        notice=notice or (gettext(d.locale, "Saved.") if d.request.query_params.get("saved") else None),
         csrf=d.csrf("closures"),
     )
 
@@ -102,7 +102,7 @@ def add(
         )
     except InvalidInput as exc:
         return page(d, forms={"add": state.fail(exc, "from", locale=d.locale)}, status=400)
-    return page(d, result=result, notice="The closure is saved.")
+    return page(d, result=result, notice=gettext(d.locale, "The closure is saved."))
 
 
 @router.post("/admin/closures/holidays")
@@ -129,7 +129,13 @@ def holidays(
     return page(
         d,
         result=result,
-        notice=f"{added} public holidays added, {skipped} skipped (closed already).",
+        notice=ngettext(
+            d.locale,
+            "{n} public holiday added, {skipped} skipped (closed already).",
+            "{n} public holidays added, {skipped} skipped (closed already).",
+            added,
+            skipped=skipped,
+        ),
     )
 
 
@@ -148,5 +154,7 @@ def remove(
             now=d.now,
         )
     except NotFound:
-        return Response("no such closure\n", status_code=404, media_type="text/plain")
+        return Response(
+            gettext(d.locale, "No such closure.") + "\n", status_code=404, media_type="text/plain"
+        )
     return RedirectResponse("/admin/closures?saved=removed", status_code=303)

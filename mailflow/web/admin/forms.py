@@ -7,15 +7,18 @@ the field the service layer named (``InvalidInput.field``), answered 400.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from babel import Locale
+from babel.dates import format_skeleton
 from fastapi import Request
 
 from mailflow.errors import InvalidInput
 from mailflow.services.bookings import BookingView
 
-__all__ = ["FormState", "affected_rows", "posted", "texts_of"]
+__all__ = ["FormState", "affected_rows", "local_text", "posted", "span_text", "texts_of"]
 
 
 @dataclass
@@ -35,14 +38,29 @@ class FormState:
         return self
 
 
-def affected_rows(affected: list[BookingView]) -> list[dict[str, str]]:
+def local_text(value: datetime, zone: str, locale: str) -> str:
+    """``value`` in ``zone`` as ``locale`` writes a weekday, date and time ("Tue, Dec 8, 2026, 10:00")."""
+    local = value.astimezone(ZoneInfo(zone))
+    day, time = format_skeleton("yMMMEd", local, locale=locale), format_skeleton("Hm", local, locale=locale)
+    return str(Locale.parse(locale).datetime_formats["medium"]).format(time, day)
+
+
+def span_text(start: datetime, end: datetime, zone: str, locale: str) -> str:
+    """A booking's day and times in ``zone`` as ``locale`` writes them ("Tue, Dec 8, 2026, 10:00–10:45")."""
+    tz = ZoneInfo(zone)
+    local_start, local_end = start.astimezone(tz), end.astimezone(tz)
+    day = format_skeleton("yMMMEd", local_start, locale=locale)
+    first, last = (format_skeleton("Hm", moment, locale=locale) for moment in (local_start, local_end))
+    times = f"{first}–{last}"
+    return str(Locale.parse(locale).datetime_formats["medium"]).format(times, day)
+
+
+def affected_rows(affected: list[BookingView], locale: str) -> list[dict[str, str]]:
     """The bookings an action left to be moved, as the ``affected_list`` macro shows them."""
     return [
         {
             "ref": booking.ref,
-            "start_local": booking.start.astimezone(ZoneInfo(booking.business_timezone)).strftime(
-                "%a %d %b %Y %H:%M"
-            ),
+            "start_local": local_text(booking.start, booking.business_timezone, locale),
             "service": booking.service,
             "staff": booking.staff,
             "customer_name": booking.customer_name,

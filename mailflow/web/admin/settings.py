@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import RedirectResponse, Response
 
 from mailflow.errors import InvalidInput, NotFound
+from mailflow.i18n import N_, gettext
 from mailflow.services.business import BusinessView, business_slug, get_business, update_business
 from mailflow.services.catalog import (
     ServiceView,
@@ -35,8 +36,10 @@ from mailflow.web.admin.setup import LANGUAGE_NAMES
 
 __all__ = ["MANAGE_EXPLANATION", "MANAGE_LABEL", "format_minutes", "parse_minutes", "router"]
 
-MANAGE_LABEL = "Allow customers to manage their appointment if booked by you or your staff on their behalf"
-MANAGE_EXPLANATION = (
+MANAGE_LABEL = N_(
+    "Allow customers to manage their appointment if booked by you or your staff on their behalf"
+)
+MANAGE_EXPLANATION = N_(
     "When off, customers cannot reschedule or cancel a booking that staff made for them: "
     "their emails show no Manage button and give your change instructions instead "
     "(bookings they made themselves can always be managed)."
@@ -176,8 +179,8 @@ def page(
         ],
         saved=d.request.query_params.get("saved"),
         welcome=d.request.query_params.get("welcome"),
-        manage_label=MANAGE_LABEL,
-        manage_explanation=MANAGE_EXPLANATION,
+        manage_label=gettext(d.locale, MANAGE_LABEL),
+        manage_explanation=gettext(d.locale, MANAGE_EXPLANATION),
         csrf=d.csrf("settings"),
     )
 
@@ -231,14 +234,14 @@ def save_service(
     try:
         shown = service_values(get_service(d.site.engine, business.slug, slug), business.locales)
     except NotFound:
-        return Response("no such service\n", status_code=404, media_type="text/plain")
+        return no_such_service(d)
     state = posted_service(form, shown)
     values = parse_service_form(state, form, business.locales, d.locale)
     if not state.errors:
         try:
             update_service(d.site.engine, business.slug, slug, values, actor=d.actor, now=d.now)
         except NotFound:
-            return Response("no such service\n", status_code=404, media_type="text/plain")
+            return no_such_service(d)
         except InvalidInput as exc:
             state.errors[_known(state, text_field(exc, business.default_locale))] = exc.text(d.locale)
     if state.errors:
@@ -260,7 +263,7 @@ def archive(
         else:
             archive_service(d.site.engine, business, slug, actor=d.actor, now=d.now)
     except NotFound:
-        return Response("no such service\n", status_code=404, media_type="text/plain")
+        return no_such_service(d)
     return RedirectResponse(f"/admin/services?saved={slug}#service-{slug}", status_code=303)
 
 
@@ -294,6 +297,10 @@ def save_business(
         )
         return page(d, forms={"business": state}, status=400)
     return RedirectResponse("/admin/services?saved=business#business", status_code=303)
+
+
+def no_such_service(d: Desk) -> Response:
+    return Response(gettext(d.locale, "No such service.") + "\n", status_code=404, media_type="text/plain")
 
 
 def _known(state: FormState, field: str | None, default: str = "slug") -> str:

@@ -19,6 +19,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from mailflow import auth
 from mailflow.errors import InvalidInput, NotFound
+from mailflow.i18n import gettext
 from mailflow.outbound.templates import default_locales
 from mailflow.services.business import complete_setup, setup_link_valid
 from mailflow.services.sessions import sign_in
@@ -57,13 +58,14 @@ router = APIRouter()
 
 
 def spent(request: Request, admin: Admin) -> Response:
+    locale = admin.locale(request)
     return admin.render(
         request,
         "notice.html",
         status=404,
-        title="This link no longer works",
-        lines=["It was used already, or was mistyped. Sign in instead."],
-        links=[{"href": "/admin/sign-in", "text": "Sign in"}],
+        title=gettext(locale, "This link no longer works"),
+        lines=[gettext(locale, "It was used already, or was mistyped. Sign in instead.")],
+        links=[{"href": "/admin/sign-in", "text": gettext(locale, "Sign in")}],
     )
 
 
@@ -130,7 +132,7 @@ def setup_submit(
         }
     )
     if password != confirm:
-        form.errors["confirm"] = "The two passwords differ."
+        form.errors["confirm"] = gettext(admin.locale(request), "The two passwords differ.")
         return form_page(request, admin, token, form, status=400)
     try:
         complete_setup(
@@ -154,7 +156,9 @@ def setup_submit(
     except NotFound:
         return spent(request, admin)
     except InvalidInput as exc:
-        return form_page(request, admin, token, form.fail(exc, "name", ALIASES), status=400)
+        return form_page(
+            request, admin, token, form.fail(exc, "name", ALIASES, locale=admin.locale(request)), status=400
+        )
     return signed_in_redirect(admin, now, admin_email, password)
 
 

@@ -27,6 +27,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from mailflow import auth
 from mailflow.errors import InvalidInput, NotFound
+from mailflow.i18n import N_, gettext, ngettext
 from mailflow.ratelimit import RateLimiter
 from mailflow.services import account_links, accounts, sessions
 from mailflow.services.account_links import INVITE_LIFETIME, RESET_LIFETIME
@@ -52,18 +53,18 @@ LANDING = "/admin/bookings"
 
 # The keys the notifier (one per staff email kind) and the agenda job read; a missing key means on.
 NOTIFICATION_CHOICES = (
-    ("booking_created", "New bookings"),
-    ("booking_rescheduled", "Rescheduled bookings"),
-    ("booking_cancelled", "Cancelled bookings"),
-    ("daily_agenda", "Daily agenda for the next day"),
+    ("booking_created", N_("New bookings")),
+    ("booking_rescheduled", N_("Rescheduled bookings")),
+    ("booking_cancelled", N_("Cancelled bookings")),
+    ("daily_agenda", N_("Daily agenda for the next day")),
 )
 LANGUAGE_NAMES = {"en": "English", "de": "Deutsch"}
 
-TOO_MANY_FOR_ADDRESS = (
+TOO_MANY_FOR_ADDRESS = N_(
     "Too many failed sign-ins for this address. Wait 15 minutes, or reset your password "
     "with “Forgot your password?”."
 )
-TOO_MANY_FROM_HERE = "Too many failed sign-ins from your network. Wait 15 minutes and try again."
+TOO_MANY_FROM_HERE = N_("Too many failed sign-ins from your network. Wait 15 minutes and try again.")
 
 router = APIRouter()
 
@@ -117,12 +118,17 @@ def safe_next(value: str | None) -> str:
     return value
 
 
-def check_new_password(password: str, confirm: str) -> str | None:
-    """The problem with a new password, or None when it is acceptable."""
+def check_new_password(password: str, confirm: str, locale: str) -> str | None:
+    """The problem with a new password in ``locale``, or None when it is acceptable."""
     if len(password) < auth.MIN_PASSWORD_LENGTH:
-        return f"The password must have at least {auth.MIN_PASSWORD_LENGTH} characters."
+        return ngettext(
+            locale,
+            "The password must have at least {n} character.",
+            "The password must have at least {n} characters.",
+            auth.MIN_PASSWORD_LENGTH,
+        )
     if password != confirm:
-        return "The two passwords differ."
+        return gettext(locale, "The two passwords differ.")
     return None
 
 
@@ -151,9 +157,10 @@ def sign_in_page(
     status: int = 200,
 ) -> Response:
     notice = {
-        "reset": "Your password is set. Sign in with it.",
-        "signed-out": "You are signed out.",
+        "reset": N_("Your password is set. Sign in with it."),
+        "signed-out": N_("You are signed out."),
     }.get(request.query_params.get("done", ""))
+    locale = admin.locale(request)
     return admin.render(
         request,
         "sign_in.html",
@@ -161,8 +168,8 @@ def sign_in_page(
         csrf=admin.csrf(request, "sign-in"),
         next=next_path,
         email=email,
-        error=error,
-        notice=notice,
+        error=gettext(locale, error) if error else None,
+        notice=gettext(locale, notice) if notice else None,
     )
 
 
@@ -199,7 +206,7 @@ def sign_in_submit(
         if address:
             limit.failures_per_address.hit(address)
         return sign_in_page(
-            request, admin, target, email=email, error="Wrong email address or password.", status=400
+            request, admin, target, email=email, error=N_("Wrong email address or password."), status=400
         )
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
@@ -270,17 +277,18 @@ def set_password_page(
     status: int = 200,
 ) -> Response:
     holder = account_links.link_holder(admin.wiring.engine, token, purpose, now)
+    locale = admin.locale(request)
     if holder is None:
         return admin.render(
             request,
             "notice.html",
             status=404,
-            title="This link no longer works",
+            title=gettext(locale, "This link no longer works"),
             lines=[
-                "It was used already, has expired, or was mistyped.",
-                "Ask for a new one below, or ask an admin to invite you again.",
+                gettext(locale, "It was used already, has expired, or was mistyped."),
+                gettext(locale, "Ask for a new one below, or ask an admin to invite you again."),
             ],
-            links=[{"href": "/admin/forgot", "text": "Send me a new link"}],
+            links=[{"href": "/admin/forgot", "text": gettext(locale, "Send me a new link")}],
         )
     return admin.render(
         request,
@@ -298,7 +306,7 @@ def set_password_page(
 def set_password_submit(
     request: Request, admin: Admin, now: datetime, token: str, purpose: str, password: str, confirm: str
 ) -> Response:
-    problem = check_new_password(password, confirm)
+    problem = check_new_password(password, confirm, admin.locale(request))
     if problem is not None:
         return set_password_page(request, admin, now, token, purpose, error=problem, status=400)
     try:
@@ -363,7 +371,7 @@ def account_page(
 ) -> Response:
     mine = accounts.account_of(d.site.engine, d.who.staff_id)
     prefs = [
-        {"key": key, "label": label, "on": mine.notification_prefs.get(key, True)}
+        {"key": key, "label": gettext(d.locale, label), "on": mine.notification_prefs.get(key, True)}
         for key, label in NOTIFICATION_CHOICES
     ]
     languages = [(code, LANGUAGE_NAMES.get(code, code)) for code in mine.business_locales]
@@ -404,8 +412,8 @@ def account_prefs(
             now=d.now,
         )
     except InvalidInput:
-        return account_page(d, notice="Choose one of the offered languages.", status=400)
-    return account_page(d, notice="Your preferences are saved.")
+        return account_page(d, notice=gettext(d.locale, "Choose one of the offered languages."), status=400)
+    return account_page(d, notice=gettext(d.locale, "Your preferences are saved."))
 
 
 @router.post("/admin/account/password")
@@ -418,8 +426,8 @@ def account_password(
 ) -> Response:
     engine = d.site.engine
     if not accounts.password_matches(engine, d.who.staff_id, current_password):
-        return account_page(d, change_error="The current password is wrong.", status=400)
-    problem = check_new_password(password, confirm)
+        return account_page(d, change_error=gettext(d.locale, "The current password is wrong."), status=400)
+    problem = check_new_password(password, confirm, d.locale)
     if problem is not None:
         return account_page(d, change_error=problem, status=400)
     # Other browsers are signed out; this one stays signed in.
@@ -432,4 +440,6 @@ def account_password(
         actor=d.actor,
         now=d.now,
     )
-    return account_page(d, notice="Your password is changed; other browsers are signed out.")
+    return account_page(
+        d, notice=gettext(d.locale, "Your password is changed; other browsers are signed out.")
+    )

@@ -13,14 +13,14 @@ pages of one member (``/admin/staff/{email}``), which would take it otherwise.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
-from zoneinfo import ZoneInfo
+from typing import Any, Literal
 
+from babel.dates import get_day_names
 from fastapi import APIRouter, Depends
 from fastapi.responses import RedirectResponse, Response
 
 from mailflow.errors import InvalidInput, NotFound
-from mailflow.i18n import N_
+from mailflow.i18n import N_, gettext
 from mailflow.services import account_links, accounts
 from mailflow.services.bookings import BookingView
 from mailflow.services.business import business_slug, get_business
@@ -38,18 +38,21 @@ from mailflow.services.staff import (
 )
 from mailflow.services.time_off import TimeOffView, add_time_off, list_time_off, remove_time_off
 from mailflow.web.admin import Desk, admin_desk, csrf_guard
-from mailflow.web.admin.forms import FormState, affected_rows, posted
+from mailflow.web.admin.forms import FormState, affected_rows, local_text, posted
 from mailflow.web.admin.setup import LANGUAGE_NAMES, time_zones
 
-__all__ = ["DAY_NAMES", "format_periods", "router"]
+__all__ = ["day_names", "format_periods", "router"]
 
-DAY_NAMES = dict(
-    zip(DAYS, ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"), strict=True)
-)
 MEMBER_FIELDS = ("email", "name", "role", "locale", "timezone")
 LOCAL_INPUT = "%Y-%m-%dT%H:%M"
 
 router = APIRouter()
+
+
+def day_names(locale: str, width: Literal["abbreviated", "wide"] = "wide") -> dict[str, str]:
+    """``{"mon": "Monday", …}`` in ``locale`` (``width`` "abbreviated": "Mon", "Mo.")."""
+    names = get_day_names(width, locale=locale)  # 0 is Monday, as in DAYS
+    return {day: str(names[number]) for number, day in enumerate(DAYS)}
 
 
 def format_periods(periods: list[list[str]]) -> str:
@@ -78,19 +81,28 @@ def parse_local(text: str, field: str) -> datetime:
     return value
 
 
-def time_off_rows(rows: list[TimeOffView]) -> list[dict[str, Any]]:
-    def local(value: datetime, zone: str) -> str:
-        return value.astimezone(ZoneInfo(zone)).strftime("%a %d %b %Y %H:%M")
-
+def time_off_rows(rows: list[TimeOffView], locale: str) -> list[dict[str, Any]]:
     return [
         {
             "id": row.id,
-            "start": local(row.start, row.timezone),
-            "end": local(row.end, row.timezone),
+            "start": local_text(row.start, row.timezone, locale),
+            "end": local_text(row.end, row.timezone, locale),
             "reason": row.reason,
         }
         for row in rows
     ]
+
+
+def no_such(d: Desk, what: str) -> Response:
+    """404 for a member or a time off that is not there (``what`` is a catalog text)."""
+    return Response(f"{gettext(d.locale, what)}\n", status_code=404, media_type="text/plain")
+
+
+def saved_notice(d: Desk, saved: str | None, email: str) -> str | None:
+    """What ``?saved=`` on a member's page says."""
+    if saved == "added":
+        return gettext(d.locale, "{email} is added: enter their working hours.", email=email)
+    return gettext(d.locale, "Saved.") if saved else None
 
 
 def team_page(
@@ -120,7 +132,8 @@ def team_page(
         languages=[(code, LANGUAGE_NAMES.get(code, code)) for code in business.locales],
         business_timezone=business.timezone,
         zones=time_zones(),
-        day_names=DAY_NAMES,
+        day_names=day_names(d.locale, "abbreviated"),
+        invite_days=account_links.INVITE_LIFETIME.days,
         format_periods=format_periods,
         csrf=d.csrf("staff"),
         invite_csrf=d.csrf("invite"),
@@ -168,7 +181,7 @@ def invite(
     try:
         address = normalize_email(values["email"], field="email")
     except InvalidInput:
-        problem = f"“{values['email'].strip()}” is not an email address."
+        problem = gettext(d.locale, "“{address}” is not an email address.", address=values["email"].strip())
         return team_page(d, status=400, invite_error=problem, invite_values=values)
     try:
         account_links.invite_staff(
@@ -186,7 +199,7 @@ def invite(
     except InvalidInput as exc:
         return team_page(d, status=400, invite_error=exc.text(d.locale), invite_values=values)
     d.site.wake()
-    return team_page(d, notice=f"Invitation sent to {address}.")
+    return team_page(d, notice=gettext(d.locale, "Invitation sent to {address}.", address=address))
 
 
 def member_page(
@@ -195,7 +208,7 @@ def member_page(
     *,
     forms: dict[str, FormState] | None = None,
     affected: list[BookingView] | None = None,
-    affected_what: str = "",
+    affected_heading: str = "",
     notice: str | None = None,
     status: int = 200,
 ) -> Response:
@@ -204,7 +217,7 @@ def member_page(
     try:
         member = get_staff(d.site.engine, slug, email)
     except NotFound:
-        return Response("no such staff member\n", status_code=404, media_type="text/plain")
+        return no_such(d, N_("No such staff member."))
     business = get_business(d.site.engine, slug)
     saved = d.request.query_params.get("saved")
     return d.render(
@@ -214,18 +227,13 @@ def member_page(
         details=forms.get("details") or FormState(member_values(member)),
         hours=forms.get("hours") or FormState(hours_values(member)),
         time_off_form=forms.get("time_off") or FormState({"from": "", "to": "", "reason": ""}),
-        time_off=time_off_rows(list_time_off(d.site.engine, slug, member.email)),
-        affected=affected_rows(affected or []),
-        affected_what=affected_what,
-        notice=notice
-        or (
-            {"added": f"{member.email} is added: enter their working hours."}.get(
-                saved or "", "Saved." if saved else None
-            )
-        ),
+        time_off=time_off_rows(list_time_off(d.site.engine, slug, member.email), d.locale),
+        affected=affected_rows(affected or [], d.locale),
+        affected_heading=affected_heading,
+        notice=notice or saved_notice(d, saved, member.email),
         languages=[(code, LANGUAGE_NAMES.get(code, code)) for code in business.locales],
         zones=time_zones(),
-        days=[(day, DAY_NAMES[day]) for day in DAYS],
+        days=list(day_names(d.locale).items()),
         csrf=d.csrf("staff"),
     )
 
@@ -254,7 +262,7 @@ def edit(
             now=d.now,
         )
     except NotFound:
-        return Response("no such staff member\n", status_code=404, media_type="text/plain")
+        return no_such(d, N_("No such staff member."))
     except InvalidInput as exc:
         return member_page(d, email, forms={"details": state.fail(exc, "name", locale=d.locale)}, status=400)
     return RedirectResponse(f"/admin/staff/{email}?saved=details", status_code=303)
@@ -274,15 +282,19 @@ def deactivate(
             return RedirectResponse(f"/admin/staff/{email}?saved=active", status_code=303)
         changed = deactivate_staff(d.site.engine, slug, email, actor=d.actor, now=d.now)
     except NotFound:
-        return Response("no such staff member\n", status_code=404, media_type="text/plain")
+        return no_such(d, N_("No such staff member."))
     except InvalidInput as exc:
         return member_page(d, email, notice=exc.text(d.locale), status=400)
     return member_page(
         d,
         email,
         affected=changed.affected,
-        affected_what=f"{email}'s calendar, who is now inactive",
-        notice=f"{email} is inactive: no new bookings, no sign-in.",
+        affected_heading=gettext(
+            d.locale,
+            "These confirmed bookings fall in {email}'s calendar, who is now inactive: move them",
+            email=email,
+        ),
+        notice=gettext(d.locale, "{email} is inactive: no new bookings, no sign-in.", email=email),
     )
 
 
@@ -311,7 +323,7 @@ def hours(
                 now=d.now,
             )
         except NotFound:
-            return Response("no such staff member\n", status_code=404, media_type="text/plain")
+            return no_such(d, N_("No such staff member."))
         except InvalidInput as exc:
             state.fail(exc, "mon", {f"hours.{day}": day for day in DAYS}, locale=d.locale)
     if state.errors:
@@ -341,15 +353,15 @@ def time_off(
             now=d.now,
         )
     except NotFound:
-        return Response("no such staff member\n", status_code=404, media_type="text/plain")
+        return no_such(d, N_("No such staff member."))
     except InvalidInput as exc:
         return member_page(d, email, forms={"time_off": state.fail(exc, "from", locale=d.locale)}, status=400)
     return member_page(
         d,
         email,
         affected=changed.affected,
-        affected_what="the time off",
-        notice="The time off is saved.",
+        affected_heading=gettext(d.locale, "These confirmed bookings fall in the time off: move them"),
+        notice=gettext(d.locale, "The time off is saved."),
     )
 
 
@@ -370,5 +382,5 @@ def remove(
             now=d.now,
         )
     except NotFound:
-        return Response("no such time off\n", status_code=404, media_type="text/plain")
+        return no_such(d, N_("No such time off."))
     return RedirectResponse(f"/admin/staff/{email}?saved=time-off#time-off", status_code=303)

@@ -18,9 +18,8 @@ next email and none already waiting.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from html import escape
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -28,6 +27,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from mailflow.errors import InvalidInput, NotFound
+from mailflow.i18n import gettext, ngettext
 from mailflow.kinds import CUSTOMER_KINDS, STAFF_KINDS
 from mailflow.outbound import template_store
 from mailflow.outbound.compose import Address
@@ -38,6 +38,14 @@ from mailflow.services import accounts, templates
 from mailflow.services.accounts import BusinessInfo
 from mailflow.services.templates import TemplateConflict
 from mailflow.web.admin import Admin, Desk, admin_desk, site
+from mailflow.web.admin.template_notices import (
+    DESCRIPTIONS,
+    conflict_notice,
+    done_notice,
+    problems_page,
+    test_email_notice,
+    unchanged_notice,
+)
 from mailflow.web.security import CSP
 
 __all__ = ["router"]
@@ -50,22 +58,6 @@ PREVIEW_CSP = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src data: https: http:; "
     "form-action 'none'; base-uri 'none'; frame-ancestors 'self'"
 )
-
-DESCRIPTIONS: Mapping[str, str] = {
-    "confirmation": "To the customer when a booking is made",
-    "reminder": "To the customer before the appointment",
-    "rescheduled": "To the customer when the booking moved",
-    "cancelled": "To the customer when the booking is cancelled",
-    "reschedule_options": "Answer to a “reschedule” reply: free slots to choose from",
-    "action_refused": "Answer to a reply command that cannot be carried out",
-    "staff_reply": "A staff member's answer relayed to the customer",
-    "booking_created": "To staff and admins: a new booking",
-    "booking_rescheduled": "To staff and admins: a booking moved",
-    "booking_cancelled": "To staff and admins: a booking was cancelled",
-    "customer_message": "To staff: a customer's reply that is no command",
-    "delivery_failed": "To admins: an email could not be delivered",
-    "daily_agenda": "To staff: tomorrow's bookings",
-}
 
 
 @dataclass(frozen=True)
@@ -115,8 +107,15 @@ def posted(
     return FormState(Draft.from_form(subject, mjml, text), _variant(variant), note, base or None)
 
 
-def _problem_json(problem: Problem) -> dict[str, Any]:
-    return {"part": problem.part, "line": problem.line, "message": problem.message, "text": str(problem)}
+def _problem_json(problem: Problem, locale: str) -> dict[str, Any]:
+    shown = gettext(locale, "Line {line}: {message}", line=problem.line, message=problem.message)
+    return {
+        "part": problem.part,
+        "line": problem.line,
+        "message": problem.message,
+        "text": str(problem),
+        "shown": shown if problem.line else problem.message,  # as the editor lists it
+    }
 
 
 def _key(kind: str, locale: str) -> None:
@@ -131,10 +130,10 @@ def _variant(value: str | None) -> str:
     return value if value in VARIANTS else "manage"
 
 
-def _frame(preview: template_store.Preview) -> HTMLResponse:
+def _frame(preview: template_store.Preview, locale: str) -> HTMLResponse:
     """The preview as a page for the editor's iframe: the email, or the problems that stop it."""
     if preview.email is None:
-        html, status = _problems_page(preview.problems), 422
+        html, status = problems_page(preview.problems, locale), 422
     else:
         html, status = preview.email.html, 200
     return HTMLResponse(
@@ -148,15 +147,6 @@ def _frame(preview: template_store.Preview) -> HTMLResponse:
     )
 
 
-def _problems_page(problems: list[Problem]) -> str:
-    items = "".join(f"<li>{escape(str(problem))}</li>" for problem in problems)
-    return (
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Preview</title></head>"
-        "<body style='font-family:system-ui,sans-serif;color:#9b2c2c'>"
-        f"<p>The draft cannot be shown until these are fixed:</p><ul>{items}</ul></body></html>"
-    )
-
-
 router = APIRouter(prefix="/admin/templates")
 
 
@@ -165,14 +155,17 @@ def checked(
 ) -> None:
     """An admin's POST: the CSRF token is checked first (403), before who is signed in."""
     if not admin.check_csrf(request, csrf, CSRF_PURPOSE):
-        raise HTTPException(status_code=403, detail="invalid or missing CSRF token: reload the page")
+        detail = gettext(
+            admin.locale(request), "This form has expired or did not come from this site: reload the page."
+        )
+        raise HTTPException(status_code=403, detail=detail)
 
 
 def business_of(d: Desk) -> BusinessInfo:
     try:
         return accounts.member_business(d.site.engine, d.who.business_id)
     except NotFound:  # the member's business row is gone: nothing to edit
-        raise HTTPException(status_code=404, detail="business not found") from None
+        raise HTTPException(status_code=404, detail=gettext(d.locale, "No such business.")) from None
 
 
 def in_force(d: Desk, kind: str, locale: str) -> tuple[TemplateSource, int]:
@@ -206,7 +199,7 @@ def editor(
         status=status,
         kind=kind,
         locale=locale,
-        description=DESCRIPTIONS.get(kind, ""),
+        description=gettext(d.locale, DESCRIPTIONS[kind]) if kind in DESCRIPTIONS else "",
         locales=default_locales(),
         business_locales=business.locales,
         source=source,
@@ -233,14 +226,17 @@ def template_list(d: Desk = Depends(admin_desk)) -> HTMLResponse:
     """Every kind × locale with what is in force: the default or a saved version."""
     business = business_of(d)
     found = templates.template_states(d.site.engine, d.who.business_id)
-    groups = [("Emails to customers", CUSTOMER_KINDS), ("Emails to staff and admins", STAFF_KINDS)]
+    groups = [
+        (gettext(d.locale, "Emails to customers"), CUSTOMER_KINDS),
+        (gettext(d.locale, "Emails to staff and admins"), STAFF_KINDS),
+    ]
     return d.render(
         "templates.html",
         groups=groups,
         states=found,
         locales=default_locales(),
         business_locales=business.locales,
-        descriptions=DESCRIPTIONS,
+        descriptions={kind: gettext(d.locale, text) for kind, text in DESCRIPTIONS.items()},
     )
 
 
@@ -256,13 +252,7 @@ def edit_page(
 ) -> HTMLResponse:
     """The editor with the template in force (and what the last action did)."""
     _key(kind, locale)
-    notice = ""
-    if saved is not None:
-        notice = f"Saved as version {saved}. The next {kind} email in this language uses it."
-    elif rolled_back is not None:
-        notice = f"Version {rolled_back} is in force again."
-    elif reset:
-        notice = "The shipped default is in force again; saved versions are kept in the history."
+    notice = done_notice(d.locale, kind, saved=saved, rolled_back=rolled_back, reset=reset)
     start = FormState(Draft.of(in_force(d, kind, locale)[0]), _variant(variant))
     return editor(d, kind, locale, start, notice=notice)
 
@@ -285,14 +275,19 @@ def save(
     source = form.draft.source(kind, locale)
     again, note, base = form, form.note, form.base
     if len(note.strip()) > template_store.NOTE_MAX:
-        too_long = f"the note is too long: at most {template_store.NOTE_MAX} characters"
+        too_long = ngettext(
+            d.locale,
+            "The note is too long: at most {n} character.",
+            "The note is too long: at most {n} characters.",
+            template_store.NOTE_MAX,
+        )
         return editor(d, kind, locale, again, problems=[Problem("note", None, too_long)], status=422)
     problems = template_store.validate(source)
     if problems:
         return editor(d, kind, locale, again, problems=problems, status=422)
     current, _ = in_force(d, kind, locale)
     if current.digest == source.digest:
-        notice = f"Nothing changed: the {current.origin} in force is this very text, so nothing was saved."
+        notice = unchanged_notice(d.locale, current.version)
         return editor(d, kind, locale, again, notice=notice)
     try:
         new = templates.save_template(
@@ -316,11 +311,7 @@ def conflict(
     typed: FormState,
     current: TemplateSource,
 ) -> HTMLResponse:
-    notice = (
-        f"Not saved: the {current.origin if current.version else 'shipped default'} came into force "
-        "while you were editing. Your draft is kept below; look at the history, then save again "
-        "to replace it."
-    )
+    notice = conflict_notice(d.locale, current.version)
     retry = FormState(typed.draft, typed.variant, typed.note, current.digest)
     return editor(d, kind, locale, retry, notice=notice, status=409)
 
@@ -346,7 +337,8 @@ def preview_json(
             "subject": email.subject if email else None,
             "html": email.html if email else None,
             "text": email.text if email else None,
-            "errors": [_problem_json(problem) for problem in result.problems],
+            "errors": [_problem_json(problem, d.locale) for problem in result.problems],
+            "summary": ngettext(d.locale, "{n} problem", "{n} problems", len(result.problems)),
         },
         headers={"Cache-Control": "no-store"},
     )
@@ -358,7 +350,7 @@ def preview_in_force(
 ) -> HTMLResponse:
     """The template in force as an email, for the editor's iframe."""
     _key(kind, locale)
-    return _frame(template_store.preview(in_force(d, kind, locale)[0], _variant(variant)))
+    return _frame(template_store.preview(in_force(d, kind, locale)[0], _variant(variant)), d.locale)
 
 
 @router.post("/{kind}/{locale}/preview.html", response_class=HTMLResponse)
@@ -371,7 +363,7 @@ def preview_draft(
 ) -> HTMLResponse:
     """The draft as an email, for the editor's iframe (the form posts into it)."""
     _key(kind, locale)
-    return _frame(template_store.preview(form.draft.source(kind, locale), form.variant))
+    return _frame(template_store.preview(form.draft.source(kind, locale), form.variant), d.locale)
 
 
 @router.post("/{kind}/{locale}/test-email", response_class=HTMLResponse)
@@ -397,7 +389,7 @@ def test_email(
         now=d.now,
     )
     d.site.wake()
-    notice = f"Test email ({form.variant} sample) queued to {d.who.email}."
+    notice = test_email_notice(d.locale, form.variant, d.who.email)
     return editor(d, kind, locale, form, notice=notice)
 
 
@@ -419,7 +411,7 @@ def history_response(d: Desk, kind: str, locale: str, error: str = "", status: i
             {
                 "info": info,
                 "when": info.created_at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z"),
-                "against": previous.origin,
+                "against": previous.version,  # None: the shipped default
                 "diff": template_store.diff(previous, source),
             }
         )

@@ -19,6 +19,7 @@
   var summary = document.getElementById("tpl-problems");
   var summaryCount = document.getElementById("tpl-problems-count");
   var busy = document.getElementById("tpl-busy");
+  var busyText = busy.textContent; // the page's words, in the admin's language
   var fields = { subject: "tpl-subject", body: "tpl-mjml", text: "tpl-text" };
   var timer = null;
   var sequence = 0;
@@ -33,7 +34,7 @@
     return data;
   }
 
-  function showProblems(errors) {
+  function showProblems(errors, count) {
     Object.keys(fields).forEach(function (part) {
       var list = document.getElementById("tpl-" + part + "-errors");
       if (!list) return;
@@ -41,12 +42,12 @@
       errors.filter(function (e) { return e.part === part; }).forEach(function (error) {
         var item = document.createElement("li");
         item.setAttribute("data-line", error.line || "");
-        item.textContent = (error.line ? "Line " + error.line + ": " : "") + error.message;
+        item.textContent = error.shown; // in the admin's language, "Line 3: …"
         list.appendChild(item);
       });
     });
     summary.hidden = errors.length === 0;
-    summaryCount.textContent = errors.length + (errors.length === 1 ? " problem" : " problems");
+    if (count) summaryCount.textContent = count; // "2 problems", plural by the admin's language
     save.disabled = errors.length > 0;
     test.disabled = errors.length > 0;
   }
@@ -54,7 +55,7 @@
   function update() {
     var mine = ++sequence;
     busy.hidden = false;
-    busy.textContent = "updating…";
+    busy.textContent = busyText;
     fetch(previewUrl, {
       method: "POST",
       body: draft(),
@@ -62,12 +63,12 @@
       headers: { Accept: "application/json" },
     })
       .then(function (response) {
-        if (!response.ok) throw new Error("preview failed: HTTP " + response.status);
+        if (!response.ok) throw new Error("HTTP " + response.status);
         return response.json();
       })
       .then(function (result) {
         if (mine !== sequence) return; // a newer draft is on its way
-        showProblems(result.errors);
+        showProblems(result.errors, result.summary);
         if (result.ok) {
           subjectPane.textContent = result.subject;
           textPane.textContent = result.text;
@@ -78,7 +79,7 @@
         if (mine === sequence) busy.hidden = true;
       }, function (error) {
         // The preview is a help, not a gate: saving still works (and the server validates).
-        if (mine === sequence) busy.textContent = "preview unavailable (" + (error.message || error) + "): reload the page";
+        if (mine === sequence) busy.textContent = busy.getAttribute("data-failed") + " (" + (error.message || error) + ")";
       });
   }
 
