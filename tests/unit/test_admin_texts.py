@@ -126,7 +126,7 @@ def test_dates_are_written_as_the_language_writes_them() -> None:
     assert span_text(at, later, "Europe/Berlin", "de") == "Di., 8. Dez. 2026, 10:30–11:15"
 
 
-PLACEHOLDER = re.compile(r"\{(\w*)\}")
+PLACEHOLDER = re.compile(r"\{(\w*)(?:![rsa])?(?::[^{}]*)?\}")  # {name}, {name!r}, {name:>3}
 
 
 def placeholders(text: str) -> set[str]:
