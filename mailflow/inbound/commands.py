@@ -1,16 +1,25 @@
 """Reply commands: strict on purpose, so that ordinary sentences never act.
 
 The first non-empty line of the new text (or, when there is none, the subject
-without its Re:/AW:/WG:/Fwd: prefixes) must be the command itself, optionally
-with "please"/"bitte" and punctuation: ``cancel``/``stornieren``/``absagen``,
-``reschedule``/``verschieben``/``umbuchen``, or a bare slot number (which only
-means something as an answer to a ``reschedule_options`` email). "I can't
-cancel my plans, see you then" is not a command.
+without its reply and forward prefixes: Re:/AW:/WG:/Fwd:/TR:/Réf.:, also the
+French "RE :") must be the command itself, optionally with polite words
+("please", "bitte", "svp", "s'il vous plaît", "merci") and punctuation:
+``cancel``/``stornieren``/``absagen``/``annuler``,
+``reschedule``/``verschieben``/``umbuchen``/``déplacer``/``reporter``, or a bare
+slot number (which only means something as an answer to a ``reschedule_options``
+email). Case and accents do not matter (``DEPLACER`` is ``déplacer``).
+"I can't cancel my plans, see you then" is not a command, nor is
+"Je voudrais annuler".
+
+The command words are the same for every booking, whatever its language: a
+customer may answer a French email in English. The answer to a command is an
+email in the booking's language (its templates and catalog).
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -23,18 +32,38 @@ class CommandKind(StrEnum):
     CHOOSE_SLOT = "choose_slot"
 
 
+def _fold(text: str) -> str:
+    """``text`` in lower case without accents (``Déplacer`` -> ``deplacer``), for matching only."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(char for char in decomposed if not unicodedata.combining(char))
+
+
 WORDS = {
-    "cancel": CommandKind.CANCEL,
-    "stornieren": CommandKind.CANCEL,
-    "absagen": CommandKind.CANCEL,
-    "reschedule": CommandKind.RESCHEDULE,
-    "verschieben": CommandKind.RESCHEDULE,
-    "umbuchen": CommandKind.RESCHEDULE,
+    _fold(word): kind
+    for word, kind in {
+        "cancel": CommandKind.CANCEL,
+        "stornieren": CommandKind.CANCEL,
+        "absagen": CommandKind.CANCEL,
+        "annuler": CommandKind.CANCEL,
+        "reschedule": CommandKind.RESCHEDULE,
+        "verschieben": CommandKind.RESCHEDULE,
+        "umbuchen": CommandKind.RESCHEDULE,
+        "déplacer": CommandKind.RESCHEDULE,
+        "reporter": CommandKind.RESCHEDULE,
+    }.items()
 }
-POLITE = {"please", "pls", "bitte"}
+# Polite words and phrases around a command; a phrase of several words is removed as a whole
+# before the words are counted, so "Annuler s'il vous plaît" is one word, "annuler".
+_POLITE = re.compile(
+    r"(?<!\w)(?:please|pls|bitte|s\.?v\.?p\.?|stp|merci(?:\s+beaucoup)?|s\s*['’]\s*il\s+(?:vous|te)\s+plait)(?!\w)"
+)
 MAX_SLOT = 99
-_PREFIX = re.compile(r"^\s*(?:(?:re|aw|wg|fw|fwd|antw|sv|vs)\s*(?:\[\d+\])?\s*:\s*)+", re.IGNORECASE)
-_PUNCTUATION = re.compile(r"[\s.,!?;:()\-–—*_\"'«»„“”]+")
+# Reply and forward prefixes: English, German (AW, WG, Antw), Nordic (SV, VS), French (RE/TR, and
+# Réf. of some French clients), each perhaps counted ("Re[2]:") and with a space before the colon.
+_PREFIX = re.compile(
+    r"^\s*(?:(?:re|aw|wg|fw|fwd|antw|sv|vs|tr|r[ée]f\.?)\s*(?:\[\d+\])?\s*:\s*)+", re.IGNORECASE
+)
+_PUNCTUATION = re.compile(r"[\s.,!?;:()\-–—*_\"'’«»„“”…]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +74,7 @@ class Command:
 
 
 def _match(line: str) -> tuple[CommandKind, int | None] | None:
-    words = [word for word in _PUNCTUATION.split(line.strip().lower()) if word]
-    words = [word for word in words if word not in POLITE]
+    words = [word for word in _PUNCTUATION.split(_POLITE.sub(" ", _fold(line))) if word]
     if len(words) != 1:
         return None
     word = words[0]

@@ -122,7 +122,8 @@ _STRINGS: Final[dict[str, dict[str, str]]] = {
             "ou écrivez-nous à hello@contoso.example."
         ),
         "reason_origin_staff_and_setting_off": (
-            "Ce rendez-vous a été pris pour vous par notre équipe\u00a0: nous le modifierons volontiers pour vous."
+            "Ce rendez-vous a été pris pour vous par notre équipe\u00a0: "
+            "nous le modifierons volontiers pour vous."
         ),
         "reason_cancelled": "Ce rendez-vous a été annulé.",
         "reason_past_cutoff": "Le rendez-vous est désormais trop proche pour être modifié en ligne.",
@@ -134,10 +135,13 @@ _STRINGS: Final[dict[str, dict[str, str]]] = {
         "changed_by_system": "mailflow (automatique)",
         "message_subject": "RE\u00a0: Votre rendez-vous est confirmé",
         "message_text": (
-            "Bonjour,\npuis-je venir avec ma fille\u00a0? Elle aimerait aussi se faire rafraîchir les pointes.\n\n"
+            "Bonjour,\npuis-je venir avec ma fille\u00a0? "
+            "Elle aimerait aussi se faire rafraîchir les pointes.\n\n"
             "Merci et bonne journée,\nAnna"
         ),
-        "reply_subject": "RE\u00a0: Message de Anna Schmidt (BK-7Q2M9X)\u00a0: RE\u00a0: Votre rendez-vous est confirmé",
+        "reply_subject": (
+            "RE\u00a0: Message de Anna Schmidt (BK-7Q2M9X)\u00a0: RE\u00a0: Votre rendez-vous est confirmé"
+        ),
         "reply_text": (
             "Bonjour Madame Schmidt,\nbien sûr, venez avec elle\u00a0! J’ai gardé le créneau 10:45–11:15 pour"
             " sa coupe, juste après votre rendez-vous.\nÀ mardi\u00a0!"

@@ -313,7 +313,11 @@ def test_reschedule_options_without_slots_say_so_and_give_instructions(locale: s
     context = sample_context("reschedule_options", "manage", locale)
     context["slots"] = []
     rendered = render(locale, "reschedule_options", context)
-    no_times = {"en": "could not find a free time", "de": "keine freie Zeit", "fr": "aucun créneau disponible"}[locale]
+    no_times = {
+        "en": "could not find a free time",
+        "de": "keine freie Zeit",
+        "fr": "aucun créneau disponible",
+    }[locale]
     assert no_times in rendered.html and no_times in rendered.text
     assert mentions(rendered, context["change_instructions"])
 
@@ -328,7 +332,11 @@ def test_rescheduled_emails_show_old_and_new_time(locale: str, kind: str) -> Non
     assert mentions(rendered, context["old_booking"]["date"])
     assert mentions(rendered, context["old_booking"]["staff_name"])
     if kind == "booking_rescheduled":
-        before, after = {"en": ("Before", "After"), "de": ("Vorher", "Nachher"), "fr": ("Avant", "Après")}[locale]
+        before, after = {
+            "en": ("Before", "After"),
+            "de": ("Vorher", "Nachher"),
+            "fr": ("Avant", "Après"),
+        }[locale]
         assert mentions(rendered, before) and mentions(rendered, after)
         assert mentions(rendered, context["changed_by"])
 
