@@ -27,6 +27,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from mailflow import auth
 from mailflow.errors import InvalidInput, NotFound
+from mailflow.i18n import language_names
 from mailflow.ratelimit import RateLimiter
 from mailflow.services import accounts
 from mailflow.services.accounts import INVITE_LIFETIME, RESET_LIFETIME
@@ -57,7 +58,6 @@ NOTIFICATION_CHOICES = (
     ("booking_cancelled", "Cancelled bookings"),
     ("daily_agenda", "Daily agenda for the next day"),
 )
-LANGUAGE_NAMES = {"en": "English", "de": "Deutsch"}
 
 TOO_MANY_FOR_ADDRESS = (
     "Too many failed sign-ins for this address. Wait 15 minutes, or reset your password "
@@ -366,7 +366,7 @@ def account_page(
         {"key": key, "label": label, "on": mine.notification_prefs.get(key, True)}
         for key, label in NOTIFICATION_CHOICES
     ]
-    languages = [(code, LANGUAGE_NAMES.get(code, code)) for code in mine.business_locales]
+    languages = list(language_names(mine.business_locales).items())
     locale = mine.locale
     return d.render(
         "account.html",
