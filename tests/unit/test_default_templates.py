@@ -22,7 +22,7 @@ from markupsafe import escape
 
 import mailflow
 from mailflow.errors import InvalidInput
-from mailflow.outbound.render import Renderer
+from mailflow.outbound.render import Renderer, one_line
 from mailflow.outbound.samples import (
     CUSTOMER_KINDS,
     KINDS,
@@ -93,7 +93,7 @@ def compiled_html(locale: str, kind: str) -> str:
 
 def render(locale: str, kind: str, context: dict[str, Any]) -> Rendered:
     subject = TEXT_ENV.from_string(source(locale, kind, ".subject.txt").strip()).render(context)
-    subject = " ".join(subject.split())
+    subject = one_line(subject)
     context = {**context, "subject": subject}
     html = HTML_ENV.from_string(compiled_html(locale, kind)).render(context)
     text = TEXT_ENV.from_string(source(locale, kind, ".txt")).render(context)
