@@ -38,7 +38,7 @@ KEYWORDS: dict[str, tuple[int, ...] | None] = {
 }
 EXTRACT_COMMAND = (
     "pybabel extract -F babel.cfg --no-default-keywords -k _ -k t -k N_ -k gettext:2 "
-    "-k ngettext:2,3 -k message:2 -o mailflow/locale/mailflow.pot ."
+    "-k ngettext:2,3 -k message:2 -c TRANSLATORS: -o mailflow/locale/mailflow.pot ."
 )
 
 

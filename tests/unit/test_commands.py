@@ -116,3 +116,15 @@ def test_french_sentences_are_not_commands(text: str) -> None:
 def test_french_reply_prefixes_are_removed_from_the_subject(subject: str, expected: Command | None) -> None:
     """French mail clients' prefixes (RE :, TR :, Réf. :) are taken off before the subject is read."""
     assert parse_command("", subject) == expected
+
+
+def test_every_catalogs_command_words_are_understood() -> None:
+    """The words come from each language's catalog (command_words.*), so a new language brings its own."""
+    from mailflow.i18n import gettext, languages
+    from mailflow.inbound.commands import COMMAND_WORDS
+
+    assert set(languages()) >= {"en", "de", "fr"}
+    for language in languages():
+        for kind, msgid in COMMAND_WORDS.items():
+            words = [word.strip() for word in gettext(language, msgid).split(",")]
+            assert words and all(parse_command(word) == Command(kind) for word in words), (language, words)
