@@ -183,16 +183,20 @@ def french_reply(original: EmailMessage, body: str) -> bytes:
     return reply.as_bytes()
 
 
+def french_booking(app: App, day: date, now: datetime) -> tuple[str, EmailMessage]:
+    """With French offered, Camille's self-service consultation at 10:00 and its French confirmation."""
+    offer_french(app, now)
+    ref = book(app, day, 10, now, service_slug="consultation", origin=Origin.SELF_SERVICE, customer=CAMILLE)
+    confirmation = customer_email(app, ref, "confirmation", recipient=CAMILLE.email)
+    assert str(confirmation["Subject"]).startswith("Votre rendez-vous est confirmé")
+    return ref, confirmation
+
+
 def test_french_annuler_reply_cancels_and_is_answered_in_french(
     app: App, next_tuesday: date, now: datetime
 ) -> None:
     """ "Annuler, s'il vous plaît" under a French confirmation cancels; Camille's answer is in French."""
-    offer_french(app, now)
-    ref = book(
-        app, next_tuesday, 10, now, service_slug="consultation", origin=Origin.SELF_SERVICE, customer=CAMILLE
-    )
-    confirmation = customer_email(app, ref, "confirmation", recipient=CAMILLE.email)
-    assert str(confirmation["Subject"]).startswith("Votre rendez-vous est confirmé")
+    ref, confirmation = french_booking(app, next_tuesday, now)
     mark = last_id(app)
 
     row = feed(app, french_reply(confirmation, "Annuler, s'il vous plaît"), now, sender=CAMILLE.email)
@@ -211,11 +215,7 @@ def test_french_deplacer_reply_is_answered_with_french_slots(
     app: App, next_tuesday: date, now: datetime
 ) -> None:
     """ "DEPLACER" (without its accent) is answered in French with numbered free times."""
-    offer_french(app, now)
-    ref = book(
-        app, next_tuesday, 10, now, service_slug="consultation", origin=Origin.SELF_SERVICE, customer=CAMILLE
-    )
-    confirmation = customer_email(app, ref, "confirmation", recipient=CAMILLE.email)
+    ref, confirmation = french_booking(app, next_tuesday, now)
     row = feed(app, french_reply(confirmation, "DEPLACER svp"), now, sender=CAMILLE.email)
     assert row.command == "reschedule"
     options = customer_email(app, ref, "reschedule_options", recipient=CAMILLE.email)
