@@ -1,4 +1,5 @@
-"""Checks that the gettext catalogs are complete and every template folder has every kind.
+"""Checks that the gettext catalogs are complete, every template folder has every kind, and
+every language has both (a language is one catalog plus one template folder).
 
 ``python -m mailflow.catalogs check`` (``scripts/check-catalogs``) prints each problem and
 exits non-zero when there is one.  The messages are extracted with Babel the same way as
@@ -39,7 +40,7 @@ KEYWORDS: dict[str, tuple[int, ...] | None] = {
 }
 EXTRACT_COMMAND = (
     "pybabel extract -F babel.cfg --no-default-keywords -k _ -k t -k N_ -k Nn_:1,2 -k gettext:2 "
-    "-k ngettext:2,3 -k message:2 -o mailflow/locale/mailflow.pot ."
+    "-k ngettext:2,3 -k message:2 -c TRANSLATORS: -o mailflow/locale/mailflow.pot ."
 )
 
 
@@ -110,10 +111,19 @@ def template_problems() -> list[str]:
     return problems
 
 
+def language_problems() -> list[str]:
+    """A language is a catalog and a template folder: one without the other is a problem."""
+    catalogs = set(languages())
+    folders = {path.name for path in TEMPLATES.iterdir() if path.is_dir() and not path.name.startswith("_")}
+    return [
+        f"{language}: a catalog but no templates/{language}" for language in sorted(catalogs - folders)
+    ] + [f"templates/{language}: no catalog locale/{language}" for language in sorted(folders - catalogs)]
+
+
 def problems() -> list[str]:
     wanted = extracted()
     found = [problem for language in languages() for problem in catalog_problems(language, wanted)]
-    return found + template_problems()
+    return found + template_problems() + language_problems()
 
 
 def main(argv: list[str]) -> int:

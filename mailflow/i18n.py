@@ -9,10 +9,12 @@ A missing text falls back from the reader's language to English.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
+from babel import Locale, UnknownLocaleError
 from babel.support import NullTranslations, Translations
 
 DOMAIN = "mailflow"
@@ -24,6 +26,27 @@ def languages() -> tuple[str, ...]:
     """The languages with a compiled catalog, English first (a new catalog is a new language)."""
     found = sorted(path.parent.parent.name for path in LOCALE_DIR.glob(f"*/LC_MESSAGES/{DOMAIN}.mo"))
     return (FALLBACK, *(language for language in found if language != FALLBACK))
+
+
+@lru_cache(maxsize=64)  # bounded: a stored locale is any short string
+def language_name(language: str) -> str:
+    """The name of ``language`` in that language, as a label ("English", "Deutsch", "Français").
+
+    From Babel's locale data, so a new catalog needs no name written anywhere; the first letter
+    is upper case because the name stands alone (a menu entry, an option), and an unknown code
+    is shown as it is.
+    """
+    try:
+        locale = Locale.parse(language.replace("-", "_"))
+        name = locale.get_display_name(locale) or language
+    except (UnknownLocaleError, ValueError):
+        return language
+    return name[:1].upper() + name[1:]
+
+
+def language_names(codes: Iterable[str] | None = None) -> dict[str, str]:
+    """``{code: name}`` of ``codes`` (default: every language with a catalog), in that order."""
+    return {code: language_name(code) for code in (languages() if codes is None else codes)}
 
 
 def N_(msgid: str) -> str:

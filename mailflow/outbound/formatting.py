@@ -71,7 +71,7 @@ def format_when(start: datetime, end: datetime, locale: str, timezone: str) -> W
 
 @lru_cache(maxsize=256)
 def format_duration(duration: timedelta, locale: str) -> str:
-    """``45 min`` / ``1 h 30 min`` (units are the same in English and German)."""
+    """``45 min`` / ``1 h 30 min`` (units are the same in English, German and French)."""
     minutes = int(duration.total_seconds() // 60)
     hours, rest = divmod(minutes, 60)
     loc = babel_locale(locale)

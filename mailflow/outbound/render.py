@@ -21,7 +21,8 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from mailflow.errors import MailflowError
 from mailflow.outbound.templates import TemplateSource
 
-_WHITESPACE = re.compile(r"\s+")
+# Every white space but the no-break ones, which French puts before ":" and "?" on purpose.
+_WHITESPACE = re.compile(r"[^\S\u00a0\u202f]+")
 
 
 class RenderError(MailflowError):
@@ -108,7 +109,10 @@ class Renderer:
 
 
 def one_line(value: str) -> str:
-    """Collapse all whitespace (CR and LF included) to single spaces: safe for a header."""
+    """Collapse white space (CR and LF included) to single spaces: safe for a header.
+
+    No-break spaces stay: "confirmé\u00a0: Coupe" keeps its colon on the line of its word.
+    """
     return _WHITESPACE.sub(" ", value).strip()
 
 

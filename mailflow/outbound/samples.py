@@ -20,7 +20,7 @@ from mailflow.kinds import CUSTOMER_KINDS, STAFF_KINDS, EmailKind
 
 KINDS: Final = CUSTOMER_KINDS + STAFF_KINDS  # the kinds with templates (see mailflow.kinds)
 VARIANTS: Final = ("manage", "no-manage")
-SAMPLE_LOCALES: Final = ("en", "de")
+SAMPLE_LOCALES: Final = ("en", "de", "fr")
 
 PUBLIC_URL = "http://127.0.0.1:8000"
 # A made-up manage link (43-character token shape), not a working one.
@@ -106,6 +106,45 @@ _STRINGS: Final[dict[str, dict[str, str]]] = {
         "reply_text": (
             "Hallo Frau Schmidt,\nsehr gern, bringen Sie Ihre Tochter einfach mit! Ich habe direkt im"
             " Anschluss an Ihren Termin 10:45–11:15 für sie freigehalten.\nBis Dienstag!"
+        ),
+    },
+    "fr": {
+        "date": "mardi 3 mars 2026",
+        "when": "mardi 3 mars 2026, 10:00–10:45 (heure normale d’Europe centrale)",
+        "moved_date": "jeudi 5 mars 2026",
+        "moved_when": "jeudi 5 mars 2026, 14:30–15:15 (heure normale d’Europe centrale)",
+        "slot_1": "mercredi 4 mars 2026, 09:00–09:45 (heure normale d’Europe centrale)",
+        "slot_2": "jeudi 5 mars 2026, 14:30–15:15 (heure normale d’Europe centrale)",
+        "slot_3": "vendredi 6 mars 2026, 11:00–11:45 (heure normale d’Europe centrale)",
+        "timezone_name": "heure normale d’Europe centrale",
+        "change_instructions": (
+            "Pour modifier ou annuler votre rendez-vous, appelez-nous au +49 30 1234567 "
+            "ou écrivez-nous à hello@contoso.example."
+        ),
+        "reason_origin_staff_and_setting_off": (
+            "Ce rendez-vous a été pris pour vous par notre équipe\u00a0: "
+            "nous le modifierons volontiers pour vous."
+        ),
+        "reason_cancelled": "Ce rendez-vous a été annulé.",
+        "reason_past_cutoff": "Le rendez-vous est désormais trop proche pour être modifié en ligne.",
+        "reason_slot_taken": "Ce créneau vient malheureusement d’être réservé par quelqu’un d’autre.",
+        "cancel_reason": "Je suis malade, désolée.",
+        "changed_by_manage_page": "le client, depuis la page de son rendez-vous",
+        "changed_by_reply": "le client, en répondant à un e-mail",
+        "changed_by_staff": "l’équipe (admin@contoso.example)",
+        "changed_by_system": "mailflow (automatique)",
+        "message_subject": "RE\u00a0: Votre rendez-vous est confirmé",
+        "message_text": (
+            "Bonjour,\npuis-je venir avec ma fille\u00a0? "
+            "Elle aimerait aussi se faire rafraîchir les pointes.\n\n"
+            "Merci et bonne journée,\nAnna"
+        ),
+        "reply_subject": (
+            "RE\u00a0: Message de Anna Schmidt (BK-7Q2M9X)\u00a0: RE\u00a0: Votre rendez-vous est confirmé"
+        ),
+        "reply_text": (
+            "Bonjour Madame Schmidt,\nbien sûr, venez avec elle\u00a0! J’ai gardé le créneau 10:45–11:15 pour"
+            " sa coupe, juste après votre rendez-vous.\nÀ mardi\u00a0!"
         ),
     },
 }

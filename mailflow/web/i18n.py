@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import lru_cache
 
-from mailflow.i18n import N_, gettext, languages, translations
+from mailflow.i18n import N_, language_name, languages, translations
 
-PAGE_LOCALES = languages()  # every language with a catalog: ("en", "de")
+__all__ = ["PAGE_LOCALES", "language_name", "page_locale", "translator"]
+
+PAGE_LOCALES = languages()  # every language with a catalog: ("en", "de", "fr")
 
 # Looked up under a computed name (``"status_" ~ view.status``, ``f"{what}_title"``).
 COMPUTED = (
@@ -25,11 +27,6 @@ def page_locale(wanted: str | None, fallback: str) -> str:
         if candidate in PAGE_LOCALES:
             return candidate
     return "en"
-
-
-def language_name(locale: str) -> str:
-    """The name of ``locale`` in that language, for the language choice on the booking form."""
-    return gettext(locale, "lang_name")
 
 
 @lru_cache(maxsize=16)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -13,14 +15,14 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from mailflow.i18n import gettext
 from mailflow.services import catalog
 from mailflow.store.engine import read_session
-from mailflow.web.i18n import page_locale, translator
+from mailflow.web.i18n import PAGE_LOCALES, language_name, page_locale, translator
 from mailflow.web.security import attach_session, csrf_token, request_session
 
 if TYPE_CHECKING:
     from mailflow.store.tables import Business
     from mailflow.web.deps import Wiring
 
-__all__ = ["forbidden", "not_found", "render", "simple", "too_many"]
+__all__ = ["LanguageLink", "forbidden", "language_menu", "not_found", "render", "simple", "too_many"]
 
 _templates = Environment(
     loader=FileSystemLoader(Path(__file__).with_name("templates")),
@@ -39,22 +41,58 @@ def render(
     switch_path: str | None = None,
     **context: Any,
 ) -> HTMLResponse:
-    """Render a page; the language link points at ``switch_path`` (default: this GET page)."""
+    """Render a page; its language menu links to ``switch_path`` (default: this GET page)."""
     response = HTMLResponse(status_code=status)
     attach_session(request, response)
-    other = "de" if locale == "en" else "en"
-    if switch_path is not None:
-        lang_switch: str | None = f"{switch_path}?lang={other}"
-    elif request.method == "GET":
-        lang_switch = f"{request.url.path}?{urlencode({**request.query_params, 'lang': other})}"
-    else:
-        lang_switch = None
     body = _templates.get_template(name).render(
-        _=translator(locale), locale=locale, business=business, lang_switch=lang_switch, **context
+        _=translator(locale),
+        locale=locale,
+        business=business,
+        page_languages=language_menu(request, locale, business, switch_path),
+        colon=partial(label_colon, locale),
+        **context,
     )
     response.body = body.encode()
     response.headers["content-length"] = str(len(response.body))
     return response
+
+
+def label_colon(locale: str, label: str) -> str:
+    """``label`` followed by a colon as ``locale`` writes it ("Phone:", in French "Téléphone :")."""
+    return gettext(locale, "label_colon", label=label)
+
+
+@dataclass(frozen=True, slots=True)
+class LanguageLink:
+    """One entry of the customer pages' language menu."""
+
+    code: str
+    name: str
+    href: str
+    current: bool
+
+
+def language_menu(
+    request: Request, locale: str, business: Business, switch_path: str | None = None
+) -> list[LanguageLink]:
+    """The business's languages that have pages, each a link to this page in it; ``locale`` is current.
+
+    The link goes to ``switch_path`` when given (a page that must not repeat its own path), else
+    to this GET page with its query and ``lang``; a POST's page and a business with one language
+    get no menu.
+    """
+    if switch_path is None and request.method != "GET":
+        return []
+    offered = [code for code in business.locales if code in PAGE_LOCALES]
+    if len(offered) < 2:
+        return []
+
+    def href(code: str) -> str:
+        if switch_path is not None:
+            return f"{switch_path}?{urlencode({'lang': code})}"
+        return f"{request.url.path}?{urlencode({**request.query_params, 'lang': code})}"
+
+    return [LanguageLink(code, language_name(code), href(code), code == locale) for code in offered]
 
 
 def simple(

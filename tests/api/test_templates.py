@@ -43,7 +43,7 @@ def test_get_one_template_and_unknown_ones_are_404(sqlite_api: Api) -> None:
     assert (data["subject"], data["mjml"], data["text"]) == (source.subject, source.mjml, source.text)
     assert data["state"] == "default" and data["history"] == []
     assert sqlite_api.get("/templates/invoice/en").status_code == 404
-    assert sqlite_api.get("/templates/confirmation/fr").status_code == 404
+    assert sqlite_api.get("/templates/confirmation/es").status_code == 404  # no Spanish templates
     assert sqlite_api.post("/templates/invoice/en/validate", draft()).status_code == 404
 
 

@@ -11,6 +11,7 @@ import re
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
+from babel.dates import format_date
 from playwright.sync_api import Page, expect
 
 from tests.conftest import BERLIN, berlin, next_weekday
@@ -163,7 +164,7 @@ def test_self_service_booking_in_german(live_server: LiveServer, page: Page) -> 
     expect(page.get_by_role("heading", name="Ihre Angaben")).to_be_visible()
     page.get_by_label("Name").fill("Erika Musterfrau")
     page.get_by_label("E-Mail").fill(customer)
-    expect(page.get_by_label("Sprache")).to_have_value("de")
+    expect(page.get_by_label("Sprache", exact=True)).to_have_value("de")
     page.get_by_role("button", name="Jetzt buchen").click()
 
     expect(page.get_by_role("heading", name="Ihr Termin ist gebucht")).to_be_visible()
@@ -176,6 +177,81 @@ def test_self_service_booking_in_german(live_server: LiveServer, page: Page) -> 
     assert "Haarschnitt" in text_of(confirmation) and "Haircut" not in text_of(confirmation)
     assert "Termin verwalten" in html_of(confirmation)
     assert manage_links(confirmation), "a self-service booking carries the Manage booking link"
+
+
+def offer_french(live_server: LiveServer) -> None:
+    """The demo business offers French too, and names its haircut in French (the CLI, as an admin would)."""
+    business = live_server.cli("business", "update", "contoso", "--languages", "en,de,fr")
+    assert business["locales"] == ["en", "de", "fr"]
+    live_server.cli(
+        "services", "update", "haircut",
+        "--name", "fr=Coupe de cheveux", "--description", "fr=Shampooing, coupe et coiffage.",
+    )  # fmt: skip
+
+
+def test_self_service_journey_in_french(live_server: LiveServer, page: Page) -> None:
+    """With French offered, a customer books on /book?lang=fr, gets a French confirmation with French dates,
+    and moves then cancels the booking on French pages from its emailed link, told in French each time."""
+    offer_french(live_server)
+    customer = a_customer("camille")
+    day = weekday_ahead(3)
+    page.goto("/book?lang=fr")
+    expect(page.get_by_role("heading", name="Prendre rendez-vous")).to_be_visible()
+    menu = page.get_by_role("navigation", name="Choisir la langue")
+    expect(menu.get_by_role("link")).to_have_text(["English", "Deutsch", "Français"])
+    expect(menu.get_by_role("link", name="Français")).to_have_attribute("aria-current", "true")
+    expect(menu.get_by_role("link", name="Deutsch")).not_to_have_attribute("aria-current", "true")
+    page.get_by_role("link", name=re.compile("Coupe de cheveux")).click()
+    expect(page.get_by_role("heading", name="Coupe de cheveux")).to_be_visible()
+    page.locator(f'a.day.free[href*="day={day.isoformat()}"]').click()
+    page.locator("a.slot").first.click()
+
+    expect(page.get_by_role("heading", name="Vos coordonnées")).to_be_visible()
+    page.get_by_label("Nom", exact=True).fill("Camille Martin")
+    page.get_by_label("E-mail", exact=True).fill(customer)
+    expect(page.get_by_label("Langue", exact=True)).to_have_value("fr")
+    page.get_by_role("button", name="Réserver").click()
+    expect(page.get_by_role("heading", name="Votre rendez-vous est réservé")).to_be_visible()
+    ref = page.locator(".details strong").inner_text().strip()
+
+    confirmation = live_server.wait_for_email(kind="confirmation", booking=ref, to=customer)
+    french_day = format_date(day, format="full", locale="fr")  # « jeudi 10 décembre 2026 »
+    assert (
+        str(confirmation["Subject"])
+        == f"Votre rendez-vous est confirmé\u00a0: Coupe de cheveux le {french_day}"
+    )
+    text = text_of(confirmation)
+    assert "Merci d’avoir pris rendez-vous chez Contoso Salon" in text
+    assert re.search(rf"{french_day}, \d\d:\d\d–\d\d:\d\d \(", text), text  # 24-hour times
+    assert "Haircut" not in text and "AM" not in text and "PM" not in text
+    assert "Gérer mon rendez-vous" in html_of(confirmation)
+    links = [href for href in manage_links(confirmation) if MANAGE_PATH.search(href)]
+    assert links, "a self-service booking carries the manage link"
+
+    page.goto(links[0])
+    expect(page.get_by_role("heading", name="Votre rendez-vous", exact=True)).to_be_visible()
+    expect(page.locator(".status")).to_have_text("Confirmé")
+    page.get_by_role("link", name="Déplacer le rendez-vous").click()
+    expect(page.get_by_role("heading", name="Déplacer le rendez-vous")).to_be_visible()
+    page.locator(f'a.day.free:not([href*="day={day.isoformat()}"])').first.click()
+    page.get_by_role("radio").first.check()
+    page.get_by_role("button", name="Déplacer mon rendez-vous à cet horaire").click()
+    expect(page.get_by_role("heading", name="Votre rendez-vous a été déplacé")).to_be_visible()
+    moved = live_server.wait_for_email(kind="rescheduled", booking=ref, to=customer)
+    assert str(moved["Subject"]).startswith("Votre rendez-vous a été déplacé au ")
+    assert f"Ancien horaire\u00a0: {french_day}" in text_of(moved)
+
+    page.goto(links[0])
+    page.get_by_role("link", name="Annuler le rendez-vous").click()
+    expect(page.get_by_role("heading", name=re.compile(r"Annuler ce rendez-vous\s\?"))).to_be_visible()
+    page.get_by_label("Motif (facultatif)").fill("Je suis malade, désolée.")
+    page.get_by_role("button", name="Oui, annuler mon rendez-vous").click()
+    expect(page.get_by_role("heading", name="Votre rendez-vous a été annulé")).to_be_visible()
+    cancelled = live_server.wait_for_email(kind="cancelled", booking=ref, to=customer)
+    assert "a été annulé" in str(cancelled["Subject"])
+    assert "Motif indiqué\u00a0: Je suis malade, désolée." in text_of(cancelled)
+    page.goto(links[0])
+    expect(page.locator(".status")).to_have_text("Annulé")
 
 
 def test_manage_pages_are_labelled_and_keyboard_reachable(live_server: LiveServer, page: Page) -> None:

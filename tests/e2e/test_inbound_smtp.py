@@ -248,3 +248,39 @@ def test_messages_beyond_the_per_client_rate_are_deferred(server: Server, next_t
         with pytest.raises(smtplib.SMTPSenderRefused) as deferred:
             client.sendmail("max@example.de", [address], raw)
     assert deferred.value.smtp_code == 451
+
+
+def test_french_annuler_reply_over_smtp_cancels_and_answers_in_french(
+    server: Server, next_tuesday: date
+) -> None:
+    """French offered with ``business update --languages en,de,fr``: a French customer's "Annuler" cancels."""
+    updated = server.cli("business", "update", "contoso", "--languages", "en,de,fr", "--json")
+    assert updated.returncode == 0, updated.stderr
+    assert json.loads(updated.stdout)["locales"] == ["en", "de", "fr"]
+    created = server.cli(
+        "bookings", "create", "--service", "consultation", "--staff", "bob@contoso.example",
+        "--customer-email", "camille@example.fr", "--customer-name", "Camille Martin", "--locale", "fr",
+        "--origin", "self_service", "--start", berlin(next_tuesday, 12).isoformat(), "--json",
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    ref = json.loads(created.stdout)["ref"]
+    confirmation = server.wait_for("confirmation", ref)
+    assert str(confirmation["Subject"]).startswith("Votre rendez-vous est confirmé")
+
+    answer = EmailMessage()
+    answer["From"] = "Camille Martin <camille@example.fr>"
+    answer["To"] = str(confirmation["Reply-To"])
+    answer["Subject"] = f"RE\u00a0: {confirmation['Subject']}"
+    answer["Message-ID"] = "<annuler-1@example.fr>"
+    answer["In-Reply-To"] = str(confirmation["Message-ID"])
+    answer.set_content(
+        "Annuler\n\nCordialement,\nCamille\n\n-----Message d'origine-----\nDe : Contoso Salon\n"
+    )
+    with smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=10) as client:
+        address = str(confirmation["Reply-To"].addresses[0].addr_spec)
+        assert client.sendmail("camille@example.fr", [address], answer.as_bytes()) == {}
+
+    cancelled = server.wait_for("cancelled", ref)
+    assert "a été annulé" in str(cancelled["Subject"])
+    shown = json.loads(server.cli("bookings", "show", ref, "--json").stdout)
+    assert shown["status"] == "cancelled"

@@ -171,7 +171,7 @@ def test_unknown_locale_falls_back_to_business_default(
 ) -> None:
     """A reader whose language has no templates gets the business's default (English here)."""
     ref = make(demo_engine, now, next_tuesday, 10, "haircut", Origin.SELF_SERVICE)
-    _, text = bodies(build(demo_engine, ref, "confirmation", now, locale="fr"))
+    _, text = bodies(build(demo_engine, ref, "confirmation", now, locale="es"))
     assert "Tuesday" in text
 
 

@@ -20,6 +20,7 @@ from mailflow.bootstrap import App, build
 from mailflow.config import load_settings
 from mailflow.demo import seed_demo
 from mailflow.inbound.process import process_pending, store_raw
+from mailflow.services.business import update_business
 from mailflow.store.tables import Booking, Customer, InboundMessage, OutboxMessage
 from tests.conftest import berlin
 
@@ -43,13 +44,25 @@ def app(db_url: str, tmp_path: Path, now: datetime) -> Iterator[App]:
     application.close()
 
 
-def book(app: App, day: date, hour: int, now: datetime, *, service_slug: str, origin: Origin) -> str:
+MAX = services.CustomerInput(email="max@example.de", name="Max Mustermann", locale="de")
+
+
+def book(
+    app: App,
+    day: date,
+    hour: int,
+    now: datetime,
+    *,
+    service_slug: str,
+    origin: Origin,
+    customer: services.CustomerInput = MAX,
+) -> str:
     return services.create_booking(
         app.engine,
         business="contoso",
         service=service_slug,
         staff="bob@contoso.example",
-        customer=services.CustomerInput(email="max@example.de", name="Max Mustermann", locale="de"),
+        customer=customer,
         start=berlin(day, hour),
         origin=origin,
         actor=Actor(ActorKind.STAFF if origin is Origin.STAFF else ActorKind.CUSTOMER_LINK, "x"),
@@ -79,11 +92,11 @@ def parsed(row: OutboxMessage) -> EmailMessage:
     return message
 
 
-def customer_email(app: App, ref: str, kind: str) -> EmailMessage:
+def customer_email(app: App, ref: str, kind: str, *, recipient: str = "max@example.de") -> EmailMessage:
     rows = [
         r
         for r in queued(app)
-        if r.kind == kind and r.recipient == "max@example.de" and parsed(r)["X-Mailflow-Booking"] == ref
+        if r.kind == kind and r.recipient == recipient and parsed(r)["X-Mailflow-Booking"] == ref
     ]
     assert rows, f"no {kind} for {ref}"
     return parsed(rows[-1])
@@ -110,8 +123,8 @@ def reply_to(
     return reply.as_bytes()
 
 
-def feed(app: App, raw: bytes, now: datetime) -> InboundMessage:
-    row_id = store_raw(app.engine, raw, envelope_from="max@example.de", envelope_rcpt="", now=now)
+def feed(app: App, raw: bytes, now: datetime, *, sender: str = "max@example.de") -> InboundMessage:
+    row_id = store_raw(app.engine, raw, envelope_from=sender, envelope_rcpt="", now=now)
     process_pending(app.mailroom, now)
     with Session(app.engine) as session:
         return session.get_one(InboundMessage, row_id)
@@ -135,6 +148,80 @@ def test_german_stornieren_reply_cancels(app: App, next_tuesday: date, now: date
     assert status_of(app, ref)[0] == "cancelled"
     kinds = sorted((r.recipient, r.kind) for r in queued(app, mark))
     assert ("max@example.de", "cancelled") in kinds and ("bob@contoso.example", "booking_cancelled") in kinds
+
+
+CAMILLE = services.CustomerInput(email="camille@example.fr", name="Camille Martin", locale="fr")
+
+
+def offer_french(app: App, now: datetime) -> None:
+    """The business offers French too, as ``mailflow business update contoso --languages en,de,fr`` does."""
+    update_business(
+        app.engine,
+        "contoso",
+        {"languages": ["en", "de", "fr"]},
+        actor=Actor(ActorKind.SYSTEM, "test"),
+        now=now,
+    )
+
+
+def french_reply(original: EmailMessage, body: str) -> bytes:
+    """A reply as French Outlook writes it: "RE :" subject, the new text on top, the original quoted."""
+    reply = EmailMessage()
+    reply["From"] = f"Camille Martin <{CAMILLE.email}>"
+    reply["To"] = str(original["Reply-To"])
+    reply["Subject"] = f"RE\u00a0: {original['Subject']}"
+    reply["Message-ID"] = email.utils.make_msgid(domain="example.fr")
+    reply["In-Reply-To"] = str(original["Message-ID"])
+    reply["References"] = f"{original['References']} {original['Message-ID']}"
+    quoted = original.get_body(("plain",))
+    assert quoted is not None
+    reply.set_content(
+        f"{body}\n\n-----Message d'origine-----\nDe\u00a0: Contoso Salon <hello@contoso.example>\n"
+        f"Envoyé\u00a0: lundi 1 décembre 2026 10:00\nÀ\u00a0: {CAMILLE.email}\n"
+        f"Objet\u00a0: {original['Subject']}\n\n" + quoted.get_content()
+    )
+    return reply.as_bytes()
+
+
+def french_booking(app: App, day: date, now: datetime) -> tuple[str, EmailMessage]:
+    """With French offered, Camille's self-service consultation at 10:00 and its French confirmation."""
+    offer_french(app, now)
+    ref = book(app, day, 10, now, service_slug="consultation", origin=Origin.SELF_SERVICE, customer=CAMILLE)
+    confirmation = customer_email(app, ref, "confirmation", recipient=CAMILLE.email)
+    assert str(confirmation["Subject"]).startswith("Votre rendez-vous est confirmé")
+    return ref, confirmation
+
+
+def test_french_annuler_reply_cancels_and_is_answered_in_french(
+    app: App, next_tuesday: date, now: datetime
+) -> None:
+    """ "Annuler, s'il vous plaît" under a French confirmation cancels; Camille's answer is in French."""
+    ref, confirmation = french_booking(app, next_tuesday, now)
+    mark = last_id(app)
+
+    row = feed(app, french_reply(confirmation, "Annuler, s'il vous plaît"), now, sender=CAMILLE.email)
+
+    assert row.status == "done" and row.kind == "reply" and row.command == "cancel"
+    assert status_of(app, ref)[0] == "cancelled"
+    kinds = sorted((r.recipient, r.kind) for r in queued(app, mark))
+    assert (CAMILLE.email, "cancelled") in kinds and ("bob@contoso.example", "booking_cancelled") in kinds
+    answer = customer_email(app, ref, "cancelled", recipient=CAMILLE.email)
+    assert "a été annulé" in str(answer["Subject"])
+    text = answer.get_body(("plain",))
+    assert text is not None and "Bonjour Camille Martin" in text.get_content()
+
+
+def test_french_deplacer_reply_is_answered_with_french_slots(
+    app: App, next_tuesday: date, now: datetime
+) -> None:
+    """ "DEPLACER" (without its accent) is answered in French with numbered free times."""
+    ref, confirmation = french_booking(app, next_tuesday, now)
+    row = feed(app, french_reply(confirmation, "DEPLACER svp"), now, sender=CAMILLE.email)
+    assert row.command == "reschedule"
+    options = customer_email(app, ref, "reschedule_options", recipient=CAMILLE.email)
+    assert str(options["Subject"]) == "Choisissez un nouvel horaire pour votre rendez-vous"
+    text = options.get_body(("plain",))
+    assert text is not None and "uniquement le numéro" in text.get_content()
 
 
 def test_verschieben_then_number_reschedules_to_exactly_that_slot(

@@ -124,5 +124,5 @@ def test_preview_writes_html_with_and_without_button(seeded: Any, tmp_path: Path
         check=True,
     )
     assert "/m/" in with_button.read_text() and "/m/" not in without.read_text()
-    bad = seeded("templates", "preview", "reminder", "--locale", "fr")
+    bad = seeded("templates", "preview", "reminder", "--locale", "es")  # no Spanish templates
     assert bad.returncode == 2 and "unknown template locale" in bad.stderr

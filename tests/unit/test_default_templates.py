@@ -22,7 +22,7 @@ from markupsafe import escape
 
 import mailflow
 from mailflow.errors import InvalidInput
-from mailflow.outbound.render import Renderer
+from mailflow.outbound.render import Renderer, one_line
 from mailflow.outbound.samples import (
     CUSTOMER_KINDS,
     KINDS,
@@ -34,7 +34,7 @@ from mailflow.outbound.samples import (
 from mailflow.outbound.validate import MJML_TAGS
 
 TEMPLATE_DIR = Path(mailflow.__file__).parent / "templates"
-LOCALES = ("en", "de")
+LOCALES = ("en", "de", "fr")
 PARTS = (".subject.txt", ".mjml", ".txt")
 JINJA_TAG = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
 MJ_OPENING_TAG = re.compile(r"<(mj-[a-z-]+|mjml)\b([^>]*)>")
@@ -42,7 +42,7 @@ ATTRIBUTE = re.compile(r'([a-z-]+)="([^"]*)"')
 # Attributes whose value is copied verbatim into the HTML, so Jinja in them survives compilation.
 JINJA_SAFE_ATTRIBUTES = frozenset({"href", "src"})
 
-# Phrases that give away an English template left untranslated in the German folder.
+# Phrases that give away an English template left untranslated in the German or French folder.
 ENGLISH_TELLTALES = (
     "Manage booking",
     "Your booking",
@@ -62,8 +62,12 @@ ENGLISH_TELLTALES = (
 )
 
 # The reply-by-email hint of each locale (DESIGN §1: only with the button, only when replies work).
-REPLY_HINT = {"en": "reply CANCEL", "de": "mit STORNIEREN"}
-UNVERIFIED_WARNING = {"en": "Sender could not be verified", "de": "Absender konnte nicht verifiziert werden"}
+REPLY_HINT = {"en": "reply CANCEL", "de": "mit STORNIEREN", "fr": "par ANNULER"}
+UNVERIFIED_WARNING = {
+    "en": "Sender could not be verified",
+    "de": "Absender konnte nicht verifiziert werden",
+    "fr": "L’expéditeur n’a pas pu être vérifié",
+}
 
 
 # The renderer's own sandboxed environments (autoescaped HTML, plain text).
@@ -89,7 +93,7 @@ def compiled_html(locale: str, kind: str) -> str:
 
 def render(locale: str, kind: str, context: dict[str, Any]) -> Rendered:
     subject = TEXT_ENV.from_string(source(locale, kind, ".subject.txt").strip()).render(context)
-    subject = " ".join(subject.split())
+    subject = one_line(subject)
     context = {**context, "subject": subject}
     html = HTML_ENV.from_string(compiled_html(locale, kind)).render(context)
     text = TEXT_ENV.from_string(source(locale, kind, ".txt")).render(context)
@@ -132,7 +136,7 @@ def manage_url() -> str:
 
 
 def test_every_kind_ships_subject_mjml_and_text_in_every_locale() -> None:
-    """Each kind has its three parts in en and de, and nothing else is there."""
+    """Each kind has its three parts in en, de and fr, and nothing else is there."""
     expected = {f"{locale}/{kind}{part}" for locale, kind in ALL_TEMPLATES for part in PARTS}
     found = {str(path.relative_to(TEMPLATE_DIR)) for path in TEMPLATE_DIR.glob("*/*") if path.is_file()}
     assert found == expected
@@ -171,12 +175,21 @@ def test_only_standard_mjml_tags_are_used(locale: str, kind: str) -> None:
     assert used <= MJML_TAGS, used - MJML_TAGS
 
 
+@pytest.mark.parametrize("locale", [locale for locale in LOCALES if locale != "en"])
 @pytest.mark.parametrize("kind", KINDS)
-def test_german_templates_contain_no_english_boilerplate(kind: str) -> None:
-    """The German subject, body and text are German: none of the English tell-tale phrases."""
-    german = "".join(source("de", kind, part) for part in PARTS)
-    leftovers = [phrase for phrase in ENGLISH_TELLTALES if phrase in german]
+def test_translated_templates_contain_no_english_boilerplate(locale: str, kind: str) -> None:
+    """The German and French subject, body and text are translated: none of the English tell-tale phrases."""
+    translated = "".join(source(locale, kind, part) for part in PARTS)
+    leftovers = [phrase for phrase in ENGLISH_TELLTALES if phrase in translated]
     assert leftovers == []
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_french_templates_use_french_punctuation(kind: str) -> None:
+    """French puts a non-breaking space before ``:``, ``?``, ``!`` and ``;`` and inside « »."""
+    french = "".join(source("fr", kind, part) for part in PARTS)
+    words = re.sub(r"<[^>]*>|&\w+;", " ", JINJA_TAG.sub(" ", french))
+    assert re.findall(r"\w ?[:?!;](?=\s|$)|« | »", words, re.MULTILINE) == []
 
 
 # ---------------------------------------------------------------- rendering the samples
@@ -286,7 +299,11 @@ def test_reschedule_options_number_each_slot_and_link_it(locale: str) -> None:
         assert has_link(rendered, slot["url"])
         assert mentions(rendered, slot["when"])
         assert f"{slot['number']}. {slot['when']}" in rendered.text
-    number_hint = {"en": "reply to this email with just the number", "de": "mit der Nummer"}[locale]
+    number_hint = {
+        "en": "reply to this email with just the number",
+        "de": "mit der Nummer",
+        "fr": "uniquement le numéro",
+    }[locale]
     assert number_hint in rendered.html and number_hint in rendered.text
 
 
@@ -296,7 +313,11 @@ def test_reschedule_options_without_slots_say_so_and_give_instructions(locale: s
     context = sample_context("reschedule_options", "manage", locale)
     context["slots"] = []
     rendered = render(locale, "reschedule_options", context)
-    no_times = {"en": "could not find a free time", "de": "keine freie Zeit"}[locale]
+    no_times = {
+        "en": "could not find a free time",
+        "de": "keine freie Zeit",
+        "fr": "aucun créneau disponible",
+    }[locale]
     assert no_times in rendered.html and no_times in rendered.text
     assert mentions(rendered, context["change_instructions"])
 
@@ -311,7 +332,11 @@ def test_rescheduled_emails_show_old_and_new_time(locale: str, kind: str) -> Non
     assert mentions(rendered, context["old_booking"]["date"])
     assert mentions(rendered, context["old_booking"]["staff_name"])
     if kind == "booking_rescheduled":
-        before, after = {"en": ("Before", "After"), "de": ("Vorher", "Nachher")}[locale]
+        before, after = {
+            "en": ("Before", "After"),
+            "de": ("Vorher", "Nachher"),
+            "fr": ("Avant", "Après"),
+        }[locale]
         assert mentions(rendered, before) and mentions(rendered, after)
         assert mentions(rendered, context["changed_by"])
 
@@ -325,7 +350,7 @@ def test_cancellations_give_the_reason_only_when_there_is_one(locale: str, kind:
     assert reason
     assert mentions(render(locale, kind, context), reason)
     context["booking"]["cancel_reason"] = None
-    label = {"en": "Reason", "de": "Grund"}[locale]
+    label = {"en": "Reason", "de": "Grund", "fr": "Motif"}[locale]
     rendered = render(locale, kind, context)
     assert label not in rendered.html and label not in rendered.text
 
@@ -334,14 +359,18 @@ def test_cancellations_give_the_reason_only_when_there_is_one(locale: str, kind:
 def test_action_refused_explains_why_and_says_staff_know(locale: str) -> None:
     """The refusal names the action, gives the reason, and says the team has been told."""
     for variant, verb in (
-        ("manage", {"en": "move", "de": "verschoben"}),
-        ("no-manage", {"en": "cancel", "de": "storniert"}),
+        ("manage", {"en": "move", "de": "verschoben", "fr": "déplacer"}),
+        ("no-manage", {"en": "cancel", "de": "storniert", "fr": "annuler"}),
     ):
         context = sample_context("action_refused", variant, locale)
         rendered = render(locale, "action_refused", context)
         assert verb[locale] in rendered.subject
         assert mentions(rendered, context["refused"]["reason_text"])
-        told = {"en": "Our team has been told", "de": "Unser Team ist über Ihre Anfrage informiert"}[locale]
+        told = {
+            "en": "Our team has been told",
+            "de": "Unser Team ist über Ihre Anfrage informiert",
+            "fr": "Notre équipe a été informée de votre demande",
+        }[locale]
         assert told in rendered.html and told in rendered.text
 
 
@@ -356,7 +385,11 @@ def test_unverified_customer_message_warns_staff(locale: str) -> None:
     rendered = render(locale, "customer_message", context)
     assert warning in rendered.html and warning.lower() in rendered.text.lower()
     assert "someone@elsewhere.example" in rendered.html
-    reply = {"en": "Reply to this email", "de": "Antworten Sie einfach auf diese E-Mail"}[locale]
+    reply = {
+        "en": "Reply to this email",
+        "de": "Antworten Sie einfach auf diese E-Mail",
+        "fr": "Répondez à cet e-mail",
+    }[locale]
     assert reply in rendered.html and reply in rendered.text
 
 
@@ -383,7 +416,7 @@ def test_delivery_failure_names_recipient_reason_and_booking(locale: str) -> Non
         context["booking"]["customer_phone"],
     ):
         assert mentions(rendered, value)
-    kind_name = {"en": "reminder", "de": "Terminerinnerung"}[locale]
+    kind_name = {"en": "reminder", "de": "Terminerinnerung", "fr": "rappel de rendez-vous"}[locale]
     assert kind_name in rendered.html and kind_name in rendered.text
 
 
@@ -429,7 +462,9 @@ def test_sample_context_is_a_fresh_copy_in_the_asked_locale() -> None:
     assert sample_context("reminder", "no-manage", "de")["booking"]["date"] == "Dienstag, 3. März 2026"
     assert SAMPLE_CONTEXTS["reminder"]["no-manage"]["booking"]["date"] == "Tuesday, 3 March 2026"
     french = sample_context("reminder", "manage", "fr")
-    assert french["locale"] == "fr" and french["booking"]["date"] == "Tuesday, 3 March 2026"
+    assert french["locale"] == "fr" and french["booking"]["date"] == "mardi 3 mars 2026"
+    spanish = sample_context("reminder", "manage", "es")  # no hand-written strings: English ones
+    assert spanish["locale"] == "es" and spanish["booking"]["date"] == "Tuesday, 3 March 2026"
 
 
 def test_sample_context_rejects_unknown_kind_and_variant() -> None:

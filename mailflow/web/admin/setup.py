@@ -19,7 +19,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from mailflow import auth
 from mailflow.errors import InvalidInput, NotFound
-from mailflow.i18n import gettext
+from mailflow.i18n import gettext, language_names
 from mailflow.outbound.templates import default_locales
 from mailflow.services.business import complete_setup, setup_link_valid
 from mailflow.services.sessions import sign_in
@@ -29,7 +29,7 @@ from mailflow.web.deps import clock
 
 __all__ = ["LANGUAGE_NAMES", "router"]
 
-LANGUAGE_NAMES = {"en": "English", "de": "Deutsch"}
+LANGUAGE_NAMES = language_names()  # {code: name} of every language with a catalog
 FIELDS = (
     "name",
     "slug",
@@ -77,7 +77,7 @@ def form_page(request: Request, admin: Admin, token: str, form: FormState, statu
         status=status,
         form=form,
         token=token,
-        languages=[(code, LANGUAGE_NAMES.get(code, code)) for code in languages],
+        languages=list(language_names(languages).items()),
         zones=time_zones(),
         min_length=auth.MIN_PASSWORD_LENGTH,
         csrf=admin.csrf(request, "setup"),

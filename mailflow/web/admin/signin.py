@@ -27,7 +27,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from mailflow import auth
 from mailflow.errors import InvalidInput, NotFound
-from mailflow.i18n import N_, gettext, ngettext
+from mailflow.i18n import N_, gettext, language_names, ngettext
 from mailflow.ratelimit import RateLimiter
 from mailflow.services import account_links, accounts, sessions
 from mailflow.services.account_links import INVITE_LIFETIME, RESET_LIFETIME
@@ -58,7 +58,6 @@ NOTIFICATION_CHOICES = (
     ("booking_cancelled", N_("Cancelled bookings")),
     ("daily_agenda", N_("Daily agenda for the next day")),
 )
-LANGUAGE_NAMES = {"en": "English", "de": "Deutsch"}
 
 TOO_MANY_FOR_ADDRESS = N_(
     "Too many failed sign-ins for this address. Wait 15 minutes, or reset your password "
@@ -374,7 +373,7 @@ def account_page(
         {"key": key, "label": gettext(d.locale, label), "on": mine.notification_prefs.get(key, True)}
         for key, label in NOTIFICATION_CHOICES
     ]
-    languages = [(code, LANGUAGE_NAMES.get(code, code)) for code in mine.business_locales]
+    languages = list(language_names(mine.business_locales).items())
     locale = mine.locale
     return d.render(
         "account.html",
