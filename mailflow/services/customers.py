@@ -26,10 +26,11 @@ from sqlalchemy import Engine, delete, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from mailflow.booking.model import Actor, ActorKind
+from mailflow.booking.model import Actor, ActorKind, BookingStatus
 from mailflow.errors import InvalidInput, NotFound
 from mailflow.i18n import N_, Nn_
 from mailflow.services.common import apply_changes, audit, normalize_email
+from mailflow.services.reminders import ReminderStatus
 from mailflow.store import queries
 from mailflow.store.engine import read_session, write_session
 from mailflow.store.tables import (
@@ -263,7 +264,7 @@ def erase_customer(
             ahead = session.exec(
                 select(Booking.ref).where(
                     Booking.customer_id == pk(customer),
-                    Booking.status == "confirmed",
+                    Booking.status == BookingStatus.CONFIRMED,
                     col(Booking.end) > now,
                 )
             ).all()
@@ -296,8 +297,10 @@ def erase_customer(
             )
             session.execute(
                 update(Reminder)
-                .where(col(Reminder.booking_id).in_(booking_ids), col(Reminder.status) == "pending")
-                .values(status="dropped")
+                .where(
+                    col(Reminder.booking_id).in_(booking_ids), col(Reminder.status) == ReminderStatus.PENDING
+                )
+                .values(status=ReminderStatus.DROPPED)
             )
             mine = (col(OutboxMessage.recipient) == address, col(OutboxMessage.business_id) == pk(owner))
             session.execute(  # what was still to be sent to them never will be

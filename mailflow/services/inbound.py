@@ -24,6 +24,7 @@ from sqlmodel import Session, col, select
 
 from mailflow.booking.model import Actor, ActorKind, BookingStatus
 from mailflow.kinds import InboundStatus
+from mailflow.outbound.outbox import OutboxStatus
 from mailflow.services.common import audit
 from mailflow.services.free_slots import OfferedSlot, find_slots
 from mailflow.store.engine import read_session, write_session
@@ -354,7 +355,7 @@ def record_bounce(
         if sent is None:
             sent = session.exec(
                 select(OutboxMessage)
-                .where(OutboxMessage.recipient == address, OutboxMessage.status == "sent")
+                .where(OutboxMessage.recipient == address, OutboxMessage.status == OutboxStatus.SENT)
                 .order_by(col(OutboxMessage.id).desc())
             ).first()
         if sent is not None:

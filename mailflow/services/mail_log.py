@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 
 from mailflow.errors import NotFound
 from mailflow.i18n import N_
+from mailflow.outbound.outbox import OutboxStatus
 from mailflow.store import queries
 from mailflow.store.engine import read_session
 from mailflow.store.tables import Booking, InboundMessage, OutboxMessage, pk
@@ -94,7 +95,7 @@ def list_outbox(
                 status=row.status,
                 attempts=row.attempts,
                 created_at=row.created_at,
-                next_attempt_at=row.next_attempt_at if row.status == "queued" else None,
+                next_attempt_at=row.next_attempt_at if row.status == OutboxStatus.QUEUED else None,
                 sent_at=row.sent_at,
                 last_error=row.last_error,
                 message_id=row.message_id,

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from mailflow.booking.model import Actor
+from mailflow.booking.model import Actor, BookingStatus
 from mailflow.errors import InvalidInput
 from mailflow.i18n import N_
 from mailflow.services.bookings import BookingView, view_of
@@ -195,7 +195,7 @@ def affected_bookings(
     """Confirmed bookings of ``business`` (of one staff member) overlapping ``[start, end)``."""
     statement = select(Booking).where(
         Booking.business_id == business.id,
-        Booking.status == "confirmed",
+        Booking.status == BookingStatus.CONFIRMED,
         col(Booking.start) < end,
         col(Booking.end) > start,
     )

@@ -19,7 +19,7 @@ PACKAGE = ROOT / "mailflow"
 LIMIT = 500  # lines per module; Alembic migrations aside
 CORE = "mailflow.booking"
 CORE_MAY_IMPORT = ("mailflow.errors",)
-ENTRY_POINTS = ("mailflow.__main__", "mailflow.cli", "mailflow.cli_common", "mailflow.cli_setup")
+ENTRY_POINTS = ("mailflow.__main__", "mailflow.cli")
 """The modules that may start the process: the CLI (the ``mailflow.cli`` package, all its
 modules) and ``python -m mailflow``. mailflow has no ASGI factory of its own: the web
 application is built by ``mailflow.runtime`` (``serve --roles web``)."""
@@ -32,8 +32,6 @@ ADAPTERS = (
     "mailflow.api",
     "mailflow.__main__",
     "mailflow.cli",
-    "mailflow.cli_common",
-    "mailflow.cli_setup",
     "mailflow.demo",
     "mailflow.inbound",
     "mailflow.runtime",
