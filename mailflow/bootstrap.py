@@ -19,6 +19,7 @@ from mailflow.config import ImapAccount, Settings, parse_imap_url, resolve_secre
 from mailflow.outbound.dispatch import Dispatcher
 from mailflow.outbound.message import EmailBuilder, MailSettings
 from mailflow.outbound.notifier import Notifier
+from mailflow.outbound.return_path import ReturnPaths
 from mailflow.outbound.transports import Transport, transport_from_url
 from mailflow.store.engine import make_engine
 
@@ -68,14 +69,19 @@ def build(settings: Settings) -> App:
     engine = make_engine(settings.database_url)
     transport = transport_from_url(settings.outbound_url)
     notifier = Notifier(EmailBuilder(MailSettings(settings.public_url, settings.inbound_domain)))
+    secret_key = resolve_secret_key(settings)
     dispatcher = Dispatcher(
-        engine, transport, report_failure=notifier.report_failure, lease=settings.claim_lease
+        engine,
+        transport,
+        report_failure=notifier.report_failure,
+        lease=settings.claim_lease,
+        return_paths=ReturnPaths(secret_key, settings.inbound_domain),
     )
     return App(
         imap_account=parse_imap_url(settings.imap_url) if settings.imap_url else None,
         settings=settings,
         engine=engine,
-        secret_key=resolve_secret_key(settings),
+        secret_key=secret_key,
         transport=transport,
         notifier=notifier,
         dispatcher=dispatcher,

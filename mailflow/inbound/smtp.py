@@ -1,7 +1,9 @@
 """The inbound SMTP and LMTP servers (aiosmtpd): check, store, answer 250; the worker judges later.
 
-Only ``reply+<key>@<inbound domain>`` (a key we issued) and ``bounce+<ref>@``
-are accepted: an unknown key gets ``550 5.1.1`` at RCPT, a foreign domain
+Only ``reply+<key>@<inbound domain>`` (a key we issued) and
+``bounce+<outbox id>.<signature>@`` (a return path we signed, of an email we
+queued) are accepted: an unknown key, an unsigned or unknown return path get
+``550 5.1.1`` at RCPT, a foreign domain
 ``550 5.7.1``; a message over the size limit gets ``552`` (aiosmtpd's
 ``data_size_limit``). The raw bytes and the InboundMessage row are committed
 before the ``250``, one row per accepted recipient; then the inbound job is
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import queue
 import re
@@ -29,7 +32,9 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from mailflow.config import parse_bind
 from mailflow.errors import ConfigError
+from mailflow.outbound.return_path import ReturnPaths
 from mailflow.ratelimit import RateLimiter
+from mailflow.services.bounces import outbox_exists
 from mailflow.services.inbound import reply_key_exists
 from mailflow.services.inbound_store import Received, store_many
 
@@ -142,6 +147,7 @@ class InboundHandler:
         self.storer = storer or GroupStore(app)
         self.rate = rate
         self.domain = app.settings.inbound_domain
+        self.return_paths = ReturnPaths(app.secret_key, self.domain)
         self.lmtp = lmtp
         self.on_stored = on_stored
 
@@ -165,13 +171,19 @@ class InboundHandler:
         if match is None:
             return "550 5.1.1 no such recipient"
         if match.group(1) == "reply":
-            try:
-                known = await asyncio.to_thread(reply_key_exists, self.app.engine, match.group(2))
-            except Exception as exc:  # the database is away: the sender must retry, not bounce the reply
-                log.warning("could not look up a reply key (%s): deferring %s", type(exc).__name__, address)
-                return "451 4.3.0 temporary lookup failure, please retry"
-            if not known:
-                return "550 5.1.1 unknown reply address"
+            lookup: Callable[[], bool] = functools.partial(reply_key_exists, self.app.engine, match.group(2))
+        else:
+            outbox_id = self.return_paths.outbox_id_of_key(match.group(2))
+            if outbox_id is None:  # not signed by us: a forged bounce never reaches the pipeline
+                return "550 5.1.1 unknown return path"
+            lookup = functools.partial(outbox_exists, self.app.engine, outbox_id)
+        try:
+            known = await asyncio.to_thread(lookup)
+        except Exception as exc:  # the database is away: the sender must retry, not bounce the reply
+            log.warning("could not look up a recipient (%s): deferring %s", type(exc).__name__, address)
+            return "451 4.3.0 temporary lookup failure, please retry"
+        if not known:
+            return f"550 5.1.1 unknown {match.group(1)} address"
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
 

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 from mailflow import services as use_cases
 from mailflow.booking.model import Actor, ActorKind
 from mailflow.errors import BookingConflict, InvalidInput, PolicyRefused, SlotUnavailable
+from mailflow.inbound.bounce_target import take_bounce
 from mailflow.inbound.commands import Command, CommandKind
 from mailflow.inbound.parse import ParsedMessage
 from mailflow.inbound.rules import Classification
@@ -163,7 +164,7 @@ def classify(msg: Inbound) -> Next:
         outcome.add(verdict.rule, verdict.verdict, verdict.detail)
     if classification.kind == "bounce":
         if classification.bounce is not None:
-            store.record_bounce(msg.session, msg.app.notifier, classification.bounce, outcome, msg.now)
+            take_bounce(msg, classification.bounce)
         return STOP
     if classification.kind == "feedback_report":
         outcome.add("complaint", "recorded", msg.parsed.from_address or "")

@@ -44,10 +44,7 @@ class Notifier:
         self.builder = builder
 
     def envelope_from(self, facts: BookingFacts) -> str:
-        """The SMTP return path: our bounce address when replies reach us, else the sender."""
-        domain = self.builder.settings.inbound_domain
-        if domain:
-            return f"bounce+{facts.booking.ref.lower()}@{domain}"
+        """The business's sender: the SMTP return path unless the dispatcher signs one per email (VERP)."""
         return facts.business.sender_email or facts.business.email
 
     def _send(

@@ -20,6 +20,7 @@ from mailflow.bootstrap import App, build
 from mailflow.config import load_settings
 from mailflow.demo import seed_demo
 from mailflow.inbound.process import process_pending, store_raw
+from mailflow.outbound.return_path import ReturnPaths
 from mailflow.store.tables import Booking, Customer, InboundMessage, OutboxMessage
 from tests.conftest import berlin
 
@@ -259,8 +260,11 @@ def test_permanent_bounce_marks_the_customer_and_tells_the_admin(
     """A 5.1.1 DSN for the customer's confirmation marks the address bouncing and reports it."""
     ref = book(app, next_tuesday, 10, now, service_slug="consultation", origin=Origin.SELF_SERVICE)
     confirmation = customer_email(app, ref, "confirmation")
+    sent = next(r for r in queued(app) if r.message_id == confirmation["Message-ID"])
+    assert sent.id is not None
+    return_path = ReturnPaths(app.secret_key, DOMAIN).address(sent.id)
     dsn = (
-        f"From: MAILER-DAEMON@mx.example.de\r\nTo: bounce+{ref.lower()}@{DOMAIN}\r\n"
+        f"From: MAILER-DAEMON@mx.example.de\r\nTo: {return_path}\r\n"
         "Subject: Undelivered Mail Returned to Sender\r\n"
         "MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\r\n"
         "--b\r\nContent-Type: text/plain\r\n\r\nThis is the mail system.\r\n"

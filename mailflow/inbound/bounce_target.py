@@ -1,0 +1,60 @@
+"""Which email of ours a bounce is about: the signed return path first, a reply address as fallback.
+
+The classification step calls :func:`take_bounce` for a message of kind
+``bounce``. The report's text says what happened (who, 4.x.x or 5.x.x); it
+never decides on its own whom a bounce concerns, as anybody can write one:
+
+1. the message reached ``bounce+<outbox id>.<signature>@`` (the envelope
+   recipient, else Delivered-To/To/Cc, else the returned copy of our email):
+   a signature we made names the outbox row, whose recipient failed;
+2. else it reached ``reply+<key>@`` (an MTA that answers the From or Reply-To):
+   the key names a booking, and only a reported address we sent that booking's
+   mail to is acted on;
+3. else nothing changes; the verdict says why.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mailflow.inbound.reports import BounceInfo
+from mailflow.outbound.return_path import ReturnPaths
+from mailflow.services import bounces
+from mailflow.services import inbound as store
+
+if TYPE_CHECKING:
+    from mailflow.inbound.steps import Inbound
+
+__all__ = ["return_path_outbox_id", "take_bounce"]
+
+
+def take_bounce(msg: Inbound, info: BounceInfo) -> None:
+    """Record the bounce ``info`` of ``msg`` on the one email (and recipient) it may concern."""
+    domain = msg.app.settings.inbound_domain
+    paths = ReturnPaths(msg.app.secret_key, domain)
+    rcpts = [msg.row.envelope_rcpt] if msg.row.envelope_rcpt else []
+    outbox_id = return_path_outbox_id(msg, paths, rcpts, info)
+    if outbox_id is not None:
+        msg.outcome.add("bounce_target", "return_path", str(outbox_id))
+        notifier = msg.app.notifier
+        bounces.record_return_path_bounce(msg.session, notifier, info, outbox_id, msg.outcome, msg.now)
+        return
+    addresses = [*rcpts, *msg.parsed.to_addresses, *msg.parsed.delivered_to, *msg.parsed.cc_addresses]
+    found = store.find_target(msg.session, addresses, [], domain) if domain else None
+    if found is None or found.booking_id is None:
+        msg.outcome.add("bounce_target", "none", "not sent to a return path or reply address of ours")
+        return
+    msg.outcome.add("bounce_target", "reply_key", found.key or "")
+    bounces.record_reply_bounce(msg.session, msg.app.notifier, info, found.booking_id, msg.outcome, msg.now)
+
+
+def return_path_outbox_id(msg: Inbound, paths: ReturnPaths, rcpts: list[str], info: BounceInfo) -> int | None:
+    """The outbox id of the first return path we signed that the bounce was sent to, or None."""
+    parsed = msg.parsed
+    for address in [*rcpts, *parsed.delivered_to, *parsed.to_addresses, *parsed.cc_addresses]:
+        outbox_id = paths.outbox_id(address)
+        if outbox_id is not None:
+            return outbox_id
+    if info.return_path_key:  # named in the returned copy of our email (Return-Path, Sender)
+        return paths.outbox_id_of_key(info.return_path_key)
+    return None
