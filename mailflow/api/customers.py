@@ -8,14 +8,14 @@ from fastapi import APIRouter, Depends, Query
 
 from mailflow.api.keys import ApiCaller
 from mailflow.api.models import MAX_OFFSET, CustomerOut
-from mailflow.services import customers
+from mailflow.services import bounces, customers
 
 if TYPE_CHECKING:
     from mailflow.api.context import Api
 
 
 def add_routes(router: APIRouter, api: Api) -> None:
-    """List customers; one by address."""
+    """List customers; one by address; clear an address's bounce flag."""
 
     @router.get("/customers", response_model=list[CustomerOut], tags=["customers"])
     def list_customers(
@@ -34,3 +34,11 @@ def add_routes(router: APIRouter, api: Api) -> None:
     def get_customer(email: str, caller: ApiCaller = Depends(api.caller)) -> dict[str, Any]:
         """One customer by email; 404 when the business has none with that address."""
         return customers.get_customer(api.app.engine, caller.business_slug, email).to_json()
+
+    @router.post("/customers/{email}/clear-bouncing", response_model=CustomerOut, tags=["customers"])
+    def clear_bouncing(email: str, caller: ApiCaller = Depends(api.caller)) -> dict[str, Any]:
+        """Send to this address again after a bounce (the flag is cleared); 404 for no such customer."""
+        view = bounces.clear_bouncing(
+            api.app.engine, caller.business_slug, email, actor=api.actor(caller), now=api.clock()
+        )
+        return view.to_json()

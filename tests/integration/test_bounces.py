@@ -8,10 +8,14 @@ PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+import email
+import json
+import mailbox
 import uuid
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlmodel import Session, col, select
@@ -295,3 +299,43 @@ def test_an_admin_clears_the_flag_and_mail_flows_again(app: App, next_tuesday: d
     assert ("confirmation", "ada@example.com") in [(r.kind, r.recipient) for r in outbox(app, mark)]
     with pytest.raises(NotFound):
         clear_bouncing(app.engine, "contoso", "nobody@example.com", actor=ADMIN, now=now)
+
+
+def test_cli_feed_of_a_bounce_then_clear_bouncing(run_cli: Any, tmp_path: Path) -> None:
+    """`inbound feed --rcpt <return path>` marks the customer; `customers clear-bouncing` lifts it."""
+    assert run_cli("db", "upgrade").returncode == 0
+    assert run_cli("demo").returncode == 0
+    created = run_cli(
+        "bookings", "create", "--service", "consultation", "--staff", "bob@contoso.example",
+        "--customer-email", "zoe@example.org", "--customer-name", "Zoe",
+        "--start", "2030-03-05T10:00:00+01:00", "--json", check=True,
+    )  # fmt: skip
+    ref = json.loads(created.stdout)["ref"]
+    run_cli("run-once", check=True)
+    box = mailbox.Maildir(tmp_path / "data" / "outbox", factory=None, create=False)
+    confirmation = next(
+        message
+        for message in (email.message_from_bytes(box.get_bytes(k)) for k in box.iterkeys())
+        if message["X-Mailflow-Booking"] == ref and message["To"] == "Zoe <zoe@example.org>"
+    )
+    address = str(confirmation["Return-Path"]).strip("<>")
+    assert address.startswith("bounce+") and address.endswith("@mailflow.localhost")
+    forged = tmp_path / "forged.eml"
+    forged.write_bytes(dsn("bounce+anything@mailflow.localhost", "zoe@example.org"))
+    real = tmp_path / "bounce.eml"
+    real.write_bytes(dsn(address, "zoe@example.org"))
+
+    def exported() -> bool:
+        data = json.loads(run_cli("customers", "export", "zoe@example.org", check=True).stdout)
+        return bool(data["customers"][0]["bouncing"])
+
+    run_cli("inbound", "feed", str(forged), "--rcpt", "bounce+anything@mailflow.localhost", check=True)
+    run_cli("run-once", check=True)
+    assert exported() is False
+    run_cli("inbound", "feed", str(real), "--rcpt", address, check=True)
+    run_cli("run-once", check=True)
+    assert exported() is True
+    cleared = run_cli("customers", "clear-bouncing", "zoe@example.org", "--json", check=True)
+    assert json.loads(cleared.stdout)["bouncing"] is False and exported() is False
+    missing = run_cli("customers", "clear-bouncing", "nobody@example.org")
+    assert missing.returncode != 0 and len(missing.stderr.strip().splitlines()) == 1
