@@ -15,42 +15,56 @@ never decides on its own whom a bounce concerns, as anybody can write one:
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING
 
+from mailflow.inbound.parse import ParsedMessage
 from mailflow.inbound.reports import BounceInfo
 from mailflow.outbound.return_path import ReturnPaths
 from mailflow.services import bounces
 from mailflow.services import inbound as store
+from mailflow.services.inbound import Outcome
 
 if TYPE_CHECKING:
-    from mailflow.inbound.steps import Inbound
+    from sqlmodel import Session
+
+    from mailflow.outbound.notifier import Notifier
 
 __all__ = ["return_path_outbox_id", "take_bounce"]
 
 
-def take_bounce(msg: Inbound, info: BounceInfo) -> None:
-    """Record the bounce ``info`` of ``msg`` on the one email (and recipient) it may concern."""
-    domain = msg.app.settings.inbound_domain
-    paths = ReturnPaths(msg.app.secret_key, domain)
-    rcpts = [msg.row.envelope_rcpt] if msg.row.envelope_rcpt else []
-    outbox_id = return_path_outbox_id(msg, paths, rcpts, info)
+def take_bounce(
+    session: Session,
+    notifier: Notifier,
+    paths: ReturnPaths,
+    parsed: ParsedMessage,
+    rcpts: list[str],
+    info: BounceInfo,
+    outcome: Outcome,
+    now: datetime,
+) -> None:
+    """Record the bounce ``info`` on the one email (and recipient) it may concern.
+
+    ``rcpts`` are the envelope recipients (none for a message fetched over IMAP).
+    """
+    outbox_id = return_path_outbox_id(parsed, paths, rcpts, info)
     if outbox_id is not None:
-        msg.outcome.add("bounce_target", "return_path", str(outbox_id))
-        notifier = msg.app.notifier
-        bounces.record_return_path_bounce(msg.session, notifier, info, outbox_id, msg.outcome, msg.now)
+        outcome.add("bounce_target", "return_path", str(outbox_id))
+        bounces.record_return_path_bounce(session, notifier, info, outbox_id, outcome, now)
         return
-    addresses = [*rcpts, *msg.parsed.to_addresses, *msg.parsed.delivered_to, *msg.parsed.cc_addresses]
-    found = store.find_target(msg.session, addresses, [], domain) if domain else None
+    addresses = [*rcpts, *parsed.to_addresses, *parsed.delivered_to, *parsed.cc_addresses]
+    found = store.find_target(session, addresses, [], paths.domain) if paths.domain else None
     if found is None or found.booking_id is None:
-        msg.outcome.add("bounce_target", "none", "not sent to a return path or reply address of ours")
+        outcome.add("bounce_target", "none", "not sent to a return path or reply address of ours")
         return
-    msg.outcome.add("bounce_target", "reply_key", found.key or "")
-    bounces.record_reply_bounce(msg.session, msg.app.notifier, info, found.booking_id, msg.outcome, msg.now)
+    outcome.add("bounce_target", "reply_key", found.key or "")
+    bounces.record_reply_bounce(session, notifier, info, found.booking_id, outcome, now)
 
 
-def return_path_outbox_id(msg: Inbound, paths: ReturnPaths, rcpts: list[str], info: BounceInfo) -> int | None:
+def return_path_outbox_id(
+    parsed: ParsedMessage, paths: ReturnPaths, rcpts: list[str], info: BounceInfo
+) -> int | None:
     """The outbox id of the first return path we signed that the bounce was sent to, or None."""
-    parsed = msg.parsed
     for address in [*rcpts, *parsed.delivered_to, *parsed.to_addresses, *parsed.cc_addresses]:
         outbox_id = paths.outbox_id(address)
         if outbox_id is not None:

@@ -37,6 +37,7 @@ from mailflow.inbound.parse import ParsedMessage
 from mailflow.inbound.rules import Classification
 from mailflow.kinds import STAFF_KINDS, EmailKind
 from mailflow.outbound.context import decide, load_facts
+from mailflow.outbound.return_path import ReturnPaths
 from mailflow.services import inbound as store
 from mailflow.services.inbound import Outcome, Stored, Target
 
@@ -164,7 +165,12 @@ def classify(msg: Inbound) -> Next:
         outcome.add(verdict.rule, verdict.verdict, verdict.detail)
     if classification.kind == "bounce":
         if classification.bounce is not None:
-            take_bounce(msg, classification.bounce)
+            app, rcpt = msg.app, msg.row.envelope_rcpt
+            paths = ReturnPaths(app.secret_key, app.settings.inbound_domain)
+            rcpts = [rcpt] if rcpt else []
+            take_bounce(
+                msg.session, app.notifier, paths, msg.parsed, rcpts, classification.bounce, outcome, msg.now
+            )
         return STOP
     if classification.kind == "feedback_report":
         outcome.add("complaint", "recorded", msg.parsed.from_address or "")

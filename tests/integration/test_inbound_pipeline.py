@@ -423,6 +423,31 @@ def test_machine_mail_from_the_corpus_never_acts_or_answers(app: App, corpora: P
     assert queued(app) == []
 
 
+def test_flufl_bounce_corpus_at_a_real_reply_address_never_acts(
+    app: App, corpora: Path, next_tuesday: date, now: datetime
+) -> None:
+    """117 bounces of many MTAs sent to a booking's reply address: no action, no answer, nobody marked."""
+    ref = book(app, next_tuesday, 10, now, service_slug="consultation", origin=Origin.SELF_SERVICE)
+    reply_address = str(customer_email(app, ref, "confirmation")["Reply-To"].addresses[0].addr_spec)
+    mark = last_id(app)
+    files = sorted((corpora / "flufl-bounce" / "data").iterdir())
+    ids = [
+        store_raw(app.engine, path.read_bytes(), envelope_from="", envelope_rcpt=reply_address, now=now)
+        for path in files
+    ]
+    process_pending(app, now)
+    with Session(app.engine) as session:
+        rows = session.exec(select(InboundMessage).where(col(InboundMessage.id).in_(ids))).all()
+        assert not any(c.bouncing for c in session.exec(select(Customer)))
+    assert len(rows) == len(files) >= 117 and all(row.status == "done" for row in rows)
+    judged = [row for row in rows if row.verdicts[-1]["verdict"] != "duplicate"]
+    people = [row for row in judged if row.kind not in {"bounce", "auto_reply", "feedback_report", "loop"}]
+    assert len(people) == 1  # groupwise_03.txt: a hotel's answer by hand (see test_inbound_corpora)
+    assert all(row.command is None for row in judged if row not in people)
+    assert [r.kind for r in queued(app, mark)] == ["customer_message"]  # that one reaches staff, unverified
+    assert status_of(app, ref)[0] == "confirmed"
+
+
 def test_key_of_another_booking_does_not_act_for_its_sender(
     app: App, next_tuesday: date, now: datetime
 ) -> None:
