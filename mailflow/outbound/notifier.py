@@ -191,7 +191,12 @@ class Notifier:
     ) -> None:
         """A staff member's answer to a forwarded message reaches the customer, from the business."""
         facts = load_facts(session, booking)
-        staff = session.exec(select(Staff).where(Staff.email == staff_email)).first() or facts.staff
+        staff = (
+            session.exec(
+                select(Staff).where(Staff.business_id == booking.business_id, Staff.email == staff_email)
+            ).first()
+            or facts.staff
+        )
         relayed = {
             "from_name": staff.name or staff.email,
             "from_email": staff.email,

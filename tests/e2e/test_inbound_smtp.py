@@ -320,3 +320,16 @@ def test_bounce_at_a_signed_return_path_marks_that_recipient(server: Server, nex
         time.sleep(0.2)
     assert is_bouncing(server, "max@example.de")
     assert not is_bouncing(server, "ada@example.com")
+
+
+def test_cancel_from_two_addresses_does_not_cancel(server: Server, next_tuesday: date) -> None:
+    """Issue 16, item 6: ``From: max@…, mallory@…`` + "Stornieren" reaches staff, cancels nothing."""
+    ref, confirmation = book(server, next_tuesday, 15)
+    address, raw = reply(confirmation, "Stornieren", "<two-froms-1@evil.example>")
+    raw = raw.replace(
+        b"From: Max Mustermann <max@example.de>", b"From: max@example.de, mallory@evil.example", 1
+    )
+    with smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=10) as client:
+        assert client.sendmail("mallory@evil.example", [address], raw) == {}
+    server.wait_for("customer_message", ref)  # processed: handed to staff as an unverified message
+    assert json.loads(server.cli("bookings", "show", ref, "--json").stdout)["status"] == "confirmed"
