@@ -224,7 +224,7 @@ def test_return_path_found_in_the_headers_when_the_envelope_is_unknown(
     assert {"rule": "bounce_target", "verdict": "return_path"}.items() <= next(
         v for v in row.verdicts if v["rule"] == "bounce_target"
     ).items()
-    assert bouncing(app) == {next(iter(bouncing(app))): True}
+    assert list(bouncing(app).values()) == [True]
 
 
 def test_temporary_bounce_marks_nobody(app: App, next_tuesday: date, now: datetime) -> None:
