@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from mailflow import services
 from mailflow.booking.model import Actor, ActorKind, Origin
@@ -33,6 +33,8 @@ from mailflow.services.bounces import clear_bouncing
 from mailflow.services.inbound_store import store_raw
 from mailflow.store.tables import AuditEvent, Business, Customer, InboundMessage, OutboxMessage
 from tests.conftest import berlin
+from tests.integration.test_inbound_pipeline import last_id
+from tests.integration.test_inbound_pipeline import queued as outbox
 
 DOMAIN = "replies.contoso.example"
 ADMIN = Actor(ActorKind.STAFF, "admin@contoso.example")
@@ -74,20 +76,6 @@ def book(app: App, day: date, hour: int, now: datetime, email: str, name: str) -
         public_url=app.settings.public_url,
         **app.booking_kwargs(),
     ).ref
-
-
-def outbox(app: App, since: int = 0) -> list[OutboxMessage]:
-    with Session(app.engine) as session:
-        return list(
-            session.exec(
-                select(OutboxMessage).where(col(OutboxMessage.id) > since).order_by(col(OutboxMessage.id))
-            )
-        )
-
-
-def last_id(app: App) -> int:
-    rows = outbox(app)
-    return (rows[-1].id or 0) if rows else 0
 
 
 def email_to(app: App, recipient: str, kind: str = "confirmation") -> OutboxMessage:

@@ -448,7 +448,7 @@ def test_small_mta_plain_text_bounce_from_mailer_daemon_without_address() -> Non
 
 
 def test_a_mail_system_display_name_is_a_machine_sender() -> None:
-    """ "Mail Delivery Subsystem" makes a failure subject a bounce even from an ordinary address."""
+    """A mail system's display name makes a failure subject a bounce even from an ordinary address."""
     raw = mail(
         "Sorry, ada@example.com does not exist here.",
         From="Mail Delivery Subsystem <mx-notify@tiny.example>",
