@@ -152,7 +152,8 @@ def clear_bouncing(
 ) -> CustomerView:
     """Let emails reach ``email_address`` again at ``business``: its bounce flag is cleared.
 
-    Audited as ``customer.bouncing_cleared`` (on no booking). Returns the customer.
+    Audited as ``customer.bouncing_cleared`` (on no booking, with the customer's id, not the
+    address, so an erasure leaves nothing personal there). Returns the customer.
     ``NotFound`` when the business has no customer with that address.
 
     >>> clear_bouncing(engine, "contoso", "ada@example.com", actor=admin, now=now).bouncing
@@ -175,8 +176,8 @@ def clear_bouncing(
                 action="customer.bouncing_cleared",
                 actor=actor,
                 at=now,
-                before={"bouncing": True},
-                after={"bouncing": False},
+                before={"customer_id": customer.id, "bouncing": True},
+                after={"customer_id": customer.id, "bouncing": False},
             )
         return CustomerView(
             customer.email,
