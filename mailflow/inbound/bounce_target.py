@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     from mailflow.outbound.notifier import Notifier
 
-__all__ = ["return_path_outbox_id", "take_bounce"]
+__all__ = ["return_path_candidates", "take_bounce"]
 
 
 def take_bounce(
@@ -47,7 +47,7 @@ def take_bounce(
 
     ``rcpts`` are the envelope recipients (none for a message fetched over IMAP).
     """
-    outbox_id = return_path_outbox_id(parsed, paths, rcpts, info)
+    outbox_id = bounces.signed_outbox_id(session, paths, return_path_candidates(parsed, paths, rcpts, info))
     if outbox_id is not None:
         outcome.add("bounce_target", "return_path", str(outbox_id))
         bounces.record_return_path_bounce(session, notifier, info, outbox_id, outcome, now)
@@ -61,14 +61,17 @@ def take_bounce(
     bounces.record_reply_bounce(session, notifier, info, found.booking_id, outcome, now)
 
 
-def return_path_outbox_id(
+def return_path_candidates(
     parsed: ParsedMessage, paths: ReturnPaths, rcpts: list[str], info: BounceInfo
-) -> int | None:
-    """The outbox id of the first return path we signed that the bounce was sent to, or None."""
-    for address in [*rcpts, *parsed.delivered_to, *parsed.to_addresses, *parsed.cc_addresses]:
-        outbox_id = paths.outbox_id(address)
-        if outbox_id is not None:
-            return outbox_id
+) -> list[tuple[int, str]]:
+    """``(outbox id, signature)`` of every return path of ours the bounce was sent to, most trusted first.
+
+    The envelope, then Delivered-To, To and Cc, then the returned copy of our email; the
+    signatures are checked against the emails by ``bounces.signed_outbox_id``.
+    """
+    found = [
+        paths.parse(a) for a in [*rcpts, *parsed.delivered_to, *parsed.to_addresses, *parsed.cc_addresses]
+    ]
     if info.return_path_key:  # named in the returned copy of our email (Return-Path, Sender)
-        return paths.outbox_id_of_key(info.return_path_key)
-    return None
+        found.append(paths.parse_key(info.return_path_key))
+    return list(dict.fromkeys(candidate for candidate in found if candidate is not None))

@@ -34,7 +34,7 @@ from mailflow.config import parse_bind
 from mailflow.errors import ConfigError
 from mailflow.outbound.return_path import ReturnPaths
 from mailflow.ratelimit import RateLimiter
-from mailflow.services.bounces import outbox_exists
+from mailflow.services.bounces import return_path_is_ours
 from mailflow.services.inbound import reply_key_exists
 from mailflow.services.inbound_store import Received, store_many
 
@@ -173,10 +173,10 @@ class InboundHandler:
         if match.group(1) == "reply":
             lookup: Callable[[], bool] = functools.partial(reply_key_exists, self.app.engine, match.group(2))
         else:
-            outbox_id = self.return_paths.outbox_id_of_key(match.group(2))
-            if outbox_id is None:  # not signed by us: a forged bounce never reaches the pipeline
-                return "550 5.1.1 unknown return path"
-            lookup = functools.partial(outbox_exists, self.app.engine, outbox_id)
+            signed = self.return_paths.parse_key(match.group(2))
+            if signed is None:  # not even the form of ours: a forged bounce never reaches the pipeline
+                return "550 5.1.1 unknown bounce address"
+            lookup = functools.partial(return_path_is_ours, self.app.engine, self.return_paths, *signed)
         try:
             known = await asyncio.to_thread(lookup)
         except Exception as exc:  # the database is away: the sender must retry, not bounce the reply

@@ -139,7 +139,7 @@ class Dispatcher:
         """``bounce+<outbox id>.<signature>@`` with VERP, else the sender stored at enqueue."""
         if self.return_paths is None:
             return message.envelope_from
-        return self.return_paths.envelope_sender(message.id, message.envelope_from)
+        return self.return_paths.envelope_sender(message.id, message.message_id, message.envelope_from)
 
     async def _record_sent(
         self,

@@ -19,6 +19,7 @@ of a bounce by a ``delivery_failed`` email at most once per address and day.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -27,6 +28,7 @@ from sqlmodel import Session, col, select
 
 from mailflow.booking.model import Actor, ActorKind, BookingStatus
 from mailflow.errors import NotFound
+from mailflow.outbound.return_path import ReturnPaths
 from mailflow.services.common import audit, normalize_email
 from mailflow.services.customers import CustomerView
 from mailflow.store import queries
@@ -41,33 +43,42 @@ if TYPE_CHECKING:
 __all__ = [
     "ADMIN_NOTICE_INTERVAL",
     "clear_bouncing",
-    "outbox_exists",
     "record_reply_bounce",
     "record_return_path_bounce",
+    "return_path_is_ours",
+    "signed_outbox_id",
 ]
 
 ADMIN_NOTICE_INTERVAL = timedelta(days=1)
 REPORTED = "bounce.reported"
 
 
-def outbox_exists(engine: Engine, outbox_id: int) -> bool:
-    """Whether outbox row ``outbox_id`` exists (asked at RCPT for a signed ``bounce+`` address)."""
+def return_path_is_ours(engine: Engine, paths: ReturnPaths, outbox_id: int, signature: str) -> bool:
+    """Whether ``bounce+<outbox_id>.<signature>@`` is the return path of an email we queued (at RCPT)."""
     with engine.connect() as connection:  # Core, not a Session: this runs for every RCPT
-        return connection.execute(_OUTBOX_EXISTS, {"id": outbox_id}).first() is not None
+        row = connection.execute(_OUTBOX_MESSAGE_ID, {"id": outbox_id}).first()
+    return row is not None and paths.verify(outbox_id, row.message_id, signature)
+
+
+def signed_outbox_id(
+    session: Session, paths: ReturnPaths, candidates: Iterable[tuple[int, str]]
+) -> int | None:
+    """The first ``(outbox id, signature)`` of ``candidates`` that is the return path of an email of ours."""
+    for outbox_id, signature in candidates:
+        row = session.execute(_OUTBOX_MESSAGE_ID, {"id": outbox_id}).first()
+        if row is not None and paths.verify(outbox_id, row.message_id, signature):
+            return outbox_id
+    return None
 
 
 def record_return_path_bounce(
     session: Session, notifier: Notifier, info: BounceInfo, outbox_id: int, outcome: Outcome, now: datetime
 ) -> None:
-    """A bounce at the signed return path of outbox row ``outbox_id``: its recipient failed.
+    """A bounce at the signed return path of outbox row ``outbox_id`` (see ``signed_outbox_id``).
 
     What the report's text names is recorded, but only the row's recipient is acted on.
     """
-    sent = session.get(OutboxMessage, outbox_id)
-    if sent is None:  # erased or never ours: RCPT refuses these, ``inbound feed`` may not
-        outcome.add("bounce", "ignored", f"no email {outbox_id} of ours")
-        return
-    _record(session, notifier, info, sent, outcome, now)
+    _record(session, notifier, info, session.get_one(OutboxMessage, outbox_id), outcome, now)
 
 
 def record_reply_bounce(
@@ -189,7 +200,7 @@ def clear_bouncing(
         )
 
 
-_OUTBOX_EXISTS = select(OutboxMessage.id).where(OutboxMessage.id == bindparam("id")).limit(1)
+_OUTBOX_MESSAGE_ID = select(OutboxMessage.message_id).where(OutboxMessage.id == bindparam("id"))
 _RECENT_REPORT = (
     select(AuditEvent.id)
     .where(

@@ -110,7 +110,7 @@ def bouncing(app: App) -> dict[tuple[int, str], bool]:
 
 def return_path(app: App, row: OutboxMessage) -> str:
     assert row.id is not None
-    return ReturnPaths(app.secret_key, DOMAIN).address(row.id)
+    return ReturnPaths(app.secret_key, DOMAIN).address(row.id, row.message_id)
 
 
 def test_each_email_leaves_with_its_own_signed_return_path(

@@ -262,7 +262,7 @@ def test_permanent_bounce_marks_the_customer_and_tells_the_admin(
     confirmation = customer_email(app, ref, "confirmation")
     sent = next(r for r in queued(app) if r.message_id == confirmation["Message-ID"])
     assert sent.id is not None
-    return_path = ReturnPaths(app.secret_key, DOMAIN).address(sent.id)
+    return_path = ReturnPaths(app.secret_key, DOMAIN).address(sent.id, sent.message_id)
     dsn = (
         f"From: MAILER-DAEMON@mx.example.de\r\nTo: {return_path}\r\n"
         "Subject: Undelivered Mail Returned to Sender\r\n"
