@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import queue
 import re
@@ -171,21 +170,31 @@ class InboundHandler:
         if match is None:
             return "550 5.1.1 no such recipient"
         if match.group(1) == "reply":
-            lookup: Callable[[], bool] = functools.partial(reply_key_exists, self.app.engine, match.group(2))
+            try:
+                known = await asyncio.to_thread(reply_key_exists, self.app.engine, match.group(2))
+            except Exception as exc:  # the database is away: the sender must retry, not bounce the reply
+                log.warning("could not look up a reply key (%s): deferring %s", type(exc).__name__, address)
+                return "451 4.3.0 temporary lookup failure, please retry"
+            if not known:
+                return "550 5.1.1 unknown reply address"
         else:
-            signed = self.return_paths.parse_key(match.group(2))
-            if signed is None:  # not even the form of ours: a forged bounce never reaches the pipeline
-                return "550 5.1.1 unknown bounce address"
-            lookup = functools.partial(return_path_is_ours, self.app.engine, self.return_paths, *signed)
-        try:
-            known = await asyncio.to_thread(lookup)
-        except Exception as exc:  # the database is away: the sender must retry, not bounce the reply
-            log.warning("could not look up a recipient (%s): deferring %s", type(exc).__name__, address)
-            return "451 4.3.0 temporary lookup failure, please retry"
-        if not known:
-            return f"550 5.1.1 unknown {match.group(1)} address"
+            refused = await self._check_return_path(address, match.group(2))
+            if refused is not None:
+                return refused
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
+
+    async def _check_return_path(self, address: str, key: str) -> str | None:
+        """None for a return path we signed (``key`` is ``<outbox id>.<signature>``), else the answer."""
+        signed = self.return_paths.parse_key(key)
+        if signed is None:  # not even the form of ours: a forged bounce never reaches the pipeline
+            return "550 5.1.1 unknown bounce address"
+        try:
+            ours = await asyncio.to_thread(return_path_is_ours, self.app.engine, self.return_paths, *signed)
+        except Exception as exc:  # the database is away: the MTA must retry, not drop the bounce
+            log.warning("could not look up a return path (%s): deferring %s", type(exc).__name__, address)
+            return "451 4.3.0 temporary lookup failure, please retry"
+        return None if ours else "550 5.1.1 unknown bounce address"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         content = envelope.original_content or envelope.content or b""
