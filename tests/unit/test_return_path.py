@@ -49,3 +49,29 @@ def test_without_inbound_domain_the_business_sender_is_used() -> None:
     assert off.envelope_sender(7, MESSAGE_ID, "hello@contoso.example") == "hello@contoso.example"
     assert off.parse(PATHS.address(7, MESSAGE_ID)) is None
     assert PATHS.envelope_sender(7, MESSAGE_ID, "hello@contoso.example") == PATHS.address(7, MESSAGE_ID)
+
+
+def rcpt(address: str) -> str:
+    """What the inbound SMTP handler answers at RCPT, with a database that cannot be reached."""
+    import asyncio
+    from types import SimpleNamespace
+    from typing import Any
+
+    from sqlalchemy import create_engine
+
+    from mailflow.inbound.smtp import InboundHandler
+
+    engine = create_engine("sqlite:////nonexistent-mailflow-dir/none.db")  # every connect fails
+    app: Any = SimpleNamespace(
+        engine=engine, secret_key=PATHS.secret_key, settings=SimpleNamespace(inbound_domain=PATHS.domain)
+    )
+    envelope: Any = SimpleNamespace(rcpt_tos=[])
+    none: Any = None
+    return asyncio.run(InboundHandler(app).handle_RCPT(none, none, envelope, address, []))
+
+
+def test_rcpt_refuses_a_malformed_bounce_address_without_the_database() -> None:
+    """``bounce+anything@`` gets 550 at once; a well-formed one waits for the database (451: retry)."""
+    assert rcpt("bounce+anything@replies.example.com").startswith("550 5.1.1")
+    assert rcpt("bounce+7@replies.example.com").startswith("550 5.1.1")
+    assert rcpt(PATHS.address(7, MESSAGE_ID)).startswith("451 4.3.0")
