@@ -27,6 +27,7 @@ from mailflow.config import ImapAccount, Settings, parse_imap_url, resolve_secre
 from mailflow.outbound.dispatch import Dispatcher
 from mailflow.outbound.message import EmailBuilder, MailSettings
 from mailflow.outbound.notifier import Notifier
+from mailflow.outbound.return_path import ReturnPaths
 from mailflow.outbound.transports import Transport, maildir_of, transport_from_url
 from mailflow.parts import Mailroom, Signal, SmtpParts, UseCases, WebParts, WorkerParts
 from mailflow.store.engine import make_engine
@@ -74,10 +75,15 @@ def build(settings: Settings) -> App:
     engine = make_engine(settings.database_url)
     transport = transport_from_url(settings.outbound_url)
     notifier = Notifier(EmailBuilder(MailSettings(settings.public_url, settings.inbound_domain)))
-    dispatcher = Dispatcher(
-        engine, transport, report_failure=notifier.report_failure, lease=settings.claim_lease
-    )
     secret_key = resolve_secret_key(settings)
+    return_paths = ReturnPaths(secret_key, settings.inbound_domain)
+    dispatcher = Dispatcher(
+        engine,
+        transport,
+        report_failure=notifier.report_failure,
+        lease=settings.claim_lease,
+        return_paths=return_paths,
+    )
     wake, inbound_arrived = Signal(), Signal()
     health: dict[str, Callable[[], str]] = {"transport": transport.reachable}
     use_cases = UseCases(
@@ -91,6 +97,7 @@ def build(settings: Settings) -> App:
         inbound_domain=settings.inbound_domain,
         trusted_authserv=settings.trusted_authserv,
         claim_lease=settings.claim_lease,
+        return_paths=return_paths,
     )
     return App(
         settings=settings,
@@ -101,7 +108,7 @@ def build(settings: Settings) -> App:
         dispatcher=dispatcher,
         use_cases=use_cases,
         mailroom=mailroom,
-        smtp=SmtpParts.of(engine, settings),
+        smtp=SmtpParts.of(engine, settings, return_paths),
         worker=WorkerParts(
             mailroom=mailroom,
             dispatcher=dispatcher,

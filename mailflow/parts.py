@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from mailflow.config import Settings
     from mailflow.outbound.dispatch import Dispatcher
     from mailflow.outbound.notifier import Notifier
+    from mailflow.outbound.return_path import ReturnPaths
 
 __all__ = ["Mailroom", "Signal", "SmtpParts", "UseCases", "WebParts", "WithUseCases", "WorkerParts"]
 
@@ -97,6 +98,8 @@ class Mailroom(WithUseCases):
     inbound_domain: str
     trusted_authserv: frozenset[str]
     claim_lease: timedelta
+    return_paths: ReturnPaths
+    """Reads and checks the signed ``bounce+<outbox id>.<signature>@`` addresses (VERP)."""
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,8 @@ class SmtpParts:
 
     engine: Engine
     inbound_domain: str
+    return_paths: ReturnPaths
+    """Which ``bounce+…@`` recipients RCPT accepts: only return paths we signed."""
     smtp_bind: str
     lmtp_bind: str
     tls_cert: str
@@ -114,10 +119,11 @@ class SmtpParts:
     messages_per_client_per_minute: int
 
     @classmethod
-    def of(cls, engine: Engine, settings: Settings) -> SmtpParts:
+    def of(cls, engine: Engine, settings: Settings, return_paths: ReturnPaths) -> SmtpParts:
         return cls(
             engine=engine,
             inbound_domain=settings.inbound_domain,
+            return_paths=return_paths,
             smtp_bind=settings.smtp_bind,
             lmtp_bind=settings.lmtp_bind,
             tls_cert=settings.smtp_tls_cert,

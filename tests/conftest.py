@@ -66,7 +66,12 @@ def next_tuesday(now: datetime) -> date:
 @pytest.fixture(scope="session")
 def corpora() -> Path:
     """The shared email corpora (../shared/corpora, or MAILFLOW_CORPORA); never copied into the repo."""
-    needed = ("sisimai/maildir/bsd", "talon/tests/fixtures", "email-reply-trimmer/test/emails")
+    needed = (
+        "sisimai/maildir/bsd",
+        "talon/tests/fixtures",
+        "email-reply-trimmer/test/emails",
+        "flufl-bounce/data",
+    )
     if not all((CORPORA_DIR / part).is_dir() for part in needed):
         require_service(f"corpora not found at {CORPORA_DIR}; set MAILFLOW_CORPORA")
     return CORPORA_DIR

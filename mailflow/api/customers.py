@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, Query
 
 from mailflow.api.keys import ApiCaller
 from mailflow.api.models import MAX_OFFSET, CustomerOut
-from mailflow.services import customers
+from mailflow.services import bounces, customers
+from mailflow.web.deps import clock
 
 if TYPE_CHECKING:
     from mailflow.api.context import Api
 
 
 def add_routes(router: APIRouter, api: Api) -> None:
-    """List customers; one by address."""
+    """List customers; one by address; clear an address's bounce flag."""
 
     @router.get("/customers", response_model=list[CustomerOut], tags=["customers"])
     def list_customers(
@@ -34,3 +36,13 @@ def add_routes(router: APIRouter, api: Api) -> None:
     def get_customer(email: str, caller: ApiCaller = Depends(api.caller)) -> dict[str, Any]:
         """One customer by email; 404 when the business has none with that address."""
         return customers.get_customer(api.use_cases.engine, caller.business_slug, email).to_json()
+
+    @router.post("/customers/{email}/clear-bouncing", response_model=CustomerOut, tags=["customers"])
+    def clear_bouncing(
+        email: str, caller: ApiCaller = Depends(api.caller), now: datetime = Depends(clock)
+    ) -> dict[str, Any]:
+        """Send to this address again after a bounce (the flag is cleared); 404 for no such customer."""
+        view = bounces.clear_bouncing(
+            api.use_cases.engine, caller.business_slug, email, actor=api.actor(caller), now=now
+        )
+        return view.to_json()

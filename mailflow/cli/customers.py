@@ -1,10 +1,10 @@
-"""``mailflow customers``: data protection — export or erase what is held about a customer."""
+"""``mailflow customers``: data protection (export, erase) and clearing a bounce flag."""
 
 from __future__ import annotations
 
 import typer
 
-from mailflow.cli.common import JsonOption
+from mailflow.cli.common import STAFF_ACTOR, BusinessOption, JsonOption
 from mailflow.cli.common import emit as _emit
 from mailflow.cli.common import now as _now
 from mailflow.cli.common import open_app as _app
@@ -47,3 +47,17 @@ def customers_erase(
             f"{summary['manage_links']} manage link(s) revoked"
         ),
     )
+
+
+@customers_cli.command("clear-bouncing")
+def customers_clear_bouncing(
+    address: str = typer.Argument(..., metavar="EMAIL", help="The customer's email address."),
+    business: str | None = BusinessOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Send to an address again after it bounced: its bounce flag is cleared."""
+    from mailflow.services.bounces import clear_bouncing
+
+    with _app() as app:
+        view = clear_bouncing(app.engine, business, address, actor=STAFF_ACTOR, now=_now())
+    _emit(view.to_json(), as_json, lambda: f"{view.email}: bouncing={str(view.bouncing).lower()}")

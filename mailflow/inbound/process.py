@@ -1,8 +1,8 @@
 """The inbound pipeline: stored raw first, then a list of small named steps, each recorded.
 
 parse -> ``STEPS`` (:mod:`mailflow.inbound.steps`): deduplicate -> classify (loop,
-auto-reply, bounce, feedback) -> target -> verify_sender -> staff_reply ->
-check_dmarc -> strip -> command -> act -> answer_or_forward.
+auto-reply, bounce, feedback) -> target -> verify_sender -> check_dmarc ->
+staff_reply -> strip -> command -> act -> answer_or_forward.
 
 Every message is stored with its bytes before anything else (``store_raw``);
 ``process_pending`` claims stored rows like the outbox and runs the steps; each

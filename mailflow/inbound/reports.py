@@ -2,7 +2,9 @@
 
 :func:`bounce_info` reads RFC 3464 delivery-status notifications and the
 plain-text reports of Exim, qmail, Postfix, sendmail, Gmail and Exchange: who
-failed, why, whether for good, and which of our emails it was. The rules
+failed, why, whether for good, and which of our emails it was. The detectors of
+``flufl.bounce`` (:mod:`mailflow.inbound.mta_reports`) add the addresses that
+the formats of other MTAs name. The rules
 (:mod:`mailflow.inbound.rules`) decide *whether* a message is a bounce; this
 module reads the details of one that is.
 """
@@ -14,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from email.message import Message
 
+from mailflow.inbound.mta_reports import mta_failures
 from mailflow.inbound.parse import ParsedMessage, decode_bytes, raw_headers
 
 __all__ = [
@@ -173,7 +176,7 @@ def bounce_info(
 def _bounce_info(
     parsed: ParsedMessage, inbound_domain: str | None, envelope_recipients: list[str]
 ) -> BounceInfo | None:
-    text = parsed.own_text
+    text = parsed.own_text.replace("\r\n", "\n")  # as received over SMTP: ``$`` must match at line ends
     report, _, _copy = _split_report(text)
     blocks = _dsn_blocks(parsed.message)
     source = "dsn"
@@ -219,10 +222,14 @@ def _bounce_info(
         if diagnostic:
             diagnostics.append(diagnostic)
 
+    mta = mta_failures(parsed.message)  # flufl.bounce: the formats of many more MTAs
+    recipients.extend(a for a in mta.addresses if a not in recipients)
     status_code = statuses[0] if statuses else None
     failures = [a for a in actions if a not in _SUCCESS_ACTIONS]
     action_word = failures[0] if failures else (actions[0] if actions else None)
     permanent = _is_permanent(status_code, actions, diagnostics, parsed.subject, report)
+    if status_code is None and not blocks and mta.temporary and not mta.permanent:
+        permanent = False  # a warning the detectors recognise (only ever softens the verdict)
     if action_word is None and source == "text":
         action_word = "failed" if permanent else "delayed"
     original_id = _first(_ORIGINAL_FIELDS["message_id"], original)

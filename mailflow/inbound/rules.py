@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from email.message import Message
 from typing import Literal
 
+from mailflow.inbound.machine_mail import abuse_report_text, list_manager, machine_from
+from mailflow.inbound.mta_reports import mta_failures
 from mailflow.inbound.parse import ParsedMessage
 from mailflow.inbound.reports import (
     BounceInfo,
@@ -151,6 +153,7 @@ def _machine_sender(parsed: ParsedMessage) -> bool:
         or _MACHINE_LOCAL.match(local_part(parsed.return_path)) is not None
         or _MACHINE_LOCAL.match(local_part(parsed.from_address)) is not None
         or _auto_submitted(parsed, RuleContext()) is not None
+        or machine_from(parsed) is not None
     )
 
 
@@ -234,7 +237,7 @@ def _null_return_path(parsed: ParsedMessage, ctx: RuleContext) -> str | None:
 
 
 _MACHINE_LOCAL = re.compile(
-    r"^(mailer-daemon|postmaster|no[-_.]?reply|do[-_.]?not[-_.]?reply|double-bounce)([+-].*)?$",
+    r"^(mailer-daemon|postmaster|mdaemon|no[-_.]?reply|do[-_.]?not[-_.]?reply|double-bounce)([+-].*)?$",
     re.IGNORECASE,
 )
 
@@ -313,7 +316,8 @@ _BOUNCE_SUBJECT = re.compile(
     r"undeliver(?:ed|able)|delivery (?:status notification|failure|has failed|notification)"
     r"|mail delivery (?:failed|failure|system)|returned mail|returning message|returned to sender"
     r"|failure notice|delayed mail|warning: message .* delayed|mail failure|non-?deliver"
-    r"|mail system error|delivery report|delivery status",
+    r"|mail system error|delivery report|delivery status|delivery failed|delivery warning"
+    r"|user unknown|no such user",
     re.IGNORECASE,
 )
 
@@ -338,6 +342,19 @@ def _failed_recipients_header(parsed: ParsedMessage, ctx: RuleContext) -> str | 
     return None
 
 
+def _mta_report(parsed: ParsedMessage, ctx: RuleContext) -> str | None:
+    """Failed recipients in an MTA's own format (flufl.bounce), from a machine or under a failure subject.
+
+    The detectors alone also fire on a few people's replies, hence the second sign.
+    """
+    if not (_machine_sender(parsed) or _BOUNCE_SUBJECT.search(parsed.subject)):
+        return None
+    found = mta_failures(parsed.message)
+    if not found:
+        return None
+    return f"delivery report naming {', '.join(found.addresses)[:80]}"
+
+
 # --- feedback ------------------------------------------------------------------------
 
 
@@ -351,6 +368,18 @@ def _feedback_report(parsed: ParsedMessage, ctx: RuleContext) -> str | None:
     return None
 
 
+def _machine_from(parsed: ParsedMessage, ctx: RuleContext) -> str | None:
+    return machine_from(parsed)
+
+
+def _list_manager(parsed: ParsedMessage, ctx: RuleContext) -> str | None:
+    return list_manager(parsed)
+
+
+def _feedback_text(parsed: ParsedMessage, ctx: RuleContext) -> str | None:
+    return abuse_report_text(parsed, machine_sender=_machine_sender(parsed))
+
+
 RULES: tuple[Rule, ...] = (
     Rule("loop_from_us", "loop", DISCARD, _loop_from_us, "From is one of our own addresses"),
     Rule("loop_our_headers", "loop", DISCARD, _loop_our_headers, "carries X-Mailflow-Kind/-Booking"),
@@ -361,6 +390,10 @@ RULES: tuple[Rule, ...] = (
     Rule("apple_vacation", "auto_reply", DISCARD, _apple_vacation, "Apple Mail vacation notice"),
     Rule("null_return_path", "auto_reply", DISCARD, _null_return_path, "Return-Path <>"),
     Rule("machine_address", "auto_reply", DISCARD, _machine_address, "mailer-daemon, noreply, …"),
+    Rule(
+        "machine_from", "auto_reply", DISCARD, _machine_from, "From: MAILER-DAEMON <>, Mail Delivery System"
+    ),
+    Rule("list_manager", "auto_reply", DISCARD, _list_manager, "Mailman, Majordomo, LISTSERV errors"),
     Rule("auto_reply_subject", "auto_reply", DISCARD, _auto_reply_subject, "Out of Office, …"),
     Rule("return_path_recipient", "auto_reply", DISCARD, _return_path_recipient, "sent to bounce+…@"),
     Rule("list_mail", "auto_reply", HELD, _list_mail, "mailing-list mail"),
@@ -368,7 +401,9 @@ RULES: tuple[Rule, ...] = (
     Rule("failed_recipients_header", "bounce", BOUNCE, _failed_recipients_header, "X-Failed-Recipients"),
     Rule("bounce_text", "bounce", BOUNCE, _bounce_text, "Exim, qmail, Postfix, Gmail, Exchange text"),
     Rule("bounce_subject", "bounce", BOUNCE, _bounce_subject, "failure subject from a machine"),
+    Rule("mta_report", "bounce", BOUNCE, _mta_report, "failed recipients in an MTA's format"),
     Rule("feedback_report", "feedback_report", FEEDBACK, _feedback_report, "RFC 5965 ARF report"),
+    Rule("feedback_text", "feedback_report", FEEDBACK, _feedback_text, "abuse report without its part"),
 )
 
 # Which nature wins when rules of several groups matched (see the module docstring).

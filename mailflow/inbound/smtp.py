@@ -1,7 +1,9 @@
 """The inbound SMTP and LMTP servers (aiosmtpd): check, store, answer 250; the worker judges later.
 
-Only ``reply+<key>@<inbound domain>`` (a key we issued) and ``bounce+<ref>@``
-are accepted: an unknown key gets ``550 5.1.1`` at RCPT, a foreign domain
+Only ``reply+<key>@<inbound domain>`` (a key we issued) and
+``bounce+<outbox id>.<signature>@`` (a return path we signed, of an email we
+queued) are accepted: an unknown key, an unsigned or unknown return path get
+``550 5.1.1`` at RCPT, a foreign domain
 ``550 5.7.1``; a message over the size limit gets ``552`` (aiosmtpd's
 ``data_size_limit``). The raw bytes and the InboundMessage row are committed
 before the ``250``, one row per accepted recipient; then the inbound job is
@@ -29,7 +31,9 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from mailflow.config import parse_bind
 from mailflow.errors import ConfigError
+from mailflow.outbound.return_path import ReturnPaths
 from mailflow.ratelimit import RateLimiter
+from mailflow.services.bounces import return_path_is_ours
 from mailflow.services.inbound import reply_key_exists
 from mailflow.services.inbound_store import Received, store_many
 
@@ -133,13 +137,15 @@ class InboundHandler:
 
     ``engine`` is where reply keys are looked up and, through ``storer`` (a
     ``GroupStore`` of its own by default), messages stored; only recipients at
-    ``domain`` (the inbound domain) are taken.
+    ``domain`` (the inbound domain) are taken, a ``bounce+`` one only when ``return_paths``
+    says we signed it.
     """
 
     def __init__(
         self,
         engine: Engine,
         domain: str,
+        return_paths: ReturnPaths,
         *,
         lmtp: bool = False,
         on_stored: Callable[[], None] | None = None,
@@ -150,6 +156,7 @@ class InboundHandler:
         self.storer = storer or GroupStore(engine)
         self.rate = rate
         self.domain = domain
+        self.return_paths = return_paths
         self.lmtp = lmtp
         self.on_stored = on_stored
 
@@ -180,8 +187,24 @@ class InboundHandler:
                 return "451 4.3.0 temporary lookup failure, please retry"
             if not known:
                 return "550 5.1.1 unknown reply address"
+        else:
+            refused = await self._check_return_path(address, match.group(2))
+            if refused is not None:
+                return refused
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
+
+    async def _check_return_path(self, address: str, key: str) -> str | None:
+        """None for a return path we signed (``key`` is ``<outbox id>.<signature>``), else the answer."""
+        signed = self.return_paths.parse_key(key)
+        if signed is None:  # not even the form of ours: a forged bounce never reaches the pipeline
+            return "550 5.1.1 unknown bounce address"
+        try:
+            ours = await asyncio.to_thread(return_path_is_ours, self.engine, self.return_paths, *signed)
+        except Exception as exc:  # the database is away: the MTA must retry, not drop the bounce
+            log.warning("could not look up a return path (%s): deferring %s", type(exc).__name__, address)
+            return "451 4.3.0 temporary lookup failure, please retry"
+        return None if ours else "550 5.1.1 unknown bounce address"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         content = envelope.original_content or envelope.content or b""
@@ -268,7 +291,9 @@ async def start_servers(
     rate = RateLimiter(parts.messages_per_client_per_minute, 60)
     storer = GroupStore(parts.engine)
     domain = parts.inbound_domain
-    smtp_handler = InboundHandler(parts.engine, domain, on_stored=on_stored, rate=rate, storer=storer)
+    smtp_handler = InboundHandler(
+        parts.engine, domain, parts.return_paths, on_stored=on_stored, rate=rate, storer=storer
+    )
     servers.append(
         await loop.create_server(lambda: _protocol(SMTP, smtp_handler, limits, **options), host, port)
     )
@@ -276,7 +301,7 @@ async def start_servers(
     if parts.lmtp_bind:
         host, port = parse_bind(parts.lmtp_bind)
         lmtp_handler = InboundHandler(
-            parts.engine, domain, lmtp=True, on_stored=on_stored, rate=rate, storer=storer
+            parts.engine, domain, parts.return_paths, lmtp=True, on_stored=on_stored, rate=rate, storer=storer
         )
         servers.append(
             await loop.create_server(lambda: _protocol(LMTP, lmtp_handler, limits, **options), host, port)

@@ -21,7 +21,6 @@ results inside it.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,9 +30,12 @@ from typing import TYPE_CHECKING
 from mailflow import services as use_cases
 from mailflow.booking.model import Actor, ActorKind
 from mailflow.errors import BookingConflict, InvalidInput, PolicyRefused, SlotUnavailable
+from mailflow.inbound import sender as sender_checks
+from mailflow.inbound.bounce_target import take_bounce
 from mailflow.inbound.commands import Command, CommandKind
 from mailflow.inbound.parse import ParsedMessage
 from mailflow.inbound.rules import Classification
+from mailflow.inbound.sender import from_addresses
 from mailflow.kinds import STAFF_KINDS, EmailKind
 from mailflow.outbound.context import decide, load_facts
 from mailflow.services import inbound as store
@@ -164,7 +166,18 @@ def classify(msg: Inbound) -> Next:
         outcome.add(verdict.rule, verdict.verdict, verdict.detail)
     if classification.kind == "bounce":
         if classification.bounce is not None:
-            store.record_bounce(msg.session, msg.room.notifier, classification.bounce, outcome, msg.now)
+            rcpt = msg.row.envelope_rcpt
+            rcpts = [rcpt] if rcpt else []
+            take_bounce(
+                msg.session,
+                msg.room.notifier,
+                msg.room.return_paths,
+                msg.parsed,
+                rcpts,
+                classification.bounce,
+                outcome,
+                msg.now,
+            )
         return STOP
     if classification.kind == "feedback_report":
         outcome.add("complaint", "recorded", msg.parsed.from_address or "")
@@ -195,10 +208,15 @@ def target(msg: Inbound) -> Next:
 
 
 def verify_sender(msg: Inbound) -> Next | Forward:
-    """The sender must be the recipient of the email answered; anyone else goes to staff."""
+    """The sender must be the recipient of the email answered, alone in From; else it goes to staff."""
     recipient = msg.the_target().recipient
     msg.sender = (msg.parsed.from_address or "").lower()
     msg.text = msg.prepared.text  # forwarded as written, whoever sent it
+    senders = from_addresses(msg.parsed)
+    if len(senders) != 1:
+        detail = f"From names {len(senders)} addresses: {', '.join(senders)[:160]}" if senders else "no From"
+        msg.outcome.add("sender", "unverified", detail)
+        return Forward(verified=False, why="unverified sender")
     if msg.sender != recipient.lower():
         msg.outcome.add("sender", "unverified", f"{msg.sender} is not {recipient}")
         return Forward(verified=False, why="unverified sender")
@@ -289,8 +307,8 @@ STEPS: tuple[Step, ...] = (
     classify,
     target,
     verify_sender,
+    check_dmarc,  # before a staff reply is relayed: a forged staff answer must not reach the customer
     staff_reply,
-    check_dmarc,
     strip,
     command,
     act,
@@ -327,12 +345,8 @@ def target_references(parsed: ParsedMessage) -> list[str | None]:
 
 
 def dmarc_failure(parsed: ParsedMessage, trusted: frozenset[str]) -> str | None:
-    """The Authentication-Results header of a trusted server that says dmarc=fail, if any."""
-    for value in parsed.headers.get("authentication-results", []):
-        authserv = value.split(";", 1)[0].strip().split()[0].lower() if value.strip() else ""
-        if authserv in trusted and re.search(r"\bdmarc\s*=\s*fail\b", value, re.IGNORECASE):
-            return value.strip()[:200]
-    return None
+    """Why a trusted server's Authentication-Results fail DMARC, if one does (see ``inbound.sender``)."""
+    return sender_checks.dmarc_failure(parsed, trusted)
 
 
 def _customer_actor(sender: str) -> Actor:

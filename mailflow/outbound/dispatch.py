@@ -30,6 +30,7 @@ from mailflow.outbound.outbox import (
     mark_retry,
     mark_sent,
 )
+from mailflow.outbound.return_path import ReturnPaths
 from mailflow.outbound.transports import Outgoing, SendResult, Transport
 from mailflow.store.engine import database_unavailable, write_session
 
@@ -72,8 +73,11 @@ class Dispatcher:
         batch_size: int = 100,
         report_failure: FailureReporter | None = None,
         lease: timedelta = CLAIM_LEASE,
+        return_paths: ReturnPaths | None = None,
     ) -> None:
         self.engine = engine
+        # Each email's envelope sender is its own signed bounce address (VERP) when given.
+        self.return_paths = return_paths
         self.transport = transport
         self.batch_size = batch_size
         self.lease = lease
@@ -124,12 +128,18 @@ class Dispatcher:
                     return  # recorded with the rest of the batch, once the database is back
                 recorded = done
 
-        outgoing = [Outgoing(m.envelope_from, m.recipient, m.data) for m in batch]
+        outgoing = [Outgoing(self._envelope_sender(m), m.recipient, m.data) for m in batch]
         results = await self.transport.send_batch(outgoing, progress)
         if recorded < len(batch):
             rest = await self._record_sent(batch[recorded:], results[recorded:], now, give_up_at, stop)
             report.add(rest)
         return report
+
+    def _envelope_sender(self, message: ClaimedMessage) -> str:
+        """``bounce+<outbox id>.<signature>@`` with VERP, else the sender stored at enqueue."""
+        if self.return_paths is None:
+            return message.envelope_from
+        return self.return_paths.envelope_sender(message.id, message.message_id, message.envelope_from)
 
     async def _record_sent(
         self,

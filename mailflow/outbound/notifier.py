@@ -44,10 +44,7 @@ class Notifier:
         self.builder = builder
 
     def envelope_from(self, facts: BookingFacts) -> str:
-        """The SMTP return path: our bounce address when replies reach us, else the sender."""
-        domain = self.builder.settings.inbound_domain
-        if domain:
-            return f"bounce+{facts.booking.ref.lower()}@{domain}"
+        """The business's sender: the SMTP return path unless the dispatcher signs one per email (VERP)."""
         return facts.business.sender_email or facts.business.email
 
     def _send(
@@ -194,7 +191,12 @@ class Notifier:
     ) -> None:
         """A staff member's answer to a forwarded message reaches the customer, from the business."""
         facts = load_facts(session, booking)
-        staff = session.exec(select(Staff).where(Staff.email == staff_email)).first() or facts.staff
+        staff = (
+            session.exec(
+                select(Staff).where(Staff.business_id == booking.business_id, Staff.email == staff_email)
+            ).first()
+            or facts.staff
+        )
         relayed = {
             "from_name": staff.name or staff.email,
             "from_email": staff.email,

@@ -92,6 +92,12 @@ class MemoryTransport:
 MEMORY_TRANSPORTS: dict[str, MemoryTransport] = {}
 
 
+def return_path_header(envelope_from: str) -> bytes:
+    """``Return-Path: <sender>`` and CRLF, as the final delivery writes it (no CR/LF let through)."""
+    sender = "".join(c for c in envelope_from if c not in "\r\n<>")
+    return f"Return-Path: <{sender}>\r\n".encode("utf-8", "replace")
+
+
 @dataclass
 class MaildirTransport:
     """Writes each message into a Maildir (``tmp/`` then ``new/``, never half a file)."""
@@ -108,7 +114,9 @@ class MaildirTransport:
         results: list[SendResult] = []
         for message in messages:
             try:
-                box.add(message.data)  # tmp/ then new/: a failed write leaves no half message
+                # tmp/ then new/: a failed write leaves no half message. Return-Path, as a delivery
+                # agent writes it (RFC 5321 4.4), shows the envelope sender (the VERP address).
+                box.add(return_path_header(message.envelope_from) + message.data)
             except OSError as exc:  # a full disk stays full for the rest of the batch: retry them later
                 failed = SendResult(ok=False, detail=f"maildir: {exc}")
                 return results + [failed] * (len(messages) - len(results))

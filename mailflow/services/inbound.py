@@ -22,9 +22,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, bindparam, event, update
 from sqlmodel import Session, col, select
 
-from mailflow.booking.model import Actor, ActorKind, BookingStatus
+from mailflow.booking.model import Actor, ActorKind
 from mailflow.kinds import InboundStatus
-from mailflow.outbound.outbox import OutboxStatus
 from mailflow.services.common import audit
 from mailflow.services.free_slots import OfferedSlot, find_slots
 from mailflow.store.engine import read_session, write_session
@@ -40,7 +39,6 @@ from mailflow.store.tables import (
 )
 
 if TYPE_CHECKING:
-    from mailflow.inbound.reports import BounceInfo
     from mailflow.outbound.notifier import Notifier
 
 KEY_ADDRESS = re.compile(r"^reply\+([a-z0-9]{8,64})@(.+)$")
@@ -334,46 +332,6 @@ def relay_staff_reply(
 ) -> None:
     """Queue a staff member's answer to a forwarded message to the customer, from the business."""
     notifier.relay_staff_reply(session, booking, staff_email, subject, text, now)
-
-
-def record_bounce(
-    session: Session, notifier: Notifier, info: BounceInfo, outcome: Outcome, now: datetime
-) -> None:
-    """Mark permanently failing customer addresses, flag the outbox row, tell the admins.
-
-    Each finding is added to ``outcome`` (rule ``bounce``), and the bounced email's
-    booking becomes the outcome's booking when it has none yet.
-    """
-    outcome.add("bounce", "permanent" if info.permanent else "temporary", ", ".join(info.recipients)[:200])
-    for recipient in info.recipients:
-        address = recipient.lower()
-        sent = None
-        if info.original_message_id:
-            sent = session.exec(
-                select(OutboxMessage).where(OutboxMessage.message_id == info.original_message_id)
-            ).first()
-        if sent is None:
-            sent = session.exec(
-                select(OutboxMessage)
-                .where(OutboxMessage.recipient == address, OutboxMessage.status == OutboxStatus.SENT)
-                .order_by(col(OutboxMessage.id).desc())
-            ).first()
-        if sent is not None:
-            sent.last_error = f"bounced: {info.status or ''} {info.diagnostic or ''}".strip()[:500]
-            if info.permanent:
-                sent.status = "failed"
-            session.add(sent)
-            outcome.booking_id = outcome.booking_id or sent.booking_id
-        if info.permanent:
-            for customer in session.exec(select(Customer).where(Customer.email == address)).all():
-                customer.bouncing = True
-                session.add(customer)
-                outcome.add("bounce", "customer_marked_bouncing", address)
-        if sent is not None and sent.booking_id is not None and info.action in ("failed", None):
-            booking = session.get_one(Booking, sent.booking_id)
-            if booking.status == BookingStatus.CONFIRMED.value or info.permanent:
-                notifier.report_bounce(session, booking, address, sent.kind, info, now)
-                outcome.add("bounce", "staff_told", address)
 
 
 def _earlier(same: Any) -> Any:

@@ -23,6 +23,7 @@ ENDPOINTS = [
     ("get", "/staff"),
     ("get", "/customers"),
     ("get", "/customers/ada@example.com"),
+    ("post", "/customers/ada@example.com/clear-bouncing"),
     ("post", "/bookings"),
     ("get", "/bookings"),
     ("get", "/bookings/BK-AAAAAA"),

@@ -27,6 +27,7 @@ API_OPERATIONS = {
     ("get", "/api/v1/business"), ("patch", "/api/v1/business"),
     ("get", "/api/v1/services"), ("get", "/api/v1/services/{slug}"), ("patch", "/api/v1/services/{slug}"),
     ("get", "/api/v1/staff"), ("get", "/api/v1/customers"), ("get", "/api/v1/customers/{email}"),
+    ("post", "/api/v1/customers/{email}/clear-bouncing"),
     ("post", "/api/v1/bookings"), ("get", "/api/v1/bookings"), ("get", "/api/v1/bookings/{ref}"),
     ("patch", "/api/v1/bookings/{ref}"), ("post", "/api/v1/bookings/{ref}/reschedule"),
     ("post", "/api/v1/bookings/{ref}/cancel"), ("get", "/api/v1/slots"),

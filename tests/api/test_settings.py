@@ -209,3 +209,22 @@ def test_customers_list_and_get_by_email(api: Api) -> None:
     assert api.get("/customers/grace@example.com").status_code == 404
     assert api.get("/customers/nonsense").status_code == 404
     assert errors_at(api.get("/customers?limit=0")) == {("query", "limit"): "greater_than_equal"}
+
+
+def test_an_admin_clears_a_bounce_flag_through_the_api(api: Api) -> None:
+    """POST /customers/{email}/clear-bouncing lifts the flag a bounce set; unknown address is 404."""
+    from sqlmodel import Session, select
+
+    from mailflow.store.tables import Customer
+
+    assert api.post("/bookings", api.booking_body(10)).status_code == 201
+    with Session(api.app.engine) as session:
+        customer = session.exec(select(Customer)).one()
+        customer.bouncing = True
+        session.add(customer)
+        session.commit()
+    assert api.get("/customers/ada@example.com").json()["bouncing"] is True
+    cleared = api.post("/customers/Ada@example.com/clear-bouncing")
+    assert cleared.status_code == 200 and cleared.json()["bouncing"] is False
+    assert api.get("/customers/ada@example.com").json()["bouncing"] is False
+    assert api.post("/customers/grace@example.com/clear-bouncing").status_code == 404

@@ -284,3 +284,88 @@ def test_french_annuler_reply_over_smtp_cancels_and_answers_in_french(
     assert "a été annulé" in str(cancelled["Subject"])
     shown = json.loads(server.cli("bookings", "show", ref, "--json").stdout)
     assert shown["status"] == "cancelled"
+
+
+def forged_dsn(rcpt: str, failed: str) -> bytes:
+    """The issue's forged bounce: a DSN-looking report naming ``failed``."""
+    return (
+        f"From: MAILER-DAEMON@mx.example.net\r\nTo: {rcpt}\r\n"
+        "Subject: Undelivered Mail Returned to Sender\r\n"
+        f"Message-ID: <{failed.replace('@', '.')}-{rcpt[:20]}@mx.example.net>\r\nMIME-Version: 1.0\r\n"
+        "Content-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\r\n"
+        "--b\r\nContent-Type: text/plain\r\n\r\nThis is the mail system at host mx.example.net.\r\n"
+        "--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.net\r\n\r\n"
+        f"Final-Recipient: rfc822; {failed}\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+        "Diagnostic-Code: smtp; 550 5.1.1 user unknown\r\n--b--\r\n"
+    ).encode()
+
+
+def book_for(server: Server, day: date, hour: int, email_address: str) -> tuple[str, EmailMessage]:
+    created = server.cli(
+        "bookings", "create", "--service", "consultation", "--staff", "bob@contoso.example",
+        "--customer-email", email_address, "--customer-name", "Ada Lovelace",
+        "--origin", "self_service", "--start", berlin(day, hour).isoformat(), "--json",
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    ref = json.loads(created.stdout)["ref"]
+    return ref, server.wait_for("confirmation", ref)
+
+
+def is_bouncing(server: Server, email_address: str) -> bool:
+    exported = json.loads(server.cli("customers", "export", email_address, "--json").stdout)
+    return bool(exported["customers"][0]["bouncing"])
+
+
+def test_forged_bounce_is_refused_and_ada_keeps_receiving_mail(server: Server, next_tuesday: date) -> None:
+    """MAIL FROM:<>, RCPT bounce+anything: 550; a signed return path of ours is taken; Ada is not marked."""
+    _, confirmation = book_for(server, next_tuesday, 10, "ada@example.com")
+    return_path = confirmation["Return-Path"].strip("<>")
+    assert return_path.startswith("bounce+") and return_path.endswith(f"@{DOMAIN}")
+    outbox_id, signature = return_path.split("@")[0].removeprefix("bounce+").split(".")
+    forged = [
+        f"bounce+anything@{DOMAIN}",
+        f"bounce+{outbox_id}.{'a' * len(signature)}@{DOMAIN}",  # a real id, a made-up signature
+        f"bounce+{int(outbox_id) + 1000}.{signature}@{DOMAIN}",  # a real signature, another id
+        f"bounce+{outbox_id}@{DOMAIN}",  # unsigned
+    ]
+    with smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=10) as client:
+        client.ehlo("mx.example.net")
+        for rcpt in forged:
+            client.mail("<>")
+            code, text = client.rcpt(rcpt)
+            assert (rcpt, code, text[:5]) == (rcpt, 550, b"5.1.1")
+            client.rset()
+        with pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
+            client.sendmail("<>", [forged[0]], forged_dsn(forged[0], "ada@example.com"))
+    assert refused.value.recipients[forged[0]][0] == 550
+    time.sleep(1.5)  # had the worker got anything, it would have acted by now
+    assert not is_bouncing(server, "ada@example.com")
+    ref, _ = book_for(server, next_tuesday, 11, "ada@example.com")  # Ada keeps receiving mail
+    assert server.wait_for("confirmation", ref)["To"].addresses[0].addr_spec == "ada@example.com"
+
+
+def test_bounce_at_a_signed_return_path_marks_that_recipient(server: Server, next_tuesday: date) -> None:
+    """A real bounce at the return path of Max's confirmation marks Max, whatever address it names."""
+    book_for(server, next_tuesday, 12, "ada@example.com")
+    _, confirmation = book(server, next_tuesday, 13)
+    return_path = confirmation["Return-Path"].strip("<>")
+    with smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=10) as client:
+        assert client.sendmail("<>", [return_path], forged_dsn(return_path, "ada@example.com")) == {}
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not is_bouncing(server, "max@example.de"):
+        time.sleep(0.2)
+    assert is_bouncing(server, "max@example.de")
+    assert not is_bouncing(server, "ada@example.com")
+
+
+def test_cancel_from_two_addresses_does_not_cancel(server: Server, next_tuesday: date) -> None:
+    """Issue 16, item 6: ``From: max@…, mallory@…`` + "Stornieren" reaches staff, cancels nothing."""
+    ref, confirmation = book(server, next_tuesday, 15)
+    address, raw = reply(confirmation, "Stornieren", "<two-froms-1@evil.example>")
+    raw = raw.replace(
+        b"From: Max Mustermann <max@example.de>", b"From: max@example.de, mallory@evil.example", 1
+    )
+    with smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=10) as client:
+        assert client.sendmail("mallory@evil.example", [address], raw) == {}
+    server.wait_for("customer_message", ref)  # processed: handed to staff as an unverified message
+    assert json.loads(server.cli("bookings", "show", ref, "--json").stdout)["status"] == "confirmed"

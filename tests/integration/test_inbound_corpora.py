@@ -1,13 +1,14 @@
 """The inbound rules on real mail from other projects' corpora (see ../shared/corpora/README.md).
 
-Every sisimai file is machine-generated and must never be taken for a reply;
-every talon reply was written by a person and must be one. The corpora are not
+Every sisimai and flufl.bounce file is machine-generated and must never be taken
+for a reply; every talon reply was written by a person and must be one. The corpora are not
 part of the repository: set ``MAILFLOW_CORPORA`` or keep them at
 ``<repo>/../shared/corpora``.
 """
 
 from __future__ import annotations
 
+import ast
 from collections import Counter
 from collections.abc import Callable
 from email.message import EmailMessage
@@ -36,6 +37,35 @@ def sisimai(corpora: Path) -> dict[str, Classification]:
     }
     assert results, f"{folder} is empty"
     return results
+
+
+# flufl.bounce's own test says of this file "Not a bounce but has confused groupwise": it is
+# a hotel's reservations desk answering by hand (Outlook, "RE:" subject, quoted original).
+FLUFL_PERSONS_REPLY = "groupwise_03.txt"
+
+
+@pytest.fixture(scope="module")
+def flufl(corpora: Path) -> dict[str, Classification]:
+    """Every flufl.bounce file, classified once: file name -> classification."""
+    folder = corpora / "flufl-bounce" / "data"
+    results = {
+        path.name: classify(parse_message(path.read_bytes()), CTX) for path in sorted(folder.iterdir())
+    }
+    assert len(results) >= 117, f"{folder} holds {len(results)} files"
+    return results
+
+
+def flufl_expected(corpora: Path) -> dict[str, tuple[set[str], bool]]:
+    """file -> (failed addresses, whether temporary), read from flufl.bounce's own test (not imported)."""
+    source = (corpora / "flufl-bounce" / "expected_test_detectors.py").read_text()
+    expected: dict[str, tuple[set[str], bool]] = {}
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "DETECTORS" for t in node.targets):
+            for _detector, name, addresses, temporary in ast.literal_eval(node.value):
+                known, _ = expected.get(name, (set(), temporary))
+                expected[name] = (known | {a.decode().lower() for a in addresses}, temporary)
+    assert len(expected) > 100
+    return expected
 
 
 def reply_around(body: str, *, html: bool) -> bytes:
@@ -132,3 +162,43 @@ def test_reply_trimmer_bodies_are_replies(corpora: Path) -> None:
     for path in files:
         result = classify(parse_message(reply_around(path.read_text(errors="replace"), html=False)), CTX)
         assert (path.name, result.kind, result.verdicts) == (path.name, "reply", [])
+
+
+def test_every_flufl_bounce_file_is_machine_mail(
+    flufl: dict[str, Classification], record_property: Callable[[str, object], None]
+) -> None:
+    """117 bounces of many MTAs (plain-text ones too) are machine mail: never a reply, never unknown."""
+    counts = Counter(result.kind for name, result in flufl.items() if name != FLUFL_PERSONS_REPLY)
+    summary = ", ".join(f"{kind}={count}" for kind, count in sorted(counts.items()))
+    print(f"\nflufl.bounce: {len(flufl)} files: {summary}")
+    record_property("flufl_kinds", summary)
+    wrong = {
+        name: (result.kind, [v.rule for v in result.verdicts])
+        for name, result in flufl.items()
+        if result.kind not in MACHINE_KINDS and name != FLUFL_PERSONS_REPLY
+    }
+    assert wrong == {}
+    assert [name for name, result in flufl.items() if result.may_act] == [FLUFL_PERSONS_REPLY]
+
+
+def test_flufl_bounce_failed_addresses_are_found(flufl: dict[str, Classification], corpora: Path) -> None:
+    """Every address flufl.bounce's own test expects for a file is among the bounce's recipients."""
+    missing = {}
+    for name, (addresses, _temporary) in flufl_expected(corpora).items():
+        if not addresses or name == FLUFL_PERSONS_REPLY:
+            continue
+        result = flufl[name]
+        found = set(result.bounce.recipients) if result.bounce else set()
+        if result.kind != "bounce" or not addresses <= found:
+            missing[name] = (result.kind, sorted(addresses - found))
+    assert missing == {}
+
+
+def test_flufl_bounce_warnings_are_temporary(flufl: dict[str, Classification], corpora: Path) -> None:
+    """A file flufl.bounce expects as a temporary failure never marks anyone as bouncing."""
+    temporary = [
+        name for name, (found, is_temporary) in flufl_expected(corpora).items() if is_temporary and found
+    ]
+    assert len(temporary) >= 10
+    permanent = [name for name in temporary if (info := flufl[name].bounce) is None or info.permanent]
+    assert permanent == []

@@ -20,6 +20,7 @@ from mailflow.bootstrap import App, build
 from mailflow.config import load_settings
 from mailflow.demo import seed_demo
 from mailflow.inbound.process import process_pending, store_raw
+from mailflow.outbound.return_path import ReturnPaths
 from mailflow.services.business import update_business
 from mailflow.store.tables import Booking, Customer, InboundMessage, OutboxMessage
 from tests.conftest import berlin
@@ -346,8 +347,11 @@ def test_permanent_bounce_marks_the_customer_and_tells_the_admin(
     """A 5.1.1 DSN for the customer's confirmation marks the address bouncing and reports it."""
     ref = book(app, next_tuesday, 10, now, service_slug="consultation", origin=Origin.SELF_SERVICE)
     confirmation = customer_email(app, ref, "confirmation")
+    sent = next(r for r in queued(app) if r.message_id == confirmation["Message-ID"])
+    assert sent.id is not None
+    return_path = ReturnPaths(app.secret_key, DOMAIN).address(sent.id, sent.message_id)
     dsn = (
-        f"From: MAILER-DAEMON@mx.example.de\r\nTo: bounce+{ref.lower()}@{DOMAIN}\r\n"
+        f"From: MAILER-DAEMON@mx.example.de\r\nTo: {return_path}\r\n"
         "Subject: Undelivered Mail Returned to Sender\r\n"
         "MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\r\n"
         "--b\r\nContent-Type: text/plain\r\n\r\nThis is the mail system.\r\n"
@@ -506,6 +510,31 @@ def test_machine_mail_from_the_corpus_never_acts_or_answers(app: App, corpora: P
     assert queued(app) == []
 
 
+def test_flufl_bounce_corpus_at_a_real_reply_address_never_acts(
+    app: App, corpora: Path, next_tuesday: date, now: datetime
+) -> None:
+    """117 bounces of many MTAs sent to a booking's reply address: no action, no answer, nobody marked."""
+    ref = book(app, next_tuesday, 10, now, service_slug="consultation", origin=Origin.SELF_SERVICE)
+    reply_address = str(customer_email(app, ref, "confirmation")["Reply-To"].addresses[0].addr_spec)
+    mark = last_id(app)
+    files = sorted((corpora / "flufl-bounce" / "data").iterdir())
+    ids = [
+        store_raw(app.engine, path.read_bytes(), envelope_from="", envelope_rcpt=reply_address, now=now)
+        for path in files
+    ]
+    process_pending(app.mailroom, now)
+    with Session(app.engine) as session:
+        rows = session.exec(select(InboundMessage).where(col(InboundMessage.id).in_(ids))).all()
+        assert not any(c.bouncing for c in session.exec(select(Customer)))
+    assert len(rows) == len(files) >= 117 and all(row.status == "done" for row in rows)
+    judged = [row for row in rows if row.verdicts[-1]["verdict"] != "duplicate"]
+    people = [row for row in judged if row.kind not in {"bounce", "auto_reply", "feedback_report", "loop"}]
+    assert len(people) == 1  # groupwise_03.txt: a hotel's answer by hand (see test_inbound_corpora)
+    assert all(row.command is None for row in judged if row not in people)
+    assert [r.kind for r in queued(app, mark)] == ["customer_message"]  # that one reaches staff, unverified
+    assert status_of(app, ref)[0] == "confirmed"
+
+
 def test_key_of_another_booking_does_not_act_for_its_sender(
     app: App, next_tuesday: date, now: datetime
 ) -> None:
@@ -629,8 +658,8 @@ def test_pipeline_steps_are_named_in_order() -> None:
         "classify",
         "target",
         "verify_sender",
-        "staff_reply",
         "check_dmarc",
+        "staff_reply",
         "strip",
         "command",
         "act",
@@ -678,8 +707,8 @@ def test_a_refused_cancel_skips_to_answer_or_forward_and_records_each_step(
         "classify",
         "target",
         "verify_sender",
-        "staff_reply",
         "check_dmarc",
+        "staff_reply",
         "strip",
         "command",
         "act",

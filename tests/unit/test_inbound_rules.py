@@ -422,6 +422,105 @@ def test_arf_feedback_report() -> None:
     assert "feedback_report" in rules_of(result)
 
 
+# --- machine mail that still looks human (issue 16, item 11) ----------------------------
+
+
+def plain(headers: str, body: str) -> bytes:
+    """A plain-text message exactly as written: headers (one a line), a blank line, the body."""
+    head = "\r\n".join(line.strip() for line in headers.strip().splitlines())
+    return f"{head}\r\n\r\n{body}".replace("\n", "\r\n").replace("\r\r\n", "\r\n").encode()
+
+
+def test_small_mta_plain_text_bounce_from_mailer_daemon_without_address() -> None:
+    """``From: MAILER-DAEMON <>``, "Mail delivery failed", no DSN part: a bounce naming the address."""
+    raw = plain(
+        f"""From: MAILER-DAEMON <>
+        To: reply+k3y@{DOMAIN}
+        Subject: Mail delivery failed
+        Message-ID: <smallmta-1@mx.tiny.example>""",
+        "Your message could not be delivered to the following address:\n\n"
+        "    ada@example.com\n    mailbox is full\n",
+    )
+    result = judge(raw)
+    assert result.kind == "bounce" and not result.may_act
+    assert "machine_from" in rules_of(result)
+    assert result.bounce is not None and "ada@example.com" in result.bounce.recipients
+
+
+def test_a_mail_system_display_name_is_a_machine_sender() -> None:
+    """A mail system's display name makes a failure subject a bounce even from an ordinary address."""
+    raw = mail(
+        "Sorry, ada@example.com does not exist here.",
+        From="Mail Delivery Subsystem <mx-notify@tiny.example>",
+        Subject="Delivery failed: Your booking is confirmed",
+    )
+    result = judge(raw)
+    assert result.kind == "bounce"
+    assert {"machine_from", "bounce_subject"} <= set(rules_of(result))
+
+
+@pytest.mark.parametrize(
+    ("sender", "subject", "body"),
+    [
+        (
+            "Email Feedback <scomp@aol.example>",
+            "Email Feedback Report for IP 192.0.2.7",
+            "This is an email abuse report for an email message received from IP 192.0.2.7.",
+        ),
+        (
+            "abuse@isp.example",
+            "Complaint about message from 192.0.2.7",
+            "A user of ours marked the message below as spam.",
+        ),
+        (
+            "reports@fbl.example",
+            "FW: Your booking is confirmed",
+            "Feedback-Type: abuse\nUser-Agent: SomeFBL/1.0\nVersion: 1\n\nThe original message follows.",
+        ),
+    ],
+)
+def test_abuse_report_without_its_feedback_part(sender: str, subject: str, body: str) -> None:
+    """An abuse report whose message/feedback-report part is missing is still a feedback report."""
+    result = judge(mail(body, From=sender, Subject=subject))
+    assert result.kind == "feedback_report" and not result.may_act
+    assert "feedback_text" in rules_of(result)
+
+
+@pytest.mark.parametrize(
+    ("sender", "subject", "body"),
+    [
+        (
+            "Majordomo@lists.example.org",
+            "Majordomo results: cancel",
+            ">>>> cancel\n**** Command 'cancel' not recognized.",
+        ),
+        (
+            "dev-request@lists.example.org",
+            "The results of your email commands",
+            "cancel\n    Command not recognized",
+        ),
+        (
+            "dev-bounces@lists.example.org",
+            "Your message to dev@lists.example.org awaits moderator approval",
+            "Your mail to 'dev' with the subject cancel is being held until the moderator can review it.",
+        ),
+        ("LISTSERV@LISTS.EXAMPLE.EDU", "Re: cancel", 'Unknown command - "CANCEL". Try HELP.'),
+    ],
+)
+def test_mailing_list_manager_errors_are_machine_mail(sender: str, subject: str, body: str) -> None:
+    """Errors of Majordomo, Mailman and LISTSERV (often quoting "cancel") never act."""
+    result = judge(mail(body, From=sender, Subject=subject))
+    assert result.kind == "auto_reply" and not result.may_act
+    assert "list_manager" in rules_of(result)
+
+
+def test_people_are_not_taken_for_list_managers_or_abuse_desks() -> None:
+    """A customer whose address merely ends in -owner, or who complains, is still a person."""
+    assert judge(mail("cancel", From="Salon Owner <salon-owner@example.com>")).kind == "reply"
+    assert judge(mail("I have a complaint about my last visit.", Subject="Complaint report")).kind == "reply"
+    assert judge(mail("Mailbox full? ada@example.com works", Subject="Re: delivery")).kind == "reply"
+
+
 # --- the rule list ---------------------------------------------------------------------
 
 
