@@ -14,6 +14,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from mailflow.booking.events import BookingCancelled, BookingCreated, BookingRescheduled
+from mailflow.booking.localtime import to_utc
 from mailflow.booking.model import (
     Actor,
     BookingState,
@@ -90,6 +91,7 @@ def create(
     cannot be booked by this actor.
     """
     _require_aware(start, "start")
+    start = to_utc(start)  # the end counts elapsed time, whatever the clocks do meanwhile
     _check_calendar(rules, schedule, start, actor=actor, now=now, closures=closures, grid=grid)
     booking = BookingState(
         ref=ref,
@@ -123,6 +125,7 @@ def reschedule(
     ``InvalidInput`` when nothing would change.
     """
     _require_aware(start, "start")
+    start = to_utc(start)  # the end counts elapsed time, whatever the clocks do meanwhile
     _require_policy(booking, rules, actor, now)
     if start == booking.start and schedule.staff_id == booking.staff_id:
         raise InvalidInput(f"booking {booking.ref} is already at {start.isoformat()} with that staff member")
