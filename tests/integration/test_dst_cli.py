@@ -76,7 +76,7 @@ def test_a_time_the_clocks_skip_is_refused_saying_they_go_forward(cli: Any) -> N
 
 
 def test_a_repeated_time_needs_an_offset_and_names_both(cli: Any) -> None:
-    """2027-10-31T02:30 happens twice: refused naming +02:00 and +01:00; with an offset it books 30 minutes."""
+    """2027-10-31T02:30 happens twice: refused naming +02:00 and +01:00; with an offset, 30 minutes."""
     line = one_line_error(book(cli, "2027-10-31T02:30"))
     assert "2027-10-31T02:30+02:00" in line and "2027-10-31T02:30+01:00" in line
     assert bookings(cli) == []

@@ -1,0 +1,42 @@
+"""Daylight saving on the admin pages where a time is typed (issue 16, item 3), SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+from sqlmodel import select
+
+from mailflow.store.tables import Booking
+from tests.integration import test_admin_pages
+from tests.integration.test_admin_pages import ADMIN, BOB, Admin, new_booking
+
+make_admin = test_admin_pages.make_admin  # the fixture, shared
+
+
+@pytest.fixture
+def site(make_admin: test_admin_pages.AdminFactory) -> Admin:
+    return make_admin()
+
+
+def count_bookings(site: Admin) -> int:
+    with site.db() as session:
+        return len(session.exec(select(Booking)).all())
+
+
+def test_forcing_a_time_the_clocks_skip_says_so_and_books_nothing(site: Admin) -> None:
+    """02:30 on 2027-03-28 typed into the new-booking form: 400, the page says the clocks go forward."""
+    admin = site.sign_in(ADMIN)
+    before = count_bookings(site)
+    page = new_booking(admin, site, when="force", force_day="2027-03-28", force_time="02:30", force_staff=BOB)
+    assert page.status_code == 400
+    assert "does not exist in Europe/Berlin" in page.text and "clocks go forward" in page.text
+    assert count_bookings(site) == before
+
+
+def test_forcing_a_repeated_time_names_both_and_books_nothing(site: Admin) -> None:
+    """02:30 on 2027-10-31 happens twice: 400, the page names both offsets."""
+    admin = site.sign_in(ADMIN)
+    before = count_bookings(site)
+    page = new_booking(admin, site, when="force", force_day="2027-10-31", force_time="02:30", force_staff=BOB)
+    assert page.status_code == 400
+    assert "2027-10-31T02:30+02:00" in page.text and "2027-10-31T02:30+01:00" in page.text
+    assert count_bookings(site) == before
