@@ -19,6 +19,7 @@ from mailflow.config import ImapAccount, Settings, parse_imap_url, resolve_secre
 from mailflow.outbound.dispatch import Dispatcher
 from mailflow.outbound.message import EmailBuilder, MailSettings
 from mailflow.outbound.notifier import Notifier
+from mailflow.outbound.render import Renderer, configure_limits
 from mailflow.outbound.transports import Transport, transport_from_url
 from mailflow.store.engine import make_engine
 
@@ -67,7 +68,9 @@ def build(settings: Settings) -> App:
     """Wire the application for ``settings``; connects lazily."""
     engine = make_engine(settings.database_url)
     transport = transport_from_url(settings.outbound_url)
-    notifier = Notifier(EmailBuilder(MailSettings(settings.public_url, settings.inbound_domain)))
+    configure_limits(settings.template_limits)  # every renderer: validation, previews and sending
+    renderer = Renderer(settings.template_limits)
+    notifier = Notifier(EmailBuilder(MailSettings(settings.public_url, settings.inbound_domain), renderer))
     dispatcher = Dispatcher(
         engine, transport, report_failure=notifier.report_failure, lease=settings.claim_lease
     )
