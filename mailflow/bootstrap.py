@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Engine
@@ -72,7 +73,11 @@ def build(settings: Settings) -> App:
     renderer = Renderer(settings.template_limits)
     notifier = Notifier(EmailBuilder(MailSettings(settings.public_url, settings.inbound_domain), renderer))
     dispatcher = Dispatcher(
-        engine, transport, report_failure=notifier.report_failure, lease=settings.claim_lease
+        engine,
+        transport,
+        report_failure=notifier.report_failure,
+        lease=settings.claim_lease,
+        render_pending=partial(notifier.render_claimed, engine),
     )
     return App(
         imap_account=parse_imap_url(settings.imap_url) if settings.imap_url else None,

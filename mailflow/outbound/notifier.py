@@ -11,30 +11,45 @@
 
 Staff emails say who made the change. A customer whose address is bouncing
 gets nothing until staff fix it; staff who turned a kind off do not get it.
+
+The outbox rows are written in the change's transaction, but rendered after it
+commits (``render_committed``): no template runs while the write lock is held.
+A row whose change committed but whose rendering did not happen (the process
+died) is rendered by the dispatcher that claims it (``render_claimed``).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
+from functools import partial
 from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from mailflow.booking.events import BookingCancelled, BookingCreated, BookingRescheduled, DomainEvent
 from mailflow.booking.model import BookingStatus
 from mailflow.outbound.compose import Attachment
 from mailflow.outbound.context import BookingFacts, customer_reader, load_facts, staff_reader
+from mailflow.outbound.fallbacks import record_fallback
 from mailflow.outbound.formatting import format_when
 from mailflow.outbound.i18n import message
-from mailflow.outbound.message import EmailBuilder
-from mailflow.outbound.outbox import ClaimedMessage, enqueue
+from mailflow.outbound.message import EmailBuilder, PreparedEmail
+from mailflow.outbound.outbox import ClaimedMessage, enqueue, enqueue_pending, fill_payload, pending_emails
+from mailflow.outbound.template_store import effective_source
 from mailflow.services.reminders import drop_reminders, plan_reminders
+from mailflow.store.engine import AFTER_COMMIT, read_session, write_session
 from mailflow.store.links import mint_manage_token
 from mailflow.store.tables import Booking, Staff, pk
+
+log = logging.getLogger("mailflow.outbound")
+
+_DEFERRED = "mailflow.outbox_to_render"
 
 
 class Notifier:
@@ -67,15 +82,98 @@ class Notifier:
             if not staff.notification_prefs.get(kind, True):
                 return
             reader = staff_reader(staff)
-        email = self.builder.build(session, facts, kind, reader, now=now, **kw)
-        enqueue(
+        prepared = self.builder.prepare(session, facts, kind, reader, now=now, **kw)
+        business_id, envelope_from = pk(facts.business), self.envelope_from(facts)
+        deferred = self._deferred(session)
+        recipe = prepared.to_json() if deferred is not None else None
+        if deferred is None or recipe is None:  # no commit to wait for, or a context JSON cannot hold
+            email = self.builder.finish_in(session, prepared, business_id)
+            enqueue(
+                session,
+                email,
+                business_id=business_id,
+                booking_id=facts.booking.booking_id,
+                envelope_from=envelope_from,
+                now=now,
+            )
+            return
+        row_id = enqueue_pending(
             session,
-            email,
-            business_id=pk(facts.business),
+            recipe,
+            kind=prepared.kind,
+            recipient=prepared.envelope.to.email,
+            message_id=prepared.envelope.message_id,
+            business_id=business_id,
             booking_id=facts.booking.booking_id,
-            envelope_from=self.envelope_from(facts),
+            envelope_from=envelope_from,
             now=now,
         )
+        deferred.append(row_id)
+
+    def _deferred(self, session: Session) -> list[int] | None:
+        """The outbox rows of ``session``'s transaction to render once it commits (None: it cannot
+        tell, not being a ``write_session``); the first call arranges the rendering."""
+        after = session.info.get(AFTER_COMMIT)
+        if after is None:
+            return None
+        ids: list[int] | None = session.info.get(_DEFERRED)
+        if ids is None:
+            ids = session.info[_DEFERRED] = []
+            bind = session.get_bind()
+            engine = bind if isinstance(bind, Engine) else bind.engine
+            after.append(partial(self.render_committed, engine, ids))
+        return ids
+
+    def render_committed(self, engine: Engine, ids: list[int]) -> None:
+        """Render the emails of a committed change (``ids``), with no write lock held while rendering.
+
+        Never raises: the change has committed, and what is left unrendered (the database went
+        away meanwhile) the dispatcher renders when it claims it.
+        """
+        try:
+            with read_session(engine) as session:
+                pending = pending_emails(session, ids)
+            self._finish_pending(engine, pending)
+        except Exception:
+            log.exception("outbox %s: left for the dispatcher to render", ids)
+
+    def render_claimed(self, engine: Engine, batch: list[ClaimedMessage]) -> list[ClaimedMessage]:
+        """``batch`` (claimed by the dispatcher) with the emails its change left unrendered rendered."""
+        todo = [(m.id, m.business_id, m.envelope_from, m.pending) for m in batch if not m.data and m.pending]
+        if not todo:
+            return batch
+        done = self._finish_pending(engine, todo)
+        return [replace(m, data=done[m.id]) if m.id in done else m for m in batch]
+
+    def _finish_pending(
+        self, engine: Engine, pending: Sequence[tuple[int, int, str, dict[str, Any]]]
+    ) -> dict[int, bytes]:
+        """Render pending outbox rows outside any write transaction, then store them (and any
+        fallback notice) in one short one; the bytes by row id."""
+        if not pending:
+            return {}
+        with read_session(engine) as session:
+            work = []
+            for row_id, business_id, envelope_from, recipe in pending:
+                prepared = PreparedEmail.from_json(recipe)
+                source = effective_source(session, business_id, prepared.kind, prepared.locale)
+                work.append((row_id, business_id, envelope_from, prepared, source))
+        finished = [
+            (
+                row_id,
+                business_id,
+                envelope_from,
+                prepared.envelope.date,
+                *self.builder.finish(prepared, source),
+            )
+            for row_id, business_id, envelope_from, prepared, source in work
+        ]
+        with write_session(engine) as session:
+            for row_id, business_id, envelope_from, at, email, fallback in finished:
+                fill_payload(session, row_id, email, envelope_from)
+                if fallback is not None:
+                    record_fallback(session, business_id, fallback, at)
+        return {row_id: email.data for row_id, _, _, _, email, _ in finished}
 
     def _admins(self, session: Session, facts: BookingFacts, *exclude: int) -> list[Staff]:
         # Asked once per transaction and business: a batch of replies shares the answer.
