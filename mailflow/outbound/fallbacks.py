@@ -11,17 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlmodel import Session, col, select
 
 from mailflow.booking.model import ActorKind
 from mailflow.store.tables import AuditEvent, Template
 
-if TYPE_CHECKING:
-    from mailflow.outbound.message import TemplateFallback
-
-__all__ = ["FELL_BACK", "FallbackNotice", "fallback_notices", "record_fallback"]
+__all__ = ["FELL_BACK", "FallbackNotice", "TemplateFallback", "fallback_notices", "record_fallback"]
 
 FELL_BACK = "template.fell_back"
 
@@ -36,6 +33,17 @@ class FallbackNotice:
     limit: str
     detail: str
     at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateFallback:
+    """An edited template that could not be used for an email, so the default was."""
+
+    kind: str
+    locale: str
+    version: int
+    limit: str  # a limit of ``mailflow.outbound.limits``, or ``render_error``
+    detail: str
 
 
 def _key(kind: str, locale: str, version: int) -> dict[str, Any]:

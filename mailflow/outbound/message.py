@@ -27,7 +27,7 @@ from mailflow.booking.policy import ManageDecision
 from mailflow.kinds import CUSTOMER_KINDS
 from mailflow.outbound.compose import Address, Attachment, Envelope, compose, new_message_id, thread_id
 from mailflow.outbound.context import BookingFacts, Reader, decide, email_context
-from mailflow.outbound.fallbacks import record_fallback
+from mailflow.outbound.fallbacks import TemplateFallback, record_fallback
 from mailflow.outbound.i18n import message
 from mailflow.outbound.ics import CalendarEntry, Method, booking_uid, calendar_bytes
 from mailflow.outbound.render import Renderer, RenderError
@@ -55,17 +55,6 @@ class OutgoingEmail:
     message_id: str
     subject: str
     data: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class TemplateFallback:
-    """An edited template that could not be used for an email, so the default was."""
-
-    kind: str
-    locale: str
-    version: int
-    limit: str  # a limit of ``mailflow.outbound.limits``, or ``render_error``
-    detail: str
 
 
 def _address(data: dict[str, str] | None) -> Address | None:

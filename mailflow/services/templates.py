@@ -164,7 +164,9 @@ def _save(
     now: datetime,
     note: str = "",
 ) -> TemplateSource:
-    saved = template_store.save_version(session, business_id, source, author=actor.label, now=now, note=note)
+    saved = template_store.save_version(
+        session, business_id, source, author=actor.label, now=now, note=note, checked=True
+    )
     key = (source.kind, source.locale)
     _audit_version(session, business_id, "template.saved", key, (current.version, saved.version), actor, now)
     return saved
@@ -190,6 +192,7 @@ def save_template(
     note, ``TemplateConflict`` when ``based_on`` is stale or another save took
     the version number at the same moment.
     """
+    template_store.check_draft(source)  # the samples are rendered before the write lock is taken
     try:
         with write_session(engine) as session:
             current = template_store.effective_source(session, business_id, source.kind, source.locale)
@@ -210,6 +213,15 @@ def import_templates(
     Returns the versions saved (unchanged ones are skipped); when one fails
     validation (``TemplateInvalid``) none is saved. Each is audited as ``template.saved``.
     """
+    with read_session(engine) as session:
+        changed = [
+            source
+            for source in sources
+            if template_store.effective_source(session, business_id, source.kind, source.locale).digest
+            != source.digest
+        ]
+    for source in changed:
+        template_store.check_draft(source)  # before the write lock, as in ``save_template``
     saved = []
     with write_session(engine) as session:
         for source in sources:
@@ -229,9 +241,12 @@ def rollback_template(
     such version, ``TemplateInvalid`` when it no longer passes validation,
     ``InvalidInput`` for an unknown kind or locale.
     """
+    with read_session(engine) as session:
+        wanted = template_store.version_source(session, business_id, kind, locale, version)
+    template_store.check_draft(wanted)  # it must still pass (limits may have changed); before the lock
     with write_session(engine) as session:
         before = template_store.effective_source(session, business_id, kind, locale).version
-        source = template_store.rollback(session, business_id, kind, locale, version)
+        source = template_store.rollback(session, business_id, kind, locale, version, checked=True)
         _audit_version(
             session, business_id, "template.rolled_back", (kind, locale), (before, version), actor, now
         )
