@@ -40,8 +40,9 @@ from mailflow.outbound.fallbacks import record_fallback
 from mailflow.outbound.formatting import format_when
 from mailflow.outbound.i18n import message
 from mailflow.outbound.message import EmailBuilder, PreparedEmail
-from mailflow.outbound.outbox import ClaimedMessage, enqueue, enqueue_pending, fill_payload, pending_emails
+from mailflow.outbound.outbox import ClaimedMessage, enqueue, enqueue_pending, fill_payload
 from mailflow.outbound.template_store import effective_source
+from mailflow.outbound.templates import TemplateSource
 from mailflow.services.reminders import drop_reminders, plan_reminders
 from mailflow.store.engine import AFTER_COMMIT, read_session, write_session
 from mailflow.store.links import mint_manage_token
@@ -50,6 +51,8 @@ from mailflow.store.tables import Booking, Staff, pk
 log = logging.getLogger("mailflow.outbound")
 
 _DEFERRED = "mailflow.outbox_to_render"
+# An outbox row to render: (id, business id, envelope sender, what to render, the template in force).
+_Pending = tuple[int, int, str, PreparedEmail, TemplateSource]
 
 
 class Notifier:
@@ -108,56 +111,54 @@ class Notifier:
             envelope_from=envelope_from,
             now=now,
         )
-        deferred.append(row_id)
+        source = effective_source(session, business_id, prepared.kind, prepared.locale)  # as in force now
+        deferred.append((row_id, business_id, envelope_from, prepared, source))
 
-    def _deferred(self, session: Session) -> list[int] | None:
-        """The outbox rows of ``session``'s transaction to render once it commits (None: it cannot
+    def _deferred(self, session: Session) -> list[_Pending] | None:
+        """The emails of ``session``'s transaction to render once it commits (None: it cannot
         tell, not being a ``write_session``); the first call arranges the rendering."""
         after = session.info.get(AFTER_COMMIT)
         if after is None:
             return None
-        ids: list[int] | None = session.info.get(_DEFERRED)
-        if ids is None:
-            ids = session.info[_DEFERRED] = []
+        pending: list[_Pending] | None = session.info.get(_DEFERRED)
+        if pending is None:
+            pending = session.info[_DEFERRED] = []
             bind = session.get_bind()
             engine = bind if isinstance(bind, Engine) else bind.engine
-            after.append(partial(self.render_committed, engine, ids))
-        return ids
+            after.append(partial(self.render_committed, engine, pending))
+        return pending
 
-    def render_committed(self, engine: Engine, ids: list[int]) -> None:
-        """Render the emails of a committed change (``ids``), with no write lock held while rendering.
+    def render_committed(self, engine: Engine, pending: list[_Pending]) -> None:
+        """Render the emails of a committed change, with no write lock held while rendering.
 
         Never raises: the change has committed, and what is left unrendered (the database went
         away meanwhile) the dispatcher renders when it claims it.
         """
         try:
-            with read_session(engine) as session:
-                pending = pending_emails(session, ids)
             self._finish_pending(engine, pending)
         except Exception:
-            log.exception("outbox %s: left for the dispatcher to render", ids)
+            log.exception("outbox %s: left for the dispatcher to render", [item[0] for item in pending])
 
     def render_claimed(self, engine: Engine, batch: list[ClaimedMessage]) -> list[ClaimedMessage]:
         """``batch`` (claimed by the dispatcher) with the emails its change left unrendered rendered."""
-        todo = [(m.id, m.business_id, m.envelope_from, m.pending) for m in batch if not m.data and m.pending]
+        todo = [m for m in batch if not m.data and m.pending]
         if not todo:
             return batch
-        done = self._finish_pending(engine, todo)
+        with read_session(engine) as session:
+            pending = []
+            for m in todo:
+                assert m.pending is not None
+                prepared = PreparedEmail.from_json(m.pending)
+                source = effective_source(session, m.business_id, prepared.kind, prepared.locale)
+                pending.append((m.id, m.business_id, m.envelope_from, prepared, source))
+        done = self._finish_pending(engine, pending)
         return [replace(m, data=done[m.id]) if m.id in done else m for m in batch]
 
-    def _finish_pending(
-        self, engine: Engine, pending: Sequence[tuple[int, int, str, dict[str, Any]]]
-    ) -> dict[int, bytes]:
-        """Render pending outbox rows outside any write transaction, then store them (and any
-        fallback notice) in one short one; the bytes by row id."""
+    def _finish_pending(self, engine: Engine, pending: Sequence[_Pending]) -> dict[int, bytes]:
+        """Render pending outbox rows outside any transaction, then store them (and any fallback
+        notice) in one short write transaction; the bytes by row id."""
         if not pending:
             return {}
-        with read_session(engine) as session:
-            work = []
-            for row_id, business_id, envelope_from, recipe in pending:
-                prepared = PreparedEmail.from_json(recipe)
-                source = effective_source(session, business_id, prepared.kind, prepared.locale)
-                work.append((row_id, business_id, envelope_from, prepared, source))
         finished = [
             (
                 row_id,
@@ -166,7 +167,7 @@ class Notifier:
                 prepared.envelope.date,
                 *self.builder.finish(prepared, source),
             )
-            for row_id, business_id, envelope_from, prepared, source in work
+            for row_id, business_id, envelope_from, prepared, source in pending
         ]
         with write_session(engine) as session:
             for row_id, business_id, envelope_from, at, email, fallback in finished:
