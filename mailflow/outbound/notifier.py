@@ -86,16 +86,39 @@ class Notifier:
                 return
             reader = staff_reader(staff)
         prepared = self.builder.prepare(session, facts, kind, reader, now=now, **kw)
-        business_id, envelope_from = pk(facts.business), self.envelope_from(facts)
+        self.queue(
+            session,
+            prepared,
+            business_id=pk(facts.business),
+            booking_id=facts.booking.booking_id,
+            envelope_from=self.envelope_from(facts),
+            now=now,
+        )
+
+    def queue(
+        self,
+        session: Session,
+        prepared: PreparedEmail,
+        *,
+        business_id: int,
+        booking_id: int | None,
+        envelope_from: str,
+        now: datetime,
+    ) -> None:
+        """Put ``prepared`` in the outbox in ``session``'s transaction, rendered once it commits.
+
+        In a session that is no ``write_session`` (nothing tells when it commits), or with a
+        context JSON cannot hold, it is rendered at once instead.
+        """
         deferred = self._deferred(session)
         recipe = prepared.to_json() if deferred is not None else None
-        if deferred is None or recipe is None:  # no commit to wait for, or a context JSON cannot hold
+        if deferred is None or recipe is None:
             email = self.builder.finish_in(session, prepared, business_id)
             enqueue(
                 session,
                 email,
                 business_id=business_id,
-                booking_id=facts.booking.booking_id,
+                booking_id=booking_id,
                 envelope_from=envelope_from,
                 now=now,
             )
@@ -107,7 +130,7 @@ class Notifier:
             recipient=prepared.envelope.to.email,
             message_id=prepared.envelope.message_id,
             business_id=business_id,
-            booking_id=facts.booking.booking_id,
+            booking_id=booking_id,
             envelope_from=envelope_from,
             now=now,
         )
