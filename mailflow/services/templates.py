@@ -20,6 +20,7 @@ from mailflow.booking.model import Actor
 from mailflow.errors import MailflowError, NotFound
 from mailflow.outbound import template_store
 from mailflow.outbound.compose import Address, Envelope, compose, new_message_id
+from mailflow.outbound.fallbacks import FallbackNotice, fallback_notices
 from mailflow.outbound.message import OutgoingEmail
 from mailflow.outbound.outbox import enqueue
 from mailflow.outbound.render import RenderedEmail
@@ -42,6 +43,7 @@ __all__ = [
     "rollback_template",
     "save_template",
     "send_test_email",
+    "template_fallbacks",
     "template_history",
     "template_states",
     "version_history",
@@ -110,6 +112,13 @@ def template_states(engine: Engine, business_id: int) -> dict[tuple[str, str], T
     """The state of every ``(kind, locale)``: the default, or which saved version is in force."""
     with read_session(engine) as session:
         return template_store.states(session, business_id)
+
+
+def template_fallbacks(engine: Engine, business_id: int) -> list[FallbackNotice]:
+    """The edited versions in force that emails could not use (over a limit, or failing) since when:
+    the default went out instead. Newest first; one per version however many emails it concerned."""
+    with read_session(engine) as session:
+        return fallback_notices(session, business_id)
 
 
 def template_history(engine: Engine, business_id: int, kind: str, locale: str) -> list[VersionInfo]:

@@ -241,6 +241,7 @@ def template_list(d: Desk = Depends(admin_desk)) -> HTMLResponse:
         locales=default_locales(),
         business_locales=business.locales,
         descriptions=DESCRIPTIONS,
+        fallbacks=templates.template_fallbacks(d.site.engine, d.who.business_id),
     )
 
 
