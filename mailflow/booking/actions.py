@@ -91,8 +91,8 @@ def create(
     cannot be booked by this actor.
     """
     _require_aware(start, "start")
-    start = to_utc(start)  # the end counts elapsed time, whatever the clocks do meanwhile
     _check_calendar(rules, schedule, start, actor=actor, now=now, closures=closures, grid=grid)
+    start = to_utc(start)  # the end counts elapsed time, whatever the clocks do meanwhile
     booking = BookingState(
         ref=ref,
         service_id=service_id,
@@ -125,7 +125,6 @@ def reschedule(
     ``InvalidInput`` when nothing would change.
     """
     _require_aware(start, "start")
-    start = to_utc(start)  # the end counts elapsed time, whatever the clocks do meanwhile
     _require_policy(booking, rules, actor, now)
     if start == booking.start and schedule.staff_id == booking.staff_id:
         raise InvalidInput(f"booking {booking.ref} is already at {start.isoformat()} with that staff member")
@@ -139,6 +138,7 @@ def reschedule(
         grid=grid,
         exclude_booking_id=booking.booking_id,
     )
+    start = to_utc(start)  # the end counts elapsed time, whatever the clocks do meanwhile
     new = replace(
         booking,
         staff_id=schedule.staff_id,
