@@ -27,7 +27,7 @@ from mailflow.api.models import (
     Reschedule,
     SlotOut,
 )
-from mailflow.booking.localtime import resolve_local
+from mailflow.booking.localtime import LocalTimeInvalid, resolve_local
 from mailflow.errors import NotFound
 from mailflow.services import calendar as calendar_views
 from mailflow.services import catalog
@@ -57,11 +57,15 @@ def parse_bound(value: str | None, name: str, zone: str) -> datetime | None:
     except ValueError:
         pass
     try:
-        return local(datetime.fromisoformat(value.strip()), zone, name)
+        parsed = datetime.fromisoformat(value.strip())
     except ValueError:
         raise FieldInvalid.at(
             ("query", name), f"{value!r} is not a date (2026-03-03) or an ISO 8601 date-time"
         ) from None
+    try:
+        return local(parsed, zone, name)
+    except LocalTimeInvalid as exc:  # a time the clocks skip or repeat there
+        raise FieldInvalid.at(("query", name), exc.message) from None
 
 
 def owned(api: Api, caller: ApiCaller, ref: str) -> Booking:

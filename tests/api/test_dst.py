@@ -91,3 +91,11 @@ def test_sunday_slots_across_a_change_are_real_times_each_once(sunday_api: Api, 
         assert not any(wall.startswith("02:") for wall in walls)
     else:
         assert "02:30+0200" in walls and "02:30+0100" in walls
+
+
+def test_a_list_bound_the_clocks_skip_is_422_at_that_query_parameter(sunday_api: Api) -> None:
+    """``from=2027-03-28T02:30`` names no instant: 422 at query.from, not a 500 or a guess."""
+    response = sunday_api.get("/bookings?from=2027-03-28T02:30")
+    assert response.status_code == 422, response.text
+    (error,) = response.json()["detail"]
+    assert error["loc"] == ["query", "from"] and "clocks go forward" in error["msg"]
