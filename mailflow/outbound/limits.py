@@ -117,7 +117,8 @@ def _budget() -> _Budget:
 
 
 @contextmanager
-def _limited(limits: TemplateLimits) -> Iterator[_Budget]:
+def limited(limits: TemplateLimits) -> Iterator[_Budget]:
+    """Inside: every template rendered in this thread draws on one fresh budget of ``limits``."""
     budget = _Budget(limits)
     token = _BUDGET.set(budget)
     try:
@@ -131,11 +132,6 @@ def _length(value: Any) -> int:
         return len(value)
     except TypeError:
         return 0
-
-
-def _big_int(value: Any, budget: _Budget) -> None:
-    if isinstance(value, int) and not isinstance(value, bool):
-        budget.size(abs(value))
 
 
 def _format_widths(template: Any, budget: _Budget) -> None:
@@ -318,6 +314,3 @@ def render_limited(template: Any, context: Mapping[str, Any]) -> str:
         budget.spend()
         chunks.append(chunk)
     return "".join(chunks)
-
-
-limited = _limited
