@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Engine
@@ -27,6 +28,7 @@ from mailflow.config import ImapAccount, Settings, parse_imap_url, resolve_secre
 from mailflow.outbound.dispatch import Dispatcher
 from mailflow.outbound.message import EmailBuilder, MailSettings
 from mailflow.outbound.notifier import Notifier
+from mailflow.outbound.render import Renderer, configure_limits
 from mailflow.outbound.return_path import ReturnPaths
 from mailflow.outbound.transports import Transport, maildir_of, transport_from_url
 from mailflow.parts import Mailroom, Signal, SmtpParts, UseCases, WebParts, WorkerParts
@@ -74,7 +76,9 @@ def build(settings: Settings) -> App:
     """Wire the application for ``settings``; connects lazily."""
     engine = make_engine(settings.database_url)
     transport = transport_from_url(settings.outbound_url)
-    notifier = Notifier(EmailBuilder(MailSettings(settings.public_url, settings.inbound_domain)))
+    configure_limits(settings.template_limits)  # every renderer: validation, previews and sending
+    renderer = Renderer(settings.template_limits)
+    notifier = Notifier(EmailBuilder(MailSettings(settings.public_url, settings.inbound_domain), renderer))
     secret_key = resolve_secret_key(settings)
     return_paths = ReturnPaths(secret_key, settings.inbound_domain)
     dispatcher = Dispatcher(
@@ -83,6 +87,7 @@ def build(settings: Settings) -> App:
         report_failure=notifier.report_failure,
         lease=settings.claim_lease,
         return_paths=return_paths,
+        render_pending=partial(notifier.render_claimed, engine),
     )
     wake, inbound_arrived = Signal(), Signal()
     health: dict[str, Callable[[], str]] = {"transport": transport.reachable}

@@ -21,6 +21,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mailflow.errors import ConfigError
+from mailflow.outbound.limits import TemplateLimits
 
 ENV_PREFIX = "MAILFLOW_"
 OUTBOUND_SCHEMES = ("smtp", "smtps", "maildir", "memory")
@@ -118,6 +119,24 @@ class Settings(BaseSettings):
 
     find_booking_per_email_per_hour: int = 3
     """"Find my booking" emails one address may receive per hour."""
+
+    template_max_source_chars: int = Field(100_000, ge=1_000, le=10_000_000)
+    """Longest subject, MJML body or text an admin may save, per part (characters)."""
+
+    template_max_output_chars: int = Field(1_000_000, ge=10_000, le=100_000_000)
+    """Largest rendered subject, HTML or text of one email, and any value made while rendering it."""
+
+    template_max_render_seconds: float = Field(1.0, ge=0.05, le=60.0)
+    """Longest one email's template may take to render (its steps are bounded too)."""
+
+    @property
+    def template_limits(self) -> TemplateLimits:
+        """The three template limits above, as the renderer takes them."""
+        return TemplateLimits(
+            max_source_chars=self.template_max_source_chars,
+            max_output_chars=self.template_max_output_chars,
+            max_render_seconds=self.template_max_render_seconds,
+        )
 
     @field_validator("web_bind", "smtp_bind")
     @classmethod

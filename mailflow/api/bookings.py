@@ -27,6 +27,7 @@ from mailflow.api.models import (
     Reschedule,
     SlotOut,
 )
+from mailflow.booking.localtime import LocalTimeInvalid, resolve_local
 from mailflow.errors import NotFound
 from mailflow.services import calendar as calendar_views
 from mailflow.services import catalog
@@ -42,9 +43,10 @@ MAX_SLOT_DAYS = 31
 BOOKING_FIELDS = {"service": ("body", "service"), "staff member": ("body", "staff")}
 
 
-def local(value: datetime, zone: str) -> datetime:
-    """``value`` as given, or read in ``zone`` when it has no offset."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=ZoneInfo(zone))
+def local(value: datetime, zone: str, field: str = "start") -> datetime:
+    """``value`` as given, or read in ``zone`` when it has no offset; a wall time that daylight
+    saving skips or repeats there is refused (``LocalTimeInvalid`` at ``field``)."""
+    return resolve_local(value, zone, field=field)
 
 
 def parse_bound(value: str | None, name: str, zone: str) -> datetime | None:
@@ -56,11 +58,15 @@ def parse_bound(value: str | None, name: str, zone: str) -> datetime | None:
     except ValueError:
         pass
     try:
-        return local(datetime.fromisoformat(value.strip()), zone)
+        parsed = datetime.fromisoformat(value.strip())
     except ValueError:
         raise FieldInvalid.at(
             ("query", name), f"{value!r} is not a date (2026-03-03) or an ISO 8601 date-time"
         ) from None
+    try:
+        return local(parsed, zone, name)
+    except LocalTimeInvalid as exc:  # a time the clocks skip or repeat there
+        raise FieldInvalid.at(("query", name), exc.message) from None
 
 
 def owned(api: Api, caller: ApiCaller, ref: str) -> Booking:

@@ -14,6 +14,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from mailflow.booking.events import BookingCancelled, BookingCreated, BookingRescheduled
+from mailflow.booking.localtime import to_utc
 from mailflow.booking.model import (
     Actor,
     BookingState,
@@ -93,6 +94,7 @@ def create(
     """
     _require_aware(start, "start")
     _check_calendar(rules, schedule, start, actor=actor, now=now, closures=closures, grid=grid)
+    start = to_utc(start)  # the end counts elapsed time, whatever the clocks do meanwhile
     booking = BookingState(
         ref=ref,
         service_id=service_id,
@@ -142,6 +144,7 @@ def reschedule(
         grid=grid,
         exclude_booking_id=booking.booking_id,
     )
+    start = to_utc(start)  # the end counts elapsed time, whatever the clocks do meanwhile
     new = replace(
         booking,
         staff_id=schedule.staff_id,

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 import typer
 
+from mailflow.booking.localtime import resolve_local
 from mailflow.booking.model import Actor, ActorKind
 from mailflow.bootstrap import App, build
 from mailflow.config import load_settings
@@ -78,7 +79,7 @@ def parse_when(value: str, option: str, zone: str) -> datetime:
         raise InvalidInput(
             f"{option}: {value!r} is not an ISO 8601 date-time such as 2026-03-03T10:00:00+01:00"
         ) from None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=ZoneInfo(zone))
+    return resolve_local(parsed, zone, field=option.removeprefix("--"))
 
 
 def parse_bound(value: str | None, option: str, zone: str) -> datetime | None:

@@ -74,6 +74,7 @@ class Dispatcher:
         report_failure: FailureReporter | None = None,
         lease: timedelta = CLAIM_LEASE,
         return_paths: ReturnPaths | None = None,
+        render_pending: Callable[[list[ClaimedMessage]], list[ClaimedMessage]] | None = None,
     ) -> None:
         self.engine = engine
         # Each email's envelope sender is its own signed bounce address (VERP) when given.
@@ -84,6 +85,8 @@ class Dispatcher:
         # Seconds after its claim within which a sent batch must be recorded: before the lease ends.
         self._record_within = (lease - min(RECORD_MARGIN, lease / 10)).total_seconds()
         self.report_failure = report_failure
+        # Renders claimed emails that their change left unrendered (its process died before).
+        self.render_pending = render_pending
         self._lock = asyncio.Lock()
 
     async def run_once(self, now: datetime, *, stop: asyncio.Event | None = None) -> DispatchReport:
@@ -113,6 +116,10 @@ class Dispatcher:
         recording waits for the database (``_record_sent``): the relay is not kept waiting.
         """
         report = DispatchReport()
+        if any(not message.data for message in batch):
+            batch = await asyncio.to_thread(self._rendered, batch, now)
+            if not batch:
+                return report
         recorded = 0
 
         async def progress(results: Sequence[SendResult]) -> None:
@@ -176,6 +183,17 @@ class Dispatcher:
                 )
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, RECORD_RETRY_MAX)
+
+    def _rendered(self, batch: list[ClaimedMessage], now: datetime) -> list[ClaimedMessage]:
+        """``batch`` with its unrendered emails rendered; one that cannot be is retried later."""
+        if self.render_pending is not None:
+            batch = self.render_pending(batch)
+        unready = [message for message in batch if not message.data]
+        if unready:
+            with write_session(self.engine) as session:
+                for message in unready:
+                    mark_retry(session, message, "not rendered yet", now)
+        return [message for message in batch if message.data]
 
     async def idle(self) -> None:
         """Wait until no dispatch of this process is in flight."""

@@ -1,12 +1,19 @@
 """One booking email, end to end: template, context, manage link, reply key, calendar, MIME.
 
-Called in the transaction of the change it reports (the outbox stores the
-bytes), so the manage token and reply key it mints commit or roll back with
-that change.
+In two steps. ``prepare`` runs in the transaction of the change it reports, so
+the manage token and reply key it mints commit or roll back with that change;
+it does no template work. ``finish`` renders and composes, and may run after
+the transaction has committed (``mailflow.outbound.notifier``): a slow template
+never holds the database's write lock. An edited template that fails or breaks
+a limit (``mailflow.outbound.limits``) when finishing gives way to the shipped
+default: the email still goes out, and ``TemplateFallback`` says why.
 """
 
 from __future__ import annotations
 
+import base64
+import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,13 +27,16 @@ from mailflow.booking.policy import ManageDecision
 from mailflow.kinds import CUSTOMER_KINDS
 from mailflow.outbound.compose import Address, Attachment, Envelope, compose, new_message_id, thread_id
 from mailflow.outbound.context import BookingFacts, Reader, decide, email_context
+from mailflow.outbound.fallbacks import TemplateFallback, record_fallback
 from mailflow.outbound.i18n import message
 from mailflow.outbound.ics import CalendarEntry, Method, booking_uid, calendar_bytes
-from mailflow.outbound.render import Renderer
+from mailflow.outbound.render import Renderer, RenderError
 from mailflow.outbound.template_store import effective_source
-from mailflow.outbound.templates import default_locales, pick_locale
+from mailflow.outbound.templates import TemplateSource, default_locales, default_source, pick_locale
 from mailflow.store.links import mint_manage_token, mint_reply_key
 from mailflow.store.tables import Booking, Staff, pk
+
+log = logging.getLogger("mailflow.outbound")
 
 CALENDAR_METHOD = {
     "confirmation": Method.REQUEST,
@@ -45,6 +55,94 @@ class OutgoingEmail:
     message_id: str
     subject: str
     data: bytes
+
+
+def _address(data: dict[str, str] | None) -> Address | None:
+    return None if data is None else Address(data["email"], data.get("name", ""))
+
+
+def _address_json(address: Address | None) -> dict[str, str] | None:
+    return None if address is None else {"email": address.email, "name": address.name}
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedEmail:
+    """One email with everything decided but its rendering: what ``finish`` needs, and no session.
+
+    ``to_json`` keeps it in the outbox row until it is rendered (after the commit, or by a
+    dispatcher after a crash); None when its context does not fit JSON (then it is rendered
+    at once).
+    """
+
+    kind: str
+    locale: str
+    context: dict[str, Any]
+    envelope: Envelope
+    calendar: tuple[bytes, Method] | None = None
+    attachments: tuple[Attachment, ...] = ()
+
+    def to_json(self) -> dict[str, Any] | None:
+        try:
+            context = json.loads(json.dumps(self.context))
+        except (TypeError, ValueError):
+            return None
+        envelope = self.envelope
+        return {
+            "kind": self.kind,
+            "locale": self.locale,
+            "context": context,
+            "envelope": {
+                "sender": _address_json(envelope.sender),
+                "to": _address_json(envelope.to),
+                "message_id": envelope.message_id,
+                "date": envelope.date.isoformat(),
+                "kind": envelope.kind,
+                "reply_to": _address_json(envelope.reply_to),
+                "thread_id": envelope.thread_id,
+                "booking_ref": envelope.booking_ref,
+            },
+            "calendar": None
+            if self.calendar is None
+            else {"ics": base64.b64encode(self.calendar[0]).decode(), "method": self.calendar[1].value},
+            "attachments": [
+                {
+                    "filename": a.filename,
+                    "content_type": a.content_type,
+                    "data": base64.b64encode(a.data).decode(),
+                }
+                for a in self.attachments
+            ],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PreparedEmail:
+        given = data["envelope"]
+        sender, to = _address(given["sender"]), _address(given["to"])
+        assert sender is not None and to is not None
+        envelope = Envelope(
+            sender=sender,
+            to=to,
+            message_id=given["message_id"],
+            date=datetime.fromisoformat(given["date"]),
+            kind=given["kind"],
+            reply_to=_address(given["reply_to"]),
+            thread_id=given["thread_id"],
+            booking_ref=given["booking_ref"],
+        )
+        calendar = data.get("calendar")
+        return cls(
+            kind=data["kind"],
+            locale=data["locale"],
+            context=data["context"],
+            envelope=envelope,
+            calendar=None
+            if calendar is None
+            else (base64.b64decode(calendar["ics"]), Method(calendar["method"])),
+            attachments=tuple(
+                Attachment(a["filename"], a["content_type"], base64.b64decode(a["data"]))
+                for a in data.get("attachments", [])
+            ),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +186,55 @@ class EmailBuilder:
         self.renderer = renderer or Renderer()
 
     def build(
+        self, session: Session, facts: BookingFacts, kind: str, reader: Reader, **kw: Any
+    ) -> OutgoingEmail:
+        """Prepare and finish at once, in ``session``'s transaction (a fallback is recorded there)."""
+        return self.finish_in(session, self.prepare(session, facts, kind, reader, **kw), pk(facts.business))
+
+    def finish_in(self, session: Session, prepared: PreparedEmail, business_id: int) -> OutgoingEmail:
+        """``finish`` with the template in force read in ``session``, recording a fallback there."""
+        source = effective_source(session, business_id, prepared.kind, prepared.locale)
+        email, fallback = self.finish(prepared, source)
+        if fallback is not None:
+            record_fallback(session, business_id, fallback, prepared.envelope.date)
+        return email
+
+    def finish(
+        self, prepared: PreparedEmail, source: TemplateSource
+    ) -> tuple[OutgoingEmail, TemplateFallback | None]:
+        """Render ``prepared`` with ``source`` and compose the message; no database needed.
+
+        An edited ``source`` that fails or breaks a limit gives way to the shipped default
+        (returned with the ``TemplateFallback`` that says why); the default failing is a bug and raises.
+        """
+        fallback = None
+        try:
+            rendered = self.renderer.render(source, prepared.context)
+        except RenderError as exc:
+            if source.version is None:
+                raise
+            fallback = TemplateFallback(
+                prepared.kind,
+                prepared.locale,
+                source.version,
+                getattr(exc, "limit", "render_error"),
+                str(exc),
+            )
+            log.warning(
+                "template %s/%s version %s not used, the default was: %s",
+                prepared.kind,
+                prepared.locale,
+                source.version,
+                exc,
+            )
+            rendered = self.renderer.render(default_source(prepared.kind, prepared.locale), prepared.context)
+        data = compose(prepared.envelope, rendered, prepared.calendar, prepared.attachments)
+        email = OutgoingEmail(
+            prepared.kind, prepared.envelope.to.email, prepared.envelope.message_id, rendered.subject, data
+        )
+        return email, fallback
+
+    def prepare(
         self,
         session: Session,
         facts: BookingFacts,
@@ -103,8 +250,9 @@ class EmailBuilder:
         message_id: str | None = None,
         offered: list[dict[str, str]] | None = None,
         attachments: Sequence[Attachment] = (),
-    ) -> OutgoingEmail:
-        """Render ``kind`` for ``reader`` about ``facts.booking``, minting its token and reply key."""
+    ) -> PreparedEmail:
+        """Everything of ``kind`` for ``reader`` about ``facts.booking`` but the rendering: its
+        token and reply key minted, its context, headers and calendar part made."""
         settings, business = self.settings, facts.business
         locale = pick_locale(reader.locale, business.default_locale, default_locales())
         reader = Reader(reader.name, reader.email, locale, reader.timezone)
@@ -127,8 +275,6 @@ class EmailBuilder:
             actor=actor,
             extra=extra,
         )
-        source = effective_source(session, pk(business), kind, locale)
-        rendered = self.renderer.render(source, context)
         sender = Address(business.sender_email or business.email, business.sender_name or business.name)
         if settings.inbound_domain:
             key = mint_reply_key(session, booking_id, reader.email, now, kind=kind, offered=offered)
@@ -153,5 +299,4 @@ class EmailBuilder:
                 calendar_bytes(calendar_entry(facts, facts.booking, locale, domain, now), method),
                 method,
             )
-        data = compose(envelope, rendered, calendar, attachments)
-        return OutgoingEmail(kind, reader.email, envelope.message_id, rendered.subject, data)
+        return PreparedEmail(kind, locale, context, envelope, calendar, tuple(attachments))

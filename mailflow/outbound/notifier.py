@@ -11,30 +11,48 @@
 
 Staff emails say who made the change. A customer whose address is bouncing
 gets nothing until staff fix it; staff who turned a kind off do not get it.
+
+The outbox rows are written in the change's transaction, but rendered after it
+commits (``render_committed``): no template runs while the write lock is held.
+A row whose change committed but whose rendering did not happen (the process
+died) is rendered by the dispatcher that claims it (``render_claimed``).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
+from functools import partial
 from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from mailflow.booking.events import BookingCancelled, BookingCreated, BookingRescheduled, DomainEvent
 from mailflow.booking.model import BookingStatus
 from mailflow.outbound.compose import Attachment
 from mailflow.outbound.context import BookingFacts, customer_reader, load_facts, staff_reader
+from mailflow.outbound.fallbacks import record_fallback
 from mailflow.outbound.formatting import format_when
 from mailflow.outbound.i18n import message
-from mailflow.outbound.message import EmailBuilder
-from mailflow.outbound.outbox import ClaimedMessage, enqueue
+from mailflow.outbound.message import EmailBuilder, PreparedEmail
+from mailflow.outbound.outbox import ClaimedMessage, enqueue, enqueue_pending, fill_payload
+from mailflow.outbound.template_store import effective_source
+from mailflow.outbound.templates import TemplateSource
 from mailflow.services.reminders import drop_reminders, plan_reminders
+from mailflow.store.engine import AFTER_COMMIT, read_session, write_session
 from mailflow.store.links import mint_manage_token
 from mailflow.store.tables import Booking, Staff, pk
+
+log = logging.getLogger("mailflow.outbound")
+
+_DEFERRED = "mailflow.outbox_to_render"
+# An outbox row to render: (id, business id, envelope sender, what to render, the template in force).
+_Pending = tuple[int, int, str, PreparedEmail, TemplateSource]
 
 
 class Notifier:
@@ -64,15 +82,119 @@ class Notifier:
             if not staff.notification_prefs.get(kind, True):
                 return
             reader = staff_reader(staff)
-        email = self.builder.build(session, facts, kind, reader, now=now, **kw)
-        enqueue(
+        prepared = self.builder.prepare(session, facts, kind, reader, now=now, **kw)
+        self.queue(
             session,
-            email,
+            prepared,
             business_id=pk(facts.business),
             booking_id=facts.booking.booking_id,
             envelope_from=self.envelope_from(facts),
             now=now,
         )
+
+    def queue(
+        self,
+        session: Session,
+        prepared: PreparedEmail,
+        *,
+        business_id: int,
+        booking_id: int | None,
+        envelope_from: str,
+        now: datetime,
+    ) -> None:
+        """Put ``prepared`` in the outbox in ``session``'s transaction, rendered once it commits.
+
+        In a session that is no ``write_session`` (nothing tells when it commits), or with a
+        context JSON cannot hold, it is rendered at once instead.
+        """
+        deferred = self._deferred(session)
+        recipe = prepared.to_json() if deferred is not None else None
+        if deferred is None or recipe is None:
+            email = self.builder.finish_in(session, prepared, business_id)
+            enqueue(
+                session,
+                email,
+                business_id=business_id,
+                booking_id=booking_id,
+                envelope_from=envelope_from,
+                now=now,
+            )
+            return
+        row_id = enqueue_pending(
+            session,
+            recipe,
+            kind=prepared.kind,
+            recipient=prepared.envelope.to.email,
+            message_id=prepared.envelope.message_id,
+            business_id=business_id,
+            booking_id=booking_id,
+            envelope_from=envelope_from,
+            now=now,
+        )
+        source = effective_source(session, business_id, prepared.kind, prepared.locale)  # as in force now
+        deferred.append((row_id, business_id, envelope_from, prepared, source))
+
+    def _deferred(self, session: Session) -> list[_Pending] | None:
+        """The emails of ``session``'s transaction to render once it commits (None: it cannot
+        tell, not being a ``write_session``); the first call arranges the rendering."""
+        after = session.info.get(AFTER_COMMIT)
+        if after is None:
+            return None
+        pending: list[_Pending] | None = session.info.get(_DEFERRED)
+        if pending is None:
+            pending = session.info[_DEFERRED] = []
+            bind = session.get_bind()
+            engine = bind if isinstance(bind, Engine) else bind.engine
+            after.append(partial(self.render_committed, engine, pending))
+        return pending
+
+    def render_committed(self, engine: Engine, pending: list[_Pending]) -> None:
+        """Render the emails of a committed change, with no write lock held while rendering.
+
+        Never raises: the change has committed, and what is left unrendered (the database went
+        away meanwhile) the dispatcher renders when it claims it.
+        """
+        try:
+            self._finish_pending(engine, pending)
+        except Exception:
+            log.exception("outbox %s: left for the dispatcher to render", [item[0] for item in pending])
+
+    def render_claimed(self, engine: Engine, batch: list[ClaimedMessage]) -> list[ClaimedMessage]:
+        """``batch`` (claimed by the dispatcher) with the emails its change left unrendered rendered."""
+        todo = [m for m in batch if not m.data and m.pending]
+        if not todo:
+            return batch
+        with read_session(engine) as session:
+            pending = []
+            for m in todo:
+                assert m.pending is not None
+                prepared = PreparedEmail.from_json(m.pending)
+                source = effective_source(session, m.business_id, prepared.kind, prepared.locale)
+                pending.append((m.id, m.business_id, m.envelope_from, prepared, source))
+        done = self._finish_pending(engine, pending)
+        return [replace(m, data=done[m.id]) if m.id in done else m for m in batch]
+
+    def _finish_pending(self, engine: Engine, pending: Sequence[_Pending]) -> dict[int, bytes]:
+        """Render pending outbox rows outside any transaction, then store them (and any fallback
+        notice) in one short write transaction; the bytes by row id."""
+        if not pending:
+            return {}
+        finished = [
+            (
+                row_id,
+                business_id,
+                envelope_from,
+                prepared.envelope.date,
+                *self.builder.finish(prepared, source),
+            )
+            for row_id, business_id, envelope_from, prepared, source in pending
+        ]
+        with write_session(engine) as session:
+            for row_id, business_id, envelope_from, at, email, fallback in finished:
+                fill_payload(session, row_id, email, envelope_from)
+                if fallback is not None:
+                    record_fallback(session, business_id, fallback, at)
+        return {row_id: email.data for row_id, _, _, _, email, _ in finished}
 
     def _admins(self, session: Session, facts: BookingFacts, *exclude: int) -> list[Staff]:
         # Asked once per transaction and business: a batch of replies shares the answer.

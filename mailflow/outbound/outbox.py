@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import Engine, and_, insert, or_, update
 from sqlmodel import Session, col, select
@@ -49,6 +50,8 @@ class ClaimedMessage:
     attempts: int
     created_at: datetime
     data: bytes
+    pending: dict[str, Any] | None = None
+    """The email still to render (``PreparedEmail.to_json``) when ``data`` is empty."""
 
 
 _INSERT = insert(OutboxMessage.__table__)  # type: ignore[attr-defined]  # SQLModel tables have one
@@ -84,6 +87,67 @@ def enqueue(
             "context": {"subject": email.subject, "envelope_from": envelope_from},
             "created_at": now,
         },
+    )
+
+
+def enqueue_pending(
+    session: Session,
+    prepared: dict[str, Any],
+    *,
+    kind: str,
+    recipient: str,
+    message_id: str,
+    business_id: int,
+    booking_id: int | None,
+    envelope_from: str,
+    now: datetime,
+) -> int:
+    """Add an email still to render (``PreparedEmail.to_json()``) in the caller's transaction; its id.
+
+    It is rendered after the commit (``fill_payload``), or by the dispatcher that claims it first.
+    """
+    result = session.connection().execute(
+        _INSERT,
+        {
+            "business_id": business_id,
+            "booking_id": booking_id,
+            "kind": kind,
+            "recipient": recipient,
+            "message_id": message_id,
+            "status": OutboxStatus.QUEUED.value,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "payload": None,
+            "context": {"subject": "", "envelope_from": envelope_from, "pending": prepared},
+            "created_at": now,
+        },
+    )
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+def pending_emails(session: Session, ids: Sequence[int]) -> list[tuple[int, int, str, dict[str, Any]]]:
+    """``(id, business_id, envelope_from, prepared)`` of the rows of ``ids`` still to render."""
+    rows = session.execute(
+        select(OutboxMessage.id, OutboxMessage.business_id, OutboxMessage.context).where(
+            col(OutboxMessage.id).in_(ids), col(OutboxMessage.payload).is_(None)
+        )
+    ).all()
+    found = []
+    for row_id, business_id, context in rows:
+        prepared = (context or {}).get("pending")
+        if prepared:
+            found.append((int(row_id), int(business_id), str(context.get("envelope_from", "")), prepared))
+    return found
+
+
+def fill_payload(session: Session, row_id: int, email: OutgoingEmail, envelope_from: str) -> None:
+    """Store the rendered ``email`` of a pending row (unless someone did already); the recipe goes."""
+    session.execute(
+        update(OutboxMessage)
+        .where(col(OutboxMessage.id) == row_id, col(OutboxMessage.payload).is_(None))
+        .values(payload=email.data, context={"subject": email.subject, "envelope_from": envelope_from})
     )
 
 
@@ -139,6 +203,7 @@ def claim_due(
             attempts=row[7],
             created_at=row[8],
             data=row[9] or b"",
+            pending=None if row[9] else (row[6] or {}).get("pending"),
         )
         for row in rows
     ]

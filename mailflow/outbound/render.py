@@ -16,9 +16,16 @@ from typing import Any
 
 import mjml
 from jinja2 import StrictUndefined, Template
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from mailflow.errors import MailflowError
+from mailflow.outbound.limits import (
+    DEFAULT_LIMITS,
+    LimitedSandbox,
+    LimitHit,
+    TemplateLimits,
+    limited,
+    render_limited,
+)
 from mailflow.outbound.templates import TemplateSource
 
 # Every white space but the no-break ones, which French puts before ":" and "?" on purpose.
@@ -31,6 +38,15 @@ class RenderError(MailflowError):
     def __init__(self, kind: str, locale: str, part: str, detail: str) -> None:
         super().__init__(f"template {kind}/{locale} {part}: {detail}")
         self.part = part
+
+
+class TemplateLimitExceeded(RenderError):
+    """A template broke one of its limits (``mailflow.outbound.limits``); ``limit`` names which."""
+
+    def __init__(self, kind: str, locale: str, part: str, hit: LimitHit) -> None:
+        super().__init__(kind, locale, part, hit.detail)
+        self.limit = hit.limit
+        self.detail = hit.detail
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,8 +68,8 @@ def compile_mjml(source: str) -> str:
     return str(mjml.mjml2html(source))
 
 
-def _environment(autoescape: bool) -> ImmutableSandboxedEnvironment:
-    return ImmutableSandboxedEnvironment(
+def _environment(autoescape: bool) -> LimitedSandbox:
+    return LimitedSandbox(
         autoescape=autoescape,
         undefined=StrictUndefined,
         trim_blocks=True,
@@ -63,9 +79,10 @@ def _environment(autoescape: bool) -> ImmutableSandboxedEnvironment:
 
 
 class Renderer:
-    """Compiles templates once (by content digest) and renders them per message."""
+    """Compiles templates once (by content digest) and renders them per message, within ``limits``."""
 
-    def __init__(self) -> None:
+    def __init__(self, limits: TemplateLimits | None = None) -> None:
+        self.limits = limits or configured_limits()
         self.html_env = _environment(autoescape=True)
         self.text_env = _environment(autoescape=False)
         self._compiled: dict[str, CompiledTemplate] = {}
@@ -75,6 +92,7 @@ class Renderer:
         cached = self._compiled.get(source.digest)
         if cached is not None:
             return cached
+        self.check_source(source)
         part = "subject"
         try:
             subject = self.text_env.from_string(source.subject)
@@ -90,22 +108,50 @@ class Renderer:
         self._compiled[source.digest] = compiled
         return compiled
 
+    def check_source(self, source: TemplateSource) -> None:
+        """``TemplateLimitExceeded`` when a part of ``source`` is longer than allowed."""
+        most = self.limits.max_source_chars
+        for part, text in (("subject", source.subject), ("body", source.mjml), ("text", source.text or "")):
+            if len(text) > most:
+                hit = LimitHit("source_size", f"{len(text):,} characters, more than the limit of {most:,}")
+                raise TemplateLimitExceeded(source.kind, source.locale, part, hit)
+
     def render(self, source: TemplateSource, context: Mapping[str, Any]) -> RenderedEmail:
-        """Render subject, HTML and text of ``source`` with ``context``."""
+        """Render subject, HTML and text of ``source`` with ``context``, within ``self.limits``.
+
+        Raises ``TemplateLimitExceeded`` (a ``RenderError``) when a limit is reached, and
+        ``RenderError`` for any other failure, naming the part.
+        """
         compiled = self.compile(source)
         part = "subject"
         try:
-            subject = one_line(compiled.subject.render(context))
-            part = "body"
-            html = compiled.html.render({**context, "subject": subject})
-            part = "text"
-            if compiled.text is not None:
-                text = compiled.text.render({**context, "subject": subject})
-            else:
-                text = html_to_text(html)
+            with limited(self.limits):
+                subject = one_line(render_limited(compiled.subject, context))
+                part = "body"
+                html = render_limited(compiled.html, {**context, "subject": subject})
+                part = "text"
+                if compiled.text is not None:
+                    text = render_limited(compiled.text, {**context, "subject": subject})
+                else:
+                    text = html_to_text(html)
+        except LimitHit as hit:
+            raise TemplateLimitExceeded(source.kind, source.locale, part, hit) from hit
         except Exception as exc:
             raise RenderError(source.kind, source.locale, part, f"{type(exc).__name__}: {exc}") from exc
         return RenderedEmail(subject=subject, html=html, text=text.strip() + "\n")
+
+
+_CONFIGURED: list[TemplateLimits] = [DEFAULT_LIMITS]
+
+
+def configure_limits(limits: TemplateLimits) -> None:
+    """Set the limits of every ``Renderer()`` made without its own (``bootstrap``, from the settings)."""
+    _CONFIGURED[0] = limits
+
+
+def configured_limits() -> TemplateLimits:
+    """The limits set by ``configure_limits`` (the defaults until then)."""
+    return _CONFIGURED[0]
 
 
 def one_line(value: str) -> str:

@@ -140,6 +140,18 @@ def validate(source: TemplateSource, renderer: Renderer | None = None) -> list[P
     return validate_template(source, sample_context, renderer)
 
 
+def check_draft(source: TemplateSource, renderer: Renderer | None = None) -> None:
+    """``InvalidInput`` for an unknown key, ``TemplateInvalid`` with every problem of ``source``.
+
+    Rendering the samples may take up to the render-time limit: call it before opening a
+    write transaction, never inside one.
+    """
+    check_key(source.kind, source.locale)
+    problems = validate(source, renderer)
+    if problems:
+        raise TemplateInvalid(source.kind, source.locale, problems)
+
+
 def save_version(
     session: Session,
     business_id: int,
@@ -149,18 +161,18 @@ def save_version(
     now: datetime,
     renderer: Renderer | None = None,
     note: str = "",
+    checked: bool = False,
 ) -> TemplateSource:
     """Validate and store ``source`` as the new current version; ``TemplateInvalid`` saves nothing.
 
     ``author`` (an email address) and ``note`` (why, optional, at most
-    ``NOTE_MAX`` characters) are kept with the version.
+    ``NOTE_MAX`` characters) are kept with the version. ``checked``: the caller has
+    validated ``source`` already (``check_draft``, before its write transaction).
     """
     if len(note) > NOTE_MAX:
         raise InvalidInput(f"the note is too long: at most {NOTE_MAX} characters")
-    check_key(source.kind, source.locale)
-    problems = validate(source, renderer)
-    if problems:
-        raise TemplateInvalid(source.kind, source.locale, problems)
+    if not checked:
+        check_draft(source, renderer)
     _forget(session)
     template = _row(session, business_id, source.kind, source.locale)
     if template is None:
@@ -214,17 +226,18 @@ def history(session: Session, business_id: int, kind: str, locale: str) -> list[
     ]
 
 
-def rollback(session: Session, business_id: int, kind: str, locale: str, version: int) -> TemplateSource:
-    """Make saved ``version`` current again (re-validated: it must still render)."""
+def rollback(
+    session: Session, business_id: int, kind: str, locale: str, version: int, *, checked: bool = False
+) -> TemplateSource:
+    """Make saved ``version`` current again (re-validated unless ``checked``: it must still render)."""
     check_key(kind, locale)
     _forget(session)
     template = _row(session, business_id, kind, locale)
     if template is None:
         raise NotFound("template version", f"{kind}/{locale} v{version}")
     source = _source(template, _version(session, template, version))
-    problems = validate(source)
-    if problems:
-        raise TemplateInvalid(kind, locale, problems)
+    if not checked:
+        check_draft(source)
     template.current_version = version
     session.add(template)
     session.flush()

@@ -4,7 +4,9 @@ Problems are reported with the part and, where it can be known, the line in
 the text the admin wrote: Jinja syntax, MJML structure, unknown ``mj-*`` tags
 (mjml-python accepts them silently), Jinja inside layout attributes (lost by
 the MJML compiler), unknown variables and sandbox violations (found by
-rendering against the sample contexts of both variants).
+rendering against the sample contexts of both variants), and the limits of
+``mailflow.outbound.limits`` (source size first, then steps, time and output
+size while rendering the samples).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 from jinja2 import TemplateSyntaxError, UndefinedError
 from jinja2.exceptions import SecurityError
 
-from mailflow.outbound.render import Renderer, RenderError, compile_mjml
+from mailflow.outbound.render import Renderer, RenderError, TemplateLimitExceeded, compile_mjml
 from mailflow.outbound.templates import TemplateSource
 
 # The standard MJML 4 components.
@@ -160,6 +162,8 @@ def _render_problem(exc: RenderError, source: TemplateSource, variant: str) -> P
     cause = exc.__cause__
     texts = {"subject": source.subject, "body": source.mjml, "text": source.text or ""}
     part = exc.part if exc.part in texts else "body"
+    if isinstance(exc, TemplateLimitExceeded):
+        return Problem(part, None, f"over a limit in the {variant} variant: {exc.detail}")
     if isinstance(cause, SecurityError):
         return Problem(part, None, f"not allowed in the sandbox: {cause}")
     if isinstance(cause, UndefinedError):
@@ -179,6 +183,10 @@ def validate_template(
     for the variants ``manage`` and ``no-manage``.
     """
     renderer = renderer or Renderer()
+    try:
+        renderer.check_source(source)
+    except TemplateLimitExceeded as exc:  # measured before anything else reads it
+        return [Problem(exc.part, None, f"too long: {exc.detail}")]
     problems = _syntax(renderer, source)
     if not source.subject.strip():
         problems.append(Problem("subject", None, "the subject is empty"))
@@ -198,4 +206,6 @@ def validate_template(
             renderer.render(source, samples(source.kind, variant, source.locale))
         except RenderError as exc:
             problems.append(_render_problem(exc, source, variant))
+            if isinstance(exc, TemplateLimitExceeded):
+                break  # the other variant would only spend the same time again
     return problems

@@ -13,7 +13,6 @@ from sqlmodel import Session, col, select
 from mailflow.booking.model import BookingStatus
 from mailflow.outbound.context import load_facts, staff_reader
 from mailflow.outbound.formatting import format_when
-from mailflow.outbound.outbox import enqueue
 from mailflow.store.engine import read_session, write_session
 from mailflow.store.tables import Booking, Customer, Service, Staff, pk
 
@@ -99,7 +98,7 @@ def _queue_agenda(
     facts = load_facts(session, bookings[0])
     first = format_when(bookings[0].start, bookings[0].end, reader.locale, reader.timezone)
     builder = notifier.builder
-    email = builder.build(
+    prepared = builder.prepare(
         session,
         facts,
         "daily_agenda",
@@ -108,9 +107,9 @@ def _queue_agenda(
         extra={"agenda": {"date": first.date, "items": items}},
         message_id=agenda_message_id(pk(staff), day, builder.settings.message_domain),
     )
-    enqueue(
+    notifier.queue(  # rendered once the transaction commits, not under its lock
         session,
-        email,
+        prepared,
         business_id=staff.business_id,
         booking_id=None,
         envelope_from=notifier.envelope_from(facts),

@@ -18,6 +18,7 @@ from enum import StrEnum
 from sqlalchemy import Engine, update
 from sqlmodel import Session, col, select
 
+from mailflow.booking.localtime import to_utc
 from mailflow.booking.model import BookingStatus
 from mailflow.store.engine import write_session
 from mailflow.store.tables import Booking, Reminder, Service, pk
@@ -38,7 +39,7 @@ def plan_reminders(session: Session, booking: Booking, service: Service, now: da
     }
     offsets = sorted(set(service.reminder_offsets_minutes))
     for offset in offsets:
-        due = booking.start - timedelta(minutes=offset)
+        due = to_utc(booking.start) - timedelta(minutes=offset)  # elapsed time: 24 h is 24 h across DST
         row = existing.pop(offset, None) or Reminder(booking_id=pk(booking), offset_minutes=offset)
         row.due_at = due
         row.booking_version = booking.version
@@ -68,7 +69,7 @@ def replan_offsets(session: Session, booking: Booking, offsets: list[int], now: 
         row = existing.get(offset)
         if row is not None and row.status in (ReminderStatus.SENT.value, ReminderStatus.PENDING.value):
             continue
-        due = booking.start - timedelta(minutes=offset)
+        due = to_utc(booking.start) - timedelta(minutes=offset)  # elapsed time: 24 h is 24 h across DST
         row = row or Reminder(booking_id=pk(booking), offset_minutes=offset)
         row.due_at = due
         row.booking_version = booking.version

@@ -13,11 +13,11 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, time
 from typing import Any, Generic, TypeVar
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
+from mailflow.booking.localtime import resolve_local
 from mailflow.booking.model import Actor, BookingStatus
 from mailflow.errors import InvalidInput
 from mailflow.i18n import N_
@@ -184,9 +184,10 @@ def _role(role: str) -> str:
     return role
 
 
-def aware(value: datetime, zone: str) -> datetime:
-    """``value`` as given, or read in ``zone`` when it has no offset."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=ZoneInfo(zone))
+def aware(value: datetime, zone: str, field: str | None = None) -> datetime:
+    """``value`` as given, or read in ``zone`` when it has no offset (refused when daylight
+    saving skips or repeats that wall time there: ``LocalTimeInvalid``)."""
+    return resolve_local(value, zone, field=field)
 
 
 def affected_bookings(

@@ -21,6 +21,7 @@ from mailflow.errors import MailflowError, NotFound
 from mailflow.i18n import N_
 from mailflow.outbound import template_store
 from mailflow.outbound.compose import Address, Envelope, compose, new_message_id
+from mailflow.outbound.fallbacks import FallbackNotice, fallback_notices
 from mailflow.outbound.message import OutgoingEmail
 from mailflow.outbound.outbox import enqueue
 from mailflow.outbound.render import RenderedEmail
@@ -43,6 +44,7 @@ __all__ = [
     "rollback_template",
     "save_template",
     "send_test_email",
+    "template_fallbacks",
     "template_history",
     "template_states",
     "version_history",
@@ -113,6 +115,13 @@ def template_states(engine: Engine, business_id: int) -> dict[tuple[str, str], T
         return template_store.states(session, business_id)
 
 
+def template_fallbacks(engine: Engine, business_id: int) -> list[FallbackNotice]:
+    """The edited versions in force that emails could not use (over a limit, or failing) since when:
+    the default went out instead. Newest first; one per version however many emails it concerned."""
+    with read_session(engine) as session:
+        return fallback_notices(session, business_id)
+
+
 def template_history(engine: Engine, business_id: int, kind: str, locale: str) -> list[VersionInfo]:
     """Every saved version of ``(kind, locale)``, oldest first, marking the current one."""
     with read_session(engine) as session:
@@ -165,7 +174,9 @@ def _save(
     now: datetime,
     note: str = "",
 ) -> TemplateSource:
-    saved = template_store.save_version(session, business_id, source, author=actor.label, now=now, note=note)
+    saved = template_store.save_version(
+        session, business_id, source, author=actor.label, now=now, note=note, checked=True
+    )
     key = (source.kind, source.locale)
     _audit_version(session, business_id, "template.saved", key, (current.version, saved.version), actor, now)
     return saved
@@ -191,6 +202,7 @@ def save_template(
     note, ``TemplateConflict`` when ``based_on`` is stale or another save took
     the version number at the same moment.
     """
+    template_store.check_draft(source)  # the samples are rendered before the write lock is taken
     try:
         with write_session(engine) as session:
             current = template_store.effective_source(session, business_id, source.kind, source.locale)
@@ -211,6 +223,15 @@ def import_templates(
     Returns the versions saved (unchanged ones are skipped); when one fails
     validation (``TemplateInvalid``) none is saved. Each is audited as ``template.saved``.
     """
+    with read_session(engine) as session:
+        changed = [
+            source
+            for source in sources
+            if template_store.effective_source(session, business_id, source.kind, source.locale).digest
+            != source.digest
+        ]
+    for source in changed:
+        template_store.check_draft(source)  # before the write lock, as in ``save_template``
     saved = []
     with write_session(engine) as session:
         for source in sources:
@@ -230,9 +251,12 @@ def rollback_template(
     such version, ``TemplateInvalid`` when it no longer passes validation,
     ``InvalidInput`` for an unknown kind or locale.
     """
+    with read_session(engine) as session:
+        wanted = template_store.version_source(session, business_id, kind, locale, version)
+    template_store.check_draft(wanted)  # it must still pass (limits may have changed); before the lock
     with write_session(engine) as session:
         before = template_store.effective_source(session, business_id, kind, locale).version
-        source = template_store.rollback(session, business_id, kind, locale, version)
+        source = template_store.rollback(session, business_id, kind, locale, version, checked=True)
         _audit_version(
             session, business_id, "template.rolled_back", (kind, locale), (before, version), actor, now
         )

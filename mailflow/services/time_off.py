@@ -73,7 +73,7 @@ def add_time_off(
         for value, field in ((start, "from"), (end, "to")):
             if not in_calendar(value.date()):  # its own date: no conversion can overflow
                 raise InvalidInput(N_("choose times from 1970 to 8999"), field=field)
-        first, last = aware(start, member.timezone), aware(end, member.timezone)
+        first, last = aware(start, member.timezone, "from"), aware(end, member.timezone, "to")
         if last <= first:
             raise InvalidInput(N_("the time off ends before it starts"), field="to")
         clash = session.exec(

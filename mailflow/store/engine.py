@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -127,13 +127,23 @@ def write_session(engine: Engine) -> Iterator[Session]:
     """One write transaction: commits on success, rolls back on any error.
 
     On SQLite the transaction takes the write lock at once (``BEGIN IMMEDIATE``).
+    Callables appended to ``session.info[AFTER_COMMIT]`` run once it has committed and
+    every lock is released (work that must not hold the lock, such as rendering emails);
+    after a rollback they do not run.
     """
+    after: list[Callable[[], None]] = []
     turn = _write_turn(engine) if engine.dialect.name == "sqlite" else nullcontext()
     with turn, engine.connect() as connection:
         connection = connection.execution_options(**{_IMMEDIATE: True})
         with Session(bind=connection) as session, connection.begin():
+            session.info[AFTER_COMMIT] = after
             yield session
             session.flush()
+    for run in after:
+        run()
+
+
+AFTER_COMMIT = "mailflow.after_commit"
 
 
 @contextmanager

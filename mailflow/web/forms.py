@@ -12,6 +12,7 @@ from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
 from mailflow import services as use_cases
+from mailflow.booking.localtime import resolve_local
 from mailflow.errors import InvalidInput
 from mailflow.i18n import N_
 
@@ -38,7 +39,7 @@ def local_time(day_text: str, time_text: str, zone: str) -> datetime:
         wall = None
     if day is None or wall is None:
         raise InvalidInput(N_("give the date (YYYY-MM-DD) and the time (HH:MM)"))
-    return datetime.combine(day, wall.replace(second=0, microsecond=0), ZoneInfo(zone))
+    return resolve_local(datetime.combine(day, wall.replace(second=0, microsecond=0)), zone, field="time")
 
 
 def parse_slot(value: str) -> tuple[datetime, str]:

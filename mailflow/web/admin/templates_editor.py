@@ -237,6 +237,7 @@ def template_list(d: Desk = Depends(admin_desk)) -> HTMLResponse:
         locales=default_locales(),
         business_locales=business.locales,
         descriptions={kind: gettext(d.locale, text) for kind, text in DESCRIPTIONS.items()},
+        fallbacks=templates.template_fallbacks(d.site.engine, d.who.business_id),
     )
 
 
