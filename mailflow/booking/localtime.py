@@ -20,7 +20,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from mailflow.errors import InvalidInput
+from mailflow.errors import N_, InvalidInput
 
 __all__ = ["AMBIGUOUS", "NONEXISTENT", "LocalTimeInvalid", "is_real_local_time", "resolve_local", "to_utc"]
 
@@ -43,18 +43,19 @@ class LocalTimeInvalid(InvalidInput):
     ) -> None:
         wall = given.replace(tzinfo=None).isoformat(timespec="minutes")
         if problem == NONEXISTENT:
-            message = (
-                f"{wall} does not exist in {zone}: the clocks go forward that night and skip it "
-                f"(that moment is called {choices[0].strftime('%H:%M')} after the change); "
-                "choose another time"
+            message = N_(
+                "{wall} does not exist in {zone}: the clocks go forward that night and skip it "
+                "(that moment is called {after} after the change); choose another time"
             )
+            values = {"after": choices[0].strftime("%H:%M")}
         else:
-            first, second = (choice.isoformat(timespec="minutes") for choice in choices)
-            message = (
-                f"{wall} happens twice in {zone}: the clocks go back that night; give the offset, "
-                f"{first} (the first time) or {second} (the second time)"
+            message = N_(
+                "{wall} happens twice in {zone}: the clocks go back that night; give the offset, "
+                "{first} (the first time) or {second} (the second time)"
             )
-        super().__init__(message, field=field)
+            first, second = (choice.isoformat(timespec="minutes") for choice in choices)
+            values = {"first": first, "second": second}
+        super().__init__(message, field=field, wall=wall, zone=zone, **values)
         self.problem = problem
         self.given = given
         self.zone = zone

@@ -28,6 +28,7 @@ from sqlmodel import Session, col, select
 
 from mailflow.booking.model import Actor, ActorKind, BookingStatus
 from mailflow.errors import NotFound
+from mailflow.i18n import N_
 from mailflow.outbound.return_path import ReturnPaths
 from mailflow.services.common import audit, normalize_email
 from mailflow.services.customers import CustomerView
@@ -177,7 +178,7 @@ def clear_bouncing(
             select(Customer).where(Customer.business_id == business_row.id, Customer.email == address)
         ).first()
         if customer is None:
-            raise NotFound("customer", address)
+            raise NotFound(N_("customer"), address)
         if customer.bouncing:
             customer.bouncing = False
             session.add(customer)
