@@ -20,7 +20,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from sqlalchemy import exc as sa_exc
 
-from mailflow.errors import MailflowError
+from mailflow.errors import MailflowError, NoBusinessYet
 from mailflow.store.engine import database_unavailable
 from mailflow.store.migrate import ensure_migrated
 
@@ -49,6 +49,7 @@ def create_web_app(parts: WebParts) -> FastAPI:
     from mailflow.web.admin import signin as admin_signin
     from mailflow.web.admin import staff as admin_staff
     from mailflow.web.deps import Answered, Limits, Wiring
+    from mailflow.web.render import not_set_up
     from mailflow.web.security import NulInInput, SecurityHeaders, redact, refuse_nul
 
     # /docs comes with the API (Swagger UI needs its own content security policy).
@@ -92,6 +93,13 @@ def create_web_app(parts: WebParts) -> FastAPI:
     @web.exception_handler(Answered)
     async def _answered(request: Request, exc: Answered) -> Response:
         return exc.response  # a dependency's 403, 404 or 429 page, as it rendered it
+
+    @web.exception_handler(NoBusinessYet)
+    def _no_business_yet(request: Request, exc: NoBusinessYet) -> Response:
+        """Before the set-up the customer pages have no business to show: a page saying so, not a 500."""
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": str(exc)}, status_code=404)
+        return not_set_up(request)
 
     @web.exception_handler(NulInInput)
     def _nul_in_input(request: Request, exc: NulInInput) -> Response:
