@@ -146,7 +146,9 @@ def create_web_app(parts: WebParts) -> FastAPI:
         return JSONResponse({"status": "ok"})
 
     if parts.maildir is not None:
-        _add_dev_mail(web, parts.maildir)
+        # Open to anyone only when nobody but this host reaches the web listener (DESIGN §10).
+        open_to_all = parts.settings.web_on_loopback and not parts.settings.proxies
+        _add_dev_mail(web, parts.maildir, open_to_all)
     return web
 
 
@@ -161,10 +163,17 @@ def _messages(path: Path) -> list[tuple[str, EmailMessage, float]]:
     return sorted(found, key=lambda item: item[2], reverse=True)
 
 
-def _add_dev_mail(web: FastAPI, path: Path) -> None:
-    """``/dev/mail``: the maildir transport's messages, newest first, and each one rendered."""
+def _add_dev_mail(web: FastAPI, path: Path, open_to_all: bool) -> None:
+    """``/dev/mail``: the maildir transport's messages, newest first, and each one rendered.
 
-    @web.get("/dev/mail", response_class=HTMLResponse)
+    The mail holds password-reset and invitation links, so unless ``open_to_all`` (the web
+    listener is on loopback and no proxy forwards to it) only a signed-in admin may read it.
+    """
+    from mailflow.web.admin import admin_only
+
+    guard = [] if open_to_all else [Depends(admin_only)]
+
+    @web.get("/dev/mail", response_class=HTMLResponse, dependencies=guard)
     def dev_mail_index() -> HTMLResponse:
         rows = "".join(
             f"<tr><td>{escape(str(m['Date'] or ''))}</td><td>{escape(str(m['X-Mailflow-Kind'] or ''))}</td>"
@@ -193,11 +202,11 @@ def _add_dev_mail(web: FastAPI, path: Path) -> None:
         assert isinstance(message, EmailMessage)
         return message
 
-    @web.get("/dev/mail/{key}.eml")
+    @web.get("/dev/mail/{key}.eml", dependencies=guard)
     def dev_mail_raw(key: str) -> Response:
         return Response(_one(key).as_bytes(), media_type="message/rfc822")
 
-    @web.get("/dev/mail/{key}", response_class=HTMLResponse)
+    @web.get("/dev/mail/{key}", response_class=HTMLResponse, dependencies=guard)
     def dev_mail_message(key: str) -> HTMLResponse:
         message = _one(key)
         body = message.get_body(("html", "plain"))

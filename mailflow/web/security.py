@@ -156,7 +156,7 @@ class SecurityHeaders(BaseHTTPMiddleware):
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Content-Security-Policy", CSP)
-        if request.url.path.startswith(("/m", "/book")):
+        if request.url.path.startswith(("/m", "/book", "/admin", "/dev/mail")):
             response.headers.setdefault("Cache-Control", "no-store")
         access_log.info(
             "%s %s %d %.1fms",

@@ -406,7 +406,7 @@ def test_reset_links_expire_after_an_hour_and_serve_only_their_purpose(site: Adm
 
 def test_reset_email_reaches_the_maildir_and_dev_mail(make_admin: AdminFactory, tmp_path: Path) -> None:
     """The reset email goes through the outbox and the dispatcher into the maildir shown at /dev/mail."""
-    site = make_admin(MAILFLOW_OUTBOUND_URL=f"maildir://{tmp_path / 'outbox'}")
+    site = make_admin(MAILFLOW_OUTBOUND_URL=f"maildir://{tmp_path / 'outbox'}", MAILFLOW_DEV_MAIL="1")
     ask_reset(site, BOB)
     report = asyncio.run(site.app.dispatcher.run_once(datetime.now(UTC)))
     assert report.sent == 1

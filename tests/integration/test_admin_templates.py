@@ -161,6 +161,7 @@ def make_editor(db_url: str, tmp_path: Path, now: datetime, next_tuesday: date) 
                 "MAILFLOW_OUTBOUND_URL": outbound or f"memory://tpl-{uuid.uuid4().hex}",
                 "MAILFLOW_DATA_DIR": str(tmp_path),
                 "MAILFLOW_PUBLIC_URL": "http://testserver",
+                "MAILFLOW_DEV_MAIL": "1",
             }
         )
         app = build(settings)
