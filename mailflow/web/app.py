@@ -37,6 +37,7 @@ DEV_MAIL_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; fr
 def create_web_app(parts: WebParts) -> FastAPI:
     """The web application: pages, admin, API, health and metrics, on ``parts``."""
     from fastapi.staticfiles import StaticFiles
+    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
     from mailflow.api import build_api
     from mailflow.metrics import CONTENT_TYPE_LATEST, Metrics
@@ -58,6 +59,11 @@ def create_web_app(parts: WebParts) -> FastAPI:
     metrics = Metrics(engine)
     # One middleware does headers, the access log and the latency for /metrics: each layer costs.
     web.add_middleware(SecurityHeaders, observe=metrics.observe)
+    trusted = [str(network) for network in parts.settings.proxies]
+    if trusted:
+        # Outermost: X-Forwarded-For/-Proto count only from MAILFLOW_TRUSTED_PROXIES (uvicorn's own
+        # handling, which trusts 127.0.0.1 by default, is off: see mailflow.runtime).
+        web.add_middleware(ProxyHeadersMiddleware, trusted_hosts=trusted)
 
     @web.get("/metrics", include_in_schema=False)
     def metrics_page() -> Response:
