@@ -86,3 +86,10 @@ def test_dot_env_sets_log_format_and_debug(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.chdir(tmp_path)
     settings = load_settings()
     assert (settings.log_format, settings.log_level, settings.debug) == ("json", "WARNING", True)
+
+
+def test_the_not_set_up_page_speaks_the_visitors_language(empty_site: TestClient) -> None:
+    """The page's sentences come from the catalogs: German with ?lang=de, French from the browser."""
+    assert "noch nicht eingerichtet" in empty_site.get("/book?lang=de").text
+    french = empty_site.get("/m/abc", headers={"accept-language": "fr-FR,fr;q=0.9"})
+    assert "pas encore configuré" in french.text and french.headers["retry-after"]
