@@ -3,9 +3,11 @@ that used to be read around ``Settings`` or not validated at all."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -93,3 +95,13 @@ def test_the_not_set_up_page_speaks_the_visitors_language(empty_site: TestClient
     assert "noch nicht eingerichtet" in empty_site.get("/book?lang=de").text
     french = empty_site.get("/m/abc", headers={"accept-language": "fr-FR,fr;q=0.9"})
     assert "pas encore configuré" in french.text and french.headers["retry-after"]
+
+
+def test_the_cli_takes_its_log_format_from_dot_env(run_cli: Any, tmp_path: Path) -> None:
+    """A ``.env`` in the working directory sets the CLI's log format and level (JSON lines on stderr)."""
+    (tmp_path / ".env").write_text("MAILFLOW_LOG_FORMAT=json\nMAILFLOW_LOG_LEVEL=DEBUG\n")
+    run_cli("db", "upgrade", check=True)
+    result = run_cli("run-once", "--json", check=True)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines and all(json.loads(line)["level"] for line in lines)
+    assert json.loads(result.stdout)["sent"] >= 0
