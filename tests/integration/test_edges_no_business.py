@@ -4,34 +4,25 @@ that used to be read around ``Settings`` or not validated at all."""
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from mailflow.bootstrap import App, build
+from mailflow.bootstrap import App
 from mailflow.config import load_settings
 from mailflow.errors import ConfigError
 from mailflow.web.app import create_web_app
+from tests.integration.test_admin_setup_pages import empty_app
+
+__all__ = ["empty_app"]  # the fixture used here
 
 
 @pytest.fixture
-def empty_site(db_url: str, tmp_path: Path) -> Iterator[TestClient]:
+def empty_site(empty_app: App) -> TestClient:
     """A browser on a migrated database where no business exists yet (SQLite and PostgreSQL)."""
-    settings = load_settings(
-        {
-            "MAILFLOW_DATABASE_URL": db_url,
-            "MAILFLOW_OUTBOUND_URL": f"memory://empty-{uuid.uuid4().hex}",
-            "MAILFLOW_DATA_DIR": str(tmp_path),
-            "MAILFLOW_PUBLIC_URL": "http://testserver",
-        }
-    )
-    app: App = build(settings)
-    yield TestClient(create_web_app(app.web), follow_redirects=False)
-    app.close()
+    return TestClient(create_web_app(empty_app.web), follow_redirects=False)
 
 
 @pytest.mark.parametrize(
