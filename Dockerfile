@@ -7,7 +7,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     MAILFLOW_DATA_DIR=/data \
     MAILFLOW_WEB_BIND=0.0.0.0:8000 \
-    MAILFLOW_SMTP_BIND=0.0.0.0:8025
+    MAILFLOW_SMTP_BIND=0.0.0.0:8025 \
+    MAILFLOW_DEV_MAIL=0
 
 WORKDIR /app
 # The pinned versions with their hashes first (requirements/runtime.txt, from scripts/lock), then

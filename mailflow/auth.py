@@ -1,8 +1,11 @@
 """Staff sign-in, the pure part: password hashes, session token hashes, who is signed in.
 
-Passwords are hashed with scrypt (``hashlib.scrypt``, memory-hard, in the
-standard library): ``scrypt$<n>$<r>$<p>$<salt>$<hash>``, salt and hash in
-URL-safe base64. A session is a random token in an HTTP-only cookie; the
+Passwords are hashed with Argon2id through ``pwdlib`` (the PHC string
+``$argon2id$v=19$m=…,t=…,p=…$<salt>$<hash>``). Hashes of earlier versions,
+scrypt (``scrypt$<n>$<r>$<p>$<salt>$<hash>``, salt and hash in URL-safe
+base64), still verify; ``verify_and_update`` then returns an Argon2 hash to
+store instead, which sign-in does. Hashing takes its time and memory on
+purpose: callers do it outside any write transaction. A session is a random token in an HTTP-only cookie; the
 database keeps only its SHA-256, so a leaked database signs nobody in. The
 actions are in ``mailflow.services.accounts`` (create a user, passwords),
 ``sessions`` (sign in and out) and ``account_links`` (invitations, resets).
@@ -10,6 +13,8 @@ actions are in ``mailflow.services.accounts`` (create a user, passwords),
 >>> stored = hash_password("correct horse battery staple")
 >>> verify_password("correct horse battery staple", stored), verify_password("wrong", stored)
 (True, False)
+>>> verify_and_update("correct horse battery staple", stored)
+(True, None)
 """
 
 from __future__ import annotations
@@ -21,6 +26,10 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+
+from pwdlib import PasswordHash
+from pwdlib.exceptions import PwdlibError
+from pwdlib.hashers.argon2 import Argon2Hasher
 
 from mailflow.errors import InvalidInput
 from mailflow.i18n import Nn_
@@ -34,10 +43,14 @@ __all__ = [
     "dummy_hash",
     "hash_password",
     "token_hash",
+    "verify_and_update",
     "verify_password",
 ]
 
-SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1  # about 16 MiB and a few tens of ms per check
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1  # the parameters of the hashes before Argon2
+# Argon2id with OWASP's first recommended setting (19 MiB, two passes, one lane): tens of
+# milliseconds per check, so a sign-in stays quick while a stolen hash stays costly to guess.
+PASSWORDS = PasswordHash((Argon2Hasher(time_cost=2, memory_cost=19 * 1024, parallelism=1),))
 MIN_PASSWORD_LENGTH = 10
 SESSION_LIFETIME = timedelta(days=14)
 ROLES = ("admin", "staff")
@@ -52,7 +65,12 @@ def _unb64(text: str) -> bytes:
 
 
 def hash_password(password: str) -> str:
-    """The scrypt hash of ``password`` with a fresh salt, as stored on Staff."""
+    """The Argon2id hash of ``password`` with a fresh salt, as stored on Staff."""
+    return PASSWORDS.hash(password)
+
+
+def scrypt_hash(password: str) -> str:
+    """A hash in the scrypt format of earlier versions (kept to test that those still verify)."""
     salt = secrets.token_bytes(16)
     digest = hashlib.scrypt(password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, dklen=32)
     return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${_b64(salt)}${_b64(digest)}"
@@ -60,8 +78,24 @@ def hash_password(password: str) -> str:
 
 def verify_password(password: str, stored: str | None) -> bool:
     """Whether ``password`` matches ``stored`` (constant-time; ``False`` for anything malformed)."""
+    return verify_and_update(password, stored)[0]
+
+
+def verify_and_update(password: str, stored: str | None) -> tuple[bool, str | None]:
+    """Whether ``password`` matches ``stored``, and the hash to store instead when ``stored`` is of
+    an older kind (scrypt) or weaker parameters; ``(False, None)`` for anything malformed."""
     if not stored:
-        return False
+        return False, None
+    if stored.startswith("scrypt$"):
+        matches = _verify_scrypt(password, stored)
+        return matches, hash_password(password) if matches else None
+    try:
+        return PASSWORDS.verify_and_update(password, stored)
+    except (PwdlibError, ValueError, TypeError):
+        return False, None
+
+
+def _verify_scrypt(password: str, stored: str) -> bool:
     try:
         scheme, n, r, p, salt, digest = stored.split("$")
         if scheme != "scrypt":

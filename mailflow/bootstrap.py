@@ -128,7 +128,7 @@ def build(settings: Settings) -> App:
             secret=secret_key,
             wake=wake,
             health=health,
-            maildir=maildir_of(transport),
+            maildir=maildir_of(transport) if settings.dev_mail else None,
         ),
         wake=wake,
         inbound_arrived=inbound_arrived,

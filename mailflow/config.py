@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -25,7 +26,24 @@ from mailflow.outbound.limits import TemplateLimits
 
 ENV_PREFIX = "MAILFLOW_"
 OUTBOUND_SCHEMES = ("smtp", "smtps", "maildir", "memory")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 DATABASE_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg")
+
+
+def parse_networks(value: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    """``10.0.0.1, 172.16.0.0/12`` -> the networks; ``ValueError`` naming a bad entry.
+
+    >>> parse_networks("10.0.0.1, 172.16.0.0/12")
+    (IPv4Network('10.0.0.1/32'), IPv4Network('172.16.0.0/12'))
+    """
+    networks = []
+    for part in value.split(","):
+        if part.strip():
+            try:
+                networks.append(ip_network(part.strip(), strict=False))
+            except ValueError:
+                raise ValueError(f"expected IPs or CIDRs such as 10.0.0.0/8, got {part.strip()!r}") from None
+    return tuple(networks)
 
 
 def parse_bind(value: str) -> tuple[str, int]:
@@ -129,6 +147,24 @@ class Settings(BaseSettings):
     template_max_render_seconds: float = Field(1.0, ge=0.05, le=60.0)
     """Longest one email's template may take to render (its steps are bounded too)."""
 
+    dev_mail: bool | None = None
+    """The ``/dev/mail`` viewer of the maildir transport: on with ``serve --demo`` unless set, else off.
+
+    When the web bind is not a loopback address it answers only to a signed-in admin.
+    """
+
+    trusted_proxies: str = ""
+    """Comma-separated IPs or CIDRs of reverse proxies whose ``X-Forwarded-For``/``-Proto`` count."""
+
+    log_level: str = "INFO"
+    """DEBUG, INFO, WARNING or ERROR."""
+
+    log_format: str = "text"
+    """``text`` or ``json`` (one JSON object per record)."""
+
+    debug: bool = False
+    """A failing command shows its traceback instead of one line."""
+
     @property
     def template_limits(self) -> TemplateLimits:
         """The three template limits above, as the renderer takes them."""
@@ -197,12 +233,42 @@ class Settings(BaseSettings):
         "bookings_per_ip_per_hour",
         "bookings_per_email_per_day",
         "find_booking_per_ip_per_hour",
+        "find_booking_per_email_per_hour",
+        "smtp_messages_per_client_per_minute",
+        "smtp_max_connections_per_client",
     )
     @classmethod
     def _limit(cls, value: int) -> int:
         if value < 1:
             raise ValueError("expected a whole number of at least 1")
         return value
+
+    @field_validator("smtp_max_message_bytes")
+    @classmethod
+    def _message_size(cls, value: int) -> int:
+        if value < 64 * 1024:
+            raise ValueError("expected a number of bytes of at least 65536 (64 KiB)")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _trusted_proxies(cls, value: str) -> str:
+        parse_networks(value)
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        if value.strip().upper() not in LOG_LEVELS:
+            raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}, got {value!r}")
+        return value.strip().upper()
+
+    @field_validator("log_format")
+    @classmethod
+    def _log_format(cls, value: str) -> str:
+        if value.strip().lower() not in ("text", "json"):
+            raise ValueError(f"expected text or json, got {value!r}")
+        return value.strip().lower()
 
     @field_validator("slot_grid_minutes")
     @classmethod
@@ -236,6 +302,22 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def proxies(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        """``trusted_proxies`` parsed: the networks whose forwarded headers count."""
+        return parse_networks(self.trusted_proxies)
+
+    @property
+    def web_on_loopback(self) -> bool:
+        """Whether the web listener binds a loopback address only (nobody else can reach it)."""
+        host, _port = parse_bind(self.web_bind)
+        if host == "localhost":
+            return True
+        try:
+            return ip_address(host).is_loopback
+        except ValueError:
+            return False
 
 
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

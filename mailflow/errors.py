@@ -30,6 +30,7 @@ __all__ = [
     "InvalidInput",
     "MailflowError",
     "Nn_",
+    "NoBusinessYet",
     "NotFound",
     "PolicyRefused",
     "SlotUnavailable",
@@ -137,6 +138,10 @@ class NotFound(MailflowError):
         self.what = what
         self.key = key
         super().__init__(message or NOT_FOUND, what=Term(what), key=key, **values)
+
+
+class NoBusinessYet(NotFound):
+    """No business exists yet (a migrated database before the set-up); the customer pages say so."""
 
 
 class InvalidInput(MailflowError):

@@ -164,4 +164,5 @@ class WebParts:
     health: Mapping[str, Callable[[], str]]
     """What ``/readyz`` asks besides the database: a component's name -> its status."""
     maildir: Path | None = None
-    """The maildir transport's folder, shown at ``/dev/mail`` (None with any other transport)."""
+    """The maildir transport's folder, shown at ``/dev/mail`` when ``MAILFLOW_DEV_MAIL`` is on
+    (None with any other transport, or with the viewer off)."""

@@ -106,6 +106,21 @@ def announce_setup(app: App, now: datetime) -> None:
         print(f"set-up: {app.settings.public_url}/admin/setup?token={token}", flush=True)
 
 
+def web_server_config(web_app: Any, bind: str) -> Any:
+    """uvicorn's configuration for ``web_app`` on ``bind`` (a ``uvicorn.Config``).
+
+    Its proxy-header handling is off: the web app applies ``X-Forwarded-*`` from
+    ``MAILFLOW_TRUSTED_PROXIES`` only, where uvicorn would believe whoever connects from
+    127.0.0.1 (or ``$FORWARDED_ALLOW_IPS``) and let one client pose as any number of others.
+    """
+    import uvicorn
+
+    host, port = parse_bind(bind)
+    return uvicorn.Config(
+        web_app, host=host, port=port, log_level="warning", access_log=False, proxy_headers=False
+    )
+
+
 @contextlib.contextmanager
 def _no_signal_capture() -> Iterator[None]:
     yield
@@ -131,8 +146,7 @@ async def _serve(app: App, roles: tuple[str, ...]) -> None:
     gc.freeze()
     if web_app is not None:
         host, port = parse_bind(app.settings.web_bind)
-        config = uvicorn.Config(web_app, host=host, port=port, log_level="warning", access_log=False)
-        server = uvicorn.Server(config)
+        server = uvicorn.Server(web_server_config(web_app, app.settings.web_bind))
         server.capture_signals = _no_signal_capture  # type: ignore[method-assign]  # we handle signals here
         tasks.append(asyncio.create_task(server.serve()))
         log.info("web on http://%s:%d (public URL %s)", host, port, app.settings.public_url)

@@ -6,12 +6,13 @@ through ``mailflow.cli.common``. Groups import only ``common``, never this packa
 
 Every command that prints data takes ``--json``; then stdout holds only JSON
 and logs go to stderr. Errors are one line on stderr and a non-zero exit code,
-never a traceback (set ``MAILFLOW_DEBUG=1`` to see one).
+never a traceback (set ``MAILFLOW_DEBUG=1`` to see one). ``MAILFLOW_LOG_LEVEL``,
+``MAILFLOW_LOG_FORMAT`` and ``MAILFLOW_DEBUG`` are settings like the others, so a
+``.env`` file sets them too.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import NoReturn
 
@@ -28,7 +29,8 @@ from mailflow.cli.inbound import inbound_cli, outbox_cli
 from mailflow.cli.services import services_cli
 from mailflow.cli.staff import staff_cli
 from mailflow.cli.templates import templates_cli
-from mailflow.errors import MailflowError
+from mailflow.config import Settings, load_settings
+from mailflow.errors import ConfigError, MailflowError
 from mailflow.logs import configure as configure_logs
 
 __all__ = ["cli", "main"]
@@ -63,13 +65,14 @@ def _fail(message: str, code: int) -> NoReturn:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``mailflow`` console script."""
+    settings: Settings | None
     try:
-        configure_logs(
-            os.environ.get("MAILFLOW_LOG_LEVEL", "INFO"),
-            os.environ.get("MAILFLOW_LOG_FORMAT", "text").lower(),
-        )
-    except ValueError as exc:
-        _fail(str(exc), 78)
+        settings = load_settings()
+    except ConfigError as exc:
+        if exc.variable in ("MAILFLOW_LOG_LEVEL", "MAILFLOW_LOG_FORMAT", "MAILFLOW_DEBUG"):
+            _fail(exc.message, exc.exit_code)
+        settings = None  # the command itself reports the bad setting (exit 78); --help still works
+    configure_logs(settings.log_level if settings else "INFO", settings.log_format if settings else "text")
     try:
         # Standalone mode: usage errors (a wrong flag) print usage and exit 2 there.
         cli(args=argv, prog_name="mailflow")
@@ -79,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:
         detail = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
         _fail(f"cannot use the database (MAILFLOW_DATABASE_URL): {detail}", 69)
     except Exception as exc:
-        if os.environ.get("MAILFLOW_DEBUG"):
+        if settings is not None and settings.debug:
             raise
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         _fail(f"{type(exc).__name__}: {first} (set MAILFLOW_DEBUG=1 for details)", 70)

@@ -24,7 +24,7 @@ import typer
 from mailflow.booking.localtime import resolve_local
 from mailflow.booking.model import Actor, ActorKind
 from mailflow.bootstrap import App, build
-from mailflow.config import load_settings
+from mailflow.config import Settings, load_settings
 from mailflow.errors import InvalidInput, NotFound
 from mailflow.services.business import list_businesses
 from mailflow.services.common import parse_minutes
@@ -48,9 +48,10 @@ OPTIONS = {
 
 
 @contextmanager
-def open_app(*, migrated: bool = True) -> Iterator[App]:
-    """The application wired from the settings, refusing an unmigrated database by default."""
-    app = build(load_settings())
+def open_app(*, migrated: bool = True, settings: Settings | None = None) -> Iterator[App]:
+    """The application wired from ``settings`` (default: the environment's), refusing an
+    unmigrated database by default."""
+    app = build(settings or load_settings())
     try:
         if migrated:
             migrate.ensure_migrated(app.engine)

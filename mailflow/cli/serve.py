@@ -10,6 +10,7 @@ from mailflow.cli.common import JsonOption, parse_when
 from mailflow.cli.common import emit as _emit
 from mailflow.cli.common import now as _now
 from mailflow.cli.common import open_app as _app
+from mailflow.config import load_settings
 from mailflow.runtime import parse_roles
 from mailflow.runtime import serve as serve_app
 from mailflow.store import migrate
@@ -25,7 +26,10 @@ def serve(
 ) -> None:
     """Run mailflow (web, workers, inbound mail) in one process."""
     chosen = parse_roles(roles)
-    with _app(migrated=False) as app:
+    settings = load_settings()
+    if demo and settings.dev_mail is None:  # the demo shows its emails at /dev/mail unless told otherwise
+        settings = settings.model_copy(update={"dev_mail": True})
+    with _app(migrated=False, settings=settings) as app:
         serve_app(app, demo=demo, roles=chosen)
 
 

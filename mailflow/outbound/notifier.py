@@ -29,7 +29,7 @@ from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine
+from sqlalchemy import ColumnElement, Engine, and_
 from sqlmodel import Session, col, select
 
 from mailflow.booking.events import BookingCancelled, BookingCreated, BookingRescheduled, DomainEvent
@@ -46,7 +46,7 @@ from mailflow.outbound.templates import TemplateSource
 from mailflow.services.reminders import drop_reminders, plan_reminders
 from mailflow.store.engine import AFTER_COMMIT, read_session, write_session
 from mailflow.store.links import mint_manage_token
-from mailflow.store.tables import Booking, Staff, pk
+from mailflow.store.tables import AdminLink, Booking, Staff, pk
 
 log = logging.getLogger("mailflow.outbound")
 
@@ -205,7 +205,10 @@ class Notifier:
                 session.exec(
                     select(Staff)
                     .where(
-                        Staff.business_id == business_id, Staff.role == "admin", col(Staff.active).is_(True)
+                        Staff.business_id == business_id,
+                        Staff.role == "admin",
+                        col(Staff.active).is_(True),
+                        ~invited_not_accepted(),  # no booking news before they accepted
                     )
                     .order_by(col(Staff.id))
                 ).all()
@@ -344,3 +347,17 @@ class Notifier:
             extra={"message": message_data},
             attachments=[original],
         )
+
+
+def invited_not_accepted() -> ColumnElement[bool]:
+    """Staff invited who have not chosen a password yet: an unused invitation and no password."""
+    pending = (
+        select(AdminLink.id)
+        .where(
+            col(AdminLink.staff_id) == col(Staff.id),
+            AdminLink.purpose == "invite",
+            col(AdminLink.used_at).is_(None),
+        )
+        .exists()
+    )
+    return and_(col(Staff.password_hash).is_(None), pending)

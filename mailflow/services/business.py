@@ -351,6 +351,8 @@ def complete_setup(
     from mailflow.services.staff import new_staff
 
     actor = Actor(ActorKind.STAFF, normalize_email(admin_email, field="admin_email"))
+    # Hashed before the write transaction (it takes its time; SQLite has one writer).
+    hashed = hash_password(password) if len(password) >= MIN_PASSWORD_LENGTH else None
     with write_session(engine) as session:
         if _usable_link(session, token) is None:
             raise NotFound(N_("set-up link"), message=N_("the set-up link is spent or unknown"))
@@ -367,7 +369,7 @@ def complete_setup(
         )
         if values:
             raise unknown_fields(values)
-        if len(password) < MIN_PASSWORD_LENGTH:
+        if hashed is None:
             raise InvalidInput(
                 Nn_(
                     "the password must have at least {n} character",
@@ -387,7 +389,7 @@ def complete_setup(
             actor=actor,
             now=now,
         )
-        member.password_hash = hash_password(password)
+        member.password_hash = hashed
         session.add(member)
         session.execute(update(SetupLink).where(col(SetupLink.used_at).is_(None)).values(used_at=now))
         return business_view(row)

@@ -19,7 +19,7 @@ from sqlalchemy import Engine, delete
 from sqlmodel import Session, col, select
 
 from mailflow.booking.model import Actor, BookingStatus
-from mailflow.errors import InvalidInput, NotFound
+from mailflow.errors import InvalidInput, NoBusinessYet, NotFound
 from mailflow.i18n import N_, Nn_, Term
 from mailflow.services.common import (
     LIMITS,
@@ -389,7 +389,7 @@ def default_business(session: Session) -> Business:
     """
     business = session.exec(select(Business).order_by(col(Business.id))).first()
     if business is None:
-        raise NotFound(
+        raise NoBusinessYet(
             N_("business"), message=N_("there is no business yet: run `mailflow demo` or create one")
         )
     return business

@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 
-from sqlalchemy import Engine, delete
+from sqlalchemy import Engine, delete, update
 from sqlmodel import Session, col, select
 
 from mailflow import auth
@@ -36,7 +36,10 @@ def sign_in(
 
     The password is checked (and costs its time) even when the address is
     unknown, so the answer's timing does not tell which addresses exist. The
-    session lasts ``auth.SESSION_LIFETIME``.
+    hash is computed outside any transaction (SQLite has one writer: a booking
+    must not wait for it). A hash of an older kind (scrypt) is replaced by an
+    Argon2 one in the transaction that opens the session, unless the password
+    changed meanwhile. The session lasts ``auth.SESSION_LIFETIME``.
     """
     with read_session(engine) as session:
         query = select(Staff).where(Staff.email == email.strip().lower(), col(Staff.active).is_(True))
@@ -45,12 +48,17 @@ def sign_in(
         staff = session.exec(query.order_by(col(Staff.id))).first()
         staff_id = staff.id if staff is not None else None
         stored = staff.password_hash if staff is not None else None
-    # scrypt outside any transaction: it takes its time, and SQLite has one writer.
-    matches = auth.verify_password(password, stored or auth.dummy_hash())
+    matches, upgraded = auth.verify_and_update(password, stored or auth.dummy_hash())
     if staff_id is None or stored is None or not matches:
         return None
     token = secrets.token_urlsafe(32)
     with write_session(engine) as session:
+        if upgraded is not None:
+            session.execute(
+                update(Staff)
+                .where(col(Staff.id) == staff_id, col(Staff.password_hash) == stored)
+                .values(password_hash=upgraded)
+            )
         session.add(
             AdminSession(
                 token_hash=auth.token_hash(token),

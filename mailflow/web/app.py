@@ -20,7 +20,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from sqlalchemy import exc as sa_exc
 
-from mailflow.errors import MailflowError
+from mailflow.errors import MailflowError, NoBusinessYet
 from mailflow.store.engine import database_unavailable
 from mailflow.store.migrate import ensure_migrated
 
@@ -37,6 +37,7 @@ DEV_MAIL_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; fr
 def create_web_app(parts: WebParts) -> FastAPI:
     """The web application: pages, admin, API, health and metrics, on ``parts``."""
     from fastapi.staticfiles import StaticFiles
+    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
     from mailflow.api import build_api
     from mailflow.metrics import CONTENT_TYPE_LATEST, Metrics
@@ -49,6 +50,7 @@ def create_web_app(parts: WebParts) -> FastAPI:
     from mailflow.web.admin import signin as admin_signin
     from mailflow.web.admin import staff as admin_staff
     from mailflow.web.deps import Answered, Limits, Wiring
+    from mailflow.web.render import not_set_up
     from mailflow.web.security import NulInInput, SecurityHeaders, redact, refuse_nul
 
     # /docs comes with the API (Swagger UI needs its own content security policy).
@@ -57,6 +59,11 @@ def create_web_app(parts: WebParts) -> FastAPI:
     metrics = Metrics(engine)
     # One middleware does headers, the access log and the latency for /metrics: each layer costs.
     web.add_middleware(SecurityHeaders, observe=metrics.observe)
+    trusted = [str(network) for network in parts.settings.proxies]
+    if trusted:
+        # Outermost: X-Forwarded-For/-Proto count only from MAILFLOW_TRUSTED_PROXIES (uvicorn's own
+        # handling, which trusts 127.0.0.1 by default, is off: see mailflow.runtime).
+        web.add_middleware(ProxyHeadersMiddleware, trusted_hosts=trusted)
 
     @web.get("/metrics", include_in_schema=False)
     def metrics_page() -> Response:
@@ -92,6 +99,13 @@ def create_web_app(parts: WebParts) -> FastAPI:
     @web.exception_handler(Answered)
     async def _answered(request: Request, exc: Answered) -> Response:
         return exc.response  # a dependency's 403, 404 or 429 page, as it rendered it
+
+    @web.exception_handler(NoBusinessYet)
+    def _no_business_yet(request: Request, exc: NoBusinessYet) -> Response:
+        """Before the set-up the customer pages have no business to show: a page saying so, not a 500."""
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": str(exc)}, status_code=404)
+        return not_set_up(request)
 
     @web.exception_handler(NulInInput)
     def _nul_in_input(request: Request, exc: NulInInput) -> Response:
@@ -138,7 +152,9 @@ def create_web_app(parts: WebParts) -> FastAPI:
         return JSONResponse({"status": "ok"})
 
     if parts.maildir is not None:
-        _add_dev_mail(web, parts.maildir)
+        # Open to anyone only when nobody but this host reaches the web listener (DESIGN §10).
+        open_to_all = parts.settings.web_on_loopback and not parts.settings.proxies
+        _add_dev_mail(web, parts.maildir, open_to_all)
     return web
 
 
@@ -153,10 +169,17 @@ def _messages(path: Path) -> list[tuple[str, EmailMessage, float]]:
     return sorted(found, key=lambda item: item[2], reverse=True)
 
 
-def _add_dev_mail(web: FastAPI, path: Path) -> None:
-    """``/dev/mail``: the maildir transport's messages, newest first, and each one rendered."""
+def _add_dev_mail(web: FastAPI, path: Path, open_to_all: bool) -> None:
+    """``/dev/mail``: the maildir transport's messages, newest first, and each one rendered.
 
-    @web.get("/dev/mail", response_class=HTMLResponse)
+    The mail holds password-reset and invitation links, so unless ``open_to_all`` (the web
+    listener is on loopback and no proxy forwards to it) only a signed-in admin may read it.
+    """
+    from mailflow.web.admin import admin_only
+
+    guard = [] if open_to_all else [Depends(admin_only)]
+
+    @web.get("/dev/mail", response_class=HTMLResponse, dependencies=guard)
     def dev_mail_index() -> HTMLResponse:
         rows = "".join(
             f"<tr><td>{escape(str(m['Date'] or ''))}</td><td>{escape(str(m['X-Mailflow-Kind'] or ''))}</td>"
@@ -185,11 +208,11 @@ def _add_dev_mail(web: FastAPI, path: Path) -> None:
         assert isinstance(message, EmailMessage)
         return message
 
-    @web.get("/dev/mail/{key}.eml")
+    @web.get("/dev/mail/{key}.eml", dependencies=guard)
     def dev_mail_raw(key: str) -> Response:
         return Response(_one(key).as_bytes(), media_type="message/rfc822")
 
-    @web.get("/dev/mail/{key}", response_class=HTMLResponse)
+    @web.get("/dev/mail/{key}", response_class=HTMLResponse, dependencies=guard)
     def dev_mail_message(key: str) -> HTMLResponse:
         message = _one(key)
         body = message.get_body(("html", "plain"))

@@ -22,7 +22,16 @@ if TYPE_CHECKING:
     from mailflow.store.tables import Business
     from mailflow.web.deps import Wiring
 
-__all__ = ["LanguageLink", "forbidden", "language_menu", "not_found", "render", "simple", "too_many"]
+__all__ = [
+    "LanguageLink",
+    "forbidden",
+    "language_menu",
+    "not_found",
+    "not_set_up",
+    "render",
+    "simple",
+    "too_many",
+]
 
 _templates = Environment(
     loader=FileSystemLoader(Path(__file__).with_name("templates")),
@@ -154,4 +163,26 @@ def too_many(request: Request, site: Wiring) -> HTMLResponse:
     lang = page_locale(request.query_params.get("lang"), business.default_locale)
     response = simple(request, business, lang, gettext(lang, "too_many"), [], 429)
     response.headers["Retry-After"] = "600"
+    return response
+
+
+@dataclass(frozen=True, slots=True)
+class _NoBusiness:
+    """What the page layout shows of a business, before there is one."""
+
+    name: str = "mailflow"
+    address: str = ""
+    phone: str = ""
+    email: str = ""
+    locales: tuple[str, ...] = ()
+
+
+def not_set_up(request: Request) -> HTMLResponse:
+    """The 503 page of the customer pages while no business exists yet (a fresh database)."""
+    asked = request.query_params.get("lang") or request.headers.get("accept-language", "")[:2].lower()
+    lang = page_locale(asked, "en")
+    title = gettext(lang, "This booking site is not set up yet")
+    line = gettext(lang, "Please come back later.")
+    response = simple(request, _NoBusiness(), lang, title, [line], 503)  # type: ignore[arg-type]
+    response.headers["Retry-After"] = "3600"
     return response

@@ -30,7 +30,9 @@ __all__ = [
     "attach_session",
     "csrf_token",
     "csrf_valid",
+    "public_https",
     "refuse_nul",
+    "renew_session",
     "request_session",
 ]
 
@@ -61,17 +63,31 @@ def request_session(request: Request) -> str:
     return str(request.state.mf_session)
 
 
+def public_https(request: Request) -> bool:
+    """Whether cookies must be ``Secure``: the public URL is https (whatever the hop to us was),
+    or this request came over https."""
+    wiring = getattr(request.app.state, "wiring", None)
+    public_url = str(getattr(getattr(wiring, "settings", None), "public_url", ""))
+    return public_url.startswith("https://") or request.url.scheme == "https"
+
+
 def attach_session(request: Request, response: Response) -> None:
     """Set the session cookie on ``response`` when this request started a new session."""
     if getattr(request.state, "mf_session_new", False):
-        response.set_cookie(
-            SESSION_COOKIE,
-            request_session(request),
-            httponly=True,
-            samesite="lax",
-            secure=request.url.scheme == "https",
-            path="/",
-        )
+        _set_session_cookie(request, response, request_session(request))
+
+
+def renew_session(request: Request, response: Response) -> None:
+    """Give the browser a new session id (at sign-in: one planted before it is worthless now)."""
+    request.state.mf_session = secrets.token_urlsafe(24)
+    request.state.mf_session_new = False
+    _set_session_cookie(request, response, request.state.mf_session)
+
+
+def _set_session_cookie(request: Request, response: Response, value: str) -> None:
+    response.set_cookie(
+        SESSION_COOKIE, value, httponly=True, samesite="lax", secure=public_https(request), path="/"
+    )
 
 
 def csrf_token(secret: str, session: str, purpose: str, subject: str = "") -> str:
@@ -156,7 +172,7 @@ class SecurityHeaders(BaseHTTPMiddleware):
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Content-Security-Policy", CSP)
-        if request.url.path.startswith(("/m", "/book")):
+        if request.url.path.startswith(("/m", "/book", "/admin", "/dev/mail")):
             response.headers.setdefault("Cache-Control", "no-store")
         access_log.info(
             "%s %s %d %.1fms",

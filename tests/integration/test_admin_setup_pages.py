@@ -95,11 +95,15 @@ def test_setup_creates_the_business_and_signs_the_admin_in(
 def test_setup_link_works_once_then_is_a_plain_404(first_run: tuple[TestClient, str]) -> None:
     """After the business exists, the same link (GET or POST) and any other token get 404."""
     client, token = first_run
+    other = TestClient(client.app, follow_redirects=False)  # another tab opened the link too
+    other_csrf = csrf_of(other.get(f"/admin/setup?token={token}"))
     csrf = csrf_of(client.get(f"/admin/setup?token={token}"))
     assert client.post(f"/admin/setup?token={token}", data=setup_form(csrf)).status_code == 303
     assert client.get(f"/admin/setup?token={token}").status_code == 404
-    again = client.post(f"/admin/setup?token={token}", data=setup_form(csrf, slug="second"))
+    again = other.post(f"/admin/setup?token={token}", data=setup_form(other_csrf, slug="second"))
     assert again.status_code == 404 and "no longer works" in again.text
+    # This browser is signed in now: a form token from before the sign-in no longer counts.
+    assert client.post(f"/admin/setup?token={token}", data=setup_form(csrf, slug="third")).status_code == 403
     assert client.get("/admin/setup?token=made-up").status_code == 404
 
 

@@ -161,6 +161,7 @@ def make_editor(db_url: str, tmp_path: Path, now: datetime, next_tuesday: date) 
                 "MAILFLOW_OUTBOUND_URL": outbound or f"memory://tpl-{uuid.uuid4().hex}",
                 "MAILFLOW_DATA_DIR": str(tmp_path),
                 "MAILFLOW_PUBLIC_URL": "http://testserver",
+                "MAILFLOW_DEV_MAIL": "1",
             }
         )
         app = build(settings)
@@ -418,7 +419,10 @@ def test_visitors_who_are_not_signed_in_are_sent_to_sign_in_or_get_401(editor: E
         page = stranger.get(path, headers=HTML)
         assert page.status_code == 303 and page.headers["location"].startswith("/admin/sign-in?next=%2Fadmin")
         assert stranger.get(path, headers={"accept": "application/json"}).status_code == 401
+    # A valid token (admin tokens are bound to the sign-in cookie) in a browser whose session ended.
     stranger.cookies.set("mf_session", editor.client.cookies["mf_session"])
+    stranger.cookies.set("mf_admin", editor.client.cookies["mf_admin"])
+    sessions.end_session(editor.app.engine, editor.client.cookies["mf_admin"])
     for path in POSTS:
         assert stranger.post(path, data={**editor.draft(), "version": "1", "csrf": csrf}).status_code == 401
     assert editor.versions() == [] and editor.outbox() == []

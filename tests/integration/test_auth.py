@@ -21,10 +21,11 @@ CLI = Actor(ActorKind.STAFF, "cli")
 def test_hashes_are_salted_and_only_the_password_matches() -> None:
     """Two hashes of one password differ; each verifies it and nothing else, malformed ones never."""
     first, second = auth.hash_password(PASSWORD), auth.hash_password(PASSWORD)
-    assert first != second and first.startswith("scrypt$")
+    assert first != second and first.startswith("$argon2id$")
     assert auth.verify_password(PASSWORD, first) and auth.verify_password(PASSWORD, second)
     assert not auth.verify_password(PASSWORD + "x", first)
-    for broken in ("", "scrypt$1$2", "bcrypt$x$y$z$a$b", first.replace("scrypt", "md5"), None):
+    broken_ones = ("", "scrypt$1$2", "bcrypt$x$y$z$a$b", first.replace("argon2id", "md5"), first[:-5], None)
+    for broken in broken_ones:
         assert not auth.verify_password(PASSWORD, broken)
 
 

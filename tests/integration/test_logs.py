@@ -108,7 +108,7 @@ def test_json_format_writes_one_object_per_line(capfd: pytest.CaptureFixture[str
 def test_a_bad_log_setting_is_a_one_line_error(run_cli: Any) -> None:
     bad = run_cli("bookings", "list", env={"MAILFLOW_LOG_FORMAT": "xml"})
     assert bad.returncode == 78 and bad.stderr.strip() == (
-        "mailflow: error: MAILFLOW_LOG_FORMAT must be text or json, not 'xml'"
+        "mailflow: error: MAILFLOW_LOG_FORMAT: expected text or json, got 'xml'"
     )
     loud = run_cli("bookings", "list", env={"MAILFLOW_LOG_LEVEL": "loud"})
     assert loud.returncode == 78 and "MAILFLOW_LOG_LEVEL" in loud.stderr and "Traceback" not in loud.stderr

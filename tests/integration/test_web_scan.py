@@ -427,6 +427,7 @@ def scan_app(db_url: str, tmp_path: Path) -> App:
                 "MAILFLOW_OUTBOUND_URL": f"maildir://{tmp_path / 'outbox'}",
                 "MAILFLOW_DATA_DIR": str(tmp_path),
                 "MAILFLOW_PUBLIC_URL": "http://testserver",
+                "MAILFLOW_DEV_MAIL": "1",
                 # The limits answer 429 sooner or later; here they would hide the pages behind them.
                 "MAILFLOW_TOKEN_FAILURES_PER_IP": "1000000",
                 "MAILFLOW_BOOKINGS_PER_IP_PER_HOUR": "1000000",

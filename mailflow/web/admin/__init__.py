@@ -91,11 +91,17 @@ class Admin:
         return who
 
     def csrf(self, request: Request, purpose: str) -> str:
-        """The CSRF token for an admin form of ``purpose`` in this browser session."""
-        return csrf_token(self.wiring.secret, request_session(request), f"admin:{purpose}")
+        """The CSRF token for an admin form of ``purpose`` in this browser session and sign-in.
+
+        It is bound to the signed-in session too (the hash of the admin cookie): a browser
+        session cookie planted by someone else does not let their tokens act in this admin.
+        """
+        return csrf_token(
+            self.wiring.secret, request_session(request), f"admin:{purpose}", signed_in_binding(request)
+        )
 
     def check_csrf(self, request: Request, given: str | None, purpose: str) -> bool:
-        return csrf_valid(self.wiring.secret, request, given, f"admin:{purpose}")
+        return csrf_valid(self.wiring.secret, request, given, f"admin:{purpose}", signed_in_binding(request))
 
     def locale(self, request: Request) -> str:
         """The admin's language for ``request``: ``?lang=``, the cookie, the browser's, the business's."""
@@ -149,6 +155,12 @@ class Admin:
                 path="/admin",
             )
         return response
+
+
+def signed_in_binding(request: Request) -> str:
+    """What ties an admin CSRF token to the sign-in: the hash of the admin cookie ("" without one)."""
+    token = request.cookies.get(ADMIN_COOKIE, "")
+    return auth.token_hash(token) if token else ""
 
 
 def date_text(value: date, form: str, locale: str) -> str:

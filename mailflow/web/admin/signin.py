@@ -1,10 +1,13 @@
 """Sign-in, sign-out, password reset, accepting an invitation, and each member's account page.
 
-- ``/admin/sign-in``: email and password; failed attempts are limited per
-  client address and per email address (in-process sliding windows);
-  ``next`` is followed only to a local ``/admin`` path.
+- ``/admin/sign-in``: email and password; every attempt is counted before
+  its password is checked, per address and client, per client and per
+  address, with waits that grow (``SignInLimits``; no fixed lockout); a
+  success renews the browser session and the admin cookie binds the CSRF
+  tokens; ``next`` is followed only to a local ``/admin`` path.
 - ``/admin/forgot`` emails a one-time link (``AdminLink`` purpose ``reset``,
-  one hour) and gives the same answer whether the address exists or not;
+  one hour) and gives the same answer, in the same time, whether the address
+  exists or not (the lookup runs after the answer);
   ``/admin/reset/{token}`` sets a new password and ends every session.
 - ``/admin/welcome/{token}``: an invitation (``AdminLink`` purpose ``invite``,
   seven days; sent from the staff page, ``mailflow.web.admin.staff``) lets the
@@ -18,22 +21,29 @@ Every change is a function of ``mailflow.services.accounts``, ``sessions`` or
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
 from datetime import datetime
 from urllib.parse import unquote, urlsplit
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
+from starlette.background import BackgroundTask
 
 from mailflow import auth
 from mailflow.errors import InvalidInput, NotFound
-from mailflow.i18n import N_, gettext, language_names, ngettext
-from mailflow.ratelimit import RateLimiter
+from mailflow.i18n import N_, Nn_, gettext, language_names, ngettext
 from mailflow.services import account_links, accounts, sessions
 from mailflow.services.account_links import INVITE_LIFETIME, RESET_LIFETIME
 from mailflow.web.admin import ADMIN_COOKIE, Admin, Desk, NotSignedIn, csrf_guard, desk, signed_in, site
-from mailflow.web.deps import clock
-from mailflow.web.security import client_ip
+from mailflow.web.admin.signin_limits import (
+    KNOWN_COOKIE,
+    KNOWN_COOKIE_SECONDS,
+    SignInLimits,
+    known_browser,
+    known_browser_token,
+)
+from mailflow.web.deps import Wiring, clock
+from mailflow.web.security import client_ip, renew_session
 
 __all__ = [
     "INVITE_LIFETIME",
@@ -44,11 +54,6 @@ __all__ = [
     "safe_next",
 ]
 
-LOGIN_WINDOW_SECONDS = 15 * 60
-LOGIN_FAILURES_PER_IP = 20
-LOGIN_FAILURES_PER_ADDRESS = 5
-FORGOT_PER_IP = 10
-FORGOT_PER_ADDRESS = 3
 LANDING = "/admin/bookings"
 
 # The keys the notifier (one per staff email kind) and the agenda job read; a missing key means on.
@@ -59,32 +64,12 @@ NOTIFICATION_CHOICES = (
     ("daily_agenda", N_("Daily agenda for the next day")),
 )
 
-TOO_MANY_FOR_ADDRESS = N_(
-    "Too many failed sign-ins for this address. Wait 15 minutes, or reset your password "
-    "with “Forgot your password?”."
+TOO_MANY_SIGN_INS = Nn_(
+    "Too many sign-in attempts. Try again in {n} minute, or use “Forgot your password?”.",
+    "Too many sign-in attempts. Try again in {n} minutes, or use “Forgot your password?”.",
 )
-TOO_MANY_FROM_HERE = N_("Too many failed sign-ins from your network. Wait 15 minutes and try again.")
 
 router = APIRouter()
-
-
-@dataclass(frozen=True)
-class SignInLimits:
-    """The sign-in and reset limits of one web app (``create_web_app`` puts them on ``app.state``)."""
-
-    failures_per_ip: RateLimiter
-    failures_per_address: RateLimiter
-    forgot_per_ip: RateLimiter
-    forgot_per_address: RateLimiter
-
-    @classmethod
-    def new(cls) -> SignInLimits:
-        return cls(
-            failures_per_ip=RateLimiter(LOGIN_FAILURES_PER_IP, LOGIN_WINDOW_SECONDS),
-            failures_per_address=RateLimiter(LOGIN_FAILURES_PER_ADDRESS, LOGIN_WINDOW_SECONDS),
-            forgot_per_ip=RateLimiter(FORGOT_PER_IP, 3600),
-            forgot_per_address=RateLimiter(FORGOT_PER_ADDRESS, 3600),
-        )
 
 
 async def limits(request: Request) -> SignInLimits:
@@ -154,6 +139,7 @@ def sign_in_page(
     email: str = "",
     error: str | None = None,
     status: int = 200,
+    translated: bool = False,
 ) -> Response:
     notice = {
         "reset": N_("Your password is set. Sign in with it."),
@@ -167,7 +153,7 @@ def sign_in_page(
         csrf=admin.csrf(request, "sign-in"),
         next=next_path,
         email=email,
-        error=gettext(locale, error) if error else None,
+        error=(error if translated else gettext(locale, error)) if error else None,
         notice=gettext(locale, notice) if notice else None,
     )
 
@@ -193,29 +179,42 @@ def sign_in_submit(
 ) -> Response:
     target = safe_next(next)
     address = email.strip().lower()
-    ip = client_ip(request)
-    if limit.failures_per_ip.blocked(ip):
-        return sign_in_page(request, admin, target, email=email, error=TOO_MANY_FROM_HERE, status=429)
-    if address and limit.failures_per_address.blocked(address):
-        return sign_in_page(request, admin, target, email=email, error=TOO_MANY_FOR_ADDRESS, status=429)
+    secret = admin.wiring.secret
+    known = known_browser(secret, request.cookies.get(KNOWN_COOKIE, ""), address)
+    wait = limit.attempt(address, client_ip(request), known_browser=known)
+    if wait:
+        minutes = max(1, math.ceil(wait / 60))
+        text = ngettext(admin.locale(request), *TOO_MANY_SIGN_INS, minutes)
+        page = sign_in_page(request, admin, target, email=email, error=text, status=429, translated=True)
+        page.headers["Retry-After"] = str(math.ceil(wait))
+        return page
     engine = admin.wiring.engine
     token = sessions.sign_in(engine, address, password, now=now) if address and password else None
     if token is None:
-        limit.failures_per_ip.hit(ip)
-        if address:
-            limit.failures_per_address.hit(address)
         return sign_in_page(
             request, admin, target, email=email, error=N_("Wrong email address or password."), status=400
         )
+    limit.succeeded(address, client_ip(request))
     response = RedirectResponse(target, status_code=303)
+    secure = secure_cookie(admin)
     response.set_cookie(
         ADMIN_COOKIE,
         token,
         max_age=int(auth.SESSION_LIFETIME.total_seconds()),
         httponly=True,
         samesite="lax",
-        secure=secure_cookie(admin),
+        secure=secure,
         path="/",
+    )
+    renew_session(request, response)  # a browser session planted before the sign-in is worthless now
+    response.set_cookie(
+        KNOWN_COOKIE,
+        known_browser_token(secret, address),
+        max_age=KNOWN_COOKIE_SECONDS,
+        httponly=True,
+        samesite="lax",
+        secure=secure,
+        path="/admin/sign-in",
     )
     return response
 
@@ -250,19 +249,26 @@ def forgot_submit(
     now: datetime = Depends(clock),
 ) -> Response:
     address = email.strip().lower()
-    # Over the limit the answer is the same as always; only the email is not sent.
+    # Over the limit the answer is the same as always; only the email is not sent. Whether the
+    # address is known is looked up after the answer has gone (a background task), so known and
+    # unknown addresses get the same page in the same time: the request does the same work.
     allowed = limit.forgot_per_ip.hit(client_ip(request)) and limit.forgot_per_address.hit(address)
+    page = admin.render(request, "forgot.html", csrf=admin.csrf(request, "forgot"), sent=True)
     if allowed and address:
-        site_ = admin.wiring
-        account_links.request_password_reset(
-            site_.engine,
-            address,
-            public_url=site_.settings.public_url,
-            message_domain=site_.notifier.builder.settings.message_domain,
-            now=now,
-        )
-        site_.wake()
-    return admin.render(request, "forgot.html", csrf=admin.csrf(request, "forgot"), sent=True)
+        page.background = BackgroundTask(send_reset_link, admin.wiring, address, now)
+    return page
+
+
+def send_reset_link(site: Wiring, address: str, now: datetime) -> None:
+    """Queue the reset email of ``address`` if a staff member has it (after the answer was sent)."""
+    account_links.request_password_reset(
+        site.engine,
+        address,
+        public_url=site.settings.public_url,
+        message_domain=site.notifier.builder.settings.message_domain,
+        now=now,
+    )
+    site.wake()
 
 
 def set_password_page(
