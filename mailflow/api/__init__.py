@@ -9,13 +9,17 @@ same use cases as the CLI and the admin pages (``mailflow.services``,
 ``template_store``), so the manage rule, the emails and the audit follow.
 
 ``build_api(use_cases)`` returns the router: ``/api/v1/…`` and the ``/docs`` page
-(Swagger UI, with its own content security policy). The OpenAPI document is
+(Swagger UI, with its own content security policy); the web application mounts
+Swagger UI's files (``SWAGGER_UI_FILES``) at ``DOCS_ASSETS``, so the page needs
+no CDN and works on a network without internet. The OpenAPI document is
 FastAPI's ``/openapi.json``. The routes read the time from the web's one clock
 (``mailflow.web.deps.clock``), which tests set in one place.
 """
 
 from __future__ import annotations
 
+from importlib.resources import files
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Depends, Request
@@ -28,20 +32,33 @@ from mailflow.api.keys import ApiCaller, create_api_key, list_api_keys, revoke_a
 if TYPE_CHECKING:
     from mailflow.parts import UseCases
 
-__all__ = ["Api", "ApiCaller", "build_api", "create_api_key", "list_api_keys", "revoke_api_key"]
+__all__ = [
+    "DOCS_ASSETS",
+    "SWAGGER_UI_FILES",
+    "Api",
+    "ApiCaller",
+    "build_api",
+    "create_api_key",
+    "list_api_keys",
+    "revoke_api_key",
+]
 
 PREFIX = "/api/v1"
-SWAGGER = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5"
+DOCS_ASSETS = "/docs/assets"
+# Swagger UI's own files, from the fastapi-offline package, served by mailflow at DOCS_ASSETS
+# (mounted by mailflow.web.app): /docs needs no CDN and works on a network without internet.
+SWAGGER_UI_FILES = Path(str(files("fastapi_offline") / "static"))
+# The site's policy plus connect-src for "Try it out"; Swagger UI's script and styles are files of ours.
 DOCS_CSP = (
-    f"default-src 'none'; script-src 'self' {SWAGGER}; style-src 'self' 'unsafe-inline' {SWAGGER}; "
-    "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'"
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 DOCS_PAGE = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>mailflow API</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<link rel="stylesheet" href="{SWAGGER}/swagger-ui.css"></head>
+<link rel="stylesheet" href="{DOCS_ASSETS}/swagger-ui.css"></head>
 <body><div id="swagger-ui" data-openapi-url="/openapi.json"></div>
-<script src="{SWAGGER}/swagger-ui-bundle.js"></script>
+<script src="{DOCS_ASSETS}/swagger-ui-bundle.js"></script>
 <script src="/static/api-docs.js"></script></body></html>
 """
 
@@ -73,7 +90,7 @@ def build_api(use_cases: UseCases) -> APIRouter:
 
     @router.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
-        """Swagger UI: its script comes from a CDN, so this page gets a CSP that allows it."""
+        """Swagger UI, from files mailflow serves itself (``DOCS_ASSETS``), under ``DOCS_CSP``."""
         return HTMLResponse(DOCS_PAGE, headers={"Content-Security-Policy": DOCS_CSP})
 
     return router

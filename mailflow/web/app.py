@@ -39,7 +39,7 @@ def create_web_app(parts: WebParts) -> FastAPI:
     from fastapi.staticfiles import StaticFiles
     from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-    from mailflow.api import build_api
+    from mailflow.api import DOCS_ASSETS, SWAGGER_UI_FILES, build_api
     from mailflow.metrics import CONTENT_TYPE_LATEST, Metrics
     from mailflow.web import book, find, manage
     from mailflow.web.admin import api_keys, closures, setup, templates_editor
@@ -53,7 +53,7 @@ def create_web_app(parts: WebParts) -> FastAPI:
     from mailflow.web.render import not_set_up
     from mailflow.web.security import NulInInput, SecurityHeaders, redact, refuse_nul
 
-    # /docs comes with the API (Swagger UI needs its own content security policy).
+    # /docs comes with the API (Swagger UI needs its own content security policy), its files below.
     web = FastAPI(title="mailflow", version="0.1.0", docs_url=None, redoc_url=None)
     engine = parts.use_cases.engine
     metrics = Metrics(engine)
@@ -71,6 +71,7 @@ def create_web_app(parts: WebParts) -> FastAPI:
         return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     web.mount("/static", StaticFiles(directory=Path(__file__).with_name("static")), name="static")
+    web.mount(DOCS_ASSETS, StaticFiles(directory=SWAGGER_UI_FILES), name="docs-assets")
     # The customer pages (manage, find, book) take what they use from app.state (web/deps.py).
     web.state.wiring = Wiring(
         use_cases=parts.use_cases,

@@ -3,6 +3,7 @@ schemathesis's generated requests (no 5xx; 2xx bodies match the document)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -92,17 +93,50 @@ def test_document_lists_every_api_operation_behind_the_bearer_scheme(document: d
 
 
 def test_docs_page_loads_swagger_ui_under_its_own_csp(served: tuple[FastAPI, str]) -> None:
-    """/docs answers with Swagger UI, allowed to load its bundle and our init script, nothing inline."""
+    """/docs answers with Swagger UI under a CSP as strict as the site's: our files only, nothing inline."""
     response = TestClient(served[0]).get("/docs")
     assert response.status_code == 200
-    assert "swagger-ui-bundle.js" in response.text and "/static/api-docs.js" in response.text
-    assert "<script>" not in response.text
-    csp = response.headers["content-security-policy"]
-    assert (
-        "script-src 'self' https://cdn.jsdelivr.net" in csp
-        and "unsafe-inline" not in csp.split("style-src")[0]
-    )
+    assert "/docs/assets/swagger-ui-bundle.js" in response.text and "/static/api-docs.js" in response.text
+    assert "<script>" not in response.text and "style=" not in response.text
+    policy = response.headers["content-security-policy"]
+    directives = dict(part.partition(" ")[::2] for part in policy.split("; "))
+    assert directives["default-src"] == "'none'"
+    assert directives["script-src"] == "'self'" and directives["style-src"] == "'self'"
+    assert directives["connect-src"] == "'self'"  # "Try it out" calls this server, and no other
     assert TestClient(served[0]).get("/static/api-docs.js").status_code == 200
+
+
+def test_docs_page_references_no_other_host(served: tuple[FastAPI, str]) -> None:
+    """Every script, style sheet and link of /docs is a path on this server: no CDN, it works offline."""
+    page = TestClient(served[0]).get("/docs").text
+    sources = re.findall(r"""(?:src|href)\s*=\s*["']([^"']*)["']""", page)
+    assert sources and all(source.startswith("/") and not source.startswith("//") for source in sources)
+    assert "http://" not in page and "https://" not in page and "cdn" not in page.lower()
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type"),
+    [
+        ("/docs/assets/swagger-ui-bundle.js", "javascript"),
+        ("/docs/assets/swagger-ui.css", "text/css"),
+    ],
+)
+def test_docs_assets_are_served_by_mailflow(
+    served: tuple[FastAPI, str], path: str, content_type: str
+) -> None:
+    """Swagger UI's bundle and style sheet come from mailflow itself, with their content type."""
+    response = TestClient(served[0]).get(path)
+    assert response.status_code == 200
+    assert content_type in response.headers["content-type"]
+    assert len(response.content) > 100_000  # the real Swagger UI file, not a stub
+    assert "SwaggerUIBundle" in response.text if path.endswith(".js") else ".swagger-ui" in response.text
+
+
+def test_docs_assets_answer_404_for_unknown_files(served: tuple[FastAPI, str]) -> None:
+    """Only files of the packaged Swagger UI are served; anything else under /docs/assets is 404."""
+    client = TestClient(served[0])
+    assert client.get("/docs/assets/nope.js").status_code == 404
+    assert client.get("/docs/assets/../../api/__init__.py").status_code == 404
 
 
 @pytest.fixture(scope="module")

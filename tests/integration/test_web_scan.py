@@ -104,7 +104,7 @@ PAGE_OPERATIONS = {
     ("get", "/admin/api-keys"), ("post", "/admin/api-keys"), ("post", "/admin/api-keys/{key_id}/revoke"),
     ("get", "/healthz"), ("get", "/readyz"), ("get", "/metrics"), ("get", "/docs"),
     ("get", "/dev/mail"), ("get", "/dev/mail/{key}"), ("get", "/dev/mail/{key}.eml"),
-    ("get", "/static/{path}"),
+    ("get", "/static/{path}"), ("get", "/docs/assets/{path}"),
 }  # fmt: skip
 
 # What each form's CSRF token is bound to: (purpose, the path parameter that is its subject).
