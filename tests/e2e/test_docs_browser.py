@@ -57,3 +57,24 @@ def test_docs_ask_only_this_server_for_their_files(page: Page, live_server: Live
     assert requested and all(url.startswith(f"{live_server.base_url}/") for url in requested), requested
     assert f"{live_server.base_url}/docs/assets/swagger-ui-bundle.js" in requested
     assert f"{live_server.base_url}/openapi.json" in requested
+
+
+def test_docs_try_it_out_calls_this_server_with_a_key(page: Page, live_server: LiveServer) -> None:
+    """The Authorize dialog takes an API key; "Try it out" gets the business from this server."""
+    key = live_server.cli("admin", "api-key", "create", "--business", "contoso", "--label", "docs")["key"]
+    console: list[str] = []
+    page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
+
+    page.goto("/docs")
+    page.locator(".swagger-ui .auth-wrapper .authorize").click()
+    page.locator(".swagger-ui .modal-ux input:not([type=checkbox])").first.fill(key)
+    page.locator(".swagger-ui .modal-ux .auth-btn-wrapper button.authorize").click()
+    page.locator(".swagger-ui .modal-ux .close-modal").click()
+
+    operation = page.locator(".opblock-get").filter(has_text="/api/v1/business").first
+    operation.locator(".opblock-summary-control").click()
+    operation.locator(".try-out__btn").click()
+    operation.locator(".execute").click()
+    expect(operation.locator(".live-responses-table tbody .response-col_status").first).to_have_text("200")
+    expect(operation.locator(".live-responses-table .microlight").first).to_contain_text("contoso")
+    assert [line for line in console if "Content Security Policy" in line] == []
