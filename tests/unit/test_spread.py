@@ -88,9 +88,8 @@ def test_busy_or_unqualified_staff_are_never_chosen() -> None:
     free_all_day = schedule(2, weekly_hours=NINE_TO_FIVE)
     # 3 has no bookings at all but does not perform the service: not among the schedules searched.
     loads = {1: StaffLoad(1, {}), 2: StaffLoad(2, {MONDAY: 4}), 3: StaffLoad(3, {})}
-    found = free_slots(
-        service, [busy_at_ten, free_all_day], start_day=MONDAY, end_day=MONDAY, now=NOW, closures=no_closures()
-    )
+    staff = [busy_at_ten, free_all_day]
+    found = free_slots(service, staff, start_day=MONDAY, end_day=MONDAY, now=NOW, closures=no_closures())
     spread = spread_slots(found, loads, BERLIN)
     by_start = {slot.start: slot.staff_id for slot in spread}
     assert by_start[at(10)] == 2
