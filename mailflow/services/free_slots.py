@@ -84,7 +84,8 @@ def find_slots(
     zone = ZoneInfo(business.timezone)
     if spread and staff_email is None:
         days = queries.local_days(day_from, day_to, business.timezone)
-        loads = queries.staff_loads(session, [pk(member) for member in members], days, business.timezone)
+        ids = [pk(member) for member in members]
+        loads = queries.staff_loads(session, ids, days, business.timezone, exclude_booking_id)
         slots = core.spread_slots(slots, loads, zone)
     by_id = {pk(member): member for member in members}
     return [

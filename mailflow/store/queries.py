@@ -207,13 +207,24 @@ def local_days(day_from: date, day_to: date, tz: str) -> Interval:
     )
 
 
-def staff_loads(session: Session, staff_ids: Sequence[int], days: Interval, tz: str) -> dict[int, StaffLoad]:
+def staff_loads(
+    session: Session,
+    staff_ids: Sequence[int],
+    days: Interval,
+    tz: str,
+    exclude_booking_id: int | None = None,
+) -> dict[int, StaffLoad]:
     """What the "any staff" choice knows of ``staff_ids``: confirmed bookings per local day
-    (in ``tz``) starting in ``days``, and when each one's latest confirmed booking was created."""
+    (in ``tz``) starting in ``days``, and when each one's latest confirmed booking was created.
+    ``exclude_booking_id`` (a booking being moved) counts for neither."""
     if not staff_ids:
         return {}
     zone = ZoneInfo(tz)
-    confirmed = (col(Booking.staff_id).in_(staff_ids), Booking.status == BookingStatus.CONFIRMED.value)
+    confirmed = (
+        col(Booking.staff_id).in_(staff_ids),
+        Booking.status == BookingStatus.CONFIRMED.value,
+        col(Booking.id) != (exclude_booking_id if exclude_booking_id is not None else -1),
+    )
     per_day: dict[int, dict[date, int]] = {staff_id: {} for staff_id in staff_ids}
     starts = session.exec(
         select(Booking.staff_id, Booking.start).where(

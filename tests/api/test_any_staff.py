@@ -83,3 +83,15 @@ def test_book_page_any_staff_bookings_go_to_different_people(api: Api) -> None:
     assert sorted(booked) == sorted([ADMIN, BOB, CARLA])
     listed = api.get(f"/bookings?date={api.day.isoformat()}").json()
     assert sorted(b["staff"] for b in listed) == sorted(booked)
+
+
+def test_reschedule_page_does_not_count_the_booking_being_moved(api: Api) -> None:
+    """Moving Bob's only booking: Bob is as free as Carla, so "any staff" keeps the first of the equals."""
+    made = api.book(10, staff=BOB, service="consultation")  # customers may move consultations
+    path = urlsplit(made["manage_url"]).path
+    page = api.client.get(f"{path}/reschedule?day={api.day.isoformat()}&staff=any&lang=en")
+    assert page.status_code == 200, page.text
+    values = re.findall(r'name="slot" value="([^"]+)"', page.text)
+    starts = [value.split("|")[0] for value in values]
+    assert values and len(starts) == len(set(starts))
+    assert {value.split("|")[1] for value in values} == {BOB}
