@@ -230,7 +230,11 @@ def add_routes(router: APIRouter, api: Api) -> None:
         caller: ApiCaller = Depends(api.caller),
         now: datetime = Depends(clock),
     ) -> list[SlotOut]:
-        """Free start times as customers are offered them (working hours, notice, other bookings)."""
+        """Free start times as customers are offered them (working hours, notice, other bookings).
+
+        Without ``staff`` each start comes once, with the staff member an "any staff"
+        booking goes to (fewest bookings that day, then the one booked longest ago).
+        """
         if day is not None:
             day_from = day_to = day
         if day_from is None:
@@ -254,6 +258,7 @@ def add_routes(router: APIRouter, api: Api) -> None:
                 now=now,
                 grid=api.use_cases.grid,
                 staff_email=staff,
+                spread=True,
             )
         zone = ZoneInfo(business.timezone)
         return [

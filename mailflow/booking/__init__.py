@@ -20,6 +20,7 @@ from mailflow.booking.model import (
 )
 from mailflow.booking.policy import ManageDecision, ManageReason, manage_allowed
 from mailflow.booking.slots import SlotProblem, check_slot, free_days, free_slots
+from mailflow.booking.spread import StaffLoad, choose_staff, spread_slots
 
 __all__ = [
     "Actor",
@@ -39,12 +40,15 @@ __all__ = [
     "ServiceRules",
     "Slot",
     "SlotProblem",
+    "StaffLoad",
     "StaffSchedule",
     "cancel",
     "check_slot",
+    "choose_staff",
     "create",
     "free_days",
     "free_slots",
     "manage_allowed",
     "reschedule",
+    "spread_slots",
 ]

@@ -67,17 +67,26 @@ def find_slots(
     grid: timedelta,
     staff_email: str | None = None,
     exclude_booking_id: int | None = None,
+    spread: bool = False,
 ) -> list[OfferedSlot]:
     """Free start times of ``service`` on local days ``day_from``..``day_to`` (business zone).
 
     ``staff_email`` restricts to one staff member (who must perform the
     service); ``exclude_booking_id`` frees the slot of a booking being moved.
+    Without a staff member every free person is listed at each start, unless
+    ``spread``: then each start once, with the person ``core.choose_staff``
+    gives it to ("any staff member": fewest bookings that day, then round-robin).
     """
     members, arguments = _search(session, business, service, day_from, day_to, staff_email)
     if not members:
         return []
     slots = core.free_slots(**arguments, now=now, grid=grid, exclude_booking_id=exclude_booking_id)
     zone = ZoneInfo(business.timezone)
+    if spread and staff_email is None:
+        days = queries.local_days(day_from, day_to, business.timezone)
+        ids = [pk(member) for member in members]
+        loads = queries.staff_loads(session, ids, days, business.timezone, exclude_booking_id)
+        slots = core.spread_slots(slots, loads, zone)
     by_id = {pk(member): member for member in members}
     return [
         OfferedSlot(

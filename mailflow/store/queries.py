@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam
+from sqlalchemy import bindparam, func
 from sqlmodel import Session, col, select
 
 from mailflow.booking.model import (
@@ -20,6 +20,7 @@ from mailflow.booking.model import (
     StaffSchedule,
     WeeklyHours,
 )
+from mailflow.booking.spread import StaffLoad
 from mailflow.errors import NotFound
 from mailflow.i18n import N_
 from mailflow.store.tables import (
@@ -204,3 +205,43 @@ def local_days(day_from: date, day_to: date, tz: str) -> Interval:
         datetime.combine(day_from, time(0), zone).astimezone(UTC),
         datetime.combine(day_to + timedelta(days=1), time(0), zone).astimezone(UTC),
     )
+
+
+def staff_loads(
+    session: Session,
+    staff_ids: Sequence[int],
+    days: Interval,
+    tz: str,
+    exclude_booking_id: int | None = None,
+) -> dict[int, StaffLoad]:
+    """What the "any staff" choice knows of ``staff_ids``: confirmed bookings per local day
+    (in ``tz``) starting in ``days``, and when each one's latest booking (any status) was made.
+    ``exclude_booking_id`` (a booking being moved) counts for neither."""
+    if not staff_ids:
+        return {}
+    zone = ZoneInfo(tz)
+    confirmed = Booking.status == BookingStatus.CONFIRMED.value
+    not_moved = col(Booking.id) != (exclude_booking_id if exclude_booking_id is not None else -1)
+    per_day: dict[int, dict[date, int]] = {staff_id: {} for staff_id in staff_ids}
+    # By start only (its index), the staff picked here: a staff filter in SQL can make the
+    # engine walk every booking of those staff instead of the day's few.
+    starts = session.exec(
+        select(Booking.staff_id, Booking.start).where(
+            confirmed, not_moved, col(Booking.start) >= days.start, col(Booking.start) < days.end
+        )
+    ).all()
+    for staff_id, start in starts:
+        if staff_id in per_day:
+            day = start.astimezone(zone).date()
+            per_day[staff_id][day] = per_day[staff_id].get(day, 0) + 1
+    # The latest booking made (whatever became of it) is the one with the highest id: the
+    # staff index answers that, where a maximum of created_at would read every booking.
+    newest = session.exec(
+        select(func.max(Booking.id))
+        .where(col(Booking.staff_id).in_(staff_ids), not_moved)
+        .group_by(col(Booking.staff_id))
+    ).all()
+    latest = dict(
+        session.exec(select(Booking.staff_id, Booking.created_at).where(col(Booking.id).in_(newest))).all()
+    )
+    return {staff_id: StaffLoad(staff_id, per_day[staff_id], latest.get(staff_id)) for staff_id in staff_ids}

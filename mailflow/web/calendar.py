@@ -61,13 +61,10 @@ def calendar_context(
     # The month needs only which days have a free time; the full list is for the chosen day.
     free = use_cases.find_free_days(session, business, service, day_from=first, day_to=last, **search)
     day = wanted_day if wanted_day in free else min(free, default=wanted_day or first)
-    day_slots: list[use_cases.OfferedSlot] = []
-    seen: set[datetime] = set()
-    for slot in use_cases.find_slots(session, business, service, day_from=day, day_to=day, **search):
-        if staff_choice == "any" and slot.start in seen:
-            continue  # "any staff member": each time once, with the first one free then
-        seen.add(slot.start)
-        day_slots.append(slot)
+    # "any staff member": each time once, with the person the booking is spread to.
+    day_slots = use_cases.find_slots(
+        session, business, service, day_from=day, day_to=day, spread=True, **search
+    )
     loc = babel_locale(locale)
 
     def href(**changes: str) -> str:
