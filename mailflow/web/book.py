@@ -174,7 +174,17 @@ def book_submit(
         field = (exc.field or "").removeprefix("customer.") if isinstance(exc, InvalidInput) else ""
         if field in FORM_FIELDS:  # the message next to its field
             return _book_again(
-                request, site, now, business, service, locale, None, [], values, 400, back,
+                request,
+                site,
+                now,
+                business,
+                service,
+                locale,
+                None,
+                [],
+                values,
+                400,
+                back,
                 field_errors={field: exc.text(locale)},
             )
         return _book_again(
