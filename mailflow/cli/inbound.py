@@ -19,19 +19,37 @@ inbound_cli = typer.Typer(help="Replies and other mail coming in.", no_args_is_h
 outbox_cli = typer.Typer(help="The outgoing email queue.", no_args_is_help=True)
 
 
+EX_TEMPFAIL = 75
+"""sysexits.h: the MTA keeps the message in its queue and tries again later."""
+
+
 @inbound_cli.command("feed")
 def inbound_feed(
     file: Path = typer.Argument(..., help="A raw message (.eml), or - for standard input."),
     rcpt: str = typer.Option("", "--rcpt", help="The envelope recipient, e.g. reply+KEY@domain."),
     sender: str = typer.Option("", "--from", help="The envelope sender (return path)."),
 ) -> None:
-    """Take a message as if an MTA piped it: exit 0 once it is stored, whatever the verdict."""
+    """Take a message as if an MTA piped it: exit 0 once it is stored, whatever the verdict;
+    exit 75 (EX_TEMPFAIL) when it cannot be stored now, so the MTA retries instead of bouncing."""
     from mailflow.services.inbound_store import store_raw
 
-    raw = sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
-    with _app() as app:
-        row_id = store_raw(app.engine, raw, envelope_from=sender, envelope_rcpt=rcpt, now=_now())
+    try:
+        raw = sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
+        with _app() as app:
+            row_id = store_raw(app.engine, raw, envelope_from=sender, envelope_rcpt=rcpt, now=_now())
+    except Exception as exc:
+        # Whatever the cause (database unreachable, read-only or not migrated, a setting, a bug),
+        # any other non-zero exit makes the MTA bounce the customer's reply: it must retry instead.
+        sys.stderr.write(f"mailflow: error: the message was not stored, retry later: {_first_line(exc)}\n")
+        raise SystemExit(EX_TEMPFAIL) from None
     sys.stderr.write(f"stored as inbound message {row_id}\n")
+
+
+def _first_line(exc: Exception) -> str:
+    """One line saying what went wrong (a database error's first line, not its SQL)."""
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}".rstrip(": ")
 
 
 @inbound_cli.command("inspect")

@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 
 def test_help_lists_every_command_group(run_cli: Any) -> None:
     """`python -m mailflow --help` starts, exits 0 and names the command groups."""
@@ -38,3 +40,43 @@ def test_inbound_feed_reads_a_piped_message(run_cli: Any, tmp_path: Path) -> Non
     assert "stored as inbound message" in fed.stderr
     listed = run_cli("inbound", "list", "--json", check=True)
     assert len(json.loads(listed.stdout)) == 1
+
+
+REPLY = "From: max@example.de\r\nTo: reply+abc@mailflow.localhost\r\nSubject: Hi\r\n\r\nHallo\r\n"
+
+
+@pytest.mark.parametrize(
+    ("database", "says"),
+    [
+        ("postgresql+psycopg://mailflow@127.0.0.1:1/mailflow", "OperationalError"),  # nothing listens
+        (None, "mailflow db upgrade"),  # a new SQLite file: not migrated
+    ],
+)
+def test_inbound_feed_exits_75_when_the_message_cannot_be_stored(
+    run_cli: Any, database: str | None, says: str
+) -> None:
+    """Database unreachable or not migrated: exit 75 (EX_TEMPFAIL), one line on stderr, so the
+    MTA keeps the customer's reply and retries instead of bouncing it (issue 16, item 9)."""
+    env = {"MAILFLOW_DATABASE_URL": database} if database else {}
+
+    fed = run_cli("inbound", "feed", "-", "--rcpt", "reply+abc@mailflow.localhost", input=REPLY, env=env,
+                  real_process=True)  # fmt: skip
+
+    assert fed.returncode == 75, (fed.returncode, fed.stderr)
+    lines = fed.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in fed.stderr
+    assert (
+        lines[0].startswith("mailflow: error: the message was not stored, retry later") and says in lines[0]
+    )
+
+
+def test_inbound_feed_retried_after_the_upgrade_stores_the_message(run_cli: Any) -> None:
+    """What the MTA does next: the retry after `db upgrade` stores the reply and exits 0."""
+    first = run_cli("inbound", "feed", "-", input=REPLY, real_process=True)
+    assert first.returncode == 75
+    run_cli("db", "upgrade", check=True)
+
+    again = run_cli("inbound", "feed", "-", input=REPLY, real_process=True)
+
+    assert again.returncode == 0, again.stderr
+    assert len(json.loads(run_cli("inbound", "list", "--json", check=True).stdout)) == 1
