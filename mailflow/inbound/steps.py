@@ -297,6 +297,7 @@ def answer_or_forward(msg: Inbound) -> Next:
             msg.text,
             verified=msg.forward.verified,
             now=msg.now,
+            max_bytes=msg.room.forward_max_bytes,
         )
         msg.outcome.add("forward", "staff", msg.forward.why)
     return STOP
@@ -376,6 +377,9 @@ def _offer(msg: Inbound) -> Next | Forward:
     decision = decide(load_facts(msg.session, booking), msg.now)
     if not decision.allowed:
         return _refused(msg, "reschedule", decision.reason.value)
+    if store.options_capped(msg.session, booking, msg.now):  # staff see the request instead
+        msg.outcome.add("act", "capped", f"{store.OPTIONS_PER_HOUR} answers with free times this hour")
+        return Forward(verified=True, why="reschedule answers capped")
     count = store.offer_slots(msg.session, msg.room.notifier, booking, msg.now, msg.room.grid)
     msg.outcome.add("act", "options", f"{count} slots offered")
     return STOP
@@ -428,6 +432,8 @@ def _answer(msg: Inbound, acted: Acted) -> None:
             msg.outcome.add("answer", "action_refused", acted.reason)
         else:
             msg.outcome.add("answer", "suppressed", "already answered within the hour")
+    elif store.options_capped(session, booking, msg.now):
+        msg.outcome.add("answer", "suppressed", f"{store.OPTIONS_PER_HOUR} answers with free times this hour")
     elif acted.verdict == "not_understood":
         if store.may_answer(session, booking, msg.sender, msg.now):
             count = store.offer_slots(session, notifier, booking, msg.now, msg.room.grid)
@@ -448,6 +454,7 @@ def _forward(
     *,
     verified: bool,
     now: datetime,
+    max_bytes: int,
 ) -> None:
     store.forward_to_staff(
         session,
@@ -460,4 +467,5 @@ def _forward(
         raw=raw,
         verified=verified,
         now=now,
+        max_bytes=max_bytes,
     )
