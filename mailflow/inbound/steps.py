@@ -39,6 +39,7 @@ from mailflow.inbound.sender import from_addresses
 from mailflow.kinds import STAFF_KINDS, EmailKind
 from mailflow.outbound.context import decide, load_facts
 from mailflow.services import inbound as store
+from mailflow.services import postmaster as postmasters
 from mailflow.services.inbound import Outcome, Stored, Target
 
 if TYPE_CHECKING:
@@ -64,6 +65,7 @@ __all__ = [
     "command",
     "deduplicate",
     "dmarc_failure",
+    "postmaster",
     "run_steps",
     "staff_reply",
     "strip",
@@ -156,6 +158,34 @@ def deduplicate(msg: Inbound) -> Next:
         msg.outcome.add("deduplicate", "duplicate", parsed.message_id or row.sha256)
         return STOP
     return GO
+
+
+def postmaster(msg: Inbound) -> Next:
+    """Mail to postmaster@<inbound domain> (RFC 5321) goes to the admins, whatever it is."""
+    parsed, row, domain = msg.parsed, msg.row, msg.room.inbound_domain
+    rcpts = [row.envelope_rcpt] if row.envelope_rcpt else [*parsed.to_addresses, *parsed.delivered_to]
+    if not any(postmasters.is_postmaster(rcpt, domain) for rcpt in rcpts):
+        return GO
+    msg.outcome.kind = msg.prepared.classification.kind
+    if msg.outcome.kind == "loop":  # our own copy coming back: never forwarded again
+        msg.outcome.add("postmaster", "none", "a loop")
+        return STOP
+    count = postmasters.forward_to_admins(
+        msg.session,
+        msg.prepared.raw,
+        sender=parsed.from_address or "",
+        subject=parsed.subject or "",
+        domain=domain,
+        max_bytes=msg.room.forward_max_bytes,
+        now=msg.now,
+    )
+    if count:
+        msg.outcome.add("postmaster", "admins", f"{count} admins")
+    else:
+        msg.outcome.add(
+            "postmaster", "recorded", f"over {postmasters.POSTMASTER_PER_HOUR} an hour, or no admin"
+        )
+    return STOP
 
 
 def classify(msg: Inbound) -> Next:
@@ -305,6 +335,7 @@ def answer_or_forward(msg: Inbound) -> Next:
 
 STEPS: tuple[Step, ...] = (
     deduplicate,
+    postmaster,
     classify,
     target,
     verify_sender,
