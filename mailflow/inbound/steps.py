@@ -161,30 +161,19 @@ def deduplicate(msg: Inbound) -> Next:
 
 
 def postmaster(msg: Inbound) -> Next:
-    """Mail to postmaster@<inbound domain> (RFC 5321) goes to the admins, whatever it is."""
+    """Mail to postmaster@<inbound domain> (RFC 5321) goes to the admins, whatever it is but a loop."""
     parsed, row, domain = msg.parsed, msg.row, msg.room.inbound_domain
     rcpts = [row.envelope_rcpt] if row.envelope_rcpt else [*parsed.to_addresses, *parsed.delivered_to]
     if not any(postmasters.is_postmaster(rcpt, domain) for rcpt in rcpts):
         return GO
     msg.outcome.kind = msg.prepared.classification.kind
-    if msg.outcome.kind == "loop":  # our own copy coming back: never forwarded again
-        msg.outcome.add("postmaster", "none", "a loop")
-        return STOP
-    count = postmasters.forward_to_admins(
-        msg.session,
-        msg.prepared.raw,
-        sender=parsed.from_address or "",
-        subject=parsed.subject or "",
-        domain=domain,
-        max_bytes=msg.room.forward_max_bytes,
-        now=msg.now,
-    )
-    if count:
-        msg.outcome.add("postmaster", "admins", f"{count} admins")
-    else:
-        msg.outcome.add(
-            "postmaster", "recorded", f"over {postmasters.POSTMASTER_PER_HOUR} an hour, or no admin"
-        )
+    count = 0
+    if msg.outcome.kind != "loop":  # our own copy coming back is never forwarded again
+        count = postmasters.forward_to_admins(
+            msg.session, msg.prepared.raw, sender=parsed.from_address or "", subject=parsed.subject or "",
+            domain=domain, max_bytes=msg.room.forward_max_bytes, now=msg.now,
+        )  # fmt: skip
+    msg.outcome.add("postmaster", "admins" if count else "recorded", f"{count} admins")
     return STOP
 
 
