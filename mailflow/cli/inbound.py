@@ -26,23 +26,26 @@ EX_TEMPFAIL = 75
 @inbound_cli.command("feed")
 def inbound_feed(
     file: Path = typer.Argument(..., help="A raw message (.eml), or - for standard input."),
-    rcpt: str = typer.Option("", "--rcpt", help="The envelope recipient, e.g. reply+KEY@domain."),
+    rcpts: list[str] = typer.Option(
+        [], "--rcpt", help="An envelope recipient, e.g. reply+KEY@domain; repeat it for several."
+    ),
     sender: str = typer.Option("", "--from", help="The envelope sender (return path)."),
 ) -> None:
     """Take a message as if an MTA piped it: exit 0 once it is stored, whatever the verdict;
     exit 75 (EX_TEMPFAIL) when it cannot be stored now, so the MTA retries instead of bouncing."""
-    from mailflow.services.inbound_store import store_raw
+    from mailflow.services.inbound_store import Received, store_many
 
     try:
         raw = sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
-        with _app() as app:
-            row_id = store_raw(app.engine, raw, envelope_from=sender, envelope_rcpt=rcpt, now=_now())
+        with _app() as app:  # one row per recipient (an MTA may pass several), all or none
+            received = [Received(raw, sender, rcpt) for rcpt in rcpts or [""]]
+            row_ids = store_many(app.engine, received, _now())
     except Exception as exc:
         # Whatever the cause (database unreachable, read-only or not migrated, a setting, a bug),
         # any other non-zero exit makes the MTA bounce the customer's reply: it must retry instead.
         sys.stderr.write(f"mailflow: error: the message was not stored, retry later: {_first_line(exc)}\n")
         raise SystemExit(EX_TEMPFAIL) from None
-    sys.stderr.write(f"stored as inbound message {row_id}\n")
+    sys.stderr.write(f"stored as inbound message {', '.join(map(str, row_ids))}\n")
 
 
 def _first_line(exc: Exception) -> str:

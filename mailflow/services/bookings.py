@@ -390,7 +390,8 @@ def cancel_booking(
     within: Session | None = None,
 ) -> BookingView:
     """Cancel a booking; its slot is free again at once. ``within`` joins a caller's transaction."""
-    reason = check_text(reason, "reason", LIMITS["reason"], lines=True) or None if reason else None
+    if reason:
+        reason = check_text(reason, "reason", LIMITS["reason"], lines=True) or None
     with _booking_transaction(engine, within) as session:
         row = queries.booking_by_ref(session, ref, for_update=True)
         svc = session.get_one(Service, row.service_id)

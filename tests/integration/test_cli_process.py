@@ -80,3 +80,14 @@ def test_inbound_feed_retried_after_the_upgrade_stores_the_message(run_cli: Any)
 
     assert again.returncode == 0, again.stderr
     assert len(json.loads(run_cli("inbound", "list", "--json", check=True).stdout)) == 1
+
+
+def test_inbound_feed_stores_one_row_per_recipient(run_cli: Any) -> None:
+    """An MTA may pass several recipients: `--rcpt` repeated stores the message once for each."""
+    run_cli("db", "upgrade", check=True)
+    rcpts = ["reply+abc@mailflow.localhost", "postmaster@mailflow.localhost"]
+
+    fed = run_cli("inbound", "feed", "-", *[part for r in rcpts for part in ("--rcpt", r)], input=REPLY)
+
+    assert fed.returncode == 0, fed.stderr
+    assert len(json.loads(run_cli("inbound", "list", "--json", check=True).stdout)) == 2
