@@ -19,6 +19,8 @@ inbound_cli = typer.Typer(help="Replies and other mail coming in.", no_args_is_h
 outbox_cli = typer.Typer(help="The outgoing email queue.", no_args_is_help=True)
 
 
+EX_NOUSER = 67
+"""sysexits.h: the MTA bounces the message, "no such recipient" (LMTP answers 550 there)."""
 EX_TEMPFAIL = 75
 """sysexits.h: the MTA keeps the message in its queue and tries again later."""
 
@@ -32,13 +34,20 @@ def inbound_feed(
     sender: str = typer.Option("", "--from", help="The envelope sender (return path)."),
 ) -> None:
     """Take a message as if an MTA piped it: exit 0 once it is stored, whatever the verdict;
-    exit 75 (EX_TEMPFAIL) when it cannot be stored now, so the MTA retries instead of bouncing."""
+    exit 75 (EX_TEMPFAIL) when it cannot be stored now, so the MTA retries instead of bouncing;
+    exit 67 (EX_NOUSER) when no ``--rcpt`` given is an address of ours."""
+    from mailflow.inbound.recipients import recipient_is_ours
     from mailflow.services.inbound_store import Received, store_many
 
     try:
         raw = sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
-        with _app() as app:  # one row per recipient (an MTA may pass several), all or none
-            received = [Received(raw, sender, rcpt) for rcpt in rcpts or [""]]
+        with _app() as app:  # one row per recipient of ours (an MTA may pass several), all or none
+            domain, paths = app.settings.inbound_domain, app.smtp.return_paths
+            ours = [rcpt for rcpt in rcpts if recipient_is_ours(app.engine, paths, domain, rcpt)]
+            if rcpts and not ours:
+                sys.stderr.write(f"mailflow: error: no such recipient here: {', '.join(rcpts)}\n")
+                raise SystemExit(EX_NOUSER)
+            received = [Received(raw, sender, rcpt) for rcpt in ours or [""]]
             row_ids = store_many(app.engine, received, _now())
     except Exception as exc:
         # Whatever the cause (database unreachable, read-only or not migrated, a setting, a bug),

@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import logging
 import queue
-import re
 import ssl
 import threading
 from collections import Counter
@@ -32,6 +31,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from mailflow.config import parse_bind
 from mailflow.errors import ConfigError
+from mailflow.inbound.recipients import LOCAL_PART
 from mailflow.outbound.return_path import ReturnPaths
 from mailflow.ratelimit import RateLimiter
 from mailflow.services.bounces import return_path_is_ours
@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("mailflow.smtp")
 
 IDLE_SECONDS = 10.0  # the storing thread retires after this long without a message
-_LOCAL = re.compile(r"^(reply|bounce)\+([a-z0-9.-]{4,64})$")
+_LOCAL = LOCAL_PART
 
 
 class GroupStore:

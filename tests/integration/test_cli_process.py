@@ -34,7 +34,7 @@ def test_inbound_feed_reads_a_piped_message(run_cli: Any, tmp_path: Path) -> Non
     run_cli("db", "upgrade", check=True)
     message = "From: max@example.de\r\nTo: reply+abc@mailflow.localhost\r\nSubject: Hi\r\n\r\nHallo\r\n"
     fed = run_cli(
-        "inbound", "feed", "-", "--rcpt", "reply+abc@mailflow.localhost", input=message, real_process=True
+        "inbound", "feed", "-", "--rcpt", "postmaster@mailflow.localhost", input=message, real_process=True
     )
     assert fed.returncode == 0, fed.stderr
     assert "stored as inbound message" in fed.stderr
@@ -82,12 +82,33 @@ def test_inbound_feed_retried_after_the_upgrade_stores_the_message(run_cli: Any)
     assert len(json.loads(run_cli("inbound", "list", "--json", check=True).stdout)) == 1
 
 
-def test_inbound_feed_stores_one_row_per_recipient(run_cli: Any) -> None:
-    """An MTA may pass several recipients: `--rcpt` repeated stores the message once for each."""
+def test_inbound_feed_stores_one_row_per_recipient_of_ours(run_cli: Any) -> None:
+    """An MTA may pass several recipients: `--rcpt` repeated stores the message once for each
+    address of ours (an unknown reply key is left out)."""
     run_cli("db", "upgrade", check=True)
-    rcpts = ["reply+abc@mailflow.localhost", "postmaster@mailflow.localhost"]
+    rcpts = ["postmaster@mailflow.localhost", "reply+unknownkey@mailflow.localhost", "Postmaster"]
 
     fed = run_cli("inbound", "feed", "-", *[part for r in rcpts for part in ("--rcpt", r)], input=REPLY)
 
     assert fed.returncode == 0, fed.stderr
     assert len(json.loads(run_cli("inbound", "list", "--json", check=True).stdout)) == 2
+
+
+@pytest.mark.parametrize(
+    "rcpt",
+    [
+        "reply+unknownkey@mailflow.localhost",
+        "bounce+anything@mailflow.localhost",
+        "someone@elsewhere.example",
+    ],
+)
+def test_inbound_feed_exits_67_when_no_recipient_is_ours(run_cli: Any, rcpt: str) -> None:
+    """No recipient of ours (an unknown key, a forged return path, another domain): exit 67
+    (EX_NOUSER), one line, nothing stored: the MTA bounces it as LMTP's 550 would."""
+    run_cli("db", "upgrade", check=True)
+
+    fed = run_cli("inbound", "feed", "-", "--rcpt", rcpt, input=REPLY, real_process=True)
+
+    assert fed.returncode == 67, (fed.returncode, fed.stderr)
+    assert fed.stderr.strip() == f"mailflow: error: no such recipient here: {rcpt}"
+    assert json.loads(run_cli("inbound", "list", "--json", check=True).stdout) == []
