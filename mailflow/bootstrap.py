@@ -103,6 +103,7 @@ def build(settings: Settings) -> App:
         trusted_authserv=settings.trusted_authserv,
         claim_lease=settings.claim_lease,
         return_paths=return_paths,
+        forward_max_bytes=settings.forward_max_bytes,
     )
     return App(
         settings=settings,

@@ -105,6 +105,11 @@ class Settings(BaseSettings):
     smtp_max_message_bytes: int = 10 * 1024 * 1024
     """Largest inbound message accepted (bigger ones get 552)."""
 
+    forward_max_bytes: int = Field(5 * 1024 * 1024, ge=64 * 1024)
+    """Largest original a forward to staff carries: beyond it the biggest attachments are left
+    out, with a note (attached in base64 a 5 MB original makes a forward of about 7 MB, under
+    the 10 MB many mailboxes still refuse above)."""
+
     trusted_authserv_ids: str = ""
     """Comma-separated authserv-ids whose Authentication-Results are believed (dmarc=fail holds a reply)."""
 

@@ -36,6 +36,8 @@ class EmailKind(StrEnum):
     # account links (not templates an admin edits)
     ADMIN_INVITATION = "admin_invitation"
     ADMIN_PASSWORD_RESET = "admin_password_reset"  # noqa: S105 - an email kind, not a password
+    # to the admins, no template either: mail that reached postmaster@<inbound domain>
+    POSTMASTER = "postmaster"
 
 
 CUSTOMER_KINDS: Final = (
@@ -56,6 +58,7 @@ STAFF_KINDS: Final = (
     EmailKind.DAILY_AGENDA,
 )
 ACCOUNT_KINDS: Final = (EmailKind.ADMIN_INVITATION, EmailKind.ADMIN_PASSWORD_RESET)
+OPERATOR_KINDS: Final = (EmailKind.POSTMASTER,)
 
 
 class InboundStatus(StrEnum):

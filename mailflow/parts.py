@@ -100,6 +100,8 @@ class Mailroom(WithUseCases):
     claim_lease: timedelta
     return_paths: ReturnPaths
     """Reads and checks the signed ``bounce+<outbox id>.<signature>@`` addresses (VERP)."""
+    forward_max_bytes: int = 5 * 1024 * 1024
+    """The largest original a forward to staff or admins carries (``MAILFLOW_FORWARD_MAX_BYTES``)."""
 
 
 @dataclass(frozen=True)

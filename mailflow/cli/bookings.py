@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import typer
 
 from mailflow import services
 from mailflow.booking.model import Origin
-from mailflow.cli.common import STAFF_ACTOR, JsonOption, parse_bound, parse_when
+from mailflow.cli.common import STAFF_ACTOR, JsonOption, naming_option, parse_bound, parse_when
 from mailflow.cli.common import emit as _emit
 from mailflow.cli.common import now as _now
 from mailflow.cli.common import open_app as _app
-from mailflow.errors import MailflowError
+from mailflow.errors import InvalidInput, MailflowError
 from mailflow.services.business import get_business
 
 if TYPE_CHECKING:
@@ -45,6 +47,15 @@ def _zone_for(engine: Engine, business: str | None) -> str:
         raise
 
 
+@contextmanager
+def _options_named() -> Iterator[None]:
+    """A bad value's message names the option it came from (``--customer-name: …``)."""
+    try:
+        yield
+    except InvalidInput as exc:
+        raise naming_option(exc, {}) from None
+
+
 @bookings_cli.command("create")
 def bookings_create(
     business: str = typer.Option(None, "--business", help="Business slug (optional when there is one)."),
@@ -62,7 +73,7 @@ def bookings_create(
     as_json: bool = JsonOption,
 ) -> None:
     """Create a booking and print it with its manage link."""
-    with _app() as app:
+    with _app() as app, _options_named():
         when = parse_when(start, "--start", _zone_for(app.engine, business))
         view = services.create_booking(
             app.engine,

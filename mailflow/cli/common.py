@@ -44,6 +44,9 @@ OPTIONS = {
     "names": "--name",
     "descriptions": "--description",
     **{f"hours.{day}": f"--{day}" for day in DAYS},
+    "customer.email": "--customer-email",
+    "customer.name": "--customer-name",
+    "customer.phone": "--phone",
 }
 
 

@@ -19,19 +19,49 @@ inbound_cli = typer.Typer(help="Replies and other mail coming in.", no_args_is_h
 outbox_cli = typer.Typer(help="The outgoing email queue.", no_args_is_help=True)
 
 
+EX_NOUSER = 67
+"""sysexits.h: the MTA bounces the message, "no such recipient" (LMTP answers 550 there)."""
+EX_TEMPFAIL = 75
+"""sysexits.h: the MTA keeps the message in its queue and tries again later."""
+
+
 @inbound_cli.command("feed")
 def inbound_feed(
     file: Path = typer.Argument(..., help="A raw message (.eml), or - for standard input."),
-    rcpt: str = typer.Option("", "--rcpt", help="The envelope recipient, e.g. reply+KEY@domain."),
+    rcpts: list[str] = typer.Option(
+        [], "--rcpt", help="An envelope recipient, e.g. reply+KEY@domain; repeat it for several."
+    ),
     sender: str = typer.Option("", "--from", help="The envelope sender (return path)."),
 ) -> None:
-    """Take a message as if an MTA piped it: exit 0 once it is stored, whatever the verdict."""
-    from mailflow.services.inbound_store import store_raw
+    """Take a message as if an MTA piped it: exit 0 once it is stored, whatever the verdict;
+    exit 75 (EX_TEMPFAIL) when it cannot be stored now, so the MTA retries instead of bouncing;
+    exit 67 (EX_NOUSER) when no ``--rcpt`` given is an address of ours."""
+    from mailflow.inbound.recipients import recipient_is_ours
+    from mailflow.services.inbound_store import Received, store_many
 
-    raw = sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
-    with _app() as app:
-        row_id = store_raw(app.engine, raw, envelope_from=sender, envelope_rcpt=rcpt, now=_now())
-    sys.stderr.write(f"stored as inbound message {row_id}\n")
+    try:
+        raw = sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
+        with _app() as app:  # one row per recipient of ours (an MTA may pass several), all or none
+            domain, paths = app.settings.inbound_domain, app.smtp.return_paths
+            ours = [rcpt for rcpt in rcpts if recipient_is_ours(app.engine, paths, domain, rcpt)]
+            if rcpts and not ours:
+                sys.stderr.write(f"mailflow: error: no such recipient here: {', '.join(rcpts)}\n")
+                raise SystemExit(EX_NOUSER)
+            received = [Received(raw, sender, rcpt) for rcpt in ours or [""]]
+            row_ids = store_many(app.engine, received, _now())
+    except Exception as exc:
+        # Whatever the cause (database unreachable, read-only or not migrated, a setting, a bug),
+        # any other non-zero exit makes the MTA bounce the customer's reply: it must retry instead.
+        sys.stderr.write(f"mailflow: error: the message was not stored, retry later: {_first_line(exc)}\n")
+        raise SystemExit(EX_TEMPFAIL) from None
+    sys.stderr.write(f"stored as inbound message {', '.join(map(str, row_ids))}\n")
+
+
+def _first_line(exc: Exception) -> str:
+    """One line saying what went wrong (a database error's first line, not its SQL)."""
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}".rstrip(": ")
 
 
 @inbound_cli.command("inspect")

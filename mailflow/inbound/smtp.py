@@ -1,8 +1,9 @@
 """The inbound SMTP and LMTP servers (aiosmtpd): check, store, answer 250; the worker judges later.
 
-Only ``reply+<key>@<inbound domain>`` (a key we issued) and
+Only ``reply+<key>@<inbound domain>`` (a key we issued),
 ``bounce+<outbox id>.<signature>@`` (a return path we signed, of an email we
-queued) are accepted: an unknown key, an unsigned or unknown return path get
+queued) and ``postmaster@`` (RFC 5321; it reaches the admins) are accepted:
+an unknown key, an unsigned or unknown return path get
 ``550 5.1.1`` at RCPT, a foreign domain
 ``550 5.7.1``; a message over the size limit gets ``552`` (aiosmtpd's
 ``data_size_limit``). The raw bytes and the InboundMessage row are committed
@@ -17,7 +18,6 @@ import asyncio
 import contextlib
 import logging
 import queue
-import re
 import ssl
 import threading
 from collections import Counter
@@ -31,11 +31,13 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from mailflow.config import parse_bind
 from mailflow.errors import ConfigError
+from mailflow.inbound.recipients import LOCAL_PART
 from mailflow.outbound.return_path import ReturnPaths
 from mailflow.ratelimit import RateLimiter
 from mailflow.services.bounces import return_path_is_ours
 from mailflow.services.inbound import reply_key_exists
 from mailflow.services.inbound_store import Received, store_many
+from mailflow.services.postmaster import is_postmaster
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -45,7 +47,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("mailflow.smtp")
 
 IDLE_SECONDS = 10.0  # the storing thread retires after this long without a message
-_LOCAL = re.compile(r"^(reply|bounce)\+([a-z0-9.-]{4,64})$")
+_LOCAL = LOCAL_PART
 
 
 class GroupStore:
@@ -174,6 +176,9 @@ class InboundHandler:
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
     ) -> str:
         local, _, domain = address.strip().lower().rpartition("@")
+        if is_postmaster(address, self.domain):  # RFC 5321 4.5.1: always taken; the admins read it
+            envelope.rcpt_tos.append(address)
+            return "250 2.1.5 OK"
         if not self.domain or domain != self.domain:
             return "550 5.7.1 relaying denied: this server only takes replies to its own emails"
         match = _LOCAL.match(local)

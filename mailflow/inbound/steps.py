@@ -39,6 +39,7 @@ from mailflow.inbound.sender import from_addresses
 from mailflow.kinds import STAFF_KINDS, EmailKind
 from mailflow.outbound.context import decide, load_facts
 from mailflow.services import inbound as store
+from mailflow.services import postmaster as postmasters
 from mailflow.services.inbound import Outcome, Stored, Target
 
 if TYPE_CHECKING:
@@ -64,6 +65,7 @@ __all__ = [
     "command",
     "deduplicate",
     "dmarc_failure",
+    "postmaster",
     "run_steps",
     "staff_reply",
     "strip",
@@ -156,6 +158,23 @@ def deduplicate(msg: Inbound) -> Next:
         msg.outcome.add("deduplicate", "duplicate", parsed.message_id or row.sha256)
         return STOP
     return GO
+
+
+def postmaster(msg: Inbound) -> Next:
+    """Mail to postmaster@<inbound domain> (RFC 5321) goes to the admins, whatever it is but a loop."""
+    parsed, row, domain = msg.parsed, msg.row, msg.room.inbound_domain
+    rcpts = [row.envelope_rcpt] if row.envelope_rcpt else [*parsed.to_addresses, *parsed.delivered_to]
+    if not any(postmasters.is_postmaster(rcpt, domain) for rcpt in rcpts):
+        return GO
+    msg.outcome.kind = msg.prepared.classification.kind
+    count = 0
+    if msg.outcome.kind != "loop":  # our own copy coming back is never forwarded again
+        count = postmasters.forward_to_admins(
+            msg.session, msg.prepared.raw, sender=parsed.from_address or "", subject=parsed.subject or "",
+            domain=domain, max_bytes=msg.room.forward_max_bytes, now=msg.now,
+        )  # fmt: skip
+    msg.outcome.add("postmaster", "admins" if count else "recorded", f"{count} admins")
+    return STOP
 
 
 def classify(msg: Inbound) -> Next:
@@ -297,6 +316,7 @@ def answer_or_forward(msg: Inbound) -> Next:
             msg.text,
             verified=msg.forward.verified,
             now=msg.now,
+            max_bytes=msg.room.forward_max_bytes,
         )
         msg.outcome.add("forward", "staff", msg.forward.why)
     return STOP
@@ -304,6 +324,7 @@ def answer_or_forward(msg: Inbound) -> Next:
 
 STEPS: tuple[Step, ...] = (
     deduplicate,
+    postmaster,
     classify,
     target,
     verify_sender,
@@ -376,6 +397,9 @@ def _offer(msg: Inbound) -> Next | Forward:
     decision = decide(load_facts(msg.session, booking), msg.now)
     if not decision.allowed:
         return _refused(msg, "reschedule", decision.reason.value)
+    if store.options_capped(msg.session, booking, msg.now):  # staff see the request instead
+        msg.outcome.add("act", "capped", f"{store.OPTIONS_PER_HOUR} answers with free times this hour")
+        return Forward(verified=True, why="reschedule answers capped")
     count = store.offer_slots(msg.session, msg.room.notifier, booking, msg.now, msg.room.grid)
     msg.outcome.add("act", "options", f"{count} slots offered")
     return STOP
@@ -428,6 +452,8 @@ def _answer(msg: Inbound, acted: Acted) -> None:
             msg.outcome.add("answer", "action_refused", acted.reason)
         else:
             msg.outcome.add("answer", "suppressed", "already answered within the hour")
+    elif store.options_capped(session, booking, msg.now):
+        msg.outcome.add("answer", "suppressed", f"{store.OPTIONS_PER_HOUR} answers with free times this hour")
     elif acted.verdict == "not_understood":
         if store.may_answer(session, booking, msg.sender, msg.now):
             count = store.offer_slots(session, notifier, booking, msg.now, msg.room.grid)
@@ -448,6 +474,7 @@ def _forward(
     *,
     verified: bool,
     now: datetime,
+    max_bytes: int,
 ) -> None:
     store.forward_to_staff(
         session,
@@ -460,4 +487,5 @@ def _forward(
         raw=raw,
         verified=verified,
         now=now,
+        max_bytes=max_bytes,
     )

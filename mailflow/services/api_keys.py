@@ -23,7 +23,7 @@ from mailflow.booking.model import Actor
 from mailflow.booking.tokens import hash_token, new_token
 from mailflow.errors import InvalidInput, NotFound
 from mailflow.i18n import N_, Nn_
-from mailflow.services.common import audit
+from mailflow.services.common import audit, check_text
 from mailflow.store import queries
 from mailflow.store.engine import read_session, write_session
 from mailflow.store.tables import MAX_INTEGER, ApiKey, Business, pk
@@ -115,6 +115,7 @@ def create_api_key(
             n=LABEL_MAX,
             field="label",
         )
+    label = check_text(label, "label", LABEL_MAX)
     key = new_key()
     with write_session(engine) as session:
         owner = queries.business_by_slug(session, business)

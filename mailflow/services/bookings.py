@@ -28,7 +28,7 @@ from mailflow.booking.model import Actor, BookingState, Interval, Origin
 from mailflow.booking.tokens import new_ref
 from mailflow.errors import BookingConflict, InvalidInput, SlotUnavailable
 from mailflow.i18n import N_
-from mailflow.services.common import audit, check_timezone, normalize_email
+from mailflow.services.common import LIMITS, audit, check_text, check_timezone, normalize_email
 from mailflow.store import queries
 from mailflow.store.engine import read_session, write_session
 from mailflow.store.links import extend_tokens, mint_manage_token
@@ -212,10 +212,11 @@ def _booking_transaction(engine: Engine, within: Session | None = None) -> Itera
 
 
 def _upsert_customer(session: Session, business: Business, given: CustomerInput, now: datetime) -> Customer:
-    email = normalize_email(given.email)
-    name = given.name.strip()
+    email = normalize_email(given.email, field="customer.email")
+    name = check_text(given.name, "customer.name", LIMITS["name"])
     if not name:
-        raise InvalidInput(N_("the customer's name is empty"))
+        raise InvalidInput(N_("the customer's name is empty"), field="customer.name")
+    phone = check_text(given.phone, "customer.phone", LIMITS["phone"])
     locale = (given.locale or "").strip() or None
     if locale is not None and locale not in business.locales:
         raise InvalidInput(
@@ -231,14 +232,14 @@ def _upsert_customer(session: Session, business: Business, given: CustomerInput,
             business_id=pk(business),
             email=email,
             name=name,
-            phone=given.phone.strip(),
+            phone=phone,
             locale=locale or business.default_locale,
             timezone=timezone or business.timezone,
             created_at=now,
         )
     else:
         customer.name = name
-        customer.phone = given.phone.strip() or customer.phone
+        customer.phone = phone or customer.phone
         customer.locale = locale or customer.locale
         customer.timezone = timezone or customer.timezone
     session.add(customer)
@@ -389,6 +390,8 @@ def cancel_booking(
     within: Session | None = None,
 ) -> BookingView:
     """Cancel a booking; its slot is free again at once. ``within`` joins a caller's transaction."""
+    if reason:
+        reason = check_text(reason, "reason", LIMITS["reason"], lines=True) or None
     with _booking_transaction(engine, within) as session:
         row = queries.booking_by_ref(session, ref, for_update=True)
         svc = session.get_one(Service, row.service_id)

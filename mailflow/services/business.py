@@ -108,7 +108,7 @@ def _profile(values: dict[str, Any]) -> dict[str, Any]:
     checked: dict[str, Any] = {}
     for name in ("name", "phone", "address", "sender_name"):
         if name in values:
-            checked[name] = check_text(values[name] or "", name, LIMITS[name])
+            checked[name] = check_text(values[name] or "", name, LIMITS[name], lines=name == "address")
     if "name" in checked and not checked["name"]:
         raise InvalidInput(N_("the business needs a name"), field="name")
     for name in ("email", "sender_email"):
@@ -179,7 +179,9 @@ def _new_business(
     slug = check_slug(slug)
     profile = _profile(values)
     offered = check_languages(languages, locale.strip())
-    instructions = check_texts(change_instructions, offered, "change_instructions", LIMITS["instructions"])
+    instructions = check_texts(
+        change_instructions, offered, "change_instructions", LIMITS["instructions"], lines=True
+    )
     if session.exec(select(Business.id).where(Business.slug == slug)).first() is not None:
         raise InvalidInput(N_("the slug {slug!r} is in use: choose another"), slug=slug, field="slug")
     business = Business(
@@ -246,6 +248,7 @@ def update_business(
                 languages,
                 "change_instructions",
                 LIMITS["instructions"],
+                lines=True,
             )
         elif "locales" in update:
             update["instructions"] = {k: v for k, v in business.instructions.items() if k in languages}

@@ -205,15 +205,15 @@ def _columns(business: Business, values: dict[str, Any]) -> dict[str, Any]:
     if "reminders" in values:
         columns["reminder_offsets_minutes"] = _offsets(list(values["reminders"]))
     if "location" in values:
-        columns["location"] = check_text(values["location"] or "", "location", 500)
-    for key, column, limit in (
-        ("names", "names", 200),
-        ("descriptions", "descriptions", 5000),
-        ("change_instructions", "instructions", LIMITS["instructions"]),
+        columns["location"] = check_text(values["location"] or "", "location", LIMITS["location"])
+    for key, column, limit, lines in (
+        ("names", "names", LIMITS["name"], False),
+        ("descriptions", "descriptions", LIMITS["description"], True),
+        ("change_instructions", "instructions", LIMITS["instructions"], True),
     ):
         if key in values:
             given = dict(values[key] or {})
-            columns[column] = check_texts(given, languages, key, limit, keep_empty=True)
+            columns[column] = check_texts(given, languages, key, limit, keep_empty=True, lines=lines)
     return columns
 
 

@@ -20,7 +20,7 @@ from mailflow.booking.model import Actor
 from mailflow.errors import InvalidInput, NotFound
 from mailflow.i18n import N_, Nn_
 from mailflow.services.bookings import BookingView, in_calendar
-from mailflow.services.common import audit, check_text
+from mailflow.services.common import LIMITS, audit, check_text
 from mailflow.services.staff import affected_bookings
 from mailflow.store import queries
 from mailflow.store.engine import read_session, write_session
@@ -133,7 +133,7 @@ def add_closure(
                 id=clash.id,
                 field="from",
             )
-        row = _add(session, biz, start, last, check_text(label, "label", 200), actor, now)
+        row = _add(session, biz, start, last, check_text(label, "label", LIMITS["label"]), actor, now)
         span = _days_span(biz, start, last)
         return ClosuresAdded([_view(row)], [], affected_bookings(session, biz, *span))
 

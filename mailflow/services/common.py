@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import insert
 from sqlmodel import Session
 
@@ -17,16 +19,49 @@ from mailflow.i18n import N_, Nn_
 from mailflow.store.tables import AuditEvent
 
 SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
-LIMITS = {"name": 200, "phone": 64, "address": 500, "sender_name": 200, "instructions": 5000}
+# The field rules (issue 16, item 5): every text a user gives reaches a column of this length
+# (``store/tables.py``) and some reach an email header, so the limits are the columns' and
+# single-line texts hold no control character at all (CR/LF would start a new header).
+LIMITS = {
+    "name": 200,
+    "phone": 64,
+    "address": 500,
+    "sender_name": 200,
+    "instructions": 5000,
+    "description": 5000,
+    "location": 500,
+    "label": 200,
+    "reason": 1000,
+    "email": 254,
+}
 
 
 def normalize_email(email: str, *, field: str | None = None) -> str:
-    """Trimmed, lower-cased address; ``InvalidInput`` when it is clearly not one."""
-    value = email.strip().lower()
-    local, _, domain = value.rpartition("@")
-    if not local or "." not in domain or any(c.isspace() for c in value) or len(value) > 254:
+    """One address, trimmed and lower-cased; ``InvalidInput`` naming ``field`` otherwise.
+
+    Checked with ``email-validator`` without DNS lookups: a display name, angle brackets, a
+    second address (``a@example.com>,<b@example.org``), a special-use domain (``.test``,
+    ``.localhost``) or a control character is refused, so the header and the envelope built
+    from it always name the same single mailbox.
+
+    >>> normalize_email(" Ada@Example.COM ")
+    'ada@example.com'
+    """
+    value = email.strip()
+    if not value or len(value) > LIMITS["email"] or _has_control(value, lines=False):
         raise InvalidInput(N_("not an email address: {email!r}"), email=email, field=field)
-    return value
+    try:
+        checked = validate_email(value, check_deliverability=False)
+    except EmailNotValidError:
+        raise InvalidInput(N_("not an email address: {email!r}"), email=email, field=field) from None
+    return checked.normalized.lower()
+
+
+def _has_control(text: str, *, lines: bool) -> bool:
+    """Whether ``text`` holds a control character (Unicode category Cc, or a line or paragraph
+    separator); with ``lines``, line feeds and tabs are allowed."""
+    allowed = "\n\t" if lines else ""
+    return any((unicodedata.category(c) == "Cc" or c in "\u2028\u2029") and c not in allowed for c in text)
 
 
 def check_timezone(name: str, *, field: str | None = None) -> str:
@@ -174,19 +209,32 @@ def check_slug(value: str) -> str:
     return slug
 
 
-def check_text(value: str, field: str, limit: int) -> str:
-    text = value.strip()
+def check_text(value: str, field: str, limit: int, *, lines: bool = False) -> str:
+    """``value`` trimmed, at most ``limit`` characters and free of control characters; with
+    ``lines`` (an address, instructions, a reason) line breaks are kept (CR LF becomes LF).
+    ``InvalidInput`` naming ``field`` otherwise: nothing of it is stored."""
+    text = value.replace("\r\n", "\n").strip() if lines else value.strip()
     if len(text) > limit:
         raise InvalidInput(
             Nn_("{field}: at most {n} character", "{field}: at most {n} characters"), n=limit, field=field
         )
     if "\x00" in text:
         raise InvalidInput(N_("{field}: NUL characters are not allowed"), field=field)
+    if _has_control(text, lines=lines):
+        raise InvalidInput(
+            N_("{field}: line breaks and other control characters are not allowed"), field=field
+        )
     return text
 
 
 def check_texts(
-    texts: dict[str, str], languages: list[str], field: str, limit: int, *, keep_empty: bool = False
+    texts: dict[str, str],
+    languages: list[str],
+    field: str,
+    limit: int,
+    *,
+    keep_empty: bool = False,
+    lines: bool = False,
 ) -> dict[str, str]:
     """A ``{language: text}`` map with known languages; empty texts are left out, or kept as
     ``""`` with ``keep_empty`` (a change's way of saying "remove that language")."""
@@ -199,7 +247,7 @@ def check_texts(
                 languages=", ".join(languages),
                 field=field,
             )
-        value = check_text(text or "", field, limit)
+        value = check_text(text or "", field, limit, lines=lines)
         if value or keep_empty:
             checked[language] = value
     return checked

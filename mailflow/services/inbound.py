@@ -23,7 +23,9 @@ from sqlalchemy import Engine, bindparam, event, update
 from sqlmodel import Session, col, select
 
 from mailflow.booking.model import Actor, ActorKind
+from mailflow.i18n import ngettext
 from mailflow.kinds import InboundStatus
+from mailflow.outbound.forwarded import DroppedAttachment, slim_original
 from mailflow.services.common import audit
 from mailflow.services.free_slots import OfferedSlot, find_slots
 from mailflow.store.engine import read_session, write_session
@@ -36,6 +38,7 @@ from mailflow.store.tables import (
     OutboxMessage,
     ReplyKey,
     Service,
+    Staff,
 )
 
 if TYPE_CHECKING:
@@ -46,6 +49,11 @@ ANSWER_INTERVAL = timedelta(hours=1)
 OPTIONS_COUNT = 5
 OPTIONS_DAYS = 21
 OPTIONS_CHUNK_DAYS = 3
+OPTIONS_PER_HOUR = 3
+"""Answers with free times (``reschedule_options``) per booking in any hour. A customer asks once,
+perhaps again when the time they picked was taken meanwhile: a third answer covers that. Beyond
+it, a loop or someone replaying "reschedule" would have each reply run a slot search inside the
+write transaction and mail the customer again; the request goes to staff instead."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,6 +265,12 @@ def answer_refusal(
     return True
 
 
+def options_capped(session: Session, booking: Booking, now: datetime) -> bool:
+    """Whether ``booking`` had ``OPTIONS_PER_HOUR`` answers with free times in the last hour."""
+    sent = session.execute(_RECENT_OPTIONS, {"booking_id": booking.id, "since": now - ANSWER_INTERVAL})
+    return len(sent.all()) >= OPTIONS_PER_HOUR
+
+
 def offer_slots(
     session: Session, notifier: Notifier, booking: Booking, now: datetime, grid: timedelta
 ) -> int:
@@ -304,21 +318,43 @@ def forward_to_staff(
     raw: bytes,
     verified: bool,
     now: datetime,
+    max_bytes: int = 5 * 1024 * 1024,
 ) -> None:
-    """Queue a customer's message to the booking's staff, the original ``raw`` attached.
+    """Queue a customer's message to the booking's staff, the original ``raw`` attached (its
+    largest attachments left out, with a note, when it has more than ``max_bytes``).
 
     ``from_name`` empty: the customer's name; ``text`` empty: "(no text)"; ``verified``
     says whether the sender is the booking's customer.
     """
     customer = session.get_one(Customer, booking.customer_id)
+    original, dropped = slim_original(raw, max_bytes)
+    text = text or "(no text)"
+    if dropped:
+        staff = session.get_one(Staff, booking.staff_id)
+        text += "\n\n" + dropped_note(staff.locale, dropped, max_bytes)
     message = {
         "from_name": from_name or customer.name,
         "from_email": from_email,
         "subject": subject,
-        "text": text or "(no text)",
+        "text": text,
         "verified": verified,
     }
-    notifier.forward_customer_message(session, booking, message, raw, now)
+    notifier.forward_customer_message(session, booking, message, original, now)
+
+
+def dropped_note(locale: str, dropped: Sequence[DroppedAttachment], max_bytes: int) -> str:
+    """What a forward says about the attachments it left out, in the reader's language."""
+    names = ", ".join(f"{item.filename} ({item.size // 1024} KB)" for item in dropped)
+    return ngettext(
+        locale,
+        "[mailflow: {n} attachment was left out of this forward, the original being over {limit} MB: "
+        "{names}. Ask the customer to send it another way.]",
+        "[mailflow: {n} attachments were left out of this forward, the original being over {limit} MB: "
+        "{names}. Ask the customer to send them another way.]",
+        len(dropped),
+        limit=max_bytes // (1024 * 1024) or 1,
+        names=names,
+    )
 
 
 def relay_staff_reply(
@@ -369,6 +405,15 @@ _SENT_TARGET = (
     select(OutboxMessage.booking_id, OutboxMessage.recipient, OutboxMessage.kind)
     .where(OutboxMessage.message_id == bindparam("message_id"))
     .limit(1)
+)
+_RECENT_OPTIONS = (
+    select(OutboxMessage.id)
+    .where(
+        OutboxMessage.booking_id == bindparam("booking_id"),
+        OutboxMessage.kind == "reschedule_options",
+        col(OutboxMessage.created_at) > bindparam("since"),
+    )
+    .limit(OPTIONS_PER_HOUR)
 )
 _RECENT_ANSWER = (
     select(AuditEvent.id)

@@ -23,6 +23,7 @@ from mailflow.errors import InvalidInput
 from mailflow.i18n import N_
 from mailflow.services.bookings import BookingView, view_of
 from mailflow.services.common import (
+    LIMITS,
     audit,
     change_audited,
     check_text,
@@ -233,7 +234,7 @@ def new_staff(
     member = Staff(
         business_id=pk(business),
         email=address,
-        name=check_text(name, "name", 200),
+        name=check_text(name, "name", LIMITS["name"]),
         role=_role(role),
         locale=_locale(business, locale),
         timezone=check_timezone(timezone, field="timezone") if timezone else business.timezone,
@@ -327,7 +328,7 @@ def update_staff(
         member = queries.staff_by_email(session, biz, email)
         update: dict[str, Any] = {}
         if "name" in changes:
-            update["name"] = check_text(changes["name"] or "", "name", 200)
+            update["name"] = check_text(changes["name"] or "", "name", LIMITS["name"])
         if "role" in changes:
             update["role"] = _role(changes["role"])
         if "locale" in changes:

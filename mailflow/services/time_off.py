@@ -20,7 +20,7 @@ from mailflow.booking.model import Actor
 from mailflow.errors import InvalidInput, NotFound
 from mailflow.i18n import N_
 from mailflow.services.bookings import in_calendar
-from mailflow.services.common import audit, check_text
+from mailflow.services.common import LIMITS, audit, check_text
 from mailflow.services.staff import Changed, affected_bookings, aware
 from mailflow.store import queries
 from mailflow.store.engine import read_session, write_session
@@ -89,7 +89,9 @@ def add_time_off(
                 id=clash.id,
                 field="from",
             )
-        row = StaffTimeOff(staff_id=pk(member), start=first, end=last, note=check_text(reason, "reason", 200))
+        row = StaffTimeOff(
+            staff_id=pk(member), start=first, end=last, note=check_text(reason, "reason", LIMITS["label"])
+        )
         session.add(row)
         session.flush()
         view = _time_off_view(member, row)

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 
 __all__ = ["COMMON_ZONES", "router"]
 
+FORM_FIELDS = ("name", "email", "phone")
+"""The customer's fields of the booking form: a problem with one is shown next to it."""
 COMMON_ZONES = (
     "Europe/Berlin",
     "Europe/Vienna",
@@ -169,6 +171,22 @@ def book_submit(
         return _book_again(request, site, now, business, service, locale, message, [], values, 409, back)
     except (InvalidInput, NotFound) as exc:  # NotFound: the slot names no staff member of ours
         back = {**request.query_params, "slot": slot}
+        field = (exc.field or "").removeprefix("customer.") if isinstance(exc, InvalidInput) else ""
+        if field in FORM_FIELDS:  # the message next to its field
+            return _book_again(
+                request,
+                site,
+                now,
+                business,
+                service,
+                locale,
+                None,
+                [],
+                values,
+                400,
+                back,
+                field_errors={field: exc.text(locale)},
+            )
         return _book_again(
             request, site, now, business, service, locale, None, [exc.text(locale)], values, 400, back
         )
@@ -244,8 +262,10 @@ def _book_again(
     values: dict[str, str],
     status: int,
     params: Mapping[str, str],
+    field_errors: Mapping[str, str] | None = None,
 ) -> HTMLResponse:
-    """The booking page again after a failed POST: the form with its errors, or fresh times."""
+    """The booking page again after a failed POST: the form with its errors (``field_errors``
+    next to their fields: ``name``, ``email``, ``phone``), or fresh times."""
     with read_session(site.engine) as session:
         return render(
             request,
@@ -256,6 +276,7 @@ def _book_again(
             service=service,
             message=message,
             errors=errors,
+            field_errors=field_errors or {},
             csrf=csrf_token(site.secret, request_session(request), "book", service.slug),
             **_book_context(session, site, now, business, service, locale, params),
             **_book_form(business, locale, **values),

@@ -220,6 +220,18 @@ def cancel_submit(
         )
     except PolicyRefused as exc:
         return _refused(request, managed, exc)
+    except InvalidInput as exc:  # a reason with control characters: shown next to the field
+        return render(
+            request,
+            "cancel.html",
+            managed.locale,
+            managed.facts.business,
+            status=400,
+            view=manage.summary_of(managed.facts, managed.locale),
+            token=managed.token,
+            csrf=csrf_token(site.secret, request_session(request), "manage", managed.token),
+            reason_error=exc.text(managed.locale),
+        )
     locale = managed.locale
     return _changed(request, site, managed, "cancelled", f"/book?lang={locale}", "new_booking_text")
 

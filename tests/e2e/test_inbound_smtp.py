@@ -369,3 +369,35 @@ def test_cancel_from_two_addresses_does_not_cancel(server: Server, next_tuesday:
         assert client.sendmail("mallory@evil.example", [address], raw) == {}
     server.wait_for("customer_message", ref)  # processed: handed to staff as an unverified message
     assert json.loads(server.cli("bookings", "show", ref, "--json").stdout)["status"] == "confirmed"
+
+
+def test_postmaster_is_accepted_at_rcpt_and_reaches_the_admins(server: Server) -> None:
+    """RFC 5321 4.5.1: RCPT TO:<postmaster@domain> (any case) and bare <Postmaster> get 250;
+    the message reaches the demo admin as a "postmaster" email (issue 16, item 9)."""
+    note = EmailMessage()
+    note["From"] = "Abuse Desk <abuse@isp.example>"
+    note["To"] = f"postmaster@{DOMAIN}"
+    note["Subject"] = "Spam complaint"
+    note["Message-ID"] = "<complaint-1@isp.example>"
+    note.set_content("One of your messages was reported.\n")
+    with smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=10) as client:
+        client.ehlo("mx.isp.example")
+        for rcpt in (f"PostMaster@{DOMAIN}", "Postmaster"):
+            client.mail("abuse@isp.example")
+            assert client.rcpt(rcpt)[0] == 250, rcpt
+            client.rset()
+        assert client.mail("abuse@isp.example")[0] == 250
+        assert client.rcpt("postmaster@elsewhere.example")[0] == 550  # another domain's postmaster
+        client.rset()
+        assert client.sendmail("abuse@isp.example", [f"postmaster@{DOMAIN}"], note.as_bytes()) == {}
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        found = [m for m in server.outbox() if m["X-Mailflow-Kind"] == "postmaster"]
+        if found:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("no postmaster email within 20 s")
+    (copy,) = found
+    assert copy["To"].addresses[0].addr_spec == "admin@contoso.example"
+    assert str(copy["Subject"]) == f"Mail to postmaster@{DOMAIN}: Spam complaint"

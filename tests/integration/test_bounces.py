@@ -317,7 +317,8 @@ def test_cli_feed_of_a_bounce_then_clear_bouncing(run_cli: Any, tmp_path: Path) 
         data = json.loads(run_cli("customers", "export", "zoe@example.org", check=True).stdout)
         return bool(data["customers"][0]["bouncing"])
 
-    run_cli("inbound", "feed", str(forged), "--rcpt", "bounce+anything@mailflow.localhost", check=True)
+    refused = run_cli("inbound", "feed", str(forged), "--rcpt", "bounce+anything@mailflow.localhost")
+    assert refused.returncode == 67  # EX_NOUSER: not a return path of ours, nothing stored
     run_cli("run-once", check=True)
     assert exported() is False
     run_cli("inbound", "feed", str(real), "--rcpt", address, check=True)

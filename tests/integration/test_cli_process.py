@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 
 def test_help_lists_every_command_group(run_cli: Any) -> None:
     """`python -m mailflow --help` starts, exits 0 and names the command groups."""
@@ -32,9 +34,81 @@ def test_inbound_feed_reads_a_piped_message(run_cli: Any, tmp_path: Path) -> Non
     run_cli("db", "upgrade", check=True)
     message = "From: max@example.de\r\nTo: reply+abc@mailflow.localhost\r\nSubject: Hi\r\n\r\nHallo\r\n"
     fed = run_cli(
-        "inbound", "feed", "-", "--rcpt", "reply+abc@mailflow.localhost", input=message, real_process=True
+        "inbound", "feed", "-", "--rcpt", "postmaster@mailflow.localhost", input=message, real_process=True
     )
     assert fed.returncode == 0, fed.stderr
     assert "stored as inbound message" in fed.stderr
     listed = run_cli("inbound", "list", "--json", check=True)
     assert len(json.loads(listed.stdout)) == 1
+
+
+REPLY = "From: max@example.de\r\nTo: reply+abc@mailflow.localhost\r\nSubject: Hi\r\n\r\nHallo\r\n"
+
+
+@pytest.mark.parametrize(
+    ("database", "says"),
+    [
+        ("postgresql+psycopg://mailflow@127.0.0.1:1/mailflow", "OperationalError"),  # nothing listens
+        (None, "mailflow db upgrade"),  # a new SQLite file: not migrated
+    ],
+)
+def test_inbound_feed_exits_75_when_the_message_cannot_be_stored(
+    run_cli: Any, database: str | None, says: str
+) -> None:
+    """Database unreachable or not migrated: exit 75 (EX_TEMPFAIL), one line on stderr, so the
+    MTA keeps the customer's reply and retries instead of bouncing it (issue 16, item 9)."""
+    env = {"MAILFLOW_DATABASE_URL": database} if database else {}
+
+    fed = run_cli("inbound", "feed", "-", "--rcpt", "reply+abc@mailflow.localhost", input=REPLY, env=env,
+                  real_process=True)  # fmt: skip
+
+    assert fed.returncode == 75, (fed.returncode, fed.stderr)
+    lines = fed.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in fed.stderr
+    assert (
+        lines[0].startswith("mailflow: error: the message was not stored, retry later") and says in lines[0]
+    )
+
+
+def test_inbound_feed_retried_after_the_upgrade_stores_the_message(run_cli: Any) -> None:
+    """What the MTA does next: the retry after `db upgrade` stores the reply and exits 0."""
+    first = run_cli("inbound", "feed", "-", input=REPLY, real_process=True)
+    assert first.returncode == 75
+    run_cli("db", "upgrade", check=True)
+
+    again = run_cli("inbound", "feed", "-", input=REPLY, real_process=True)
+
+    assert again.returncode == 0, again.stderr
+    assert len(json.loads(run_cli("inbound", "list", "--json", check=True).stdout)) == 1
+
+
+def test_inbound_feed_stores_one_row_per_recipient_of_ours(run_cli: Any) -> None:
+    """An MTA may pass several recipients: `--rcpt` repeated stores the message once for each
+    address of ours (an unknown reply key is left out)."""
+    run_cli("db", "upgrade", check=True)
+    rcpts = ["postmaster@mailflow.localhost", "reply+unknownkey@mailflow.localhost", "Postmaster"]
+
+    fed = run_cli("inbound", "feed", "-", *[part for r in rcpts for part in ("--rcpt", r)], input=REPLY)
+
+    assert fed.returncode == 0, fed.stderr
+    assert len(json.loads(run_cli("inbound", "list", "--json", check=True).stdout)) == 2
+
+
+@pytest.mark.parametrize(
+    "rcpt",
+    [
+        "reply+unknownkey@mailflow.localhost",
+        "bounce+anything@mailflow.localhost",
+        "someone@elsewhere.example",
+    ],
+)
+def test_inbound_feed_exits_67_when_no_recipient_is_ours(run_cli: Any, rcpt: str) -> None:
+    """No recipient of ours (an unknown key, a forged return path, another domain): exit 67
+    (EX_NOUSER), one line, nothing stored: the MTA bounces it as LMTP's 550 would."""
+    run_cli("db", "upgrade", check=True)
+
+    fed = run_cli("inbound", "feed", "-", "--rcpt", rcpt, input=REPLY, real_process=True)
+
+    assert fed.returncode == 67, (fed.returncode, fed.stderr)
+    assert fed.stderr.strip() == f"mailflow: error: no such recipient here: {rcpt}"
+    assert json.loads(run_cli("inbound", "list", "--json", check=True).stdout) == []

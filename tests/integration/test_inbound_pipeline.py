@@ -655,6 +655,7 @@ def test_pipeline_steps_are_named_in_order() -> None:
 
     assert [step.__name__ for step in STEPS] == [
         "deduplicate",
+        "postmaster",
         "classify",
         "target",
         "verify_sender",
@@ -681,7 +682,7 @@ def test_an_auto_reply_stops_at_classify_and_records_only_the_steps_it_ran(
     vacation["Auto-Submitted"] = "auto-replied"
     row_id = store_raw(app.engine, vacation.as_bytes(), envelope_from="", envelope_rcpt="", now=now)
     outcome = process_one(app.mailroom, row_id, now)
-    assert outcome.steps == ["deduplicate", "classify"]
+    assert outcome.steps == ["deduplicate", "postmaster", "classify"]
     with Session(app.engine) as session:
         row = session.get_one(InboundMessage, row_id)
     assert row.status == "done" and row.kind == "auto_reply" and row.booking_id is None
@@ -704,6 +705,7 @@ def test_a_refused_cancel_skips_to_answer_or_forward_and_records_each_step(
     outcome = process_one(app.mailroom, row_id, now)
     assert outcome.steps == [
         "deduplicate",
+        "postmaster",
         "classify",
         "target",
         "verify_sender",
@@ -736,7 +738,14 @@ def test_an_unverified_sender_skips_to_answer_or_forward(app: App, next_tuesday:
     raw = reply_to(customer_email(app, ref, "confirmation"), "cancel", sender="mallory@evil.example")
     row_id = store_raw(app.engine, raw, envelope_from="mallory@evil.example", envelope_rcpt="", now=now)
     outcome = process_one(app.mailroom, row_id, now)
-    assert outcome.steps == ["deduplicate", "classify", "target", "verify_sender", "answer_or_forward"]
+    assert outcome.steps == [
+        "deduplicate",
+        "postmaster",
+        "classify",
+        "target",
+        "verify_sender",
+        "answer_or_forward",
+    ]
     assert [(v["rule"], v["verdict"]) for v in outcome.verdicts][-2:] == [
         ("sender", "unverified"),
         ("forward", "staff"),

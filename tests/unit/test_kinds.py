@@ -5,7 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import mailflow
-from mailflow.kinds import ACCOUNT_KINDS, CUSTOMER_KINDS, STAFF_KINDS, EmailKind, InboundStatus
+from mailflow.kinds import (
+    ACCOUNT_KINDS,
+    CUSTOMER_KINDS,
+    OPERATOR_KINDS,
+    STAFF_KINDS,
+    EmailKind,
+    InboundStatus,
+)
 from mailflow.outbound.samples import KINDS
 from mailflow.store.tables import INBOUND_WAITING
 
@@ -13,8 +20,8 @@ TEMPLATES = Path(mailflow.__file__).parent / "templates"
 
 
 def test_every_email_kind_is_in_exactly_one_group() -> None:
-    """Customer, staff and account kinds together are every EmailKind, none twice."""
-    groups = [*CUSTOMER_KINDS, *STAFF_KINDS, *ACCOUNT_KINDS]
+    """Customer, staff, account and operator kinds together are every EmailKind, none twice."""
+    groups = [*CUSTOMER_KINDS, *STAFF_KINDS, *ACCOUNT_KINDS, *OPERATOR_KINDS]
     assert sorted(groups) == sorted(EmailKind) and len(groups) == len(set(groups))
 
 

@@ -299,6 +299,9 @@ def new_submit(
             message += ". " + gettext(d.locale, FORCE_EXPLANATION)
         return new_page(d, values, message=message, status=409)
     except InvalidInput as exc:
+        field = (exc.field or "").removeprefix("customer.")
+        if field in {"name", "email"}:  # the message next to its field
+            return new_page(d, values, errors={field: exc.text(d.locale)}, status=400)
         return new_page(d, values, message=exc.text(d.locale), status=400)
     d.site.wake()
     return RedirectResponse(f"/admin/bookings/{view.ref}?done=created", status_code=303)
