@@ -26,7 +26,7 @@ def test_an_error_is_one_line_and_an_exit_code(run_cli: Any) -> None:
     assert "run `mailflow db upgrade`" in unmigrated.stderr and "Traceback" not in unmigrated.stderr
     bad = run_cli("bookings", "list", env={"MAILFLOW_LOG_FORMAT": "xml"}, real_process=True)
     assert bad.returncode == 78
-    assert bad.stderr.strip() == "mailflow: error: MAILFLOW_LOG_FORMAT must be text or json, not 'xml'"
+    assert bad.stderr.strip() == "mailflow: error: MAILFLOW_LOG_FORMAT: expected text or json, got 'xml'"
 
 
 def test_inbound_feed_reads_a_piped_message(run_cli: Any, tmp_path: Path) -> None:
