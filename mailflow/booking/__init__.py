@@ -18,6 +18,7 @@ from mailflow.booking.model import (
     Slot,
     StaffSchedule,
 )
+from mailflow.booking.offers import choose_offers
 from mailflow.booking.policy import ManageDecision, ManageReason, manage_allowed
 from mailflow.booking.slots import SlotProblem, check_slot, free_days, free_slots
 from mailflow.booking.spread import StaffLoad, choose_staff, spread_slots
@@ -44,6 +45,7 @@ __all__ = [
     "StaffSchedule",
     "cancel",
     "check_slot",
+    "choose_offers",
     "choose_staff",
     "create",
     "free_days",

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 from urllib.parse import urlencode
@@ -306,7 +306,10 @@ class Notifier:
         for number, slot in enumerate(slots, start=1):
             when = format_when(slot.start, slot.end, customer.locale, customer.timezone)
             day = slot.start.astimezone(ZoneInfo(facts.business.timezone)).date().isoformat()
-            url = f"{public}/m/{token}/reschedule?{urlencode({'day': day, 'staff': slot.staff_email})}"
+            # The reschedule page with exactly this time selected: one click on its form confirms.
+            value = f"{slot.start.astimezone(UTC).isoformat()}|{slot.staff_email}"
+            query = {"day": day, "staff": slot.staff_email, "slot": value}
+            url = f"{public}/m/{token}/reschedule?{urlencode(query)}"
             shown.append({"number": number, "when": when.when, "staff_name": slot.staff_name, "url": url})
             offered.append({"start": slot.start.isoformat(), "staff": slot.staff_email})
         self._send(session, facts, "reschedule_options", None, now, extra={"slots": shown}, offered=offered)

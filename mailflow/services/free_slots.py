@@ -7,12 +7,13 @@ asks the core; nothing is written.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from mailflow import booking as core
 from mailflow.services.bookings import FIRST_DAY, LAST_DAY
@@ -98,6 +99,40 @@ def find_slots(
         for slot in slots
         if day_from <= slot.start.astimezone(zone).date() <= day_to
     ]
+
+
+def choose_offered(
+    session: Session,
+    business: Business,
+    found: Sequence[OfferedSlot],
+    *,
+    current_staff_id: int,
+    usual_time: time,
+    count: int,
+    exclude_booking_id: int | None = None,
+) -> list[OfferedSlot]:
+    """``count`` of ``found`` (free times, several staff per start) to offer by email.
+
+    The choice is the core's ``choose_offers``: spread over days and times of
+    day, the current staff member and the usual time first; where the offer is
+    someone else, the "any staff" rule picks who, with the staff's loads.
+    """
+    if not found:
+        return []
+    zone = ZoneInfo(business.timezone)
+    emails = sorted({slot.staff_email for slot in found})
+    members = session.exec(
+        select(Staff).where(Staff.business_id == business.id, col(Staff.email).in_(emails))
+    ).all()
+    ids = {member.email: pk(member) for member in sorted(members, key=pk)}
+    days = sorted({slot.start.astimezone(zone).date() for slot in found})
+    span = queries.local_days(days[0], days[-1], business.timezone)
+    loads = queries.staff_loads(session, list(ids.values()), span, business.timezone, exclude_booking_id)
+    by_key = {(slot.start, ids[slot.staff_email]): slot for slot in found if slot.staff_email in ids}
+    # Staff in id order at each start, so the "any staff" tie-break is the store's order.
+    free = [core.Slot(slot.start, slot.end, staff_id) for (_, staff_id), slot in sorted(by_key.items())]
+    chosen = core.choose_offers(free, current_staff_id, usual_time, zone, count=count, loads=loads)
+    return [by_key[(slot.start, slot.staff_id)] for slot in chosen]
 
 
 def find_free_days(

@@ -27,7 +27,7 @@ from mailflow.i18n import ngettext
 from mailflow.kinds import InboundStatus
 from mailflow.outbound.forwarded import DroppedAttachment, slim_original
 from mailflow.services.common import audit
-from mailflow.services.free_slots import OfferedSlot, find_slots
+from mailflow.services.free_slots import OfferedSlot, choose_offered, find_slots
 from mailflow.store.engine import read_session, write_session
 from mailflow.store.tables import (
     AuditEvent,
@@ -274,18 +274,24 @@ def options_capped(session: Session, booking: Booking, now: datetime) -> bool:
 def offer_slots(
     session: Session, notifier: Notifier, booking: Booking, now: datetime, grid: timedelta
 ) -> int:
-    """Queue ``reschedule_options`` with up to five free times in the next three weeks; how many."""
+    """Queue ``reschedule_options`` with up to five free times in the next three weeks; how many.
+
+    Spread over the first days with a free time and over times of day, the
+    current staff member and the booking's own time of day first (``choose_offered``).
+    """
     business = session.get_one(Business, booking.business_id)
     service = session.get_one(Service, booking.service_id)
-    first_day = now.astimezone(ZoneInfo(business.timezone)).date()
+    zone = ZoneInfo(business.timezone)
+    first_day = now.astimezone(zone).date()
     last_day = first_day + timedelta(days=OPTIONS_DAYS)
-    chosen: list[OfferedSlot] = []
-    seen = set()
+    found: list[OfferedSlot] = []
+    free_days: set[date] = set()
     day: date = first_day
-    while day <= last_day and len(chosen) < OPTIONS_COUNT:
-        # A few days at a time: the first free times are usually near, so most searches stop early.
+    # The choice takes its offers from the first OPTIONS_COUNT days with a free time: search a
+    # few days at a time until there are that many, so most searches stop early.
+    while day <= last_day and len(free_days) < OPTIONS_COUNT:
         chunk_end = min(day + timedelta(days=OPTIONS_CHUNK_DAYS - 1), last_day)
-        found = find_slots(
+        for slot in find_slots(
             session,
             business,
             service,
@@ -294,14 +300,20 @@ def offer_slots(
             now=now,
             grid=grid,
             exclude_booking_id=booking.id,
-        )
-        for slot in found:
-            if slot.start not in seen and slot.start != booking.start:
-                seen.add(slot.start)
-                chosen.append(slot)
-            if len(chosen) == OPTIONS_COUNT:
-                break
+        ):
+            if slot.start != booking.start:
+                found.append(slot)
+                free_days.add(slot.start.astimezone(zone).date())
         day = chunk_end + timedelta(days=1)
+    chosen = choose_offered(
+        session,
+        business,
+        found,
+        current_staff_id=booking.staff_id,
+        usual_time=booking.start.astimezone(zone).time(),
+        count=OPTIONS_COUNT,
+        exclude_booking_id=booking.id,
+    )
     notifier.send_options(session, booking, chosen, now)
     return len(chosen)
 

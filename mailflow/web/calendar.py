@@ -38,7 +38,8 @@ def calendar_context(
 ) -> dict[str, Any]:
     """The 30-day calendar, the staff choice and the chosen day's free slots.
 
-    ``params`` are the page's query parameters (``from``, ``day``, ``staff``),
+    ``params`` are the page's query parameters (``from``, ``day``, ``staff``,
+    ``slot``: a time to show selected),
     or after a failed POST the ones that bring the customer back to their choice.
     """
     zone = ZoneInfo(business.timezone)
@@ -84,14 +85,19 @@ def calendar_context(
         for d in (first + timedelta(days=i) for i in range(CALENDAR_DAYS))
     ]
     previous = first - timedelta(days=CALENDAR_DAYS)
+    values = [f"{slot.start.astimezone(UTC).isoformat()}|{slot.staff_email}" for slot in day_slots]
+    # ``slot`` (a link of a ``reschedule_options`` email) selects that time if it is still free;
+    # only the page's POST form changes anything.
+    wanted_slot = params.get("slot", "")
     offered = [
         {
-            "value": f"{slot.start.astimezone(UTC).isoformat()}|{slot.staff_email}",
+            "value": value,
             "time": format_time(slot.start.astimezone(zone), "short", locale=loc),
             "staff_name": slot.staff_name,
-            "href": href(slot=f"{slot.start.astimezone(UTC).isoformat()}|{slot.staff_email}"),
+            "href": href(slot=value),
+            "selected": value == wanted_slot,
         }
-        for slot in day_slots
+        for slot, value in zip(day_slots, values, strict=True)
     ]
     return {
         "days": days,
@@ -103,4 +109,6 @@ def calendar_context(
         "staff_options": [{"email": m.email, "name": m.name or m.email} for m in members],
         "staff_choice": staff_choice,
         "slots": offered,
+        "slot_selected": wanted_slot in values,
+        "slot_gone": bool(wanted_slot) and wanted_slot not in values,
     }

@@ -6,10 +6,11 @@ import email
 import email.policy
 import json
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from sqlmodel import Session, col, select
@@ -248,6 +249,49 @@ def test_verschieben_then_number_reschedules_to_exactly_that_slot(
     assert status == "confirmed"
     assert start == datetime.fromisoformat(offered[1]["start"]) and staff == offered[1]["staff"]
     assert any(r.kind == "rescheduled" and r.recipient == "max@example.de" for r in queued(app, mark))
+
+
+def offered_of(app: App, options: EmailMessage) -> list[dict[str, str]]:
+    """The times the reply key of a ``reschedule_options`` email remembers, in the numbers' order."""
+    from mailflow.store.tables import ReplyKey
+
+    key = str(options["Reply-To"].addresses[0].addr_spec).split("+", 1)[1].split("@", 1)[0]
+    with Session(app.engine) as session:
+        offered = session.exec(select(ReplyKey).where(ReplyKey.key == key)).one().offered
+    assert offered is not None
+    return list(offered)
+
+
+def test_reschedule_offers_are_spread_over_days_with_links_that_select_them(
+    app: App, next_tuesday: date, now: datetime
+) -> None:
+    """Offers on several days, with Bob, each link selecting its own time; "3" books the third."""
+    ref = book(app, next_tuesday, 10, now, service_slug="consultation", origin=Origin.SELF_SERVICE)
+    feed(app, reply_to(customer_email(app, ref, "confirmation"), "Verschieben bitte"), now)
+    options = customer_email(app, ref, "reschedule_options")
+    offered = offered_of(app, options)
+
+    starts = [datetime.fromisoformat(o["start"]).astimezone(berlin(next_tuesday, 0).tzinfo) for o in offered]
+    assert len(offered) == 5
+    assert len({s.date() for s in starts}) >= 3, starts  # not one morning: at most two a day
+    assert all(sum(s.date() == d for s in starts) <= 2 for d in {s.date() for s in starts})
+    assert {s.hour < 12 for s in starts} == {True, False}, starts  # mornings and afternoons
+    assert starts == sorted(starts)
+    assert {o["staff"] for o in offered} == {"bob@contoso.example"}  # the current staff member
+    text = options.get_body(("plain",))
+    assert text is not None
+    content = text.get_content()
+    for offer, start in zip(offered, starts, strict=True):
+        value = f"{datetime.fromisoformat(offer['start']).astimezone(UTC).isoformat()}|{offer['staff']}"
+        query = urlencode({"day": start.date().isoformat(), "staff": offer["staff"], "slot": value})
+        assert f"/reschedule?{query}" in content
+
+    row = feed(app, reply_to(options, "3"), now + timedelta(minutes=5))
+
+    assert row.command == "choose_slot"
+    status, staff, start = status_of(app, ref)
+    assert status == "confirmed"
+    assert start == datetime.fromisoformat(offered[2]["start"]) and staff == offered[2]["staff"]
 
 
 def test_free_text_reaches_the_staff_with_the_original(app: App, next_tuesday: date, now: datetime) -> None:

@@ -552,6 +552,50 @@ def test_reschedule_conflict_page_keeps_the_chosen_day_and_staff_member(site: Si
     )
 
 
+def test_email_offer_link_opens_the_page_with_that_slot_selected_and_one_post_moves(site: Site) -> None:
+    """A ``reschedule_options`` link selects its exact time; GET changes nothing, one POST confirms."""
+    booked = site.book(10)
+    target = slot_value(berlin(site.day, 14), CARLA)
+    link = (
+        f"{booked.path}/reschedule?{urlencode({'day': site.day.isoformat(), 'staff': CARLA, 'slot': target})}"
+    )
+    before, counts = site.booking(booked.ref), site.counts()
+
+    page = site.client.get(link)
+
+    assert page.status_code == 200
+    checked = re.findall(r'<input type="radio" name="slot" value="([^"]+)" required checked', page.text)
+    assert [htmllib.unescape(value) for value in checked] == [target]
+    assert page.text.count(" autofocus") == 1
+    assert site.booking(booked.ref) == before and site.counts() == counts  # opening it moves nothing
+    action = re.search(r'<form method="post" action="([^"]+)"', page.text)
+    assert action is not None
+
+    response = site.client.post(
+        htmllib.unescape(action.group(1)), data={"csrf": csrf_of(page), "slot": target}
+    )
+
+    assert response.status_code == 200
+    moved = site.booking(booked.ref)
+    assert moved.start == berlin(site.day, 14) and moved.status == "confirmed"
+
+
+def test_email_offer_link_to_a_time_taken_meanwhile_says_so_and_selects_nothing(site: Site) -> None:
+    """When the offered time went to someone else, the page says so and shows the day's other times."""
+    booked = site.book(10)
+    target = slot_value(berlin(site.day, 14), CARLA)
+    site.book(14, staff=CARLA, customer="grace@example.com", origin=Origin.STAFF)
+    link = (
+        f"{booked.path}/reschedule?{urlencode({'day': site.day.isoformat(), 'staff': CARLA, 'slot': target})}"
+    )
+
+    page = site.client.get(link)
+
+    assert page.status_code == 200 and JUST_TAKEN in page.text
+    assert " checked" not in page.text
+    assert slot_value(berlin(site.day, 15), CARLA) in SLOT_RADIO.findall(page.text)
+
+
 def test_post_is_refused_after_the_setting_was_switched_off(site: Site) -> None:
     """The server re-checks the policy on POST: a form loaded while allowed cannot change it later."""
     booked = site.book(service_slug="consultation", origin=Origin.STAFF)
