@@ -16,8 +16,8 @@ from sqlmodel import Session, col, select
 from mailflow.booking.model import Origin
 from mailflow.services.manage import MESSAGES_PER_HOUR
 from mailflow.store.tables import AuditEvent, OutboxMessage
-from tests.integration.test_web import BOB, CARLA, Site, SiteFactory, make_site, site, slot_value, tamper
 from tests.conftest import berlin
+from tests.integration.test_web import BOB, CARLA, Site, SiteFactory, make_site, site, slot_value, tamper
 
 __all__ = ["make_site", "site"]  # the fixtures, shared with test_web
 
