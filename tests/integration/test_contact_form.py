@@ -68,7 +68,7 @@ def test_message_reaches_staff_with_the_booking_and_the_page_says_it_was_sent(si
     assert page.status_code == 200 and "Your message was sent" in page.text
 
 
-def test_page_speaks_german_and_the_staff_mail_the_staff_members_language(site: Site) -> None:
+def test_form_and_notice_speak_the_pages_language(site: Site) -> None:
     """The form and its notice are in the page's language."""
     booked = site.book(locale="de")
     page = site.client.get(booked.path).text
