@@ -33,6 +33,7 @@ from mailflow.outbound.context import BookingFacts, decide
 from mailflow.outbound.ics import Method, calendar_bytes
 from mailflow.outbound.message import calendar_entry
 from mailflow.services import manage
+from mailflow.services.common import LIMITS
 from mailflow.store.engine import read_session
 from mailflow.web.calendar import calendar_context
 from mailflow.web.deps import Answered, Wiring, clock, wiring
@@ -286,9 +287,9 @@ def _manage(
 
 
 def _contact_form(request: Request, site: Wiring, managed: Managed) -> dict[str, str]:
-    """What the contact form (``_contact_form.html``) needs: its token and its CSRF token."""
+    """What the contact form (``_contact_form.html``) needs: its token, CSRF token and length limit."""
     csrf = csrf_token(site.secret, request_session(request), "manage", managed.token)
-    return {"contact_token": managed.token, "csrf": csrf}
+    return {"contact_token": managed.token, "csrf": csrf, "message_limit": str(LIMITS["message"])}
 
 
 def _reschedule(
