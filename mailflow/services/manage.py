@@ -158,7 +158,8 @@ def send_customer_message(engine: Engine, ref: str, text: str, *, now: datetime,
     if not body:
         raise InvalidInput(N_("write your message first"), field="message")
     with write_session(engine) as session:
-        booking = queries.booking_by_ref(session, ref)
+        # Locked (PostgreSQL): two messages at once are counted one after the other against the cap.
+        booking = queries.booking_by_ref(session, ref, for_update=True)
         assert booking.id is not None
         sent = session.exec(
             select(func.count())

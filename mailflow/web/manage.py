@@ -138,7 +138,7 @@ def message_submit(
         error = exc.text(managed.locale)
         return _manage(request, managed, site, now, status=400, message_error=error, message_text=text)
     site.wake()
-    return RedirectResponse(f"/m/{managed.token}?lang={managed.locale}&sent=1#contact", status_code=303)
+    return RedirectResponse(f"/m/{managed.token}?lang={managed.locale}&sent=1#write", status_code=303)
 
 
 @router.get("/m/{token}/booking.ics")

@@ -54,7 +54,7 @@ def test_message_reaches_staff_with_the_booking_and_the_page_says_it_was_sent(si
     response = site.client.post(f"{booked.path}/message", data={"csrf": csrf, "text": TEXT})
 
     assert response.status_code == 303
-    assert response.headers["location"] == f"{booked.path}?lang=en&sent=1#contact"
+    assert response.headers["location"] == f"{booked.path}?lang=en&sent=1#write"
     assert site.queued_since(mark) == [("customer_message", BOB)]
     mail = staff_mail(site, mark)
     assert booked.ref in str(mail["Subject"]) and "manage page" in str(mail["Subject"])
