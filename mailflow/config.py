@@ -132,7 +132,8 @@ class Settings(BaseSettings):
     """Failed manage-link lookups one IP may make in 10 minutes before it gets 429."""
 
     bookings_per_ip_per_hour: int = 10
-    """Self-service bookings one IP may make per hour."""
+    """Self-service bookings one IP may make per hour (and messages it may send with the manage
+    pages' contact form)."""
 
     bookings_per_email_per_day: int = 5
     """Self-service bookings one customer email may make per day."""

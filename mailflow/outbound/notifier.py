@@ -335,12 +335,18 @@ class Notifier:
         self._send(session, facts, "staff_reply", None, now, extra={"message": relayed})
 
     def forward_customer_message(
-        self, session: Session, booking: Booking, message_data: dict[str, Any], raw: bytes, now: datetime
+        self,
+        session: Session,
+        booking: Booking,
+        message_data: dict[str, Any],
+        raw: bytes | None,
+        now: datetime,
     ) -> None:
-        """A customer's reply that is no command reaches the booking's staff, the original attached."""
+        """A customer's reply that is no command reaches the booking's staff, the original ``raw``
+        attached (None: written on the manage page, there is no original)."""
         facts = load_facts(session, booking)
         # application/octet-stream, not message/rfc822: the latter may not be base64-encoded (RFC 2046).
-        original = Attachment("original.eml", "application/octet-stream", raw)
+        original = [] if raw is None else [Attachment("original.eml", "application/octet-stream", raw)]
         self._send(
             session,
             facts,
@@ -348,7 +354,7 @@ class Notifier:
             facts.staff,
             now,
             extra={"message": message_data},
-            attachments=[original],
+            attachments=original,
         )
 
 

@@ -32,6 +32,7 @@ LIMITS = {
     "location": 500,
     "label": 200,
     "reason": 1000,
+    "message": 5000,
     "email": 254,
 }
 

@@ -11,25 +11,30 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
 from mailflow.booking.model import Actor, ActorKind, BookingStatus
 from mailflow.booking.policy import ManageDecision
+from mailflow.errors import InvalidInput
+from mailflow.i18n import N_, Nn_, gettext
 from mailflow.outbound.context import BookingFacts, change_instructions, decide, load_facts
 from mailflow.outbound.formatting import format_duration, format_when
 from mailflow.outbound.i18n import message
-from mailflow.services.common import audit
+from mailflow.services.common import LIMITS, audit, check_text
 from mailflow.store import queries
 from mailflow.store.engine import write_session
 from mailflow.store.links import booking_for_token
-from mailflow.store.tables import Booking, Customer
+from mailflow.store.tables import AuditEvent, Booking, Customer, Staff
 
 if TYPE_CHECKING:
     from mailflow.outbound.notifier import Notifier
 
 RESEND_LIMIT = 10
 """At most this many upcoming bookings get their confirmation again per "find my booking"."""
+
+MESSAGES_PER_HOUR = 5
+"""At most this many messages per booking and hour from the manage page's contact form."""
 
 
 def open_manage_link(session: Session, token: str, now: datetime) -> BookingFacts | None:
@@ -136,3 +141,60 @@ def resend_links(engine: Engine, address: str, *, now: datetime, notifier: Notif
                 at=now,
             )
     return len(bookings)
+
+
+def send_customer_message(engine: Engine, ref: str, text: str, *, now: datetime, notifier: Notifier) -> None:
+    """Queue the customer's ``text``, written on the manage page of booking ``ref``, to the
+    booking's staff as a ``customer_message`` (as a reply by email that is no command would be).
+
+    The text follows the field rules (``LIMITS["message"]``, line breaks kept, no other control
+    characters) and may not be empty; at most ``MESSAGES_PER_HOUR`` per booking, counted on the
+    audit trail. One transaction, audited as ``booking.customer_message`` by the customer link.
+    The staff email's subject says it came through the manage page, not by email.
+    ``InvalidInput`` (field ``message``) otherwise, and nothing is queued; ``NotFound`` for an
+    unknown ``ref``.
+    """
+    body = check_text(text, "message", LIMITS["message"], lines=True)
+    if not body:
+        raise InvalidInput(N_("write your message first"), field="message")
+    with write_session(engine) as session:
+        # Locked (PostgreSQL): two messages at once are counted one after the other against the cap.
+        booking = queries.booking_by_ref(session, ref, for_update=True)
+        assert booking.id is not None
+        sent = session.exec(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(
+                AuditEvent.booking_id == booking.id,
+                AuditEvent.action == "booking.customer_message",
+                col(AuditEvent.at) > now - timedelta(hours=1),
+            )
+        ).one()
+        if sent >= MESSAGES_PER_HOUR:
+            raise InvalidInput(
+                Nn_(
+                    "at most {n} message an hour can be sent about a booking: please try again later",
+                    "at most {n} messages an hour can be sent about a booking: please try again later",
+                ),
+                n=MESSAGES_PER_HOUR,
+                field="message",
+            )
+        customer = session.get_one(Customer, booking.customer_id)
+        staff = session.get_one(Staff, booking.staff_id)
+        message_data = {
+            "from_name": customer.name,
+            "from_email": customer.email,
+            "subject": gettext(staff.locale, "contact_form_subject"),
+            "text": body,
+            "verified": True,  # whoever holds the booking's manage link
+        }
+        notifier.forward_customer_message(session, booking, message_data, None, now)
+        audit(
+            session,
+            business_id=booking.business_id,
+            booking_id=booking.id,
+            action="booking.customer_message",
+            actor=Actor(ActorKind.CUSTOMER_LINK, customer.email),
+            at=now,
+            after={"length": len(body)},
+        )

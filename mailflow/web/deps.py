@@ -54,6 +54,7 @@ class Limits:
     bookings_per_email: RateLimiter
     find_per_ip: RateLimiter
     find_per_email: RateLimiter
+    messages_per_ip: RateLimiter
 
     @classmethod
     def of(cls, settings: Settings) -> Limits:
@@ -63,6 +64,8 @@ class Limits:
             bookings_per_email=RateLimiter(settings.bookings_per_email_per_day, 86400),
             find_per_ip=RateLimiter(settings.find_booking_per_ip_per_hour, 3600),
             find_per_email=RateLimiter(settings.find_booking_per_email_per_hour, 3600),
+            # the contact form of the manage pages: as many as the bookings one address may make
+            messages_per_ip=RateLimiter(settings.bookings_per_ip_per_hour, 3600),
         )
 
 

@@ -1,4 +1,5 @@
-"""The manage pages of a booking's link: ``/m/{token}``, its reschedule and cancel pages and its ``.ics``.
+"""The manage pages of a booking's link: ``/m/{token}``, its reschedule and cancel pages, its
+contact form (``POST /m/{token}/message``) and its ``.ics``.
 
 Every route gets its booking from one dependency, ``managed_booking`` (POSTs:
 ``posted_booking``, which checks the CSRF token first): rate limit, token
@@ -32,6 +33,7 @@ from mailflow.outbound.context import BookingFacts, decide
 from mailflow.outbound.ics import Method, calendar_bytes
 from mailflow.outbound.message import calendar_entry
 from mailflow.services import manage
+from mailflow.services.common import LIMITS
 from mailflow.store.engine import read_session
 from mailflow.web.calendar import calendar_context
 from mailflow.web.deps import Answered, Wiring, clock, wiring
@@ -109,21 +111,34 @@ def posted_booking(
 
 @router.get("/m/{token}", response_class=HTMLResponse)
 async def manage_page(
-    request: Request, managed: Managed = Depends(managed_booking), now: datetime = Depends(clock)
+    request: Request,
+    managed: Managed = Depends(managed_booking),
+    site: Wiring = Depends(wiring),
+    now: datetime = Depends(clock),
 ) -> Response:
-    facts, locale = managed.facts, managed.locale
-    page = manage.manage_page(facts, locale, now)
-    return render(
-        request,
-        "manage.html",
-        locale,
-        facts.business,
-        view=page.summary,
-        token=managed.token,
-        decision=page.decision,
-        reason_text=page.reason_text,
-        change_instructions=page.change_instructions,
-    )
+    return _manage(request, managed, site, now, sent=request.query_params.get("sent") == "1")
+
+
+@router.post("/m/{token}/message", response_class=HTMLResponse)
+def message_submit(
+    request: Request,
+    text: str = Form(""),
+    managed: Managed = Depends(posted_booking),
+    site: Wiring = Depends(wiring),
+    now: datetime = Depends(clock),
+) -> Response:
+    """The contact form: the text goes to the booking's staff, then back to the manage page (PRG)."""
+    if not site.limits.messages_per_ip.hit(client_ip(request)):
+        return too_many(request, site)
+    try:
+        manage.send_customer_message(
+            site.engine, managed.facts.booking.ref, text, now=now, notifier=site.notifier
+        )
+    except InvalidInput as exc:  # empty, too long, control characters, over the booking's hourly cap
+        error = exc.text(managed.locale)
+        return _manage(request, managed, site, now, status=400, message_error=error, message_text=text)
+    site.wake()
+    return RedirectResponse(f"/m/{managed.token}?lang={managed.locale}&sent=1#write", status_code=303)
 
 
 @router.get("/m/{token}/booking.ics")
@@ -172,7 +187,7 @@ def reschedule_submit(
             **site.booking_kwargs(),
         )
     except PolicyRefused as exc:
-        return _refused(request, managed, exc)
+        return _refused(request, site, managed, exc)
     except (BookingConflict, SlotUnavailable, InvalidInput, NotFound):  # NotFound: a staff member
         back = params_for_slot(request.query_params, slot, facts.business.timezone)
         message = gettext(locale, "just_taken")
@@ -219,7 +234,7 @@ def cancel_submit(
             notifier=site.notifier,
         )
     except PolicyRefused as exc:
-        return _refused(request, managed, exc)
+        return _refused(request, site, managed, exc)
     except InvalidInput as exc:  # a reason with control characters: shown next to the field
         return render(
             request,
@@ -237,6 +252,44 @@ def cancel_submit(
 
 
 # --- helpers ------------------------------------------------------------------------------------
+
+
+def _manage(
+    request: Request,
+    managed: Managed,
+    site: Wiring,
+    now: datetime,
+    *,
+    status: int = 200,
+    sent: bool = False,
+    message_error: str | None = None,
+    message_text: str = "",
+) -> HTMLResponse:
+    """The manage page (no I/O): the booking, what the customer may do, the contact form."""
+    facts, locale = managed.facts, managed.locale
+    page = manage.manage_page(facts, locale, now)
+    return render(
+        request,
+        "manage.html",
+        locale,
+        facts.business,
+        status=status,
+        view=page.summary,
+        token=managed.token,
+        decision=page.decision,
+        reason_text=page.reason_text,
+        change_instructions=page.change_instructions,
+        **_contact_form(request, site, managed),
+        message_sent=sent,
+        message_error=message_error,
+        message_text=message_text,
+    )
+
+
+def _contact_form(request: Request, site: Wiring, managed: Managed) -> dict[str, str]:
+    """What the contact form (``_contact_form.html``) needs: its token, CSRF token and length limit."""
+    csrf = csrf_token(site.secret, request_session(request), "manage", managed.token)
+    return {"contact_token": managed.token, "csrf": csrf, "message_limit": str(LIMITS["message"])}
 
 
 def _reschedule(
@@ -304,7 +357,16 @@ def _changed(
     )
 
 
-def _refused(request: Request, managed: Managed, exc: PolicyRefused) -> HTMLResponse:
+def _refused(request: Request, site: Wiring, managed: Managed, exc: PolicyRefused) -> HTMLResponse:
+    """The "not possible" page: why, how to reach the business, and the contact form."""
     t = translator(managed.locale)
     lines = manage.refusal_lines(managed.facts, managed.locale, exc.reason)
-    return simple(request, managed.facts.business, managed.locale, t("refused_title"), lines, 403)
+    return simple(
+        request,
+        managed.facts.business,
+        managed.locale,
+        t("refused_title"),
+        lines,
+        403,
+        **_contact_form(request, site, managed),
+    )

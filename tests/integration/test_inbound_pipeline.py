@@ -23,6 +23,7 @@ from mailflow.demo import seed_demo
 from mailflow.inbound.process import process_pending, store_raw
 from mailflow.outbound.return_path import ReturnPaths
 from mailflow.services.business import update_business
+from mailflow.services.manage import send_customer_message
 from mailflow.store.tables import Booking, Customer, InboundMessage, OutboxMessage
 from tests.conftest import berlin
 
@@ -489,6 +490,24 @@ def test_staff_answer_to_a_forwarded_question_reaches_the_customer(
     assert "Ursprüngliche Nachricht" not in body.get_content()
     assert message["From"].addresses[0].addr_spec == "hello@contoso.example"
     assert message["References"] == f"<booking.{ref.lower()}@{DOMAIN}>"
+
+
+def test_staff_answer_to_a_message_from_the_manage_page_reaches_the_customer(
+    app: App, next_tuesday: date, now: datetime
+) -> None:
+    """A message written on the manage page is forwarded like a reply by email, and Bob's reply
+    to that forward reaches Max as well."""
+    ref = book(app, next_tuesday, 10, now, service_slug="haircut", origin=Origin.SELF_SERVICE)
+    mark = last_id(app)
+    send_customer_message(app.engine, ref, "Kann ich meinen Hund mitbringen?", now=now, notifier=app.notifier)
+    rows = queued(app, mark)
+    assert [(r.kind, r.recipient) for r in rows] == [("customer_message", "bob@contoso.example")]
+    forwarded = parsed(rows[0])
+    assert forwarded.get_body(("plain",)) is not None and not list(forwarded.iter_attachments())
+    mark = last_id(app)
+    row = feed(app, reply_to(forwarded, "Ja, gerne!", sender="bob@contoso.example"), now)
+    assert {"rule": "staff_reply", "verdict": "relayed", "detail": ref} in row.verdicts
+    assert [(r.kind, r.recipient) for r in queued(app, mark)] == [("staff_reply", "max@example.de")]
 
 
 def test_dmarc_fail_from_a_trusted_server_holds_the_action(

@@ -75,6 +75,7 @@ PAGE_OPERATIONS = {
     ("get", "/m"), ("post", "/m"), ("get", "/m/{token}"), ("get", "/m/{token}/booking.ics"),
     ("get", "/m/{token}/reschedule"), ("post", "/m/{token}/reschedule"),
     ("get", "/m/{token}/cancel"), ("post", "/m/{token}/cancel"),
+    ("post", "/m/{token}/message"),
     ("get", "/book"), ("get", "/book/{slug}"), ("post", "/book/{slug}"),
     ("get", "/admin"), ("get", "/admin/sign-in"), ("post", "/admin/sign-in"), ("post", "/admin/sign-out"),
     ("get", "/admin/forgot"), ("post", "/admin/forgot"),
@@ -112,6 +113,7 @@ CSRF_PURPOSES: dict[str, tuple[str, str | None]] = {
     "/m": ("find", None),
     "/m/{token}/reschedule": ("manage", "token"),
     "/m/{token}/cancel": ("manage", "token"),
+    "/m/{token}/message": ("manage", "token"),
     "/book/{slug}": ("book", "slug"),
     "/admin/sign-in": ("admin:sign-in", None),
     "/admin/sign-out": ("admin:sign-out", None),
@@ -148,9 +150,10 @@ TEMPLATE_FORMS = "/admin/templates/"  # every POST below it: purpose admin:templ
 # Query parameters the pages read from request.query_params (FastAPI does not see them).
 QUERY_PARAMETERS: dict[str, tuple[str, ...]] = {
     "/m": ("lang",),
-    "/m/{token}": ("lang",),
+    "/m/{token}": ("lang", "sent"),
     "/m/{token}/reschedule": ("lang", "from", "day", "staff"),
     "/m/{token}/cancel": ("lang",),
+    "/m/{token}/message": ("lang",),
     "/book": ("lang",),
     "/book/{slug}": ("lang", "from", "day", "staff", "slot"),
     "/admin/sign-in": ("next", "done"),
@@ -493,7 +496,13 @@ def build_scan(db_url: str, tmp_path: Path) -> Scan:
     mail_keys = [p.name.split(":")[0] for folder in ("new", "cur") for p in (outbox / folder).iterdir()]
 
     known = Known()
-    for path in ("/m/{token}", "/m/{token}/booking.ics", "/m/{token}/reschedule", "/m/{token}/cancel"):
+    for path in (
+        "/m/{token}",
+        "/m/{token}/booking.ics",
+        "/m/{token}/reschedule",
+        "/m/{token}/cancel",
+        "/m/{token}/message",
+    ):
         known.path_values[(path, "token")] = tokens + _tampered(tokens[0])
     for path in ("/admin/reset/{token}", "/admin/welcome/{token}"):
         known.path_values[(path, "token")] = [reset, invite, *_tampered(reset)]
