@@ -31,13 +31,16 @@ class ActorKind(StrEnum):
     """Who performs an action; customers are held to the policy, staff are not."""
 
     CUSTOMER_LINK = "customer_link"
+    """The customer through their manage link (reschedule, cancel, message)."""
+    CUSTOMER_SELF_SERVICE = "customer_self_service"
+    """The customer on the self-service booking page (``/book``): a new booking."""
     CUSTOMER_REPLY = "customer_reply"
     STAFF = "staff"
     SYSTEM = "system"
 
     @property
     def is_customer(self) -> bool:
-        return self in (ActorKind.CUSTOMER_LINK, ActorKind.CUSTOMER_REPLY)
+        return self in (ActorKind.CUSTOMER_LINK, ActorKind.CUSTOMER_SELF_SERVICE, ActorKind.CUSTOMER_REPLY)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ COMPUTED = (
     N_("reason.started"),
     N_("reason.past_cutoff"),
     N_("changed_by.customer_link"),
+    N_("changed_by.customer_self_service"),
     N_("changed_by.customer_reply"),
     N_("changed_by.staff"),
     N_("changed_by.system"),

@@ -157,7 +157,7 @@ def book_submit(
             ),
             start=start,
             origin=Origin.SELF_SERVICE,
-            actor=Actor(ActorKind.CUSTOMER_LINK, address),
+            actor=Actor(ActorKind.CUSTOMER_SELF_SERVICE, address),
             now=now,
             public_url=site.settings.public_url,
             **site.booking_kwargs(),

@@ -737,6 +737,20 @@ def test_self_service_booking_from_free_time_to_confirmation(site: Site) -> None
     assert site.queued_since(mark) == sorted(
         [("confirmation", "eve@example.com"), ("booking_created", staff), ("booking_created", ADMIN)]
     )
+    with Session(site.app.engine) as session:
+        told = session.exec(
+            select(OutboxMessage).where(
+                OutboxMessage.kind == "booking_created", OutboxMessage.recipient == staff
+            )
+        ).one()
+        actors = session.exec(select(AuditEvent.actor_kind).where(AuditEvent.booking_id == row.id)).all()
+    assert told.payload is not None
+    staff_text = email.message_from_bytes(told.payload, policy=email.policy.default)
+    body = staff_text.get_body(preferencelist=("plain",))
+    assert body is not None
+    # The staff email names the self-service page, not the manage page (issue 17, item 6).
+    assert "the customer on the self-service booking page" in " ".join(body.get_content().split())
+    assert set(actors) == {"customer_self_service"}
 
 
 def booking_form(site: Site, hour: int, address: str, **extra: str) -> dict[str, str]:
