@@ -131,8 +131,6 @@ class SignedIn:
     email: str
     name: str
     role: str
-    locale: str = "en"
-    """The member's language: the admin pages' texts and the errors they show."""
 
     @property
     def is_admin(self) -> bool:

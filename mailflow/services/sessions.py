@@ -83,9 +83,7 @@ def signed_in(engine: Engine, token: str | None, now: datetime) -> auth.SignedIn
         staff = session.get(Staff, row.staff_id)
         if staff is None or not staff.active or not staff.password_hash:
             return None
-        return auth.SignedIn(
-            pk(staff), staff.business_id, staff.email, staff.name or staff.email, staff.role, staff.locale
-        )
+        return auth.SignedIn(pk(staff), staff.business_id, staff.email, staff.name or staff.email, staff.role)
 
 
 def end_session(engine: Engine, token: str | None) -> None:
