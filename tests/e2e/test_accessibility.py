@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Locator, Page, expect
+from playwright.sync_api import Browser, Locator, Page, ViewportSize, expect
 
 from tests.conftest import berlin
 from tests.e2e.conftest import UI_TIMEOUT_MS, LiveServer
@@ -24,12 +24,15 @@ from tests.e2e.test_admin_browser import sign_in_as_demo_admin
 from tests.e2e.test_browser import a_customer, book_by_cli, weekday_ahead
 
 BLOCKING = ("serious", "critical")
-VIEWPORTS = {"desktop": {"width": 1100, "height": 900}, "phone": {"width": 375, "height": 812}}
+VIEWPORTS: dict[str, ViewportSize] = {
+    "desktop": {"width": 1100, "height": 900},
+    "phone": {"width": 375, "height": 812},
+}
 
 
 def violations(page: Page) -> list[dict[str, Any]]:
     """axe-core's violations on the page as it is now."""
-    from axe_playwright_python.sync_playwright import Axe
+    from axe_playwright_python.sync_playwright import Axe  # type: ignore[import-untyped]
 
     results = Axe().run(page)
     found: list[dict[str, Any]] = results.response["violations"]
