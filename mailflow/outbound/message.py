@@ -46,6 +46,8 @@ CALENDAR_METHOD = {
     "booking_rescheduled": Method.REQUEST,
     "booking_cancelled": Method.CANCEL,
 }
+DAY_KINDS = frozenset({"daily_agenda"})
+"""Kinds about a day of bookings, not one: no booking's thread, no reply key (issue 18)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,7 +278,10 @@ class EmailBuilder:
             extra=extra,
         )
         sender = Address(business.sender_email or business.email, business.sender_name or business.name)
-        if settings.inbound_domain:
+        # The daily agenda lists a day of bookings: it is part of no booking's thread, and a reply
+        # to it reaches the business's address, not the pipeline as if about its first booking.
+        one_booking = kind not in DAY_KINDS
+        if settings.inbound_domain and one_booking:
             key = mint_reply_key(session, booking_id, reader.email, now, kind=kind, offered=offered)
             reply_to = Address(f"reply+{key}@{settings.inbound_domain}", sender.name)
         else:
@@ -289,8 +294,8 @@ class EmailBuilder:
             date=now,
             kind=kind,
             reply_to=reply_to,
-            thread_id=thread_id(facts.booking.ref, domain),
-            booking_ref=facts.booking.ref,
+            thread_id=thread_id(facts.booking.ref, domain) if one_booking else None,
+            booking_ref=facts.booking.ref if one_booking else None,
         )
         method = CALENDAR_METHOD.get(kind)
         calendar = None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
@@ -52,4 +54,10 @@ def test_agenda_goes_to_staff_with_bookings_tomorrow_once(
     assert [row.recipient for row in rows] == ["bob@contoso.example"]
     body = (rows[0].payload or b"").decode()
     assert "Customer 10" in body.replace("=\r\n", "") and "Customer 14" in body.replace("=\r\n", "")
+    # A day of bookings is no booking's thread: no References to the first one, no booking header,
+    # and a reply goes to the business, not to a reply address of the first booking.
+    headers = email.message_from_bytes(rows[0].payload or b"", policy=email.policy.default)
+    assert headers["References"] is None and headers["In-Reply-To"] is None
+    assert headers["X-Mailflow-Booking"] is None
+    assert "reply+" not in str(headers["Reply-To"])
     app.close()
