@@ -136,6 +136,29 @@ def _base64(data: bytes) -> bytes:
     )
 
 
+MAX_LINE = 998
+"""RFC 5322's limit on a line, without its CRLF."""
+
+
+def _attached(file: Attachment) -> tuple[str, str, bytes]:
+    """An attachment's type, transfer encoding and body.
+
+    A ``message/rfc822`` (a forwarded original) is attached as the message
+    itself, so mail clients open it as an email: RFC 2046 allows it only in
+    7bit or 8bit, so its line endings become CRLF and a message with a line
+    too long for either is attached as ``application/octet-stream`` in base64.
+    """
+    if file.content_type == "message/rfc822":
+        lines = file.data.replace(b"\r\n", b"\n").split(b"\n")
+        if all(len(line) <= MAX_LINE for line in lines):
+            body = CRLF.join(lines)
+            if not body.endswith(CRLF):
+                body += CRLF
+            return file.content_type, "7bit" if body.isascii() else "8bit", body
+        return "application/octet-stream", "base64", _base64(file.data)
+    return file.content_type, "base64", _base64(file.data)
+
+
 def _part(content_type: str, encoding: str, body: bytes, extra: str = "") -> bytes:
     head = f"Content-Type: {content_type}\r\nContent-Transfer-Encoding: {encoding}\r\n{extra}\r\n"
     # The CRLF before a boundary belongs to the delimiter, so one is always added.
@@ -182,11 +205,12 @@ def compose(
             name = file.filename.replace('"', "").replace("\\", "")
             _check(name)
             _check(file.content_type)
+            content_type, encoding, data = _attached(file)
             parts.append(
                 _part(
-                    f'{file.content_type}; name="{name}"',
-                    "base64",
-                    _base64(file.data),
+                    f'{content_type}; name="{name}"',
+                    encoding,
+                    data,
                     f'Content-Disposition: attachment; filename="{name}"\r\n',
                 )
             )

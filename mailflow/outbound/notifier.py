@@ -345,8 +345,8 @@ class Notifier:
         """A customer's reply that is no command reaches the booking's staff, the original ``raw``
         attached (None: written on the manage page, there is no original)."""
         facts = load_facts(session, booking)
-        # application/octet-stream, not message/rfc822: the latter may not be base64-encoded (RFC 2046).
-        original = [] if raw is None else [Attachment("original.eml", "application/octet-stream", raw)]
+        # Opened as an email by the staff's mail client (compose attaches it in 7bit or 8bit).
+        original = [] if raw is None else [Attachment("original.eml", "message/rfc822", raw)]
         self._send(
             session,
             facts,

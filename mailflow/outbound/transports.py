@@ -205,7 +205,17 @@ class SmtpTransport:
 
     async def _send_one(self, client: aiosmtplib.SMTP, message: Outgoing) -> SendResult:
         try:
-            errors, _ = await client.sendmail(message.envelope_from, [message.recipient], message.data)
+            # A forward carries the customer's original as written: 8-bit text is announced
+            # (RFC 6152) where the relay offers it (its EHLO answer says so).
+            options = []
+            if not message.data.isascii():
+                if client.is_ehlo_or_helo_needed:
+                    await client.ehlo()
+                if client.supports_extension("8bitmime"):
+                    options.append("BODY=8BITMIME")
+            errors, _ = await client.sendmail(
+                message.envelope_from, [message.recipient], message.data, mail_options=options
+            )
         except aiosmtplib.SMTPRecipientsRefused as exc:
             refusal = exc.recipients[0]
             return SendResult(

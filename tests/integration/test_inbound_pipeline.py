@@ -310,7 +310,13 @@ def test_free_text_reaches_the_staff_with_the_original(app: App, next_tuesday: d
     text = message.get_body(("plain",))
     assert text is not None and "Kann ich meinen Hund mitbringen?" in text.get_content()
     assert "Ursprüngliche Nachricht" not in text.get_content()
-    assert any(part.get_filename() == "original.eml" for part in message.iter_attachments())
+    # The original is attached as an email (message/rfc822) that a mail client opens as one.
+    (attached,) = [part for part in message.iter_attachments() if part.get_filename() == "original.eml"]
+    assert attached.get_content_type() == "message/rfc822"
+    assert attached["Content-Transfer-Encoding"] in {"7bit", "8bit"}
+    (original,) = attached.iter_parts()
+    assert str(original["Subject"]).startswith("AW: Ihr Termin ist bestätigt")
+    assert "Kann ich meinen Hund mitbringen?" in original.get_body(("plain",)).get_content()
 
 
 def test_cancel_reply_to_staff_booking_with_setting_off_is_refused(

@@ -126,7 +126,8 @@ def forwarded(app: App, mark: int) -> tuple[OutboxMessage, EmailMessage, EmailMe
     (row,) = [r for r in queued(app, mark) if r.kind == "customer_message"]
     message = parsed(row)
     (attachment,) = [part for part in message.iter_attachments() if part.get_filename() == "original.eml"]
-    original = email.message_from_bytes(attachment.get_content(), policy=email.policy.default)
+    assert attachment.get_content_type() == "message/rfc822"
+    (original,) = attachment.iter_parts()
     assert isinstance(original, EmailMessage)
     return row, message, original
 

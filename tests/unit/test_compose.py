@@ -9,7 +9,15 @@ from email.message import EmailMessage
 
 import pytest
 
-from mailflow.outbound.compose import Address, Envelope, HeaderInjection, compose, new_message_id, thread_id
+from mailflow.outbound.compose import (
+    Address,
+    Attachment,
+    Envelope,
+    HeaderInjection,
+    compose,
+    new_message_id,
+    thread_id,
+)
 from mailflow.outbound.ics import CalendarEntry, Method, calendar_bytes
 from mailflow.outbound.render import RenderedEmail
 
@@ -179,3 +187,37 @@ def test_line_break_in_subject_is_refused() -> None:
 def test_message_ids_are_unique() -> None:
     """A thousand queued messages get a thousand distinct Message-IDs."""
     assert len({new_message_id("x.example") for _ in range(1000)}) == 1000
+
+
+ORIGINAL = (
+    "From: Ada <ada@example.com>\nTo: reply+k@mailflow.localhost\nSubject: Re: Termin\n"
+    "Message-ID: <q1@example.com>\nContent-Type: text/plain; charset=utf-8\n"
+    "Content-Transfer-Encoding: 8bit\n\nKann ich meinen Hund mitbringen? Grüße\n"
+).encode()
+
+
+@pytest.mark.parametrize(
+    ("original", "encoding"),
+    [(ORIGINAL, "8bit"), (ORIGINAL.decode().replace("Grüße", "Gruesse").encode(), "7bit")],
+)
+def test_a_forwarded_original_is_attached_as_an_email(original: bytes, encoding: str) -> None:
+    """``message/rfc822`` in 7bit or 8bit (RFC 2046 allows no base64 there), its lines made CRLF."""
+    attachment = Attachment("original.eml", "message/rfc822", original)
+    data = compose(envelope(kind="customer_message"), rendered(), attachments=[attachment])
+    assert b"\n" not in data.replace(b"\r\n", b"")
+    message = parse(data)
+    (part,) = message.iter_attachments()
+    assert part.get_content_type() == "message/rfc822"
+    assert part["Content-Transfer-Encoding"] == encoding
+    (inner,) = part.iter_parts()
+    assert inner["Message-ID"] == "<q1@example.com>"
+    assert "Kann ich meinen Hund mitbringen?" in inner.get_content()
+
+
+def test_an_original_with_a_line_too_long_for_8bit_is_attached_as_bytes() -> None:
+    original = ORIGINAL + b"x" * 1200 + b"\n"
+    attachment = Attachment("original.eml", "message/rfc822", original)
+    message = parse(compose(envelope(kind="customer_message"), rendered(), attachments=[attachment]))
+    (part,) = message.iter_attachments()
+    assert part.get_content_type() == "application/octet-stream"
+    assert part.get_content() == original
