@@ -260,6 +260,7 @@ def staff_reply(msg: Inbound) -> Next:
         msg.parsed.subject or "",
         msg.text,
         msg.now,
+        in_reply_to=msg.the_target().answers,
     )
     msg.outcome.add("staff_reply", "relayed", booking.ref)
     return STOP
@@ -488,4 +489,5 @@ def _forward(
         verified=verified,
         now=now,
         max_bytes=max_bytes,
+        message_id=parsed.message_id,
     )

@@ -64,6 +64,9 @@ class Envelope:
     reply_to: Address | None = None
     thread_id: str | None = None
     booking_ref: str | None = None
+    in_reply_to: str | None = None
+    """The message this one answers, when it is not the booking's thread anchor (a staff
+    member's answer to the customer's own email)."""
 
 
 def new_message_id(domain: str) -> str:
@@ -228,9 +231,11 @@ def compose(
     headers.append(f"Message-ID: {envelope.message_id}\r\n".encode("ascii"))
     if envelope.thread_id:
         _check(envelope.thread_id)
-        headers.append(
-            f"In-Reply-To: {envelope.thread_id}\r\nReferences: {envelope.thread_id}\r\n".encode("ascii")
-        )
+        answered = envelope.in_reply_to or envelope.thread_id
+        _check(answered)
+        # One id a line (folded), the booking's anchor first, the message answered last.
+        references = "\r\n ".join(dict.fromkeys([envelope.thread_id, answered]))
+        headers.append(f"In-Reply-To: {answered}\r\nReferences: {references}\r\n".encode("ascii"))
     headers.append(b"MIME-Version: 1.0\r\n")
     headers.append(b"Auto-Submitted: auto-generated\r\nX-Auto-Response-Suppress: All\r\n")
     headers.append(_text_header("X-Mailflow-Kind", envelope.kind))

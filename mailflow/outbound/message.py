@@ -102,6 +102,7 @@ class PreparedEmail:
                 "reply_to": _address_json(envelope.reply_to),
                 "thread_id": envelope.thread_id,
                 "booking_ref": envelope.booking_ref,
+                "in_reply_to": envelope.in_reply_to,
             },
             "calendar": None
             if self.calendar is None
@@ -130,6 +131,7 @@ class PreparedEmail:
             reply_to=_address(given["reply_to"]),
             thread_id=given["thread_id"],
             booking_ref=given["booking_ref"],
+            in_reply_to=given.get("in_reply_to"),
         )
         calendar = data.get("calendar")
         return cls(
@@ -252,6 +254,8 @@ class EmailBuilder:
         message_id: str | None = None,
         offered: list[dict[str, str]] | None = None,
         attachments: Sequence[Attachment] = (),
+        answers: str | None = None,
+        in_reply_to: str | None = None,
     ) -> PreparedEmail:
         """Everything of ``kind`` for ``reader`` about ``facts.booking`` but the rendering: its
         token and reply key minted, its context, headers and calendar part made."""
@@ -282,7 +286,9 @@ class EmailBuilder:
         # to it reaches the business's address, not the pipeline as if about its first booking.
         one_booking = kind not in DAY_KINDS
         if settings.inbound_domain and one_booking:
-            key = mint_reply_key(session, booking_id, reader.email, now, kind=kind, offered=offered)
+            key = mint_reply_key(
+                session, booking_id, reader.email, now, kind=kind, offered=offered, answers=answers
+            )
             reply_to = Address(f"reply+{key}@{settings.inbound_domain}", sender.name)
         else:
             reply_to = Address(business.email, business.name)
@@ -296,6 +302,7 @@ class EmailBuilder:
             reply_to=reply_to,
             thread_id=thread_id(facts.booking.ref, domain) if one_booking else None,
             booking_ref=facts.booking.ref if one_booking else None,
+            in_reply_to=in_reply_to,
         )
         method = CALENDAR_METHOD.get(kind)
         calendar = None

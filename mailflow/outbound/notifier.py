@@ -315,9 +315,17 @@ class Notifier:
         self._send(session, facts, "reschedule_options", None, now, extra={"slots": shown}, offered=offered)
 
     def relay_staff_reply(
-        self, session: Session, booking: Booking, staff_email: str, subject: str, text: str, now: datetime
+        self,
+        session: Session,
+        booking: Booking,
+        staff_email: str,
+        subject: str,
+        text: str,
+        now: datetime,
+        in_reply_to: str | None = None,
     ) -> None:
-        """A staff member's answer to a forwarded message reaches the customer, from the business."""
+        """A staff member's answer to a forwarded message reaches the customer, from the business,
+        threaded under the customer's own email (``in_reply_to``, its Message-ID) when known."""
         facts = load_facts(session, booking)
         staff = (
             session.exec(
@@ -332,7 +340,9 @@ class Notifier:
             "text": text or "…",
             "verified": True,
         }
-        self._send(session, facts, "staff_reply", None, now, extra={"message": relayed})
+        self._send(
+            session, facts, "staff_reply", None, now, extra={"message": relayed}, in_reply_to=in_reply_to
+        )
 
     def forward_customer_message(
         self,
@@ -341,6 +351,7 @@ class Notifier:
         message_data: dict[str, Any],
         raw: bytes | None,
         now: datetime,
+        message_id: str | None = None,
     ) -> None:
         """A customer's reply that is no command reaches the booking's staff, the original ``raw``
         attached (None: written on the manage page, there is no original)."""
@@ -355,6 +366,7 @@ class Notifier:
             now,
             extra={"message": message_data},
             attachments=original,
+            answers=message_id,  # a staff answer threads under the customer's own email
         )
 
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, bindparam, event, update
+from sqlalchemy import select as select_columns
 from sqlmodel import Session, col, select
 
 from mailflow.booking.model import Actor, ActorKind
@@ -45,6 +46,8 @@ if TYPE_CHECKING:
     from mailflow.outbound.notifier import Notifier
 
 KEY_ADDRESS = re.compile(r"^reply\+([a-z0-9]{8,64})@(.+)$")
+MESSAGE_ID = re.compile(r"<[!-;=?-~]{1,250}>")
+"""A Message-ID we repeat in a header: printable ASCII in angle brackets, no space, not too long."""
 ANSWER_INTERVAL = timedelta(hours=1)
 OPTIONS_COUNT = 5
 OPTIONS_DAYS = 21
@@ -75,6 +78,8 @@ class Target:
     key: str | None = None
     key_kind: str | None = None
     offered: list[dict[str, str]] | None = None
+    answers: str | None = None
+    """The customer's Message-ID a ``customer_message`` forward carried (its key remembers it)."""
 
 
 @dataclass
@@ -131,7 +136,9 @@ def find_target(
             continue
         key = session.execute(_KEY_TARGET, {"key": match.group(1)}).first()
         if key is not None:
-            return Target(key.booking_id, key.recipient, "reply_key", match.group(1), key.kind, key.offered)
+            return Target(
+                key.booking_id, key.recipient, "reply_key", match.group(1), key.kind, key.offered, key.answers
+            )
     for message_id in (ref for ref in references if ref):
         sent = session.execute(_SENT_TARGET, {"message_id": message_id}).first()
         if sent is not None:
@@ -331,6 +338,7 @@ def forward_to_staff(
     verified: bool,
     now: datetime,
     max_bytes: int = 5 * 1024 * 1024,
+    message_id: str | None = None,
 ) -> None:
     """Queue a customer's message to the booking's staff, the original ``raw`` attached (its
     largest attachments left out, with a note, when it has more than ``max_bytes``).
@@ -351,7 +359,8 @@ def forward_to_staff(
         "text": text,
         "verified": verified,
     }
-    notifier.forward_customer_message(session, booking, message, original, now)
+    answered = message_id if message_id and MESSAGE_ID.fullmatch(message_id) else None
+    notifier.forward_customer_message(session, booking, message, original, now, message_id=answered)
 
 
 def dropped_note(locale: str, dropped: Sequence[DroppedAttachment], max_bytes: int) -> str:
@@ -377,9 +386,11 @@ def relay_staff_reply(
     subject: str,
     text: str,
     now: datetime,
+    in_reply_to: str | None = None,
 ) -> None:
-    """Queue a staff member's answer to a forwarded message to the customer, from the business."""
-    notifier.relay_staff_reply(session, booking, staff_email, subject, text, now)
+    """Queue a staff member's answer to a forwarded message to the customer, from the business
+    (threaded under the customer's own email ``in_reply_to`` when known)."""
+    notifier.relay_staff_reply(session, booking, staff_email, subject, text, now, in_reply_to)
 
 
 def _earlier(same: Any) -> Any:
@@ -410,9 +421,18 @@ _FINISH = (  # Core, not ORM: one executemany for the batch, no objects to keep 
 _EARLIER_BY_ID = _earlier(InboundMessage.message_id)
 _EARLIER_BY_HASH = _earlier(InboundMessage.sha256)
 _KEY_EXISTS = select(ReplyKey.id).where(ReplyKey.key == bindparam("key")).limit(1)
-_KEY_TARGET = select(ReplyKey.booking_id, ReplyKey.recipient, ReplyKey.kind, ReplyKey.offered).where(
-    ReplyKey.key == bindparam("key")
-)
+_KEY_TARGET = select_columns(  # five columns: more than sqlmodel's select is typed for
+    *(
+        col(column)
+        for column in (
+            ReplyKey.booking_id,
+            ReplyKey.recipient,
+            ReplyKey.kind,
+            ReplyKey.offered,
+            ReplyKey.answers,
+        )
+    )
+).where(col(ReplyKey.key) == bindparam("key"))
 _SENT_TARGET = (
     select(OutboxMessage.booking_id, OutboxMessage.recipient, OutboxMessage.kind)
     .where(OutboxMessage.message_id == bindparam("message_id"))

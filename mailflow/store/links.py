@@ -58,6 +58,7 @@ def mint_reply_key(
     *,
     kind: str | None = None,
     offered: list[dict[str, str]] | None = None,
+    answers: str | None = None,
 ) -> str:
     """A fresh lower-case key for ``reply+<key>@``, bound to the booking, the recipient and the email kind."""
     key = secrets.token_hex(REPLY_KEY_BYTES)
@@ -70,6 +71,7 @@ def mint_reply_key(
             "created_at": now,
             "kind": kind,
             "offered": offered,
+            "answers": answers,
         },
     )
     return key

@@ -267,6 +267,9 @@ class ReplyKey(SQLModel, table=True):
     """The email kind the key was minted for (a reply to a staff email is a staff reply)."""
     offered: list[dict[str, str]] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     """For ``reschedule_options``: the numbered slots shown, so "2" books exactly that one."""
+    answers: str | None = Field(default=None, max_length=998)
+    """For ``customer_message``: the Message-ID of the customer's own email it forwards, so a
+    staff member's answer threads under it in the customer's mailbox."""
 
 
 class OutboxMessage(SQLModel, table=True):

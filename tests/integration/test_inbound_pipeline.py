@@ -482,7 +482,9 @@ def test_staff_answer_to_a_forwarded_question_reaches_the_customer(
 ) -> None:
     """Bob replies to the forwarded question from his inbox; Max gets Bob's new text from the business."""
     ref = book(app, next_tuesday, 10, now, service_slug="haircut", origin=Origin.SELF_SERVICE)
-    feed(app, reply_to(customer_email(app, ref, "confirmation"), "Kann ich meinen Hund mitbringen?"), now)
+    question = reply_to(customer_email(app, ref, "confirmation"), "Kann ich meinen Hund mitbringen?")
+    question_id = str(email.message_from_bytes(question, policy=email.policy.default)["Message-ID"])
+    feed(app, question, now)
     forwarded = parsed([r for r in queued(app) if r.kind == "customer_message"][-1])
     mark = last_id(app)
     answer = reply_to(forwarded, "Ja, gerne! Er bekommt ein Leckerli.", sender="bob@contoso.example")
@@ -495,7 +497,10 @@ def test_staff_answer_to_a_forwarded_question_reaches_the_customer(
     assert body is not None and "Ja, gerne! Er bekommt ein Leckerli." in body.get_content()
     assert "Ursprüngliche Nachricht" not in body.get_content()
     assert message["From"].addresses[0].addr_spec == "hello@contoso.example"
-    assert message["References"] == f"<booking.{ref.lower()}@{DOMAIN}>"
+    # In Max's mailbox the answer sits under his own question, in the booking's thread.
+    assert message["In-Reply-To"] == question_id
+    assert message["References"].split() == [f"<booking.{ref.lower()}@{DOMAIN}>", question_id]
+    assert str(message["Subject"]).startswith("AW: Ihr Termin")
 
 
 def test_staff_answer_to_a_message_from_the_manage_page_reaches_the_customer(

@@ -163,6 +163,18 @@ def test_threading_and_mailflow_headers() -> None:
     assert message["MIME-Version"] == "1.0"
 
 
+def test_an_answer_threads_under_the_message_it_answers() -> None:
+    """``in_reply_to``: In-Reply-To names that message, References the booking's anchor then it,
+    one id a folded line (an id itself cannot be folded)."""
+    answered = "<" + "CAF=x" * 12 + "@mail.gmail.com>"
+    data = compose(envelope(kind="staff_reply", in_reply_to=answered), rendered())
+    message = parse(data)
+    assert message["In-Reply-To"] == answered
+    assert message["References"].split() == ["<booking.bk-7q2m9x@mailflow.localhost>", answered]
+    header_block = data.split(b"\r\n\r\n", 1)[0].decode()
+    assert f"References: <booking.bk-7q2m9x@mailflow.localhost>\r\n {answered}\r\n" in header_block
+
+
 @pytest.mark.parametrize(
     "bad",
     [
