@@ -33,6 +33,7 @@ class EmailKind(StrEnum):
     CUSTOMER_MESSAGE = "customer_message"
     DELIVERY_FAILED = "delivery_failed"
     DAILY_AGENDA = "daily_agenda"
+    REPLY_NOT_RELAYED = "reply_not_relayed"
     # account links (not templates an admin edits)
     ADMIN_INVITATION = "admin_invitation"
     ADMIN_PASSWORD_RESET = "admin_password_reset"  # noqa: S105 - an email kind, not a password
@@ -56,6 +57,7 @@ STAFF_KINDS: Final = (
     EmailKind.CUSTOMER_MESSAGE,
     EmailKind.DELIVERY_FAILED,
     EmailKind.DAILY_AGENDA,
+    EmailKind.REPLY_NOT_RELAYED,
 )
 ACCOUNT_KINDS: Final = (EmailKind.ADMIN_INVITATION, EmailKind.ADMIN_PASSWORD_RESET)
 OPERATOR_KINDS: Final = (EmailKind.POSTMASTER,)

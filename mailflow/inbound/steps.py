@@ -248,8 +248,10 @@ def staff_reply(msg: Inbound) -> Next:
     key_kind = msg.the_target().key_kind
     if key_kind not in STAFF_KINDS:
         return GO
-    if key_kind != EmailKind.CUSTOMER_MESSAGE:
-        msg.outcome.add("staff_reply", "ignored", f"a reply to a {key_kind} notification")
+    if key_kind != EmailKind.CUSTOMER_MESSAGE:  # nothing to relay: say how to reach the customer
+        told = store.tell_reply_not_relayed(msg.session, msg.room.notifier, msg.the_booking(), msg.sender, msg.now)
+        verdict = "told" if told else "ignored"
+        msg.outcome.add("staff_reply", verdict, f"a reply to a {key_kind} notification")
         return STOP
     booking = msg.the_booking()
     store.relay_staff_reply(

@@ -48,6 +48,8 @@ CALENDAR_METHOD = {
 }
 DAY_KINDS = frozenset({"daily_agenda"})
 """Kinds about a day of bookings, not one: no booking's thread, no reply key (issue 18)."""
+NO_REPLY_KINDS = DAY_KINDS | {"reply_not_relayed"}
+"""Kinds whose replies go to the business's address: none of them is read by the pipeline."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,7 +287,7 @@ class EmailBuilder:
         # The daily agenda lists a day of bookings: it is part of no booking's thread, and a reply
         # to it reaches the business's address, not the pipeline as if about its first booking.
         one_booking = kind not in DAY_KINDS
-        if settings.inbound_domain and one_booking:
+        if settings.inbound_domain and kind not in NO_REPLY_KINDS:
             key = mint_reply_key(
                 session, booking_id, reader.email, now, kind=kind, offered=offered, answers=answers
             )

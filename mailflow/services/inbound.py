@@ -393,6 +393,18 @@ def relay_staff_reply(
     notifier.relay_staff_reply(session, booking, staff_email, subject, text, now, in_reply_to)
 
 
+def tell_reply_not_relayed(
+    session: Session, notifier: Notifier, booking: Booking, staff_email: str, now: datetime
+) -> bool:
+    """Tell a staff member that their reply to a notification reached nobody, and how to reach the
+    customer; at most once an hour per staff member and booking (False: told already)."""
+    if not may_answer(session, booking, staff_email, now):
+        return False
+    notifier.tell_reply_not_relayed(session, booking, staff_email, now)
+    note_answer(session, booking, staff_email, now)
+    return True
+
+
 def _earlier(same: Any) -> Any:
     """Another stored copy of a message, before this one, not given up on."""
     return (

@@ -521,6 +521,41 @@ def test_staff_answer_to_a_message_from_the_manage_page_reaches_the_customer(
     assert [(r.kind, r.recipient) for r in queued(app, mark)] == [("staff_reply", "max@example.de")]
 
 
+def test_staff_reply_to_a_notification_is_told_how_to_reach_the_customer(
+    app: App, next_tuesday: date, now: datetime
+) -> None:
+    """Bob answers the "new booking" notification: nothing reaches Max, and Bob learns so, with
+    Max's address, phone and the admin link; a second such reply within the hour gets no second notice."""
+    ref = book(app, next_tuesday, 10, now, service_slug="haircut", origin=Origin.SELF_SERVICE)
+    created = customer_email(app, ref, "booking_created", recipient="bob@contoso.example")
+    mark = last_id(app)
+    row = feed(app, reply_to(created, "Bitte Max anrufen!", sender="bob@contoso.example"), now)
+    assert {
+        "rule": "staff_reply",
+        "verdict": "told",
+        "detail": "a reply to a booking_created notification",
+    } in (row.verdicts)
+    rows = queued(app, mark)
+    assert [(r.kind, r.recipient) for r in rows] == [("reply_not_relayed", "bob@contoso.example")]
+    notice = parsed(rows[0])
+    text = notice.get_body(("plain",))
+    assert text is not None
+    body = text.get_content()
+    assert "max@example.de" in body and f"/admin/bookings/{ref}" in body
+    assert "reply+" not in str(notice["Reply-To"])  # an answer to the notice reaches the business
+    assert notice["References"] == f"<booking.{ref.lower()}@{DOMAIN}>"  # in the booking's thread
+    assert status_of(app, ref)[0] == "confirmed"
+
+    mark = last_id(app)
+    again = feed(app, reply_to(created, "Noch einmal: bitte anrufen", sender="bob@contoso.example"), now)
+    assert {
+        "rule": "staff_reply",
+        "verdict": "ignored",
+        "detail": "a reply to a booking_created notification",
+    } in (again.verdicts)
+    assert queued(app, mark) == []
+
+
 def test_dmarc_fail_from_a_trusted_server_holds_the_action(
     db_url: str, tmp_path: Path, next_tuesday: date, now: datetime
 ) -> None:
