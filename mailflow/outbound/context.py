@@ -134,6 +134,8 @@ def email_context(
         "change_instructions": change_instructions(business, facts.service, reader.locale),
         "reply_enabled": reply_enabled,
         "changed_by": changed_by_text(actor, reader.locale) if actor else "",
+        # Who cancelled, in the customer's words: "as you asked" or "we had to cancel".
+        "cancelled_by": "customer" if actor is not None and actor.kind.is_customer else "business",
         "admin_url": f"{public_url}/admin/bookings/{facts.booking.ref}",
     }
     if old is not None:

@@ -227,6 +227,8 @@ def _agenda(s: dict[str, str]) -> dict[str, Any]:
 def _customer_extras(kind: str, variant: str, s: dict[str, str]) -> dict[str, Any]:
     if kind == EmailKind.RESCHEDULED:
         return {"old_booking": _old_booking(s)}
+    if kind == EmailKind.CANCELLED:  # both wordings in the editor: the customer's, and the business's
+        return {"cancelled_by": "customer" if variant == "manage" else "business"}
     if kind == EmailKind.RESCHEDULE_OPTIONS:
         # Slots are manage actions: a customer who may not manage gets none (and the
         # email falls back to the change instructions).

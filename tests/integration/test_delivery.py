@@ -131,6 +131,8 @@ def test_create_reschedule_cancel_send_exactly_the_right_emails(
             ("carla@contoso.example", "booking_cancelled"),
         ]
     )
+    customer_copy = next(m for m in messages if m["To"].addresses[0].addr_spec == "ada@example.com")
+    assert str(customer_copy["Subject"]).startswith("Cancelled as you asked")
     staff_copy = next(m for m in messages if m["To"].addresses[0].addr_spec == "carla@contoso.example")
     body = staff_copy.get_body(("plain",))
     assert body is not None and "ill" in body.get_content()
@@ -251,3 +253,23 @@ def test_bouncing_customer_gets_no_email_but_staff_do(
     got = received(smtp_sink)
     assert got.count(("ada@example.com", "confirmation")) == 1
     assert got.count(("bob@contoso.example", "booking_created")) == 2
+
+
+def test_a_booking_cancelled_by_the_business_says_we_had_to(
+    app: App, smtp_sink: SmtpSink, next_tuesday: date, now: datetime
+) -> None:
+    """Staff cancel: the customer reads "we had to cancel", with the contact and a new booking."""
+    ref = create(app, next_tuesday, 10, now)
+    run_once(app, now)
+    smtp_sink.handler.messages.clear()
+    services.cancel_booking(app.engine, ref, reason=None, actor=STAFF, now=now, notifier=app.notifier)
+    run_once(app, now)
+    (customer_copy,) = [
+        m for m in smtp_sink.handler.parsed() if m["To"].addresses[0].addr_spec == "ada@example.com"
+    ]
+    assert str(customer_copy["Subject"]).startswith("We had to cancel your booking")
+    text = customer_copy.get_body(("plain",))
+    assert text is not None
+    assert "we had to cancel the appointment below" in text.get_content()
+    assert "As you asked" not in text.get_content()
+    assert "/book" in text.get_content() and "Questions? Call us at" in text.get_content()

@@ -212,10 +212,19 @@ def test_every_sample_renders_subject_html_and_text(locale: str, kind: str, vari
 def test_customer_email_shows_manage_link_or_change_instructions(
     locale: str, kind: str, variant: str
 ) -> None:
-    """The manage link appears exactly in the manage variant, the change instructions exactly in the other."""
+    """The manage link appears exactly in the manage variant, the change instructions exactly in the other.
+
+    A cancelled booking has nothing left to change: its email offers a new booking and the
+    business's contact, never the change instructions (issue 18)."""
     context = sample_context(kind, variant, locale)
     rendered = render(locale, kind, context)
     instructions = sample_context(kind, "no-manage", locale)["change_instructions"]
+    if kind == "cancelled":
+        assert not html_has(rendered, instructions) and instructions not in rendered.text
+        assert has_link(rendered, context["links"]["new_booking_url"])
+        assert f'href="mailto:{context["business"]["email"]}"' in rendered.html
+        assert context["business"]["email"] in rendered.text.split("-- ")[0]  # above the signature
+        return
     if variant == "manage":
         assert has_link(rendered, manage_url())
         assert not html_has(rendered, instructions) and instructions not in rendered.text
@@ -473,3 +482,19 @@ def test_sample_context_rejects_unknown_kind_and_variant() -> None:
         sample_context("invoice", "manage", "en")
     with pytest.raises(InvalidInput, match="no-manage"):
         sample_context("reminder", "maybe", "en")
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_the_cancelled_email_says_who_cancelled(locale: str) -> None:
+    """"As you asked" when the customer cancelled, "we had to cancel" when the business did."""
+    words = {
+        "en": ("As you asked", "we had to cancel"),
+        "de": ("wie gewünscht", "mussten wir den folgenden Termin absagen"),
+        "fr": ("Comme vous l’avez demandé", "nous avons dû annuler"),
+    }[locale]
+    for who, expected, other in (("customer", *words), ("business", *reversed(words))):
+        context = sample_context("cancelled", "no-manage", locale)
+        context["cancelled_by"] = who
+        rendered = render(locale, "cancelled", context)
+        assert expected in rendered.text and expected in rendered.html
+        assert other not in rendered.text and other not in rendered.html
