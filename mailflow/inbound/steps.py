@@ -249,7 +249,9 @@ def staff_reply(msg: Inbound) -> Next:
     if key_kind not in STAFF_KINDS:
         return GO
     if key_kind != EmailKind.CUSTOMER_MESSAGE:  # nothing to relay: say how to reach the customer
-        told = store.tell_reply_not_relayed(msg.session, msg.room.notifier, msg.the_booking(), msg.sender, msg.now)
+        told = store.tell_reply_not_relayed(
+            msg.session, msg.room.notifier, msg.the_booking(), msg.sender, msg.now
+        )
         verdict = "told" if told else "ignored"
         msg.outcome.add("staff_reply", verdict, f"a reply to a {key_kind} notification")
         return STOP

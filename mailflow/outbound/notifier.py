@@ -344,7 +344,9 @@ class Notifier:
             session, facts, "staff_reply", None, now, extra={"message": relayed}, in_reply_to=in_reply_to
         )
 
-    def tell_reply_not_relayed(self, session: Session, booking: Booking, staff_email: str, now: datetime) -> None:
+    def tell_reply_not_relayed(
+        self, session: Session, booking: Booking, staff_email: str, now: datetime
+    ) -> None:
         """A staff member answered a notification that is no customer's message: nothing reached the
         customer, so tell them how to reach the customer (a reply to this one goes to the business)."""
         facts = load_facts(session, booking)

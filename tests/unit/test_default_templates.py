@@ -486,7 +486,7 @@ def test_sample_context_rejects_unknown_kind_and_variant() -> None:
 
 @pytest.mark.parametrize("locale", LOCALES)
 def test_the_cancelled_email_says_who_cancelled(locale: str) -> None:
-    """"As you asked" when the customer cancelled, "we had to cancel" when the business did."""
+    """ "As you asked" when the customer cancelled, "we had to cancel" when the business did."""
     words = {
         "en": ("As you asked", "we had to cancel"),
         "de": ("wie gewünscht", "mussten wir den folgenden Termin absagen"),

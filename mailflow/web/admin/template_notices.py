@@ -35,7 +35,9 @@ DESCRIPTIONS: Mapping[str, str] = {
     "customer_message": N_("To staff: a customer's reply that is no command"),
     "delivery_failed": N_("To admins: an email could not be delivered"),
     "daily_agenda": N_("To staff: tomorrow's bookings"),
-    "reply_not_relayed": N_("To staff: their reply to a notification reached no one, and how to reach the customer"),
+    "reply_not_relayed": N_(
+        "To staff: their reply to a notification reached no one, and how to reach the customer"
+    ),
 }
 
 
