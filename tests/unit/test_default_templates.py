@@ -498,3 +498,15 @@ def test_the_cancelled_email_says_who_cancelled(locale: str) -> None:
         rendered = render(locale, "cancelled", context)
         assert expected in rendered.text and expected in rendered.html
         assert other not in rendered.text and other not in rendered.html
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_booking_rescheduled_strikes_through_only_what_changed(locale: str) -> None:
+    """Same staff member, new time: the old date and time are struck through, the name is not."""
+    context = sample_context("booking_rescheduled", "manage", locale)
+    context["old_booking"]["staff_name"] = context["booking"]["staff_name"]
+    html = render(locale, "booking_rescheduled", context).html
+    struck = re.findall(r'text-decoration:line-through;?"?[^>]*>([^<]*)<', html)
+    assert context["old_booking"]["date"] in struck
+    assert context["old_booking"]["time_range"] in struck
+    assert context["booking"]["staff_name"] not in struck
