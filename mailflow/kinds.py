@@ -30,6 +30,7 @@ class EmailKind(StrEnum):
     BOOKING_CREATED = "booking_created"
     BOOKING_RESCHEDULED = "booking_rescheduled"
     BOOKING_CANCELLED = "booking_cancelled"
+    BOOKING_REASSIGNED = "booking_reassigned"
     CUSTOMER_MESSAGE = "customer_message"
     DELIVERY_FAILED = "delivery_failed"
     DAILY_AGENDA = "daily_agenda"
@@ -54,6 +55,7 @@ STAFF_KINDS: Final = (
     EmailKind.BOOKING_CREATED,
     EmailKind.BOOKING_RESCHEDULED,
     EmailKind.BOOKING_CANCELLED,
+    EmailKind.BOOKING_REASSIGNED,
     EmailKind.CUSTOMER_MESSAGE,
     EmailKind.DELIVERY_FAILED,
     EmailKind.DAILY_AGENDA,

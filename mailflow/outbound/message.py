@@ -45,6 +45,7 @@ CALENDAR_METHOD = {
     "booking_created": Method.REQUEST,
     "booking_rescheduled": Method.REQUEST,
     "booking_cancelled": Method.CANCEL,
+    "booking_reassigned": Method.REQUEST,  # the staff member it was taken from: CANCEL (``calendar``)
 }
 DAY_KINDS = frozenset({"daily_agenda"})
 """Kinds about a day of bookings, not one: no booking's thread, no reply key (issue 18)."""
@@ -258,6 +259,7 @@ class EmailBuilder:
         attachments: Sequence[Attachment] = (),
         answers: str | None = None,
         in_reply_to: str | None = None,
+        calendar: tuple[BookingState, Method] | None = None,
     ) -> PreparedEmail:
         """Everything of ``kind`` for ``reader`` about ``facts.booking`` but the rendering: its
         token and reply key minted, its context, headers and calendar part made."""
@@ -306,11 +308,9 @@ class EmailBuilder:
             booking_ref=facts.booking.ref if one_booking else None,
             in_reply_to=in_reply_to,
         )
-        method = CALENDAR_METHOD.get(kind)
-        calendar = None
+        # ``calendar`` overrides the kind's entry: the state and method this reader's calendar needs.
+        state, method = calendar or (facts.booking, CALENDAR_METHOD.get(kind))
+        part = None
         if method is not None:
-            calendar = (
-                calendar_bytes(calendar_entry(facts, facts.booking, locale, domain, now), method),
-                method,
-            )
-        return PreparedEmail(kind, locale, context, envelope, calendar, tuple(attachments))
+            part = (calendar_bytes(calendar_entry(facts, state, locale, domain, now), method), method)
+        return PreparedEmail(kind, locale, context, envelope, part, tuple(attachments))

@@ -39,6 +39,7 @@ from mailflow.outbound.context import BookingFacts, customer_reader, load_facts,
 from mailflow.outbound.fallbacks import record_fallback
 from mailflow.outbound.formatting import format_when
 from mailflow.outbound.i18n import message
+from mailflow.outbound.ics import Method
 from mailflow.outbound.message import EmailBuilder, PreparedEmail
 from mailflow.outbound.outbox import ClaimedMessage, enqueue, enqueue_pending, fill_payload
 from mailflow.outbound.template_store import effective_source
@@ -229,11 +230,22 @@ class Notifier:
             self._send(
                 session, facts, "rescheduled", None, now, actor=actor, old=event.old, old_staff=old_staff
             )
-            if event.staff_changed:
+            if event.staff_changed:  # a hand-over, not a cancellation: the customer still comes
                 gone = replace(event.old, status=BookingStatus.CANCELLED, sequence=event.new.sequence)
-                old_facts = replace(facts, staff=old_staff, booking=gone)
-                self._send(session, old_facts, "booking_cancelled", old_staff, now, actor=actor)
-                self._send(session, facts, "booking_created", facts.staff, now, actor=actor)
+                moved = (event.old.start, event.old.end) != (event.new.start, event.new.end)
+                for staff, direction, other, entry in (
+                    (old_staff, "away", facts.staff, (gone, Method.CANCEL)),
+                    (facts.staff, "to_you", old_staff, (facts.booking, Method.REQUEST)),
+                ):
+                    handed = {
+                        "direction": direction,
+                        "other_staff_name": other.name or other.email,
+                        "moved": moved,
+                    }
+                    self._send(
+                        session, facts, "booking_reassigned", staff, now, actor=actor, old=event.old,
+                        old_staff=old_staff, extra={"reassigned": handed}, calendar=entry,
+                    )  # fmt: skip
                 informed = {pk(old_staff), pk(facts.staff)}
             else:
                 self._send(

@@ -157,7 +157,7 @@ _NO_MANAGE_REASON: Final = {
 
 
 def _booking(kind: str, s: dict[str, str]) -> dict[str, Any]:
-    moved = kind in (EmailKind.RESCHEDULED, EmailKind.BOOKING_RESCHEDULED)
+    moved = kind in (EmailKind.RESCHEDULED, EmailKind.BOOKING_RESCHEDULED, EmailKind.BOOKING_REASSIGNED)
     cancelled = kind in (EmailKind.CANCELLED, EmailKind.BOOKING_CANCELLED)
     return {
         "ref": REF,
@@ -260,9 +260,11 @@ def _old_booking(s: dict[str, str]) -> dict[str, Any]:
 def _staff_extras(kind: str, s: dict[str, str]) -> dict[str, Any]:
     admin_url = f"{PUBLIC_URL}/admin/bookings/{REF}"
     extras: dict[str, Any] = {"changed_by": s["changed_by_staff"], "admin_url": admin_url}
-    if kind == EmailKind.BOOKING_RESCHEDULED:
+    if kind in (EmailKind.BOOKING_RESCHEDULED, EmailKind.BOOKING_REASSIGNED):
         extras["changed_by"] = s["changed_by_manage_page"]
         extras["old_booking"] = _old_booking(s)
+    if kind == EmailKind.BOOKING_REASSIGNED:  # as Carla reads it: Bob's booking, now hers and moved
+        extras["reassigned"] = {"direction": "to_you", "other_staff_name": "Bob Berger", "moved": True}
     elif kind in (EmailKind.BOOKING_CANCELLED, EmailKind.CUSTOMER_MESSAGE):
         extras["changed_by"] = s["changed_by_reply"]
     if kind == EmailKind.CUSTOMER_MESSAGE:

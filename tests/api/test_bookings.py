@@ -165,7 +165,7 @@ def test_reschedule_moves_the_booking_and_tells_the_customer(api: Api, how: str)
     assert data["start"] == berlin(api.day, 14).isoformat() and data["staff"] == CARLA
     assert data["sequence"] == 1 and "manage_url" not in data
     assert len(api.outbox("rescheduled")) == 1
-    assert len(api.outbox("booking_created", CARLA)) == 1
+    assert len(api.outbox("booking_reassigned", CARLA)) == 1
 
 
 def test_reschedule_onto_a_taken_slot_is_409_and_bad_moves_are_422(api: Api) -> None:

@@ -91,8 +91,8 @@ def test_customer_reschedules_to_carla_through_the_emailed_manage_link(
 
     moved = live_server.wait_for_email(kind="rescheduled", booking=ref, to=customer)
     assert "Carla" in html_of(moved) and "Carla" in text_of(moved)
-    live_server.wait_for_email(kind="booking_created", booking=ref, to=CARLA)
-    live_server.wait_for_email(kind="booking_cancelled", booking=ref, to=BOB)
+    live_server.wait_for_email(kind="booking_reassigned", booking=ref, to=CARLA)
+    live_server.wait_for_email(kind="booking_reassigned", booking=ref, to=BOB)
     shown = live_server.cli("bookings", "show", ref)
     assert (shown["staff"], shown["status"]) == (CARLA, "confirmed")
 

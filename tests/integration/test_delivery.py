@@ -62,6 +62,20 @@ def create(app: App, day: date, hour: int, now: datetime, **kw: Any) -> str:
     ).ref
 
 
+def calendar_method(message: Any) -> str:
+    """The METHOD of a message's text/calendar part."""
+    part = next(p for p in message.walk() if p.get_content_type() == "text/calendar")
+    return str(part.get_param("method"))
+
+
+def calendar_event(message: Any) -> Any:
+    """The VEVENT of a message's text/calendar part, parsed by icalendar."""
+    from icalendar import Calendar
+
+    part = next(p for p in message.walk() if p.get_content_type() == "text/calendar")
+    return Calendar.from_ical(part.get_payload(decode=True)).walk("VEVENT")[0]
+
+
 def received(sink: SmtpSink) -> list[tuple[str, str]]:
     """(recipient, kind) of every message the sink got, in order, then cleared."""
     got = [(str(m["To"].addresses[0].addr_spec), str(m["X-Mailflow-Kind"])) for m in sink.handler.parsed()]
@@ -94,14 +108,28 @@ def test_create_reschedule_cancel_send_exactly_the_right_emails(
         **app.booking_kwargs(),
     )
     run_once(app, now)
+    handed = {m["To"].addresses[0].addr_spec: m for m in smtp_sink.handler.parsed()}
     assert sorted(received(smtp_sink)) == sorted(
         [
             ("ada@example.com", "rescheduled"),
             ("admin@contoso.example", "booking_rescheduled"),
-            ("bob@contoso.example", "booking_cancelled"),
-            ("carla@contoso.example", "booking_created"),
+            ("bob@contoso.example", "booking_reassigned"),
+            ("carla@contoso.example", "booking_reassigned"),
         ]
     )
+    # A hand-over, not a cancellation: Bob's calendar drops it, Carla's gets it; the customer still comes.
+    assert calendar_method(handed["bob@contoso.example"]) == "CANCEL"
+    assert calendar_method(handed["carla@contoso.example"]) == "REQUEST"
+    bob_event, carla_event = (
+        calendar_event(handed[address]) for address in ("bob@contoso.example", "carla@contoso.example")
+    )
+    assert bob_event["UID"] == carla_event["UID"] and bob_event["SEQUENCE"] == carla_event["SEQUENCE"]
+    assert str(bob_event["STATUS"]) == "CANCELLED" and bob_event["DTSTART"].dt == berlin(next_tuesday, 10)
+    assert carla_event["DTSTART"].dt == berlin(next_tuesday, 14)
+    assert str(handed["bob@contoso.example"]["Subject"]).startswith("Handed over to Carla")
+    assert str(handed["carla@contoso.example"]["Subject"]).startswith("Assigned to you")
+    bob_text = handed["bob@contoso.example"].get_body(("plain",)).get_content()
+    assert "still comes" in bob_text and "cancelled" not in bob_text.lower()
 
     services.reschedule_booking(
         app.engine,

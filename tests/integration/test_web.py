@@ -511,8 +511,8 @@ def test_reschedule_moves_the_booking_to_another_staff_member(site: Site) -> Non
     assert site.queued_since(mark) == sorted(
         [
             ("rescheduled", "ada@example.com"),
-            ("booking_cancelled", BOB),
-            ("booking_created", CARLA),
+            ("booking_reassigned", BOB),
+            ("booking_reassigned", CARLA),
             ("booking_rescheduled", ADMIN),
         ]
     )

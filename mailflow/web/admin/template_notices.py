@@ -32,6 +32,7 @@ DESCRIPTIONS: Mapping[str, str] = {
     "booking_created": N_("To staff and admins: a new booking"),
     "booking_rescheduled": N_("To staff and admins: a booking moved"),
     "booking_cancelled": N_("To staff and admins: a booking was cancelled"),
+    "booking_reassigned": N_("To the two staff members when a booking is handed from one to the other"),
     "customer_message": N_("To staff: a customer's reply that is no command"),
     "delivery_failed": N_("To admins: an email could not be delivered"),
     "daily_agenda": N_("To staff: tomorrow's bookings"),
