@@ -71,12 +71,9 @@ def venue_time(start: datetime, shown_zone: str, venue_zone: str, locale: str) -
     return gettext(locale, "venue_time", time=time_text, place=zone_place(venue_zone, locale))
 
 
-def with_your_time(time_text: str, venue_text: str, locale: str) -> str:
-    """ "3:00 PM your time · 4:00 PM in Berlin" when ``venue_text`` is given, else ``time_text``."""
-    if not venue_text:
-        return time_text
-    yours = gettext(locale, "your_time", time=time_text)
-    return f"{yours} · {venue_text}"
+def your_time(time_text: str, locale: str) -> str:
+    """ "3:00 PM your time": a time on the customer's clock, said so where the venue's stands beside."""
+    return gettext(locale, "your_time", time=time_text)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ from babel.dates import format_date, format_time
 from sqlmodel import Session
 
 from mailflow import services as use_cases
-from mailflow.outbound.formatting import babel_locale, in_person, venue_time, with_your_time, zone_place
+from mailflow.outbound.formatting import babel_locale, in_person, venue_time, your_time, zone_place
 from mailflow.store import queries
 from mailflow.web.forms import parse_day
 
@@ -154,9 +154,8 @@ def calendar_context(
         offered.append(
             {
                 "value": value,
-                "time": time_text,
+                "time": your_time(time_text, locale) if venue else time_text,
                 "venue": venue,
-                "label": with_your_time(time_text, venue, locale),
                 "staff_name": slot.staff_name,
                 "href": href(slot=value),
                 "selected": value == wanted_slot,
