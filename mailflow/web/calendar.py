@@ -110,7 +110,7 @@ def calendar_context(
     }
     free = _free_days(session, business, service, zone, first, last, search)
     day = wanted_day if wanted_day in free else min(free, default=wanted_day or first)
-    day_slots = _day_slots(session, business, service, zone, day, search)
+    day_slots = _starts(session, business, service, zone, day, day, search, spread=True)
     loc = babel_locale(locale)
     at_venue = in_person(service.location)
 
@@ -196,39 +196,36 @@ def _free_days(
     if zone == business.timezone:
         return use_cases.find_free_days(session, business, service, day_from=first, day_to=last, **search)
     shown = ZoneInfo(zone)
-    starts = use_cases.find_slots(
-        session,
-        business,
-        service,
-        day_from=first - timedelta(days=1),
-        day_to=last + timedelta(days=1),
-        **search,
-    )
-    return {d for d in (slot.start.astimezone(shown).date() for slot in starts) if first <= d <= last}
+    starts = _starts(session, business, service, zone, first, last, search, spread=False)
+    return {slot.start.astimezone(shown).date() for slot in starts}
 
 
-def _day_slots(
+def _starts(
     session: Session,
     business: Business,
     service: Service,
     zone: str,
-    day: date,
+    first: date,
+    last: date,
     search: dict[str, Any],
+    *,
+    spread: bool,
 ) -> list[OfferedSlot]:
-    """The free starts on ``day`` of ``zone``; "any staff member": each time once, with the
-    person the booking is spread to."""
+    """The free starts on the days ``first``..``last`` of ``zone`` (``spread``: "any staff member"
+    gives each time once, with the person the booking is spread to). The search covers the
+    business's days one either side when the zones differ, and keeps the starts on ``zone``'s."""
     if zone == business.timezone:
         return use_cases.find_slots(
-            session, business, service, day_from=day, day_to=day, spread=True, **search
+            session, business, service, day_from=first, day_to=last, spread=spread, **search
         )
     shown = ZoneInfo(zone)
     around = use_cases.find_slots(
         session,
         business,
         service,
-        day_from=day - timedelta(days=1),
-        day_to=day + timedelta(days=1),
-        spread=True,
+        day_from=first - timedelta(days=1),
+        day_to=last + timedelta(days=1),
+        spread=spread,
         **search,
     )
-    return [slot for slot in around if slot.start.astimezone(shown).date() == day]
+    return [slot for slot in around if first <= slot.start.astimezone(shown).date() <= last]
