@@ -61,7 +61,6 @@ class BookingSummary:
     venue_when: str
     """The start on the venue's clock ("4:00 PM in Berlin") when an in-person appointment is
     shown in another zone, else ""."""
-    zone: str
     staff_name: str
     location: str
     cancel_reason: str | None
@@ -81,7 +80,6 @@ def summary_of(facts: BookingFacts, locale: str, zone: str | None = None) -> Boo
         duration=format_duration(timedelta(minutes=facts.service.duration_minutes), locale),
         when=when.when,
         venue_when=venue_time(booking.start, shown, facts.business.timezone, locale) if at_venue else "",
-        zone=shown,
         staff_name=facts.staff.name or facts.staff.email,
         location=facts.service.location or facts.business.address,
         cancel_reason=booking.cancel_reason,

@@ -23,7 +23,7 @@ from mailflow.outbound.formatting import display_zone, format_when, in_person, v
 from mailflow.services import catalog, manage
 from mailflow.store import queries
 from mailflow.store.engine import read_session
-from mailflow.web.calendar import COMMON_ZONES, calendar_context, zone_choices
+from mailflow.web.calendar import calendar_context, zone_choices
 from mailflow.web.deps import Wiring, clock, wiring
 from mailflow.web.forms import params_for_slot, parse_slot
 from mailflow.web.i18n import PAGE_LOCALES, language_name, page_locale, translator
@@ -33,7 +33,7 @@ from mailflow.web.security import client_ip, csrf_token, csrf_valid, request_ses
 if TYPE_CHECKING:
     from mailflow.store.tables import Business, Service
 
-__all__ = ["COMMON_ZONES", "router"]  # COMMON_ZONES: web/calendar.py's, kept importable here
+__all__ = ["router"]
 
 FORM_FIELDS = ("name", "email", "phone")
 """The customer's fields of the booking form: a problem with one is shown next to it."""
