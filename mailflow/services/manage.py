@@ -19,7 +19,7 @@ from mailflow.booking.policy import ManageDecision
 from mailflow.errors import InvalidInput
 from mailflow.i18n import N_, Nn_, gettext
 from mailflow.outbound.context import BookingFacts, change_instructions, decide, load_facts
-from mailflow.outbound.formatting import format_duration, format_when
+from mailflow.outbound.formatting import format_duration, format_when, in_person, venue_time
 from mailflow.outbound.i18n import message
 from mailflow.services.common import LIMITS, audit, check_text
 from mailflow.store import queries
@@ -58,21 +58,28 @@ class BookingSummary:
     service_name: str
     duration: str
     when: str
+    venue_when: str
+    """The start on the venue's clock ("4:00 PM in Berlin") when an in-person appointment is
+    shown in another zone, else ""."""
     staff_name: str
     location: str
     cancel_reason: str | None
 
 
-def summary_of(facts: BookingFacts, locale: str) -> BookingSummary:
-    """What the customer pages show of the booking in ``facts``, in ``locale`` and the customer's zone."""
+def summary_of(facts: BookingFacts, locale: str, zone: str | None = None) -> BookingSummary:
+    """What the customer pages show of the booking in ``facts``, in ``locale`` and ``zone`` (a
+    known zone name; default the customer's), with the venue's time beside it when they differ."""
     booking = facts.booking
-    when = format_when(booking.start, booking.end, locale, facts.customer.timezone)
+    shown = zone or facts.customer.timezone
+    when = format_when(booking.start, booking.end, locale, shown)
+    at_venue = in_person(facts.service.location)
     return BookingSummary(
         ref=booking.ref,
         status=booking.status.value,
         service_name=facts.service.name_in(locale),
         duration=format_duration(timedelta(minutes=facts.service.duration_minutes), locale),
         when=when.when,
+        venue_when=venue_time(booking.start, shown, facts.business.timezone, locale) if at_venue else "",
         staff_name=facts.staff.name or facts.staff.email,
         location=facts.service.location or facts.business.address,
         cancel_reason=booking.cancel_reason,
@@ -89,11 +96,12 @@ class ManagePage:
     change_instructions: str
 
 
-def manage_page(facts: BookingFacts, locale: str, now: datetime) -> ManagePage:
-    """The manage page of the booking in ``facts`` at ``now``, in ``locale``."""
+def manage_page(facts: BookingFacts, locale: str, now: datetime, zone: str | None = None) -> ManagePage:
+    """The manage page of the booking in ``facts`` at ``now``, in ``locale`` and ``zone`` (default
+    the customer's)."""
     decision = decide(facts, now)
     return ManagePage(
-        summary=summary_of(facts, locale),
+        summary=summary_of(facts, locale, zone),
         decision=decision,
         reason_text=message(locale, f"reason.{decision.reason.value}"),
         change_instructions=change_instructions(facts.business, facts.service, locale),

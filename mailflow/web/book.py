@@ -19,11 +19,11 @@ from sqlmodel import Session
 from mailflow import services as use_cases
 from mailflow.booking.model import Actor, ActorKind, Origin
 from mailflow.errors import BookingConflict, InvalidInput, NotFound, SlotUnavailable
-from mailflow.outbound.formatting import format_when
+from mailflow.outbound.formatting import display_zone, format_when, in_person, venue_time
 from mailflow.services import catalog, manage
 from mailflow.store import queries
 from mailflow.store.engine import read_session
-from mailflow.web.calendar import calendar_context
+from mailflow.web.calendar import calendar_context, zone_choices
 from mailflow.web.deps import Wiring, clock, wiring
 from mailflow.web.forms import params_for_slot, parse_slot
 from mailflow.web.i18n import PAGE_LOCALES, language_name, page_locale, translator
@@ -33,42 +33,10 @@ from mailflow.web.security import client_ip, csrf_token, csrf_valid, request_ses
 if TYPE_CHECKING:
     from mailflow.store.tables import Business, Service
 
-__all__ = ["COMMON_ZONES", "router"]
+__all__ = ["router"]
 
 FORM_FIELDS = ("name", "email", "phone")
 """The customer's fields of the booking form: a problem with one is shown next to it."""
-COMMON_ZONES = (
-    "Europe/Berlin",
-    "Europe/Vienna",
-    "Europe/Zurich",
-    "Europe/London",
-    "Europe/Paris",
-    "Europe/Madrid",
-    "Europe/Rome",
-    "Europe/Amsterdam",
-    "Europe/Warsaw",
-    "Europe/Stockholm",
-    "Europe/Athens",
-    "Europe/Istanbul",
-    "Europe/Kyiv",
-    "Europe/Moscow",
-    "America/New_York",
-    "America/Chicago",
-    "America/Denver",
-    "America/Los_Angeles",
-    "America/Toronto",
-    "America/Sao_Paulo",
-    "America/Mexico_City",
-    "Asia/Dubai",
-    "Asia/Kolkata",
-    "Asia/Singapore",
-    "Asia/Shanghai",
-    "Asia/Tokyo",
-    "Australia/Sydney",
-    "Pacific/Auckland",
-    "Africa/Johannesburg",
-    "UTC",
-)
 
 router = APIRouter()
 
@@ -94,6 +62,7 @@ def book_service(
             service = queries.service_by_slug(session, business, slug)
         except NotFound:
             return not_found(request, site, locale)
+        zone = display_zone(request.query_params.get("tz"), business.timezone)
         return render(
             request,
             "book_service.html",
@@ -103,8 +72,8 @@ def book_service(
             message=None,
             errors=[],
             csrf=csrf_token(site.secret, request_session(request), "book", slug),
-            **_book_context(session, site, now, business, service, locale, request.query_params),
-            **_book_form(business, locale),
+            **_book_context(session, site, now, business, service, locale, zone, request.query_params),
+            **_book_form(business, locale, timezone=zone),
         )
 
 
@@ -145,6 +114,8 @@ def book_submit(
     ):
         return too_many(request, site)
     values = {"name": name, "email": email, "phone": phone, "language": language, "timezone": timezone}
+    # The zone the page was shown in (``tz`` of the form's address), else the one the form names.
+    zone = display_zone(request.query_params.get("tz"), display_zone(timezone, business.timezone))
     try:
         start, staff_email = parse_slot(slot)
         view = use_cases.create_booking(
@@ -167,8 +138,10 @@ def book_submit(
         if existing is not None:  # a double submission: the first one booked it
             return _booked(request, site, business, existing, address)
         message = t("just_taken") if isinstance(exc, BookingConflict) else exc.text(locale)
-        back = params_for_slot(request.query_params, slot, business.timezone)
-        return _book_again(request, site, now, business, service, locale, message, [], values, 409, back)
+        back = params_for_slot(request.query_params, slot, zone)
+        return _book_again(
+            request, site, now, business, service, locale, zone, message, [], values, 409, back
+        )
     except (InvalidInput, NotFound) as exc:  # NotFound: the slot names no staff member of ours
         back = {**request.query_params, "slot": slot}
         field = (exc.field or "").removeprefix("customer.") if isinstance(exc, InvalidInput) else ""
@@ -180,6 +153,7 @@ def book_submit(
                 business,
                 service,
                 locale,
+                zone,
                 None,
                 [],
                 values,
@@ -188,7 +162,7 @@ def book_submit(
                 field_errors={field: exc.text(locale)},
             )
         return _book_again(
-            request, site, now, business, service, locale, None, [exc.text(locale)], values, 400, back
+            request, site, now, business, service, locale, zone, None, [exc.text(locale)], values, 400, back
         )
     site.wake()
     return _booked(request, site, business, view.ref, address)
@@ -204,11 +178,21 @@ def _book_context(
     business: Business,
     service: Service,
     locale: str,
+    zone: str,
     params: Mapping[str, str],
 ) -> dict[str, Any]:
-    """The calendar and slots, or with ``slot`` in ``params`` the chosen time for the details form."""
+    """The calendar and slots in ``zone``, or with ``slot`` in ``params`` the chosen time for the
+    details form."""
     context = calendar_context(
-        session, business, service, locale, f"/book/{service.slug}", now=now, grid=site.grid, params=params
+        session,
+        business,
+        service,
+        locale,
+        f"/book/{service.slug}",
+        zone=zone,
+        now=now,
+        grid=site.grid,
+        params=params,
     )
     chosen = None
     raw = params.get("slot")
@@ -222,10 +206,15 @@ def _book_context(
                 (m for m in queries.staff_for_service(session, service) if m.email == staff_email), None
             )
             if member is not None:
-                when = format_when(
-                    start, start + timedelta(minutes=service.duration_minutes), locale, business.timezone
-                )
-                chosen = {"value": raw, "when": when.when, "staff_name": member.name or member.email}
+                when = format_when(start, start + timedelta(minutes=service.duration_minutes), locale, zone)
+                at_venue = in_person(service.location)
+                venue = venue_time(start, zone, business.timezone, locale) if at_venue else ""
+                chosen = {
+                    "value": raw,
+                    "when": when.when,
+                    "venue": venue,
+                    "staff_name": member.name or member.email,
+                }
     context["chosen"] = chosen
     query = {k: v for k, v in params.items() if k != "slot"}
     context["change_href"] = f"/book/{service.slug}?{urlencode(query)}"
@@ -233,10 +222,9 @@ def _book_context(
 
 
 def _book_form(business: Business, locale: str, **values: str) -> dict[str, Any]:
-    zones = list(dict.fromkeys([business.timezone, *COMMON_ZONES]))
+    """The details form's values; its time zone is the page's (``timezone``), stored for the customer."""
     chosen_zone = values.get("timezone") or business.timezone
-    if chosen_zone not in zones:
-        zones.insert(0, chosen_zone)
+    zones = zone_choices(business.timezone, chosen_zone)
     return {
         "form": {
             "name": values.get("name", ""),
@@ -257,6 +245,7 @@ def _book_again(
     business: Business,
     service: Service,
     locale: str,
+    zone: str,
     message: str | None,
     errors: list[str],
     values: dict[str, str],
@@ -278,8 +267,8 @@ def _book_again(
             errors=errors,
             field_errors=field_errors or {},
             csrf=csrf_token(site.secret, request_session(request), "book", service.slug),
-            **_book_context(session, site, now, business, service, locale, params),
-            **_book_form(business, locale, **values),
+            **_book_context(session, site, now, business, service, locale, zone, params),
+            **_book_form(business, locale, **{**values, "timezone": values.get("timezone") or zone}),
         )
 
 

@@ -30,6 +30,7 @@ from mailflow.booking.model import Actor, ActorKind, BookingStatus
 from mailflow.errors import BookingConflict, InvalidInput, NotFound, PolicyRefused, SlotUnavailable
 from mailflow.i18n import gettext
 from mailflow.outbound.context import BookingFacts, decide
+from mailflow.outbound.formatting import display_zone
 from mailflow.outbound.ics import Method, calendar_bytes
 from mailflow.outbound.message import calendar_entry
 from mailflow.services import manage
@@ -55,11 +56,13 @@ router = APIRouter()
 
 @dataclass(frozen=True, slots=True)
 class Managed:
-    """The booking a manage link opens, and the language its pages speak."""
+    """The booking a manage link opens, the language its pages speak and the zone of their times
+    (the customer's, or another named with ``tz=``)."""
 
     token: str
     facts: BookingFacts
     locale: str
+    zone: str
 
     @property
     def actor(self) -> Actor:
@@ -78,7 +81,9 @@ def lookup(request: Request, token: str, now: datetime, site: Wiring, session: S
     if facts is None:
         site.limits.token_failures.hit(client_ip(request))
         return None
-    return Managed(token, facts, page_locale(request.query_params.get("lang"), facts.customer.locale))
+    params = request.query_params
+    locale = page_locale(params.get("lang"), facts.customer.locale)
+    return Managed(token, facts, locale, display_zone(params.get("tz"), facts.customer.timezone))
 
 
 def managed_booking(
@@ -189,7 +194,7 @@ def reschedule_submit(
     except PolicyRefused as exc:
         return _refused(request, site, managed, exc)
     except (BookingConflict, SlotUnavailable, InvalidInput, NotFound):  # NotFound: a staff member
-        back = params_for_slot(request.query_params, slot, facts.business.timezone)
+        back = params_for_slot(request.query_params, slot, managed.zone)
         message = gettext(locale, "just_taken")
         return _reschedule(request, token, site, now, message=message, status=409, params=back)
     return _changed(request, site, managed, "rescheduled", f"/m/{token}?lang={locale}", "back")
@@ -210,7 +215,7 @@ async def cancel_page(
         "cancel.html",
         locale,
         facts.business,
-        view=manage.summary_of(facts, locale),
+        view=manage.summary_of(facts, locale, managed.zone),
         token=token,
         csrf=csrf_token(site.secret, request_session(request), "manage", token),
     )
@@ -242,7 +247,7 @@ def cancel_submit(
             managed.locale,
             managed.facts.business,
             status=400,
-            view=manage.summary_of(managed.facts, managed.locale),
+            view=manage.summary_of(managed.facts, managed.locale, managed.zone),
             token=managed.token,
             csrf=csrf_token(site.secret, request_session(request), "manage", managed.token),
             reason_error=exc.text(managed.locale),
@@ -267,7 +272,7 @@ def _manage(
 ) -> HTMLResponse:
     """The manage page (no I/O): the booking, what the customer may do, the contact form."""
     facts, locale = managed.facts, managed.locale
-    page = manage.manage_page(facts, locale, now)
+    page = manage.manage_page(facts, locale, now, managed.zone)
     return render(
         request,
         "manage.html",
@@ -317,6 +322,7 @@ def _reschedule(
             facts.service,
             locale,
             f"/m/{token}/reschedule",
+            zone=managed.zone,
             now=now,
             grid=site.grid,
             params=params,
@@ -328,7 +334,7 @@ def _reschedule(
             locale,
             facts.business,
             status=status,
-            view=manage.summary_of(facts, locale),
+            view=manage.summary_of(facts, locale, managed.zone),
             token=token,
             message=message,
             csrf=csrf_token(site.secret, request_session(request), "manage", token),
@@ -352,7 +358,7 @@ def _changed(
         t(f"{what}_title"),
         [t(f"{what}_text")],
         200,
-        view=manage.summary_of(facts, locale),
+        view=manage.summary_of(facts, locale, managed.zone),
         links=[{"href": href, "text": t(link)}],
     )
 
