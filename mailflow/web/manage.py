@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -78,7 +79,7 @@ def lookup(request: Request, token: str, now: datetime, site: Wiring, session: S
     if facts is None:
         site.limits.token_failures.hit(client_ip(request))
         return None
-    return Managed(token, facts, page_locale(request.query_params.get("lang"), facts.customer.locale))
+    return Managed(token, facts, page_locale(request, facts.business, stored=facts.customer.locale))
 
 
 def managed_booking(
@@ -242,6 +243,7 @@ def cancel_submit(
             managed.locale,
             managed.facts.business,
             status=400,
+            switch_path=f"/m/{managed.token}/cancel",
             view=manage.summary_of(managed.facts, managed.locale),
             token=managed.token,
             csrf=csrf_token(site.secret, request_session(request), "manage", managed.token),
@@ -274,6 +276,7 @@ def _manage(
         locale,
         facts.business,
         status=status,
+        switch_path=f"/m/{managed.token}",  # also after the contact form's POST
         view=page.summary,
         token=managed.token,
         decision=page.decision,
@@ -328,6 +331,7 @@ def _reschedule(
             locale,
             facts.business,
             status=status,
+            switch_path=f"/m/{token}/reschedule?{urlencode(dict(params))}",  # also after a POST
             view=manage.summary_of(facts, locale),
             token=token,
             message=message,
@@ -354,13 +358,16 @@ def _changed(
         200,
         view=manage.summary_of(facts, locale),
         links=[{"href": href, "text": t(link)}],
+        switch_path=f"/m/{managed.token}",
     )
 
 
 def _refused(request: Request, site: Wiring, managed: Managed, exc: PolicyRefused) -> HTMLResponse:
-    """The "not possible" page: why, how to reach the business, and the contact form."""
+    """The "not possible" page: why (with the service's cut-off), how to reach the business,
+    the contact form, and the way back to the booking."""
     t = translator(managed.locale)
     lines = manage.refusal_lines(managed.facts, managed.locale, exc.reason)
+    back = f"/m/{managed.token}?lang={managed.locale}"
     return simple(
         request,
         managed.facts.business,
@@ -368,5 +375,7 @@ def _refused(request: Request, site: Wiring, managed: Managed, exc: PolicyRefuse
         t("refused_title"),
         lines,
         403,
+        links=[{"href": back, "text": t("back")}],
+        switch_path=f"/m/{managed.token}",
         **_contact_form(request, site, managed),
     )
