@@ -223,7 +223,7 @@ def _upsert_customer(session: Session, business: Business, given: CustomerInput,
             N_("locale {locale!r} is not offered by {business}: use one of {languages}"),
             locale=locale,
             business=business.slug,
-            languages=business.locales,
+            languages=", ".join(business.locales),
         )
     timezone = check_timezone(given.timezone) if given.timezone else None
     customer = queries.customer_for(session, business, email)

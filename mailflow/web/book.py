@@ -27,7 +27,7 @@ from mailflow.store.engine import read_session
 from mailflow.web.calendar import calendar_context
 from mailflow.web.deps import Wiring, clock, wiring
 from mailflow.web.forms import params_for_slot, parse_slot
-from mailflow.web.i18n import language_name, offered_languages, page_locale, translator
+from mailflow.web.i18n import error_text, language_name, offered_languages, page_locale, translator
 from mailflow.web.render import forbidden, not_found, render, simple, too_many
 from mailflow.web.security import client_ip, csrf_token, csrf_valid, request_session
 
@@ -170,7 +170,7 @@ def book_submit(
         existing = _same_booking(site, address, slug, slot)
         if existing is not None:  # a double submission: the first one booked it
             return _booked(request, site, business, existing, address)
-        message = t("just_taken") if isinstance(exc, BookingConflict) else exc.text(locale)
+        message = t("just_taken") if isinstance(exc, BookingConflict) else error_text(exc, locale)
         back = params_for_slot(request.query_params, slot, business.timezone)
         return _book_again(request, site, now, business, service, locale, message, [], values, 409, back)
     except (InvalidInput, NotFound) as exc:  # NotFound: the slot names no staff member of ours
@@ -189,10 +189,10 @@ def book_submit(
                 values,
                 400,
                 back,
-                field_errors={field: exc.text(locale)},
+                field_errors={field: error_text(exc, locale)},
             )
         return _book_again(
-            request, site, now, business, service, locale, None, [exc.text(locale)], values, 400, back
+            request, site, now, business, service, locale, None, [error_text(exc, locale)], values, 400, back
         )
     site.wake()
     return _booked(request, site, business, view.ref, address)

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING, Protocol
 
+from mailflow.errors import InvalidInput, MailflowError
 from mailflow.i18n import N_, language_name, languages, translations
 
 if TYPE_CHECKING:
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = [
     "PAGE_LOCALES",
     "accepted_language",
+    "error_text",
     "language_name",
     "offered_languages",
     "page_locale",
@@ -44,6 +46,16 @@ COMPUTED = (
     N_("cancelled_title"),
     N_("cancelled_text"),
 )
+
+FIELD_NAMES = {
+    "customer.name": N_("field_name"),
+    "customer.email": N_("field_email"),
+    "customer.phone": N_("field_phone"),
+    "note": N_("field_note"),
+    "reason": N_("field_reason"),
+    "message": N_("field_message"),
+}
+"""The customer forms' fields as the service layer names them, and the words a page uses."""
 
 
 class Offering(Protocol):
@@ -118,3 +130,11 @@ def page_locale(request: Request, business: Offering, *, stored: str | None = No
 def translator(locale: str) -> Callable[[str], str]:
     """``_("key")`` for the page templates: the catalog text of ``key`` in ``locale``."""
     return translations(locale).gettext
+
+
+def error_text(error: MailflowError, locale: str) -> str:
+    """``error``'s message for a customer page in ``locale``; a field of the customer's forms
+    is named in the page's words ("Name: höchstens 200 Zeichen", never "customer.name: …")."""
+    if isinstance(error, InvalidInput) and error.field in FIELD_NAMES:
+        return error.text(locale, translator(locale)(FIELD_NAMES[error.field]))
+    return error.text(locale)

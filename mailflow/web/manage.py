@@ -39,7 +39,7 @@ from mailflow.store.engine import read_session
 from mailflow.web.calendar import calendar_context
 from mailflow.web.deps import Answered, Wiring, clock, wiring
 from mailflow.web.forms import params_for_slot, parse_slot
-from mailflow.web.i18n import page_locale, translator
+from mailflow.web.i18n import error_text, page_locale, translator
 from mailflow.web.render import forbidden, not_found, render, simple, too_many
 from mailflow.web.security import client_ip, csrf_token, csrf_valid, request_session
 
@@ -136,7 +136,7 @@ def message_submit(
             site.engine, managed.facts.booking.ref, text, now=now, notifier=site.notifier
         )
     except InvalidInput as exc:  # empty, too long, control characters, over the booking's hourly cap
-        error = exc.text(managed.locale)
+        error = error_text(exc, managed.locale)
         return _manage(request, managed, site, now, status=400, message_error=error, message_text=text)
     site.wake()
     return RedirectResponse(f"/m/{managed.token}?lang={managed.locale}&sent=1#write", status_code=303)
@@ -247,7 +247,7 @@ def cancel_submit(
             view=manage.summary_of(managed.facts, managed.locale),
             token=managed.token,
             csrf=csrf_token(site.secret, request_session(request), "manage", managed.token),
-            reason_error=exc.text(managed.locale),
+            reason_error=error_text(exc, managed.locale),
         )
     locale = managed.locale
     return _changed(request, site, managed, "cancelled", f"/book?lang={locale}", "new_booking_text")
