@@ -72,6 +72,7 @@ def find_submit(
         [t("find_sent")],
         200,
         links=[{"href": f"/book?lang={locale}", "text": t("new_booking_text")}],
+        switch_path="/m",
     )
 
 

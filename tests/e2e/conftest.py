@@ -264,10 +264,14 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def page(browser: Browser, live_server: LiveServer, request: pytest.FixtureRequest) -> Iterator[Page]:
-    """A page in a fresh browser context (Berlin time, English), screenshotted when the test ends."""
+    """A page in a fresh browser context (Berlin time, English), screenshotted when the test ends.
+
+    ``@pytest.mark.parametrize("page", ["de-DE"], indirect=True)`` gives a browser in another
+    language (its Accept-Language and ``navigator.language``).
+    """
     context = browser.new_context(
         base_url=live_server.base_url,
-        locale="en-GB",
+        locale=getattr(request, "param", "en-GB"),
         timezone_id="Europe/Berlin",
         viewport={"width": 1100, "height": 900},
     )

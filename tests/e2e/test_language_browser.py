@@ -5,41 +5,20 @@ of the pages those open, lands on a German page. The note for the business reach
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import UI_TIMEOUT_MS, LiveServer, html_of, links_in, text_of
+from tests.e2e.conftest import LiveServer, html_of, links_in, text_of
 from tests.e2e.test_browser import BOB, a_customer, weekday_ahead
-
-if TYPE_CHECKING:
-    from playwright.sync_api import Browser
 
 # The page's links to other pages: not the language menu (it leads to the other languages on
 # purpose), not an anchor on the page itself ("skip to content").
 PAGE_LINKS = """() => Array.from(document.querySelectorAll('a[href]'))
   .filter(a => !a.closest('nav.lang') && !a.getAttribute('href').startsWith('#'))
   .map(a => a.href)"""
-
-
-@pytest.fixture
-def german_page(browser: Browser, live_server: LiveServer) -> Iterator[Page]:
-    """A page in a browser context that speaks German (``Accept-Language: de-DE``), in Berlin."""
-    context = browser.new_context(
-        base_url=live_server.base_url,
-        locale="de-DE",
-        timezone_id="Europe/Berlin",
-        viewport={"width": 1100, "height": 900},
-    )
-    context.set_default_timeout(UI_TIMEOUT_MS)
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
 
 
 def is_page(url: str, live_server: LiveServer) -> bool:
@@ -56,12 +35,12 @@ def assert_german(page: Page, url: str) -> list[str]:
     return links
 
 
+@pytest.mark.parametrize("page", ["de-DE"], indirect=True)  # a browser that speaks German
 def test_a_german_browser_stays_german_from_booking_through_every_emailed_link(
-    live_server: LiveServer, german_page: Page
+    live_server: LiveServer, page: Page
 ) -> None:
     """/book opens in German by the browser's language; the booking's confirmation links (manage,
     new booking, the business's name) open German pages, and so does every link on those pages."""
-    page = german_page
     customer = a_customer("jonas")
     note = "Bitte parfümfreies Shampoo verwenden."
     day = weekday_ahead(2)

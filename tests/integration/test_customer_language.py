@@ -7,8 +7,6 @@ customer's stored language, the browser's ``Accept-Language``, the business's de
 
 from __future__ import annotations
 
-import email
-import email.policy
 import html as htmllib
 import re
 from collections import deque
@@ -17,13 +15,12 @@ from email.message import EmailMessage
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from sqlmodel import Session, col, select
 
 from mailflow import services
 from mailflow.booking.model import Actor, ActorKind, Origin
 from mailflow.services.manage import cutoff_text
-from mailflow.store.tables import OutboxMessage
 from mailflow.web.deps import clock
+from tests.conftest import queued_emails
 from tests.integration.test_admin_pages import ADMIN, AdminFactory, make_admin
 from tests.integration.test_pages_language import menu_of, offer
 from tests.integration.test_web import BOB, Site, berlin, booking_form, csrf_of_any, make_site, site
@@ -43,18 +40,7 @@ def page_language(body: str) -> str:
 
 def outbox(site: Site, kind: str, recipient: str) -> list[EmailMessage]:
     """The queued emails of ``kind`` to ``recipient``, oldest first, parsed."""
-    with Session(site.app.engine) as session:
-        rows = session.exec(
-            select(OutboxMessage)
-            .where(OutboxMessage.kind == kind, OutboxMessage.recipient == recipient)
-            .order_by(col(OutboxMessage.id))
-        ).all()
-    found = []
-    for row in rows:
-        message = email.message_from_bytes(row.payload or b"", policy=email.policy.default)
-        assert isinstance(message, EmailMessage)
-        found.append(message)
-    return found
+    return queued_emails(site.app.engine, kind, recipient)
 
 
 def body_of(message: EmailMessage, kind: str) -> str:
