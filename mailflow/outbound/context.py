@@ -31,6 +31,8 @@ class BookingFacts:
     staff: Staff
     customer: Customer
     booking: BookingState
+    note: str | None = None
+    """The customer's note to the business (staff emails show it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +83,7 @@ def booking_dict(facts: BookingFacts, state: BookingState, staff: Staff, reader:
         "customer_phone": facts.customer.phone,
         "status": state.status.value,
         "cancel_reason": state.cancel_reason,
+        "note": facts.note or "",
     }
 
 
@@ -110,6 +113,7 @@ def email_context(
     (``slots``, ``refused``, ``message``, ``failure``, ``agenda``).
     """
     business = facts.business
+    book_url = f"{public_url}/book?lang={reader.locale}"  # the pages speak the email's language
     context: dict[str, Any] = {
         "locale": reader.locale,
         "business": {
@@ -117,7 +121,7 @@ def email_context(
             "phone": business.phone,
             "email": business.email,
             "address": business.address,
-            "website_url": f"{public_url}/book",
+            "website_url": book_url,
         },
         "recipient": {"name": reader.name, "email": reader.email},
         "booking": booking_dict(facts, facts.booking, facts.staff, reader),
@@ -128,7 +132,7 @@ def email_context(
         },
         "links": {
             "manage_url": manage_url if decision.allowed else None,
-            "new_booking_url": f"{public_url}/book",
+            "new_booking_url": book_url,
             "calendar_url": calendar_url,
         },
         "change_instructions": change_instructions(business, facts.service, reader.locale),
@@ -152,6 +156,7 @@ def load_facts(session: Session, booking: Booking) -> BookingFacts:
         staff=session.get_one(Staff, booking.staff_id),
         customer=session.get_one(Customer, booking.customer_id),
         booking=state_of(booking),
+        note=booking.note,
     )
 
 

@@ -21,12 +21,13 @@ from mailflow.booking.model import Actor, ActorKind, Origin
 from mailflow.errors import BookingConflict, InvalidInput, NotFound, SlotUnavailable
 from mailflow.outbound.formatting import display_zone, format_when, in_person, venue_time
 from mailflow.services import catalog, manage
+from mailflow.services.common import LIMITS
 from mailflow.store import queries
 from mailflow.store.engine import read_session
 from mailflow.web.calendar import calendar_context, zone_choices
 from mailflow.web.deps import Wiring, clock, wiring
 from mailflow.web.forms import params_for_slot, parse_slot
-from mailflow.web.i18n import PAGE_LOCALES, language_name, page_locale, translator
+from mailflow.web.i18n import error_text, language_name, offered_languages, page_locale, translator
 from mailflow.web.render import forbidden, not_found, render, simple, too_many
 from mailflow.web.security import client_ip, csrf_token, csrf_valid, request_session
 
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = ["router"]
 
-FORM_FIELDS = ("name", "email", "phone")
+FORM_FIELDS = ("name", "email", "phone", "note")
 """The customer's fields of the booking form: a problem with one is shown next to it."""
 
 router = APIRouter()
@@ -45,7 +46,7 @@ router = APIRouter()
 def book_index(request: Request, site: Wiring = Depends(wiring)) -> Response:
     with read_session(site.engine) as session:
         business = catalog.default_business(session)
-        locale = page_locale(request.query_params.get("lang"), business.default_locale)
+        locale = page_locale(request, business)
         services = catalog.active_services(session, business)
         staff = catalog.staff_offerings(session, business, services, locale)
         return render(request, "book_index.html", locale, business, services=services, staff=staff)
@@ -57,7 +58,7 @@ def book_service(
 ) -> Response:
     with read_session(site.engine) as session:
         business = catalog.default_business(session)
-        locale = page_locale(request.query_params.get("lang"), business.default_locale)
+        locale = page_locale(request, business)
         try:
             service = queries.service_by_slug(session, business, slug)
         except NotFound:
@@ -86,6 +87,7 @@ def book_submit(
     name: str = Form(""),
     email: str = Form(""),
     phone: str = Form(""),
+    note: str = Form(""),
     language: str = Form(""),
     timezone: str = Form(""),
     website: str = Form(""),
@@ -100,10 +102,10 @@ def book_submit(
             service = queries.service_by_slug(session, business, slug)
         except NotFound:
             return not_found(request, site)
-    locale = page_locale(request.query_params.get("lang"), business.default_locale)
+    locale = page_locale(request, business)
     t = translator(locale)
     if website:  # the honeypot: people never see the field, bots fill it in
-        return simple(request, business, locale, t("booked_title"), [], 200)
+        return simple(request, business, locale, t("booked_title"), [], 200, switch_path="/book")
     address = email.strip().lower()
     existing = _same_booking(site, address, slug, slot)
     if existing is not None:  # a double submission: the first one booked it, and it counts once
@@ -113,7 +115,8 @@ def book_submit(
         address and not limits.bookings_per_email.hit(address)
     ):
         return too_many(request, site)
-    values = {"name": name, "email": email, "phone": phone, "language": language, "timezone": timezone}
+    values = {"name": name, "email": email, "phone": phone, "note": note}
+    values |= {"language": language, "timezone": timezone}
     # The zone the page was shown in (``tz`` of the form's address), else the one the form names.
     zone = display_zone(request.query_params.get("tz"), display_zone(timezone, business.timezone))
     try:
@@ -131,13 +134,14 @@ def book_submit(
             actor=Actor(ActorKind.CUSTOMER_SELF_SERVICE, address),
             now=now,
             public_url=site.settings.public_url,
+            note=note,
             **site.booking_kwargs(),
         )
     except (BookingConflict, SlotUnavailable) as exc:
         existing = _same_booking(site, address, slug, slot)
         if existing is not None:  # a double submission: the first one booked it
             return _booked(request, site, business, existing, address)
-        message = t("just_taken") if isinstance(exc, BookingConflict) else exc.text(locale)
+        message = t("just_taken") if isinstance(exc, BookingConflict) else error_text(exc, locale)
         back = params_for_slot(request.query_params, slot, zone)
         return _book_again(
             request, site, now, business, service, locale, zone, message, [], values, 409, back
@@ -159,10 +163,21 @@ def book_submit(
                 values,
                 400,
                 back,
-                field_errors={field: exc.text(locale)},
+                field_errors={field: error_text(exc, locale)},
             )
         return _book_again(
-            request, site, now, business, service, locale, zone, None, [exc.text(locale)], values, 400, back
+            request,
+            site,
+            now,
+            business,
+            service,
+            locale,
+            zone,
+            None,
+            [error_text(exc, locale)],
+            values,
+            400,
+            back,
         )
     site.wake()
     return _booked(request, site, business, view.ref, address)
@@ -216,7 +231,7 @@ def _book_context(
                     "staff_name": member.name or member.email,
                 }
     context["chosen"] = chosen
-    query = {k: v for k, v in params.items() if k != "slot"}
+    query = {k: v for k, v in params.items() if k != "slot"} | {"lang": locale}
     context["change_href"] = f"/book/{service.slug}?{urlencode(query)}"
     return context
 
@@ -230,10 +245,12 @@ def _book_form(business: Business, locale: str, **values: str) -> dict[str, Any]
             "name": values.get("name", ""),
             "email": values.get("email", ""),
             "phone": values.get("phone", ""),
+            "note": values.get("note", ""),
+            "note_limit": LIMITS["note"],
             "language": values.get("language") or locale,
             "timezone": chosen_zone,
         },
-        "languages": [(code, language_name(code)) for code in PAGE_LOCALES if code in business.locales],
+        "languages": [(code, language_name(code)) for code in offered_languages(business)],
         "timezones": zones,
     }
 
@@ -254,7 +271,7 @@ def _book_again(
     field_errors: Mapping[str, str] | None = None,
 ) -> HTMLResponse:
     """The booking page again after a failed POST: the form with its errors (``field_errors``
-    next to their fields: ``name``, ``email``, ``phone``), or fresh times."""
+    next to their fields: ``name``, ``email``, ``phone``, ``note``), or fresh times."""
     with read_session(site.engine) as session:
         return render(
             request,
@@ -262,6 +279,7 @@ def _book_again(
             locale,
             business,
             status=status,
+            switch_path=f"/book/{service.slug}?{urlencode(params)}",  # the page behind the POST
             service=service,
             message=message,
             errors=errors,
@@ -286,7 +304,7 @@ def _same_booking(site: Wiring, address: str, slug: str, slot: str) -> str | Non
 def _booked(request: Request, site: Wiring, business: Business, ref: str, address: str) -> HTMLResponse:
     with read_session(site.engine) as session:
         facts = manage.booking_facts(session, ref)
-    locale = page_locale(request.query_params.get("lang"), facts.customer.locale)
+    locale = page_locale(request, business, stored=facts.customer.locale)
     t = translator(locale)
     return simple(
         request,
@@ -297,4 +315,5 @@ def _booked(request: Request, site: Wiring, business: Business, ref: str, addres
         200,
         view=manage.summary_of(facts, locale),
         links=[{"href": f"/book?lang={locale}", "text": t("new_booking_text")}],
+        switch_path="/book",  # the booking itself is in the confirmation email, with its link
     )

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -39,7 +40,7 @@ from mailflow.store.engine import read_session
 from mailflow.web.calendar import calendar_context
 from mailflow.web.deps import Answered, Wiring, clock, wiring
 from mailflow.web.forms import params_for_slot, parse_slot
-from mailflow.web.i18n import page_locale, translator
+from mailflow.web.i18n import error_text, page_locale, translator
 from mailflow.web.render import forbidden, not_found, render, simple, too_many
 from mailflow.web.security import client_ip, csrf_token, csrf_valid, request_session
 
@@ -81,9 +82,10 @@ def lookup(request: Request, token: str, now: datetime, site: Wiring, session: S
     if facts is None:
         site.limits.token_failures.hit(client_ip(request))
         return None
-    params = request.query_params
-    locale = page_locale(params.get("lang"), facts.customer.locale)
-    return Managed(token, facts, locale, display_zone(params.get("tz"), facts.customer.timezone))
+    locale = page_locale(request, facts.business, stored=facts.customer.locale)
+    return Managed(
+        token, facts, locale, display_zone(request.query_params.get("tz"), facts.customer.timezone)
+    )
 
 
 def managed_booking(
@@ -140,7 +142,7 @@ def message_submit(
             site.engine, managed.facts.booking.ref, text, now=now, notifier=site.notifier
         )
     except InvalidInput as exc:  # empty, too long, control characters, over the booking's hourly cap
-        error = exc.text(managed.locale)
+        error = error_text(exc, managed.locale)
         return _manage(request, managed, site, now, status=400, message_error=error, message_text=text)
     site.wake()
     return RedirectResponse(f"/m/{managed.token}?lang={managed.locale}&sent=1#write", status_code=303)
@@ -247,10 +249,11 @@ def cancel_submit(
             managed.locale,
             managed.facts.business,
             status=400,
+            switch_path=f"/m/{managed.token}/cancel",
             view=manage.summary_of(managed.facts, managed.locale, managed.zone),
             token=managed.token,
             csrf=csrf_token(site.secret, request_session(request), "manage", managed.token),
-            reason_error=exc.text(managed.locale),
+            reason_error=error_text(exc, managed.locale),
         )
     locale = managed.locale
     return _changed(request, site, managed, "cancelled", f"/book?lang={locale}", "new_booking_text")
@@ -279,6 +282,7 @@ def _manage(
         locale,
         facts.business,
         status=status,
+        switch_path=f"/m/{managed.token}",  # also after the contact form's POST
         view=page.summary,
         token=managed.token,
         decision=page.decision,
@@ -334,6 +338,7 @@ def _reschedule(
             locale,
             facts.business,
             status=status,
+            switch_path=f"/m/{token}/reschedule?{urlencode(dict(params))}",  # also after a POST
             view=manage.summary_of(facts, locale, managed.zone),
             token=token,
             message=message,
@@ -360,13 +365,16 @@ def _changed(
         200,
         view=manage.summary_of(facts, locale, managed.zone),
         links=[{"href": href, "text": t(link)}],
+        switch_path=f"/m/{managed.token}",
     )
 
 
 def _refused(request: Request, site: Wiring, managed: Managed, exc: PolicyRefused) -> HTMLResponse:
-    """The "not possible" page: why, how to reach the business, and the contact form."""
+    """The "not possible" page: why (with the service's cut-off), how to reach the business,
+    the contact form, and the way back to the booking."""
     t = translator(managed.locale)
     lines = manage.refusal_lines(managed.facts, managed.locale, exc.reason)
+    back = f"/m/{managed.token}?lang={managed.locale}"
     return simple(
         request,
         managed.facts.business,
@@ -374,5 +382,7 @@ def _refused(request: Request, site: Wiring, managed: Managed, exc: PolicyRefuse
         t("refused_title"),
         lines,
         403,
+        links=[{"href": back, "text": t("back")}],
+        switch_path=f"/m/{managed.token}",
         **_contact_form(request, site, managed),
     )

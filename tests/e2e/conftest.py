@@ -312,9 +312,13 @@ def open_page(
 
 
 @pytest.fixture
-def page(open_page: PageFactory) -> Page:
-    """A page in a fresh browser context (Berlin time, English), screenshotted when the test ends."""
-    return open_page()
+def page(open_page: PageFactory, request: pytest.FixtureRequest) -> Page:
+    """A page in a fresh browser context (Berlin time, English), screenshotted when the test ends.
+
+    ``@pytest.mark.parametrize("page", ["de-DE"], indirect=True)`` gives a browser in another
+    language (its Accept-Language and ``navigator.language``).
+    """
+    return open_page(locale=getattr(request, "param", "en-GB"))
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

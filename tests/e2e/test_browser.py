@@ -19,7 +19,7 @@ from tests.e2e.conftest import LiveServer, html_of, manage_links, text_of
 
 BOB = "bob@contoso.example"
 CARLA = "carla@contoso.example"
-MANAGE_PATH = re.compile(r"/m/[A-Za-z0-9_-]+$")
+MANAGE_PATH = re.compile(r"/m/[A-Za-z0-9_-]+(\?lang=[a-z]+)?$")  # the page in the email's language
 
 # Controls without a label, an aria-label/-labelledby, or (for buttons) visible text.
 UNLABELLED_CONTROLS = """() => Array.from(document.querySelectorAll('input, select, textarea, button'))

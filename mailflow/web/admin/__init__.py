@@ -43,7 +43,7 @@ from mailflow.i18n import gettext, languages, ngettext
 from mailflow.services import catalog, sessions
 from mailflow.store.engine import read_session
 from mailflow.web.deps import Wiring, clock
-from mailflow.web.i18n import language_name, translator
+from mailflow.web.i18n import accepted_language, language_name, translator
 from mailflow.web.security import attach_session, csrf_token, csrf_valid, request_session
 
 ADMIN_COOKIE = "mf_admin"
@@ -169,30 +169,6 @@ def date_text(value: date, form: str, locale: str) -> str:
     if form in ("full", "medium"):
         return str(format_date(value, form, locale=locale))
     return str(format_skeleton(form, value, locale=locale))
-
-
-def accepted_language(header: str, offered: tuple[str, ...]) -> str | None:
-    """The first of ``offered`` that an Accept-Language ``header`` asks for, by its weights.
-
-    >>> accepted_language("fr-CH, de;q=0.9, en;q=0.8", ("en", "de"))
-    'de'
-    """
-    weighted = []
-    for position, part in enumerate(header.split(",")):
-        tag, _, params = part.strip().partition(";")
-        weight = 1.0
-        if params.strip().startswith("q="):
-            try:
-                weight = float(params.strip()[2:])
-            except ValueError:
-                weight = 0.0
-        if tag and weight > 0:
-            weighted.append((-weight, position, tag.strip().lower()))
-    for _weight, _position, tag in sorted(weighted):
-        for candidate in (tag, tag.split("-")[0]):
-            if candidate in offered:
-                return candidate
-    return None
 
 
 def page_to_switch(request: Request) -> tuple[str, dict[str, str]]:
