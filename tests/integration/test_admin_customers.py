@@ -356,4 +356,6 @@ def test_the_admins_only_page_speaks_the_members_language(site: Admin) -> None:
     page = bob.get("/admin/services?lang=de", headers=HTML)
     assert page.status_code == 403
     assert '<html lang="de">' in page.text
-    assert "Nur Admins" in page.text and "Kunden" in page.text
+    assert "Nur Admins können diese Seite öffnen." in page.text
+    assert "Diese Seite ist den Admins des Unternehmens vorbehalten." in page.text
+    assert ">Kundschaft</a>" in page.text and "Zurück zu Ihren Buchungen" in page.text
