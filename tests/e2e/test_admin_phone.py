@@ -65,7 +65,8 @@ def assert_fits(page: Page, path: str) -> None:
 
 
 def test_admin_tables_fit_a_phone_screen(live_server: LiveServer, phone: Page) -> None:
-    """Bookings, customers, one customer, one booking, team, a staff member, closures, keys, templates."""
+    """Bookings (list and day), customers, one customer, one booking, the booking form, the
+    account, the team, a staff member, closures, API keys, templates and services."""
     sign_in(live_server, phone)
     phone.goto("/admin/bookings")
     rows = phone.locator("table.admin-table tbody tr")
@@ -84,6 +85,9 @@ def test_admin_tables_fit_a_phone_screen(live_server: LiveServer, phone: Page) -
 
     for path in (
         f"/admin/bookings/{first_ref}",
+        "/admin/bookings?view=day",
+        "/admin/bookings/new",
+        "/admin/account",
         "/admin/staff",
         "/admin/staff/bob@contoso.example",
         "/admin/closures",
