@@ -48,7 +48,13 @@ class Reader:
 def change_instructions(business: Business, service: Service, locale: str) -> str:
     """The service's or business's own text in ``locale`` (else in the default language), else a
     default from the business phone and email."""
-    custom = service.instructions_in(locale) or business.instructions_in(locale)
+    return service.instructions_in(locale) or business_change_instructions(business, locale)
+
+
+def business_change_instructions(business: Business, locale: str) -> str:
+    """What a service without instructions of its own gives in ``locale``: the business's text
+    (else in the default language), else a default from the business phone and email."""
+    custom = business.instructions_in(locale)
     if custom:
         return custom
     if business.phone and business.email:

@@ -287,6 +287,25 @@ def admin_desk(
     return Desk(request, admin, who, now)
 
 
+def admins_only_page(admin: Admin, request: Request) -> Response:
+    """403 for a staff member on an admin-only page: the admin layout (header, navigation, their
+    language) with a sentence saying so and a way back to their bookings."""
+    lang = admin.locale(request)
+    return admin.render(
+        request,
+        "notice.html",
+        status=403,
+        title=gettext(lang, "Only admins may open this page."),
+        lines=[
+            gettext(
+                lang,
+                "This page is for the business's admins. Ask an admin if something here needs changing.",
+            )
+        ],
+        links=[{"href": "/admin/bookings", "text": gettext(lang, "Back to your bookings")}],
+    )
+
+
 def install(
     web: FastAPI, wiring: Wiring, routers: Sequence[APIRouter], dependencies: Sequence[Any] = ()
 ) -> Admin:
@@ -319,7 +338,6 @@ def install(
 
     @web.exception_handler(NotAllowed)
     def _not_allowed(request: Request, exc: NotAllowed) -> Response:
-        text = gettext(admin.locale(request), "Only admins may open this page.")
-        return Response(f"{text}\n", status_code=403, media_type="text/plain")
+        return admins_only_page(admin, request)
 
     return admin
