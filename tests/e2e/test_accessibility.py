@@ -140,6 +140,8 @@ ADMIN_PAGES = (
     "/admin/closures",
     "/admin/api-keys",
     "/admin/account",
+    "/admin/customers",
+    "/admin/customers?q=cleo",
     "/admin/templates",
     "/admin/templates/confirmation/en",
     "/admin/templates/confirmation/en/history",
@@ -162,6 +164,9 @@ def test_admin_pages_have_no_serious_axe_violations(live_server: LiveServer, wid
     )
     for path in (*ADMIN_PAGES, f"/admin/bookings/{booking['ref']}"):
         visit(page, path, report)
+    page.goto("/admin/customers?q=cleo")
+    page.locator('a[href^="/admin/customers/"]').first.click()
+    check_both_widths(page, "a customer's page", report)
     assert report == {}, "\n".join(f"{page}: {text}" for page, texts in report.items() for text in texts)
 
 
