@@ -149,36 +149,13 @@ def book_submit(
     except (InvalidInput, NotFound) as exc:  # NotFound: the slot names no staff member of ours
         back = {**request.query_params, "slot": slot}
         field = (exc.field or "").removeprefix("customer.") if isinstance(exc, InvalidInput) else ""
-        if field in FORM_FIELDS:  # the message next to its field
-            return _book_again(
-                request,
-                site,
-                now,
-                business,
-                service,
-                locale,
-                zone,
-                None,
-                [],
-                values,
-                400,
-                back,
-                field_errors={field: error_text(exc, locale)},
-            )
+        text = error_text(exc, locale)
+        # A problem with one of the customer's fields is shown next to it, any other above the form.
+        beside = {field: text} if field in FORM_FIELDS else {}
         return _book_again(
-            request,
-            site,
-            now,
-            business,
-            service,
-            locale,
-            zone,
-            None,
-            [error_text(exc, locale)],
-            values,
-            400,
-            back,
-        )
+            request, site, now, business, service, locale, zone, None, [] if beside else [text], values, 400,
+            back, field_errors=beside,
+        )  # fmt: skip
     site.wake()
     return _booked(request, site, business, view.ref, address)
 
