@@ -88,15 +88,20 @@ class MailflowError(Exception):
     def text(self, locale: str) -> str:
         """The message in ``locale`` (English where the catalog lacks it), its values filled in
         (a ``Term`` among them translated too)."""
-        # A Term is its English text already; looking it up in English could meet a page's key.
-        values = {
-            name: gettext(locale, value) if isinstance(value, Term) and locale != FALLBACK else value
-            for name, value in self.values.items()
-        }
-        if isinstance(self.msgid, Plural):
-            count = cast("int", values.pop("n"))
-            return ngettext(locale, self.msgid.singular, self.msgid.plural, count, **values)
-        return gettext(locale, self.msgid, **values)
+        return _filled(self.msgid, self.values, locale)
+
+
+def _filled(msgid: str | Plural, given: dict[str, object], locale: str) -> str:
+    """``msgid`` in ``locale`` with ``given`` filled in (a ``Term`` among them translated too)."""
+    # A Term is its English text already; looking it up in English could meet a page's key.
+    values = {
+        name: gettext(locale, value) if isinstance(value, Term) and locale != FALLBACK else value
+        for name, value in given.items()
+    }
+    if isinstance(msgid, Plural):
+        count = cast("int", values.pop("n"))
+        return ngettext(locale, msgid.singular, msgid.plural, count, **values)
+    return gettext(locale, msgid, **values)
 
 
 class ConfigError(MailflowError):
@@ -156,6 +161,13 @@ class InvalidInput(MailflowError):
     def __init__(self, message: str | Plural, *, field: str | None = None, **values: object) -> None:
         super().__init__(message, field=field, **values)  # a message may name the field
         self.field = field
+
+    def text(self, locale: str, field_name: str | None = None) -> str:
+        """The message in ``locale``; a form names the field in its reader's words with
+        ``field_name`` ("Name: at most 200 characters", not "customer.name: …")."""
+        if field_name is None:
+            return super().text(locale)
+        return _filled(self.msgid, {**self.values, "field": field_name}, locale)
 
 
 class SlotUnavailable(MailflowError):

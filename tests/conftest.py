@@ -7,6 +7,8 @@ sets it) the same situation fails instead, so CI can never pass by skipping.
 
 from __future__ import annotations
 
+import email
+import email.policy
 import functools
 import os
 import shutil
@@ -15,6 +17,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
@@ -33,6 +36,26 @@ CORPORA_DIR = Path(os.environ.get("MAILFLOW_CORPORA", REPO_ROOT.parent / "shared
 POSTGRES_URL_VAR = "MAILFLOW_TEST_POSTGRES_URL"
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def queued_emails(engine: Engine, kind: str, recipient: str) -> list[EmailMessage]:
+    """The outbox's emails of ``kind`` to ``recipient``, oldest first, parsed."""
+    from sqlmodel import Session, col, select
+
+    from mailflow.store.tables import OutboxMessage
+
+    with Session(engine) as session:
+        rows = session.exec(
+            select(OutboxMessage)
+            .where(OutboxMessage.kind == kind, OutboxMessage.recipient == recipient)
+            .order_by(col(OutboxMessage.id))
+        ).all()
+    parsed = []
+    for row in rows:
+        message = email.message_from_bytes(row.payload or b"", policy=email.policy.default)
+        assert isinstance(message, EmailMessage)
+        parsed.append(message)
+    return parsed
 
 
 def require_service(reason: str) -> NoReturn:

@@ -122,6 +122,7 @@ def add_routes(router: APIRouter, api: Api) -> None:
                 actor=api.actor(caller),
                 now=now,
                 public_url=api.use_cases.public_url,
+                note=body.note,
                 **kwargs(),
             )
         return view.to_json()

@@ -396,6 +396,9 @@ class BookingCreate(Strict):
         default=Origin.STAFF,
         description="staff: booked on the customer's behalf; self_service: the customer booked it.",
     )
+    note: str | None = Field(
+        default=None, max_length=1000, description="The customer's note to the business (shown to staff)."
+    )
 
 
 class Reschedule(Strict):

@@ -31,6 +31,8 @@ class BookingFacts:
     staff: Staff
     customer: Customer
     booking: BookingState
+    note: str | None = None
+    """The customer's note to the business (staff emails show it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +48,13 @@ class Reader:
 def change_instructions(business: Business, service: Service, locale: str) -> str:
     """The service's or business's own text in ``locale`` (else in the default language), else a
     default from the business phone and email."""
-    custom = service.instructions_in(locale) or business.instructions_in(locale)
+    return service.instructions_in(locale) or business_change_instructions(business, locale)
+
+
+def business_change_instructions(business: Business, locale: str) -> str:
+    """What a service without instructions of its own gives in ``locale``: the business's text
+    (else in the default language), else a default from the business phone and email."""
+    custom = business.instructions_in(locale)
     if custom:
         return custom
     if business.phone and business.email:
@@ -81,6 +89,7 @@ def booking_dict(facts: BookingFacts, state: BookingState, staff: Staff, reader:
         "customer_phone": facts.customer.phone,
         "status": state.status.value,
         "cancel_reason": state.cancel_reason,
+        "note": facts.note or "",
     }
 
 
@@ -110,6 +119,7 @@ def email_context(
     (``slots``, ``refused``, ``message``, ``failure``, ``agenda``).
     """
     business = facts.business
+    book_url = f"{public_url}/book?lang={reader.locale}"  # the pages speak the email's language
     context: dict[str, Any] = {
         "locale": reader.locale,
         "business": {
@@ -117,7 +127,7 @@ def email_context(
             "phone": business.phone,
             "email": business.email,
             "address": business.address,
-            "website_url": f"{public_url}/book",
+            "website_url": book_url,
         },
         "recipient": {"name": reader.name, "email": reader.email},
         "booking": booking_dict(facts, facts.booking, facts.staff, reader),
@@ -128,7 +138,7 @@ def email_context(
         },
         "links": {
             "manage_url": manage_url if decision.allowed else None,
-            "new_booking_url": f"{public_url}/book",
+            "new_booking_url": book_url,
             "calendar_url": calendar_url,
         },
         "change_instructions": change_instructions(business, facts.service, reader.locale),
@@ -154,6 +164,7 @@ def load_facts(session: Session, booking: Booking) -> BookingFacts:
         staff=session.get_one(Staff, booking.staff_id),
         customer=session.get_one(Customer, booking.customer_id),
         booking=state_of(booking),
+        note=booking.note,
     )
 
 

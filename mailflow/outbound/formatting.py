@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, available_timezones
 
 from babel import Locale, UnknownLocaleError
-from babel.dates import format_date, format_time, get_timezone_name
+from babel.dates import format_date, format_time, get_timezone_location, get_timezone_name
 from babel.numbers import format_decimal
+
+from mailflow.i18n import gettext
 
 FALLBACK_LOCALE = "en"
 
@@ -35,6 +37,43 @@ def zone_label(moment: datetime, locale: str) -> str:
     if short.isalpha():
         return short
     return get_timezone_name(moment, width="long", locale=loc)
+
+
+@lru_cache(maxsize=1)
+def _known_zones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def display_zone(wanted: str | None, fallback: str) -> str:
+    """``wanted`` when it is an IANA zone name this system knows (``Europe/London``), else
+    ``fallback``: the one zone every time on a customer page is shown in."""
+    return wanted if wanted and wanted in _known_zones() else fallback
+
+
+def in_person(location: str | None) -> bool:
+    """Whether an appointment at ``location`` (a service's) is at the venue: every service is,
+    unless its location is an http(s) address (a video call, so online)."""
+    return not (location or "").strip().lower().startswith(("http://", "https://"))
+
+
+def zone_place(timezone: str, locale: str) -> str:
+    """The city of a zone as people say it ("Berlin", "Londres"; ``UTC`` stays ``UTC``)."""
+    return str(get_timezone_location(_zone(timezone), locale=babel_locale(locale), return_city=True))
+
+
+def venue_time(start: datetime, shown_zone: str, venue_zone: str, locale: str) -> str:
+    """``start`` on the venue's clock, "4:00 PM in Berlin", for an in-person appointment shown in
+    another zone; "" when both clocks read the same at ``start`` (same zone, or same offset)."""
+    shown, venue = start.astimezone(_zone(shown_zone)), start.astimezone(_zone(venue_zone))
+    if shown.utcoffset() == venue.utcoffset():
+        return ""
+    time_text = format_time(venue, format="short", tzinfo=venue.tzinfo, locale=babel_locale(locale))
+    return gettext(locale, "venue_time", time=time_text, place=zone_place(venue_zone, locale))
+
+
+def your_time(time_text: str, locale: str) -> str:
+    """ "3:00 PM your time": a time on the customer's clock, said so where the venue's stands beside."""
+    return gettext(locale, "your_time", time=time_text)
 
 
 @dataclass(frozen=True, slots=True)

@@ -268,10 +268,11 @@ class EmailBuilder:
         reader = Reader(reader.name, reader.email, locale, reader.timezone)
         decision = decision or decide(facts, now)
         booking_id = facts.booking.booking_id
-        manage_url = None
+        manage_url = calendar_url = None
         if kind in CUSTOMER_KINDS and decision.allowed and booking_id is not None:
             row = session.get_one(Booking, booking_id)
-            manage_url = f"{settings.public_url}/m/{mint_manage_token(session, row, now)}"
+            link = f"{settings.public_url}/m/{mint_manage_token(session, row, now)}"
+            manage_url, calendar_url = f"{link}?lang={locale}", f"{link}/booking.ics"
         context = email_context(
             facts,
             reader,
@@ -279,7 +280,7 @@ class EmailBuilder:
             manage_url=manage_url,
             public_url=settings.public_url,
             reply_enabled=bool(settings.inbound_domain),
-            calendar_url=f"{manage_url}/booking.ics" if manage_url else None,
+            calendar_url=calendar_url,
             old=old,
             old_staff=old_staff,
             actor=actor,

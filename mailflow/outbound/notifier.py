@@ -320,7 +320,7 @@ class Notifier:
             day = slot.start.astimezone(ZoneInfo(facts.business.timezone)).date().isoformat()
             # The reschedule page with exactly this time selected: one click on its form confirms.
             value = f"{slot.start.astimezone(UTC).isoformat()}|{slot.staff_email}"
-            query = {"day": day, "staff": slot.staff_email, "slot": value}
+            query = {"day": day, "staff": slot.staff_email, "slot": value, "lang": customer.locale}
             url = f"{public}/m/{token}/reschedule?{urlencode(query)}"
             shown.append({"number": number, "when": when.when, "staff_name": slot.staff_name, "url": url})
             offered.append({"start": slot.start.isoformat(), "staff": slot.staff_email})

@@ -59,6 +59,7 @@ _STRINGS: Final[dict[str, dict[str, str]]] = {
         "reason_past_cutoff": "It is too close to the appointment to change it online.",
         "reason_slot_taken": "Someone else has just booked that time.",
         "cancel_reason": "I'm ill, sorry.",
+        "note": "Please use the fragrance-free shampoo, I am allergic.",
         "changed_by_manage_page": "the customer via the manage page",
         "changed_by_reply": "the customer by replying to an email",
         "changed_by_staff": "staff (admin@contoso.example)",
@@ -93,6 +94,7 @@ _STRINGS: Final[dict[str, dict[str, str]]] = {
         "reason_past_cutoff": "So kurz vor dem Termin ist eine Änderung online nicht mehr möglich.",
         "reason_slot_taken": "Dieser Termin wurde inzwischen leider anderweitig vergeben.",
         "cancel_reason": "Ich bin leider krank geworden.",
+        "note": "Bitte das parfümfreie Shampoo verwenden, ich bin allergisch.",
         "changed_by_manage_page": "Kunde über die Verwaltungsseite",
         "changed_by_reply": "Kunde per Antwort auf eine E-Mail",
         "changed_by_staff": "Team (admin@contoso.example)",
@@ -129,6 +131,7 @@ _STRINGS: Final[dict[str, dict[str, str]]] = {
         "reason_past_cutoff": "Le rendez-vous est désormais trop proche pour être modifié en ligne.",
         "reason_slot_taken": "Ce créneau vient malheureusement d’être réservé par quelqu’un d’autre.",
         "cancel_reason": "Je suis malade, désolée.",
+        "note": "Merci d’utiliser le shampooing sans parfum, je suis allergique.",
         "changed_by_manage_page": "le client, depuis la page de son rendez-vous",
         "changed_by_reply": "le client, en répondant à un e-mail",
         "changed_by_staff": "l’équipe (admin@contoso.example)",
@@ -174,6 +177,7 @@ def _booking(kind: str, s: dict[str, str]) -> dict[str, Any]:
         "customer_phone": CUSTOMER["phone"],
         "status": "cancelled" if cancelled else "confirmed",
         "cancel_reason": s["cancel_reason"] if cancelled else None,
+        "note": s["note"],
     }
 
 
@@ -304,8 +308,8 @@ def _build(kind: str, variant: str, locale: str) -> dict[str, Any]:
         "booking": _booking(kind, s),
         "manage": manage,
         "links": {
-            "manage_url": MANAGE_URL if manage["allowed"] else None,
-            "new_booking_url": f"{PUBLIC_URL}/book",
+            "manage_url": f"{MANAGE_URL}?lang={locale}" if manage["allowed"] else None,
+            "new_booking_url": f"{PUBLIC_URL}/book?lang={locale}",
             "calendar_url": f"{MANAGE_URL}/booking.ics" if manage["allowed"] else None,
         },
         "change_instructions": s["change_instructions"],

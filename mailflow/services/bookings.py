@@ -223,7 +223,7 @@ def _upsert_customer(session: Session, business: Business, given: CustomerInput,
             N_("locale {locale!r} is not offered by {business}: use one of {languages}"),
             locale=locale,
             business=business.slug,
-            languages=business.locales,
+            languages=", ".join(business.locales),
         )
     timezone = check_timezone(given.timezone) if given.timezone else None
     customer = queries.customer_for(session, business, email)
@@ -278,16 +278,20 @@ def create_booking(
     public_url: str,
     grid: timedelta,
     notifier: Notifier | None,
+    note: str | None = None,
 ) -> BookingView:
     """Create a booking and return it with a fresh ``manage_url``.
 
     ``notifier`` queues the emails and reminders in the same transaction
     (``None`` only where no email may result, such as tests of the store).
+    ``note`` is the customer's note to the business (``LIMITS["note"]``, line breaks kept),
+    shown to staff.
 
     Raises ``NotFound`` for an unknown business, service or staff member,
     ``InvalidInput`` for bad customer details, ``SlotUnavailable`` (or its
     ``BookingConflict``) when the time cannot be booked.
     """
+    note = check_text(note or "", "note", LIMITS["note"], lines=True) or None
     for _ in range(REF_ATTEMPTS):
         try:
             with _booking_transaction(engine) as session:
@@ -324,6 +328,7 @@ def create_booking(
                     customer_id=person.id,
                     origin=event.booking.origin.value,
                     status=event.booking.status.value,
+                    note=note,
                     created_at=now,
                 )
                 _apply(row, event.booking, rules, now)

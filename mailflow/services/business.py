@@ -21,6 +21,7 @@ from sqlmodel import Session, col, select
 from mailflow.booking.model import Actor
 from mailflow.errors import InvalidInput, NotFound
 from mailflow.i18n import N_, Nn_
+from mailflow.outbound.context import business_change_instructions
 from mailflow.outbound.templates import default_locales
 from mailflow.services.common import (
     LIMITS,
@@ -285,6 +286,14 @@ def get_business(engine: Engine, slug: str | None) -> BusinessView:
     """The named business, or the only one when ``slug`` is None; ``NotFound`` otherwise."""
     with read_session(engine) as session:
         return business_view(queries.business_by_slug(session, slug))
+
+
+def instructions_without_service_text(engine: Engine, slug: str | None) -> dict[str, str]:
+    """What customers read, in each of the business's languages, for a service without change
+    instructions of its own: the business's (else a sentence with its phone and email)."""
+    with read_session(engine) as session:
+        business = queries.business_by_slug(session, slug)
+        return {lang: business_change_instructions(business, lang) for lang in business.locales}
 
 
 def list_businesses(engine: Engine) -> list[BusinessView]:

@@ -84,10 +84,11 @@ def bookings_between(
     if staff_id is not None:
         statement = statement.where(col(Booking.staff_id) == staff_id)
     bookings = session.exec(statement.order_by(col(Booking.start), col(Booking.id))).all()
-    return _rows(session, list(bookings), zone)
+    return rows_of(session, list(bookings), zone)
 
 
-def _rows(session: Session, bookings: list[Booking], zone: str) -> list[Row]:
+def rows_of(session: Session, bookings: list[Booking], zone: str) -> list[Row]:
+    """``bookings`` as the calendar lists them, times in ``zone``."""
     services = {pk(s): s for s in session.exec(select(Service)).all()}
     staff = {pk(s): s for s in session.exec(select(Staff)).all()}
     rows = []

@@ -33,6 +33,7 @@ LIMITS = {
     "label": 200,
     "reason": 1000,
     "message": 5000,
+    "note": 1000,
     "email": 254,
 }
 

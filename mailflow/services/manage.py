@@ -15,11 +15,11 @@ from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
 from mailflow.booking.model import Actor, ActorKind, BookingStatus
-from mailflow.booking.policy import ManageDecision
+from mailflow.booking.policy import ManageDecision, ManageReason
 from mailflow.errors import InvalidInput
-from mailflow.i18n import N_, Nn_, gettext
+from mailflow.i18n import N_, Nn_, gettext, ngettext
 from mailflow.outbound.context import BookingFacts, change_instructions, decide, load_facts
-from mailflow.outbound.formatting import format_duration, format_when
+from mailflow.outbound.formatting import format_duration, format_when, in_person, venue_time
 from mailflow.outbound.i18n import message
 from mailflow.services.common import LIMITS, audit, check_text
 from mailflow.store import queries
@@ -58,21 +58,28 @@ class BookingSummary:
     service_name: str
     duration: str
     when: str
+    venue_when: str
+    """The start on the venue's clock ("4:00 PM in Berlin") when an in-person appointment is
+    shown in another zone, else ""."""
     staff_name: str
     location: str
     cancel_reason: str | None
 
 
-def summary_of(facts: BookingFacts, locale: str) -> BookingSummary:
-    """What the customer pages show of the booking in ``facts``, in ``locale`` and the customer's zone."""
+def summary_of(facts: BookingFacts, locale: str, zone: str | None = None) -> BookingSummary:
+    """What the customer pages show of the booking in ``facts``, in ``locale`` and ``zone`` (a
+    known zone name; default the customer's), with the venue's time beside it when they differ."""
     booking = facts.booking
-    when = format_when(booking.start, booking.end, locale, facts.customer.timezone)
+    shown = zone or facts.customer.timezone
+    when = format_when(booking.start, booking.end, locale, shown)
+    at_venue = in_person(facts.service.location)
     return BookingSummary(
         ref=booking.ref,
         status=booking.status.value,
         service_name=facts.service.name_in(locale),
         duration=format_duration(timedelta(minutes=facts.service.duration_minutes), locale),
         when=when.when,
+        venue_when=venue_time(booking.start, shown, facts.business.timezone, locale) if at_venue else "",
         staff_name=facts.staff.name or facts.staff.email,
         location=facts.service.location or facts.business.address,
         cancel_reason=booking.cancel_reason,
@@ -89,23 +96,55 @@ class ManagePage:
     change_instructions: str
 
 
-def manage_page(facts: BookingFacts, locale: str, now: datetime) -> ManagePage:
-    """The manage page of the booking in ``facts`` at ``now``, in ``locale``."""
+def manage_page(facts: BookingFacts, locale: str, now: datetime, zone: str | None = None) -> ManagePage:
+    """The manage page of the booking in ``facts`` at ``now``, in ``locale`` and ``zone`` (default
+    the customer's)."""
     decision = decide(facts, now)
     return ManagePage(
-        summary=summary_of(facts, locale),
+        summary=summary_of(facts, locale, zone),
         decision=decision,
-        reason_text=message(locale, f"reason.{decision.reason.value}"),
+        reason_text=" ".join(_why(facts, locale, decision.reason.value)),
         change_instructions=change_instructions(facts.business, facts.service, locale),
     )
 
 
 def refusal_lines(facts: BookingFacts, locale: str, reason: str) -> list[str]:
-    """Why a customer's change was refused (a ``PolicyRefused.reason``) and how to reach the business."""
-    return [
-        message(locale, f"reason.{reason}"),
-        change_instructions(facts.business, facts.service, locale),
-    ]
+    """Why a customer's change was refused (a ``PolicyRefused.reason``, with the service's
+    cut-off when that was the reason) and how to reach the business."""
+    return [*_why(facts, locale, reason), change_instructions(facts.business, facts.service, locale)]
+
+
+def _why(facts: BookingFacts, locale: str, reason: str) -> list[str]:
+    """The reason's sentence; past the cut-off, followed by what the cut-off is."""
+    lines = [message(locale, f"reason.{reason}")]
+    if reason == ManageReason.PAST_CUTOFF.value and facts.service.change_cutoff_minutes > 0:
+        lines.append(cutoff_text(facts.service.change_cutoff_minutes, locale))
+    return lines
+
+
+def cutoff_text(minutes: int, locale: str) -> str:
+    """The cut-off in words, in ``locale``: whole days from two days on, else whole hours,
+    else minutes ("Changes are possible up to 24 hours before the appointment.")."""
+    if minutes % 1440 == 0 and minutes >= 2 * 1440:
+        return ngettext(
+            locale,
+            "Changes are possible up to {n} day before the appointment.",
+            "Changes are possible up to {n} days before the appointment.",
+            minutes // 1440,
+        )
+    if minutes % 60 == 0:
+        return ngettext(
+            locale,
+            "Changes are possible up to {n} hour before the appointment.",
+            "Changes are possible up to {n} hours before the appointment.",
+            minutes // 60,
+        )
+    return ngettext(
+        locale,
+        "Changes are possible up to {n} minute before the appointment.",
+        "Changes are possible up to {n} minutes before the appointment.",
+        minutes,
+    )
 
 
 def resend_links(engine: Engine, address: str, *, now: datetime, notifier: Notifier) -> int:

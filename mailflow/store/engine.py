@@ -1,6 +1,7 @@
 """Engines and transactions for SQLite (embedded) and PostgreSQL (production).
 
-SQLite connections get WAL, foreign keys and a busy timeout. Write
+SQLite connections get WAL, foreign keys, a busy timeout and a ``lower()`` that
+knows every letter, as PostgreSQL's does. Write
 transactions opened with :func:`write_session` start with ``BEGIN IMMEDIATE``
 on SQLite, so a read-check-write (no double booking, claiming rows) holds the
 write lock from its first read; on PostgreSQL they are ordinary transactions
@@ -30,6 +31,10 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 _IMMEDIATE = "mailflow_immediate"
 
 
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create the engine for ``url``, with mailflow's SQLite settings where it applies."""
     parsed = make_url(url)
@@ -52,6 +57,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+        # SQLite's own lower() knows ASCII only; PostgreSQL's knows every letter ("ÖZIL" -> "özil"),
+        # so searches that compare lower(column) (the admin's customer search) agree on both.
+        dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:

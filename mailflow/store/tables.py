@@ -240,6 +240,8 @@ class Booking(SQLModel, table=True):
     sequence: int = 0
     version: int = 1
     cancel_reason: str | None = Field(default=None, sa_type=Text)
+    note: str | None = Field(default=None, sa_type=Text)
+    """The customer's note to the business, given when booking (shown to staff only)."""
     cancelled_at: datetime | None = _utc(default=None)
     created_at: datetime = _utc()
     updated_at: datetime = _utc()

@@ -45,6 +45,7 @@ def create_web_app(parts: WebParts) -> FastAPI:
     from mailflow.web.admin import api_keys, closures, setup, templates_editor
     from mailflow.web.admin import booking as admin_booking
     from mailflow.web.admin import bookings as admin_bookings
+    from mailflow.web.admin import customers as admin_customers
     from mailflow.web.admin import install as install_admin
     from mailflow.web.admin import settings as admin_settings
     from mailflow.web.admin import signin as admin_signin
@@ -91,6 +92,7 @@ def create_web_app(parts: WebParts) -> FastAPI:
         closures.router,
         admin_bookings.router,  # /admin/bookings/new before /admin/bookings/{ref}
         admin_booking.router,
+        admin_customers.router,
         templates_editor.router,
         api_keys.router,
     ]

@@ -28,7 +28,7 @@ router = APIRouter()
 def find_page(request: Request, site: Wiring = Depends(wiring)) -> Response:
     with read_session(site.engine) as session:
         business = catalog.default_business(session)
-    locale = page_locale(request.query_params.get("lang"), business.default_locale)
+    locale = page_locale(request, business)
     t = translator(locale)
     return simple(
         request,
@@ -58,7 +58,7 @@ def find_submit(
         return too_many(request, site)
     with read_session(site.engine) as session:
         business = catalog.default_business(session)
-    locale = page_locale(request.query_params.get("lang"), business.default_locale)
+    locale = page_locale(request, business)
     t = translator(locale)
     if address and site.limits.find_per_email.hit(address):
         # After the response: answering a known address must take no longer than an unknown one.
@@ -72,6 +72,7 @@ def find_submit(
         [t("find_sent")],
         200,
         links=[{"href": f"/book?lang={locale}", "text": t("new_booking_text")}],
+        switch_path="/m",
     )
 
 

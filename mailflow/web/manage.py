@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -30,6 +31,7 @@ from mailflow.booking.model import Actor, ActorKind, BookingStatus
 from mailflow.errors import BookingConflict, InvalidInput, NotFound, PolicyRefused, SlotUnavailable
 from mailflow.i18n import gettext
 from mailflow.outbound.context import BookingFacts, decide
+from mailflow.outbound.formatting import display_zone
 from mailflow.outbound.ics import Method, calendar_bytes
 from mailflow.outbound.message import calendar_entry
 from mailflow.services import manage
@@ -38,7 +40,7 @@ from mailflow.store.engine import read_session
 from mailflow.web.calendar import calendar_context
 from mailflow.web.deps import Answered, Wiring, clock, wiring
 from mailflow.web.forms import params_for_slot, parse_slot
-from mailflow.web.i18n import page_locale, translator
+from mailflow.web.i18n import error_text, page_locale, translator
 from mailflow.web.render import forbidden, not_found, render, simple, too_many
 from mailflow.web.security import client_ip, csrf_token, csrf_valid, request_session
 
@@ -55,11 +57,13 @@ router = APIRouter()
 
 @dataclass(frozen=True, slots=True)
 class Managed:
-    """The booking a manage link opens, and the language its pages speak."""
+    """The booking a manage link opens, the language its pages speak and the zone of their times
+    (the customer's, or another named with ``tz=``)."""
 
     token: str
     facts: BookingFacts
     locale: str
+    zone: str
 
     @property
     def actor(self) -> Actor:
@@ -78,7 +82,10 @@ def lookup(request: Request, token: str, now: datetime, site: Wiring, session: S
     if facts is None:
         site.limits.token_failures.hit(client_ip(request))
         return None
-    return Managed(token, facts, page_locale(request.query_params.get("lang"), facts.customer.locale))
+    locale = page_locale(request, facts.business, stored=facts.customer.locale)
+    return Managed(
+        token, facts, locale, display_zone(request.query_params.get("tz"), facts.customer.timezone)
+    )
 
 
 def managed_booking(
@@ -135,7 +142,7 @@ def message_submit(
             site.engine, managed.facts.booking.ref, text, now=now, notifier=site.notifier
         )
     except InvalidInput as exc:  # empty, too long, control characters, over the booking's hourly cap
-        error = exc.text(managed.locale)
+        error = error_text(exc, managed.locale)
         return _manage(request, managed, site, now, status=400, message_error=error, message_text=text)
     site.wake()
     return RedirectResponse(f"/m/{managed.token}?lang={managed.locale}&sent=1#write", status_code=303)
@@ -189,7 +196,7 @@ def reschedule_submit(
     except PolicyRefused as exc:
         return _refused(request, site, managed, exc)
     except (BookingConflict, SlotUnavailable, InvalidInput, NotFound):  # NotFound: a staff member
-        back = params_for_slot(request.query_params, slot, facts.business.timezone)
+        back = params_for_slot(request.query_params, slot, managed.zone)
         message = gettext(locale, "just_taken")
         return _reschedule(request, token, site, now, message=message, status=409, params=back)
     return _changed(request, site, managed, "rescheduled", f"/m/{token}?lang={locale}", "back")
@@ -210,7 +217,7 @@ async def cancel_page(
         "cancel.html",
         locale,
         facts.business,
-        view=manage.summary_of(facts, locale),
+        view=manage.summary_of(facts, locale, managed.zone),
         token=token,
         csrf=csrf_token(site.secret, request_session(request), "manage", token),
     )
@@ -242,10 +249,11 @@ def cancel_submit(
             managed.locale,
             managed.facts.business,
             status=400,
-            view=manage.summary_of(managed.facts, managed.locale),
+            switch_path=f"/m/{managed.token}/cancel",
+            view=manage.summary_of(managed.facts, managed.locale, managed.zone),
             token=managed.token,
             csrf=csrf_token(site.secret, request_session(request), "manage", managed.token),
-            reason_error=exc.text(managed.locale),
+            reason_error=error_text(exc, managed.locale),
         )
     locale = managed.locale
     return _changed(request, site, managed, "cancelled", f"/book?lang={locale}", "new_booking_text")
@@ -267,13 +275,14 @@ def _manage(
 ) -> HTMLResponse:
     """The manage page (no I/O): the booking, what the customer may do, the contact form."""
     facts, locale = managed.facts, managed.locale
-    page = manage.manage_page(facts, locale, now)
+    page = manage.manage_page(facts, locale, now, managed.zone)
     return render(
         request,
         "manage.html",
         locale,
         facts.business,
         status=status,
+        switch_path=f"/m/{managed.token}",  # also after the contact form's POST
         view=page.summary,
         token=managed.token,
         decision=page.decision,
@@ -317,6 +326,7 @@ def _reschedule(
             facts.service,
             locale,
             f"/m/{token}/reschedule",
+            zone=managed.zone,
             now=now,
             grid=site.grid,
             params=params,
@@ -328,7 +338,8 @@ def _reschedule(
             locale,
             facts.business,
             status=status,
-            view=manage.summary_of(facts, locale),
+            switch_path=f"/m/{token}/reschedule?{urlencode(dict(params))}",  # also after a POST
+            view=manage.summary_of(facts, locale, managed.zone),
             token=token,
             message=message,
             csrf=csrf_token(site.secret, request_session(request), "manage", token),
@@ -352,15 +363,18 @@ def _changed(
         t(f"{what}_title"),
         [t(f"{what}_text")],
         200,
-        view=manage.summary_of(facts, locale),
+        view=manage.summary_of(facts, locale, managed.zone),
         links=[{"href": href, "text": t(link)}],
+        switch_path=f"/m/{managed.token}",
     )
 
 
 def _refused(request: Request, site: Wiring, managed: Managed, exc: PolicyRefused) -> HTMLResponse:
-    """The "not possible" page: why, how to reach the business, and the contact form."""
+    """The "not possible" page: why (with the service's cut-off), how to reach the business,
+    the contact form, and the way back to the booking."""
     t = translator(managed.locale)
     lines = manage.refusal_lines(managed.facts, managed.locale, exc.reason)
+    back = f"/m/{managed.token}?lang={managed.locale}"
     return simple(
         request,
         managed.facts.business,
@@ -368,5 +382,7 @@ def _refused(request: Request, site: Wiring, managed: Managed, exc: PolicyRefuse
         t("refused_title"),
         lines,
         403,
+        links=[{"href": back, "text": t("back")}],
+        switch_path=f"/m/{managed.token}",
         **_contact_form(request, site, managed),
     )

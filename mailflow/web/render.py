@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -15,7 +15,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from mailflow.i18n import gettext
 from mailflow.services import catalog
 from mailflow.store.engine import read_session
-from mailflow.web.i18n import PAGE_LOCALES, language_name, page_locale, translator
+from mailflow.web.i18n import language_name, offered_languages, page_locale, translator
 from mailflow.web.security import attach_session, csrf_token, request_session
 
 if TYPE_CHECKING:
@@ -86,20 +86,24 @@ def language_menu(
 ) -> list[LanguageLink]:
     """The business's languages that have pages, each a link to this page in it; ``locale`` is current.
 
-    The link goes to ``switch_path`` when given (a page that must not repeat its own path), else
-    to this GET page with its query and ``lang``; a POST's page and a business with one language
-    get no menu.
+    The link goes to ``switch_path`` when given (a path, perhaps with a query: the GET page
+    behind a POST's answer, or a page that must not repeat its own path), else to this GET page
+    with its query; ``lang`` is set on either. A POST's page without ``switch_path`` and a
+    business with one language get no menu.
     """
     if switch_path is None and request.method != "GET":
         return []
-    offered = [code for code in business.locales if code in PAGE_LOCALES]
+    offered = offered_languages(business) if business.locales else ()
     if len(offered) < 2:
         return []
+    if switch_path is None:
+        path, query = request.url.path, dict(request.query_params)
+    else:
+        parts = urlsplit(switch_path)
+        path, query = parts.path, dict(parse_qsl(parts.query))
 
     def href(code: str) -> str:
-        if switch_path is not None:
-            return f"{switch_path}?{urlencode({'lang': code})}"
-        return f"{request.url.path}?{urlencode({**request.query_params, 'lang': code})}"
+        return f"{path}?{urlencode({**query, 'lang': code})}"
 
     return [LanguageLink(code, language_name(code), href(code), code == locale) for code in offered]
 
@@ -132,7 +136,7 @@ def not_found(request: Request, site: Wiring, locale: str | None = None) -> HTML
     """The one 404 page of unknown, expired and tampered links, with the "find my booking" form."""
     with read_session(site.engine) as session:
         business = catalog.default_business(session)
-    lang = page_locale(locale or request.query_params.get("lang"), business.default_locale)
+    lang = locale or page_locale(request, business)
     t = translator(lang)
     return simple(
         request,
@@ -151,17 +155,20 @@ def forbidden(request: Request, site: Wiring) -> HTMLResponse:
     """The 403 page of a form without a valid CSRF token."""
     with read_session(site.engine) as session:
         business = catalog.default_business(session)
-    lang = page_locale(request.query_params.get("lang"), business.default_locale)
+    lang = page_locale(request, business)
     t = translator(lang)
-    return simple(request, business, lang, t("forbidden_title"), [t("forbidden_text")], 403)
+    # The menu leads to the booking page: the form behind this answer may have no GET page.
+    return simple(
+        request, business, lang, t("forbidden_title"), [t("forbidden_text")], 403, switch_path="/book"
+    )
 
 
 def too_many(request: Request, site: Wiring) -> HTMLResponse:
     """The 429 page of a client over one of the limits."""
     with read_session(site.engine) as session:
         business = catalog.default_business(session)
-    lang = page_locale(request.query_params.get("lang"), business.default_locale)
-    response = simple(request, business, lang, gettext(lang, "too_many"), [], 429)
+    lang = page_locale(request, business)
+    response = simple(request, business, lang, gettext(lang, "too_many"), [], 429, switch_path="/book")
     response.headers["Retry-After"] = "600"
     return response
 
@@ -175,12 +182,12 @@ class _NoBusiness:
     phone: str = ""
     email: str = ""
     locales: tuple[str, ...] = ()
+    default_locale: str = "en"
 
 
 def not_set_up(request: Request) -> HTMLResponse:
     """The 503 page of the customer pages while no business exists yet (a fresh database)."""
-    asked = request.query_params.get("lang") or request.headers.get("accept-language", "")[:2].lower()
-    lang = page_locale(asked, "en")
+    lang = page_locale(request, _NoBusiness())  # every language with a catalog
     title = gettext(lang, "This booking site is not set up yet")
     line = gettext(lang, "Please come back later.")
     response = simple(request, _NoBusiness(), lang, title, [line], 503)  # type: ignore[arg-type]

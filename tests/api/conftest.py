@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import email
-import email.policy
 import uuid
 from collections.abc import Iterator
 from datetime import date, datetime
@@ -14,7 +12,6 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
-from sqlmodel import Session, col, select
 
 from mailflow.booking.model import Actor, ActorKind
 from mailflow.bootstrap import App, build
@@ -22,9 +19,9 @@ from mailflow.config import load_settings
 from mailflow.demo import seed_demo
 from mailflow.services.api_keys import create_api_key
 from mailflow.store.engine import write_session
-from mailflow.store.tables import Business, OutboxMessage, Service, ServiceStaff, Staff, pk
+from mailflow.store.tables import Business, Service, ServiceStaff, Staff, pk
 from mailflow.web.app import create_web_app
-from tests.conftest import berlin
+from tests.conftest import berlin, queued_emails
 
 PUBLIC = "http://testserver"
 BOB = "bob@contoso.example"
@@ -83,18 +80,7 @@ class Api:
 
     def outbox(self, kind: str, recipient: str = "ada@example.com") -> list[EmailMessage]:
         """The queued emails of ``kind`` to ``recipient``, oldest first, parsed."""
-        with Session(self.app.engine) as session:
-            rows = session.exec(
-                select(OutboxMessage)
-                .where(OutboxMessage.kind == kind, OutboxMessage.recipient == recipient)
-                .order_by(col(OutboxMessage.id))
-            ).all()
-        parsed = []
-        for row in rows:
-            message = email.message_from_bytes(row.payload or b"", policy=email.policy.default)
-            assert isinstance(message, EmailMessage)
-            parsed.append(message)
-        return parsed
+        return queued_emails(self.app.engine, kind, recipient)
 
 
 def has_manage_link(message: EmailMessage) -> bool:

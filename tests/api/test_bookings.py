@@ -317,3 +317,23 @@ def test_api_reads_the_time_from_the_web_clock_dependency(api: Api) -> None:
     with Session(api.app.engine) as session:
         created = session.exec(select(Booking.created_at).where(Booking.ref == made["ref"])).one()
     assert created == noon
+
+
+def test_create_takes_a_note_for_the_business(api: Api) -> None:
+    """``note`` is kept on the booking and shown to staff; the answer's fields stay as they were."""
+    data = api.book(note="Please use the fragrance-free shampoo.")
+    assert set(data) == BOOKING_KEYS | {"manage_url"}
+    with Session(api.app.engine) as session:
+        booking = session.exec(select(Booking).where(Booking.ref == data["ref"])).one()
+    assert booking.note == "Please use the fragrance-free shampoo."
+    (told,) = api.outbox("booking_created", BOB)
+    text = told.get_body(("plain",))
+    assert text is not None and "Note:          Please use the fragrance-free shampoo." in text.get_content()
+
+
+def test_a_note_over_the_limit_is_refused_at_its_field(api: Api) -> None:
+    """A note of more than 1000 characters is a 422 at ``body.note``; nothing is booked."""
+    response = api.post("/bookings", api.booking_body(10, note="x" * 1001))
+    assert response.status_code == 422
+    assert any(error["loc"] == ["body", "note"] for error in response.json()["detail"])
+    assert bookings_count(api) == 0

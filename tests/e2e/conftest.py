@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 import pytest
@@ -29,7 +29,7 @@ import pytest
 from tests.conftest import free_port, require_service
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Browser, BrowserContext, Page
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -137,12 +137,15 @@ class LiveServer:
         start: str,
         origin: str,
         locale: str = "en",
+        timezone: str | None = None,
     ) -> dict[str, Any]:
-        """Create a booking of the demo business through the CLI; returns its JSON (with ``manage_url``)."""
+        """Create a booking of the demo business through the CLI; returns its JSON (with ``manage_url``).
+        ``timezone``: the customer's (default the business's)."""
+        zone = ("--timezone", timezone) if timezone else ()
         booking: dict[str, Any] = self.cli(
             "bookings", "create", "--business", "contoso", "--service", service, "--staff", staff,
             "--customer-email", customer_email, "--customer-name", customer_name, "--locale", locale,
-            "--start", start, "--origin", origin,
+            "--start", start, "--origin", origin, *zone,
         )  # fmt: skip
         return booking
 
@@ -262,28 +265,60 @@ def browser() -> Iterator[Browser]:
             chromium.close()
 
 
+class PageFactory(Protocol):
+    """Opens a page in a fresh browser context with the given clock, language and screen."""
+
+    def __call__(
+        self, *, timezone_id: str = ..., locale: str = ..., width: int = ..., height: int = ...
+    ) -> Page: ...
+
+
 @pytest.fixture
-def page(browser: Browser, live_server: LiveServer, request: pytest.FixtureRequest) -> Iterator[Page]:
-    """A page in a fresh browser context (Berlin time, English), screenshotted when the test ends."""
-    context = browser.new_context(
-        base_url=live_server.base_url,
-        locale="en-GB",
-        timezone_id="Europe/Berlin",
-        viewport={"width": 1100, "height": 900},
-    )
-    context.set_default_timeout(UI_TIMEOUT_MS)
-    page = context.new_page()
+def open_page(
+    browser: Browser, live_server: LiveServer, request: pytest.FixtureRequest
+) -> Iterator[PageFactory]:
+    """``open_page(timezone_id=…, locale=…, width=…, height=…)``: a page in a fresh browser context
+    as a customer elsewhere would have it (default Berlin time, English, a desktop screen); every
+    page opened is screenshotted when the test ends."""
+    opened: list[tuple[BrowserContext, Page]] = []
+
+    def open_one(
+        *, timezone_id: str = "Europe/Berlin", locale: str = "en-GB", width: int = 1100, height: int = 900
+    ) -> Page:
+        context = browser.new_context(
+            base_url=live_server.base_url,
+            locale=locale,
+            timezone_id=timezone_id,
+            viewport={"width": width, "height": height},
+        )
+        context.set_default_timeout(UI_TIMEOUT_MS)
+        page = context.new_page()
+        opened.append((context, page))
+        return page
+
     try:
-        yield page
+        yield open_one
     finally:
         folder = artifacts_dir()
         folder.mkdir(parents=True, exist_ok=True)
-        target = folder / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', request.node.name)}.png"
-        try:
-            page.screenshot(path=str(target), full_page=True)
-            _screenshots_saved.append(target)
-        finally:
-            context.close()
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
+        for number, (context, page) in enumerate(opened):
+            target = folder / (f"{name}.png" if number == 0 else f"{name}-{number}.png")
+            try:
+                page.screenshot(path=str(target), full_page=True)
+                _screenshots_saved.append(target)
+            finally:
+                context.close()
+
+
+@pytest.fixture
+def page(open_page: PageFactory, request: pytest.FixtureRequest) -> Page:
+    """A page in a fresh browser context (Berlin time, English), screenshotted when the test ends.
+
+    ``@pytest.mark.parametrize("page", ["de-DE"], indirect=True)`` gives a browser in another
+    language (its Accept-Language and ``navigator.language``).
+    """
+    return open_page(locale=getattr(request, "param", "en-GB"))
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

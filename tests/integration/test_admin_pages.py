@@ -593,7 +593,7 @@ def test_turning_the_toggle_on_applies_to_existing_bookings_from_the_next_email(
     detail = admin.get(f"/admin/bookings/{ref}")
     assert admin.post(f"/admin/bookings/{ref}/resend", data={"csrf": csrf_of(detail)}).status_code == 303
     (again,) = site.outbox_since(mark, "confirmation")
-    links = re.findall(r'href="(http://testserver/m/[A-Za-z0-9_-]+)"', html_of(again))
+    links = re.findall(r'href="(http://testserver/m/[A-Za-z0-9_-]+)\?lang=en"', html_of(again))
     assert links, "the resent confirmation has no Manage link"
     manage = site.browser().get(links[0].removeprefix("http://testserver"))
     assert manage.status_code == 200 and "Reschedule" in manage.text

@@ -87,8 +87,8 @@ def csrf_of_page(page: str) -> str:
     ("text", "error"),
     [
         ("   ", "write your message first"),
-        ("x" * 5001, "message: at most 5000 characters"),
-        ("bell \x07", "message: line breaks and other control characters are not allowed"),
+        ("x" * 5001, "Message: at most 5000 characters"),
+        ("bell \x07", "Message: line breaks and other control characters are not allowed"),
     ],
 )
 def test_empty_too_long_or_control_text_is_refused_next_to_the_field(

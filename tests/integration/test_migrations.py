@@ -65,3 +65,49 @@ def test_outdated_database_is_refused(sqlite_url: str) -> None:
     with pytest.raises(DatabaseNotMigrated, match="0000_old"):
         ensure_migrated(engine)
     engine.dispose()
+
+
+def test_booking_note_column_comes_with_0009_and_goes_with_its_downgrade(engine: Engine) -> None:
+    """0009 adds the nullable ``booking.note`` on both engines; down to 0008 removes it, bookings kept."""
+    from datetime import UTC, datetime, timedelta
+
+    from mailflow.booking.model import Actor, ActorKind, Origin
+    from mailflow.demo import seed_demo
+    from mailflow.services import CustomerInput, create_booking
+
+    def columns() -> dict[str, bool]:
+        return {column["name"]: column["nullable"] for column in inspect(engine).get_columns("booking")}
+
+    assert columns()["note"] is True
+    now = datetime(2026, 3, 1, 9, tzinfo=UTC)
+    seed_demo(engine, now)
+    create_booking(
+        engine,
+        business="contoso",
+        service="consultation",
+        staff="bob@contoso.example",
+        customer=CustomerInput(email="ada@example.com", name="Ada"),
+        start=datetime(2026, 3, 3, 9, tzinfo=UTC),
+        origin=Origin.SELF_SERVICE,
+        actor=Actor(ActorKind.STAFF, "test"),
+        now=now,
+        public_url="http://testserver",
+        grid=timedelta(minutes=15),
+        notifier=None,
+        note="fragrance-free, please",
+    )
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT note FROM booking").scalars().all() == [
+            "fragrance-free, please"
+        ]
+        bookings = connection.exec_driver_sql("SELECT count(*) FROM booking").scalar_one()
+    assert bookings > 0
+    downgrade(engine, "0008")
+    assert "note" not in columns()
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT count(*) FROM booking").scalar_one() == bookings
+    upgrade(engine)
+    assert columns()["note"] is True
+    with engine.connect() as connection:
+        notes = connection.exec_driver_sql("SELECT DISTINCT note FROM booking").scalars().all()
+    assert notes == [None]

@@ -95,6 +95,8 @@ PAGE_OPERATIONS = {
     ("get", "/admin/bookings/{ref}"), ("post", "/admin/bookings/{ref}/reschedule"),
     ("post", "/admin/bookings/{ref}/cancel"), ("post", "/admin/bookings/{ref}/resend"),
     ("post", "/admin/bookings/{ref}/customer"),
+    ("get", "/admin/customers"), ("get", "/admin/customers/{customer_id}"),
+    ("post", "/admin/customers/{customer_id}/clear-bouncing"),
     ("get", "/admin/templates"), ("get", "/admin/templates/{kind}/{locale}"),
     ("post", "/admin/templates/{kind}/{locale}"), ("post", "/admin/templates/{kind}/{locale}/preview"),
     ("get", "/admin/templates/{kind}/{locale}/preview.html"),
@@ -142,6 +144,7 @@ CSRF_PURPOSES: dict[str, tuple[str, str | None]] = {
     "/admin/bookings/{ref}/cancel": ("admin:booking:{ref}", None),
     "/admin/bookings/{ref}/resend": ("admin:booking:{ref}", None),
     "/admin/bookings/{ref}/customer": ("admin:booking:{ref}", None),
+    "/admin/customers/{customer_id}/clear-bouncing": ("admin:customer:{customer_id}", None),
     "/admin/api-keys": ("admin:api-key-create", None),
     "/admin/api-keys/{key_id}/revoke": ("admin:api-key-revoke", None),
 }
@@ -163,6 +166,8 @@ QUERY_PARAMETERS: dict[str, tuple[str, ...]] = {
     "/admin/bookings": ("view", "day", "from", "to"),
     "/admin/bookings/new": ("service", "staff", "day"),
     "/admin/bookings/{ref}": ("day", "staff", "done"),
+    "/admin/customers": ("q", "page"),
+    "/admin/customers/{customer_id}": ("done",),
 }
 
 # Probes must never come back as markup (escaped, they read &lt;mf-probe&gt; or data-mf-probe=&#34;1) ...
@@ -522,6 +527,9 @@ def build_scan(db_url: str, tmp_path: Path) -> Scan:
     known.add("key_id", key_id, 999_999)
     known.add("closure_id", 1, 999_999)
     known.add("time_off_id", 1, 999_999)
+    known.add("customer_id", 1, 2, 999_999)
+    known.add("q", "ada", "example.com", "30 1234")
+    known.add("page", 1, 2, 999_999)
     known.add("key", *mail_keys[:4])
     known.add("path", "mailflow.css", "admin.css", "book.js", "nope.css")
     known.add("slot", *slots)

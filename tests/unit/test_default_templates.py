@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import mjml
 import pytest
@@ -26,6 +27,7 @@ from mailflow.outbound.render import Renderer, one_line
 from mailflow.outbound.samples import (
     CUSTOMER_KINDS,
     KINDS,
+    MANAGE_URL,
     SAMPLE_CONTEXTS,
     STAFF_KINDS,
     VARIANTS,
@@ -126,9 +128,10 @@ CUSTOMER_SAMPLES = [case for case in ALL_SAMPLES if case[1] in CUSTOMER_KINDS]
 STAFF_SAMPLES = [case for case in ALL_SAMPLES if case[1] in STAFF_KINDS]
 
 
-def manage_url() -> str:
-    url = SAMPLE_CONTEXTS["confirmation"]["manage"]["links"]["manage_url"]
-    assert isinstance(url, str)
+def manage_url(locale: str = "en") -> str:
+    """The sample manage link of a ``locale`` email: the link with the email's language (``?lang=``)."""
+    url = sample_context("confirmation", "manage", locale)["links"]["manage_url"]
+    assert isinstance(url, str) and url == f"{MANAGE_URL}?lang={locale}"
     return url
 
 
@@ -226,10 +229,10 @@ def test_customer_email_shows_manage_link_or_change_instructions(
         assert context["business"]["email"] in rendered.text.split("-- ")[0]  # above the signature
         return
     if variant == "manage":
-        assert has_link(rendered, manage_url())
+        assert has_link(rendered, manage_url(locale))
         assert not html_has(rendered, instructions) and instructions not in rendered.text
     else:
-        assert manage_url() not in rendered.html and manage_url() not in rendered.text
+        assert MANAGE_URL not in rendered.html and MANAGE_URL not in rendered.text
         assert mentions(rendered, instructions)
 
 
@@ -268,7 +271,7 @@ def test_staff_email_links_to_admin_and_never_to_the_manage_page(
     context = sample_context(kind, variant, locale)
     rendered = render(locale, kind, context)
     assert has_link(rendered, context["admin_url"])
-    assert manage_url() not in rendered.html and manage_url() not in rendered.text
+    assert MANAGE_URL not in rendered.html and MANAGE_URL not in rendered.text
 
 
 @pytest.mark.parametrize("locale", LOCALES)
@@ -510,3 +513,32 @@ def test_booking_rescheduled_strikes_through_only_what_changed(locale: str) -> N
     assert context["old_booking"]["date"] in struck
     assert context["old_booking"]["time_range"] in struck
     assert context["booking"]["staff_name"] not in struck
+
+
+@pytest.mark.parametrize(("locale", "kind", "variant"), CUSTOMER_SAMPLES)
+def test_customer_email_links_the_booking_page_in_its_language(locale: str, kind: str, variant: str) -> None:
+    """Every link to the booking page carries the email's language, so the page opens in it."""
+    rendered = render(locale, kind, sample_context(kind, variant, locale))
+    booking_pages = [
+        href for href in re.findall(r'href="([^"]+)"', rendered.html) if urlsplit(href).path == "/book"
+    ]
+    assert booking_pages and all(href.endswith(f"/book?lang={locale}") for href in booking_pages)
+
+
+NOTE_LABELS = {"en": "Note", "de": "Anmerkung", "fr": "Remarque"}
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize(
+    "kind", ["booking_created", "booking_rescheduled", "booking_reassigned", "booking_cancelled"]
+)
+def test_staff_email_shows_the_customers_note_only_when_there_is_one(locale: str, kind: str) -> None:
+    """The customer's note is a row of the staff email (HTML and text); without a note there is no row."""
+    context = sample_context(kind, "manage", locale)
+    note = context["booking"]["note"]
+    with_note = render(locale, kind, context)
+    assert note and html_has(with_note, note) and note in with_note.text
+    assert NOTE_LABELS[locale] in with_note.html and NOTE_LABELS[locale] in with_note.text
+    context["booking"] = {**context["booking"], "note": ""}
+    without = render(locale, kind, context)
+    assert NOTE_LABELS[locale] not in without.html and NOTE_LABELS[locale] not in without.text

@@ -43,7 +43,7 @@ from mailflow.i18n import gettext, languages, ngettext
 from mailflow.services import catalog, sessions
 from mailflow.store.engine import read_session
 from mailflow.web.deps import Wiring, clock
-from mailflow.web.i18n import language_name, translator
+from mailflow.web.i18n import accepted_language, language_name, translator
 from mailflow.web.security import attach_session, csrf_token, csrf_valid, request_session
 
 ADMIN_COOKIE = "mf_admin"
@@ -171,30 +171,6 @@ def date_text(value: date, form: str, locale: str) -> str:
     return str(format_skeleton(form, value, locale=locale))
 
 
-def accepted_language(header: str, offered: tuple[str, ...]) -> str | None:
-    """The first of ``offered`` that an Accept-Language ``header`` asks for, by its weights.
-
-    >>> accepted_language("fr-CH, de;q=0.9, en;q=0.8", ("en", "de"))
-    'de'
-    """
-    weighted = []
-    for position, part in enumerate(header.split(",")):
-        tag, _, params = part.strip().partition(";")
-        weight = 1.0
-        if params.strip().startswith("q="):
-            try:
-                weight = float(params.strip()[2:])
-            except ValueError:
-                weight = 0.0
-        if tag and weight > 0:
-            weighted.append((-weight, position, tag.strip().lower()))
-    for _weight, _position, tag in sorted(weighted):
-        for candidate in (tag, tag.split("-")[0]):
-            if candidate in offered:
-                return candidate
-    return None
-
-
 def page_to_switch(request: Request) -> tuple[str, dict[str, str]]:
     """The page a language link reloads: this one when it is a GET, else the nearest page above it."""
     if request.method == "GET":
@@ -311,6 +287,25 @@ def admin_desk(
     return Desk(request, admin, who, now)
 
 
+def admins_only_page(admin: Admin, request: Request) -> Response:
+    """403 for a staff member on an admin-only page: the admin layout (header, navigation, their
+    language) with a sentence saying so and a way back to their bookings."""
+    lang = admin.locale(request)
+    return admin.render(
+        request,
+        "notice.html",
+        status=403,
+        title=gettext(lang, "Only admins may open this page."),
+        lines=[
+            gettext(
+                lang,
+                "This page is for the business's admins. Ask an admin if something here needs changing.",
+            )
+        ],
+        links=[{"href": "/admin/bookings", "text": gettext(lang, "Back to your bookings")}],
+    )
+
+
 def install(
     web: FastAPI, wiring: Wiring, routers: Sequence[APIRouter], dependencies: Sequence[Any] = ()
 ) -> Admin:
@@ -343,7 +338,6 @@ def install(
 
     @web.exception_handler(NotAllowed)
     def _not_allowed(request: Request, exc: NotAllowed) -> Response:
-        text = gettext(admin.locale(request), "Only admins may open this page.")
-        return Response(f"{text}\n", status_code=403, media_type="text/plain")
+        return admins_only_page(admin, request)
 
     return admin

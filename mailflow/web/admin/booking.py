@@ -109,6 +109,7 @@ def detail_page(
             when=span_text(booking.start, booking.end, zone, d.locale),
             zone=zone,
             cancel_reason=booking.cancel_reason,
+            note=booking.note,
             customer=detail.customer,
             emails=detail.emails,
             replies=detail.replies,

@@ -19,7 +19,13 @@ from fastapi.responses import RedirectResponse, Response
 
 from mailflow.errors import InvalidInput, NotFound
 from mailflow.i18n import N_, gettext
-from mailflow.services.business import BusinessView, business_slug, get_business, update_business
+from mailflow.services.business import (
+    BusinessView,
+    business_slug,
+    get_business,
+    instructions_without_service_text,
+    update_business,
+)
 from mailflow.services.catalog import (
     ServiceView,
     archive_service,
@@ -170,6 +176,7 @@ def page(
         languages=[(code, LANGUAGE_NAMES.get(code, code)) for code in languages],
         all_languages=list(LANGUAGE_NAMES.items()),
         default_locale=business.default_locale,
+        business_instructions=instructions_without_service_text(d.site.engine, slug),
         services=services,
         new_service=forms.get("new") or FormState(new_service_values(languages)),
         business=forms.get("business") or FormState(business_values(business)),

@@ -1,15 +1,13 @@
-// Progressive enhancement: preselect the visitor's own time zone (added to the list when missing).
+// Progressive enhancement of /book/{service}: without a ``tz`` in the address, show the page in the
+// visitor's own time zone (the browser's), once. Without JavaScript the page stays in the business's
+// zone, and the zone control on the page changes it either way.
 (function () {
-  var select = document.querySelector("select[data-guess]");
-  if (!select || !window.Intl || select.dataset.chosen) return;
+  var note = document.querySelector("[data-page-zone]");
+  if (!note || !window.Intl || !window.URLSearchParams) return;
+  var params = new URLSearchParams(window.location.search);
+  if (params.has("tz")) return;
   var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
-  if (!zone) return;
-  for (var i = 0; i < select.options.length; i++) {
-    if (select.options[i].value === zone) { select.value = zone; return; }
-  }
-  var option = document.createElement("option");
-  option.value = zone;
-  option.textContent = zone;
-  select.insertBefore(option, select.firstChild);
-  select.value = zone;
+  if (!zone || zone === note.dataset.pageZone) return;
+  params.set("tz", zone);
+  window.location.replace(window.location.pathname + "?" + params.toString() + window.location.hash);
 })();
