@@ -128,6 +128,10 @@ def test_render_matrix_button_exactly_when_allowed(
             if kind in STAFF_KINDS:
                 assert manage_links == [], where
                 continue
+            if kind == "cancelled":  # nothing left to manage: a new booking and the contact instead
+                assert manage_links == [] and f"{PUBLIC}/m/" not in text, where
+                assert (phone in html) and (phone in text) and f"{PUBLIC}/book" in text, where
+                continue
             assert bool(manage_links) is allowed, where
             assert (f"{PUBLIC}/m/" in text) is allowed, where
             assert (phone in html) and (phone in text), where  # contact details are always there
