@@ -289,7 +289,7 @@ class Notifier:
         self, session: Session, booking: Booking, recipient: str, kind: str, info: Any, now: datetime
     ) -> None:
         """Tell the admins about a bounce of one of this booking's emails."""
-        detail = " ".join(part for part in (info.status, info.diagnostic) if part) or "bounced"
+        detail = failure_detail(info.status, info.diagnostic)
         self._tell_admins(session, booking, recipient, kind, detail, now)
 
     def _tell_admins(
@@ -406,3 +406,11 @@ def invited_not_accepted() -> ColumnElement[bool]:
         .exists()
     )
     return and_(col(Staff.password_hash).is_(None), pending)
+
+
+def failure_detail(status: str | None, diagnostic: str | None) -> str:
+    """What the receiving server said, its status code once: the diagnostic when it already
+    carries the status ("550 5.1.1 <x>: User unknown", not "5.1.1 550 5.1.1 …"), else both."""
+    if status and diagnostic and status in diagnostic:
+        return diagnostic
+    return " ".join(part for part in (status, diagnostic) if part) or "bounced"

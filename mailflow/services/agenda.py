@@ -87,6 +87,7 @@ def _queue_agenda(
         items.append(
             {
                 "time_range": when.time_range,
+                "spoken_range": when.spoken_range,
                 "service_name": service.name_in(reader.locale),
                 "customer_name": customer.name,
                 "customer_email": customer.email,
