@@ -86,7 +86,7 @@ def booking_dict(
     ``venue_time`` the start on the venue's clock ("16:00 in Berlin") for an in-person service
     when the reader's clock reads otherwise, else "".
     """
-    when = format_when(state.start, state.end, reader.locale, reader.timezone)
+    when = format_when(state.start, state.end, reader.locale, reader.timezone, regional=True)
     at_venue = in_person(facts.service.location)
     return {
         "ref": state.ref,
@@ -100,7 +100,7 @@ def booking_dict(
         "soon": soon_day_time(state.start, now, reader.locale, reader.timezone) if now else when.day_time,
         "spoken_range": when.spoken_range,
         "venue_time": (
-            venue_time(state.start, reader.timezone, facts.business.timezone, reader.locale)
+            venue_time(state.start, reader.timezone, facts.business.timezone, reader.locale, regional=True)
             if at_venue
             else ""
         ),

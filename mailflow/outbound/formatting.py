@@ -126,13 +126,18 @@ def zone_place(timezone: str, locale: str) -> str:
     return str(get_timezone_location(_zone(timezone), locale=babel_locale(locale), return_city=True))
 
 
-def venue_time(start: datetime, shown_zone: str, venue_zone: str, locale: str) -> str:
+def venue_time(
+    start: datetime, shown_zone: str, venue_zone: str, locale: str, *, regional: bool = False
+) -> str:
     """``start`` on the venue's clock, "4:00 PM in Berlin", for an in-person appointment shown in
     another zone; "" when both clocks read the same at ``start`` (same zone, or same offset)."""
     shown, venue = start.astimezone(_zone(shown_zone)), start.astimezone(_zone(venue_zone))
     if shown.utcoffset() == venue.utcoffset():
         return ""
-    time_text = format_time(venue, format="short", tzinfo=venue.tzinfo, locale=babel_locale(locale))
+    if regional:  # an email: the reader's regional style, as its other times (``format_when``)
+        time_text = _bare_time(venue, reading_locale(locale, shown_zone))
+    else:
+        time_text = format_time(venue, format="short", tzinfo=venue.tzinfo, locale=babel_locale(locale))
     return gettext(locale, "venue_time", time=time_text, place=zone_place(venue_zone, locale))
 
 
@@ -159,17 +164,27 @@ class When:
 
 
 @lru_cache(maxsize=4096)  # pure, and the same appointment is formatted for every email about it
-def format_when(start: datetime, end: datetime, locale: str, timezone: str) -> When:
+def format_when(
+    start: datetime, end: datetime, locale: str, timezone: str, *, regional: bool = False
+) -> When:
     """Format an appointment, e.g. ``Dienstag, 3. März 2026, 10:00–10:45 Uhr (MEZ)``.
 
-    The style follows ``reading_locale`` (British or American English by region); the zone is
-    the short name of ``zone_label``, in the long form and the short one alike.
+    ``regional`` (emails): the style of ``reading_locale`` (British or American English by
+    region) and CLDR's ranges ("10:00–10:45 Uhr", "10:00–10:45 AM"); without it (the pages,
+    for now) the language's own style, each time written out ("10:00 AM–10:45 AM"). The zone
+    is the short name of ``zone_label`` either way.
     """
     zone = _zone(timezone)
     local_start, local_end = start.astimezone(zone), end.astimezone(zone)
-    loc = reading_locale(locale, timezone)
+    loc = reading_locale(locale, timezone) if regional else babel_locale(locale)
     day = format_date(local_start.date(), format="full", locale=loc)
-    times = time_span(local_start, local_end, loc)
+    if regional:
+        times = time_span(local_start, local_end, loc)
+    else:
+        times = (
+            f"{format_time(local_start, format='short', tzinfo=zone, locale=loc)}"
+            f"–{format_time(local_end, format='short', tzinfo=zone, locale=loc)}"
+        )
     label = zone_label(local_start, str(loc))
     short_day = format_skeleton("MMMEd", local_start, tzinfo=zone, locale=loc)
     spoken = gettext(locale, "time_span", start=_bare_time(local_start, loc), end=_bare_time(local_end, loc))
@@ -198,7 +213,7 @@ def soon_day_time(start: datetime, now: datetime, locale: str, timezone: str) ->
         return gettext(locale, "tomorrow_at", time=time_text)
     if 1 < days < 7:
         return f"{format_date(local_start.date(), 'EEEE', locale=loc)}, {time_text}"
-    return format_when(start, start, locale, timezone).day_time
+    return format_when(start, start, locale, timezone, regional=True).day_time
 
 
 @lru_cache(maxsize=256)

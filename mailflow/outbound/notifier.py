@@ -316,7 +316,7 @@ class Notifier:
         public = self.builder.settings.public_url
         shown, offered = [], []
         for number, slot in enumerate(slots, start=1):
-            when = format_when(slot.start, slot.end, customer.locale, customer.timezone)
+            when = format_when(slot.start, slot.end, customer.locale, customer.timezone, regional=True)
             day = slot.start.astimezone(ZoneInfo(facts.business.timezone)).date().isoformat()
             # The reschedule page with exactly this time selected: one click on its form confirms.
             value = f"{slot.start.astimezone(UTC).isoformat()}|{slot.staff_email}"

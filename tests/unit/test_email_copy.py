@@ -27,7 +27,7 @@ SUMMER = datetime(2026, 7, 8, 9, 0, tzinfo=UTC)
 
 def test_german_times_say_uhr_once_and_name_the_zone_short() -> None:
     """German: "Mittwoch, 9. Dezember 2026, 10:00–10:30 Uhr (MEZ)", Uhr after the range, not each time."""
-    when = format_when(START, END, "de", "Europe/Berlin")
+    when = format_when(START, END, "de", "Europe/Berlin", regional=True)
     assert when.when == "Mittwoch, 9. Dezember 2026, 10:00–10:30 Uhr (MEZ)"
     assert when.time_range == "10:00–10:30 Uhr"
     assert when.spoken_range == "von 10:00 bis 10:30 Uhr"
@@ -36,12 +36,12 @@ def test_german_times_say_uhr_once_and_name_the_zone_short() -> None:
 
 def test_british_english_in_europe_american_english_in_the_us() -> None:
     """Bare "en" follows the reader's zone: 24-hour day-month in Europe, AM/PM month-day in the US."""
-    london = format_when(START, END, "en", "Europe/London")
+    london = format_when(START, END, "en", "Europe/London", regional=True)
     assert london.when == "Wednesday, 9 December 2026, 09:00–09:30 (GMT)"
     assert london.day_time == "Wed 9 Dec, 09:00"
-    berlin = format_when(START, END, "en", "Europe/Berlin")
+    berlin = format_when(START, END, "en", "Europe/Berlin", regional=True)
     assert berlin.when == "Wednesday, 9 December 2026, 10:00–10:30 (CET)"
-    new_york = format_when(START, END, "en", "America/New_York")
+    new_york = format_when(START, END, "en", "America/New_York", regional=True)
     assert new_york.when == f"Wednesday, December 9, 2026, 4:00–4:30{NBSP}AM (EST)"
     assert new_york.day_time == f"Wed, Dec 9, 4:00{NBSP}AM"
     assert new_york.spoken_range == f"from 4:00{NBSP}AM to 4:30{NBSP}AM"
@@ -49,13 +49,15 @@ def test_british_english_in_europe_american_english_in_the_us() -> None:
 
 def test_a_locale_with_a_region_keeps_its_style_anywhere() -> None:
     """en-US in Berlin writes AM/PM; en-GB in New York writes 24-hour times."""
-    assert format_when(START, END, "en-US", "Europe/Berlin").time_range == f"10:00–10:30{NBSP}AM"
-    assert format_when(START, END, "en-GB", "America/New_York").time_range == "04:00–04:30"
+    assert (
+        format_when(START, END, "en-US", "Europe/Berlin", regional=True).time_range == f"10:00–10:30{NBSP}AM"
+    )
+    assert format_when(START, END, "en-GB", "America/New_York", regional=True).time_range == "04:00–04:30"
 
 
 def test_french_dates_and_short_zone() -> None:
     """French: "mercredi 9 décembre 2026, 10:00–10:30 (CET)", subjects' "mer. 9 déc., 10:00"."""
-    when = format_when(START, END, "fr", "Europe/Paris")
+    when = format_when(START, END, "fr", "Europe/Paris", regional=True)
     assert when.when == "mercredi 9 décembre 2026, 10:00–10:30 (CET)"
     assert when.day_time == "mer. 9 déc., 10:00"
     assert when.spoken_range == "de 10:00 à 10:30"
@@ -78,8 +80,8 @@ def test_french_dates_and_short_zone() -> None:
 )
 def test_zones_go_by_the_short_names_people_know(zone: str, locale: str, winter: str, summer: str) -> None:
     """ "MEZ"/"CET"/"GMT"/"EST", never a long name nor an offset such as "GMT+1"."""
-    assert format_when(START, END, locale, zone).zone_label == winter
-    assert format_when(SUMMER, SUMMER + timedelta(hours=1), locale, zone).zone_label == summer
+    assert format_when(START, END, locale, zone, regional=True).zone_label == winter
+    assert format_when(SUMMER, SUMMER + timedelta(hours=1), locale, zone, regional=True).zone_label == summer
 
 
 def test_a_zone_known_only_by_its_offset_is_named_in_words() -> None:
@@ -133,7 +135,7 @@ MOVED = START + timedelta(days=1, hours=4)
 
 
 def _times(start: datetime, locale: str) -> dict[str, str]:
-    when = format_when(start, start + timedelta(minutes=30), locale, ZONES[locale])
+    when = format_when(start, start + timedelta(minutes=30), locale, ZONES[locale], regional=True)
     return {
         "when": when.when,
         "date": when.date,
