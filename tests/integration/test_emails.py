@@ -27,7 +27,7 @@ from tests.conftest import berlin
 STAFF = Actor(ActorKind.STAFF, "bob@contoso.example")
 PUBLIC = "https://book.contoso.example"
 SETTINGS = MailSettings(public_url=PUBLIC, inbound_domain="replies.contoso.example")
-EXTRA_KEYS = ("slots", "refused", "message", "failure", "agenda")
+EXTRA_KEYS = ("slots", "refused", "message", "failure", "agenda", "reassigned")
 EVIL = "<script>alert(1)</script> Ö'Brien"
 
 
@@ -88,7 +88,7 @@ def build(
             reader = type(reader)(reader.name, reader.email, locale, reader.timezone)
         sample = sample_context(kind, "manage", reader.locale)
         extra = {key: sample[key] for key in EXTRA_KEYS if key in sample}
-        old = facts.booking if kind in ("rescheduled", "booking_rescheduled") else None
+        old = facts.booking if kind in ("rescheduled", "booking_rescheduled", "booking_reassigned") else None
         out = builder.build(session, facts, kind, reader, now=now, old=old, actor=STAFF, extra=extra, **kw)
         session.commit()
     return parse(out.data)
