@@ -240,7 +240,7 @@ def test_self_service_journey_in_french(live_server: LiveServer, page: Page) -> 
     page.get_by_role("button", name="Déplacer mon rendez-vous à cet horaire").click()
     expect(page.get_by_role("heading", name="Votre rendez-vous a été déplacé")).to_be_visible()
     moved = live_server.wait_for_email(kind="rescheduled", booking=ref, to=customer)
-    assert str(moved["Subject"]).startswith("Votre rendez-vous a été déplacé au ")
+    assert str(moved["Subject"]).startswith("Déplacé\u00a0: Coupe de cheveux, désormais le ")
     assert f"Ancien horaire\u00a0: {french_day}" in text_of(moved)
 
     page.goto(links[0])
