@@ -16,7 +16,7 @@ from sqlmodel import Session
 
 from mailflow.booking.model import Actor, ActorKind, BookingState
 from mailflow.booking.policy import ManageDecision, manage_allowed
-from mailflow.outbound.formatting import format_duration, format_when
+from mailflow.outbound.formatting import format_duration, format_when, in_person, soon_day_time, venue_time
 from mailflow.outbound.i18n import message
 from mailflow.store.queries import rules_of, state_of
 from mailflow.store.tables import Booking, Business, Customer, Service, Staff
@@ -67,13 +67,27 @@ def business_change_instructions(business: Business, locale: str) -> str:
 
 
 def changed_by_text(actor: Actor, locale: str) -> str:
+    """Who made a change, as staff read it: "staff (ada@contoso.example)" for a person; the team
+    without a label for the tools' own labels (the CLI's "cli", an API key's name, "demo")."""
     if actor.kind is ActorKind.STAFF:
-        return message(locale, "changed_by.staff", label=actor.label or "?")
+        if actor.label and "@" in actor.label:
+            return message(locale, "changed_by.staff", label=actor.label)
+        return message(locale, "changed_by.team")
     return message(locale, f"changed_by.{actor.kind.value}")
 
 
-def booking_dict(facts: BookingFacts, state: BookingState, staff: Staff, reader: Reader) -> dict[str, Any]:
-    when = format_when(state.start, state.end, reader.locale, reader.timezone)
+def booking_dict(
+    facts: BookingFacts, state: BookingState, staff: Staff, reader: Reader, now: datetime | None = None
+) -> dict[str, Any]:
+    """The ``booking`` of a template: its facts with times formatted for ``reader``.
+
+    ``day_time`` is the short day and start of subjects ("Thu 10 Dec, 11:00"); ``soon`` the
+    same from ``now`` ("tomorrow, 11:00", "Thursday, 11:00"; ``day_time`` without ``now``);
+    ``venue_time`` the start on the venue's clock ("16:00 in Berlin") for an in-person service
+    when the reader's clock reads otherwise, else "".
+    """
+    when = format_when(state.start, state.end, reader.locale, reader.timezone, regional=True)
+    at_venue = in_person(facts.service.location)
     return {
         "ref": state.ref,
         "service_name": facts.service.name_in(reader.locale),
@@ -82,6 +96,14 @@ def booking_dict(facts: BookingFacts, state: BookingState, staff: Staff, reader:
         "date": when.date,
         "time_range": when.time_range,
         "timezone_name": when.timezone_name,
+        "day_time": when.day_time,
+        "soon": soon_day_time(state.start, now, reader.locale, reader.timezone) if now else when.day_time,
+        "spoken_range": when.spoken_range,
+        "venue_time": (
+            venue_time(state.start, reader.timezone, facts.business.timezone, reader.locale, regional=True)
+            if at_venue
+            else ""
+        ),
         "duration": format_duration(timedelta(minutes=facts.service.duration_minutes), reader.locale),
         "location": facts.service.location,
         "customer_name": facts.customer.name,
@@ -107,6 +129,7 @@ def email_context(
     public_url: str,
     reply_enabled: bool,
     calendar_url: str | None = None,
+    now: datetime | None = None,
     old: BookingState | None = None,
     old_staff: Staff | None = None,
     actor: Actor | None = None,
@@ -130,7 +153,7 @@ def email_context(
             "website_url": book_url,
         },
         "recipient": {"name": reader.name, "email": reader.email},
-        "booking": booking_dict(facts, facts.booking, facts.staff, reader),
+        "booking": booking_dict(facts, facts.booking, facts.staff, reader, now),
         "manage": {
             "allowed": decision.allowed,
             "reason": decision.reason.value,
@@ -150,7 +173,9 @@ def email_context(
     }
     if old is not None:
         previous = booking_dict(facts, old, old_staff or facts.staff, reader)
-        context["old_booking"] = {key: previous[key] for key in ("when", "staff_name", "date", "time_range")}
+        context["old_booking"] = {
+            key: previous[key] for key in ("when", "staff_name", "date", "time_range", "day_time")
+        }
     if extra:
         context.update(extra)
     return context

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, available_timezones
 
 from babel import Locale, UnknownLocaleError
-from babel.dates import format_date, format_time, get_timezone_location, get_timezone_name
+from babel.core import get_global
+from babel.dates import (
+    format_date,
+    format_interval,
+    format_skeleton,
+    format_time,
+    get_timezone_location,
+    get_timezone_name,
+)
 from babel.numbers import format_decimal
 
 from mailflow.i18n import gettext
@@ -31,12 +40,68 @@ def babel_locale(locale: str) -> Locale:
 
 
 def zone_label(moment: datetime, locale: str) -> str:
-    """A short zone name people know ("MEZ", "EST", "CET"), else the long one."""
+    """A short zone name people know: the locale's own when it has one ("MEZ" in German, "GMT"
+    and "BST" in British English), else the zone's abbreviation ("CET", "EST", "JST"), else the
+    long name (a zone known only by its offset, "+04", is better named in words than as "GMT+4")."""
     loc = babel_locale(locale)
     short = get_timezone_name(moment, width="short", locale=loc)
     if short.isalpha():
         return short
+    abbreviation = moment.tzname() or ""
+    if abbreviation.isalpha():
+        return abbreviation
     return get_timezone_name(moment, width="long", locale=loc)
+
+
+@lru_cache(maxsize=256)
+def reading_locale(locale: str, timezone: str) -> Locale:
+    """The Babel locale dates are written in for a reader of ``locale`` in ``timezone``.
+
+    A locale with a region (``en-GB``, ``en_US``) is taken as it is. Bare English has no one
+    style, so the reader's zone decides: in Europe the British one ("Thursday, 10 December 2026,
+    10:00–10:30"), elsewhere the English of the zone's country when Babel has it (``en_AU``,
+    ``en_CA``, ``en_US``: "10:00–10:30 AM"), else American English. Other bare languages keep
+    their own style (German is German in Berlin and in New York).
+    """
+    loc = babel_locale(locale)
+    if loc.territory or loc.language != "en":
+        return loc
+    if timezone.startswith("Europe/"):
+        return babel_locale("en_GB")
+    territory = get_global("zone_territories").get(timezone)
+    return babel_locale(f"en_{territory}") if territory else loc
+
+
+_SPACE_BEFORE_AM_PM = re.compile(r" (?=[AaPp]\.?[Mm]\b)")
+
+
+def _clean(text: str) -> str:
+    # CLDR's thin spaces around the dash read as a gap in most mail fonts; its narrow no-break
+    # space before AM/PM is missing from older ones: a plain dash, a no-break space.
+    text = text.replace("\u2009–\u2009", "–").replace("\u202f", "\u00a0")
+    return _SPACE_BEFORE_AM_PM.sub("\u00a0", text)
+
+
+def _hour_skeleton(loc: Locale) -> str:
+    """``Hm`` where the locale writes 24-hour times, ``hm`` where it writes AM and PM."""
+    pattern = loc.time_formats["short"].pattern
+    return "hm" if "h" in pattern or "a" in pattern else "Hm"
+
+
+def _bare_time(moment: datetime, loc: Locale) -> str:
+    return _clean(format_skeleton(_hour_skeleton(loc), moment, tzinfo=moment.tzinfo, locale=loc))
+
+
+def clock_time(moment: datetime, loc: Locale, locale: str) -> str:
+    """One time of day as the reader says it: "11:00", "11:00 AM", "11:00 Uhr"."""
+    return gettext(locale, "clock_time", time=_bare_time(moment, loc))
+
+
+def time_span(start: datetime, end: datetime, loc: Locale) -> str:
+    """A range of times as written after a date: "10:00–10:30", "10:00–10:30 AM",
+    "10:00–10:30 Uhr" (CLDR's interval formats; German names the hour once, at the end)."""
+    skeleton = _hour_skeleton(loc)
+    return _clean(format_interval(start, end, skeleton, tzinfo=start.tzinfo, locale=loc))
 
 
 @lru_cache(maxsize=1)
@@ -61,13 +126,18 @@ def zone_place(timezone: str, locale: str) -> str:
     return str(get_timezone_location(_zone(timezone), locale=babel_locale(locale), return_city=True))
 
 
-def venue_time(start: datetime, shown_zone: str, venue_zone: str, locale: str) -> str:
+def venue_time(
+    start: datetime, shown_zone: str, venue_zone: str, locale: str, *, regional: bool = False
+) -> str:
     """``start`` on the venue's clock, "4:00 PM in Berlin", for an in-person appointment shown in
     another zone; "" when both clocks read the same at ``start`` (same zone, or same offset)."""
     shown, venue = start.astimezone(_zone(shown_zone)), start.astimezone(_zone(venue_zone))
     if shown.utcoffset() == venue.utcoffset():
         return ""
-    time_text = format_time(venue, format="short", tzinfo=venue.tzinfo, locale=babel_locale(locale))
+    if regional:  # an email: the reader's regional style, as its other times (``format_when``)
+        time_text = _bare_time(venue, reading_locale(locale, shown_zone))
+    else:
+        time_text = format_time(venue, format="short", tzinfo=venue.tzinfo, locale=babel_locale(locale))
     return gettext(locale, "venue_time", time=time_text, place=zone_place(venue_zone, locale))
 
 
@@ -81,31 +151,69 @@ class When:
     """The pieces of an appointment's time, formatted for one reader."""
 
     when: str
+    """Day, times and zone: "Wednesday, 9 December 2026, 10:00–10:30 (CET)"."""
     date: str
     time_range: str
     timezone_name: str
+    """The short zone name ("MEZ", "GMT", "EST"): the same in every part of every email."""
     zone_label: str
+    day_time: str
+    """The short day and start for subjects: "Thu 10 Dec, 11:00", "Do., 10. Dez., 11:00 Uhr"."""
+    spoken_range: str
+    """The times as a sentence says them: "from 10:00 to 10:30", "von 10:00 bis 10:30 Uhr"."""
 
 
 @lru_cache(maxsize=4096)  # pure, and the same appointment is formatted for every email about it
-def format_when(start: datetime, end: datetime, locale: str, timezone: str) -> When:
-    """Format an appointment, e.g. ``Dienstag, 3. März 2026, 10:00–10:45 (MEZ)``."""
+def format_when(
+    start: datetime, end: datetime, locale: str, timezone: str, *, regional: bool = False
+) -> When:
+    """Format an appointment, e.g. ``Dienstag, 3. März 2026, 10:00–10:45 Uhr (MEZ)``.
+
+    ``regional`` (emails): the style of ``reading_locale`` (British or American English by
+    region) and CLDR's ranges ("10:00–10:45 Uhr", "10:00–10:45 AM"); without it (the pages,
+    for now) the language's own style, each time written out ("10:00 AM–10:45 AM"). The zone
+    is the short name of ``zone_label`` either way.
+    """
     zone = _zone(timezone)
     local_start, local_end = start.astimezone(zone), end.astimezone(zone)
-    loc = babel_locale(locale)
+    loc = reading_locale(locale, timezone) if regional else babel_locale(locale)
     day = format_date(local_start.date(), format="full", locale=loc)
-    times = (
-        f"{format_time(local_start, format='short', tzinfo=zone, locale=loc)}"
-        f"–{format_time(local_end, format='short', tzinfo=zone, locale=loc)}"
-    )
-    label = zone_label(local_start, locale)
+    if regional:
+        times = time_span(local_start, local_end, loc)
+    else:
+        times = (
+            f"{format_time(local_start, format='short', tzinfo=zone, locale=loc)}"
+            f"–{format_time(local_end, format='short', tzinfo=zone, locale=loc)}"
+        )
+    label = zone_label(local_start, str(loc))
+    short_day = format_skeleton("MMMEd", local_start, tzinfo=zone, locale=loc)
+    spoken = gettext(locale, "time_span", start=_bare_time(local_start, loc), end=_bare_time(local_end, loc))
     return When(
         when=f"{day}, {times} ({label})",
         date=day,
         time_range=times,
-        timezone_name=get_timezone_name(local_start, width="long", locale=loc),
+        timezone_name=label,
         zone_label=label,
+        day_time=f"{short_day}, {clock_time(local_start, loc, locale)}",
+        spoken_range=spoken,
     )
+
+
+def soon_day_time(start: datetime, now: datetime, locale: str, timezone: str) -> str:
+    """When a reminder's appointment is, from ``now``: "today, 11:00", "tomorrow, 11:00",
+    "Thursday, 11:00" within the week, else the short day ("Thu 17 Dec, 11:00")."""
+    zone = _zone(timezone)
+    local_start = start.astimezone(zone)
+    days = (local_start.date() - now.astimezone(zone).date()).days
+    loc = reading_locale(locale, timezone)
+    time_text = clock_time(local_start, loc, locale)
+    if days == 0:
+        return gettext(locale, "today_at", time=time_text)
+    if days == 1:
+        return gettext(locale, "tomorrow_at", time=time_text)
+    if 1 < days < 7:
+        return f"{format_date(local_start.date(), 'EEEE', locale=loc)}, {time_text}"
+    return format_when(start, start, locale, timezone, regional=True).day_time
 
 
 @lru_cache(maxsize=256)

@@ -17,6 +17,7 @@ COMPUTED = (
     N_("changed_by.customer_self_service"),
     N_("changed_by.customer_reply"),
     N_("changed_by.staff"),
+    N_("changed_by.team"),
     N_("changed_by.system"),
 )
 

@@ -281,6 +281,7 @@ class EmailBuilder:
             public_url=settings.public_url,
             reply_enabled=bool(settings.inbound_domain),
             calendar_url=calendar_url,
+            now=now,
             old=old,
             old_staff=old_staff,
             actor=actor,

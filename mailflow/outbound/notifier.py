@@ -289,7 +289,7 @@ class Notifier:
         self, session: Session, booking: Booking, recipient: str, kind: str, info: Any, now: datetime
     ) -> None:
         """Tell the admins about a bounce of one of this booking's emails."""
-        detail = " ".join(part for part in (info.status, info.diagnostic) if part) or "bounced"
+        detail = failure_detail(info.status, info.diagnostic)
         self._tell_admins(session, booking, recipient, kind, detail, now)
 
     def _tell_admins(
@@ -316,7 +316,7 @@ class Notifier:
         public = self.builder.settings.public_url
         shown, offered = [], []
         for number, slot in enumerate(slots, start=1):
-            when = format_when(slot.start, slot.end, customer.locale, customer.timezone)
+            when = format_when(slot.start, slot.end, customer.locale, customer.timezone, regional=True)
             day = slot.start.astimezone(ZoneInfo(facts.business.timezone)).date().isoformat()
             # The reschedule page with exactly this time selected: one click on its form confirms.
             value = f"{slot.start.astimezone(UTC).isoformat()}|{slot.staff_email}"
@@ -406,3 +406,11 @@ def invited_not_accepted() -> ColumnElement[bool]:
         .exists()
     )
     return and_(col(Staff.password_hash).is_(None), pending)
+
+
+def failure_detail(status: str | None, diagnostic: str | None) -> str:
+    """What the receiving server said, its status code once: the diagnostic when it already
+    carries the status ("550 5.1.1 <x>: User unknown", not "5.1.1 550 5.1.1 …"), else both."""
+    if status and diagnostic and status in diagnostic:
+        return diagnostic
+    return " ".join(part for part in (status, diagnostic) if part) or "bounced"

@@ -48,7 +48,14 @@ _STRINGS: Final[dict[str, dict[str, str]]] = {
         "slot_1": "Wednesday, 4 March 2026, 09:00–09:45 (CET)",
         "slot_2": "Thursday, 5 March 2026, 14:30–15:15 (CET)",
         "slot_3": "Friday, 6 March 2026, 11:00–11:45 (CET)",
-        "timezone_name": "Central European Time",
+        "timezone_name": "CET",
+        "time_range": "10:00–10:45",
+        "moved_time_range": "14:30–15:15",
+        "day_time": "Tue 3 Mar, 10:00",
+        "moved_day_time": "Thu 5 Mar, 14:30",
+        "soon": "tomorrow, 10:00",
+        "spoken_range": "from 10:00 to 10:45",
+        "moved_spoken_range": "from 14:30 to 15:15",
         "change_instructions": (
             "To change or cancel, call us at +49 30 1234567 or write to hello@contoso.example."
         ),
@@ -76,13 +83,20 @@ _STRINGS: Final[dict[str, dict[str, str]]] = {
     },
     "de": {
         "date": "Dienstag, 3. März 2026",
-        "when": "Dienstag, 3. März 2026, 10:00–10:45 (MEZ)",
+        "when": "Dienstag, 3. März 2026, 10:00–10:45 Uhr (MEZ)",
         "moved_date": "Donnerstag, 5. März 2026",
-        "moved_when": "Donnerstag, 5. März 2026, 14:30–15:15 (MEZ)",
-        "slot_1": "Mittwoch, 4. März 2026, 09:00–09:45 (MEZ)",
-        "slot_2": "Donnerstag, 5. März 2026, 14:30–15:15 (MEZ)",
-        "slot_3": "Freitag, 6. März 2026, 11:00–11:45 (MEZ)",
-        "timezone_name": "Mitteleuropäische Normalzeit",
+        "moved_when": "Donnerstag, 5. März 2026, 14:30–15:15 Uhr (MEZ)",
+        "slot_1": "Mittwoch, 4. März 2026, 09:00–09:45 Uhr (MEZ)",
+        "slot_2": "Donnerstag, 5. März 2026, 14:30–15:15 Uhr (MEZ)",
+        "slot_3": "Freitag, 6. März 2026, 11:00–11:45 Uhr (MEZ)",
+        "timezone_name": "MEZ",
+        "time_range": "10:00–10:45 Uhr",
+        "moved_time_range": "14:30–15:15 Uhr",
+        "day_time": "Di., 3. März, 10:00 Uhr",
+        "moved_day_time": "Do., 5. März, 14:30 Uhr",
+        "soon": "morgen, 10:00 Uhr",
+        "spoken_range": "von 10:00 bis 10:45 Uhr",
+        "moved_spoken_range": "von 14:30 bis 15:15 Uhr",
         "change_instructions": (
             "Für Änderungen oder eine Absage rufen Sie uns bitte unter +49 30 1234567 an "
             "oder schreiben Sie an hello@contoso.example."
@@ -95,8 +109,8 @@ _STRINGS: Final[dict[str, dict[str, str]]] = {
         "reason_slot_taken": "Dieser Termin wurde inzwischen leider anderweitig vergeben.",
         "cancel_reason": "Ich bin leider krank geworden.",
         "note": "Bitte das parfümfreie Shampoo verwenden, ich bin allergisch.",
-        "changed_by_manage_page": "Kunde über die Verwaltungsseite",
-        "changed_by_reply": "Kunde per Antwort auf eine E-Mail",
+        "changed_by_manage_page": "Kunde/Kundin über die Terminseite",
+        "changed_by_reply": "Kunde/Kundin per Antwort-E-Mail",
         "changed_by_staff": "Team (admin@contoso.example)",
         "changed_by_system": "mailflow (automatisch)",
         "message_subject": "AW: Ihr Termin ist bestätigt",
@@ -107,18 +121,25 @@ _STRINGS: Final[dict[str, dict[str, str]]] = {
         "reply_subject": "AW: Nachricht von Anna Schmidt (BK-7Q2M9X): AW: Ihr Termin ist bestätigt",
         "reply_text": (
             "Hallo Frau Schmidt,\nsehr gern, bringen Sie Ihre Tochter einfach mit! Ich habe direkt im"
-            " Anschluss an Ihren Termin 10:45–11:15 für sie freigehalten.\nBis Dienstag!"
+            " Anschluss an Ihren Termin von 10:45 bis 11:15 Uhr für sie freigehalten.\nBis Dienstag!"
         ),
     },
     "fr": {
         "date": "mardi 3 mars 2026",
-        "when": "mardi 3 mars 2026, 10:00–10:45 (heure normale d’Europe centrale)",
+        "when": "mardi 3 mars 2026, 10:00–10:45 (CET)",
         "moved_date": "jeudi 5 mars 2026",
-        "moved_when": "jeudi 5 mars 2026, 14:30–15:15 (heure normale d’Europe centrale)",
-        "slot_1": "mercredi 4 mars 2026, 09:00–09:45 (heure normale d’Europe centrale)",
-        "slot_2": "jeudi 5 mars 2026, 14:30–15:15 (heure normale d’Europe centrale)",
-        "slot_3": "vendredi 6 mars 2026, 11:00–11:45 (heure normale d’Europe centrale)",
-        "timezone_name": "heure normale d’Europe centrale",
+        "moved_when": "jeudi 5 mars 2026, 14:30–15:15 (CET)",
+        "slot_1": "mercredi 4 mars 2026, 09:00–09:45 (CET)",
+        "slot_2": "jeudi 5 mars 2026, 14:30–15:15 (CET)",
+        "slot_3": "vendredi 6 mars 2026, 11:00–11:45 (CET)",
+        "timezone_name": "CET",
+        "time_range": "10:00–10:45",
+        "moved_time_range": "14:30–15:15",
+        "day_time": "mar. 3 mars, 10:00",
+        "moved_day_time": "jeu. 5 mars, 14:30",
+        "soon": "demain, 10:00",
+        "spoken_range": "de 10:00 à 10:45",
+        "moved_spoken_range": "de 14:30 à 15:15",
         "change_instructions": (
             "Pour modifier ou annuler votre rendez-vous, appelez-nous au +49 30 1234567 "
             "ou écrivez-nous à hello@contoso.example."
@@ -168,8 +189,12 @@ def _booking(kind: str, s: dict[str, str]) -> dict[str, Any]:
         "staff_name": "Carla Castro" if moved else "Bob Berger",
         "when": s["moved_when"] if moved else s["when"],
         "date": s["moved_date"] if moved else s["date"],
-        "time_range": "14:30–15:15" if moved else "10:00–10:45",
+        "time_range": s["moved_time_range"] if moved else s["time_range"],
         "timezone_name": s["timezone_name"],
+        "day_time": s["moved_day_time"] if moved else s["day_time"],
+        "soon": s["soon"],
+        "spoken_range": s["moved_spoken_range"] if moved else s["spoken_range"],
+        "venue_time": "",
         "duration": "45 min",
         "location": "",
         "customer_name": CUSTOMER["name"],
@@ -207,15 +232,24 @@ def _slots(s: dict[str, str]) -> list[dict[str, Any]]:
 
 def _agenda(s: dict[str, str]) -> dict[str, Any]:
     rows = (
-        ("09:00–09:30", "Consultation", "Ada Lovelace", "ada@example.com", "", "BK-3HK8PW"),
-        ("10:00–10:45", "Haircut", CUSTOMER["name"], CUSTOMER["email"], CUSTOMER["phone"], REF),
-        ("14:00–14:45", "Haircut", "Max Mustermann", "max@example.de", "+49 152 9876543", "BK-9D4W6T"),
+        (("09:00", "09:30"), "Consultation", "Ada Lovelace", "ada@example.com", "", "BK-3HK8PW"),
+        (("10:00", "10:45"), "Haircut", CUSTOMER["name"], CUSTOMER["email"], CUSTOMER["phone"], REF),
+        (("14:00", "14:45"), "Haircut", "Max Mustermann", "max@example.de", "+49 152 9876543", "BK-9D4W6T"),
     )
+    # The locale's own range and spoken range ("09:00–09:30 Uhr", "von 09:00 bis 09:30 Uhr").
+    ranges = {
+        times: (
+            s["time_range"].replace("10:00", times[0]).replace("10:45", times[1]),
+            s["spoken_range"].replace("10:00", times[0]).replace("10:45", times[1]),
+        )
+        for times, *_ in rows
+    }
     return {
         "date": s["date"],
         "items": [
             {
-                "time_range": time_range,
+                "time_range": ranges[times][0],
+                "spoken_range": ranges[times][1],
                 "service_name": service,
                 "customer_name": name,
                 "customer_email": email,
@@ -223,7 +257,7 @@ def _agenda(s: dict[str, str]) -> dict[str, Any]:
                 "ref": ref,
                 "url": f"{PUBLIC_URL}/admin/bookings/{ref}",
             }
-            for time_range, service, name, email, phone, ref in rows
+            for times, service, name, email, phone, ref in rows
         ],
     }
 
@@ -258,7 +292,13 @@ def _message(sender: dict[str, str], subject: str, text: str) -> dict[str, Any]:
 
 
 def _old_booking(s: dict[str, str]) -> dict[str, Any]:
-    return {"when": s["when"], "staff_name": "Bob Berger", "date": s["date"], "time_range": "10:00–10:45"}
+    return {
+        "when": s["when"],
+        "staff_name": "Bob Berger",
+        "date": s["date"],
+        "time_range": s["time_range"],
+        "day_time": s["day_time"],
+    }
 
 
 def _staff_extras(kind: str, s: dict[str, str]) -> dict[str, Any]:

@@ -83,10 +83,11 @@ def _queue_agenda(
     for booking in bookings:
         customer = session.get_one(Customer, booking.customer_id)
         service = session.get_one(Service, booking.service_id)
-        when = format_when(booking.start, booking.end, reader.locale, reader.timezone)
+        when = format_when(booking.start, booking.end, reader.locale, reader.timezone, regional=True)
         items.append(
             {
                 "time_range": when.time_range,
+                "spoken_range": when.spoken_range,
                 "service_name": service.name_in(reader.locale),
                 "customer_name": customer.name,
                 "customer_email": customer.email,
@@ -96,7 +97,7 @@ def _queue_agenda(
             }
         )
     facts = load_facts(session, bookings[0])
-    first = format_when(bookings[0].start, bookings[0].end, reader.locale, reader.timezone)
+    first = format_when(bookings[0].start, bookings[0].end, reader.locale, reader.timezone, regional=True)
     builder = notifier.builder
     prepared = builder.prepare(
         session,

@@ -24,7 +24,7 @@ def test_outbox_lists_a_bookings_emails_and_their_delivery(api: Api) -> None:
     assert all(r["booking"] == ref and r["status"] == "queued" and r["attempts"] == 0 for r in rows)
     assert all(r["next_attempt_at"] and r["sent_at"] is None and r["message_id"] for r in rows)
     confirmation = next(r for r in rows if r["kind"] == "confirmation")
-    assert confirmation["subject"].startswith("Your booking is confirmed: Haircut")
+    assert confirmation["subject"].startswith("Confirmed: Haircut, ")
     assert not {"payload", "html", "text", "body"} & set(confirmation)
     assert api.get(f"/outbox?booking={ref}").json() == rows
     assert {r["booking"] for r in api.get("/outbox").json()} == {ref, other}

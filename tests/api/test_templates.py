@@ -77,7 +77,7 @@ def test_preview_with_and_without_the_manage_button(sqlite_api: Api) -> None:
     assert MANAGE_URL in manage.json()["html"] and MANAGE_URL in manage.json()["text"]
     assert MANAGE_URL not in no_manage.json()["html"] and MANAGE_URL not in no_manage.json()["text"]
     assert "+49 30 1234567" in no_manage.json()["text"]
-    assert manage.json()["subject"].startswith("Your booking is confirmed: ")
+    assert manage.json()["subject"].startswith("Confirmed: ")
 
     edited = draft(subject="Booked: {{ booking.service_name }}")
     preview = sqlite_api.post("/templates/confirmation/en/preview", {"variant": "manage", "draft": edited})
@@ -126,7 +126,7 @@ def test_saved_version_is_used_by_the_next_email_not_by_queued_ones(api: Api) ->
     api.book(11, service="consultation")
 
     first, second = api.outbox("confirmation")
-    assert str(first["Subject"]).startswith("Your booking is confirmed: Haircut")
+    assert str(first["Subject"]).startswith("Confirmed: Haircut, ")
     assert str(second["Subject"]).startswith("Booked: Consultation")
 
 

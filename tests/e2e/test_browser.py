@@ -11,7 +11,7 @@ import re
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
-from babel.dates import format_date
+from babel.dates import format_date, format_skeleton
 from playwright.sync_api import Page, expect
 
 from tests.conftest import BERLIN, berlin, next_weekday
@@ -172,7 +172,7 @@ def test_self_service_booking_in_german(live_server: LiveServer, page: Page) -> 
     ref = page.locator(".details strong").inner_text().strip()
 
     confirmation = live_server.wait_for_email(kind="confirmation", booking=ref, to=customer)
-    assert str(confirmation["Subject"]).startswith("Ihr Termin ist bestätigt")
+    assert str(confirmation["Subject"]).startswith("Bestätigt: Haarschnitt, ")
     assert "vielen Dank für Ihre Buchung" in text_of(confirmation)
     assert "Haarschnitt" in text_of(confirmation) and "Haircut" not in text_of(confirmation)
     assert "Termin verwalten" in html_of(confirmation)
@@ -216,10 +216,11 @@ def test_self_service_journey_in_french(live_server: LiveServer, page: Page) -> 
 
     confirmation = live_server.wait_for_email(kind="confirmation", booking=ref, to=customer)
     french_day = format_date(day, format="full", locale="fr")  # « jeudi 10 décembre 2026 »
-    assert (
-        str(confirmation["Subject"])
-        == f"Votre rendez-vous est confirmé\u00a0: Coupe de cheveux le {french_day}"
-    )
+    short_day = format_skeleton("MMMEd", day, locale="fr")  # « jeu. 10 déc. »
+    assert re.fullmatch(
+        rf"Confirmé\u00a0: Coupe de cheveux, {re.escape(short_day)}, \d\d:\d\d · Contoso Salon",
+        str(confirmation["Subject"]),
+    ), confirmation["Subject"]
     text = text_of(confirmation)
     assert "Merci d’avoir pris rendez-vous chez Contoso Salon" in text
     assert re.search(rf"{french_day}, \d\d:\d\d–\d\d:\d\d \(", text), text  # 24-hour times
@@ -239,7 +240,7 @@ def test_self_service_journey_in_french(live_server: LiveServer, page: Page) -> 
     page.get_by_role("button", name="Déplacer mon rendez-vous à cet horaire").click()
     expect(page.get_by_role("heading", name="Votre rendez-vous a été déplacé")).to_be_visible()
     moved = live_server.wait_for_email(kind="rescheduled", booking=ref, to=customer)
-    assert str(moved["Subject"]).startswith("Votre rendez-vous a été déplacé au ")
+    assert str(moved["Subject"]).startswith("Déplacé\u00a0: Coupe de cheveux, désormais le ")
     assert f"Ancien horaire\u00a0: {french_day}" in text_of(moved)
 
     page.goto(links[0])

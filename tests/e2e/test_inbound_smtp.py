@@ -265,7 +265,7 @@ def test_french_annuler_reply_over_smtp_cancels_and_answers_in_french(
     assert created.returncode == 0, created.stderr
     ref = json.loads(created.stdout)["ref"]
     confirmation = server.wait_for("confirmation", ref)
-    assert str(confirmation["Subject"]).startswith("Votre rendez-vous est confirmé")
+    assert str(confirmation["Subject"]).startswith("Confirmé\u00a0: ")
 
     answer = EmailMessage()
     answer["From"] = "Camille Martin <camille@example.fr>"

@@ -87,7 +87,7 @@ def test_admin_edits_the_german_confirmation_with_live_preview_saves_and_rolls_b
     expect(frame.locator("body")).to_contain_text(GREETING)
     expect(frame.get_by_text("Termin verwalten")).to_be_visible()  # the manage sample by default
     expect(page.locator("#tpl-preview-subject")).to_have_text(
-        "Ihr Termin ist bestätigt: Haircut am Dienstag, 3. März 2026"
+        "Bestätigt: Haircut, Di., 3. März, 10:00 Uhr · Contoso Salon"
     )
     save = page.get_by_role("button", name="Save as new version")
     expect(save).to_be_enabled()

@@ -220,7 +220,7 @@ def test_preview_renders_a_valid_draft_with_and_without_the_manage_button(editor
     no_manage = editor.post(f"{CONFIRMATION_DE}/preview", {**draft, "variant": "no-manage"}).json()
 
     assert manage["ok"] and manage["errors"] == []
-    assert manage["subject"] == "Ihr Termin ist bestätigt: Haircut am Dienstag, 3. März 2026"
+    assert manage["subject"] == "Bestätigt: Haircut, Di., 3. März, 10:00 Uhr · Contoso Salon"
     assert "Bis bald im Salon!" in manage["html"] and GREETING_DE not in manage["html"]
     assert MANAGE_URL in manage["html"] and MANAGE_URL in manage["text"]
     assert no_manage["ok"] and MANAGE_URL not in no_manage["html"]
@@ -370,12 +370,12 @@ def test_test_email_reaches_the_members_own_address_through_the_outbox(
     [raw] = [box.get_bytes(key) for key in box.iterkeys()]
     sent = email.message_from_bytes(raw, policy=email.policy.default)
     assert isinstance(sent, EmailMessage)
-    assert ADMIN in str(sent["To"]) and str(sent["Subject"]).startswith("[Test] Ihr Termin ist bestätigt")
+    assert ADMIN in str(sent["To"]) and str(sent["Subject"]).startswith("[Test] Bestätigt: ")
     body = sent.get_body(("html",))
     assert body is not None and "Testlauf!" in body.get_content()
     assert MANAGE_URL not in body.get_content()  # the no-manage sample
     listing = editor.client.get("/dev/mail").text
-    assert "[Test] Ihr Termin" in listing and ADMIN in listing
+    assert "[Test] Bestätigt: " in listing and ADMIN in listing
 
 
 def test_an_invalid_draft_sends_no_test_email(editor: Editor) -> None:

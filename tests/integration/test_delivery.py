@@ -295,7 +295,7 @@ def test_a_booking_cancelled_by_the_business_says_we_had_to(
     (customer_copy,) = [
         m for m in smtp_sink.handler.parsed() if m["To"].addresses[0].addr_spec == "ada@example.com"
     ]
-    assert str(customer_copy["Subject"]).startswith("We had to cancel your booking")
+    assert str(customer_copy["Subject"]).startswith("We had to cancel: Consultation, ")
     text = customer_copy.get_body(("plain",))
     assert text is not None
     assert "we had to cancel the appointment below" in text.get_content()
