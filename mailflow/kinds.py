@@ -12,7 +12,14 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Final
 
-__all__ = ["ACCOUNT_KINDS", "CUSTOMER_KINDS", "STAFF_KINDS", "EmailKind", "InboundStatus"]
+__all__ = [
+    "ACCOUNT_KINDS",
+    "CALENDAR_LINK_KINDS",
+    "CUSTOMER_KINDS",
+    "STAFF_KINDS",
+    "EmailKind",
+    "InboundStatus",
+]
 
 
 class EmailKind(StrEnum):
@@ -51,6 +58,8 @@ CUSTOMER_KINDS: Final = (
     EmailKind.ACTION_REFUSED,
     EmailKind.STAFF_REPLY,
 )
+CALENDAR_LINK_KINDS: Final = (EmailKind.CONFIRMATION, EmailKind.REMINDER, EmailKind.RESCHEDULED)
+"""Customer kinds about a booking with a time: they carry "add to calendar" links (Google, Outlook, .ics)."""
 STAFF_KINDS: Final = (
     EmailKind.BOOKING_CREATED,
     EmailKind.BOOKING_RESCHEDULED,

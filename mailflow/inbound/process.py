@@ -2,7 +2,7 @@
 
 parse -> ``STEPS`` (:mod:`mailflow.inbound.steps`): deduplicate -> classify (loop,
 auto-reply, bounce, feedback) -> target -> verify_sender -> check_dmarc ->
-staff_reply -> strip -> command -> act -> answer_or_forward.
+staff_reply -> calendar_reply -> strip -> command -> act -> answer_or_forward.
 
 Every message is stored with its bytes before anything else (``store_raw``);
 ``process_pending`` claims stored rows like the outbox and runs the steps; each
@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from mailflow.inbound.commands import parse_command
+from mailflow.inbound.itip import calendar_reply
 from mailflow.inbound.parse import parse_message
 from mailflow.inbound.rules import RuleContext, classify
 from mailflow.inbound.steps import (
@@ -128,11 +129,12 @@ def prepare(raw: bytes, context: RuleContext) -> Prepared:
     """Parse, classify and (for a person's reply) strip and read the command; no database."""
     parsed = parse_message(raw)
     classification = classify(parsed, context)
-    text, command = "", None
+    text, command, calendar = "", None, None
     if classification.may_act:
         text = new_text(parsed.message) if parsed.message is not None else ""
         command = parse_command(text, parsed.subject or "")
-    return Prepared(raw, parsed, classification, text, command)
+        calendar = calendar_reply(parsed.message)
+    return Prepared(raw, parsed, classification, text, command, calendar)
 
 
 def process_one(room: Mailroom, row_id: int, now: datetime, context: RuleContext | None = None) -> Outcome:

@@ -33,11 +33,13 @@ from mailflow.errors import BookingConflict, InvalidInput, PolicyRefused, SlotUn
 from mailflow.inbound import sender as sender_checks
 from mailflow.inbound.bounce_target import take_bounce
 from mailflow.inbound.commands import Command, CommandKind
+from mailflow.inbound.itip import CalendarReply
 from mailflow.inbound.parse import ParsedMessage
 from mailflow.inbound.rules import Classification
 from mailflow.inbound.sender import from_addresses
 from mailflow.kinds import STAFF_KINDS, EmailKind
 from mailflow.outbound.context import decide, load_facts
+from mailflow.outbound.ics import booking_uid
 from mailflow.services import inbound as store
 from mailflow.services import postmaster as postmasters
 from mailflow.services.inbound import Outcome, Stored, Target
@@ -45,7 +47,6 @@ from mailflow.services.inbound import Outcome, Stored, Target
 if TYPE_CHECKING:
     from sqlmodel import Session
 
-    from mailflow.outbound.notifier import Notifier
     from mailflow.parts import Mailroom
     from mailflow.store.tables import Booking
 
@@ -60,6 +61,7 @@ __all__ = [
     "Step",
     "act",
     "answer_or_forward",
+    "calendar_reply",
     "check_dmarc",
     "classify",
     "command",
@@ -111,6 +113,7 @@ class Prepared:
     classification: Classification
     text: str
     command: Command | None
+    calendar: CalendarReply | None = None  # a calendar answer (iTIP REPLY) the message carries
 
 
 @dataclass
@@ -216,6 +219,10 @@ def target(msg: Inbound) -> Next:
         target_references(parsed),
         msg.room.inbound_domain,
     )
+    calendar = msg.prepared.calendar
+    if found is None and calendar is not None:  # a calendar answer sent to the organizer's address
+        domain = msg.room.notifier.builder.settings.message_domain
+        found = store.target_by_calendar_uid(msg.session, calendar.uid, domain)
     if found is None or found.booking_id is None:
         msg.outcome.add("target", "none", "no reply key and no reference to our emails")
         return STOP
@@ -279,6 +286,25 @@ def check_dmarc(msg: Inbound) -> Next | Forward:
     return GO
 
 
+def calendar_reply(msg: Inbound) -> Next | Forward:
+    """A calendar answer to the booking's entry: DECLINED is a ``cancel`` reply (same rule, same
+    answers); ACCEPTED, TENTATIVE and the rest are recorded, nothing more."""
+    reply = msg.prepared.calendar
+    if reply is None:
+        return GO
+    domain = msg.room.notifier.builder.settings.message_domain  # of our UIDs (``ics.booking_uid``)
+    if reply.uid.strip().lower() != booking_uid(ref := msg.the_booking().ref, domain):
+        msg.outcome.add("calendar", "other_event", reply.uid[:120])
+        return GO
+    partstat = reply.partstat_of(msg.sender) or "NEEDS-ACTION"
+    msg.outcome.add("calendar", partstat.lower(), ref)
+    if partstat == "DECLINED":
+        msg.outcome.command = CommandKind.CANCEL.value
+        return _cancel(msg)
+    msg.outcome.add("answer", "none", "a calendar answer: recorded, not answered")
+    return STOP
+
+
 def strip(msg: Inbound) -> Next:
     """The new text only, quotes and signature stripped (done in ``prepare``, before the lock)."""
     msg.text = msg.prepared.text
@@ -312,16 +338,20 @@ def answer_or_forward(msg: Inbound) -> Next:
     if msg.acted is not None:
         _answer(msg, msg.acted)
     if msg.forward is not None:
-        _forward(
-            msg.room.notifier,
+        parsed = msg.parsed
+        store.forward_to_staff(
             msg.session,
+            msg.room.notifier,
             msg.the_booking(),
-            msg.parsed,
-            msg.prepared.raw,
-            msg.text,
+            from_name=parsed.from_name,
+            from_email=parsed.from_address or "",
+            subject=parsed.subject or "",
+            text=msg.text,
+            raw=msg.prepared.raw,
             verified=msg.forward.verified,
             now=msg.now,
             max_bytes=msg.room.forward_max_bytes,
+            message_id=parsed.message_id,
         )
         msg.outcome.add("forward", "staff", msg.forward.why)
     return STOP
@@ -335,6 +365,7 @@ STEPS: tuple[Step, ...] = (
     verify_sender,
     check_dmarc,  # before a staff reply is relayed: a forged staff answer must not reach the customer
     staff_reply,
+    calendar_reply,
     strip,
     command,
     act,
@@ -467,31 +498,3 @@ def _answer(msg: Inbound, acted: Acted) -> None:
     elif acted.verdict == "slot_gone":
         count = store.offer_slots(session, notifier, booking, msg.now, msg.room.grid)
         msg.outcome.add("answer", "options", f"{count} fresh slots offered")
-
-
-def _forward(
-    notifier: Notifier,
-    session: Session,
-    booking: Booking,
-    parsed: ParsedMessage,
-    raw: bytes,
-    text: str,
-    *,
-    verified: bool,
-    now: datetime,
-    max_bytes: int,
-) -> None:
-    store.forward_to_staff(
-        session,
-        notifier,
-        booking,
-        from_name=parsed.from_name,
-        from_email=parsed.from_address or "",
-        subject=parsed.subject or "",
-        text=text,
-        raw=raw,
-        verified=verified,
-        now=now,
-        max_bytes=max_bytes,
-        message_id=parsed.message_id,
-    )

@@ -130,6 +130,7 @@ def email_context(
     reply_enabled: bool,
     calendar_url: str | None = None,
     now: datetime | None = None,
+    calendar_links: dict[str, str] | None = None,
     old: BookingState | None = None,
     old_staff: Staff | None = None,
     actor: Actor | None = None,
@@ -137,7 +138,9 @@ def email_context(
 ) -> dict[str, Any]:
     """The full template context for one email of ``facts.booking`` to ``reader``.
 
-    ``manage_url`` is dropped unless ``decision`` allows managing; staff kinds
+    ``manage_url`` is dropped unless ``decision`` allows managing; ``calendar_url`` (the .ics
+    download) and ``calendar_links`` (``add_to_google``, ``add_to_outlook``) are given for the
+    kinds about a booking with a time, whatever the decision; staff kinds
     get ``changed_by`` and ``admin_url``; ``extra`` adds kind-specific values
     (``slots``, ``refused``, ``message``, ``failure``, ``agenda``).
     """
@@ -163,6 +166,9 @@ def email_context(
             "manage_url": manage_url if decision.allowed else None,
             "new_booking_url": book_url,
             "calendar_url": calendar_url,
+            # "Add to calendar" (Google, Outlook on the web) for a booking with a time, allowed or not.
+            "add_to_google": (calendar_links or {}).get("add_to_google"),
+            "add_to_outlook": (calendar_links or {}).get("add_to_outlook"),
         },
         "change_instructions": change_instructions(business, facts.service, reader.locale),
         "reply_enabled": reply_enabled,

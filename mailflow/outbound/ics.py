@@ -1,7 +1,11 @@
 """Calendar parts (RFC 5545 / iTIP) for booking emails, written with icalendar's escaping and folding.
 
 One UID per booking for its whole life; SEQUENCE is the booking's sequence, so
-a calendar replaces the old entry on a move and removes it on a cancel.
+a calendar replaces the old entry on a move and removes it on a cancel. The
+attendee is the email's recipient, with ``RSVP=FALSE``: nobody is asked to
+answer (a customer's DECLINED answer still reaches the inbound pipeline as a
+cancellation request, see ``mailflow.inbound.steps.calendar_reply``). A
+``PUBLISH`` calendar (the manage page's download) names no attendee.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ PRODID = "-//mailflow//booking//EN"
 class Method(StrEnum):
     REQUEST = "REQUEST"
     CANCEL = "CANCEL"
+    PUBLISH = "PUBLISH"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +41,8 @@ class CalendarEntry:
     attendee_email: str
     stamp: datetime
     url: str | None = None
+    cancelled: bool = False
+    """STATUS:CANCELLED whatever the method (a PUBLISH download of a cancelled booking)."""
 
 
 def booking_uid(ref: str, domain: str) -> str:
@@ -44,7 +51,8 @@ def booking_uid(ref: str, domain: str) -> str:
 
 
 def calendar_bytes(entry: CalendarEntry, method: Method) -> bytes:
-    """The ``text/calendar`` body for ``entry``: REQUEST for new or moved, CANCEL for cancelled.
+    """The ``text/calendar`` body for ``entry``: REQUEST for new or moved, CANCEL for cancelled,
+    PUBLISH for a download.
 
     Written line by line with icalendar's own escaping, parameter quoting and
     folding, in the order its object model writes them (``tests/unit/test_ics.py``
@@ -64,20 +72,25 @@ def calendar_bytes(entry: CalendarEntry, method: Method) -> bytes:
         f"DTSTAMP:{_utc(entry.stamp)}",
         f"UID:{_text(entry.uid)}",
         f"SEQUENCE:{int(entry.sequence)}",
-        _address(
-            "ATTENDEE",
-            entry.attendee_name,
-            entry.attendee_email,
-            PARTSTAT="ACCEPTED",
-            ROLE="REQ-PARTICIPANT",
-        ),
     ]
+    if method is not Method.PUBLISH:
+        lines.append(
+            _address(
+                "ATTENDEE",
+                entry.attendee_name,
+                entry.attendee_email,
+                PARTSTAT="ACCEPTED",
+                ROLE="REQ-PARTICIPANT",
+                RSVP="FALSE",
+            )
+        )
     if entry.description:
         lines.append(f"DESCRIPTION:{_text(entry.description)}")
     if entry.location:
         lines.append(f"LOCATION:{_text(entry.location)}")
     lines.append(_address("ORGANIZER", entry.organizer_name, entry.organizer_email))
-    lines.append(f"STATUS:{'CANCELLED' if method is Method.CANCEL else 'CONFIRMED'}")
+    cancelled = entry.cancelled or method is Method.CANCEL
+    lines.append(f"STATUS:{'CANCELLED' if cancelled else 'CONFIRMED'}")
     lines.append("TRANSP:OPAQUE")
     if entry.url:
         lines.append(f"URL:{vUri(entry.url).to_ical().decode()}")

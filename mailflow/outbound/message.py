@@ -22,14 +22,14 @@ from urllib.parse import urlsplit
 
 from sqlmodel import Session
 
-from mailflow.booking.model import Actor, BookingState
+from mailflow.booking.model import Actor, BookingState, BookingStatus
 from mailflow.booking.policy import ManageDecision
-from mailflow.kinds import CUSTOMER_KINDS
+from mailflow.kinds import CALENDAR_LINK_KINDS, CUSTOMER_KINDS
 from mailflow.outbound.compose import Address, Attachment, Envelope, compose, new_message_id, thread_id
 from mailflow.outbound.context import BookingFacts, Reader, decide, email_context
+from mailflow.outbound.entries import add_to_calendar_links, calendar_entry
 from mailflow.outbound.fallbacks import TemplateFallback, record_fallback
-from mailflow.outbound.i18n import message
-from mailflow.outbound.ics import CalendarEntry, Method, booking_uid, calendar_bytes
+from mailflow.outbound.ics import Method, calendar_bytes
 from mailflow.outbound.render import Renderer, RenderError
 from mailflow.outbound.template_store import effective_source
 from mailflow.outbound.templates import TemplateSource, default_locales, default_source, pick_locale
@@ -164,27 +164,6 @@ class MailSettings:
         return self.inbound_domain or urlsplit(self.public_url).hostname or "mailflow.localhost"
 
 
-def calendar_entry(
-    facts: BookingFacts, state: BookingState, locale: str, domain: str, now: datetime
-) -> CalendarEntry:
-    business, customer = facts.business, facts.customer
-    service_name = facts.service.name_in(locale)
-    return CalendarEntry(
-        uid=booking_uid(state.ref, domain),
-        sequence=state.sequence,
-        start=state.start,
-        end=state.end,
-        summary=message(locale, "summary", service=service_name, business=business.name),
-        location=facts.service.location or business.address,
-        description=f"{service_name} · {facts.staff.name or facts.staff.email} · {state.ref}",
-        organizer_name=business.sender_name or business.name,
-        organizer_email=business.sender_email or business.email,
-        attendee_name=customer.name,
-        attendee_email=customer.email,
-        stamp=now,
-    )
-
-
 class EmailBuilder:
     """Builds finished messages; holds the renderer (and its compile cache)."""
 
@@ -269,10 +248,22 @@ class EmailBuilder:
         decision = decision or decide(facts, now)
         booking_id = facts.booking.booking_id
         manage_url = calendar_url = None
-        if kind in CUSTOMER_KINDS and decision.allowed and booking_id is not None:
+        # The .ics download needs a token: one is minted for the calendar links even when the
+        # customer may not manage (the page it opens then offers no action); the Manage link
+        # itself still only when allowed.
+        with_links = kind in CALENDAR_LINK_KINDS and facts.booking.status is BookingStatus.CONFIRMED
+        if kind in CUSTOMER_KINDS and (decision.allowed or with_links) and booking_id is not None:
             row = session.get_one(Booking, booking_id)
             link = f"{settings.public_url}/m/{mint_manage_token(session, row, now)}"
-            manage_url, calendar_url = f"{link}?lang={locale}", f"{link}/booking.ics"
+            if decision.allowed:
+                manage_url = f"{link}?lang={locale}"
+            if with_links:
+                calendar_url = f"{link}/booking.ics"
+        domain = settings.message_domain
+        customer_entry = calendar_links = None
+        if with_links:
+            customer_entry = calendar_entry(facts, facts.booking, locale, domain, now, manage_url=manage_url)
+            calendar_links = add_to_calendar_links(customer_entry)
         context = email_context(
             facts,
             reader,
@@ -282,6 +273,7 @@ class EmailBuilder:
             reply_enabled=bool(settings.inbound_domain),
             calendar_url=calendar_url,
             now=now,
+            calendar_links=calendar_links,
             old=old,
             old_staff=old_staff,
             actor=actor,
@@ -298,7 +290,6 @@ class EmailBuilder:
             reply_to = Address(f"reply+{key}@{settings.inbound_domain}", sender.name)
         else:
             reply_to = Address(business.email, business.name)
-        domain = settings.message_domain
         envelope = Envelope(
             sender=sender,
             to=Address(reader.email, reader.name),
@@ -314,5 +305,12 @@ class EmailBuilder:
         state, method = calendar or (facts.booking, CALENDAR_METHOD.get(kind))
         part = None
         if method is not None:
-            part = (calendar_bytes(calendar_entry(facts, state, locale, domain, now), method), method)
+            if customer_entry is not None and state is facts.booking:
+                entry = customer_entry
+            elif kind in CUSTOMER_KINDS:
+                entry = calendar_entry(facts, state, locale, domain, now, manage_url=manage_url)
+            else:  # staff: the customer's name in the summary, the reader as attendee, the admin page
+                admin = f"{settings.public_url}/admin/bookings/{state.ref}"
+                entry = calendar_entry(facts, state, locale, domain, now, attendee=reader, admin_url=admin)
+            part = (calendar_bytes(entry, method), method)
         return PreparedEmail(kind, locale, context, envelope, part, tuple(attachments))

@@ -14,9 +14,10 @@ each locale below; ``sample_context`` picks them for the locale asked for.
 from __future__ import annotations
 
 from typing import Any, Final
+from urllib.parse import quote
 
 from mailflow.errors import InvalidInput
-from mailflow.kinds import CUSTOMER_KINDS, STAFF_KINDS, EmailKind
+from mailflow.kinds import CALENDAR_LINK_KINDS, CUSTOMER_KINDS, STAFF_KINDS, EmailKind
 
 KINDS: Final = CUSTOMER_KINDS + STAFF_KINDS  # the kinds with templates (see mailflow.kinds)
 VARIANTS: Final = ("manage", "no-manage")
@@ -337,6 +338,21 @@ def _recipient(kind: str) -> dict[str, str]:
     return dict(ADMIN if kind == EmailKind.DELIVERY_FAILED else STAFF_MEMBER)
 
 
+def _add_to_calendar(kind: str) -> dict[str, str | None]:
+    """The "add to calendar" links (.ics, Google, Outlook) of a kind about a booking with a time:
+    in both variants, since they do not depend on the customer being allowed to manage."""
+    if kind not in CALENDAR_LINK_KINDS:
+        return {"calendar_url": None, "add_to_google": None, "add_to_outlook": None}
+    text, where = quote(f"Haircut at {BUSINESS['name']}"), quote(BUSINESS["address"])
+    return {
+        "calendar_url": f"{MANAGE_URL}/booking.ics",
+        "add_to_google": "https://calendar.google.com/calendar/render?action=TEMPLATE"
+        f"&text={text}&dates=20260303T090000Z/20260303T094500Z&location={where}",
+        "add_to_outlook": "https://outlook.live.com/calendar/0/deeplink/compose?path=/calendar/action/compose"
+        f"&rru=addevent&subject={text}&startdt=2026-03-03T09:00:00Z&enddt=2026-03-03T09:45:00Z&location={where}",
+    }
+
+
 def _build(kind: str, variant: str, locale: str) -> dict[str, Any]:
     s = _STRINGS.get(locale, _STRINGS["en"])
     manage = _manage(kind, variant, s)
@@ -350,7 +366,7 @@ def _build(kind: str, variant: str, locale: str) -> dict[str, Any]:
         "links": {
             "manage_url": f"{MANAGE_URL}?lang={locale}" if manage["allowed"] else None,
             "new_booking_url": f"{PUBLIC_URL}/book?lang={locale}",
-            "calendar_url": f"{MANAGE_URL}/booking.ics" if manage["allowed"] else None,
+            **_add_to_calendar(kind),
         },
         "change_instructions": s["change_instructions"],
         "reply_enabled": True,

@@ -146,6 +146,20 @@ def find_target(
     return None
 
 
+def target_by_calendar_uid(session: Session, uid: str, domain: str) -> Target | None:
+    """The booking whose calendar entry has ``uid`` (``<ref>@<domain>``), as its customer's answer:
+    a calendar client answers the ORGANIZER's address, without our reply key or references."""
+    ref, _, at = uid.strip().lower().partition("@")
+    if not ref or at != domain.lower():
+        return None
+    found = session.execute(
+        select_columns(col(Booking.id), col(Customer.email))
+        .join(Customer, col(Customer.id) == Booking.customer_id)
+        .where(col(Booking.ref) == ref.upper())
+    ).first()
+    return None if found is None else Target(found[0], found[1], "calendar_uid")
+
+
 def target_ref(
     engine: Engine, addresses: Sequence[str], references: Sequence[str | None], domain: str
 ) -> str | None:

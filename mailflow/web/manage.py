@@ -27,13 +27,13 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from mailflow import services as use_cases
-from mailflow.booking.model import Actor, ActorKind, BookingStatus
+from mailflow.booking.model import Actor, ActorKind
 from mailflow.errors import BookingConflict, InvalidInput, NotFound, PolicyRefused, SlotUnavailable
 from mailflow.i18n import gettext
 from mailflow.outbound.context import BookingFacts, decide
+from mailflow.outbound.entries import calendar_entry
 from mailflow.outbound.formatting import display_zone
 from mailflow.outbound.ics import Method, calendar_bytes
-from mailflow.outbound.message import calendar_entry
 from mailflow.services import manage
 from mailflow.services.common import LIMITS
 from mailflow.store.engine import read_session
@@ -154,14 +154,19 @@ async def manage_ics(
     site: Wiring = Depends(wiring),
     now: datetime = Depends(clock),
 ) -> Response:
+    """The booking as a calendar file to add (METHOD:PUBLISH, no invitation to answer); a
+    cancelled booking's file says STATUS:CANCELLED."""
     facts = managed.facts
     booking = facts.booking
-    method = Method.CANCEL if booking.status == BookingStatus.CANCELLED else Method.REQUEST
-    domain = site.notifier.builder.settings.message_domain
-    entry = calendar_entry(facts, booking, facts.customer.locale, domain, now)
+    settings = site.notifier.builder.settings
+    allowed = decide(facts, now).allowed
+    manage_url = f"{settings.public_url}/m/{managed.token}?lang={managed.locale}" if allowed else None
+    entry = calendar_entry(
+        facts, booking, managed.locale, settings.message_domain, now, manage_url=manage_url
+    )
     return Response(
-        calendar_bytes(entry, method),
-        media_type=f"text/calendar; charset=utf-8; method={method.value}",
+        calendar_bytes(entry, Method.PUBLISH),
+        media_type=f"text/calendar; charset=utf-8; method={Method.PUBLISH.value}",
         headers={"Content-Disposition": f'attachment; filename="{booking.ref}.ics"'},
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from datetime import date, datetime
@@ -84,10 +85,12 @@ class Api:
 
 
 def has_manage_link(message: EmailMessage) -> bool:
-    """Whether the email's HTML and text parts carry a manage link (they must agree)."""
+    """Whether the email's HTML and text parts carry a manage link (they must agree); the
+    ``.ics`` download under the same token is no manage link (issue 18)."""
     html, text = message.get_body(("html",)), message.get_body(("plain",))
     assert html is not None and text is not None
-    in_html, in_text = f"{PUBLIC}/m/" in html.get_content(), f"{PUBLIC}/m/" in text.get_content()
+    link = re.compile(rf"{re.escape(PUBLIC)}/m/[\w-]+(?![\w-]|/booking\.ics)")
+    in_html, in_text = bool(link.search(html.get_content())), bool(link.search(text.get_content()))
     assert in_html == in_text
     return in_html
 

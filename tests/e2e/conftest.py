@@ -22,6 +22,7 @@ from email.message import EmailMessage
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -89,8 +90,9 @@ def links_in(html: str) -> list[str]:
 
 
 def manage_links(message: EmailMessage) -> list[str]:
-    """The links of ``message``'s HTML part that point at a manage page (``/m/…``)."""
-    return [href for href in links_in(html_of(message)) if "/m/" in href]
+    """The links of ``message``'s HTML part that point at a manage page (``/m/…``, not its ``.ics``)."""
+    paths = ((href, urlsplit(href).path) for href in links_in(html_of(message)))
+    return [href for href, path in paths if path.startswith("/m/") and not path.endswith("/booking.ics")]
 
 
 # --- the live server -----------------------------------------------------------------

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import email
 import email.policy
-from datetime import date, datetime, timedelta
+import re
+from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from html.parser import HTMLParser
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from icalendar import Calendar
@@ -123,22 +125,27 @@ def test_render_matrix_button_exactly_when_allowed(
             html, text = bodies(message)
             parser = _StrictParser()
             parser.feed(html)
-            manage_links = [link for link in parser.links if link.startswith(f"{PUBLIC}/m/")]
+            # The .ics download (``/m/<token>/booking.ics``, issue 18) is no manage link.
+            manage_links = [
+                link
+                for link in parser.links
+                if link.startswith(f"{PUBLIC}/m/") and not link.endswith("/booking.ics")
+            ]
             where = f"{kind}/{locale} {ref} allowed={allowed}"
             if kind in STAFF_KINDS:
                 assert manage_links == [], where
                 continue
-            if kind == "cancelled":  # nothing left to manage: a new booking and the contact instead
-                assert manage_links == [] and f"{PUBLIC}/m/" not in text, where
-                assert (phone in html) and (phone in text) and f"{PUBLIC}/book" in text, where
-                continue
-            assert bool(manage_links) is allowed, where
-            assert (f"{PUBLIC}/m/" in text) is allowed, where
+            # A cancelled booking has nothing left to manage, nor change instructions (issue 18).
+            shown = allowed and kind != "cancelled"
+            assert bool(manage_links) is shown, where
+            assert bool(re.search(rf"{re.escape(PUBLIC)}/m/[\w-]+\?lang=", text)) is shown, where
+            assert (phone in html) and (phone in text), where  # contact details are always there
             with Session(demo_engine) as session:
                 facts = load_facts(session, booking_by_ref(session, ref))
                 instructions = change_instructions(facts.business, facts.service, locale)
-            assert (str(escape(instructions)) in html) is not allowed, where
-            assert (instructions in text) is not allowed, where
+            told = not allowed and kind != "cancelled"
+            assert (str(escape(instructions)) in html) is told, where
+            assert (instructions in text) is told, where
             assert f"{PUBLIC}/book" in html and f"{PUBLIC}/book" in text, where
             assert message["X-Mailflow-Kind"] == kind
 
@@ -236,6 +243,47 @@ def test_calendar_uid_stable_sequence_rises_cancel_on_cancel(
     assert not any(
         p.get_content_type() == "text/calendar" for p in build(demo_engine, ref, "reminder", now).walk()
     )
+
+
+@pytest.mark.parametrize(("origin", "service", "allowed"), [CASES[1], CASES[3]])
+@pytest.mark.parametrize("kind", ["confirmation", "reminder", "rescheduled"])
+def test_add_to_calendar_links_in_real_emails_with_and_without_the_button(
+    demo_engine: Engine,
+    next_tuesday: date,
+    now: datetime,
+    origin: Origin,
+    service: str,
+    allowed: bool,
+    kind: str,
+) -> None:
+    """Google, Outlook on the web and the .ics download in HTML and text, filled in from the booking
+    (title, UTC times, place); the .ics link opens no Manage link where the customer may not manage."""
+    ref = make(demo_engine, now, next_tuesday, 10, service, origin, locale="de")
+    message = build(demo_engine, ref, kind, now)
+    html, text = bodies(message)
+    parser = _StrictParser()
+    parser.feed(html)
+    google = next(link for link in parser.links if link.startswith("https://calendar.google.com/"))
+    outlook = next(link for link in parser.links if link.startswith("https://outlook.live.com/"))
+    ics = next(link for link in parser.links if link.endswith("/booking.ics"))
+    for link in (google, outlook, ics):
+        assert link in text, link  # the text part carries the same links
+    assert ics.startswith(f"{PUBLIC}/m/")
+    start = berlin(next_tuesday, 10).astimezone(UTC)
+    end = start + timedelta(minutes=45 if service == "haircut" else 30)
+    given = parse_qs(urlsplit(google).query)
+    assert given["action"] == ["TEMPLATE"] and given["text"][0].endswith(" bei Contoso Salon")
+    assert given["dates"] == [f"{start:%Y%m%dT%H%M%SZ}/{end:%Y%m%dT%H%M%SZ}"]
+    assert "Hauptstraße 1" in given["location"][0] and "+49 30 1234567" in given["details"][0]
+    answer = parse_qs(urlsplit(outlook).query)
+    assert answer["rru"] == ["addevent"] and answer["path"] == ["/calendar/action/compose"]
+    assert answer["startdt"] == [f"{start:%Y-%m-%dT%H:%M:%SZ}"] and answer["enddt"] == [
+        f"{end:%Y-%m-%dT%H:%M:%SZ}"
+    ]
+    assert answer["subject"] == given["text"] and answer["location"] == given["location"]
+    manage_links = [link for link in parser.links if link.startswith(f"{PUBLIC}/m/") and link != ics]
+    assert bool(manage_links) is allowed
+    assert (f"{PUBLIC}/m/" in given["details"][0]) is allowed  # the manage link only when allowed
 
 
 def test_an_edit_takes_effect_in_the_same_transaction(

@@ -741,14 +741,14 @@ def test_a_crash_in_one_message_of_a_batch_keeps_the_others(
     second = book(app, next_tuesday, 12, now, service_slug="consultation", origin=Origin.SELF_SERVICE)
     question = reply_to(customer_email(app, first, "confirmation"), "BOOM: is parking available?")
     cancel = reply_to(customer_email(app, second, "confirmation"), "Stornieren")
-    forward = steps._forward
+    forward = steps.store.forward_to_staff
 
     def exploding(*args: Any, **kwargs: Any) -> None:
         forward(*args, **kwargs)  # its rows are written, then rolled back with the savepoint
-        if "BOOM" in args[5]:
+        if "BOOM" in kwargs["text"]:
             raise RuntimeError("the forward broke")
 
-    monkeypatch.setattr(steps, "_forward", exploding)
+    monkeypatch.setattr(steps.store, "forward_to_staff", exploding)
     mark = last_id(app)
     ids = [
         store_raw(app.engine, raw, envelope_from="max@example.de", envelope_rcpt="", now=now)
@@ -778,6 +778,7 @@ def test_pipeline_steps_are_named_in_order() -> None:
         "verify_sender",
         "check_dmarc",
         "staff_reply",
+        "calendar_reply",
         "strip",
         "command",
         "act",
@@ -828,6 +829,7 @@ def test_a_refused_cancel_skips_to_answer_or_forward_and_records_each_step(
         "verify_sender",
         "check_dmarc",
         "staff_reply",
+        "calendar_reply",
         "strip",
         "command",
         "act",

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+MANAGE_LINK = re.compile(r"/m/[\w-]+(?![\w-]|/booking\.ics)")  # not the .ics download (issue 18)
 
 
 @pytest.fixture
@@ -123,6 +126,6 @@ def test_preview_writes_html_with_and_without_button(seeded: Any, tmp_path: Path
         str(without),
         check=True,
     )
-    assert "/m/" in with_button.read_text() and "/m/" not in without.read_text()
+    assert MANAGE_LINK.search(with_button.read_text()) and not MANAGE_LINK.search(without.read_text())
     bad = seeded("templates", "preview", "reminder", "--locale", "es")  # no Spanish templates
     assert bad.returncode == 2 and "unknown template locale" in bad.stderr

@@ -316,7 +316,8 @@ def test_manage_page_speaks_the_customers_language_unless_asked_otherwise(site: 
 
 
 def test_calendar_file_is_the_bookings_event_and_cancels_after_cancellation(site: Site) -> None:
-    """``booking.ics`` carries the confirmation's UID with METHOD:REQUEST, then METHOD:CANCEL."""
+    """``booking.ics`` carries the confirmation's UID as a download (METHOD:PUBLISH, no attendee asked
+    to answer), and STATUS:CANCELLED with a higher SEQUENCE once cancelled."""
     booked = site.book()
     with Session(site.app.engine) as session:
         confirmation = session.exec(select(OutboxMessage).where(OutboxMessage.kind == "confirmation")).one()
@@ -330,13 +331,14 @@ def test_calendar_file_is_the_bookings_event_and_cancels_after_cancellation(site
 
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/calendar")
-    assert f"UID:{uid.group(1)}" in response.text and "METHOD:REQUEST" in response.text
-    assert "SEQUENCE:0" in response.text
+    assert f"UID:{uid.group(1)}" in response.text and "METHOD:PUBLISH" in response.text
+    assert "SEQUENCE:0" in response.text and "STATUS:CONFIRMED" in response.text
+    assert "ATTENDEE" not in response.text and "METHOD:REQUEST" not in response.text
     site.cancel(booked)
     cancelled = site.client.get(f"{booked.path}/booking.ics")
     assert cancelled.status_code == 200
-    assert f"UID:{uid.group(1)}" in cancelled.text and "METHOD:CANCEL" in cancelled.text
-    assert "SEQUENCE:1" in cancelled.text  # calendars apply the cancellation over the original
+    assert f"UID:{uid.group(1)}" in cancelled.text and "METHOD:PUBLISH" in cancelled.text
+    assert "STATUS:CANCELLED" in cancelled.text and "SEQUENCE:1" in cancelled.text
 
 
 # --- CSRF ------------------------------------------------------------------------------------

@@ -232,7 +232,9 @@ def test_customer_email_shows_manage_link_or_change_instructions(
         assert has_link(rendered, manage_url(locale))
         assert not html_has(rendered, instructions) and instructions not in rendered.text
     else:
-        assert MANAGE_URL not in rendered.html and MANAGE_URL not in rendered.text
+        # The link's token may open the .ics download (issue 18), never the manage page.
+        assert manage_url(locale) not in rendered.html and manage_url(locale) not in rendered.text
+        assert f'href="{MANAGE_URL}"' not in rendered.html and f"{MANAGE_URL}\n" not in rendered.text
         assert mentions(rendered, instructions)
 
 
@@ -542,3 +544,24 @@ def test_staff_email_shows_the_customers_note_only_when_there_is_one(locale: str
     context["booking"] = {**context["booking"], "note": ""}
     without = render(locale, kind, context)
     assert NOTE_LABELS[locale] not in without.html and NOTE_LABELS[locale] not in without.text
+
+
+@pytest.mark.parametrize(("locale", "kind", "variant"), CUSTOMER_SAMPLES)
+def test_add_to_calendar_links_with_and_without_the_manage_button(
+    locale: str, kind: str, variant: str
+) -> None:
+    """Google, Outlook on the web and the .ics download, in HTML and text, in both variants of
+    every email about a booking with a time; in no other customer email (issue 18)."""
+    context = sample_context(kind, variant, locale)
+    rendered = render(locale, kind, context)
+    links = [context["links"][key] for key in ("add_to_google", "add_to_outlook", "calendar_url")]
+    if kind in ("confirmation", "reminder", "rescheduled"):
+        assert all(links)
+        assert links[0].startswith("https://calendar.google.com/calendar/render?action=TEMPLATE&")
+        assert links[1].startswith("https://outlook.live.com/calendar/0/deeplink/compose?")
+        for url in links:
+            assert has_link(rendered, url), url
+    else:
+        assert links == [None, None, None]
+        assert "calendar.google.com" not in rendered.html + rendered.text
+        assert "outlook.live.com" not in rendered.html + rendered.text

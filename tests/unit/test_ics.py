@@ -101,13 +101,20 @@ def reference_bytes(given: CalendarEntry, method: Method) -> bytes:
     ):
         if optional:
             event.add(key, optional)
-    event.add("status", "CANCELLED" if method is Method.CANCEL else "CONFIRMED")
+    event.add("status", "CANCELLED" if method is Method.CANCEL or given.cancelled else "CONFIRMED")
     event.add("transp", "OPAQUE")
     event["organizer"] = address(given.organizer_name, given.organizer_email)
-    event.add(
-        "attendee",
-        address(given.attendee_name, given.attendee_email, ROLE="REQ-PARTICIPANT", PARTSTAT="ACCEPTED"),
-    )
+    if method is not Method.PUBLISH:
+        event.add(
+            "attendee",
+            address(
+                given.attendee_name,
+                given.attendee_email,
+                ROLE="REQ-PARTICIPANT",
+                PARTSTAT="ACCEPTED",
+                RSVP="FALSE",
+            ),
+        )
     calendar.add_component(event)
     return bytes(calendar.to_ical())
 
