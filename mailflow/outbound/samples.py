@@ -7,25 +7,42 @@ online) and ``no-manage`` (they may not: the email shows the business's change
 instructions instead). Staff kinds have both variants too, identical but for
 ``manage``.
 
-The human strings (dates, change instructions, reasons) are written by hand for
-each locale below; ``sample_context`` picks them for the locale asked for.
+Dates and times come from the formatting real emails use (``format_when`` on
+fixed sample moments in the business's zone), so a preview shows the formats a
+customer gets; links start with the public URL asked for (the editor passes
+the real one). The other human strings (change instructions, reasons) are
+written by hand for each locale below; ``sample_context`` picks them for the
+locale asked for.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from mailflow.errors import InvalidInput
+from mailflow.outbound.formatting import format_duration, format_when
 from mailflow.kinds import CUSTOMER_KINDS, STAFF_KINDS, EmailKind
 
 KINDS: Final = CUSTOMER_KINDS + STAFF_KINDS  # the kinds with templates (see mailflow.kinds)
 VARIANTS: Final = ("manage", "no-manage")
 SAMPLE_LOCALES: Final = ("en", "de", "fr")
 
-PUBLIC_URL = "http://127.0.0.1:8000"
-# A made-up manage link (43-character token shape), not a working one.
-MANAGE_URL = f"{PUBLIC_URL}/m/q3Vd0bT8zK1wYh5nR2sLmP4cXa7eF9gJ6uQyWbNtHkE"
+PUBLIC_URL = "http://127.0.0.1:8000"  # MAILFLOW_PUBLIC_URL's default; the editor passes the real one
+# A made-up manage token (43-character shape), not a working one.
+MANAGE_PATH = "/m/q3Vd0bT8zK1wYh5nR2sLmP4cXa7eF9gJ6uQyWbNtHkE"
+MANAGE_URL = f"{PUBLIC_URL}{MANAGE_PATH}"
 REF = "BK-7Q2M9X"
+SAMPLE_TIMEZONE: Final = "Europe/Berlin"  # the Contoso Salon's
+DURATION: Final = timedelta(minutes=45)
+# The sample moments (UTC): the booking, where a moved booking went, and three free slots.
+START: Final = datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
+MOVED_START: Final = datetime(2026, 3, 5, 13, 30, tzinfo=UTC)
+SLOT_STARTS: Final = (
+    datetime(2026, 3, 4, 8, 0, tzinfo=UTC),
+    MOVED_START,
+    datetime(2026, 3, 6, 10, 0, tzinfo=UTC),
+)
 
 BUSINESS: Final = {
     "name": "Contoso Salon",
@@ -38,17 +55,9 @@ CUSTOMER: Final = {"name": "Anna Schmidt", "email": "anna.schmidt@example.com", 
 STAFF_MEMBER: Final = {"name": "Bob Berger", "email": "bob@contoso.example"}
 ADMIN: Final = {"name": "Contoso Admin", "email": "admin@contoso.example"}
 
-# The preformatted strings of each locale (what Babel and the business settings would give).
+# The hand-written strings of each locale (what the business settings would give).
 _STRINGS: Final[dict[str, dict[str, str]]] = {
     "en": {
-        "date": "Tuesday, 3 March 2026",
-        "when": "Tuesday, 3 March 2026, 10:00–10:45 (CET)",
-        "moved_date": "Thursday, 5 March 2026",
-        "moved_when": "Thursday, 5 March 2026, 14:30–15:15 (CET)",
-        "slot_1": "Wednesday, 4 March 2026, 09:00–09:45 (CET)",
-        "slot_2": "Thursday, 5 March 2026, 14:30–15:15 (CET)",
-        "slot_3": "Friday, 6 March 2026, 11:00–11:45 (CET)",
-        "timezone_name": "Central European Time",
         "change_instructions": (
             "To change or cancel, call us at +49 30 1234567 or write to hello@contoso.example."
         ),
@@ -75,14 +84,6 @@ _STRINGS: Final[dict[str, dict[str, str]]] = {
         ),
     },
     "de": {
-        "date": "Dienstag, 3. März 2026",
-        "when": "Dienstag, 3. März 2026, 10:00–10:45 (MEZ)",
-        "moved_date": "Donnerstag, 5. März 2026",
-        "moved_when": "Donnerstag, 5. März 2026, 14:30–15:15 (MEZ)",
-        "slot_1": "Mittwoch, 4. März 2026, 09:00–09:45 (MEZ)",
-        "slot_2": "Donnerstag, 5. März 2026, 14:30–15:15 (MEZ)",
-        "slot_3": "Freitag, 6. März 2026, 11:00–11:45 (MEZ)",
-        "timezone_name": "Mitteleuropäische Normalzeit",
         "change_instructions": (
             "Für Änderungen oder eine Absage rufen Sie uns bitte unter +49 30 1234567 an "
             "oder schreiben Sie an hello@contoso.example."
@@ -111,14 +112,6 @@ _STRINGS: Final[dict[str, dict[str, str]]] = {
         ),
     },
     "fr": {
-        "date": "mardi 3 mars 2026",
-        "when": "mardi 3 mars 2026, 10:00–10:45 (heure normale d’Europe centrale)",
-        "moved_date": "jeudi 5 mars 2026",
-        "moved_when": "jeudi 5 mars 2026, 14:30–15:15 (heure normale d’Europe centrale)",
-        "slot_1": "mercredi 4 mars 2026, 09:00–09:45 (heure normale d’Europe centrale)",
-        "slot_2": "jeudi 5 mars 2026, 14:30–15:15 (heure normale d’Europe centrale)",
-        "slot_3": "vendredi 6 mars 2026, 11:00–11:45 (heure normale d’Europe centrale)",
-        "timezone_name": "heure normale d’Europe centrale",
         "change_instructions": (
             "Pour modifier ou annuler votre rendez-vous, appelez-nous au +49 30 1234567 "
             "ou écrivez-nous à hello@contoso.example."
@@ -168,9 +161,9 @@ def _booking(kind: str, s: dict[str, str]) -> dict[str, Any]:
         "staff_name": "Carla Castro" if moved else "Bob Berger",
         "when": s["moved_when"] if moved else s["when"],
         "date": s["moved_date"] if moved else s["date"],
-        "time_range": "14:30–15:15" if moved else "10:00–10:45",
-        "timezone_name": s["timezone_name"],
-        "duration": "45 min",
+        "time_range": s["moved_time_range"] if moved else s["time_range"],
+        "timezone_name": s["moved_timezone_name"] if moved else s["timezone_name"],
+        "duration": s["duration"],
         "location": "",
         "customer_name": CUSTOMER["name"],
         "customer_email": CUSTOMER["email"],
@@ -189,19 +182,18 @@ def _manage(kind: str, variant: str, s: dict[str, str]) -> dict[str, Any]:
 
 
 def _slots(s: dict[str, str]) -> list[dict[str, Any]]:
-    times = (
-        ("slot_1", "Bob Berger", "2026-03-04T08:00:00Z", "bob"),
-        ("slot_2", "Carla Castro", "2026-03-05T13:30:00Z", "carla"),
-        ("slot_3", "Bob Berger", "2026-03-06T10:00:00Z", "bob"),
-    )
+    staff = (("Bob Berger", "bob"), ("Carla Castro", "carla"), ("Bob Berger", "bob"))
     return [
         {
             "number": number,
-            "when": s[key],
+            "when": s[f"slot_{number}"],
             "staff_name": staff_name,
-            "url": f"{MANAGE_URL}/reschedule?start={start}&staff={staff}%40contoso.example",
+            "url": (
+                f"{s['manage_url']}/reschedule?start={start:%Y-%m-%dT%H:%M:%SZ}"
+                f"&staff={handle}%40contoso.example"
+            ),
         }
-        for number, (key, staff_name, start, staff) in enumerate(times, start=1)
+        for number, ((staff_name, handle), start) in enumerate(zip(staff, SLOT_STARTS, strict=True), start=1)
     ]
 
 
@@ -221,7 +213,7 @@ def _agenda(s: dict[str, str]) -> dict[str, Any]:
                 "customer_email": email,
                 "customer_phone": phone,
                 "ref": ref,
-                "url": f"{PUBLIC_URL}/admin/bookings/{ref}",
+                "url": f"{s['public_url']}/admin/bookings/{ref}",
             }
             for time_range, service, name, email, phone, ref in rows
         ],
@@ -258,11 +250,11 @@ def _message(sender: dict[str, str], subject: str, text: str) -> dict[str, Any]:
 
 
 def _old_booking(s: dict[str, str]) -> dict[str, Any]:
-    return {"when": s["when"], "staff_name": "Bob Berger", "date": s["date"], "time_range": "10:00–10:45"}
+    return {"when": s["when"], "staff_name": "Bob Berger", "date": s["date"], "time_range": s["time_range"]}
 
 
 def _staff_extras(kind: str, s: dict[str, str]) -> dict[str, Any]:
-    admin_url = f"{PUBLIC_URL}/admin/bookings/{REF}"
+    admin_url = f"{s['public_url']}/admin/bookings/{REF}"
     extras: dict[str, Any] = {"changed_by": s["changed_by_staff"], "admin_url": admin_url}
     if kind in (EmailKind.BOOKING_RESCHEDULED, EmailKind.BOOKING_REASSIGNED):
         extras["changed_by"] = s["changed_by_manage_page"]
@@ -286,7 +278,7 @@ def _staff_extras(kind: str, s: dict[str, str]) -> dict[str, Any]:
         }
     elif kind == EmailKind.DAILY_AGENDA:
         extras["changed_by"] = s["changed_by_system"]
-        extras["admin_url"] = f"{PUBLIC_URL}/admin/calendar?date=2026-03-03"
+        extras["admin_url"] = f"{s['public_url']}/admin/calendar?date={START:%Y-%m-%d}"
         extras["agenda"] = _agenda(s)
     return extras
 
@@ -297,8 +289,34 @@ def _recipient(kind: str) -> dict[str, str]:
     return dict(ADMIN if kind == EmailKind.DELIVERY_FAILED else STAFF_MEMBER)
 
 
-def _build(kind: str, variant: str, locale: str) -> dict[str, Any]:
-    s = _STRINGS.get(locale, _STRINGS["en"])
+def _dates(locale: str) -> dict[str, str]:
+    """The sample moments formatted as real emails format them (``format_when``), in the business's zone."""
+    booked = format_when(START, START + DURATION, locale, SAMPLE_TIMEZONE)
+    moved = format_when(MOVED_START, MOVED_START + DURATION, locale, SAMPLE_TIMEZONE)
+    dates = {
+        "when": booked.when,
+        "date": booked.date,
+        "time_range": booked.time_range,
+        "timezone_name": booked.timezone_name,
+        "moved_when": moved.when,
+        "moved_date": moved.date,
+        "moved_time_range": moved.time_range,
+        "moved_timezone_name": moved.timezone_name,
+        "duration": format_duration(DURATION, locale),
+    }
+    for number, start in enumerate(SLOT_STARTS, start=1):
+        dates[f"slot_{number}"] = format_when(start, start + DURATION, locale, SAMPLE_TIMEZONE).when
+    return dates
+
+
+def _build(kind: str, variant: str, locale: str, public_url: str) -> dict[str, Any]:
+    base = public_url.rstrip("/")
+    s = {
+        **_STRINGS.get(locale, _STRINGS["en"]),
+        **_dates(locale),
+        "public_url": base,
+        "manage_url": f"{base}{MANAGE_PATH}",
+    }
     manage = _manage(kind, variant, s)
     context: dict[str, Any] = {
         "locale": locale,
@@ -308,9 +326,9 @@ def _build(kind: str, variant: str, locale: str) -> dict[str, Any]:
         "booking": _booking(kind, s),
         "manage": manage,
         "links": {
-            "manage_url": f"{MANAGE_URL}?lang={locale}" if manage["allowed"] else None,
-            "new_booking_url": f"{PUBLIC_URL}/book?lang={locale}",
-            "calendar_url": f"{MANAGE_URL}/booking.ics" if manage["allowed"] else None,
+            "manage_url": f"{s['manage_url']}?lang={locale}" if manage["allowed"] else None,
+            "new_booking_url": f"{base}/book?lang={locale}",
+            "calendar_url": f"{s['manage_url']}/booking.ics" if manage["allowed"] else None,
         },
         "change_instructions": s["change_instructions"],
         "reply_enabled": True,
@@ -323,17 +341,19 @@ def _build(kind: str, variant: str, locale: str) -> dict[str, Any]:
 
 
 SAMPLE_CONTEXTS: Final[dict[str, dict[str, dict[str, Any]]]] = {
-    kind: {variant: _build(kind, variant, "en") for variant in VARIANTS} for kind in KINDS
+    kind: {variant: _build(kind, variant, "en", PUBLIC_URL) for variant in VARIANTS} for kind in KINDS
 }
 
 
-def sample_context(kind: str, variant: str, locale: str) -> dict[str, Any]:
+def sample_context(kind: str, variant: str, locale: str, public_url: str = PUBLIC_URL) -> dict[str, Any]:
     """A fresh sample context for ``kind`` and ``variant`` with its strings in ``locale``.
 
     The result is the ``SAMPLE_CONTEXTS`` entry built anew (a deep copy: callers
-    may change it freely) with ``locale`` set and the dates, reasons and
-    instructions written in that locale; a locale without hand-written strings
-    gets the English ones. ``subject`` is empty: the renderer fills it in.
+    may change it freely) with ``locale`` set, the dates formatted by
+    ``format_when`` for that locale (as real emails are) and the reasons and
+    instructions written in it; a locale without hand-written strings gets the
+    English ones. Every link starts with ``public_url`` (pass the configured
+    ``MAILFLOW_PUBLIC_URL``). ``subject`` is empty: the renderer fills it in.
 
     Raises ``InvalidInput`` for an unknown kind or variant, e.g.
     ``sample_context("reminder", "no-manage", "de")["booking"]["date"] == "Dienstag, 3. März 2026"``.
@@ -342,4 +362,4 @@ def sample_context(kind: str, variant: str, locale: str) -> dict[str, Any]:
         raise InvalidInput(f"unknown email kind {kind!r}: choose one of {', '.join(KINDS)}")
     if variant not in VARIANTS:
         raise InvalidInput(f"unknown sample variant {variant!r}: choose one of {', '.join(VARIANTS)}")
-    return _build(kind, variant, locale)
+    return _build(kind, variant, locale, public_url)

@@ -193,7 +193,9 @@ def editor(
     # The subject and text panes start filled (the script keeps them current as one types).
     shown_preview = None
     if not problems:
-        shown_preview = template_store.preview(shown.source(kind, locale), variant).email
+        shown_preview = template_store.preview(
+            shown.source(kind, locale), variant, public_url=d.site.settings.public_url
+        ).email
     response = d.render(
         "templates_edit.html",
         status=status,
@@ -330,7 +332,9 @@ def preview_json(
     _key(kind, locale)
     if variant not in VARIANTS:
         return JSONResponse({"detail": f"variant must be one of {', '.join(VARIANTS)}"}, status_code=422)
-    result = template_store.preview(form.draft.source(kind, locale), variant)
+    result = template_store.preview(
+        form.draft.source(kind, locale), variant, public_url=d.site.settings.public_url
+    )
     email = result.email
     return JSONResponse(
         {
@@ -351,7 +355,12 @@ def preview_in_force(
 ) -> HTMLResponse:
     """The template in force as an email, for the editor's iframe."""
     _key(kind, locale)
-    return _frame(template_store.preview(in_force(d, kind, locale)[0], _variant(variant)), d.locale)
+    return _frame(
+        template_store.preview(
+            in_force(d, kind, locale)[0], _variant(variant), public_url=d.site.settings.public_url
+        ),
+        d.locale,
+    )
 
 
 @router.post("/{kind}/{locale}/preview.html", response_class=HTMLResponse)
@@ -364,7 +373,12 @@ def preview_draft(
 ) -> HTMLResponse:
     """The draft as an email, for the editor's iframe (the form posts into it)."""
     _key(kind, locale)
-    return _frame(template_store.preview(form.draft.source(kind, locale), form.variant), d.locale)
+    return _frame(
+        template_store.preview(
+            form.draft.source(kind, locale), form.variant, public_url=d.site.settings.public_url
+        ),
+        d.locale,
+    )
 
 
 @router.post("/{kind}/{locale}/test-email", response_class=HTMLResponse)
@@ -377,7 +391,9 @@ def test_email(
 ) -> HTMLResponse:
     """Queue the draft, rendered with the chosen sample data, to the signed-in member."""
     _key(kind, locale)
-    result = template_store.preview(form.draft.source(kind, locale), form.variant)
+    result = template_store.preview(
+        form.draft.source(kind, locale), form.variant, public_url=d.site.settings.public_url
+    )
     if result.email is None:
         return editor(d, kind, locale, form, problems=result.problems, status=422)
     templates.send_test_email(
