@@ -21,8 +21,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from mailflow.errors import InvalidInput
-from mailflow.outbound.formatting import format_duration, format_when
 from mailflow.kinds import CUSTOMER_KINDS, STAFF_KINDS, EmailKind
+from mailflow.outbound.formatting import format_duration, format_when
 
 KINDS: Final = CUSTOMER_KINDS + STAFF_KINDS  # the kinds with templates (see mailflow.kinds)
 VARIANTS: Final = ("manage", "no-manage")
