@@ -32,7 +32,7 @@ from mailflow.kinds import CUSTOMER_KINDS, STAFF_KINDS
 from mailflow.outbound import template_store
 from mailflow.outbound.compose import Address
 from mailflow.outbound.samples import VARIANTS
-from mailflow.outbound.templates import TemplateSource, default_locales, default_source
+from mailflow.outbound.templates import TemplateSource, default_locales, default_source, text_follows_html
 from mailflow.outbound.validate import Problem
 from mailflow.services import accounts, templates
 from mailflow.services.accounts import BusinessInfo
@@ -218,6 +218,7 @@ def editor(
         note_max=template_store.NOTE_MAX,
         csrf=d.csrf(CSRF_PURPOSE),
         customer_kind=kind in CUSTOMER_KINDS,
+        text_from_html=text_follows_html(shown.source(kind, locale)),
     )
     response.headers["Content-Security-Policy"] = EDITOR_CSP
     return response
