@@ -25,17 +25,11 @@ from mailflow.outbound.simple import simple_fields
 from mailflow.outbound.templates import default_source
 from mailflow.store.tables import Booking
 from tests.conftest import berlin
-from tests.integration.test_admin_templates import (  # noqa: F401 (fixtures)
-    ADMIN,
-    CONFIRMATION_DE,
-    GREETING_DE,
-    HTML,
-    STAFF,
-    Editor,
-    editor,
-    make_editor,
-)
+from tests.integration import test_admin_templates
+from tests.integration.test_admin_templates import ADMIN, CONFIRMATION_DE, GREETING_DE, HTML, STAFF, Editor
 
+make_editor = test_admin_templates.make_editor  # the fixtures, shared
+editor = test_admin_templates.editor
 SIMPLE_CSRF = re.compile(r'<form id="simple-form"[^>]*>\s*<input type="hidden" name="csrf" value="([^"]+)"')
 
 

@@ -108,7 +108,7 @@ def simple_save(
     _csrf: None = Depends(checked),
     d: Desk = Depends(admin_desk),
 ) -> Response:
-    """Make the template from the posted words, save it as a new version; problems come back at their field."""
+    """Make the template from the posted words and save it as a new version (problems: at their field)."""
     _key(kind, locale)
     fields = parse_fields(subject, greeting, paragraphs, sign_off)
     if len(note.strip()) > template_store.NOTE_MAX:
