@@ -212,13 +212,15 @@ def _text(default: TemplateSource, shipped: SimpleFields, fields: SimpleFields) 
     if default.text is None:
         return None
     blocks = default.text.split("\n\n")
+    heading = re.search(r'<mj-text mj-class="heading">(.*?)</mj-text>', default.mjml, re.DOTALL)
+    kept = 1 if heading and blocks[0].strip() == html.unescape(heading.group(1).strip()) else 0
     opening = ([shipped.greeting] if shipped.greeting else []) + list(shipped.paragraphs)
-    said = [_to_words(block.strip()) for block in blocks[: len(opening)]]
+    said = [_to_words(block.strip()) for block in blocks[kept : kept + len(opening)]]
     if [html.unescape(w or "") for w in said] != opening:
         return None  # the shipped text does not open with the same words: derive it from the HTML
     words = ([fields.greeting] if fields.greeting else []) + list(fields.paragraphs)
     opened = [_to_template(w, "paragraphs", markup=False) for w in words]
-    text = "\n\n".join([*opened, *blocks[len(opening) :]])
+    text = "\n\n".join([*blocks[:kept], *opened, *blocks[kept + len(opening) :]])
     if fields.sign_off:
         closing = _to_template(fields.sign_off, "sign_off", markup=False)
         head, mark, tail = text.partition(_SIGNATURE)
