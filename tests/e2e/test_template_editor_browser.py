@@ -111,6 +111,9 @@ def test_admin_edits_the_german_confirmation_with_live_preview_saves_and_rolls_b
     expect(save).to_be_enabled()
     expect(frame.locator("body")).to_contain_text(FIXED)
     expect(frame.locator("body")).not_to_contain_text(GREETING)
+    # Only the HTML differs from the shipped template: the text part follows it, and the editor says so.
+    expect(page.locator("#tpl-text-rule")).to_contain_text("made from the HTML: only the HTML differs")
+    expect(page.locator("#tpl-preview-text")).to_contain_text(FIXED)
     expect(page.locator("#tpl-preview-subject")).to_have_text("Bestätigt: Haircut am Dienstag, 3. März 2026")
 
     # The sample without the Manage button, and the phone width.

@@ -114,7 +114,12 @@ def test_an_html_only_edit_reaches_the_text_part_of_a_real_email(editor: Editor)
     preview = editor.post(
         f"{CONFIRMATION_DE}/preview", {**editor.draft(mjml=mjml), "variant": "manage"}
     ).json()
-    assert "Parken im Hof ist kostenlos." in preview["text"]
+    assert "Parken im Hof ist kostenlos." in preview["text"] and preview["text_from_html"] is True
+    own = editor.draft(mjml=mjml, text=editor.draft()["text"] + "Eigener Text.\n")
+    assert (
+        editor.post(f"{CONFIRMATION_DE}/preview", {**own, "variant": "manage"}).json()["text_from_html"]
+        is False
+    )
     html, text = confirmation(editor, book(editor, "anna@example.com", 10, "de"))
     assert "Parken im Hof ist kostenlos." in html and "Parken im Hof ist kostenlos." in text
     assert "http://testserver/book" in text  # the derived text keeps the links

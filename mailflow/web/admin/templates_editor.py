@@ -343,6 +343,7 @@ def preview_json(
             "subject": email.subject if email else None,
             "html": email.html if email else None,
             "text": email.text if email else None,
+            "text_from_html": text_follows_html(form.draft.source(kind, locale)),
             "errors": [_problem_json(problem, d.locale) for problem in result.problems],
             "summary": ngettext(d.locale, "{n} problem", "{n} problems", len(result.problems)),
         },
