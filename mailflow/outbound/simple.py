@@ -145,7 +145,8 @@ def simple_fields(source: TemplateSource) -> SimpleFields | None:
     """The words of ``source`` when simple mode made it (or it is the shipped default); else None.
 
     None also for a kind without simple mode. A template edited in source mode
-    gives None: simple mode would lose what was changed outside its fields.
+    (its MJML or its text part) gives None: simple mode would lose what was
+    changed outside its fields.
     """
     layout = _layout(source.kind, source.locale)
     if layout is None:
@@ -157,7 +158,8 @@ def simple_fields(source: TemplateSource) -> SimpleFields | None:
         again = simple_source(source.kind, source.locale, fields)
     except InvalidInput:
         return None
-    return fields if (again.mjml, again.subject) == (source.mjml, source.subject) else None
+    same = (again.subject, again.mjml, again.text) == (source.subject, source.mjml, source.text)
+    return fields if same else None
 
 
 def default_fields(kind: str, locale: str) -> SimpleFields | None:

@@ -101,3 +101,10 @@ def test_a_source_edit_outside_the_fields_is_not_read_as_simple() -> None:
         "reminder", "en", shipped.subject, shipped.mjml.replace("#2e6b66", "#000000"), shipped.text, 2
     )
     assert simple_fields(other) is None
+
+
+def test_a_text_part_edited_in_the_source_is_not_read_as_simple() -> None:
+    """Only the text body edited: simple mode would rewrite it, so it does not claim the template."""
+    shipped = default_source("reminder", "en")
+    other = type(shipped)("reminder", "en", shipped.subject, shipped.mjml, (shipped.text or "") + "P.S.\n", 2)
+    assert simple_fields(other) is None
