@@ -131,7 +131,8 @@ def add_routes(router: APIRouter, api: Api) -> None:
                 raise template_errors(TemplateInvalid(kind, locale, problems))
         else:
             source = templates.current_template(api.use_cases.engine, caller.business_id, kind, locale).source
-        email = Renderer().render(source, sample_context(kind, body.variant, locale))
+        sample = sample_context(kind, body.variant, locale, api.use_cases.public_url)
+        email = Renderer().render(source, sample)
         return PreviewOut(subject=email.subject, html=email.html, text=email.text)
 
     @router.post(f"{path}/versions", status_code=201, response_model=TemplateOut, tags=["templates"])

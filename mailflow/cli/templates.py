@@ -173,13 +173,14 @@ def templates_preview(
     """Render a template in force with sample data, with or without the Manage button."""
     from mailflow.outbound.render import Renderer
     from mailflow.outbound.samples import VARIANTS, sample_context
-    from mailflow.services.templates import current_template
+    from mailflow.services.templates import business_id_of, current_template
 
     if variant not in VARIANTS:
         raise InvalidInput(f"--variant must be manage or no-manage, not {variant!r}")
-    with _templates(business) as (engine, business_id):
-        source = current_template(engine, business_id, kind, locale).source
-    email = Renderer().render(source, sample_context(kind, variant, locale))
+    with _app() as app:
+        source = current_template(app.engine, business_id_of(app.engine, business), kind, locale).source
+        public_url = app.settings.public_url
+    email = Renderer().render(source, sample_context(kind, variant, locale, public_url))
     if out is not None:
         out.write_text(email.html, encoding="utf-8")
     if as_json:

@@ -26,7 +26,7 @@ from mailflow.outbound.limits import (
     limited,
     render_limited,
 )
-from mailflow.outbound.templates import TemplateSource
+from mailflow.outbound.templates import TemplateSource, text_follows_html
 
 # Every white space but the no-break ones, which French puts before ":" and "?" on purpose.
 _WHITESPACE = re.compile(r"[^\S\u00a0\u202f]+")
@@ -101,7 +101,7 @@ class Renderer:
             part = "body"
             html = self.html_env.from_string(html_source)
             part = "text"
-            text = self.text_env.from_string(source.text) if source.text is not None else None
+            text = None if text_follows_html(source) else self.text_env.from_string(source.text or "")
         except Exception as exc:
             raise RenderError(source.kind, source.locale, part, str(exc)) from exc
         compiled = CompiledTemplate(subject=subject, html=html, text=text)

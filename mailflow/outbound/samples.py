@@ -7,26 +7,43 @@ online) and ``no-manage`` (they may not: the email shows the business's change
 instructions instead). Staff kinds have both variants too, identical but for
 ``manage``.
 
-The human strings (dates, change instructions, reasons) are written by hand for
-each locale below; ``sample_context`` picks them for the locale asked for.
+Dates and times come from the formatting real emails use (``format_when`` on
+fixed sample moments in the business's zone), so a preview shows the formats a
+customer gets; links start with the public URL asked for (the editor passes
+the real one). The other human strings (change instructions, reasons) are
+written by hand for each locale below; ``sample_context`` picks them for the
+locale asked for.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 from urllib.parse import quote
 
 from mailflow.errors import InvalidInput
 from mailflow.kinds import CALENDAR_LINK_KINDS, CUSTOMER_KINDS, STAFF_KINDS, EmailKind
+from mailflow.outbound.formatting import format_duration, format_when, soon_day_time
 
 KINDS: Final = CUSTOMER_KINDS + STAFF_KINDS  # the kinds with templates (see mailflow.kinds)
 VARIANTS: Final = ("manage", "no-manage")
 SAMPLE_LOCALES: Final = ("en", "de", "fr")
 
-PUBLIC_URL = "http://127.0.0.1:8000"
-# A made-up manage link (43-character token shape), not a working one.
-MANAGE_URL = f"{PUBLIC_URL}/m/q3Vd0bT8zK1wYh5nR2sLmP4cXa7eF9gJ6uQyWbNtHkE"
+PUBLIC_URL = "http://127.0.0.1:8000"  # MAILFLOW_PUBLIC_URL's default; the editor passes the real one
+# A made-up manage token (43-character shape), not a working one.
+MANAGE_PATH = "/m/q3Vd0bT8zK1wYh5nR2sLmP4cXa7eF9gJ6uQyWbNtHkE"
+MANAGE_URL = f"{PUBLIC_URL}{MANAGE_PATH}"
 REF = "BK-7Q2M9X"
+SAMPLE_TIMEZONE: Final = "Europe/Berlin"  # the Contoso Salon's
+DURATION: Final = timedelta(minutes=45)
+# The sample moments (UTC): the booking, where a moved booking went, and three free slots.
+START: Final = datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
+MOVED_START: Final = datetime(2026, 3, 5, 13, 30, tzinfo=UTC)
+SLOT_STARTS: Final = (
+    datetime(2026, 3, 4, 8, 0, tzinfo=UTC),
+    MOVED_START,
+    datetime(2026, 3, 6, 10, 0, tzinfo=UTC),
+)
 
 BUSINESS: Final = {
     "name": "Contoso Salon",
@@ -39,24 +56,9 @@ CUSTOMER: Final = {"name": "Anna Schmidt", "email": "anna.schmidt@example.com", 
 STAFF_MEMBER: Final = {"name": "Bob Berger", "email": "bob@contoso.example"}
 ADMIN: Final = {"name": "Contoso Admin", "email": "admin@contoso.example"}
 
-# The preformatted strings of each locale (what Babel and the business settings would give).
+# The hand-written strings of each locale (what the business settings would give).
 _STRINGS: Final[dict[str, dict[str, str]]] = {
     "en": {
-        "date": "Tuesday, 3 March 2026",
-        "when": "Tuesday, 3 March 2026, 10:00–10:45 (CET)",
-        "moved_date": "Thursday, 5 March 2026",
-        "moved_when": "Thursday, 5 March 2026, 14:30–15:15 (CET)",
-        "slot_1": "Wednesday, 4 March 2026, 09:00–09:45 (CET)",
-        "slot_2": "Thursday, 5 March 2026, 14:30–15:15 (CET)",
-        "slot_3": "Friday, 6 March 2026, 11:00–11:45 (CET)",
-        "timezone_name": "CET",
-        "time_range": "10:00–10:45",
-        "moved_time_range": "14:30–15:15",
-        "day_time": "Tue 3 Mar, 10:00",
-        "moved_day_time": "Thu 5 Mar, 14:30",
-        "soon": "tomorrow, 10:00",
-        "spoken_range": "from 10:00 to 10:45",
-        "moved_spoken_range": "from 14:30 to 15:15",
         "change_instructions": (
             "To change or cancel, call us at +49 30 1234567 or write to hello@contoso.example."
         ),
@@ -83,21 +85,6 @@ _STRINGS: Final[dict[str, dict[str, str]]] = {
         ),
     },
     "de": {
-        "date": "Dienstag, 3. März 2026",
-        "when": "Dienstag, 3. März 2026, 10:00–10:45 Uhr (MEZ)",
-        "moved_date": "Donnerstag, 5. März 2026",
-        "moved_when": "Donnerstag, 5. März 2026, 14:30–15:15 Uhr (MEZ)",
-        "slot_1": "Mittwoch, 4. März 2026, 09:00–09:45 Uhr (MEZ)",
-        "slot_2": "Donnerstag, 5. März 2026, 14:30–15:15 Uhr (MEZ)",
-        "slot_3": "Freitag, 6. März 2026, 11:00–11:45 Uhr (MEZ)",
-        "timezone_name": "MEZ",
-        "time_range": "10:00–10:45 Uhr",
-        "moved_time_range": "14:30–15:15 Uhr",
-        "day_time": "Di., 3. März, 10:00 Uhr",
-        "moved_day_time": "Do., 5. März, 14:30 Uhr",
-        "soon": "morgen, 10:00 Uhr",
-        "spoken_range": "von 10:00 bis 10:45 Uhr",
-        "moved_spoken_range": "von 14:30 bis 15:15 Uhr",
         "change_instructions": (
             "Für Änderungen oder eine Absage rufen Sie uns bitte unter +49 30 1234567 an "
             "oder schreiben Sie an hello@contoso.example."
@@ -126,21 +113,6 @@ _STRINGS: Final[dict[str, dict[str, str]]] = {
         ),
     },
     "fr": {
-        "date": "mardi 3 mars 2026",
-        "when": "mardi 3 mars 2026, 10:00–10:45 (CET)",
-        "moved_date": "jeudi 5 mars 2026",
-        "moved_when": "jeudi 5 mars 2026, 14:30–15:15 (CET)",
-        "slot_1": "mercredi 4 mars 2026, 09:00–09:45 (CET)",
-        "slot_2": "jeudi 5 mars 2026, 14:30–15:15 (CET)",
-        "slot_3": "vendredi 6 mars 2026, 11:00–11:45 (CET)",
-        "timezone_name": "CET",
-        "time_range": "10:00–10:45",
-        "moved_time_range": "14:30–15:15",
-        "day_time": "mar. 3 mars, 10:00",
-        "moved_day_time": "jeu. 5 mars, 14:30",
-        "soon": "demain, 10:00",
-        "spoken_range": "de 10:00 à 10:45",
-        "moved_spoken_range": "de 14:30 à 15:15",
         "change_instructions": (
             "Pour modifier ou annuler votre rendez-vous, appelez-nous au +49 30 1234567 "
             "ou écrivez-nous à hello@contoso.example."
@@ -191,12 +163,12 @@ def _booking(kind: str, s: dict[str, str]) -> dict[str, Any]:
         "when": s["moved_when"] if moved else s["when"],
         "date": s["moved_date"] if moved else s["date"],
         "time_range": s["moved_time_range"] if moved else s["time_range"],
-        "timezone_name": s["timezone_name"],
+        "timezone_name": s["moved_timezone_name"] if moved else s["timezone_name"],
         "day_time": s["moved_day_time"] if moved else s["day_time"],
         "soon": s["soon"],
         "spoken_range": s["moved_spoken_range"] if moved else s["spoken_range"],
         "venue_time": "",
-        "duration": "45 min",
+        "duration": s["duration"],
         "location": "",
         "customer_name": CUSTOMER["name"],
         "customer_email": CUSTOMER["email"],
@@ -215,19 +187,18 @@ def _manage(kind: str, variant: str, s: dict[str, str]) -> dict[str, Any]:
 
 
 def _slots(s: dict[str, str]) -> list[dict[str, Any]]:
-    times = (
-        ("slot_1", "Bob Berger", "2026-03-04T08:00:00Z", "bob"),
-        ("slot_2", "Carla Castro", "2026-03-05T13:30:00Z", "carla"),
-        ("slot_3", "Bob Berger", "2026-03-06T10:00:00Z", "bob"),
-    )
+    staff = (("Bob Berger", "bob"), ("Carla Castro", "carla"), ("Bob Berger", "bob"))
     return [
         {
             "number": number,
-            "when": s[key],
+            "when": s[f"slot_{number}"],
             "staff_name": staff_name,
-            "url": f"{MANAGE_URL}/reschedule?start={start}&staff={staff}%40contoso.example",
+            "url": (
+                f"{s['manage_url']}/reschedule?start={start:%Y-%m-%dT%H:%M:%SZ}"
+                f"&staff={handle}%40contoso.example"
+            ),
         }
-        for number, (key, staff_name, start, staff) in enumerate(times, start=1)
+        for number, ((staff_name, handle), start) in enumerate(zip(staff, SLOT_STARTS, strict=True), start=1)
     ]
 
 
@@ -256,10 +227,25 @@ def _agenda(s: dict[str, str]) -> dict[str, Any]:
                 "customer_email": email,
                 "customer_phone": phone,
                 "ref": ref,
-                "url": f"{PUBLIC_URL}/admin/bookings/{ref}",
+                "url": f"{s['public_url']}/admin/bookings/{ref}",
             }
             for times, service, name, email, phone, ref in rows
         ],
+    }
+
+
+def _add_to_calendar(kind: str, s: dict[str, str]) -> dict[str, str | None]:
+    """The "add to calendar" links (.ics, Google, Outlook) of a kind about a booking with a time:
+    in both variants, since they do not depend on the customer being allowed to manage."""
+    if kind not in CALENDAR_LINK_KINDS:
+        return {"calendar_url": None, "add_to_google": None, "add_to_outlook": None}
+    text, where = quote(f"Haircut at {BUSINESS['name']}"), quote(BUSINESS["address"])
+    return {
+        "calendar_url": f"{s['manage_url']}/booking.ics",
+        "add_to_google": "https://calendar.google.com/calendar/render?action=TEMPLATE"
+        f"&text={text}&dates=20260303T090000Z/20260303T094500Z&location={where}",
+        "add_to_outlook": "https://outlook.live.com/calendar/0/deeplink/compose?path=/calendar/action/compose"
+        f"&rru=addevent&subject={text}&startdt=2026-03-03T09:00:00Z&enddt=2026-03-03T09:45:00Z&location={where}",
     }
 
 
@@ -303,7 +289,7 @@ def _old_booking(s: dict[str, str]) -> dict[str, Any]:
 
 
 def _staff_extras(kind: str, s: dict[str, str]) -> dict[str, Any]:
-    admin_url = f"{PUBLIC_URL}/admin/bookings/{REF}"
+    admin_url = f"{s['public_url']}/admin/bookings/{REF}"
     extras: dict[str, Any] = {"changed_by": s["changed_by_staff"], "admin_url": admin_url}
     if kind in (EmailKind.BOOKING_RESCHEDULED, EmailKind.BOOKING_REASSIGNED):
         extras["changed_by"] = s["changed_by_manage_page"]
@@ -327,7 +313,7 @@ def _staff_extras(kind: str, s: dict[str, str]) -> dict[str, Any]:
         }
     elif kind == EmailKind.DAILY_AGENDA:
         extras["changed_by"] = s["changed_by_system"]
-        extras["admin_url"] = f"{PUBLIC_URL}/admin/calendar?date=2026-03-03"
+        extras["admin_url"] = f"{s['public_url']}/admin/calendar?date={START:%Y-%m-%d}"
         extras["agenda"] = _agenda(s)
     return extras
 
@@ -338,23 +324,41 @@ def _recipient(kind: str) -> dict[str, str]:
     return dict(ADMIN if kind == EmailKind.DELIVERY_FAILED else STAFF_MEMBER)
 
 
-def _add_to_calendar(kind: str) -> dict[str, str | None]:
-    """The "add to calendar" links (.ics, Google, Outlook) of a kind about a booking with a time:
-    in both variants, since they do not depend on the customer being allowed to manage."""
-    if kind not in CALENDAR_LINK_KINDS:
-        return {"calendar_url": None, "add_to_google": None, "add_to_outlook": None}
-    text, where = quote(f"Haircut at {BUSINESS['name']}"), quote(BUSINESS["address"])
-    return {
-        "calendar_url": f"{MANAGE_URL}/booking.ics",
-        "add_to_google": "https://calendar.google.com/calendar/render?action=TEMPLATE"
-        f"&text={text}&dates=20260303T090000Z/20260303T094500Z&location={where}",
-        "add_to_outlook": "https://outlook.live.com/calendar/0/deeplink/compose?path=/calendar/action/compose"
-        f"&rru=addevent&subject={text}&startdt=2026-03-03T09:00:00Z&enddt=2026-03-03T09:45:00Z&location={where}",
+def _dates(locale: str) -> dict[str, str]:
+    """The sample moments formatted as real emails format them (``format_when``), in the business's zone."""
+    booked = format_when(START, START + DURATION, locale, SAMPLE_TIMEZONE, regional=True)
+    moved = format_when(MOVED_START, MOVED_START + DURATION, locale, SAMPLE_TIMEZONE, regional=True)
+    dates = {
+        "when": booked.when,
+        "date": booked.date,
+        "time_range": booked.time_range,
+        "timezone_name": booked.timezone_name,
+        "moved_when": moved.when,
+        "moved_date": moved.date,
+        "moved_time_range": moved.time_range,
+        "moved_timezone_name": moved.timezone_name,
+        "duration": format_duration(DURATION, locale),
+        "day_time": booked.day_time,
+        "moved_day_time": moved.day_time,
+        "spoken_range": booked.spoken_range,
+        "moved_spoken_range": moved.spoken_range,
+        # A reminder's day as the evening before reads it: "tomorrow, 10:00".
+        "soon": soon_day_time(START, START - timedelta(days=1), locale, SAMPLE_TIMEZONE),
     }
+    for number, start in enumerate(SLOT_STARTS, start=1):
+        slot = format_when(start, start + DURATION, locale, SAMPLE_TIMEZONE, regional=True)
+        dates[f"slot_{number}"] = slot.when
+    return dates
 
 
-def _build(kind: str, variant: str, locale: str) -> dict[str, Any]:
-    s = _STRINGS.get(locale, _STRINGS["en"])
+def _build(kind: str, variant: str, locale: str, public_url: str) -> dict[str, Any]:
+    base = public_url.rstrip("/")
+    s = {
+        **_STRINGS.get(locale, _STRINGS["en"]),
+        **_dates(locale),
+        "public_url": base,
+        "manage_url": f"{base}{MANAGE_PATH}",
+    }
     manage = _manage(kind, variant, s)
     context: dict[str, Any] = {
         "locale": locale,
@@ -364,9 +368,9 @@ def _build(kind: str, variant: str, locale: str) -> dict[str, Any]:
         "booking": _booking(kind, s),
         "manage": manage,
         "links": {
-            "manage_url": f"{MANAGE_URL}?lang={locale}" if manage["allowed"] else None,
-            "new_booking_url": f"{PUBLIC_URL}/book?lang={locale}",
-            **_add_to_calendar(kind),
+            "manage_url": f"{s['manage_url']}?lang={locale}" if manage["allowed"] else None,
+            "new_booking_url": f"{base}/book?lang={locale}",
+            **_add_to_calendar(kind, s),
         },
         "change_instructions": s["change_instructions"],
         "reply_enabled": True,
@@ -379,17 +383,19 @@ def _build(kind: str, variant: str, locale: str) -> dict[str, Any]:
 
 
 SAMPLE_CONTEXTS: Final[dict[str, dict[str, dict[str, Any]]]] = {
-    kind: {variant: _build(kind, variant, "en") for variant in VARIANTS} for kind in KINDS
+    kind: {variant: _build(kind, variant, "en", PUBLIC_URL) for variant in VARIANTS} for kind in KINDS
 }
 
 
-def sample_context(kind: str, variant: str, locale: str) -> dict[str, Any]:
+def sample_context(kind: str, variant: str, locale: str, public_url: str = PUBLIC_URL) -> dict[str, Any]:
     """A fresh sample context for ``kind`` and ``variant`` with its strings in ``locale``.
 
     The result is the ``SAMPLE_CONTEXTS`` entry built anew (a deep copy: callers
-    may change it freely) with ``locale`` set and the dates, reasons and
-    instructions written in that locale; a locale without hand-written strings
-    gets the English ones. ``subject`` is empty: the renderer fills it in.
+    may change it freely) with ``locale`` set, the dates formatted by
+    ``format_when`` for that locale (as real emails are) and the reasons and
+    instructions written in it; a locale without hand-written strings gets the
+    English ones. Every link starts with ``public_url`` (pass the configured
+    ``MAILFLOW_PUBLIC_URL``). ``subject`` is empty: the renderer fills it in.
 
     Raises ``InvalidInput`` for an unknown kind or variant, e.g.
     ``sample_context("reminder", "no-manage", "de")["booking"]["date"] == "Dienstag, 3. März 2026"``.
@@ -398,4 +404,4 @@ def sample_context(kind: str, variant: str, locale: str) -> dict[str, Any]:
         raise InvalidInput(f"unknown email kind {kind!r}: choose one of {', '.join(KINDS)}")
     if variant not in VARIANTS:
         raise InvalidInput(f"unknown sample variant {variant!r}: choose one of {', '.join(VARIANTS)}")
-    return _build(kind, variant, locale)
+    return _build(kind, variant, locale, public_url)

@@ -15,7 +15,7 @@ from sqlmodel import Session, col, func, select
 
 from mailflow.errors import InvalidInput, MailflowError, NotFound
 from mailflow.outbound.render import RenderedEmail, Renderer
-from mailflow.outbound.samples import KINDS, sample_context
+from mailflow.outbound.samples import KINDS, PUBLIC_URL, sample_context
 from mailflow.outbound.templates import TemplateSource, default_locales, default_source
 from mailflow.outbound.validate import Problem, validate_template
 from mailflow.store.tables import MAX_INTEGER, Template, TemplateVersion, pk
@@ -326,14 +326,17 @@ class Preview:
     problems: list[Problem]
 
 
-def preview(source: TemplateSource, variant: str, renderer: Renderer | None = None) -> Preview:
+def preview(
+    source: TemplateSource, variant: str, renderer: Renderer | None = None, *, public_url: str = PUBLIC_URL
+) -> Preview:
     """Validate ``source`` and, when it passes, render it with the ``variant`` sample data.
 
-    ``variant`` is ``manage`` or ``no-manage`` (``InvalidInput`` otherwise).
+    ``variant`` is ``manage`` or ``no-manage`` (``InvalidInput`` otherwise); the
+    sample links start with ``public_url`` (the configured one, in the editor).
     The draft is compiled once, for validation and rendering alike.
     """
     check_key(source.kind, source.locale)
-    context = sample_context(source.kind, variant, source.locale)
+    context = sample_context(source.kind, variant, source.locale, public_url)
     renderer = renderer or Renderer()
     problems = validate(source, renderer)
     if problems:

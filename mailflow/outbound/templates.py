@@ -70,6 +70,29 @@ def default_source(kind: str, locale: str) -> TemplateSource:
     return TemplateSource(kind=kind, locale=locale, subject=subject, mjml=mjml, text=text)
 
 
+def _plain(text: str) -> str:
+    return text.replace("\r\n", "\n").strip()
+
+
+def text_follows_html(source: TemplateSource) -> bool:
+    """Whether the text part of ``source`` is made from its HTML rather than from its text body.
+
+    It is when there is no text body, and when the MJML differs from the shipped
+    default's while the text body is still the default's: an admin who edited only
+    the HTML gets it in the text part too (an added sentence is in both), and one
+    who edited the text keeps their text. The shipped defaults keep their own text.
+    """
+    if source.text is None:
+        return True
+    try:
+        default = default_source(source.kind, source.locale)
+    except FileNotFoundError:  # no shipped default to compare with: the text is the admin's
+        return False
+    if default.text is None:
+        return False
+    return _plain(source.mjml) != _plain(default.mjml) and _plain(source.text) == _plain(default.text)
+
+
 def pick_locale(wanted: str | None, business_default: str, available: tuple[str, ...]) -> str:
     """Locale fallback: the recipient's locale, its language, the business default, then ``en``."""
     for candidate in (wanted, (wanted or "").split("-")[0].split("_")[0], business_default, "en"):

@@ -42,7 +42,7 @@ def create_web_app(parts: WebParts) -> FastAPI:
     from mailflow.api import DOCS_ASSETS, SWAGGER_UI_FILES, build_api
     from mailflow.metrics import CONTENT_TYPE_LATEST, Metrics
     from mailflow.web import book, find, manage
-    from mailflow.web.admin import api_keys, closures, setup, templates_editor
+    from mailflow.web.admin import api_keys, closures, setup, templates_editor, templates_simple
     from mailflow.web.admin import booking as admin_booking
     from mailflow.web.admin import bookings as admin_bookings
     from mailflow.web.admin import customers as admin_customers
@@ -93,6 +93,7 @@ def create_web_app(parts: WebParts) -> FastAPI:
         admin_bookings.router,  # /admin/bookings/new before /admin/bookings/{ref}
         admin_booking.router,
         admin_customers.router,
+        templates_simple.router,
         templates_editor.router,
         api_keys.router,
     ]

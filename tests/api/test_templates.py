@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mailflow.outbound.samples import KINDS, MANAGE_URL
+from mailflow.outbound.samples import KINDS, MANAGE_PATH
 from mailflow.outbound.templates import default_locales, default_source
 from tests.api.conftest import Api
 
@@ -74,9 +74,9 @@ def test_preview_with_and_without_the_manage_button(sqlite_api: Api) -> None:
     manage = sqlite_api.post("/templates/confirmation/en/preview", {"variant": "manage"})
     no_manage = sqlite_api.post("/templates/confirmation/en/preview", {"variant": "no-manage"})
     assert manage.status_code == 200 and no_manage.status_code == 200
-    assert MANAGE_URL in manage.json()["html"] and MANAGE_URL in manage.json()["text"]
+    assert MANAGE_PATH in manage.json()["html"] and MANAGE_PATH in manage.json()["text"]
     no_html, no_text = no_manage.json()["html"], no_manage.json()["text"]
-    assert f"{MANAGE_URL}?lang=" not in no_html and f"{MANAGE_URL}?lang=" not in no_text  # .ics link only
+    assert f"{MANAGE_PATH}?lang=" not in no_html and f"{MANAGE_PATH}?lang=" not in no_text  # .ics link only
     assert "+49 30 1234567" in no_manage.json()["text"]
     assert manage.json()["subject"].startswith("Confirmed: ")
 

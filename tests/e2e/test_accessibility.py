@@ -151,6 +151,8 @@ ADMIN_PAGES = (
     "/admin/templates",
     "/admin/templates/confirmation/en",
     "/admin/templates/confirmation/en/history",
+    "/admin/templates/confirmation/en/simple",
+    "/admin/templates/cancelled/en/simple",
 )
 
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from mailflow.booking.model import Actor, ActorKind
 from mailflow.outbound.templates import default_source
@@ -111,6 +111,9 @@ def test_admin_edits_the_german_confirmation_with_live_preview_saves_and_rolls_b
     expect(save).to_be_enabled()
     expect(frame.locator("body")).to_contain_text(FIXED)
     expect(frame.locator("body")).not_to_contain_text(GREETING)
+    # Only the HTML differs from the shipped template: the text part follows it, and the editor says so.
+    expect(page.locator("#tpl-text-rule")).to_contain_text("made from the HTML: only the HTML differs")
+    expect(page.locator("#tpl-preview-text")).to_contain_text(FIXED)
     expect(page.locator("#tpl-preview-subject")).to_have_text("Bestätigt: Haircut am Dienstag, 3. März 2026")
 
     # The sample without the Manage button, and the phone width.
@@ -162,3 +165,68 @@ def test_admin_edits_the_german_confirmation_with_live_preview_saves_and_rolls_b
     expect(page.get_by_role("status")).to_contain_text("shipped default is in force again")
     expect(page.get_by_label("Body (MJML with Jinja)")).to_have_value(re.compile(re.escape(GREETING)))
     assert csp_violations == []
+
+
+SIMPLE = "/admin/templates/confirmation/en/simple"
+PARKING = "Free parking in the yard behind the salon."
+
+
+@pytest.fixture
+def simple_admin(live_server: LiveServer, browser: Browser) -> Iterator[Page]:
+    """A fresh admin signed in in a browser with JavaScript off; the English confirmation is reset after."""
+    engine = make_engine(f"sqlite:///{live_server.data_dir / 'mailflow.db'}")
+    address = f"simple-{uuid.uuid4().hex[:8]}@contoso.example"
+    test = Actor(ActorKind.STAFF, "test")
+    accounts.create_user(
+        engine, "contoso", address, role="admin", name="Sam Simple", password=PASSWORD, actor=test,
+        now=datetime.now(UTC),
+    )  # fmt: skip
+    token = sessions.sign_in(engine, address, PASSWORD, now=datetime.now(UTC))
+    assert token is not None
+    context = browser.new_context(base_url=live_server.base_url, java_script_enabled=False, locale="en-GB")
+    context.add_cookies([{"name": ADMIN_COOKIE, "value": token, "url": live_server.base_url}])
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+        who = sessions.signed_in(engine, token, datetime.now(UTC))
+        assert who is not None
+        templates.reset_template(
+            engine, who.business_id, "confirmation", "en", actor=test, now=datetime.now(UTC)
+        )
+        engine.dispose()
+
+
+def test_simple_mode_without_javascript_by_keyboard_reaches_the_next_email(
+    live_server: LiveServer, simple_admin: Page
+) -> None:
+    """Source editor to simple mode, a paragraph added and saved by keyboard: preview and email carry it."""
+    page = simple_admin
+    page.goto("/admin/templates/confirmation/en")
+    page.get_by_role("link", name="Simple", exact=True).click()
+    expect(page).to_have_url(re.compile(re.escape(SIMPLE) + "$"))
+    paragraphs = page.get_by_label(re.compile("^Paragraphs"))
+    expect(paragraphs).to_have_value(re.compile("Thank you for booking"))
+    paragraphs.focus()
+    page.keyboard.press("Control+End")
+    page.keyboard.type(f"\n\n{PARKING}")
+    page.get_by_label(re.compile("^Sign-off")).fill("See you soon,\nthe Contoso team")
+    page.get_by_role("button", name="Save as new version").focus()
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(r"/simple\?saved=1$"))
+    expect(page.get_by_role("status")).to_contain_text("Saved as version 1.")
+    expect(page.locator("#tpl-origin")).to_have_text("version 1")
+    expect(paragraphs).to_have_value(re.compile(re.escape(PARKING)))
+    expect(page.frame_locator("#tpl-frame").locator("body")).to_contain_text(PARKING)
+    expect(page.locator("#tpl-preview-text")).to_contain_text("the Contoso team")
+
+    customer = f"sam-{uuid.uuid4().hex[:8]}@example.com"
+    day = next_weekday(datetime.now(UTC).astimezone(BERLIN).date() + timedelta(days=6), 3)
+    booking = live_server.create_booking(
+        service="consultation", staff="carla@contoso.example", customer_email=customer,
+        customer_name="Sam Muster", start=berlin(day, 11).isoformat(), origin="staff", locale="en",
+    )  # fmt: skip
+    confirmation = live_server.wait_for_email(kind="confirmation", booking=booking["ref"], to=customer)
+    assert PARKING in html_of(confirmation)
+    text = confirmation.get_body(("plain",))
+    assert text is not None and PARKING in text.get_content()

@@ -33,7 +33,7 @@ from mailflow.bootstrap import App, build
 from mailflow.config import load_settings
 from mailflow.demo import seed_demo
 from mailflow.outbound import template_store
-from mailflow.outbound.samples import KINDS, MANAGE_URL
+from mailflow.outbound.samples import KINDS, MANAGE_PATH
 from mailflow.outbound.templates import default_source
 from mailflow.outbound.transports import MemoryTransport
 from mailflow.runtime import run_once
@@ -222,8 +222,8 @@ def test_preview_renders_a_valid_draft_with_and_without_the_manage_button(editor
     assert manage["ok"] and manage["errors"] == []
     assert manage["subject"] == "Bestätigt: Haircut, Di., 3. März, 10:00 Uhr · Contoso Salon"
     assert "Bis bald im Salon!" in manage["html"] and GREETING_DE not in manage["html"]
-    assert MANAGE_URL in manage["html"] and MANAGE_URL in manage["text"]
-    assert no_manage["ok"] and f"{MANAGE_URL}?lang=" not in no_manage["html"]  # .ics link only
+    assert MANAGE_PATH in manage["html"] and MANAGE_PATH in manage["text"]
+    assert no_manage["ok"] and f"{MANAGE_PATH}?lang=" not in no_manage["html"]  # .ics link only
     assert "+49 30 1234567" in no_manage["html"]  # the change instructions instead
     assert editor.versions() == []  # previewing saves nothing
 
@@ -251,7 +251,7 @@ def test_preview_page_for_the_iframe_has_its_own_policy(editor: Editor) -> None:
     assert '<script src="/static/admin-templates.js"' in page.text
 
     shown = editor.client.get(f"{CONFIRMATION_DE}/preview.html?variant=no-manage")
-    assert shown.status_code == 200 and GREETING_DE in shown.text and f"{MANAGE_URL}?lang=" not in shown.text
+    assert shown.status_code == 200 and GREETING_DE in shown.text and f"{MANAGE_PATH}?lang=" not in shown.text
     assert "frame-ancestors 'self'" in shown.headers["content-security-policy"]
     assert "script-src" not in shown.headers["content-security-policy"]  # default-src 'none'
     assert shown.headers["x-frame-options"] == "SAMEORIGIN"
@@ -373,7 +373,7 @@ def test_test_email_reaches_the_members_own_address_through_the_outbox(
     assert ADMIN in str(sent["To"]) and str(sent["Subject"]).startswith("[Test] Bestätigt: ")
     body = sent.get_body(("html",))
     assert body is not None and "Testlauf!" in body.get_content()
-    assert f"{MANAGE_URL}?lang=" not in body.get_content()  # the no-manage sample: its .ics link only
+    assert f"{MANAGE_PATH}?lang=" not in body.get_content()  # the no-manage sample: its .ics link only
     listing = editor.client.get("/dev/mail").text
     assert "[Test] Bestätigt: " in listing and ADMIN in listing
 

@@ -104,6 +104,7 @@ PAGE_OPERATIONS = {
     ("post", "/admin/templates/{kind}/{locale}/test-email"),
     ("get", "/admin/templates/{kind}/{locale}/history"),
     ("post", "/admin/templates/{kind}/{locale}/rollback"), ("post", "/admin/templates/{kind}/{locale}/reset"),
+    ("get", "/admin/templates/{kind}/{locale}/simple"), ("post", "/admin/templates/{kind}/{locale}/simple"),
     ("get", "/admin/api-keys"), ("post", "/admin/api-keys"), ("post", "/admin/api-keys/{key_id}/revoke"),
     ("get", "/healthz"), ("get", "/readyz"), ("get", "/metrics"), ("get", "/docs"),
     ("get", "/dev/mail"), ("get", "/dev/mail/{key}"), ("get", "/dev/mail/{key}.eml"),

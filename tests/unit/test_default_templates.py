@@ -23,16 +23,22 @@ from markupsafe import escape
 
 import mailflow
 from mailflow.errors import InvalidInput
+from mailflow.outbound.formatting import format_when
 from mailflow.outbound.render import Renderer, one_line
 from mailflow.outbound.samples import (
     CUSTOMER_KINDS,
     KINDS,
     MANAGE_URL,
     SAMPLE_CONTEXTS,
+    SAMPLE_LOCALES,
+    SAMPLE_TIMEZONE,
+    SLOT_STARTS,
     STAFF_KINDS,
     VARIANTS,
     sample_context,
 )
+from mailflow.outbound.samples import DURATION as SAMPLE_DURATION
+from mailflow.outbound.samples import START as SAMPLE_START
 from mailflow.outbound.validate import MJML_TAGS
 
 TEMPLATE_DIR = Path(mailflow.__file__).parent / "templates"
@@ -469,16 +475,50 @@ def test_sample_contexts_cover_every_kind_and_variant() -> None:
 def test_sample_context_is_a_fresh_copy_in_the_asked_locale() -> None:
     """Each call returns an independent copy with the locale set and the strings in that locale."""
     german = sample_context("reminder", "no-manage", "de")
+    german_date = format_when(
+        SAMPLE_START, SAMPLE_START + SAMPLE_DURATION, "de", SAMPLE_TIMEZONE, regional=True
+    ).date
     assert german["locale"] == "de"
-    assert german["booking"]["date"] == "Dienstag, 3. März 2026"
+    assert german["booking"]["date"] == german_date and "März 2026" in german_date
     assert german["booking"]["timezone_name"] == "MEZ"
     german["booking"]["date"] = "changed"
-    assert sample_context("reminder", "no-manage", "de")["booking"]["date"] == "Dienstag, 3. März 2026"
-    assert SAMPLE_CONTEXTS["reminder"]["no-manage"]["booking"]["date"] == "Tuesday, 3 March 2026"
+    assert sample_context("reminder", "no-manage", "de")["booking"]["date"] == german_date
+    english_date = format_when(
+        SAMPLE_START, SAMPLE_START + SAMPLE_DURATION, "en", SAMPLE_TIMEZONE, regional=True
+    ).date
+    assert SAMPLE_CONTEXTS["reminder"]["no-manage"]["booking"]["date"] == english_date
     french = sample_context("reminder", "manage", "fr")
-    assert french["locale"] == "fr" and french["booking"]["date"] == "mardi 3 mars 2026"
+    assert french["locale"] == "fr" and "mars 2026" in french["booking"]["date"]
     spanish = sample_context("reminder", "manage", "es")  # no hand-written strings: English ones
-    assert spanish["locale"] == "es" and spanish["booking"]["date"] == "Tuesday, 3 March 2026"
+    assert spanish["locale"] == "es" and spanish["change_instructions"].startswith("To change or cancel")
+
+
+def test_sample_dates_are_formatted_as_real_emails_format_them() -> None:
+    """Every date in the samples is ``format_when``'s text for the sample moment, in each locale."""
+    for locale in SAMPLE_LOCALES:
+        booked = format_when(
+            SAMPLE_START, SAMPLE_START + SAMPLE_DURATION, locale, SAMPLE_TIMEZONE, regional=True
+        )
+        context = sample_context("reschedule_options", "manage", locale)
+        assert context["booking"]["when"] == booked.when
+        assert context["booking"]["time_range"] == booked.time_range
+        assert [slot["when"] for slot in context["slots"]] == [
+            format_when(start, start + SAMPLE_DURATION, locale, SAMPLE_TIMEZONE, regional=True).when
+            for start in SLOT_STARTS
+        ]
+
+
+def test_sample_links_start_with_the_public_url_asked_for() -> None:
+    """Every link of a sample starts with the given public URL (a trailing slash is dropped)."""
+    context = sample_context("daily_agenda", "manage", "en", "https://book.example.org/")
+    links = [
+        *context["links"].values(),
+        context["admin_url"],
+        *(i["url"] for i in context["agenda"]["items"]),
+    ]
+    assert all(link is None or link.startswith("https://book.example.org/") for link in links)
+    assert "https://book.example.org/m/" in context["links"]["manage_url"]
+    assert "127.0.0.1" not in str(context)
 
 
 def test_sample_context_rejects_unknown_kind_and_variant() -> None:

@@ -32,7 +32,7 @@ from mailflow.kinds import CUSTOMER_KINDS, STAFF_KINDS
 from mailflow.outbound import template_store
 from mailflow.outbound.compose import Address
 from mailflow.outbound.samples import VARIANTS
-from mailflow.outbound.templates import TemplateSource, default_locales, default_source
+from mailflow.outbound.templates import TemplateSource, default_locales, default_source, text_follows_html
 from mailflow.outbound.validate import Problem
 from mailflow.services import accounts, templates
 from mailflow.services.accounts import BusinessInfo
@@ -193,7 +193,9 @@ def editor(
     # The subject and text panes start filled (the script keeps them current as one types).
     shown_preview = None
     if not problems:
-        shown_preview = template_store.preview(shown.source(kind, locale), variant).email
+        shown_preview = template_store.preview(
+            shown.source(kind, locale), variant, public_url=d.site.settings.public_url
+        ).email
     response = d.render(
         "templates_edit.html",
         status=status,
@@ -216,6 +218,7 @@ def editor(
         note_max=template_store.NOTE_MAX,
         csrf=d.csrf(CSRF_PURPOSE),
         customer_kind=kind in CUSTOMER_KINDS,
+        text_from_html=text_follows_html(shown.source(kind, locale)),
     )
     response.headers["Content-Security-Policy"] = EDITOR_CSP
     return response
@@ -330,7 +333,9 @@ def preview_json(
     _key(kind, locale)
     if variant not in VARIANTS:
         return JSONResponse({"detail": f"variant must be one of {', '.join(VARIANTS)}"}, status_code=422)
-    result = template_store.preview(form.draft.source(kind, locale), variant)
+    result = template_store.preview(
+        form.draft.source(kind, locale), variant, public_url=d.site.settings.public_url
+    )
     email = result.email
     return JSONResponse(
         {
@@ -338,6 +343,7 @@ def preview_json(
             "subject": email.subject if email else None,
             "html": email.html if email else None,
             "text": email.text if email else None,
+            "text_from_html": text_follows_html(form.draft.source(kind, locale)),
             "errors": [_problem_json(problem, d.locale) for problem in result.problems],
             "summary": ngettext(d.locale, "{n} problem", "{n} problems", len(result.problems)),
         },
@@ -351,7 +357,12 @@ def preview_in_force(
 ) -> HTMLResponse:
     """The template in force as an email, for the editor's iframe."""
     _key(kind, locale)
-    return _frame(template_store.preview(in_force(d, kind, locale)[0], _variant(variant)), d.locale)
+    return _frame(
+        template_store.preview(
+            in_force(d, kind, locale)[0], _variant(variant), public_url=d.site.settings.public_url
+        ),
+        d.locale,
+    )
 
 
 @router.post("/{kind}/{locale}/preview.html", response_class=HTMLResponse)
@@ -364,7 +375,12 @@ def preview_draft(
 ) -> HTMLResponse:
     """The draft as an email, for the editor's iframe (the form posts into it)."""
     _key(kind, locale)
-    return _frame(template_store.preview(form.draft.source(kind, locale), form.variant), d.locale)
+    return _frame(
+        template_store.preview(
+            form.draft.source(kind, locale), form.variant, public_url=d.site.settings.public_url
+        ),
+        d.locale,
+    )
 
 
 @router.post("/{kind}/{locale}/test-email", response_class=HTMLResponse)
@@ -377,7 +393,9 @@ def test_email(
 ) -> HTMLResponse:
     """Queue the draft, rendered with the chosen sample data, to the signed-in member."""
     _key(kind, locale)
-    result = template_store.preview(form.draft.source(kind, locale), form.variant)
+    result = template_store.preview(
+        form.draft.source(kind, locale), form.variant, public_url=d.site.settings.public_url
+    )
     if result.email is None:
         return editor(d, kind, locale, form, problems=result.problems, status=422)
     templates.send_test_email(

@@ -16,6 +16,7 @@
   var variant = document.getElementById("tpl-variant");
   var subjectPane = document.getElementById("tpl-preview-subject");
   var textPane = document.getElementById("tpl-preview-text");
+  var textRule = document.getElementById("tpl-text-rule"); // which text part applies, as one types
   var summary = document.getElementById("tpl-problems");
   var summaryCount = document.getElementById("tpl-problems-count");
   var busy = document.getElementById("tpl-busy");
@@ -72,6 +73,7 @@
         if (result.ok) {
           subjectPane.textContent = result.subject;
           textPane.textContent = result.text;
+          if (textRule) textRule.textContent = textRule.getAttribute(result.text_from_html ? "data-from-html" : "data-own");
           form.requestSubmit(refresh); // into the iframe (formaction/formtarget of that button)
         }
       })
