@@ -81,14 +81,14 @@ def test_preview_formats_dates_as_a_real_email_for_the_same_time(
     ref = book(editor, "anna@example.com", 10, "de")
     start = berlin(editor.day, 10)
     monkeypatch.setattr(samples, "START", start)  # the sample booking at the real booking's time
-    expected = format_when(start, start + samples.DURATION, "de", "Europe/Berlin")
+    expected = format_when(start, start + samples.DURATION, "de", "Europe/Berlin", regional=True)
     real_html, real_text = confirmation(editor, ref)
     preview = editor.post(f"{CONFIRMATION_DE}/preview", {**editor.draft(), "variant": "manage"}).json()
     assert preview["ok"], preview
     for shown in (expected.date, expected.time_range, expected.timezone_name):
         assert shown in real_html and shown in preview["html"], shown
     assert expected.when in real_text and expected.when in preview["text"]
-    assert expected.date in preview["subject"]
+    assert expected.day_time in preview["subject"]
 
 
 def test_preview_links_start_with_the_configured_public_url(editor: Editor) -> None:
