@@ -605,3 +605,30 @@ def test_add_to_calendar_links_with_and_without_the_manage_button(
         assert links == [None, None, None]
         assert "calendar.google.com" not in rendered.html + rendered.text
         assert "outlook.live.com" not in rendered.html + rendered.text
+
+
+def contrast(foreground: str, background: str) -> float:
+    """WCAG 2 contrast ratio of two ``#rrggbb`` colours."""
+
+    def luminance(colour: str) -> float:
+        channels = [int(colour.lstrip("#")[i : i + 2], 16) / 255 for i in (0, 2, 4)]
+        linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    high, low = sorted((luminance(foreground), luminance(background)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+@pytest.mark.parametrize(("locale", "kind"), ALL_TEMPLATES)
+def test_small_print_is_readable(locale: str, kind: str) -> None:
+    """The footer on the page background and muted text in the white card reach 4.5:1 (WCAG AA)."""
+    source = (TEMPLATE_DIR / locale / f"{kind}.mjml").read_text()
+    page = re.search(r'<mj-body[^>]*background-color="(#[0-9a-f]{6})"', source)
+    footer = re.search(r'<mj-class name="footer"[^>]*color="(#[0-9a-f]{6})"', source)
+    muted = re.search(r'<mj-class name="muted"[^>]*color="(#[0-9a-f]{6})"', source)
+    assert page and footer and muted, kind
+    assert contrast(footer.group(1), page.group(1)) >= 4.5
+    assert contrast(muted.group(1), "#ffffff") >= 4.5
+    for link_colour in re.findall(r'mj-class="footer"[^>]*>.*?</mj-text>', source, flags=re.S):
+        for colour in re.findall(r"color:(#[0-9a-f]{6})", link_colour):
+            assert contrast(colour, page.group(1)) >= 4.5, colour
