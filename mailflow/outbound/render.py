@@ -63,9 +63,16 @@ class CompiledTemplate:
     text: Template | None
 
 
+PREVIEW_FILLER = "&#847;&zwnj;&nbsp;" * 90
+"""Invisible characters after the preheader: inbox lists show the preheader and then
+nothing, instead of running on into the email's first words (issue 18)."""
+_PREVIEW_END = re.compile(r'(<body[^>]*>\s*<div style="display:none;[^"]*">.*?)(</div>)', re.DOTALL)
+
+
 def compile_mjml(source: str) -> str:
-    """MJML -> HTML with mjml-python; ``ValueError`` on malformed MJML."""
-    return str(mjml.mjml2html(source))
+    """MJML -> HTML with mjml-python (the preheader padded); ``ValueError`` on malformed MJML."""
+    html = str(mjml.mjml2html(source))
+    return _PREVIEW_END.sub(lambda found: found.group(1) + PREVIEW_FILLER + found.group(2), html, count=1)
 
 
 def _environment(autoescape: bool) -> LimitedSandbox:

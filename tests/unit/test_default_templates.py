@@ -632,3 +632,19 @@ def test_small_print_is_readable(locale: str, kind: str) -> None:
     for link_colour in re.findall(r'mj-class="footer"[^>]*>.*?</mj-text>', source, flags=re.S):
         for colour in re.findall(r"color:(#[0-9a-f]{6})", link_colour):
             assert contrast(colour, page.group(1)) >= 4.5, colour
+
+
+@pytest.mark.parametrize(("locale", "kind"), ALL_TEMPLATES)
+def test_the_preheader_is_padded_so_the_inbox_shows_it_alone(locale: str, kind: str) -> None:
+    """After the preheader's words come invisible fillers (inbox lists show nothing more), and
+    neither the text part nor the visible HTML carries them."""
+    from mailflow.outbound.render import Renderer
+    from mailflow.outbound.templates import default_source
+
+    rendered = Renderer().render(default_source(kind, locale), sample_context(kind, "manage", locale))
+    hidden = re.search(r'<div style="display:none;[^"]*">(.*?)</div>', rendered.html, flags=re.S)
+    assert hidden is not None
+    words, _, filler = hidden.group(1).partition("&#847;")
+    assert words.strip() and filler.count("&zwnj;") >= 80
+    assert rendered.html.count("&#847;") == 90  # only there
+    assert "\u034f" not in rendered.text and "\u200c" not in rendered.text
