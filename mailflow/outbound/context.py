@@ -16,7 +16,14 @@ from sqlmodel import Session
 
 from mailflow.booking.model import Actor, ActorKind, BookingState
 from mailflow.booking.policy import ManageDecision, manage_allowed
-from mailflow.outbound.formatting import format_duration, format_when, in_person, soon_day_time, venue_time
+from mailflow.outbound.formatting import (
+    format_duration,
+    format_when,
+    in_person,
+    soon_day_time,
+    tel_url,
+    venue_time,
+)
 from mailflow.outbound.i18n import message
 from mailflow.store.queries import rules_of, state_of
 from mailflow.store.tables import Booking, Business, Customer, Service, Staff
@@ -151,6 +158,7 @@ def email_context(
         "business": {
             "name": business.name,
             "phone": business.phone,
+            "phone_url": tel_url(business.phone),
             "email": business.email,
             "address": business.address,
             "website_url": book_url,

@@ -59,7 +59,7 @@ def calendar_entry(
         lines = [overview]
         if manage_url:
             lines.append(message(locale, "calendar.manage", url=manage_url))
-        else:
+        elif state.status is not BookingStatus.CANCELLED:  # nothing left to change
             lines.append(change_instructions(business, service, locale))
         if business.phone:
             lines.append(message(locale, "calendar.phone", phone=business.phone))

@@ -227,3 +227,14 @@ def format_duration(duration: timedelta, locale: str) -> str:
     if hours:
         return f"{format_decimal(hours, locale=loc)} h"
     return f"{format_decimal(rest, locale=loc)} min"
+
+
+def tel_url(phone: str | None) -> str:
+    """A ``tel:`` link for a phone number as people write it ("+49 30 1234567" -> "tel:+49301234567").
+
+    RFC 3966 allows only digits (and a leading "+") in the number; "" when nothing is left.
+    """
+    digits = "".join(ch for ch in (phone or "") if ch.isdigit())
+    if not digits:
+        return ""
+    return f"tel:{'+' if (phone or '').lstrip().startswith('+') else ''}{digits}"

@@ -48,6 +48,7 @@ SLOT_STARTS: Final = (
 BUSINESS: Final = {
     "name": "Contoso Salon",
     "phone": "+49 30 1234567",
+    "phone_url": "tel:+49301234567",
     "email": "hello@contoso.example",
     "address": "Hauptstraße 1, 10115 Berlin",
     "website_url": "https://contoso.example",
@@ -218,6 +219,7 @@ def _agenda(s: dict[str, str]) -> dict[str, Any]:
     }
     return {
         "date": s["date"],
+        "url": f"{s['public_url']}/admin/bookings?view=day&day={START:%Y-%m-%d}",
         "items": [
             {
                 "time_range": ranges[times][0],
@@ -313,7 +315,7 @@ def _staff_extras(kind: str, s: dict[str, str]) -> dict[str, Any]:
         }
     elif kind == EmailKind.DAILY_AGENDA:
         extras["changed_by"] = s["changed_by_system"]
-        extras["admin_url"] = f"{s['public_url']}/admin/calendar?date={START:%Y-%m-%d}"
+        extras["admin_url"] = f"{s['public_url']}/admin/bookings/{REF}"
         extras["agenda"] = _agenda(s)
     return extras
 

@@ -105,7 +105,14 @@ def _queue_agenda(
         "daily_agenda",
         reader,
         now=now,
-        extra={"agenda": {"date": first.date, "items": items}},
+        # The button opens the admin calendar of that day (the staff member's own, for staff).
+        extra={
+            "agenda": {
+                "date": first.date,
+                "items": items,
+                "url": f"{public}/admin/bookings?view=day&day={day}",
+            }
+        },
         message_id=agenda_message_id(pk(staff), day, builder.settings.message_domain),
     )
     notifier.queue(  # rendered once the transaction commits, not under its lock

@@ -60,4 +60,10 @@ def test_agenda_goes_to_staff_with_bookings_tomorrow_once(
     assert headers["References"] is None and headers["In-Reply-To"] is None
     assert headers["X-Mailflow-Booking"] is None
     assert "reply+" not in str(headers["Reply-To"])
+    # Its button opens the admin calendar of that day, in the HTML and in the text.
+    day_view = f"{app.settings.public_url}/admin/bookings?view=day&day={next_tuesday.isoformat()}"
+    html, text = (headers.get_body((subtype,)) for subtype in ("html", "plain"))
+    assert html is not None and text is not None
+    assert f'href="{day_view}"' in html.get_content().replace("&amp;", "&")
+    assert day_view in text.get_content()
     app.close()
