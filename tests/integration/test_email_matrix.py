@@ -30,7 +30,7 @@ from mailflow.services.business import update_business
 from mailflow.store.engine import make_engine
 from mailflow.store.queries import booking_by_ref
 from tests.conftest import BERLIN, next_weekday
-from tests.integration.test_emails import STAFF, bodies, build, make
+from tests.integration.test_emails import PUBLIC, STAFF, bodies, build, make
 
 # (origin, service) -> Manage button: staff-made haircut (setting off) and a self-service consultation.
 VARIANTS = {"no-manage": (Origin.STAFF, "haircut"), "manage": (Origin.SELF_SERVICE, "consultation")}
@@ -181,3 +181,19 @@ def test_customer_emails_always_offer_a_way_to_act(matrix: list[Rendered]) -> No
             continue
         assert any(link.startswith("tel:") for link in links), rendered.where
         assert any(link.startswith("mailto:") for link in links), rendered.where
+
+
+def test_the_manage_link_exactly_where_the_rule_allows(matrix: list[Rendered]) -> None:
+    """In every language: the Manage link in customer emails of the allowed variant, never elsewhere."""
+    for rendered in matrix:
+        html, text = bodies(rendered.message)
+        links, _ = read_html(html)
+        # (reschedule_options' slot links come from the sample context, on the sample's own URL)
+        manage = [link for link in links if link.startswith(f"{PUBLIC}/m/") and not link.endswith(".ics")]
+        expected = (
+            rendered.variant == "manage"
+            and rendered.kind in CUSTOMER_KINDS
+            and rendered.kind != "cancelled"  # nothing left to manage
+        )
+        assert bool(manage) is expected, rendered.where
+        assert all(link in text for link in manage), rendered.where
