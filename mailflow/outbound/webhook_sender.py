@@ -38,6 +38,7 @@ log = logging.getLogger("mailflow.webhooks")
 
 USER_AGENT = "mailflow-webhooks/1"
 DEFAULT_TIMEOUT = 10.0  # seconds an attempt may take, connecting and answering together
+CONCURRENCY = 10  # requests in flight at once per worker (a small receiver is not flooded)
 
 
 @dataclass
@@ -95,7 +96,8 @@ class WebhookSender:
                 )
                 if not batch:
                     break
-                results = await asyncio.gather(*(self._attempt(client, delivery) for delivery in batch))
+                slots = asyncio.Semaphore(CONCURRENCY)
+                results = await asyncio.gather(*(self._attempt(client, slots, d) for d in batch))
                 delivered, retried, failed, disabled = await asyncio.to_thread(
                     self._record, batch, list(results), now
                 )
@@ -105,7 +107,13 @@ class WebhookSender:
                 report.disabled += disabled
         return report
 
-    async def _attempt(self, client: httpx.AsyncClient, delivery: ClaimedDelivery) -> AttemptResult:
+    async def _attempt(
+        self, client: httpx.AsyncClient, slots: asyncio.Semaphore, delivery: ClaimedDelivery
+    ) -> AttemptResult:
+        async with slots:
+            return await self._post(client, delivery)
+
+    async def _post(self, client: httpx.AsyncClient, delivery: ClaimedDelivery) -> AttemptResult:
         try:
             headers = signed_headers(delivery, self.wall_clock())
             content = delivery.payload.encode()
