@@ -31,7 +31,7 @@ from enum import StrEnum
 from html import escape
 from typing import Any
 
-from sqlalchemy import Engine, and_, insert, or_, update
+from sqlalchemy import Engine, and_, bindparam, insert, or_, update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
@@ -108,7 +108,20 @@ class AttemptResult:
     response: str
 
 
-_INSERT = insert(WebhookDelivery.__table__)  # type: ignore[attr-defined]  # SQLModel tables have one
+_TABLE = WebhookDelivery.__table__  # type: ignore[attr-defined]  # SQLModel tables have one
+_INSERT = insert(_TABLE)
+_RECORD = (
+    update(_TABLE)
+    .where(_TABLE.c.id == bindparam("b_id"), _TABLE.c.status == DeliveryStatus.SENDING.value)
+    .values(
+        status=bindparam("b_status"),
+        next_attempt_at=bindparam("b_next"),
+        delivered_at=bindparam("b_delivered"),
+        last_status=bindparam("b_code"),
+        last_response=bindparam("b_response"),
+        claimed_until=None,
+    )
+)
 
 
 def new_secret() -> str:
@@ -274,32 +287,28 @@ def record_attempts(
     that is disabled here are emailed in the same transaction.
     """
     delivered = retried = failed = 0
+    rows: list[dict[str, Any]] = []
     for delivery, result in zip(claimed, results, strict=True):
-        values: dict[str, Any] = {
-            "claimed_until": None,
-            "last_attempt_at": now,
-            "last_status": result.status,
-            "last_response": result.response[:RESPONSE_KEPT],
+        row: dict[str, Any] = {
+            "b_id": delivery.id,
+            "b_status": DeliveryStatus.PENDING.value,
+            "b_next": now,
+            "b_delivered": None,
+            "b_code": result.status,
+            "b_response": result.response[:RESPONSE_KEPT],
         }
         if result.ok:
-            values.update(status=DeliveryStatus.DELIVERED.value, delivered_at=now)
+            row.update(b_status=DeliveryStatus.DELIVERED.value, b_delivered=now)
             delivered += 1
         elif delivery.attempts >= MAX_ATTEMPTS:
-            values.update(status=DeliveryStatus.FAILED.value)
+            row.update(b_status=DeliveryStatus.FAILED.value)
             failed += 1
         else:
-            values.update(
-                status=DeliveryStatus.PENDING.value, next_attempt_at=now + retry_delay(delivery.attempts)
-            )
+            row.update(b_next=now + retry_delay(delivery.attempts))
             retried += 1
-        session.execute(
-            update(WebhookDelivery)
-            .where(
-                col(WebhookDelivery.id) == delivery.id,
-                col(WebhookDelivery.status) == DeliveryStatus.SENDING.value,
-            )
-            .values(**values)
-        )
+        rows.append(row)
+    if rows:  # one executemany for the batch
+        session.connection().execute(_RECORD.values(last_attempt_at=now), rows)
     disabled = []
     for delivery, result in zip(claimed, results, strict=True):
         endpoint = session.get(WebhookEndpoint, delivery.endpoint_id)
