@@ -31,7 +31,7 @@ from sqlmodel import Session
 from mailflow.booking.model import Actor, ActorKind
 from mailflow.demo import seed_demo
 from mailflow.outbound.webhook_queue import body, enqueue_delivery
-from mailflow.outbound.webhook_sender import WebhookSender
+from mailflow.outbound.webhook_sender import CONCURRENCY, WebhookSender
 from mailflow.services.webhooks import add_endpoint
 from mailflow.store.engine import make_engine
 from mailflow.store.migrate import upgrade
@@ -101,6 +101,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=2000)
     parser.add_argument("--database-url", default="")
+    parser.add_argument("--concurrency", type=int, default=CONCURRENCY, help="requests in flight")
     args = parser.parse_args()
 
     port = free_port()
@@ -128,7 +129,7 @@ def main() -> None:
                         event_type="booking.created", payload=payload, now=now,
                     )  # fmt: skip
                 session.commit()
-            sender = WebhookSender(engine, notice_domain="bench.example")
+            sender = WebhookSender(engine, notice_domain="bench.example", concurrency=args.concurrency)
             started = time.perf_counter()
             report = asyncio.run(sender.run_once(now))
             elapsed = time.perf_counter() - started

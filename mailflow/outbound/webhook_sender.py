@@ -38,7 +38,11 @@ log = logging.getLogger("mailflow.webhooks")
 
 USER_AGENT = "mailflow-webhooks/1"
 DEFAULT_TIMEOUT = 10.0  # seconds an attempt may take, connecting and answering together
-CONCURRENCY = 10  # requests in flight at once per worker (a small receiver is not flooded)
+CONCURRENCY = 4  # requests in flight at once per worker (a small receiver is not flooded)
+
+
+Outcome = tuple[int, int, int, list[int]]
+"""Of one recorded batch: delivered, retried, failed, the ids of the endpoints disabled."""
 
 
 @dataclass
@@ -47,6 +51,13 @@ class WebhookReport:
     retried: int = 0
     failed: int = 0
     disabled: list[int] = field(default_factory=list)
+
+    def add(self, outcome: Outcome) -> None:
+        delivered, retried, failed, disabled = outcome
+        self.delivered += delivered
+        self.retried += retried
+        self.failed += failed
+        self.disabled += disabled
 
 
 def signed_headers(delivery: ClaimedDelivery, at: datetime) -> dict[str, str]:
@@ -71,6 +82,7 @@ class WebhookSender:
         notice_domain: str,
         timeout: float = DEFAULT_TIMEOUT,
         batch_size: int = 50,
+        concurrency: int = CONCURRENCY,
         lease: timedelta = CLAIM_LEASE,
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -79,6 +91,7 @@ class WebhookSender:
         """The domain of the Message-IDs of the "endpoint disabled" emails."""
         self.timeout = timeout
         self.batch_size = batch_size
+        self.concurrency = concurrency
         self.lease = lease
         # The signature's timestamp is the real time of the attempt (receivers reject old ones),
         # whatever clock decides what is due (``run_once``'s ``now``, injected in tests).
@@ -89,22 +102,27 @@ class WebhookSender:
         """Send every delivery due at ``now`` (and those that become due as earlier ones of their
         booking are delivered); with ``stop`` set, finish the batch in flight and return."""
         report = WebhookReport()
+        # A batch's outcomes are recorded while the next batch is claimed and sent. The next claim
+        # still sees the recorded batch as "sending", so the events queued behind it wait: order holds.
+        recording: asyncio.Task[Outcome] | None = None
         async with self._lock, httpx.AsyncClient(timeout=self.timeout, follow_redirects=False) as client:
             while stop is None or not stop.is_set():
                 batch = await asyncio.to_thread(
                     claim_due_deliveries, self.engine, now, self.batch_size, self.lease
                 )
                 if not batch:
-                    break
-                slots = asyncio.Semaphore(CONCURRENCY)
-                results = await asyncio.gather(*(self._attempt(client, slots, d) for d in batch))
-                delivered, retried, failed, disabled = await asyncio.to_thread(
-                    self._record, batch, list(results), now
-                )
-                report.delivered += delivered
-                report.retried += retried
-                report.failed += failed
-                report.disabled += disabled
+                    if recording is None:
+                        break
+                    report.add(await recording)  # it may have made later events of its bookings due
+                    recording = None
+                    continue
+                slots = asyncio.Semaphore(self.concurrency)
+                results = list(await asyncio.gather(*(self._attempt(client, slots, d) for d in batch)))
+                if recording is not None:
+                    report.add(await recording)
+                recording = asyncio.create_task(asyncio.to_thread(self._record, batch, results, now))
+            if recording is not None:
+                report.add(await recording)
         return report
 
     async def _attempt(
@@ -130,9 +148,7 @@ class WebhookSender:
         except (httpx.HTTPError, ValueError) as exc:  # refused, reset, bad URL, …
             return AttemptResult(False, None, f"{type(exc).__name__}: {exc}"[:RESPONSE_KEPT])
 
-    def _record(
-        self, batch: list[ClaimedDelivery], results: list[AttemptResult], now: datetime
-    ) -> tuple[int, int, int, list[int]]:
+    def _record(self, batch: list[ClaimedDelivery], results: list[AttemptResult], now: datetime) -> Outcome:
         with write_session(self.engine) as session:
             outcome = record_attempts(session, batch, results, now, notice_domain=self.notice_domain)
         for delivery, result in zip(batch, results, strict=True):
