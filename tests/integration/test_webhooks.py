@@ -30,6 +30,8 @@ from mailflow.outbound.return_path import ReturnPaths
 from mailflow.outbound.webhook_queue import MAX_ATTEMPTS, RETRY_SCHEDULE
 from mailflow.outbound.webhook_sender import WebhookReport, WebhookSender
 from mailflow.services import webhooks
+from mailflow.services.customers import erase_customer
+from mailflow.services.housekeeping import clean_up
 from mailflow.services.manage import send_customer_message
 from mailflow.store.tables import OutboxMessage
 from mailflow.store.webhook_tables import WebhookDelivery
@@ -355,3 +357,34 @@ def test_email_outcomes_are_events(
         assert bounced[0]["data"]["email"]["permanent"] is True
     finally:
         app.close()
+
+
+def test_erasing_a_customer_wipes_their_webhook_bodies(
+    app: App, receiver: Receiver, next_tuesday: date, now: datetime
+) -> None:
+    """An erased customer's details leave the delivery log, and what still waited is never sent."""
+    add(app, receiver, now, BOOKING_EVENTS)
+    receiver.default = 500
+    ref = book(app, next_tuesday, 10, now)
+    deliver(app, now)
+    services.cancel_booking(app.engine, ref, reason=None, actor=STAFF, now=now, notifier=app.notifier)
+    erase_customer(app.engine, "max@example.de", now)
+    rows = deliveries(app)
+    assert [row.status for row in rows] == ["failed", "failed"]
+    assert all("max@example.de" not in row.payload and "Mustermann" not in row.payload for row in rows)
+    assert deliver(app, now + RETRY_SCHEDULE[0]).delivered == 0
+
+
+def test_housekeeping_drops_finished_deliveries_after_the_retention(
+    app: App, receiver: Receiver, next_tuesday: date, now: datetime
+) -> None:
+    """Delivered deliveries older than the retention go; waiting ones stay whatever their age."""
+    endpoint_id, _ = add(app, receiver, now, BOOKING_EVENTS)
+    book(app, next_tuesday, 10, now)
+    deliver(app, now)
+    webhooks.update_endpoint(app.engine, "contoso", endpoint_id, enabled=False, actor=STAFF, now=now)
+    webhooks.send_test_event(app.engine, "contoso", endpoint_id, actor=STAFF, now=now)
+    receiver.default = 500
+    deliver(app, now)  # a test event goes even to a disabled endpoint; this one fails, to be retried
+    clean_up(app.engine, now + timedelta(days=31))
+    assert [(row.event_type, row.status) for row in deliveries(app)] == [("webhook.test", "pending")]
