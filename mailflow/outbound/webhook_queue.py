@@ -42,7 +42,7 @@ from mailflow.outbound.message import OutgoingEmail
 from mailflow.outbound.outbox import enqueue
 from mailflow.outbound.render import RenderedEmail
 from mailflow.store.engine import write_session
-from mailflow.store.tables import Business, Staff
+from mailflow.store.tables import Business, Staff, pk
 from mailflow.store.webhook_tables import WebhookDelivery, WebhookEndpoint
 
 CLAIM_LEASE = timedelta(minutes=5)
@@ -310,8 +310,20 @@ def record_attempts(
     if rows:  # one executemany for the batch
         session.connection().execute(_RECORD.values(last_attempt_at=now), rows)
     disabled = []
+    # Locked in id order (PostgreSQL): two workers recording at once count every failure, and
+    # never wait for each other in a circle.
+    ids = sorted({delivery.endpoint_id for delivery in claimed})
+    endpoints = {
+        pk(row): row
+        for row in session.exec(
+            select(WebhookEndpoint)
+            .where(col(WebhookEndpoint.id).in_(ids))
+            .order_by(col(WebhookEndpoint.id))
+            .with_for_update()
+        )
+    }
     for delivery, result in zip(claimed, results, strict=True):
-        endpoint = session.get(WebhookEndpoint, delivery.endpoint_id)
+        endpoint = endpoints.get(delivery.endpoint_id)
         if endpoint is None:
             continue
         if result.ok:

@@ -15,6 +15,7 @@ messages add ``data.message``, email events ``data.email``.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -30,6 +31,8 @@ from mailflow.store.tables import Booking, Staff
 
 if TYPE_CHECKING:
     from mailflow.outbound.outbox import ClaimedMessage
+
+log = logging.getLogger("mailflow.webhooks")
 
 __all__ = [
     "API_ACTOR_PREFIX",
@@ -140,7 +143,24 @@ def plan_email_outcome(
     session: Session, message: ClaimedMessage, delivered: bool, detail: str, now: datetime
 ) -> None:
     """The dispatcher's hook: an email the relay accepted (``email.delivered``) or that failed for
-    good (``email.failed``), in the transaction that records it."""
+    good (``email.failed``), in the transaction that records it.
+
+    Never raises: the email has gone, and a failure here must not undo recording it (it would be
+    sent again). The event is lost instead, and logged.
+    """
+    event_type = WebhookEvent.EMAIL_DELIVERED if delivered else WebhookEvent.EMAIL_FAILED
+    if message.booking_id is None or not subscribed(session, message.business_id, event_type):
+        return  # the common case costs no savepoint
+    try:
+        with session.begin_nested():  # a failed insert leaves the dispatcher's transaction usable
+            _plan_email_outcome(session, message, delivered, detail, now)
+    except Exception:
+        log.exception("outbox %d: its webhook event could not be queued", message.id)
+
+
+def _plan_email_outcome(
+    session: Session, message: ClaimedMessage, delivered: bool, detail: str, now: datetime
+) -> None:
     email: dict[str, Any] = {
         "kind": message.kind,
         "recipient": message.recipient,

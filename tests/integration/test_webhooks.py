@@ -29,7 +29,7 @@ from mailflow.inbound.process import process_pending, store_raw
 from mailflow.outbound.return_path import ReturnPaths
 from mailflow.outbound.webhook_queue import MAX_ATTEMPTS, RETRY_SCHEDULE
 from mailflow.outbound.webhook_sender import WebhookReport, WebhookSender
-from mailflow.services import webhooks
+from mailflow.services import webhook_events, webhooks
 from mailflow.services.customers import erase_customer
 from mailflow.services.housekeeping import clean_up
 from mailflow.services.manage import send_customer_message
@@ -388,3 +388,21 @@ def test_housekeeping_drops_finished_deliveries_after_the_retention(
     deliver(app, now)  # a test event goes even to a disabled endpoint; this one fails, to be retried
     clean_up(app.engine, now + timedelta(days=31))
     assert [(row.event_type, row.status) for row in deliveries(app)] == [("webhook.test", "pending")]
+
+
+def test_a_failure_planning_an_email_event_never_undoes_the_sent_email(
+    app: App, receiver: Receiver, next_tuesday: date, now: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If queuing ``email.delivered`` breaks, the emails are still recorded as sent (never sent twice)."""
+
+    def broken(*args: object, **kwargs: object) -> int:
+        raise RuntimeError("injected")
+
+    add(app, receiver, now, ["email.delivered"])
+    book(app, next_tuesday, 10, now)
+    monkeypatch.setattr(webhook_events, "plan_email_event", broken)
+    report = asyncio.run(app.dispatcher.run_once(now))
+    assert report.sent >= 2 and report.failed == 0
+    with Session(app.engine) as session:
+        assert {row.status for row in session.exec(select(OutboxMessage))} == {"sent"}
+    assert deliveries(app) == []
