@@ -15,6 +15,7 @@ run keeps connections to an endpoint open across its deliveries.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -105,7 +106,8 @@ class WebhookSender:
         # A batch's outcomes are recorded while the next batch is claimed and sent. The next claim
         # still sees the recorded batch as "sending", so the events queued behind it wait: order holds.
         recording: asyncio.Task[Outcome] | None = None
-        async with self._lock, httpx.AsyncClient(timeout=self.timeout, follow_redirects=False) as client:
+        async with self._lock, contextlib.AsyncExitStack() as stack:
+            client: httpx.AsyncClient | None = None  # made once there is something to send
             while stop is None or not stop.is_set():
                 batch = await asyncio.to_thread(
                     claim_due_deliveries, self.engine, now, self.batch_size, self.lease
@@ -116,6 +118,9 @@ class WebhookSender:
                     report.add(await recording)  # it may have made later events of its bookings due
                     recording = None
                     continue
+                if client is None:
+                    client = httpx.AsyncClient(timeout=self.timeout, follow_redirects=False)
+                    await stack.enter_async_context(client)
                 slots = asyncio.Semaphore(self.concurrency)
                 results = list(await asyncio.gather(*(self._attempt(client, slots, d) for d in batch)))
                 if recording is not None:
@@ -135,7 +140,11 @@ class WebhookSender:
         try:
             headers = signed_headers(delivery, self.wall_clock())
             content = delivery.payload.encode()
-            async with client.stream("POST", delivery.url, content=content, headers=headers) as answer:
+            # httpx's timeout holds per step (connect, each read); this one bounds the whole attempt.
+            async with (
+                asyncio.timeout(self.timeout),
+                client.stream("POST", delivery.url, content=content, headers=headers) as answer,
+            ):
                 kept = bytearray()
                 async for chunk in answer.aiter_bytes():
                     kept += chunk
@@ -143,9 +152,9 @@ class WebhookSender:
                         break
             text = bytes(kept[:RESPONSE_KEPT]).decode("utf-8", "replace")
             return AttemptResult(answer.is_success, answer.status_code, text)
-        except httpx.TimeoutException:
+        except (httpx.TimeoutException, TimeoutError):
             return AttemptResult(False, None, f"no answer within {self.timeout:g} s")
-        except (httpx.HTTPError, ValueError) as exc:  # refused, reset, bad URL, …
+        except Exception as exc:  # refused, reset, a URL httpx cannot use, …: a failed attempt
             return AttemptResult(False, None, f"{type(exc).__name__}: {exc}"[:RESPONSE_KEPT])
 
     def _record(self, batch: list[ClaimedDelivery], results: list[AttemptResult], now: datetime) -> Outcome:
