@@ -124,7 +124,7 @@ def check_url(url: str) -> str:
         raise InvalidInput(N_("give the endpoint's URL"), field="url")
     if len(value) > MAX_URL:
         raise InvalidInput(N_("a URL has at most {n} characters"), n=MAX_URL, field="url")
-    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in value):
+    if not value.isprintable() or any(ch.isspace() for ch in value):  # controls, lone surrogates
         raise InvalidInput(N_("a URL may not contain spaces or control characters"), field="url")
     wrong = InvalidInput(N_("give an http:// or https:// URL, e.g. https://crm.example/hooks"), field="url")
     try:
