@@ -90,6 +90,24 @@ def read_delivery(out: str) -> list[Figure]:
     ]
 
 
+def read_webhooks(out: str) -> list[Figure]:
+    raw = _find(r"bare httpx loop, one client:\s+([\d,]+) req/s", out)
+    rate = _find(r"mailflow webhook worker:\s+([\d,]+) req/s", out)
+    share = _find(r"worker / bare loop:\s+(\d+)%", out)
+    if raw is None or rate is None or share is None:
+        return []
+    percent = int(share.group(1))
+    return [
+        Figure(
+            "webhook deliveries to a local receiver, one worker",
+            f"{rate.group(1)} req/s ({percent}% of a bare httpx loop)",
+            ">= 60% of the bare loop",
+            f"bare httpx loop {raw.group(1)} req/s",
+            percent >= 60,
+        )
+    ]
+
+
 def read_web(out: str) -> list[Figure]:
     health = _find(r"^GET /healthz\s+\d+\s+\d+\s+[\d.]+\s+([\d.]+)\s+([\d.]+)", out)
     reference = f"/healthz p50 {health.group(1)} ms, p99 {health.group(2)} ms" if health else ""
@@ -149,6 +167,7 @@ BENCHMARKS: dict[str, Reader] = {
     "slots": read_slots,
     "render": read_render,
     "delivery": read_delivery,
+    "webhooks": read_webhooks,
     "web": read_web,
     "inbound": read_inbound,
 }

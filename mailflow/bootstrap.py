@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import Engine
 
@@ -31,7 +32,9 @@ from mailflow.outbound.notifier import Notifier
 from mailflow.outbound.render import Renderer, configure_limits
 from mailflow.outbound.return_path import ReturnPaths
 from mailflow.outbound.transports import Transport, maildir_of, transport_from_url
+from mailflow.outbound.webhook_sender import WebhookSender
 from mailflow.parts import Mailroom, Signal, SmtpParts, UseCases, WebParts, WorkerParts
+from mailflow.services.webhook_events import plan_email_outcome
 from mailflow.store.engine import make_engine
 
 __all__ = ["App", "build"]
@@ -47,6 +50,7 @@ class App:
     transport: Transport
     notifier: Notifier
     dispatcher: Dispatcher
+    webhooks: WebhookSender
     use_cases: UseCases
     mailroom: Mailroom
     smtp: SmtpParts
@@ -88,7 +92,10 @@ def build(settings: Settings) -> App:
         lease=settings.claim_lease,
         return_paths=return_paths,
         render_pending=partial(notifier.render_claimed, engine),
+        on_outcome=plan_email_outcome,
     )
+    notice_domain = settings.inbound_domain or urlsplit(settings.public_url).hostname or "localhost"
+    webhooks = WebhookSender(engine, notice_domain=notice_domain, lease=settings.claim_lease)
     wake, inbound_arrived = Signal(), Signal()
     health: dict[str, Callable[[], str]] = {"transport": transport.reachable}
     use_cases = UseCases(
@@ -112,6 +119,7 @@ def build(settings: Settings) -> App:
         transport=transport,
         notifier=notifier,
         dispatcher=dispatcher,
+        webhooks=webhooks,
         use_cases=use_cases,
         mailroom=mailroom,
         smtp=SmtpParts.of(engine, settings, return_paths),
@@ -122,6 +130,7 @@ def build(settings: Settings) -> App:
             sent_retention=timedelta(days=settings.sent_retention_days),
             wake=wake,
             arrivals=inbound_arrived,
+            webhooks=webhooks,
         ),
         web=WebParts(
             use_cases=use_cases,

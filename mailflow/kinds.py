@@ -1,7 +1,8 @@
 """The names mailflow stores and compares as strings, each set in one place.
 
 ``EmailKind``: every email mailflow sends (the template names, ``OutboxMessage.kind``,
-``ReplyKey.kind``); ``InboundStatus``: where a received message is
+``ReplyKey.kind``); ``WebhookEvent``: every event a webhook endpoint may hear of
+(``WebhookDelivery.event_type``); ``InboundStatus``: where a received message is
 (``InboundMessage.status``). Both are ``StrEnum``: a member equals its string, so
 stored values, JSON and templates read the same as before. This module imports
 nothing of mailflow: the core, the services and the adapters may all use it.
@@ -19,6 +20,7 @@ __all__ = [
     "STAFF_KINDS",
     "EmailKind",
     "InboundStatus",
+    "WebhookEvent",
 ]
 
 
@@ -47,6 +49,8 @@ class EmailKind(StrEnum):
     ADMIN_PASSWORD_RESET = "admin_password_reset"  # noqa: S105 - an email kind, not a password
     # to the admins, no template either: mail that reached postmaster@<inbound domain>
     POSTMASTER = "postmaster"
+    # to the admins, no template either: a webhook endpoint that kept failing was disabled
+    WEBHOOK_DISABLED = "webhook_disabled"
 
 
 CUSTOMER_KINDS: Final = (
@@ -71,7 +75,7 @@ STAFF_KINDS: Final = (
     EmailKind.REPLY_NOT_RELAYED,
 )
 ACCOUNT_KINDS: Final = (EmailKind.ADMIN_INVITATION, EmailKind.ADMIN_PASSWORD_RESET)
-OPERATOR_KINDS: Final = (EmailKind.POSTMASTER,)
+OPERATOR_KINDS: Final = (EmailKind.POSTMASTER, EmailKind.WEBHOOK_DISABLED)
 
 
 class InboundStatus(StrEnum):
@@ -81,3 +85,21 @@ class InboundStatus(StrEnum):
     PROCESSING = "processing"
     DONE = "done"
     ERROR = "error"
+
+
+class WebhookEvent(StrEnum):
+    """Every event a webhook endpoint may subscribe to (the body's ``type``)."""
+
+    BOOKING_CREATED = "booking.created"
+    BOOKING_RESCHEDULED = "booking.rescheduled"
+    BOOKING_REASSIGNED = "booking.reassigned"
+    """The staff member changed, with or without a new time."""
+    BOOKING_CANCELLED = "booking.cancelled"
+    CUSTOMER_MESSAGE = "customer.message"
+    EMAIL_DELIVERED = "email.delivered"
+    EMAIL_FAILED = "email.failed"
+    EMAIL_BOUNCED = "email.bounced"
+
+
+WEBHOOK_TEST: Final = "webhook.test"
+"""The type of the event "send a test event" sends (to that endpoint only, whatever it subscribed)."""

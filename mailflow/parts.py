@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from mailflow.outbound.dispatch import Dispatcher
     from mailflow.outbound.notifier import Notifier
     from mailflow.outbound.return_path import ReturnPaths
+    from mailflow.outbound.webhook_sender import WebhookSender
 
 __all__ = ["Mailroom", "Signal", "SmtpParts", "UseCases", "WebParts", "WithUseCases", "WorkerParts"]
 
@@ -148,6 +149,8 @@ class WorkerParts:
     """Fired when new mail was committed: the worker connects its dispatch job."""
     arrivals: Signal
     """Fired when an inbound message was stored: the worker connects its inbound job."""
+    webhooks: WebhookSender | None = None
+    """Sends the webhook deliveries (None: no webhook job, as in some tests)."""
 
     @property
     def use_cases(self) -> UseCases:

@@ -25,6 +25,7 @@ from mailflow.bootstrap import App
 from mailflow.config import parse_bind
 from mailflow.errors import InvalidInput
 from mailflow.outbound.dispatch import DispatchReport
+from mailflow.outbound.webhook_sender import WebhookReport
 from mailflow.services.reminders import sweep_reminders
 from mailflow.store.migrate import ensure_migrated, is_empty, upgrade
 
@@ -39,6 +40,7 @@ class RunOnceReport:
     reminders: int
     inbound: int
     dispatch: DispatchReport
+    webhooks: WebhookReport
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -48,17 +50,21 @@ class RunOnceReport:
             "retried": self.dispatch.retried,
             "failed": self.dispatch.failed,
             "failures": self.dispatch.failures,
+            "webhooks_delivered": self.webhooks.delivered,
+            "webhooks_retried": self.webhooks.retried,
+            "webhooks_failed": self.webhooks.failed,
         }
 
 
 def run_once(app: App, now: datetime) -> RunOnceReport:
-    """Reminder sweep, inbound processing, outbox dispatch: each once, with one clock."""
+    """Reminder sweep, inbound processing, outbox dispatch, webhook deliveries: each once, with one clock."""
     from mailflow.inbound.process import process_pending
 
     reminders = sweep_reminders(app.engine, app.notifier.send_reminder, now)
     inbound = process_pending(app.mailroom, now)
     dispatch = asyncio.run(app.dispatcher.run_once(now))
-    return RunOnceReport(reminders=reminders, inbound=inbound, dispatch=dispatch)
+    webhooks = asyncio.run(app.webhooks.run_once(now))  # after dispatch: its email.* events too
+    return RunOnceReport(reminders=reminders, inbound=inbound, dispatch=dispatch, webhooks=webhooks)
 
 
 def parse_roles(value: str) -> tuple[str, ...]:
@@ -179,6 +185,7 @@ async def _serve(app: App, roles: tuple[str, ...]) -> None:
     if scheduler is not None:
         scheduler.shutdown(wait=False)
         await app.dispatcher.idle()
+        await app.webhooks.idle()
     if server is not None:
         server.should_exit = True
     await asyncio.gather(*tasks, return_exceptions=True)

@@ -65,7 +65,17 @@ DOCS_PAGE = f"""<!doctype html>
 
 def build_api(use_cases: UseCases) -> APIRouter:
     """The API's router, calling ``use_cases`` (include it in the web application)."""
-    from mailflow.api import bookings, business, catalog, closures, customers, staff, status, templates
+    from mailflow.api import (
+        bookings,
+        business,
+        catalog,
+        closures,
+        customers,
+        staff,
+        status,
+        templates,
+        webhooks,
+    )
 
     api = Api(use_cases)
 
@@ -84,6 +94,7 @@ def build_api(use_cases: UseCases) -> APIRouter:
     bookings.add_routes(versioned, api)
     templates.add_routes(versioned, api)
     status.add_routes(versioned, api)
+    webhooks.add_routes(versioned, api)
 
     router = APIRouter()
     router.include_router(versioned)

@@ -29,6 +29,7 @@ from mailflow.cli.inbound import inbound_cli, outbox_cli
 from mailflow.cli.services import services_cli
 from mailflow.cli.staff import staff_cli
 from mailflow.cli.templates import templates_cli
+from mailflow.cli.webhooks import webhooks_cli
 from mailflow.config import Settings, load_settings
 from mailflow.errors import ConfigError, MailflowError
 from mailflow.logs import configure as configure_logs
@@ -56,6 +57,7 @@ cli.add_typer(business_cli, name="business")
 cli.add_typer(services_cli, name="services")
 cli.add_typer(staff_cli, name="staff")
 cli.add_typer(closures_cli, name="closures")
+cli.add_typer(webhooks_cli, name="webhooks")
 
 
 def _fail(message: str, code: int) -> NoReturn:

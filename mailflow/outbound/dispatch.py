@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
+from sqlmodel import Session
 
 from mailflow.kinds import EmailKind
 from mailflow.outbound.outbox import (
@@ -41,6 +42,9 @@ log = logging.getLogger("mailflow.dispatch")
 RECORD_EVERY = 10
 
 FailureReporter = Callable[..., None]
+OutcomeHook = Callable[[Session, ClaimedMessage, bool, str, datetime], None]
+"""Called for each email the relay accepted (True) or that failed for good (False), in the
+transaction recording it: the webhooks' ``email.delivered`` and ``email.failed``."""
 
 RECORD_RETRY_FIRST = 0.25  # seconds before recording a sent batch is tried again, doubling …
 RECORD_RETRY_MAX = 5.0  # … up to this
@@ -75,6 +79,7 @@ class Dispatcher:
         lease: timedelta = CLAIM_LEASE,
         return_paths: ReturnPaths | None = None,
         render_pending: Callable[[list[ClaimedMessage]], list[ClaimedMessage]] | None = None,
+        on_outcome: OutcomeHook | None = None,
     ) -> None:
         self.engine = engine
         # Each email's envelope sender is its own signed bounce address (VERP) when given.
@@ -87,6 +92,7 @@ class Dispatcher:
         self.report_failure = report_failure
         # Renders claimed emails that their change left unrendered (its process died before).
         self.render_pending = render_pending
+        self.on_outcome = on_outcome
         self._lock = asyncio.Lock()
 
     async def run_once(self, now: datetime, *, stop: asyncio.Event | None = None) -> DispatchReport:
@@ -209,6 +215,8 @@ class Dispatcher:
             for message, result in zip(batch, results, strict=True):
                 if result.ok:
                     report.sent += 1
+                    if self.on_outcome is not None:
+                        self.on_outcome(session, message, True, "", now)
                     continue
                 if not result.permanent and mark_retry(session, message, result.detail, now):
                     report.retried += 1
@@ -232,4 +240,6 @@ class Dispatcher:
                 )
                 if self.report_failure is not None and message.kind != EmailKind.DELIVERY_FAILED:
                     self.report_failure(session, message, result.detail, now)
+                if self.on_outcome is not None:
+                    self.on_outcome(session, message, False, result.detail, now)
         return report

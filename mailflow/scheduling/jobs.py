@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("mailflow.jobs")
 
 DISPATCH_EVERY = timedelta(seconds=2)
+WEBHOOKS_EVERY = timedelta(seconds=2)
 REMINDERS_EVERY = timedelta(seconds=30)
 INBOUND_EVERY = timedelta(seconds=5)
 # Messages stored by another process (``serve --roles smtp`` beside ``--roles worker``, or
@@ -110,13 +111,36 @@ def build_scheduler(worker: WorkerParts, stop: asyncio.Event) -> AsyncIOSchedule
         report = await asyncio.shield(worker.dispatcher.run_once(datetime.now(UTC), stop=stop))
         if report.sent or report.failed or report.retried:
             log.info("dispatch: %d sent, %d to retry, %d failed", report.sent, report.retried, report.failed)
+        if report.sent or report.failed:
+            wake("webhooks")  # their email.delivered and email.failed events
         return 0.0
 
     async def dispatch() -> None:
         await rounds("dispatch", dispatch_round)
 
+    async def webhooks_round() -> float:
+        sender = worker.webhooks
+        if sender is None:
+            return 0.0
+        # Shielded like the dispatch: a batch whose requests went out must be recorded.
+        report = await asyncio.shield(sender.run_once(datetime.now(UTC), stop=stop))
+        if report.delivered or report.failed or report.retried:
+            log.info(
+                "webhooks: %d delivered, %d to retry, %d failed",
+                report.delivered,
+                report.retried,
+                report.failed,
+            )
+        if report.disabled:
+            wake("dispatch")  # the admins' "endpoint disabled" emails
+        return 0.0
+
+    async def webhooks() -> None:
+        await rounds("webhooks", webhooks_round)
+
     def wake_now() -> None:
         wake("dispatch")
+        wake("webhooks")  # a change commits its emails and its webhook deliveries together
 
     worker.wake.connect(lambda: loop.call_soon_threadsafe(wake_now))
 
@@ -151,6 +175,9 @@ def build_scheduler(worker: WorkerParts, stop: asyncio.Event) -> AsyncIOSchedule
     now = datetime.now(UTC)
     scheduler.add_job(
         guard(dispatch), "interval", seconds=DISPATCH_EVERY.total_seconds(), id="dispatch", next_run_time=now
+    )
+    scheduler.add_job(
+        guard(webhooks), "interval", seconds=WEBHOOKS_EVERY.total_seconds(), id="webhooks", next_run_time=now
     )
     scheduler.add_job(
         guard(reminders),

@@ -3,7 +3,7 @@
 A use case takes plain values (parsed by its adapter: the CLI, the JSON API, the
 admin and customer pages, the inbound pipeline), opens one transaction, checks
 the rules, writes, records an audit event, plans what follows (outbox rows,
-reminders) and returns the result, or raises a ``MailflowError`` with a stable
+reminders, webhook deliveries) and returns the result, or raises a ``MailflowError`` with a stable
 code. Read models (listings for the CLI, API and admin) live beside them.
 
 Modules:
@@ -22,6 +22,8 @@ Modules:
 - ``accounts``, ``sessions``, ``account_links``: the team, sign-in passwords and preferences;
   sign-in sessions; invitations and password resets;
 - ``api_keys``: create, list, revoke, the bearer look-up;
+- ``webhooks``: endpoints, test events, re-sends, the delivery log; ``webhook_events``: the
+  events planned in each change's transaction; ``booking_view``: the booking JSON they share;
 - ``templates``: save, import, roll back, reset email templates, their history;
 - ``reminders``, ``agenda``, ``housekeeping``: reminders planned with each change and sent
   when due, the staff's daily agenda, dropping what is no longer kept;

@@ -24,6 +24,7 @@ from mailflow.booking.tokens import hash_token, new_token
 from mailflow.errors import InvalidInput, NotFound
 from mailflow.i18n import N_, Nn_
 from mailflow.services.common import audit, check_text
+from mailflow.services.webhook_events import API_ACTOR_PREFIX
 from mailflow.store import queries
 from mailflow.store.engine import read_session, write_session
 from mailflow.store.tables import MAX_INTEGER, ApiKey, Business, pk
@@ -72,7 +73,7 @@ class ApiCaller:
     @property
     def actor_label(self) -> str:
         """How staff emails and the audit name changes made with this key."""
-        return f"API key {self.label or self.prefix}"[:254]
+        return f"{API_ACTOR_PREFIX}{self.label or self.prefix}"[:254]
 
 
 @dataclass(frozen=True, slots=True)

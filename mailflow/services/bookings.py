@@ -14,7 +14,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
@@ -28,7 +27,10 @@ from mailflow.booking.model import Actor, BookingState, Interval, Origin
 from mailflow.booking.tokens import new_ref
 from mailflow.errors import BookingConflict, InvalidInput, SlotUnavailable
 from mailflow.i18n import N_
+from mailflow.services.booking_view import BookingView as BookingView
+from mailflow.services.booking_view import view_of as view_of
 from mailflow.services.common import LIMITS, audit, check_text, check_timezone, normalize_email
+from mailflow.services.webhook_events import plan_booking_event
 from mailflow.store import queries
 from mailflow.store.engine import read_session, write_session
 from mailflow.store.links import extend_tokens, mint_manage_token
@@ -52,71 +54,6 @@ class CustomerInput:
     phone: str = ""
     locale: str | None = None
     timezone: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class BookingView:
-    """A booking with the names a reader needs: the JSON shape of DESIGN §10."""
-
-    ref: str
-    status: str
-    origin: str
-    service: str
-    staff: str
-    customer_email: str
-    customer_name: str
-    customer_locale: str
-    customer_timezone: str
-    start: datetime
-    end: datetime
-    sequence: int
-    business_timezone: str
-    manage_url: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        zone = ZoneInfo(self.business_timezone)
-        data: dict[str, Any] = {
-            "ref": self.ref,
-            "status": self.status,
-            "origin": self.origin,
-            "service": self.service,
-            "staff": self.staff,
-            "customer": {
-                "email": self.customer_email,
-                "name": self.customer_name,
-                "locale": self.customer_locale,
-                "timezone": self.customer_timezone,
-            },
-            "start": self.start.astimezone(zone).isoformat(),
-            "end": self.end.astimezone(zone).isoformat(),
-            "sequence": self.sequence,
-        }
-        if self.manage_url is not None:
-            data["manage_url"] = self.manage_url
-        return data
-
-
-def view_of(session: Session, booking: Booking, manage_url: str | None = None) -> BookingView:
-    service = session.get_one(Service, booking.service_id)
-    staff = session.get_one(Staff, booking.staff_id)
-    customer = session.get_one(Customer, booking.customer_id)
-    business = session.get_one(Business, booking.business_id)
-    return BookingView(
-        ref=booking.ref,
-        status=booking.status,
-        origin=booking.origin,
-        service=service.slug,
-        staff=staff.email,
-        customer_email=customer.email,
-        customer_name=customer.name,
-        customer_locale=customer.locale,
-        customer_timezone=customer.timezone,
-        start=booking.start,
-        end=booking.end,
-        sequence=booking.sequence,
-        business_timezone=business.timezone,
-        manage_url=manage_url,
-    )
 
 
 def _snapshot(state: BookingState, staff_email: str) -> dict[str, Any]:
@@ -177,6 +114,7 @@ def _record(
     _audit(session, row, _ACTIONS[type(event)], event.actor, event.at, before, after)
     if notifier is not None:
         notifier.notify(session, event, row, event.at)
+    plan_booking_event(session, row, event)  # beside the emails: every door's change reaches webhooks
 
 
 def _apply(row: Booking, state: BookingState, rules: core.ServiceRules, now: datetime) -> None:

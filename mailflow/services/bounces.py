@@ -29,9 +29,11 @@ from sqlmodel import Session, col, select
 from mailflow.booking.model import Actor, ActorKind, BookingStatus
 from mailflow.errors import NotFound
 from mailflow.i18n import N_
+from mailflow.kinds import WebhookEvent
 from mailflow.outbound.return_path import ReturnPaths
 from mailflow.services.common import audit, normalize_email
 from mailflow.services.customers import CustomerView
+from mailflow.services.webhook_events import plan_email_event
 from mailflow.store import queries
 from mailflow.store.engine import write_session
 from mailflow.store.tables import AuditEvent, Booking, Customer, OutboxMessage
@@ -132,6 +134,22 @@ def _record(
             outcome.add("bounce", "customer_marked_bouncing", address)
     if sent.booking_id is None or info.action not in ("failed", None):
         return
+    bounced = {
+        "kind": sent.kind,
+        "recipient": address,
+        "message_id": sent.message_id,
+        "permanent": info.permanent,
+        "status": info.status,
+        "diagnostic": info.diagnostic,
+    }
+    plan_email_event(
+        session,
+        business_id=sent.business_id,
+        booking_id=sent.booking_id,
+        event_type=WebhookEvent.EMAIL_BOUNCED,
+        email=bounced,
+        now=now,
+    )
     booking = session.get_one(Booking, sent.booking_id)
     if booking.status != BookingStatus.CONFIRMED.value and not info.permanent:
         return

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, delete, or_, update
+from sqlalchemy import Engine, case, delete, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -47,6 +47,7 @@ from mailflow.store.tables import (
     Staff,
     pk,
 )
+from mailflow.store.webhook_tables import WebhookDelivery
 
 ERASED_NAME = "(erased)"
 ERASER = Actor(ActorKind.STAFF, "cli")
@@ -313,6 +314,18 @@ def erase_customer(
                     update(OutboxMessage)
                     .where(*mine)
                     .values(recipient=erased, payload=None, context={}, last_error="recipient erased")
+                )
+            )
+            session.execute(  # webhook bodies carry the customer's details: the waiting ones go unsent
+                update(WebhookDelivery)
+                .where(col(WebhookDelivery.booking_id).in_(booking_ids))
+                .values(
+                    payload="{}",
+                    last_response=None,
+                    status=case(
+                        (col(WebhookDelivery.status).in_(("pending", "sending")), "failed"),
+                        else_=col(WebhookDelivery.status),
+                    ),
                 )
             )
             summary["replies"] += _count(

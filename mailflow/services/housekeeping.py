@@ -11,6 +11,7 @@ from mailflow.kinds import InboundStatus
 from mailflow.outbound.outbox import OutboxStatus
 from mailflow.store.engine import write_session
 from mailflow.store.tables import InboundMessage, ManageToken, OutboxMessage
+from mailflow.store.webhook_tables import WebhookDelivery
 
 
 def clean_up(
@@ -19,7 +20,8 @@ def clean_up(
     inbound_retention: timedelta = timedelta(days=30),
     sent_retention: timedelta = timedelta(days=30),
 ) -> None:
-    """Drop expired manage tokens, bodies of emails sent long ago and old inbound raw bytes."""
+    """Drop expired manage tokens, bodies of emails sent long ago, old inbound raw bytes, and
+    webhook deliveries finished (delivered or given up) before ``sent_retention``."""
     with write_session(engine) as session:
         session.execute(
             update(InboundMessage)
@@ -37,4 +39,10 @@ def clean_up(
                 col(OutboxMessage.sent_at) < now - sent_retention,
             )
             .values(payload=None)
+        )
+        session.execute(  # the webhook delivery log keeps as long as sent emails' bodies
+            delete(WebhookDelivery).where(
+                col(WebhookDelivery.status).in_(("delivered", "failed")),
+                col(WebhookDelivery.created_at) < now - sent_retention,
+            )
         )

@@ -29,6 +29,7 @@ from mailflow.kinds import InboundStatus
 from mailflow.outbound.forwarded import DroppedAttachment, slim_original
 from mailflow.services.common import audit
 from mailflow.services.free_slots import OfferedSlot, choose_offered, find_slots
+from mailflow.services.webhook_events import plan_customer_message
 from mailflow.store.engine import read_session, write_session
 from mailflow.store.tables import (
     AuditEvent,
@@ -375,6 +376,7 @@ def forward_to_staff(
     }
     answered = message_id if message_id and MESSAGE_ID.fullmatch(message_id) else None
     notifier.forward_customer_message(session, booking, message, original, now, message_id=answered)
+    plan_customer_message(session, booking, Actor(ActorKind.CUSTOMER_REPLY, from_email), message, now)
 
 
 def dropped_note(locale: str, dropped: Sequence[DroppedAttachment], max_bytes: int) -> str:

@@ -22,6 +22,7 @@ from mailflow.outbound.context import BookingFacts, change_instructions, decide,
 from mailflow.outbound.formatting import format_duration, format_when, in_person, venue_time
 from mailflow.outbound.i18n import message
 from mailflow.services.common import LIMITS, audit, check_text
+from mailflow.services.webhook_events import plan_customer_message
 from mailflow.store import queries
 from mailflow.store.engine import write_session
 from mailflow.store.links import booking_for_token
@@ -228,12 +229,14 @@ def send_customer_message(engine: Engine, ref: str, text: str, *, now: datetime,
             "verified": True,  # whoever holds the booking's manage link
         }
         notifier.forward_customer_message(session, booking, message_data, None, now)
+        actor = Actor(ActorKind.CUSTOMER_LINK, customer.email)
+        plan_customer_message(session, booking, actor, message_data, now)
         audit(
             session,
             business_id=booking.business_id,
             booking_id=booking.id,
             action="booking.customer_message",
-            actor=Actor(ActorKind.CUSTOMER_LINK, customer.email),
+            actor=actor,
             at=now,
             after={"length": len(body)},
         )

@@ -376,3 +376,5 @@ class AuditEvent(SQLModel, table=True):
 
 
 metadata = SQLModel.metadata
+
+from mailflow.store.webhook_tables import WebhookDelivery, WebhookEndpoint  # noqa: E402, F401 - in the metadata

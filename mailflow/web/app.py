@@ -42,7 +42,7 @@ def create_web_app(parts: WebParts) -> FastAPI:
     from mailflow.api import DOCS_ASSETS, SWAGGER_UI_FILES, build_api
     from mailflow.metrics import CONTENT_TYPE_LATEST, Metrics
     from mailflow.web import book, find, manage
-    from mailflow.web.admin import api_keys, closures, setup, templates_editor, templates_simple
+    from mailflow.web.admin import api_keys, closures, setup, templates_editor, templates_simple, webhooks
     from mailflow.web.admin import booking as admin_booking
     from mailflow.web.admin import bookings as admin_bookings
     from mailflow.web.admin import customers as admin_customers
@@ -96,6 +96,7 @@ def create_web_app(parts: WebParts) -> FastAPI:
         templates_simple.router,
         templates_editor.router,
         api_keys.router,
+        webhooks.router,
     ]
     web.state.sign_in_limits = admin_signin.SignInLimits.new()
     install_admin(web, web.state.wiring, admin_routers, dependencies=[Depends(refuse_nul)])

@@ -44,6 +44,8 @@ API_OPERATIONS = {
     ("delete", "/api/v1/staff/{email}/time-off/{id}"),
     ("get", "/api/v1/closures"), ("post", "/api/v1/closures"), ("delete", "/api/v1/closures/{id}"),
     ("post", "/api/v1/closures/holidays"),
+    ("get", "/api/v1/webhooks"), ("post", "/api/v1/webhooks"), ("patch", "/api/v1/webhooks/{id}"),
+    ("delete", "/api/v1/webhooks/{id}"), ("get", "/api/v1/webhooks/{id}/deliveries"),
 }  # fmt: skip
 
 

@@ -145,6 +145,7 @@ ADMIN_PAGES = (
     "/admin/staff/bob@contoso.example",
     "/admin/closures",
     "/admin/api-keys",
+    "/admin/webhooks",
     "/admin/account",
     "/admin/customers",
     "/admin/customers?q=cleo",

@@ -106,6 +106,10 @@ PAGE_OPERATIONS = {
     ("post", "/admin/templates/{kind}/{locale}/rollback"), ("post", "/admin/templates/{kind}/{locale}/reset"),
     ("get", "/admin/templates/{kind}/{locale}/simple"), ("post", "/admin/templates/{kind}/{locale}/simple"),
     ("get", "/admin/api-keys"), ("post", "/admin/api-keys"), ("post", "/admin/api-keys/{key_id}/revoke"),
+    ("get", "/admin/webhooks"), ("post", "/admin/webhooks"), ("get", "/admin/webhooks/{endpoint_id}"),
+    ("post", "/admin/webhooks/{endpoint_id}/test"), ("post", "/admin/webhooks/{endpoint_id}/enabled"),
+    ("post", "/admin/webhooks/{endpoint_id}/remove"),
+    ("post", "/admin/webhooks/{endpoint_id}/deliveries/{delivery_id}/resend"),
     ("get", "/healthz"), ("get", "/readyz"), ("get", "/metrics"), ("get", "/docs"),
     ("get", "/dev/mail"), ("get", "/dev/mail/{key}"), ("get", "/dev/mail/{key}.eml"),
     ("get", "/static/{path}"), ("get", "/docs/assets/{path}"),
@@ -148,6 +152,11 @@ CSRF_PURPOSES: dict[str, tuple[str, str | None]] = {
     "/admin/customers/{customer_id}/clear-bouncing": ("admin:customer:{customer_id}", None),
     "/admin/api-keys": ("admin:api-key-create", None),
     "/admin/api-keys/{key_id}/revoke": ("admin:api-key-revoke", None),
+    "/admin/webhooks": ("admin:webhook-add", None),
+    "/admin/webhooks/{endpoint_id}/test": ("admin:webhook:{endpoint_id}", None),
+    "/admin/webhooks/{endpoint_id}/enabled": ("admin:webhook:{endpoint_id}", None),
+    "/admin/webhooks/{endpoint_id}/remove": ("admin:webhook:{endpoint_id}", None),
+    "/admin/webhooks/{endpoint_id}/deliveries/{delivery_id}/resend": ("admin:webhook:{endpoint_id}", None),
 }
 TEMPLATE_FORMS = "/admin/templates/"  # every POST below it: purpose admin:templates
 
