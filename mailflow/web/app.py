@@ -41,7 +41,7 @@ def create_web_app(parts: WebParts) -> FastAPI:
 
     from mailflow.api import DOCS_ASSETS, SWAGGER_UI_FILES, build_api
     from mailflow.metrics import CONTENT_TYPE_LATEST, Metrics
-    from mailflow.web import book, find, manage
+    from mailflow.web import book, feed, find, manage
     from mailflow.web.admin import api_keys, closures, setup, templates_editor, templates_simple
     from mailflow.web.admin import booking as admin_booking
     from mailflow.web.admin import bookings as admin_bookings
@@ -81,7 +81,7 @@ def create_web_app(parts: WebParts) -> FastAPI:
         limits=Limits.of(parts.settings),
         wake=parts.wake,
     )
-    for pages in (manage.router, find.router, book.router):
+    for pages in (manage.router, find.router, book.router, feed.router):
         web.include_router(pages, dependencies=[Depends(refuse_nul)])
     web.include_router(build_api(parts.use_cases))
     admin_routers = [
