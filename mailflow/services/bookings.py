@@ -28,6 +28,7 @@ from mailflow.booking.model import Actor, BookingState, Interval, Origin
 from mailflow.booking.tokens import new_ref
 from mailflow.errors import BookingConflict, InvalidInput, SlotUnavailable
 from mailflow.i18n import N_
+from mailflow.services.booking_warnings import BookingWarning, booking_warnings
 from mailflow.services.common import LIMITS, audit, check_text, check_timezone, normalize_email
 from mailflow.store import queries
 from mailflow.store.engine import read_session, write_session
@@ -72,6 +73,7 @@ class BookingView:
     sequence: int
     business_timezone: str
     manage_url: str | None = None
+    warnings: tuple[BookingWarning, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         zone = ZoneInfo(self.business_timezone)
@@ -93,10 +95,17 @@ class BookingView:
         }
         if self.manage_url is not None:
             data["manage_url"] = self.manage_url
+        if self.warnings:
+            data["warnings"] = [warning.to_json() for warning in self.warnings]
         return data
 
 
-def view_of(session: Session, booking: Booking, manage_url: str | None = None) -> BookingView:
+def view_of(
+    session: Session,
+    booking: Booking,
+    manage_url: str | None = None,
+    warnings: tuple[BookingWarning, ...] = (),
+) -> BookingView:
     service = session.get_one(Service, booking.service_id)
     staff = session.get_one(Staff, booking.staff_id)
     customer = session.get_one(Customer, booking.customer_id)
@@ -116,6 +125,7 @@ def view_of(session: Session, booking: Booking, manage_url: str | None = None) -
         sequence=booking.sequence,
         business_timezone=business.timezone,
         manage_url=manage_url,
+        warnings=warnings,
     )
 
 
@@ -307,12 +317,13 @@ def create_booking(
                 rules = queries.rules_of(svc)
                 window = _window(start, rules)
                 assert svc.id is not None and person.id is not None
+                schedule = queries.schedule_of(session, member, window)
                 event = core.create(
                     ref=new_ref(),
                     service_id=svc.id,
                     customer_id=person.id,
                     rules=rules,
-                    schedule=queries.schedule_of(session, member, window),
+                    schedule=schedule,
                     start=start,
                     origin=origin,
                     actor=actor,
@@ -334,7 +345,8 @@ def create_booking(
                 _apply(row, event.booking, rules, now)
                 _record(session, row, event, notifier, old_staff=None, new_staff=member.email)
                 token = mint_manage_token(session, row, now)
-                return view_of(session, row, manage_url=f"{public_url}/m/{token}")
+                warnings = booking_warnings(rules, schedule, start, actor, member.email)
+                return view_of(session, row, manage_url=f"{public_url}/m/{token}", warnings=warnings)
         except IntegrityError as exc:
             if "ref" not in str(exc.orig).lower():
                 raise
@@ -368,10 +380,11 @@ def reschedule_booking(
         _check_start(start)
         rules = queries.rules_of(svc)
         window = _window(start, rules)
+        schedule = queries.schedule_of(session, member, window)
         event = core.reschedule(
             queries.state_of(row),
             rules=rules,
-            schedule=queries.schedule_of(session, member, window),
+            schedule=schedule,
             start=start,
             actor=actor,
             now=now,
@@ -381,7 +394,7 @@ def reschedule_booking(
         _apply(row, event.new, rules, now)
         extend_tokens(session, row)
         _record(session, row, event, notifier, old_staff=old_staff.email, new_staff=member.email)
-        return view_of(session, row)
+        return view_of(session, row, warnings=booking_warnings(rules, schedule, start, actor, member.email))
 
 
 def cancel_booking(

@@ -50,6 +50,7 @@ def create_web_app(parts: WebParts) -> FastAPI:
     from mailflow.web.admin import settings as admin_settings
     from mailflow.web.admin import signin as admin_signin
     from mailflow.web.admin import staff as admin_staff
+    from mailflow.web.admin import staff_calendars as admin_staff_calendars
     from mailflow.web.deps import Answered, Limits, Wiring
     from mailflow.web.render import not_set_up
     from mailflow.web.security import NulInInput, SecurityHeaders, redact, refuse_nul
@@ -88,6 +89,7 @@ def create_web_app(parts: WebParts) -> FastAPI:
         setup.router,
         admin_signin.router,
         admin_staff.router,
+        admin_staff_calendars.router,
         admin_settings.router,
         closures.router,
         admin_bookings.router,  # /admin/bookings/new before /admin/bookings/{ref}
