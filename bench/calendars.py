@@ -38,11 +38,11 @@ from mailflow.booking.model import Actor, ActorKind
 from mailflow.bootstrap import build
 from mailflow.config import load_settings
 from mailflow.demo import seed_demo
+from mailflow.services.busy_times import merge
 from mailflow.services.calendar_feed import new_feed_url, read_feed
 from mailflow.store.engine import read_session
 from mailflow.store.migrate import current_revision, upgrade
 from mailflow.store.tables import (
-    ExternalBusy,
     ExternalCalendar,
     Service,
     ServiceStaff,
@@ -58,9 +58,9 @@ PERFORMERS = ("admin@contoso.example", "bob@contoso.example", "carla@contoso.exa
 CALLS = 200
 
 
-def add_busy_times(engine: Engine, now: datetime, rng: random.Random) -> None:
-    """The admin performs the haircut too; each performer gets 500 busy times (30-90 minutes,
-    on weekdays between 08:00 and 18:00 Berlin) over the next 90 days."""
+def add_busy_times(engine: Engine, now: datetime, rng: random.Random, per_staff: int) -> None:
+    """The admin performs the haircut too; each performer gets ``per_staff`` busy times (30-90
+    minutes, between 08:00 and 18:00 Berlin) over the next 90 days."""
     zone = ZoneInfo(web.TIMEZONE)
     with read_session(engine) as session:
         haircut = session.exec(select(Service).where(Service.slug == "haircut")).one()
@@ -73,23 +73,24 @@ def add_busy_times(engine: Engine, now: datetime, rng: random.Random) -> None:
             member = members[email]
             if pk(member) not in performing:
                 connection.execute(insert(ServiceStaff), {"service_id": pk(haircut), "staff_id": pk(member)})
-            calendar_id = connection.execute(
-                insert(ExternalCalendar).returning(ExternalCalendar.id),  # type: ignore[arg-type]
-                {
-                    "business_id": member.business_id, "staff_id": pk(member), "kind": "ics",
-                    "url": f"https://calendar.example/{email}.ics", "created_at": now,
-                    "next_sync_at": now + timedelta(days=365), "last_success_at": now,
-                    "busy_count": BUSY_PER_STAFF,
-                },
-            ).scalar_one()  # fmt: skip
-            rows = []
-            for _ in range(BUSY_PER_STAFF):
+            spans = []
+            for _ in range(per_staff):
                 day = (now + timedelta(days=rng.randint(1, 90))).astimezone(zone).date()
                 start = datetime.combine(day, web.wall(rng.randint(8, 17)), zone).astimezone(UTC)
                 start += timedelta(minutes=rng.choice((0, 15, 30, 45)))
                 end = start + timedelta(minutes=rng.choice((30, 45, 60, 90)))
-                rows.append({"calendar_id": calendar_id, "staff_id": pk(member), "start": start, "end": end})
-            connection.execute(insert(ExternalBusy), rows)
+                spans.append((start, end))
+            # As a sync stores them: merged and sorted (a few of the random ones overlap).
+            busy = [[int(start.timestamp()), int(end.timestamp())] for start, end in merge(spans)]
+            connection.execute(
+                insert(ExternalCalendar),
+                {
+                    "business_id": member.business_id, "staff_id": pk(member), "kind": "ics",
+                    "url": f"https://calendar.example/{email}.ics", "created_at": now,
+                    "next_sync_at": now + timedelta(days=365), "last_success_at": now,
+                    "busy_count": len(busy), "busy": busy,
+                },
+            )  # fmt: skip
 
 
 def time_calls(call: Callable[[], object]) -> tuple[float, float]:
@@ -107,6 +108,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of each phase (default 10)")
     parser.add_argument("--database-url", default="", help="an empty PostgreSQL database on loopback")
+    parser.add_argument(
+        "--busy", type=int, default=BUSY_PER_STAFF, help="busy times per staff member (0: the baseline)"
+    )
     args = parser.parse_args()
     web.check_loopback(args.database_url)
     with tempfile.TemporaryDirectory(prefix="mailflow-bench-calendars-") as tmp:
@@ -128,7 +132,7 @@ def main() -> None:
             upgrade(engine)
             seed_demo(engine, now)
             data = web.populate(engine, now, random.Random(2026))
-            add_busy_times(engine, now, random.Random(19))
+            add_busy_times(engine, now, random.Random(19), args.busy)
             actor = Actor(ActorKind.STAFF, "bench")
             base_url = f"http://127.0.0.1:{port}"
             url = new_feed_url(
@@ -161,7 +165,7 @@ def main() -> None:
         days = list(itertools.takewhile(lambda d: d <= horizon, web._weekdays(today + timedelta(days=1), 1)))
         phases = [
             web.Phase(
-                f"GET /book/haircut (any staff, 3 x {BUSY_PER_STAFF} busy times)",
+                f"GET /book/haircut (any staff, 3 x {args.busy} busy times)",
                 50,
                 lambda i: f"/book/haircut?day={days[i % len(days)].isoformat()}&staff=any",
             ),

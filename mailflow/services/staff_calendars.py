@@ -15,13 +15,14 @@ it due at once, and the CLI and the admin page sync on demand.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Engine, func, insert, update
-from sqlmodel import col, delete, select
+from sqlalchemy import Engine, func, update
+from sqlmodel import col, select
 
 from mailflow.booking.model import Actor
 from mailflow.errors import InvalidInput, NotFound
@@ -31,7 +32,7 @@ from mailflow.services.common import audit
 from mailflow.services.secret_box import SecretUnreadable, open_secret, seal_secret
 from mailflow.store import queries
 from mailflow.store.engine import read_session, write_session
-from mailflow.store.tables import MAX_INTEGER, ExternalBusy, ExternalCalendar, Service, Staff, pk
+from mailflow.store.tables import MAX_INTEGER, ExternalCalendar, Service, Staff, pk
 
 if TYPE_CHECKING:
     from mailflow.parts import CalendarSync
@@ -50,7 +51,6 @@ KINDS = (ICS, CALDAV)
 SCHEMES = ("http", "https", "webcal", "webcals")
 SYNC_PAST = timedelta(days=1)
 DEFAULT_AHEAD_DAYS = 90
-_INSERT_BUSY = insert(ExternalBusy.__table__)  # type: ignore[attr-defined]  # SQLModel tables have one
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,7 +217,6 @@ def remove_calendar(
         if staff is not None and member.email != staff.strip().lower():
             raise NotFound(N_("calendar"), str(calendar_id))
         view = _view(member, row)
-        session.exec(delete(ExternalBusy).where(col(ExternalBusy.calendar_id) == calendar_id))
         session.delete(row)
         audit(
             session,
@@ -287,15 +286,8 @@ def sync_calendar(
         row.last_attempt_at = now
         row.next_sync_at = now + sync.every
         if spans is not None:
-            session.exec(delete(ExternalBusy).where(col(ExternalBusy.calendar_id) == calendar_id))
-            if spans:
-                session.connection().execute(
-                    _INSERT_BUSY,
-                    [
-                        {"calendar_id": calendar_id, "staff_id": row.staff_id, "start": s, "end": e}
-                        for s, e in spans
-                    ],
-                )
+            # Whole seconds since the epoch: read back without parsing a date (queries.schedule_of).
+            row.busy = [[math.floor(start.timestamp()), math.ceil(end.timestamp())] for start, end in spans]
             row.last_success_at, row.last_error, row.busy_count = now, None, len(spans)
         else:
             row.last_error = (error or "")[:500]

@@ -378,5 +378,4 @@ class AuditEvent(SQLModel, table=True):
 metadata = SQLModel.metadata
 
 from mailflow.store.calendar_tables import CalendarFeed as CalendarFeed  # noqa: E402
-from mailflow.store.calendar_tables import ExternalBusy as ExternalBusy  # noqa: E402
 from mailflow.store.calendar_tables import ExternalCalendar as ExternalCalendar  # noqa: E402

@@ -2,8 +2,8 @@
 
 ``calendarfeed`` holds the SHA-256 of each staff member's feed token;
 ``externalcalendar`` a staff member's own calendars (iCalendar URL or CalDAV,
-the password encrypted with the secret key) with their sync state;
-``externalbusy`` the busy intervals of each calendar's last successful sync.
+the password encrypted with the secret key) with their sync state and, in
+``busy``, the busy intervals of their last successful sync.
 
 Revision ID: 0012
 Revises: 0010
@@ -50,6 +50,7 @@ def upgrade() -> None:
         sa.Column("last_success_at", UTCDateTime(timezone=True), nullable=True),
         sa.Column("last_error", sa.String(length=500), nullable=True),
         sa.Column("busy_count", sa.Integer(), nullable=False),
+        sa.Column("busy", sa.JSON(), nullable=False, server_default=sa.text("'[]'")),
         sa.ForeignKeyConstraint(["business_id"], ["business.id"]),
         sa.ForeignKeyConstraint(["staff_id"], ["staff.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
@@ -57,25 +58,9 @@ def upgrade() -> None:
     op.create_index("ix_externalcalendar_business_id", "externalcalendar", ["business_id"])
     op.create_index("ix_externalcalendar_staff_id", "externalcalendar", ["staff_id"])
     op.create_index("ix_externalcalendar_next_sync_at", "externalcalendar", ["next_sync_at"])
-    op.create_table(
-        "externalbusy",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("calendar_id", sa.Integer(), nullable=False),
-        sa.Column("staff_id", sa.Integer(), nullable=False),
-        sa.Column("start", UTCDateTime(timezone=True), nullable=False),
-        sa.Column("end", UTCDateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["calendar_id"], ["externalcalendar.id"], ondelete="CASCADE"),
-        sa.ForeignKeyConstraint(["staff_id"], ["staff.id"], ondelete="CASCADE"),
-        sa.PrimaryKeyConstraint("id"),
-    )
-    op.create_index("ix_externalbusy_calendar_id", "externalbusy", ["calendar_id"])
-    op.create_index("ix_externalbusy_staff_end", "externalbusy", ["staff_id", "end"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_externalbusy_staff_end", table_name="externalbusy")
-    op.drop_index("ix_externalbusy_calendar_id", table_name="externalbusy")
-    op.drop_table("externalbusy")
     op.drop_index("ix_externalcalendar_next_sync_at", table_name="externalcalendar")
     op.drop_index("ix_externalcalendar_staff_id", table_name="externalcalendar")
     op.drop_index("ix_externalcalendar_business_id", table_name="externalcalendar")
