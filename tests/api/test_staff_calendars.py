@@ -225,6 +225,18 @@ def page_starts(api: Api, day: date, staff: str = BOB) -> set[datetime]:
     return {start for start in starts if start.astimezone(BERLIN).date() == day}
 
 
+def manage_starts(api: Api, day: date, staff: str = BOB) -> set[datetime]:
+    """The free starts a customer's manage page offers to move a haircut booked with ``staff``
+    (on another day) to ``day``."""
+    made = api.book(9, staff=staff, origin="self_service")  # api.day 09:00, before the busy time
+    path = urlsplit(made["manage_url"]).path
+    page = api.client.get(f"{path}/reschedule?day={day.isoformat()}&staff={staff}&lang=en")
+    assert page.status_code == 200, page.text
+    values = [html.unescape(v) for v in re.findall(r'name="slot" value="([^"]+)"', page.text)]
+    starts = {datetime.fromisoformat(v.split("|")[0]) for v in values if v.split("|")[1] == staff}
+    return {start for start in starts if start.astimezone(BERLIN).date() == day}
+
+
 def overlapping(api: Api, starts: set[datetime], busy_from: datetime, busy_to: datetime) -> set[datetime]:
     """The starts whose haircut (buffers included) overlaps ``[busy_from, busy_to)``."""
     with Session(api.app.engine) as session:
@@ -283,6 +295,8 @@ def test_caldav_busy_times_remove_exactly_those_slots(api: Api, radicale: str) -
     assert api_starts(api, tuesday, CARLA) == carla_before
     assert page_starts(api, tuesday) == api_starts(api, tuesday)
     assert page_starts(api, wednesday) == set()
+    free = api_starts(api, tuesday)
+    assert manage_starts(api, tuesday) == free  # its own booking (made there) is free to move to
 
 
 def test_a_broken_or_hanging_calendar_keeps_the_last_busy_times_and_shows_the_error(
