@@ -33,7 +33,7 @@ from mailflow.outbound.render import Renderer, configure_limits
 from mailflow.outbound.return_path import ReturnPaths
 from mailflow.outbound.transports import Transport, maildir_of, transport_from_url
 from mailflow.outbound.webhook_sender import WebhookSender
-from mailflow.parts import Mailroom, Signal, SmtpParts, UseCases, WebParts, WorkerParts
+from mailflow.parts import CalendarSync, Mailroom, Signal, SmtpParts, UseCases, WebParts, WorkerParts
 from mailflow.services.webhook_events import plan_email_outcome
 from mailflow.store.engine import make_engine
 
@@ -103,6 +103,12 @@ def build(settings: Settings) -> App:
         notifier=notifier,
         grid=timedelta(minutes=settings.slot_grid_minutes),
         public_url=settings.public_url,
+        calendars=CalendarSync(
+            secret_key=secret_key,
+            timeout_seconds=settings.calendar_fetch_timeout_seconds,
+            every=timedelta(minutes=settings.calendar_sync_minutes),
+            own_domain=notifier.builder.settings.message_domain,
+        ),
     )
     mailroom = Mailroom(
         use_cases=use_cases,

@@ -90,6 +90,12 @@ class Settings(BaseSettings):
     slot_grid_minutes: int = 15
     """Spacing of the start times offered to customers."""
 
+    calendar_sync_minutes: int = Field(10, ge=1, le=1440)
+    """How often each staff member's own calendars are fetched for their busy times."""
+
+    calendar_fetch_timeout_seconds: float = Field(20.0, gt=0, le=300)
+    """Longest one external calendar may take to answer (then its last busy times stay in force)."""
+
     smtp_tls_cert: str = ""
     """PEM certificate (chain) for STARTTLS on the inbound SMTP/LMTP server; empty: no STARTTLS."""
 

@@ -50,6 +50,7 @@ CODE_TEXTS = (
     N_("slot.time_off"),
     N_("slot.closed"),
     N_("slot.taken"),
+    N_("slot.external_busy"),
     N_("slot.out_of_range"),
     N_("policy.allowed"),
     N_("policy.origin_staff_and_setting_off"),

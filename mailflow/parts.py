@@ -34,7 +34,16 @@ if TYPE_CHECKING:
     from mailflow.outbound.return_path import ReturnPaths
     from mailflow.outbound.webhook_sender import WebhookSender
 
-__all__ = ["Mailroom", "Signal", "SmtpParts", "UseCases", "WebParts", "WithUseCases", "WorkerParts"]
+__all__ = [
+    "CalendarSync",
+    "Mailroom",
+    "Signal",
+    "SmtpParts",
+    "UseCases",
+    "WebParts",
+    "WithUseCases",
+    "WorkerParts",
+]
 
 
 @dataclass
@@ -55,6 +64,18 @@ class Signal:
 
 
 @dataclass(frozen=True)
+class CalendarSync:
+    """How the staff's external calendars are read (``mailflow.services.staff_calendars``)."""
+
+    secret_key: str = field(default="", repr=False)
+    """Encrypts and decrypts the stored CalDAV passwords."""
+    timeout_seconds: float = 20.0
+    every: timedelta = timedelta(minutes=10)
+    own_domain: str = "mailflow.localhost"
+    """The domain of our own bookings' calendar UIDs: those events are no busy time."""
+
+
+@dataclass(frozen=True)
 class UseCases:
     """What the booking use cases (``mailflow.services``) take from the wiring."""
 
@@ -63,6 +84,7 @@ class UseCases:
     grid: timedelta
     """The slot grid (``MAILFLOW_SLOT_GRID_MINUTES``)."""
     public_url: str
+    calendars: CalendarSync = field(default_factory=CalendarSync)
 
     def booking_kwargs(self) -> dict[str, Any]:
         """The keyword arguments every booking use case needs from the wiring."""

@@ -23,6 +23,7 @@ from mailflow.api.models import (
     BookingCreate,
     BookingOut,
     Cancel,
+    ChangedBookingOut,
     CreatedBookingOut,
     Reschedule,
     SlotOut,
@@ -181,7 +182,7 @@ def add_routes(router: APIRouter, api: Api) -> None:
     }
 
     @router.post(
-        "/bookings/{ref}/reschedule", response_model=BookingOut, tags=["bookings"], responses=conflict
+        "/bookings/{ref}/reschedule", response_model=ChangedBookingOut, tags=["bookings"], responses=conflict
     )
     def reschedule_booking(
         ref: str, body: Reschedule, caller: ApiCaller = Depends(api.caller), now: datetime = Depends(clock)
@@ -189,7 +190,7 @@ def add_routes(router: APIRouter, api: Api) -> None:
         """Move a booking (and optionally to another staff member); the customer is told."""
         return reschedule(ref, body, caller, now)
 
-    @router.patch("/bookings/{ref}", response_model=BookingOut, tags=["bookings"], responses=conflict)
+    @router.patch("/bookings/{ref}", response_model=ChangedBookingOut, tags=["bookings"], responses=conflict)
     def patch_booking(
         ref: str, body: Reschedule, caller: ApiCaller = Depends(api.caller), now: datetime = Depends(clock)
     ) -> dict[str, Any]:
@@ -231,7 +232,8 @@ def add_routes(router: APIRouter, api: Api) -> None:
         caller: ApiCaller = Depends(api.caller),
         now: datetime = Depends(clock),
     ) -> list[SlotOut]:
-        """Free start times as customers are offered them (working hours, notice, other bookings).
+        """Free start times as customers are offered them (working hours, notice, other bookings,
+        the busy times of the staff's own calendars).
 
         Without ``staff`` each start comes once, with the staff member an "any staff"
         booking goes to (fewest bookings that day, then the one booked longest ago).

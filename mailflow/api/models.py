@@ -429,7 +429,20 @@ class BookingOut(BaseModel):
     sequence: int
 
 
-class CreatedBookingOut(BookingOut):
+class BookingWarningOut(BaseModel):
+    code: Literal["external_busy"] = Field(
+        description="external_busy: the staff member's own calendar is busy then (the booking is made)."
+    )
+    message: str
+
+
+class ChangedBookingOut(BookingOut):
+    warnings: list[BookingWarningOut] = Field(
+        default_factory=list, description="What staff should know about a booking made anyway."
+    )
+
+
+class CreatedBookingOut(ChangedBookingOut):
     manage_url: str = Field(description="The customer's manage link (also for bookings they may not change).")
 
 

@@ -20,7 +20,7 @@ from mailflow.booking.model import (
 )
 from mailflow.booking.offers import choose_offers
 from mailflow.booking.policy import ManageDecision, ManageReason, manage_allowed
-from mailflow.booking.slots import SlotProblem, check_slot, free_days, free_slots
+from mailflow.booking.slots import SlotProblem, check_slot, external_conflict, free_days, free_slots
 from mailflow.booking.spread import StaffLoad, choose_staff, spread_slots
 
 __all__ = [
@@ -48,6 +48,7 @@ __all__ = [
     "choose_offers",
     "choose_staff",
     "create",
+    "external_conflict",
     "free_days",
     "free_slots",
     "manage_allowed",

@@ -3,7 +3,8 @@
 Each action validates against the rules it is given and returns the event
 describing the change; the caller (``mailflow.services``) loads that state and
 persists the result in one transaction. Customers are held to the manage
-policy, the customer slot grid, minimum notice and horizon; staff are held only
+policy, the customer slot grid, minimum notice, horizon and the staff member's
+external busy times (their own calendars); staff are held only
 to the calendar (working hours, time off, closures, other bookings, not in the
 past).
 """
@@ -57,6 +58,7 @@ def _check_calendar(
         grid=grid if customer else None,
         enforce_notice=customer,
         exclude_booking_id=exclude_booking_id,
+        honour_external=customer,
     )
     if problem is SlotProblem.TAKEN:
         raise BookingConflict(when=start.isoformat())

@@ -84,6 +84,9 @@ class StaffSchedule:
     weekly_hours: WeeklyHours
     time_off: Sequence[Interval] = ()
     busy: Sequence[BusyInterval] = ()
+    external_busy: Sequence[Interval] = ()
+    """Busy times of the staff member's own calendars (Google, Outlook, CalDAV): they block
+    customers' slots; staff may still book over them (with a warning)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,6 +44,10 @@ Rules, checked in this order; the first that fails is the verdict
     ``TAKEN``: the blocked span overlaps ``busy`` (other bookings' blocked spans,
     buffers included), ignoring entries whose ``booking_id`` is
     ``exclude_booking_id``.
+    ``EXTERNAL_BUSY``: the blocked span overlaps ``external_busy`` (the staff
+    member's own calendars); only where external busy times are honoured
+    (always in ``free_slots``; in ``check_slot`` unless ``honour_external=False``,
+    as for staff, who book over them with a warning).
     ``free_slots`` always enforces notice and horizon.
 
 Intervals are sorted once per call (the caller's order is not trusted) and
@@ -62,7 +66,7 @@ from zoneinfo import ZoneInfo
 
 from mailflow.booking.model import Closures, ServiceRules, Slot, StaffSchedule, WeeklyHours
 
-__all__ = ["SlotProblem", "check_slot", "free_days", "free_slots"]
+__all__ = ["SlotProblem", "check_slot", "external_conflict", "free_days", "free_slots"]
 
 _ONE_DAY = timedelta(days=1)
 _NO_TIME = timedelta(0)
@@ -81,6 +85,7 @@ class SlotProblem(StrEnum):
     TIME_OFF = "time_off"
     CLOSED = "closed"
     TAKEN = "taken"
+    EXTERNAL_BUSY = "external_busy"
 
 
 def _utc(value: datetime, name: str) -> datetime:
@@ -173,11 +178,28 @@ class _Calendar:
     weekly_hours: WeeklyHours
     time_off: _Spans
     busy: _Spans
+    external: _Spans | None
+    """None where external busy times are not honoured (staff booking over them)."""
 
     @classmethod
-    def build(cls, schedule: StaffSchedule, reach: Span, exclude_booking_id: int | None) -> _Calendar:
+    def build(
+        cls,
+        schedule: StaffSchedule,
+        reach: Span,
+        exclude_booking_id: int | None,
+        *,
+        honour_external: bool = True,
+    ) -> _Calendar:
         time_off = _Spans(
             ((_utc(o.start, "time off"), _utc(o.end, "time off")) for o in schedule.time_off), reach
+        )
+        external = (
+            _Spans(
+                ((_utc(o.start, "busy start"), _utc(o.end, "busy end")) for o in schedule.external_busy),
+                reach,
+            )
+            if honour_external
+            else None
         )
         busy = _Spans(
             (
@@ -187,7 +209,9 @@ class _Calendar:
             ),
             reach,
         )
-        return cls(schedule.staff_id, ZoneInfo(schedule.timezone), schedule.weekly_hours, time_off, busy)
+        return cls(
+            schedule.staff_id, ZoneInfo(schedule.timezone), schedule.weekly_hours, time_off, busy, external
+        )
 
     def periods(self, day: date) -> list[Span]:
         """The working periods of local ``day`` in UTC, sorted, empty ones dropped."""
@@ -230,6 +254,8 @@ def _first_problem(
         return SlotProblem.TIME_OFF
     if calendar.busy.overlaps(blocked_start, blocked_end):
         return SlotProblem.TAKEN
+    if calendar.external is not None and calendar.external.overlaps(blocked_start, blocked_end):
+        return SlotProblem.EXTERNAL_BUSY
     return None
 
 
@@ -366,6 +392,7 @@ def check_slot(
     grid: timedelta | None = None,
     enforce_notice: bool = True,
     exclude_booking_id: int | None = None,
+    honour_external: bool = True,
 ) -> SlotProblem | None:
     """The first reason ``start`` cannot be booked with ``schedule``, or ``None`` if it can.
 
@@ -379,11 +406,13 @@ def check_slot(
             of its working period (customers); ``None`` accepts any start (staff).
         enforce_notice: hold ``start`` to minimum notice and horizon (customers).
         exclude_booking_id: a booking whose busy span is ignored (rescheduling it).
+        honour_external: whether the schedule's ``external_busy`` blocks (customers);
+            staff book over it and are warned (``external_conflict``).
 
     Returns:
         The first failing ``SlotProblem`` in the order IN_PAST, TOO_SOON,
         BEYOND_HORIZON, CLOSED, OUTSIDE_WORKING_HOURS, NOT_ON_GRID, TIME_OFF,
-        TAKEN; ``None`` when the slot is free. With ``grid`` and notice given,
+        TAKEN, EXTERNAL_BUSY; ``None`` when the slot is free. With ``grid`` and notice given,
         ``None`` exactly for the starts ``free_slots`` offers.
 
     Raises:
@@ -410,6 +439,18 @@ def check_slot(
     first_day = local_day - _ONE_DAY
     reach = _reach(first_day, local_day, rules)
     limits = _Limits.build(rules, now, closures, reach, enforce_notice=enforce_notice)
-    calendar = _Calendar.build(schedule, reach, exclude_booking_id)
+    calendar = _Calendar.build(schedule, reach, exclude_booking_id, honour_external=honour_external)
     periods = calendar.periods(first_day) + calendar.periods(local_day)
     return _first_problem(start, limits, calendar, periods, grid)
+
+
+def external_conflict(rules: ServiceRules, schedule: StaffSchedule, start: datetime) -> bool:
+    """Whether an appointment at ``start`` (buffers included) overlaps the staff member's
+    external busy times: what staff, who may book over them, are warned about."""
+    start = _utc(start, "start")
+    blocked_start = start - rules.buffer_before
+    blocked_end = start + rules.duration + rules.buffer_after
+    return any(
+        _utc(b.start, "busy start") < blocked_end and blocked_start < _utc(b.end, "busy end")
+        for b in schedule.external_busy
+    )

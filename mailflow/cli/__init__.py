@@ -28,6 +28,7 @@ from mailflow.cli.customers import customers_cli
 from mailflow.cli.inbound import inbound_cli, outbox_cli
 from mailflow.cli.services import services_cli
 from mailflow.cli.staff import staff_cli
+from mailflow.cli.staff_calendars import calendar_feed, calendars_cli
 from mailflow.cli.templates import templates_cli
 from mailflow.cli.webhooks import webhooks_cli
 from mailflow.config import Settings, load_settings
@@ -55,6 +56,8 @@ cli.add_typer(customers_cli, name="customers")
 cli.add_typer(admin_cli, name="admin")
 cli.add_typer(business_cli, name="business")
 cli.add_typer(services_cli, name="services")
+staff_cli.command("calendar-feed")(calendar_feed)
+staff_cli.add_typer(calendars_cli, name="calendars")
 cli.add_typer(staff_cli, name="staff")
 cli.add_typer(closures_cli, name="closures")
 cli.add_typer(webhooks_cli, name="webhooks")

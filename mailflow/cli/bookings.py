@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -34,7 +35,15 @@ def _describe(view: services.BookingView) -> str:
     ]
     if view.manage_url:
         lines.append(f"  manage: {view.manage_url}")
+    lines += [f"  warning: {warning.text('en')}" for warning in view.warnings]
     return "\n".join(lines)
+
+
+def _warn(view: services.BookingView, as_json: bool) -> None:
+    """Warnings on stderr too with ``--json`` (stdout holds only the JSON, which has them)."""
+    if as_json:
+        for warning in view.warnings:
+            sys.stderr.write(f"warning: {warning.text('en')}\n")
 
 
 def _zone_for(engine: Engine, business: str | None) -> str:
@@ -91,6 +100,7 @@ def bookings_create(
             **app.use_cases.booking_kwargs(),
         )
     _emit(view.to_json(), as_json, lambda: _describe(view))
+    _warn(view, as_json)
 
 
 @bookings_cli.command("show")
@@ -158,3 +168,4 @@ def bookings_reschedule(
             **app.use_cases.booking_kwargs(),
         )
     _emit(view.to_json(), as_json, lambda: _describe(view))
+    _warn(view, as_json)

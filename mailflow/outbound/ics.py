@@ -10,6 +10,7 @@ cancellation request, see ``mailflow.inbound.steps.calendar_reply``). A
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -65,6 +66,35 @@ def calendar_bytes(entry: CalendarEntry, method: Method) -> bytes:
         f"PRODID:{_text(PRODID)}",
         "CALSCALE:GREGORIAN",
         f"METHOD:{method.value}",
+        *_event_lines(entry, method),
+        "END:VCALENDAR",
+    ]
+    return b"".join(_folded(line) + b"\r\n" for line in lines)
+
+
+def feed_bytes(name: str, entries: Sequence[CalendarEntry], refresh_minutes: int) -> bytes:
+    """A subscription feed (``METHOD:PUBLISH``) of ``entries``, named ``name`` in calendar apps,
+    asking them to poll every ``refresh_minutes`` (``REFRESH-INTERVAL``, RFC 7986)."""
+    lines = [
+        "BEGIN:VCALENDAR",
+        "VERSION:2.0",
+        f"PRODID:{_text(PRODID)}",
+        "CALSCALE:GREGORIAN",
+        f"METHOD:{Method.PUBLISH.value}",
+        f"NAME:{_text(name)}",
+        f"X-WR-CALNAME:{_text(name)}",
+        f"REFRESH-INTERVAL;VALUE=DURATION:PT{int(refresh_minutes)}M",
+        f"X-PUBLISHED-TTL:PT{int(refresh_minutes)}M",
+    ]
+    for entry in entries:
+        lines += _event_lines(entry, Method.PUBLISH)
+    lines.append("END:VCALENDAR")
+    return b"".join(_folded(line) + b"\r\n" for line in lines)
+
+
+def _event_lines(entry: CalendarEntry, method: Method) -> list[str]:
+    """The VEVENT of ``entry``, in the order icalendar's object model writes it."""
+    lines = [
         "BEGIN:VEVENT",
         f"SUMMARY:{_text(entry.summary)}",
         f"DTSTART:{_utc(entry.start)}",
@@ -94,8 +124,8 @@ def calendar_bytes(entry: CalendarEntry, method: Method) -> bytes:
     lines.append("TRANSP:OPAQUE")
     if entry.url:
         lines.append(f"URL:{vUri(entry.url).to_ical().decode()}")
-    lines += ["END:VEVENT", "END:VCALENDAR"]
-    return b"".join(_folded(line) + b"\r\n" for line in lines)
+    lines.append("END:VEVENT")
+    return lines
 
 
 def _folded(line: str) -> bytes:

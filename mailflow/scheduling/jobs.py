@@ -1,8 +1,8 @@
 """The worker's jobs on APScheduler 3 (in-memory job store): the database is the only truth.
 
 Every process may run the same jobs; each tick claims its rows atomically
-(outbox rows, reminders), and the daily agenda uses a deterministic Message-ID
-so that two processes cannot queue it twice.
+(outbox rows, reminders, external calendars due for a sync), and the daily
+agenda uses a deterministic Message-ID so that two processes cannot queue it twice.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from mailflow.services.agenda import queue_daily_agendas, staff_timezones
 from mailflow.services.housekeeping import clean_up
 from mailflow.services.reminders import sweep_reminders
+from mailflow.services.staff_calendars import sync_due_calendars
 from mailflow.store.engine import database_unavailable
 
 if TYPE_CHECKING:
@@ -37,6 +38,9 @@ INBOUND_EVERY = timedelta(seconds=5)
 INBOUND_WATCH_EVERY = timedelta(milliseconds=250)
 INBOUND_GATHER = timedelta(milliseconds=20)  # pause before a run that arrivals asked for (see inbound)
 HOUSEKEEPING_EVERY = timedelta(hours=6)
+# How often the worker looks for external calendars due for a sync (each is due every
+# MAILFLOW_CALENDAR_SYNC_MINUTES, and at once when saved): one indexed read when none is.
+CALENDARS_EVERY = timedelta(minutes=1)
 AGENDA_AT = time(18, 0)
 
 
@@ -172,7 +176,22 @@ def build_scheduler(worker: WorkerParts, stop: asyncio.Event) -> AsyncIOSchedule
             clean_up, engine, datetime.now(UTC), worker.inbound_retention, worker.sent_retention
         )
 
+    async def calendars() -> None:
+        # Fetching runs in a thread, outside any transaction, each calendar within its timeout.
+        fetched = await asyncio.to_thread(
+            sync_due_calendars, engine, sync=worker.use_cases.calendars, now=datetime.now(UTC)
+        )
+        if fetched:
+            log.info("calendars: %d synced", fetched)
+
     now = datetime.now(UTC)
+    scheduler.add_job(
+        guard(calendars),
+        "interval",
+        seconds=CALENDARS_EVERY.total_seconds(),
+        id="calendars",
+        next_run_time=now,
+    )
     scheduler.add_job(
         guard(dispatch), "interval", seconds=DISPATCH_EVERY.total_seconds(), id="dispatch", next_run_time=now
     )

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
+from mailflow.services.booking_warnings import BookingWarning
 from mailflow.store.tables import Booking, Business, Customer, Service, Staff
 
 __all__ = ["BookingView", "view_of"]
@@ -36,6 +37,8 @@ class BookingView:
     sequence: int
     business_timezone: str
     manage_url: str | None = None
+    warnings: tuple[BookingWarning, ...] = ()
+    """What staff should know about a booking they made anyway (issue 19): API and CLI show it."""
 
     def to_json(self) -> dict[str, Any]:
         zone = ZoneInfo(self.business_timezone)
@@ -57,10 +60,17 @@ class BookingView:
         }
         if self.manage_url is not None:
             data["manage_url"] = self.manage_url
+        if self.warnings:
+            data["warnings"] = [warning.to_json() for warning in self.warnings]
         return data
 
 
-def view_of(session: Session, booking: Booking, manage_url: str | None = None) -> BookingView:
+def view_of(
+    session: Session,
+    booking: Booking,
+    manage_url: str | None = None,
+    warnings: tuple[BookingWarning, ...] = (),
+) -> BookingView:
     service = session.get_one(Service, booking.service_id)
     staff = session.get_one(Staff, booking.staff_id)
     customer = session.get_one(Customer, booking.customer_id)
@@ -80,4 +90,5 @@ def view_of(session: Session, booking: Booking, manage_url: str | None = None) -
         sequence=booking.sequence,
         business_timezone=business.timezone,
         manage_url=manage_url,
+        warnings=warnings,
     )

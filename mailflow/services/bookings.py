@@ -29,6 +29,7 @@ from mailflow.errors import BookingConflict, InvalidInput, SlotUnavailable
 from mailflow.i18n import N_
 from mailflow.services.booking_view import BookingView as BookingView
 from mailflow.services.booking_view import view_of as view_of
+from mailflow.services.booking_warnings import booking_warnings
 from mailflow.services.common import LIMITS, audit, check_text, check_timezone, normalize_email
 from mailflow.services.webhook_events import plan_booking_event
 from mailflow.store import queries
@@ -245,12 +246,13 @@ def create_booking(
                 rules = queries.rules_of(svc)
                 window = _window(start, rules)
                 assert svc.id is not None and person.id is not None
+                schedule = queries.schedule_of(session, member, window)
                 event = core.create(
                     ref=new_ref(),
                     service_id=svc.id,
                     customer_id=person.id,
                     rules=rules,
-                    schedule=queries.schedule_of(session, member, window),
+                    schedule=schedule,
                     start=start,
                     origin=origin,
                     actor=actor,
@@ -272,7 +274,8 @@ def create_booking(
                 _apply(row, event.booking, rules, now)
                 _record(session, row, event, notifier, old_staff=None, new_staff=member.email)
                 token = mint_manage_token(session, row, now)
-                return view_of(session, row, manage_url=f"{public_url}/m/{token}")
+                warnings = booking_warnings(rules, schedule, start, actor, member.email)
+                return view_of(session, row, manage_url=f"{public_url}/m/{token}", warnings=warnings)
         except IntegrityError as exc:
             if "ref" not in str(exc.orig).lower():
                 raise
@@ -306,10 +309,11 @@ def reschedule_booking(
         _check_start(start)
         rules = queries.rules_of(svc)
         window = _window(start, rules)
+        schedule = queries.schedule_of(session, member, window)
         event = core.reschedule(
             queries.state_of(row),
             rules=rules,
-            schedule=queries.schedule_of(session, member, window),
+            schedule=schedule,
             start=start,
             actor=actor,
             now=now,
@@ -319,7 +323,7 @@ def reschedule_booking(
         _apply(row, event.new, rules, now)
         extend_tokens(session, row)
         _record(session, row, event, notifier, old_staff=old_staff.email, new_staff=member.email)
-        return view_of(session, row)
+        return view_of(session, row, warnings=booking_warnings(rules, schedule, start, actor, member.email))
 
 
 def cancel_booking(

@@ -28,6 +28,7 @@ from mailflow.store.tables import (
     Business,
     BusinessClosure,
     Customer,
+    ExternalCalendar,
     Service,
     ServiceStaff,
     Staff,
@@ -85,6 +86,7 @@ _BUSY = select(Booking.block_start, Booking.block_end, Booking.id).where(
     col(Booking.block_end) > bindparam("window_start"),
     col(Booking.block_start) < bindparam("window_end"),
 )
+_EXTERNAL = select(ExternalCalendar.busy).where(ExternalCalendar.staff_id == bindparam("staff_id"))
 _CLOSURES = select(BusinessClosure).where(
     BusinessClosure.business_id == bindparam("business_id"),
     col(BusinessClosure.end_date) >= bindparam("first"),
@@ -99,17 +101,26 @@ _STAFF_FOR_SERVICE = (
 
 
 def schedule_of(session: Session, staff: Staff, window: Interval) -> StaffSchedule:
-    """The staff member's schedule with time off and bookings that touch ``window``."""
+    """The staff member's schedule with time off, bookings and the cached busy times of their
+    own calendars that touch ``window``."""
     assert staff.id is not None
     span = {"staff_id": staff.id, "window_start": window.start, "window_end": window.end}
     time_off = session.exec(_TIME_OFF, params=span).all()
     busy = session.exec(_BUSY, params=span).all()
+    first, last = window.start.timestamp(), window.end.timestamp()
+    external = [
+        Interval(datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(end, UTC))
+        for busy in session.exec(_EXTERNAL, params={"staff_id": staff.id})
+        for start, end in busy
+        if end > first and start < last
+    ]
     return StaffSchedule(
         staff_id=staff.id,
         timezone=staff.timezone,
         weekly_hours=parse_weekly_hours(staff.weekly_hours),
         time_off=[Interval(t.start, t.end) for t in time_off],
         busy=[BusyInterval(start, end, booking_id) for start, end, booking_id in busy],
+        external_busy=external,
     )
 
 

@@ -377,4 +377,6 @@ class AuditEvent(SQLModel, table=True):
 
 metadata = SQLModel.metadata
 
+from mailflow.store.calendar_tables import CalendarFeed as CalendarFeed  # noqa: E402
+from mailflow.store.calendar_tables import ExternalCalendar as ExternalCalendar  # noqa: E402
 from mailflow.store.webhook_tables import WebhookDelivery, WebhookEndpoint  # noqa: E402, F401 - in the metadata

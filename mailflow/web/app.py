@@ -41,7 +41,7 @@ def create_web_app(parts: WebParts) -> FastAPI:
 
     from mailflow.api import DOCS_ASSETS, SWAGGER_UI_FILES, build_api
     from mailflow.metrics import CONTENT_TYPE_LATEST, Metrics
-    from mailflow.web import book, find, manage
+    from mailflow.web import book, feed, find, manage
     from mailflow.web.admin import api_keys, closures, setup, templates_editor, templates_simple, webhooks
     from mailflow.web.admin import booking as admin_booking
     from mailflow.web.admin import bookings as admin_bookings
@@ -50,6 +50,7 @@ def create_web_app(parts: WebParts) -> FastAPI:
     from mailflow.web.admin import settings as admin_settings
     from mailflow.web.admin import signin as admin_signin
     from mailflow.web.admin import staff as admin_staff
+    from mailflow.web.admin import staff_calendars as admin_staff_calendars
     from mailflow.web.deps import Answered, Limits, Wiring
     from mailflow.web.render import not_set_up
     from mailflow.web.security import NulInInput, SecurityHeaders, redact, refuse_nul
@@ -81,13 +82,14 @@ def create_web_app(parts: WebParts) -> FastAPI:
         limits=Limits.of(parts.settings),
         wake=parts.wake,
     )
-    for pages in (manage.router, find.router, book.router):
+    for pages in (manage.router, find.router, book.router, feed.router):
         web.include_router(pages, dependencies=[Depends(refuse_nul)])
     web.include_router(build_api(parts.use_cases))
     admin_routers = [
         setup.router,
         admin_signin.router,
         admin_staff.router,
+        admin_staff_calendars.router,
         admin_settings.router,
         closures.router,
         admin_bookings.router,  # /admin/bookings/new before /admin/bookings/{ref}

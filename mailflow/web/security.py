@@ -42,7 +42,7 @@ CSP = (
     "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"
 )
-_TOKEN_IN_PATH = re.compile(r"^(/m|/admin/reset|/admin/welcome)/[^/?]+")
+_TOKEN_IN_PATH = re.compile(r"^(/m|/cal|/admin/reset|/admin/welcome)/[^/?]+")
 
 access_log = logging.getLogger("mailflow.access")
 
@@ -134,7 +134,8 @@ def client_ip(request: Request) -> str:
 
 
 def redact(path: str) -> str:
-    """``/m/<token>/cancel`` -> ``/m/…/cancel`` (and the admin's one-time links): tokens never reach a log."""
+    """``/m/<token>/cancel`` -> ``/m/…/cancel`` (and the feeds' ``/cal/<token>.ics``, the admin's
+    one-time links): tokens never reach a log."""
     return _TOKEN_IN_PATH.sub(r"\1/…", path)
 
 

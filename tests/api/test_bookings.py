@@ -41,7 +41,7 @@ def test_create_answers_201_with_the_booking_json_and_a_manage_url(api: Api) -> 
 
     assert response.status_code == 201, response.text
     data = response.json()
-    assert set(data) == BOOKING_KEYS | {"manage_url"}
+    assert set(data) == BOOKING_KEYS | {"manage_url", "warnings"}
     assert data["status"] == "confirmed" and data["origin"] == "staff" and data["sequence"] == 0
     assert data["service"] == "haircut" and data["staff"] == BOB
     assert data["customer"] == {
@@ -322,7 +322,7 @@ def test_api_reads_the_time_from_the_web_clock_dependency(api: Api) -> None:
 def test_create_takes_a_note_for_the_business(api: Api) -> None:
     """``note`` is kept on the booking and shown to staff; the answer's fields stay as they were."""
     data = api.book(note="Please use the fragrance-free shampoo.")
-    assert set(data) == BOOKING_KEYS | {"manage_url"}
+    assert set(data) == BOOKING_KEYS | {"manage_url", "warnings"}
     with Session(api.app.engine) as session:
         booking = session.exec(select(Booking).where(Booking.ref == data["ref"])).one()
     assert booking.note == "Please use the fragrance-free shampoo."

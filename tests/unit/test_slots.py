@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mailflow.booking.model import BusyInterval, Closures, Interval, ServiceRules, Slot, StaffSchedule
-from mailflow.booking.slots import SlotProblem, check_slot, free_days, free_slots
+from mailflow.booking.slots import SlotProblem, check_slot, external_conflict, free_days, free_slots
 from mailflow.errors import slot_problem_text
 from tests.unit.factories import no_closures, rules, schedule
 
@@ -233,7 +233,38 @@ SCENARIOS: dict[SlotProblem, tuple[datetime, dict[str, Any]]] = {
         at(MONDAY, 10),
         {"sched": schedule(busy=[BusyInterval(at(MONDAY, 9), at(MONDAY, 10, 1))])},
     ),
+    SlotProblem.EXTERNAL_BUSY: (
+        at(MONDAY, 10),
+        {"sched": schedule(external_busy=[Interval(at(MONDAY, 10, 20), at(MONDAY, 11))])},
+    ),
 }
+
+
+def test_external_busy_blocks_customers_not_staff() -> None:
+    """A staff member's own calendar blocks a customer's start, but staff may book it (and are warned)."""
+    busy = schedule(external_busy=[Interval(at(MONDAY, 10), at(MONDAY, 11))])
+    assert check(at(MONDAY, 10, 30), busy) is SlotProblem.EXTERNAL_BUSY
+    assert check(at(MONDAY, 10, 30), busy, enforce_notice=False, honour_external=False) is None
+    assert external_conflict(rules(), busy, at(MONDAY, 10, 30))
+    assert not external_conflict(rules(), busy, at(MONDAY, 11))
+
+
+def test_free_slots_lose_exactly_the_external_busy_times() -> None:
+    """``free_slots`` drops the starts whose appointment overlaps an external busy time, and no others."""
+    service = rules(duration=timedelta(minutes=30))
+    plain = free_slots(
+        service, [schedule()], start_day=MONDAY, end_day=MONDAY, now=NOW, closures=no_closures()
+    )
+    busy = schedule(external_busy=[Interval(at(MONDAY, 10), at(MONDAY, 11))])
+    blocked = free_slots(service, [busy], start_day=MONDAY, end_day=MONDAY, now=NOW, closures=no_closures())
+    lost = {slot.start for slot in plain} - {slot.start for slot in blocked}
+    assert lost == {
+        at(MONDAY, 9, 45),
+        at(MONDAY, 10),
+        at(MONDAY, 10, 15),
+        at(MONDAY, 10, 30),
+        at(MONDAY, 10, 45),
+    }
 
 
 def test_closed_day_after_the_start_day_is_seen_by_a_long_appointment() -> None:

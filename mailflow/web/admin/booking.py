@@ -20,6 +20,8 @@ from mailflow.errors import BookingConflict, InvalidInput, NotFound, PolicyRefus
 from mailflow.i18n import N_, gettext
 from mailflow.services import calendar as calendar_views
 from mailflow.services import catalog, customers, normalize_email
+from mailflow.services.booking_warnings import TEXTS as WARNING_TEXTS
+from mailflow.services.booking_warnings import BookingWarning
 from mailflow.store.engine import read_session
 from mailflow.web.admin import Desk, csrf_guard, desk
 from mailflow.web.admin.bookings import FORCE_EXPLANATION, bookable_staff, slots_for
@@ -122,6 +124,11 @@ def detail_page(
             errors=errors or {},
             message=message,
             done=gettext(d.locale, done) if done else None,
+            warnings=[
+                BookingWarning(code, {"staff": member.email}).text(d.locale)
+                for code in params.getlist("warning")
+                if code in WARNING_TEXTS
+            ],
             force_explanation=gettext(d.locale, FORCE_EXPLANATION),
             csrf=d.csrf(f"booking:{booking.ref}"),
             everyone=d.who.is_admin,
@@ -170,7 +177,7 @@ def reschedule(
     except InvalidInput as exc:
         return detail_page(d, ref, errors={"reschedule": exc.text(d.locale)}, values=values, status=400)
     try:
-        use_cases.reschedule_booking(
+        view = use_cases.reschedule_booking(
             d.site.engine,
             booking.ref,
             start=start,
@@ -186,7 +193,8 @@ def reschedule(
         code = 409 if isinstance(exc, BookingConflict | SlotUnavailable) else 400
         return detail_page(d, ref, errors={"reschedule": text}, values=values, status=code)
     d.site.wake()
-    return RedirectResponse(f"/admin/bookings/{booking.ref}?done=rescheduled", status_code=303)
+    warned = "".join(f"&warning={warning.code}" for warning in view.warnings)
+    return RedirectResponse(f"/admin/bookings/{booking.ref}?done=rescheduled{warned}", status_code=303)
 
 
 @router.post("/admin/bookings/{ref}/cancel")

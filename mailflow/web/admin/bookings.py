@@ -304,4 +304,5 @@ def new_submit(
             return new_page(d, values, errors={field: exc.text(d.locale)}, status=400)
         return new_page(d, values, message=exc.text(d.locale), status=400)
     d.site.wake()
-    return RedirectResponse(f"/admin/bookings/{view.ref}?done=created", status_code=303)
+    warned = "".join(f"&warning={warning.code}" for warning in view.warnings)
+    return RedirectResponse(f"/admin/bookings/{view.ref}?done=created{warned}", status_code=303)

@@ -24,6 +24,7 @@ from mailflow.i18n import N_, gettext
 from mailflow.services import account_links, accounts
 from mailflow.services.bookings import BookingView
 from mailflow.services.business import business_slug, get_business
+from mailflow.services.calendar_feed import feed_created_at
 from mailflow.services.common import normalize_email
 from mailflow.services.staff import (
     DAYS,
@@ -36,12 +37,13 @@ from mailflow.services.staff import (
     set_hours,
     update_staff,
 )
+from mailflow.services.staff_calendars import CalendarView, list_calendars
 from mailflow.services.time_off import TimeOffView, add_time_off, list_time_off, remove_time_off
 from mailflow.web.admin import Desk, admin_desk, csrf_guard
 from mailflow.web.admin.forms import FormState, affected_rows, local_text, posted
 from mailflow.web.admin.setup import LANGUAGE_NAMES, time_zones
 
-__all__ = ["day_names", "format_periods", "router"]
+__all__ = ["day_names", "format_periods", "member_page", "no_such", "router"]
 
 MEMBER_FIELDS = ("email", "name", "role", "locale", "timezone")
 LOCAL_INPUT = "%Y-%m-%dT%H:%M"
@@ -211,7 +213,9 @@ def member_page(
     affected_heading: str = "",
     notice: str | None = None,
     status: int = 200,
+    feed_url: str | None = None,
 ) -> Response:
+    """One member's page; ``feed_url`` is a calendar feed URL just made (shown this once)."""
     forms = forms or {}
     slug = business_slug(d.site.engine, d.who.business_id)
     try:
@@ -235,7 +239,32 @@ def member_page(
         zones=time_zones(),
         days=list(day_names(d.locale).items()),
         csrf=d.csrf("staff"),
+        feed_url=feed_url,
+        feed_created=_local_or_none(feed_created_at(d.site.engine, slug, member.email), member, d.locale),
+        calendars=calendar_rows(list_calendars(d.site.engine, slug, member.email), member, d.locale),
+        calendar_form=forms.get("calendar") or FormState({"url": "", "username": "", "password": ""}),
     )
+
+
+def _local_or_none(moment: datetime | None, member: StaffView, locale: str) -> str | None:
+    return None if moment is None else local_text(moment, member.timezone, locale)
+
+
+def calendar_rows(rows: list[CalendarView], member: StaffView, locale: str) -> list[dict[str, Any]]:
+    """The member's external calendars as the page shows them: the last sync and error in their zone."""
+    return [
+        {
+            "id": row.id,
+            "kind": row.kind,
+            "url": row.display_url,
+            "username": row.username,
+            "last_success": _local_or_none(row.last_success_at, member, locale),
+            "last_attempt": _local_or_none(row.last_attempt_at, member, locale),
+            "last_error": row.last_error,
+            "busy_count": row.busy_count,
+        }
+        for row in rows
+    ]
 
 
 @router.get("/admin/staff/{email}")
