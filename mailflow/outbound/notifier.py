@@ -41,7 +41,7 @@ from mailflow.outbound.formatting import format_when
 from mailflow.outbound.i18n import message
 from mailflow.outbound.ics import Method
 from mailflow.outbound.message import EmailBuilder, PreparedEmail
-from mailflow.outbound.outbox import ClaimedMessage, enqueue, enqueue_pending, fill_payload
+from mailflow.outbound.outbox import ClaimedMessage, enqueue, enqueue_pending, fill_payloads
 from mailflow.outbound.template_store import effective_source
 from mailflow.outbound.templates import TemplateSource
 from mailflow.services.reminders import drop_reminders, plan_reminders
@@ -191,8 +191,8 @@ class Notifier:
             for row_id, business_id, envelope_from, prepared, source in pending
         ]
         with write_session(engine) as session:
-            for row_id, business_id, envelope_from, at, email, fallback in finished:
-                fill_payload(session, row_id, email, envelope_from)
+            fill_payloads(session, [(row_id, email, sender) for row_id, _, sender, _, email, _ in finished])
+            for _, business_id, _, at, _, fallback in finished:
                 if fallback is not None:
                     record_fallback(session, business_id, fallback, at)
         return {row_id: email.data for row_id, _, _, _, email, _ in finished}

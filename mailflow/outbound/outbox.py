@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Engine, and_, insert, or_, update
+from sqlalchemy import Engine, and_, bindparam, insert, or_, update
 from sqlmodel import Session, col, select
 
 from mailflow.outbound.message import OutgoingEmail
@@ -142,13 +142,33 @@ def pending_emails(session: Session, ids: Sequence[int]) -> list[tuple[int, int,
     return found
 
 
+_TABLE = OutboxMessage.__table__  # type: ignore[attr-defined]  # SQLModel tables have one
+_FILL = (
+    update(_TABLE)
+    .where(_TABLE.c.id == bindparam("row_id"), _TABLE.c.payload.is_(None))
+    .values(payload=bindparam("data"), context=bindparam("ctx"))
+)
+
+
 def fill_payload(session: Session, row_id: int, email: OutgoingEmail, envelope_from: str) -> None:
     """Store the rendered ``email`` of a pending row (unless someone did already); the recipe goes."""
-    session.execute(
-        update(OutboxMessage)
-        .where(col(OutboxMessage.id) == row_id, col(OutboxMessage.payload).is_(None))
-        .values(payload=email.data, context={"subject": email.subject, "envelope_from": envelope_from})
-    )
+    fill_payloads(session, [(row_id, email, envelope_from)])
+
+
+def fill_payloads(session: Session, rows: Sequence[tuple[int, OutgoingEmail, str]]) -> None:
+    """``fill_payload`` for many rows in one statement (executemany: on PostgreSQL, one round trip)."""
+    if rows:
+        session.connection().execute(
+            _FILL,
+            [
+                {
+                    "row_id": row_id,
+                    "data": email.data,
+                    "ctx": {"subject": email.subject, "envelope_from": sender},
+                }
+                for row_id, email, sender in rows
+            ],
+        )
 
 
 def claim_due(

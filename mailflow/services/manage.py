@@ -25,7 +25,8 @@ from mailflow.services.common import LIMITS, audit, check_text
 from mailflow.services.webhook_events import plan_customer_message
 from mailflow.store import queries
 from mailflow.store.engine import write_session
-from mailflow.store.links import booking_for_token
+from mailflow.store.links import rows_for_token
+from mailflow.store.queries import state_of
 from mailflow.store.tables import AuditEvent, Booking, Customer, Staff
 
 if TYPE_CHECKING:
@@ -41,8 +42,11 @@ MESSAGES_PER_HOUR = 5
 def open_manage_link(session: Session, token: str, now: datetime) -> BookingFacts | None:
     """The booking a manage link's ``token`` opens, with the rows around it; None when the token
     is unknown, tampered with or expired (alike, so nothing is leaked)."""
-    booking = booking_for_token(session, token, now)
-    return None if booking is None else load_facts(session, booking)
+    rows = rows_for_token(session, token, now)
+    if rows is None:
+        return None
+    booking, business, service, staff, customer = rows
+    return BookingFacts(business, service, staff, customer, state_of(booking), booking.note)
 
 
 def booking_facts(session: Session, ref: str) -> BookingFacts:

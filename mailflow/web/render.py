@@ -38,6 +38,7 @@ _templates = Environment(
     autoescape=select_autoescape(default=True),
     trim_blocks=True,
     lstrip_blocks=True,
+    auto_reload=False,  # the templates ship with the package: no stat() of each file per page
 )
 
 

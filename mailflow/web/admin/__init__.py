@@ -56,6 +56,7 @@ templates = Environment(
     autoescape=select_autoescape(default=True),
     trim_blocks=True,
     lstrip_blocks=True,
+    auto_reload=False,  # the templates ship with the package: no stat() of each file per page
 )
 
 
