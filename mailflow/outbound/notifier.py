@@ -121,7 +121,8 @@ class Notifier:
                 now=now,
             )
             return
-        row_id = enqueue_pending(
+        source = effective_source(session, business_id, prepared.kind, prepared.locale)  # as in force now
+        enqueue_pending(
             session,
             recipe,
             kind=prepared.kind,
@@ -131,9 +132,8 @@ class Notifier:
             booking_id=booking_id,
             envelope_from=envelope_from,
             now=now,
+            then=lambda row_id: deferred.append((row_id, business_id, envelope_from, prepared, source)),
         )
-        source = effective_source(session, business_id, prepared.kind, prepared.locale)  # as in force now
-        deferred.append((row_id, business_id, envelope_from, prepared, source))
 
     def _deferred(self, session: Session) -> list[_Pending] | None:
         """The emails of ``session``'s transaction to render once it commits (None: it cannot

@@ -11,7 +11,7 @@ is claimed again (its Message-ID unchanged).
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -21,6 +21,7 @@ from sqlalchemy import Engine, and_, bindparam, insert, or_, update
 from sqlmodel import Session, col, select
 
 from mailflow.outbound.message import OutgoingEmail
+from mailflow.store.batch import insert_now_or_later
 from mailflow.store.engine import write_session
 from mailflow.store.tables import OutboxMessage
 
@@ -101,12 +102,15 @@ def enqueue_pending(
     booking_id: int | None,
     envelope_from: str,
     now: datetime,
-) -> int:
-    """Add an email still to render (``PreparedEmail.to_json()``) in the caller's transaction; its id.
+    then: Callable[[int], None],
+) -> None:
+    """Add an email still to render (``PreparedEmail.to_json()``) in the caller's transaction;
+    ``then`` gets its id (at once, or when an open ``batched_inserts`` block writes it).
 
     It is rendered after the commit (``fill_payload``), or by the dispatcher that claims it first.
     """
-    result = session.connection().execute(
+    insert_now_or_later(
+        session,
         _INSERT,
         {
             "business_id": business_id,
@@ -121,10 +125,8 @@ def enqueue_pending(
             "context": {"subject": "", "envelope_from": envelope_from, "pending": prepared},
             "created_at": now,
         },
+        then,
     )
-    key = result.inserted_primary_key
-    assert key is not None
-    return int(key[0])
 
 
 def pending_emails(session: Session, ids: Sequence[int]) -> list[tuple[int, int, str, dict[str, Any]]]:

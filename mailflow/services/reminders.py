@@ -20,6 +20,7 @@ from sqlmodel import Session, col, select
 
 from mailflow.booking.localtime import to_utc
 from mailflow.booking.model import BookingStatus
+from mailflow.store.batch import batched_inserts
 from mailflow.store.engine import write_session
 from mailflow.store.tables import Booking, Business, Customer, Reminder, Service, Staff, pk
 
@@ -135,18 +136,19 @@ def _sweep_batch(engine: Engine, send: ReminderSender, now: datetime, limit: int
             return 0, 0
         bookings, _held = _load_around(session, {reminder.booking_id for reminder in due})
         sent, dropped = [], []
-        for reminder in due:
-            booking = bookings[reminder.booking_id]
-            current = (
-                booking.status == BookingStatus.CONFIRMED.value
-                and booking.version == reminder.booking_version
-                and booking.start > now
-            )
-            if current:
-                send(session, booking, now)
-                sent.append(pk(reminder))
-            else:
-                dropped.append(pk(reminder))
+        with batched_inserts(session):  # the emails' tokens, reply keys and outbox rows: 3 statements
+            for reminder in due:
+                booking = bookings[reminder.booking_id]
+                current = (
+                    booking.status == BookingStatus.CONFIRMED.value
+                    and booking.version == reminder.booking_version
+                    and booking.start > now
+                )
+                if current:
+                    send(session, booking, now)
+                    sent.append(pk(reminder))
+                else:
+                    dropped.append(pk(reminder))
         for ids, values in (
             (sent, {"status": ReminderStatus.SENT.value, "sent_at": now}),
             (dropped, {"status": ReminderStatus.DROPPED.value}),

@@ -11,6 +11,7 @@ from sqlalchemy import select as select_rows  # sqlmodel's select types at most 
 from sqlmodel import Session, col, select
 
 from mailflow.booking.tokens import hash_token, looks_like_token, new_token, token_expiry
+from mailflow.store.batch import insert_now_or_later
 from mailflow.store.tables import Booking, Business, Customer, ManageToken, ReplyKey, Service, Staff, pk
 
 REPLY_KEY_BYTES = 12
@@ -23,7 +24,8 @@ _INSERT_REPLY_KEY = insert(ReplyKey.__table__)  # type: ignore[attr-defined]
 def mint_manage_token(session: Session, booking: Booking, now: datetime) -> str:
     """A fresh manage token for ``booking``; only its hash is stored."""
     token = new_token()
-    session.connection().execute(
+    insert_now_or_later(
+        session,
         _INSERT_TOKEN,
         {
             "booking_id": pk(booking),
@@ -86,7 +88,8 @@ def mint_reply_key(
 ) -> str:
     """A fresh lower-case key for ``reply+<key>@``, bound to the booking, the recipient and the email kind."""
     key = secrets.token_hex(REPLY_KEY_BYTES)
-    session.connection().execute(
+    insert_now_or_later(
+        session,
         _INSERT_REPLY_KEY,
         {
             "key": key,
