@@ -28,7 +28,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from html import escape
 from typing import Any
 
 from sqlalchemy import Engine, and_, bindparam, insert, or_, update
@@ -37,10 +36,7 @@ from sqlmodel import Session, col, select
 
 from mailflow.i18n import N_, gettext
 from mailflow.kinds import WEBHOOK_TEST, EmailKind
-from mailflow.outbound.compose import Address, Envelope, compose, new_message_id
-from mailflow.outbound.message import OutgoingEmail
-from mailflow.outbound.outbox import enqueue
-from mailflow.outbound.render import RenderedEmail
+from mailflow.outbound.notice import queue_notice
 from mailflow.store.engine import write_session
 from mailflow.store.tables import Business, Staff, pk
 from mailflow.store.webhook_tables import WebhookDelivery, WebhookEndpoint
@@ -371,26 +367,14 @@ def tell_admins_disabled(
             gettext(locale, LAST_ERROR, error=error.strip() or "—"),
             gettext(locale, WHAT_NEXT),
         ]
-        text = "\n\n".join(lines) + "\n"
-        html = "".join(f"<p>{escape(line)}</p>" for line in lines)
-        envelope = Envelope(
-            sender=Address(
-                business.sender_email or business.email or f"mailflow@{domain}",
-                business.sender_name or business.name,
-            ),
-            to=Address(admin.email, admin.name),
-            message_id=new_message_id(domain),
-            date=now,
-            kind=EmailKind.WEBHOOK_DISABLED,
-        )
-        page = f"<!doctype html><html><body>{html}</body></html>"
-        data = compose(envelope, RenderedEmail(title, page, text))
-        enqueue(
+        queue_notice(
             session,
-            OutgoingEmail(EmailKind.WEBHOOK_DISABLED, admin.email, envelope.message_id, title, data),
-            business_id=endpoint.business_id,
-            booking_id=None,
-            envelope_from=envelope.sender.email,
+            business=business,
+            admin=admin,
+            kind=EmailKind.WEBHOOK_DISABLED,
+            title=title,
+            paragraphs=lines,
+            domain=domain,
             now=now,
         )
     return len(admins)

@@ -12,17 +12,14 @@ inbound list`` shows them).
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from html import escape
 
 from sqlmodel import Session, col, func, select
 
 from mailflow.i18n import N_, gettext
 from mailflow.kinds import EmailKind
-from mailflow.outbound.compose import Address, Attachment, Envelope, compose, new_message_id
+from mailflow.outbound.compose import Attachment
 from mailflow.outbound.forwarded import slim_original
-from mailflow.outbound.message import OutgoingEmail
-from mailflow.outbound.outbox import enqueue
-from mailflow.outbound.render import RenderedEmail
+from mailflow.outbound.notice import queue_notice
 from mailflow.services.inbound import dropped_note
 from mailflow.store.tables import Business, OutboxMessage, Staff
 
@@ -109,26 +106,15 @@ def _queue_copy(
     one_line = " ".join(subject.split()) or "—"  # a folded or forged subject stays one header line
     title = gettext(locale, SUBJECT, domain=domain, subject=one_line)[:200]
     lines = [gettext(locale, INTRO, domain=domain, sender=sender or "<>"), *([note] if note else [])]
-    text = "\n\n".join(lines) + "\n"
-    html = "".join(f"<p>{escape(line)}</p>" for line in lines)
-    envelope = Envelope(
-        sender=Address(
-            business.sender_email or business.email or f"mailflow@{domain}",
-            business.sender_name or business.name,
-        ),
-        to=Address(admin.email, admin.name),
-        message_id=new_message_id(domain),
-        date=now,
-        kind=EmailKind.POSTMASTER,
-    )
     attachment = Attachment("original.eml", "application/octet-stream", original)
-    data = compose(envelope, RenderedEmail(title, f"<!doctype html><html><body>{html}</body></html>", text),
-                   attachments=[attachment])  # fmt: skip
-    enqueue(
+    queue_notice(
         session,
-        OutgoingEmail(EmailKind.POSTMASTER, admin.email, envelope.message_id, title, data),
-        business_id=admin.business_id,
-        booking_id=None,
-        envelope_from=envelope.sender.email,
+        business=business,
+        admin=admin,
+        kind=EmailKind.POSTMASTER,
+        title=title,
+        paragraphs=lines,
+        domain=domain,
         now=now,
+        attachments=[attachment],
     )
