@@ -107,7 +107,7 @@ def enqueue_pending(
     """Add an email still to render (``PreparedEmail.to_json()``) in the caller's transaction;
     ``then`` gets its id (at once, or when an open ``batched_inserts`` block writes it).
 
-    It is rendered after the commit (``fill_payload``), or by the dispatcher that claims it first.
+    It is rendered after the commit (``fill_payloads``), or by the dispatcher that claims it first.
     """
     insert_now_or_later(
         session,
@@ -152,13 +152,9 @@ _FILL = (
 )
 
 
-def fill_payload(session: Session, row_id: int, email: OutgoingEmail, envelope_from: str) -> None:
-    """Store the rendered ``email`` of a pending row (unless someone did already); the recipe goes."""
-    fill_payloads(session, [(row_id, email, envelope_from)])
-
-
 def fill_payloads(session: Session, rows: Sequence[tuple[int, OutgoingEmail, str]]) -> None:
-    """``fill_payload`` for many rows in one statement (executemany: on PostgreSQL, one round trip)."""
+    """Store the rendered emails of pending rows (unless someone did already; the recipes go), in one
+    statement (executemany: on PostgreSQL, one round trip)."""
     if rows:
         session.connection().execute(
             _FILL,

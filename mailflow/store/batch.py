@@ -55,11 +55,9 @@ def batched_inserts(session: Session) -> Iterator[None]:
 
 def insert_now_or_later(
     session: Session, statement: Insert, row: dict[str, Any], then: Callable[[int], None] | None = None
-) -> bool:
-    """Insert ``row`` now, or gather it when a ``batched_inserts`` block is open (True then).
-
-    Inserted now, ``then`` gets the new id at once.
-    """
+) -> None:
+    """Insert ``row`` now (``then`` gets the new id at once), or gather it when a
+    ``batched_inserts`` block is open (``then`` gets it when the block writes the batch)."""
     gathered: dict[Insert, _Gathered] | None = session.info.get(_KEY)
     if gathered is None:
         result = session.connection().execute(statement, row)
@@ -67,8 +65,7 @@ def insert_now_or_later(
             key = result.inserted_primary_key
             assert key is not None
             then(int(key[0]))
-        return False
+        return
     batch = gathered.setdefault(statement, _Gathered())
     batch.rows.append(row)
     batch.then.append(then)
-    return True

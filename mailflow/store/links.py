@@ -63,12 +63,6 @@ def rows_for_token(
     return row[1], row[2], row[3], row[4], row[5]
 
 
-def booking_for_token(session: Session, token: str, now: datetime) -> Booking | None:
-    """The booking a manage token opens, or None (unknown, tampered or expired alike)."""
-    rows = rows_for_token(session, token, now)
-    return None if rows is None else rows[0]
-
-
 def extend_tokens(session: Session, booking: Booking) -> None:
     """Keep every manage link of ``booking`` valid until its (new) end."""
     for token in session.exec(select(ManageToken).where(ManageToken.booking_id == booking.id)):

@@ -8,13 +8,12 @@ without the Manage button, rendered from real bookings.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from tests.e2e.conftest import artifacts_dir, html_of
-from tests.integration.test_email_matrix import Rendered, matrix_on_sqlite
+from tests.integration.test_email_matrix import Rendered, matrix  # noqa: F401 - the fixture
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -93,12 +92,6 @@ CARD_BACKGROUND = """() => getComputedStyle(
   document.querySelector('.mf-card') || document.body).backgroundColor"""
 
 
-@pytest.fixture(scope="module")
-def matrix(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> list[Rendered]:
-    """Every kind × en/de/fr × both variants, from real bookings."""
-    return matrix_on_sqlite(sqlite_template, tmp_path_factory.mktemp("matrix"))
-
-
 def _phone(browser: Browser, scheme: str) -> Iterator[Page]:
     context = browser.new_context(viewport=PHONE, color_scheme=scheme)  # type: ignore[arg-type]
     try:
@@ -123,7 +116,10 @@ def _show(page: Page, rendered: Rendered) -> None:
     page.set_content(html_of(rendered.message), wait_until="load")
 
 
-def test_no_word_is_broken_inside_on_a_phone(light_phone: Page, matrix: list[Rendered]) -> None:
+def test_no_word_is_broken_inside_on_a_phone(
+    light_phone: Page,
+    matrix: list[Rendered],  # noqa: F811 - the fixture imported above
+) -> None:
     """At 375 px every word of every email stays whole; a screenshot of each is kept."""
     folder = artifacts_dir() / "emails-375"
     folder.mkdir(parents=True, exist_ok=True)
@@ -142,7 +138,9 @@ def test_no_word_is_broken_inside_on_a_phone(light_phone: Page, matrix: list[Ren
 
 
 def test_every_email_is_readable_in_light_and_dark_mode(
-    light_phone: Page, dark_phone: Page, matrix: list[Rendered]
+    light_phone: Page,
+    dark_phone: Page,
+    matrix: list[Rendered],  # noqa: F811 - the fixture imported above
 ) -> None:
     """Every text has 4.5:1 contrast on its background in both modes, and dark mode is dark."""
     problems: dict[str, Any] = {}

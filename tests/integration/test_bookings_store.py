@@ -12,7 +12,7 @@ from mailflow import services
 from mailflow.booking.model import Actor, ActorKind, Origin
 from mailflow.booking.tokens import hash_token
 from mailflow.errors import BookingConflict, InvalidInput, NotFound, PolicyRefused, SlotUnavailable
-from mailflow.store.links import booking_for_token
+from mailflow.store.links import rows_for_token
 from mailflow.store.tables import AuditEvent, Booking, BusinessClosure, Customer, ManageToken
 from tests.conftest import berlin
 
@@ -75,11 +75,11 @@ def test_manage_token_opens_its_booking_only(demo_engine: Engine, next_tuesday: 
     assert view.manage_url is not None
     token = view.manage_url.rsplit("/", 1)[1]
     with Session(demo_engine) as session:
-        found = booking_for_token(session, token, now)
-        assert found is not None and found.ref == view.ref
-        assert booking_for_token(session, token[:-1] + ("x" if token[-1] != "x" else "y"), now) is None
+        found = rows_for_token(session, token, now)
+        assert found is not None and found[0].ref == view.ref
+        assert rows_for_token(session, token[:-1] + ("x" if token[-1] != "x" else "y"), now) is None
         after_end = berlin(next_tuesday, 10, 45) + timedelta(days=2)
-        assert booking_for_token(session, token, after_end) is None
+        assert rows_for_token(session, token, after_end) is None
 
 
 def test_taken_slot_and_outside_hours_are_refused(
@@ -162,7 +162,7 @@ def test_reschedule_moves_staff_keeps_token_valid_and_audits(
     assert (moved.staff, moved.sequence, moved.ref) == ("carla@contoso.example", 1, view.ref)
     assert moved.start == berlin(later_day, 14)
     with Session(demo_engine) as session:
-        assert booking_for_token(session, token, berlin(later_day, 12)) is not None
+        assert rows_for_token(session, token, berlin(later_day, 12)) is not None
         actions = session.exec(select(AuditEvent.action).where(AuditEvent.booking_id != None)).all()  # noqa: E711
         assert actions == ["booking.created", "booking.rescheduled"]
     # The old slot is free again: another customer can take it.

@@ -74,3 +74,32 @@ def test_a_stopping_sweep_ends_after_the_batch_in_hand(
     assert sweep_reminders(app.engine, app.notifier.send_reminder, due, limit=2) == 3
     assert reminder_emails(app) == 5
     app.close()
+
+
+def test_batched_rows_of_a_sweep_belong_to_their_own_emails(
+    db_url: str, tmp_path: Path, now: datetime, next_tuesday: date
+) -> None:
+    """Rows inserted in one statement per batch: each rendered reminder lands in its own outbox row,
+    addressed to its own customer, and its manage link opens that customer's booking."""
+    import email
+    import email.policy
+    import re
+
+    from mailflow.store.links import rows_for_token
+
+    app = five_bookings(db_url, tmp_path, now, next_tuesday)
+    assert sweep_reminders(app.engine, app.notifier.send_reminder, berlin(next_tuesday, 9), limit=3) == 5
+    with Session(app.engine) as session:
+        rows = session.exec(select(OutboxMessage).where(col(OutboxMessage.kind) == "reminder")).all()
+        assert len(rows) == 5
+        for row in rows:
+            assert row.payload is not None, row.id  # rendered after the commit, into this row
+            message = email.message_from_bytes(row.payload, policy=email.policy.default)
+            assert message["To"].addresses[0].addr_spec == row.recipient
+            text = message.get_body(("plain",))
+            assert text is not None
+            token = re.search(r"/m/([\w-]+)\?lang=", text.get_content())
+            assert token is not None, row.recipient
+            opened = rows_for_token(session, token.group(1), now)
+            assert opened is not None and opened[4].email == row.recipient
+            assert opened[0].id == row.booking_id
