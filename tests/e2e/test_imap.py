@@ -79,7 +79,7 @@ def test_appended_messages_are_stored_once_and_moved(app: App, dovecot: Dovecot,
     for index in range(3):
         client.append("INBOX", message(index))
     # Bounded well below POLL_SECONDS (120 s here): only IDLE and the rounds can take them in time.
-    assert wait_until(lambda: len(stored(app)) == 3, 30), stored(app)
+    assert wait_until(lambda: len(stored(app)) == 3, 30), (stored(app), poller.status, dovecot.log_tail())
     assert sorted(stored(app)) == [f"<imap-{i}@example.de>" for i in range(3)]
     client.select_folder("INBOX")
     assert wait_until(lambda: client.noop() is not None and client.search("ALL") == [], 5)
