@@ -7,6 +7,7 @@ import email.policy
 import json
 import mailbox
 import os
+import shutil
 import signal
 import smtplib
 import subprocess
@@ -61,10 +62,27 @@ class Server:
         raise AssertionError(f"no {kind} email for {ref} within {timeout} s")
 
 
+def clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("MAILFLOW_")}
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data directory migrated and seeded with the demo once per module; each test's server
+    starts from its own copy (two CLI runs fewer per test, the same isolation)."""
+    data = tmp_path_factory.mktemp("seeded") / "data"
+    env = {**clean_env(), "MAILFLOW_DATA_DIR": str(data), "MAILFLOW_INBOUND_DOMAIN": DOMAIN}
+    handle = Server(0, 0, data, env)
+    for args in (("db", "upgrade"), ("demo",)):
+        done = handle.cli(*args)
+        assert done.returncode == 0, done.stderr
+    return data
+
+
 @pytest.fixture
-def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Server]:
+def server(tmp_path: Path, seeded: Path, request: pytest.FixtureRequest) -> Iterator[Server]:
     extra: dict[str, str] = getattr(request, "param", {})
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILFLOW_")}
+    env = clean_env()
     smtp_port, lmtp_port = free_port(), free_port()
     env.update(
         {
@@ -96,8 +114,7 @@ def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Server]:
             timeout=60,
         )
     handle = Server(smtp_port, lmtp_port, tmp_path / "data", env)
-    for args in (("db", "upgrade"), ("demo",)):
-        assert handle.cli(*args).returncode == 0
+    shutil.copytree(seeded, handle.data_dir)
     log = (tmp_path / "serve.log").open("w")
     process = subprocess.Popen(
         [sys.executable, "-m", "mailflow", "serve", "--roles", "smtp,worker"],
