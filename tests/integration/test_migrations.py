@@ -111,3 +111,49 @@ def test_booking_note_column_comes_with_0009_and_goes_with_its_downgrade(engine:
     with engine.connect() as connection:
         notes = connection.exec_driver_sql("SELECT DISTINCT note FROM booking").scalars().all()
     assert notes == [None]
+
+
+def test_stored_emails_are_compressed_with_lz4_on_postgresql(postgres_engine: Engine) -> None:
+    """0013: an outbox body and a raw inbound message of email size are stored LZ4-compressed;
+    down to 0012 new values go back to pglz."""
+    from datetime import UTC, datetime
+
+    from mailflow.demo import seed_demo
+
+    seed_demo(postgres_engine, datetime(2026, 12, 7, tzinfo=UTC))
+    body = b"".join(b'<tr><td class="mf-row">Termin %d</td></tr>\r\n' % i for i in range(800))
+
+    def stored_with() -> list[str]:
+        with postgres_engine.begin() as connection:
+            connection.exec_driver_sql("DELETE FROM outboxmessage")
+            connection.exec_driver_sql(
+                "INSERT INTO outboxmessage (business_id, kind, recipient, message_id, status, attempts, "
+                "next_attempt_at, payload, context, created_at) "
+                "SELECT min(id), 'reminder', 'a@example.com', '<m@x>', 'sent', 1, %(at)s, %(body)s, '{}', "
+                "%(at)s FROM business",
+                {"at": datetime(2026, 12, 7, tzinfo=UTC), "body": body},
+            )
+            return list(
+                connection.exec_driver_sql(
+                    "SELECT pg_column_compression(payload) FROM outboxmessage"
+                ).scalars()
+            )
+
+    with postgres_engine.begin() as connection:
+        offered = connection.exec_driver_sql(
+            "SELECT enumvals FROM pg_settings WHERE name = 'default_toast_compression'"
+        ).scalar()
+        methods = dict(
+            connection.exec_driver_sql(
+                "SELECT attrelid::regclass::text, attcompression FROM pg_attribute WHERE "
+                "(attrelid, attname) IN (('outboxmessage'::regclass, 'payload'), "
+                "('inboundmessage'::regclass, 'raw'))"
+            ).all()
+        )
+    assert offered is not None and "lz4" in offered  # Debian's PostgreSQL 15 is built with LZ4
+    assert methods == {"outboxmessage": "l", "inboundmessage": "l"}
+    assert stored_with() == ["lz4"]
+    downgrade(postgres_engine, "0012")
+    assert stored_with() == ["pglz"]
+    upgrade(postgres_engine)
+    assert stored_with() == ["lz4"]
