@@ -11,7 +11,8 @@ Reply-To) in the outbox. From those confirmations it builds a mix of replies
 - ~20% "verschieben"/"reschedule": answered with ``reschedule_options``;
 - ~15% "cancel"/"stornieren", each to a different booking: cancelled, emails queued;
 - ~15% out-of-office auto-replies (``Auto-Submitted: auto-replied``): never answered;
-- ~10% delivery-status notifications to ``bounce+<ref>@`` (70% permanent 5.1.1).
+- ~10% delivery-status notifications to the confirmation's signed return path
+  (``bounce+<outbox id>.<signature>@``, 70% permanent 5.1.1).
 
 A second process sends them with ``smtplib`` over a few parallel connections
 (several messages per connection), recording when each got its ``250``:
@@ -159,6 +160,7 @@ class Target:
     message_id: str
     subject: str
     text: str  # the plain-text body, quoted in replies
+    return_path: str  # the signed envelope sender the confirmation went out with (bounces go there)
 
 
 @dataclass(frozen=True)
@@ -275,6 +277,7 @@ def collect_targets(app: App, refs: Sequence[str]) -> list[Target]:
                     message_id=str(message["Message-ID"]),
                     subject=str(message["Subject"]),
                     text=body.get_content() if body is not None else "",
+                    return_path=app.smtp.return_paths.address(sent.id or 0, sent.message_id),
                 )
             )
     return targets
@@ -313,7 +316,7 @@ def _reply(index: int, category: str, target: Target, text: str, now: datetime) 
 
 
 def _bounce(index: int, target: Target, now: datetime, permanent: bool) -> Reply:
-    rcpt = f"bounce+{target.ref.lower()}@{DOMAIN}"
+    rcpt = target.return_path
     message_id = f"<bench-{index}.bounce@mx.example.net>"
     status, action, diagnostic = (
         ("5.1.1", "failed", "smtp; 550 5.1.1 <{0}>: Recipient address rejected: User unknown")
@@ -972,7 +975,7 @@ def time_pipeline(db_path: Path, data_dir: Path, replies: Sequence[Reply]) -> di
                     )
                 ).all()
             )
-        context = _rule_context(app)
+        context = _rule_context(app.mailroom)
         for row_id in ids:
             began = time.perf_counter()
             process_one(app.mailroom, row_id, datetime.now(UTC), context)
