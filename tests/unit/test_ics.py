@@ -6,6 +6,8 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from icalendar import Calendar
 
 from mailflow.outbound.ics import PRODID, CalendarEntry, Method, booking_uid, calendar_bytes
@@ -144,3 +146,17 @@ def test_written_lines_equal_icalendars_object_model(text: str, method: Method) 
         url=f"https://salon.example/m/{len(text)}/booking.ics" if text else None,
     )
     assert calendar_bytes(given, method) == reference_bytes(given, method)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from([*"ab ;,:\\^=é€", "c" * 7, "\\n", "x" * 70]), max_size=40).map("".join))
+def test_folding_equals_icalendars_for_any_line(line: str) -> None:
+    """The shortcut folding (short lines, ASCII lines) gives icalendar's bytes, escapes at a cut
+    included; other lines are icalendar's own."""
+    from icalendar.parser import Contentline
+
+    from mailflow.outbound.ics import _folded
+
+    assert _folded(line) == Contentline(line).to_ical()
+    long_ascii = "DESCRIPTION:" + line.encode("ascii", "replace").decode() * 5
+    assert _folded(long_ascii) == Contentline(long_ascii).to_ical()
