@@ -7,7 +7,7 @@ asks the core; nothing is written.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -88,6 +88,41 @@ def find_slots(
         ids = [pk(member) for member in members]
         loads = queries.staff_loads(session, ids, days, business.timezone, exclude_booking_id)
         slots = core.spread_slots(slots, loads, zone)
+    return _offered(slots, members, zone, day_from, day_to)
+
+
+def slots_by_chunk(
+    session: Session,
+    business: Business,
+    service: Service,
+    *,
+    day_from: date,
+    day_to: date,
+    chunk_days: int,
+    now: datetime,
+    grid: timedelta,
+    exclude_booking_id: int | None = None,
+) -> Iterator[list[OfferedSlot]]:
+    """``find_slots`` over ``day_from``..``day_to``, ``chunk_days`` local days at a time, for a
+    caller that stops once it has found enough: the schedules are loaded once for the whole
+    range (a reply's "reschedule" used to load them again for every chunk)."""
+    members, arguments = _search(session, business, service, day_from, day_to, None)
+    if not members:
+        return
+    zone = ZoneInfo(business.timezone)
+    day, last = arguments["start_day"], arguments["end_day"]
+    while day <= last:
+        chunk_end = min(day + timedelta(days=chunk_days - 1), last)
+        chunk = {**arguments, "start_day": day, "end_day": chunk_end}
+        slots = core.free_slots(**chunk, now=now, grid=grid, exclude_booking_id=exclude_booking_id)
+        yield _offered(slots, members, zone, day, chunk_end)
+        day = chunk_end + timedelta(days=1)
+
+
+def _offered(
+    slots: Sequence[core.Slot], members: Sequence[Staff], zone: ZoneInfo, day_from: date, day_to: date
+) -> list[OfferedSlot]:
+    """The core's slots on local days ``day_from``..``day_to``, with their staff's email and name."""
     by_id = {pk(member): member for member in members}
     return [
         OfferedSlot(

@@ -28,7 +28,7 @@ from mailflow.i18n import ngettext
 from mailflow.kinds import InboundStatus
 from mailflow.outbound.forwarded import DroppedAttachment, slim_original
 from mailflow.services.common import audit
-from mailflow.services.free_slots import OfferedSlot, choose_offered, find_slots
+from mailflow.services.free_slots import OfferedSlot, choose_offered, slots_by_chunk
 from mailflow.services.webhook_events import plan_customer_message
 from mailflow.store.engine import read_session, write_session
 from mailflow.store.tables import (
@@ -308,25 +308,25 @@ def offer_slots(
     last_day = first_day + timedelta(days=OPTIONS_DAYS)
     found: list[OfferedSlot] = []
     free_days: set[date] = set()
-    day: date = first_day
     # The choice takes its offers from the first OPTIONS_COUNT days with a free time: search a
     # few days at a time until there are that many, so most searches stop early.
-    while day <= last_day and len(free_days) < OPTIONS_COUNT:
-        chunk_end = min(day + timedelta(days=OPTIONS_CHUNK_DAYS - 1), last_day)
-        for slot in find_slots(
-            session,
-            business,
-            service,
-            day_from=day,
-            day_to=chunk_end,
-            now=now,
-            grid=grid,
-            exclude_booking_id=booking.id,
-        ):
+    for chunk in slots_by_chunk(
+        session,
+        business,
+        service,
+        day_from=first_day,
+        day_to=last_day,
+        chunk_days=OPTIONS_CHUNK_DAYS,
+        now=now,
+        grid=grid,
+        exclude_booking_id=booking.id,
+    ):
+        for slot in chunk:
             if slot.start != booking.start:
                 found.append(slot)
                 free_days.add(slot.start.astimezone(zone).date())
-        day = chunk_end + timedelta(days=1)
+        if len(free_days) >= OPTIONS_COUNT:
+            break
     chosen = choose_offered(
         session,
         business,
