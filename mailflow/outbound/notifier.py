@@ -45,7 +45,7 @@ from mailflow.outbound.outbox import ClaimedMessage, enqueue, enqueue_pending, f
 from mailflow.outbound.template_store import effective_source
 from mailflow.outbound.templates import TemplateSource
 from mailflow.services.reminders import drop_reminders, plan_reminders
-from mailflow.store.engine import AFTER_COMMIT, read_session, write_session
+from mailflow.store.engine import AFTER_COMMIT, RENDER_IN_TRANSACTION, read_session, write_session
 from mailflow.store.links import mint_manage_token
 from mailflow.store.tables import AdminLink, Booking, Staff, pk
 
@@ -105,10 +105,11 @@ class Notifier:
     ) -> None:
         """Put ``prepared`` in the outbox in ``session``'s transaction, rendered once it commits.
 
-        In a session that is no ``write_session`` (nothing tells when it commits), or with a
-        context JSON cannot hold, it is rendered at once instead.
+        In a session that is no ``write_session`` (nothing tells when it commits), one that asks
+        for it (``RENDER_IN_TRANSACTION``), or with a context JSON cannot hold, it is rendered at
+        once instead.
         """
-        deferred = self._deferred(session)
+        deferred = None if session.info.get(RENDER_IN_TRANSACTION) else self._deferred(session)
         recipe = prepared.to_json() if deferred is not None else None
         if deferred is None or recipe is None:
             email = self.builder.finish_in(session, prepared, business_id)

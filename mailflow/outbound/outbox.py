@@ -69,11 +69,12 @@ def enqueue(
 ) -> None:
     """Add ``email`` to the outbox in the caller's transaction.
 
-    A Core insert, run at once: an email is never read back as an object in
-    the transaction that queues it, and building and flushing an ORM row per
-    email cost more than rendering it.
+    A Core insert, run at once or with the others of an open ``batched_inserts`` block: an
+    email is never read back as an object in the transaction that queues it, and building and
+    flushing an ORM row per email cost more than rendering it.
     """
-    session.connection().execute(
+    insert_now_or_later(
+        session,
         _INSERT,
         {
             "business_id": business_id,

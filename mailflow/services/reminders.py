@@ -21,7 +21,7 @@ from sqlmodel import Session, col, select
 from mailflow.booking.localtime import to_utc
 from mailflow.booking.model import BookingStatus
 from mailflow.store.batch import batched_inserts
-from mailflow.store.engine import write_session
+from mailflow.store.engine import RENDER_IN_TRANSACTION, write_session
 from mailflow.store.tables import Booking, Business, Customer, Reminder, Service, Staff, pk
 
 
@@ -125,6 +125,13 @@ def _sweep_batch(engine: Engine, send: ReminderSender, now: datetime, limit: int
     reminders' new states are written in two statements.
     """
     with write_session(engine) as session:
+        # On PostgreSQL the reminders are rendered in the batch's transaction: rendering holds
+        # only the claimed reminders' row locks, which nobody waits for (SKIP LOCKED), and each
+        # outbox row is written once, body included, instead of inserted and then updated in a
+        # second transaction. SQLite's one write lock must not wait for rendering: there the
+        # emails are rendered after the commit.
+        if engine.dialect.name == "postgresql":
+            session.info[RENDER_IN_TRANSACTION] = True
         due = session.exec(
             select(Reminder)
             .where(Reminder.status == ReminderStatus.PENDING.value, col(Reminder.due_at) <= now)

@@ -152,6 +152,9 @@ def write_session(engine: Engine) -> Iterator[Session]:
 
 
 AFTER_COMMIT = "mailflow.after_commit"
+RENDER_IN_TRANSACTION = "mailflow.render_in_transaction"
+"""Set in ``session.info`` where the emails a transaction queues are better rendered inside it
+than after the commit: where rendering holds no lock anyone waits for (see the reminder sweep)."""
 
 
 @contextmanager

@@ -93,7 +93,7 @@ def test_batched_rows_of_a_sweep_belong_to_their_own_emails(
         rows = session.exec(select(OutboxMessage).where(col(OutboxMessage.kind) == "reminder")).all()
         assert len(rows) == 5
         for row in rows:
-            assert row.payload is not None, row.id  # rendered after the commit, into this row
+            assert row.payload is not None, row.id  # rendered into this row (see the test below)
             message = email.message_from_bytes(row.payload, policy=email.policy.default)
             assert message["To"].addresses[0].addr_spec == row.recipient
             text = message.get_body(("plain",))
@@ -103,3 +103,32 @@ def test_batched_rows_of_a_sweep_belong_to_their_own_emails(
             opened = rows_for_token(session, token.group(1), now)
             assert opened is not None and opened[4].email == row.recipient
             assert opened[0].id == row.booking_id
+
+
+def test_postgresql_writes_each_reminder_once_sqlite_renders_after_the_commit(
+    db_url: str, tmp_path: Path, now: datetime, next_tuesday: date
+) -> None:
+    """On PostgreSQL the sweep renders inside its transaction: each reminder's outbox row is
+    inserted with its body and never updated. On SQLite the one write lock must not wait for
+    rendering: the rows are inserted as recipes and filled after the commit. Both end rendered."""
+    from sqlalchemy import event
+
+    app = five_bookings(db_url, tmp_path, now, next_tuesday)
+    updates: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if statement.lstrip().upper().startswith("UPDATE OUTBOXMESSAGE"):
+            updates.append(statement)
+
+    event.listen(app.engine, "before_cursor_execute", seen)
+    assert sweep_reminders(app.engine, app.notifier.send_reminder, berlin(next_tuesday, 9), limit=2) == 5
+    event.remove(app.engine, "before_cursor_execute", seen)
+    if app.engine.dialect.name == "postgresql":
+        assert updates == []
+    else:
+        assert len(updates) == 3 and all("SET payload" in statement for statement in updates)  # one a batch
+    with Session(app.engine) as session:
+        rows = session.exec(select(OutboxMessage).where(col(OutboxMessage.kind) == "reminder")).all()
+        assert len(rows) == 5
+        assert all(row.payload and "pending" not in row.context for row in rows)
+    app.close()
