@@ -9,6 +9,7 @@ agenda uses a deterministic Message-ID so that two processes cannot queue it twi
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import logging
 import time as time_module
@@ -81,7 +82,11 @@ def build_scheduler(worker: WorkerParts, stop: asyncio.Event) -> AsyncIOSchedule
     """The worker role's scheduler; ``worker.wake()`` runs the dispatch job at once, and
     ``worker.arrivals()`` the inbound job."""
     engine, notifier = worker.use_cases.engine, worker.use_cases.notifier
-    scheduler = AsyncIOScheduler(timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1})
+    # A tick that comes late (a busy event loop) still runs, once: the rows are the truth, so late
+    # is harmless, and APScheduler's "was missed by" warning would only fill the log.
+    scheduler = AsyncIOScheduler(
+        timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None}
+    )
     guard = DatabaseOutage().guard
     loop = asyncio.get_running_loop()
 
@@ -146,7 +151,7 @@ def build_scheduler(worker: WorkerParts, stop: asyncio.Event) -> AsyncIOSchedule
         wake("dispatch")
         wake("webhooks")  # a change commits its emails and its webhook deliveries together
 
-    worker.wake.connect(lambda: loop.call_soon_threadsafe(wake_now))
+    worker.wake.connect(lambda: call_soon_outside(loop, wake_now))
 
     async def reminders() -> None:
         queued = await asyncio.to_thread(
@@ -212,7 +217,7 @@ def build_scheduler(worker: WorkerParts, stop: asyncio.Event) -> AsyncIOSchedule
     def inbound_now() -> None:
         wake("inbound")
 
-    worker.arrivals.connect(lambda: loop.call_soon_threadsafe(inbound_now))
+    worker.arrivals.connect(lambda: call_soon_outside(loop, inbound_now))
 
     async def inbound_watch() -> None:
         from mailflow.inbound.process import has_received
@@ -243,6 +248,16 @@ def build_scheduler(worker: WorkerParts, stop: asyncio.Event) -> AsyncIOSchedule
     # On the clock's minutes (:00, :05, …), so agendas go out at 18:00 sharp in every zone.
     scheduler.add_job(guard(agendas), "cron", minute=f"*/{AGENDA_EVERY_MINUTES}", id="agendas")
     return scheduler
+
+
+def call_soon_outside(loop: asyncio.AbstractEventLoop, callback: Callable[[], object]) -> None:
+    """Run ``callback`` on ``loop`` (from any thread) in a context of its own.
+
+    A wake-up comes from whoever committed work, often a web request: run in the request's
+    context, the scheduler's next round and every job task it starts would inherit the
+    request's id (``mailflow.logs.request_id``) and tag the worker's log lines with it.
+    """
+    loop.call_soon_threadsafe(callback, context=contextvars.Context())
 
 
 def _run_now(scheduler: AsyncIOScheduler, job_id: str) -> None:
