@@ -30,9 +30,9 @@ from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute
 
 from mailflow.api.context import Api
+from mailflow.api.error_models import ERRORS, NOT_FOUND
 from mailflow.api.errors import ApiRoute, refuse_nul_parameters
 from mailflow.api.keys import ApiCaller, create_api_key, list_api_keys, revoke_api_key
-from mailflow.api.models import ERRORS, NOT_FOUND
 
 if TYPE_CHECKING:
     from mailflow.parts import UseCases

@@ -16,17 +16,16 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Body, Depends, Query
 
 from mailflow import services
+from mailflow.api.error_models import NOT_FOUND, ErrorOut
 from mailflow.api.errors import FieldInvalid, fields
 from mailflow.api.keys import ApiCaller
 from mailflow.api.models import (
     MAX_OFFSET,
-    NOT_FOUND,
     BookingCreate,
     BookingOut,
     Cancel,
     ChangedBookingOut,
     CreatedBookingOut,
-    ErrorOut,
     Reschedule,
     SlotOut,
 )

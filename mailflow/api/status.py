@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Depends, Query
 
+from mailflow.api.error_models import NOT_FOUND
 from mailflow.api.keys import ApiCaller
-from mailflow.api.models import NOT_FOUND, InboundOut, OutboxOut
+from mailflow.api.models import InboundOut, OutboxOut
 from mailflow.services import mail_log
 from mailflow.services.mail_log import InboundView, OutboxView
 

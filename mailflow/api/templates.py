@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Depends
 
+from mailflow.api.error_models import ErrorOut
 from mailflow.api.errors import template_errors
 from mailflow.api.keys import ApiCaller
-from mailflow.api.models import ErrorOut
 from mailflow.api.template_models import (
     NewVersion,
     Preview,

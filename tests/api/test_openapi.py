@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from openapi_spec_validator import validate
 from schemathesis.checks import not_a_server_error, response_schema_conformance, status_code_conformance
 
-from mailflow.api.models import ErrorOut
+from mailflow.api.error_models import ErrorOut
 from mailflow.booking.model import Actor, ActorKind
 from mailflow.services.api_keys import create_api_key
 from mailflow.store.engine import make_engine
