@@ -45,7 +45,6 @@ __all__ = [
     "build_api",
     "create_api_key",
     "list_api_keys",
-    "operation_id",
     "revoke_api_key",
 ]
 
