@@ -1,9 +1,16 @@
-"""Settings: one frozen object read from ``MAILFLOW_*`` variables (or ``.env``).
+"""Settings: one frozen object read from ``MAILFLOW_*`` variables and config files.
 
 Every key of DESIGN §10 is here with its default. ``load_settings`` validates
 them all and raises :class:`~mailflow.errors.ConfigError` naming the variable
 of the first bad value, so a typo stops start-up instead of surfacing later.
 Nothing is read at import time.
+
+Where the values come from, strongest first: the process environment; the file
+``MAILFLOW_CONFIG`` names (``mailflow --config PATH`` sets it), alone; else
+``./.env`` over ``/etc/mailflow/mailflow.env``, each where it exists. So the
+server, the CLI and an MTA's pipe (which passes no environment and runs in its
+queue directory) read the same file. Config files hold ``MAILFLOW_*=value``
+lines (``#`` comments, optional quotes), the format of ``.env`` files.
 """
 
 from __future__ import annotations
@@ -28,6 +35,11 @@ ENV_PREFIX = "MAILFLOW_"
 OUTBOUND_SCHEMES = ("smtp", "smtps", "maildir", "memory")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 DATABASE_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg")
+CONFIG_VARIABLE = "MAILFLOW_CONFIG"
+SYSTEM_CONFIG = Path("/etc/mailflow/mailflow.env")
+"""The config file every mailflow command reads when it exists (and ``MAILFLOW_CONFIG`` is unset)."""
+LOCAL_CONFIG = Path(".env")
+"""The working directory's config file: read over ``SYSTEM_CONFIG`` when it exists."""
 
 
 def parse_networks(value: str) -> tuple[IPv4Network | IPv6Network, ...]:
@@ -58,7 +70,12 @@ class Settings(BaseSettings):
     """All configuration. Fields map to ``MAILFLOW_<FIELD>`` variables."""
 
     model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", frozen=True, validate_default=True
+        env_prefix=ENV_PREFIX,
+        env_file=None,
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+        validate_default=True,
     )
 
     data_dir: Path = Path("./mailflow-data")
@@ -332,23 +349,50 @@ class Settings(BaseSettings):
             return False
 
 
+def config_files(environ: Mapping[str, str], *, defaults: bool = True) -> tuple[Path, ...]:
+    """The config files to read, weakest first: the one ``MAILFLOW_CONFIG`` names (it must
+    exist), else those of ``SYSTEM_CONFIG`` and ``LOCAL_CONFIG`` that exist (with ``defaults``).
+
+    Raises ``ConfigError`` naming ``MAILFLOW_CONFIG`` for a file that is missing (when named)
+    or cannot be read: silently running on the defaults would queue emails with wrong links.
+    """
+    named = environ.get(CONFIG_VARIABLE, "").strip()
+    if named:
+        path = Path(named)
+        if not path.exists():
+            raise ConfigError(CONFIG_VARIABLE, f"{path} does not exist")
+        return (_readable(path),)
+    if not defaults:
+        return ()
+    return tuple(_readable(path) for path in (SYSTEM_CONFIG, LOCAL_CONFIG) if path.exists())
+
+
+def _readable(path: Path) -> Path:
+    try:
+        with path.open("rb"):
+            pass
+    except OSError as exc:
+        raise ConfigError(CONFIG_VARIABLE, f"cannot read {path}: {exc.strerror or exc}") from None
+    return path
+
+
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
     """Read and validate the settings.
 
-    ``environ`` replaces the process environment (tests pass their own);
+    ``environ`` replaces the process environment (tests pass their own); then only a file
+    it names in ``MAILFLOW_CONFIG`` is read, not the default files (see ``config_files``).
     ``overrides`` win over both. Raises ``ConfigError`` naming the variable.
     """
     values: dict[str, Any] = {}
     source = os.environ if environ is None else environ
+    files = config_files(source, defaults=environ is None)
     for name in Settings.model_fields:
         key = ENV_PREFIX + name.upper()
         if key in source:
             values[name] = source[key]
     values.update(overrides)
     try:
-        if environ is None:
-            return Settings(**values)
-        return Settings(_env_file=None, **values)
+        return Settings(_env_file=files or None, **values)
     except ValidationError as exc:
         error = exc.errors()[0]
         field = str(error["loc"][0]) if error["loc"] else "settings"

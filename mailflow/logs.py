@@ -28,6 +28,22 @@ def new_request_id(given: str | None = None) -> str:
     return given if given and _GIVEN_ID.fullmatch(given) else secrets.token_hex(8)
 
 
+class RoutineSchedulerNotice(logging.Filter):
+    """APScheduler's warnings that a tick was skipped (the job's previous run still goes on) or
+    ran late, demoted to DEBUG: under load they are routine (the running round goes on, the next
+    tick comes soon; DESIGN §8) and would otherwise fill the log several times a second.
+    ``MAILFLOW_LOG_LEVEL=DEBUG`` shows them."""
+
+    ROUTINE = ("maximum number of running instances reached", "was missed by")
+    LOGGERS = ("apscheduler.scheduler", "apscheduler.executors.default")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.WARNING and any(text in str(record.msg) for text in self.ROUTINE):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger().isEnabledFor(logging.DEBUG)
+        return True
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         data: dict[str, object] = {
@@ -71,4 +87,8 @@ def configure(level: str, form: str) -> None:
     root.setLevel(level.upper())
     logging.getLogger("alembic").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    for name in RoutineSchedulerNotice.LOGGERS:
+        scheduler_log = logging.getLogger(name)
+        if not any(isinstance(known, RoutineSchedulerNotice) for known in scheduler_log.filters):
+            scheduler_log.addFilter(RoutineSchedulerNotice())
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every SMTP command at INFO

@@ -12,7 +12,10 @@ same use cases as the CLI and the admin pages (``mailflow.services``,
 (Swagger UI, with its own content security policy); the web application mounts
 Swagger UI's files (``SWAGGER_UI_FILES``) at ``DOCS_ASSETS``, so the page needs
 no CDN and works on a network without internet. The OpenAPI document is
-FastAPI's ``/openapi.json``. The routes read the time from the web's one clock
+FastAPI's ``/openapi.json`` and holds this API only (pages and forms stay out): each
+operation's id is its endpoint's name in camelCase (``createBooking``), and every error it
+can answer is documented with ``ErrorOut`` (401, 404, 409, 503) or ``ValidationErrorOut`` (422).
+The routes read the time from the web's one clock
 (``mailflow.web.deps.clock``), which tests set in one place.
 """
 
@@ -24,8 +27,10 @@ from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
+from fastapi.routing import APIRoute
 
 from mailflow.api.context import Api
+from mailflow.api.error_models import ERRORS, NOT_FOUND
 from mailflow.api.errors import ApiRoute, refuse_nul_parameters
 from mailflow.api.keys import ApiCaller, create_api_key, list_api_keys, revoke_api_key
 
@@ -63,6 +68,17 @@ DOCS_PAGE = f"""<!doctype html>
 """
 
 
+def operation_id(route: APIRoute) -> str:
+    """The OpenAPI operation id of ``route``: its endpoint's name in camelCase.
+
+    >>> from fastapi.routing import APIRoute
+    >>> operation_id(APIRoute("/bookings", lambda: None, name="create_booking"))
+    'createBooking'
+    """
+    first, *rest = route.name.split("_")
+    return first + "".join(word.capitalize() for word in rest)
+
+
 def build_api(use_cases: UseCases) -> APIRouter:
     """The API's router, calling ``use_cases`` (include it in the web application)."""
     from mailflow.api import (
@@ -87,7 +103,8 @@ def build_api(use_cases: UseCases) -> APIRouter:
         prefix=PREFIX,
         route_class=ApiRoute,
         dependencies=[Depends(checked)],
-        responses={401: {"description": "No API key, or an unknown or revoked one."}},
+        responses=ERRORS,
+        generate_unique_id_function=operation_id,
     )
     for part in (business, catalog, staff, closures, customers):
         part.add_routes(versioned, api)
@@ -95,6 +112,10 @@ def build_api(use_cases: UseCases) -> APIRouter:
     templates.add_routes(versioned, api)
     status.add_routes(versioned, api)
     webhooks.add_routes(versioned, api)
+    for route in versioned.routes:
+        if isinstance(route, APIRoute) and "{" in route.path:  # names a thing that may not exist
+            # (the few whose query names one, e.g. /slots?service=, say so themselves)
+            route.responses.setdefault(404, NOT_FOUND)
 
     router = APIRouter()
     router.include_router(versioned)

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Body, Depends, Query
 
 from mailflow import services
+from mailflow.api.error_models import NOT_FOUND, ErrorOut
 from mailflow.api.errors import FieldInvalid, fields
 from mailflow.api.keys import ApiCaller
 from mailflow.api.models import (
@@ -88,7 +89,9 @@ def add_routes(router: APIRouter, api: Api) -> None:
         status_code=201,
         response_model=CreatedBookingOut,
         tags=["bookings"],
-        responses={409: {"description": "The slot is already taken."}},
+        responses={
+            409: {"model": ErrorOut, "description": "The slot is already taken (`problem`: `taken`)."}
+        },
     )
     def create_booking(
         body: BookingCreate, caller: ApiCaller = Depends(api.caller), now: datetime = Depends(clock)
@@ -178,7 +181,10 @@ def add_routes(router: APIRouter, api: Api) -> None:
         return view.to_json()
 
     conflict: dict[int | str, dict[str, Any]] = {
-        409: {"description": "The slot is taken, or the booking is cancelled."}
+        409: {
+            "model": ErrorOut,
+            "description": "The slot is taken, or the booking is cancelled or has started.",
+        }
     }
 
     @router.post(
@@ -201,7 +207,9 @@ def add_routes(router: APIRouter, api: Api) -> None:
         "/bookings/{ref}/cancel",
         response_model=BookingOut,
         tags=["bookings"],
-        responses={409: {"description": "The booking is already cancelled."}},
+        responses={
+            409: {"model": ErrorOut, "description": "The booking is already cancelled or has started."}
+        },
     )
     def cancel_booking(
         ref: str,
@@ -222,8 +230,8 @@ def add_routes(router: APIRouter, api: Api) -> None:
         )
         return view.to_json()
 
-    @router.get("/slots", response_model=list[SlotOut], tags=["bookings"])
-    def free_slots(
+    @router.get("/slots", response_model=list[SlotOut], tags=["bookings"], responses={404: NOT_FOUND})
+    def list_free_slots(
         service_slug: str = Query(..., alias="service", description="Service slug."),
         staff: str | None = Query(None, description="Only this staff member (email)."),
         day: date | None = Query(None, alias="date", description="One local day (or give from and to)."),

@@ -38,7 +38,7 @@ def add_routes(router: APIRouter, api: Api) -> None:
         return customers.get_customer(api.use_cases.engine, caller.business_slug, email).to_json()
 
     @router.post("/customers/{email}/clear-bouncing", response_model=CustomerOut, tags=["customers"])
-    def clear_bouncing(
+    def clear_customer_bouncing(
         email: str, caller: ApiCaller = Depends(api.caller), now: datetime = Depends(clock)
     ) -> dict[str, Any]:
         """Send to this address again after a bounce (the flag is cleared); 404 for no such customer."""

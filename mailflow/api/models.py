@@ -491,8 +491,3 @@ class InboundOut(BaseModel):
     message_id: str | None
     error: str | None
     verdicts: list[dict[str, Any]] = Field(description="Each rule of the pipeline and what it decided.")
-
-
-class ErrorOut(BaseModel):
-    detail: str
-    problem: str | None = None

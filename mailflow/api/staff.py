@@ -85,7 +85,7 @@ def add_routes(router: APIRouter, api: Api) -> None:
         return {**view.to_json(), "affected": []}
 
     @router.put("/staff/{email}/hours", response_model=StaffOut, tags=["staff"])
-    def set_hours(
+    def set_staff_hours(
         email: str, body: WeeklyHours, caller: ApiCaller = Depends(api.caller), now: datetime = Depends(clock)
     ) -> dict[str, Any]:
         """Replace the weekly hours: several periods a day, local times; a day left out is off.

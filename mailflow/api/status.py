@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Depends, Query
 
+from mailflow.api.error_models import NOT_FOUND
 from mailflow.api.keys import ApiCaller
 from mailflow.api.models import InboundOut, OutboxOut
 from mailflow.services import mail_log
@@ -72,7 +73,7 @@ def add_routes(router: APIRouter, api: Api) -> None:
     Status = Query(None, pattern="^(queued|sending|sent|failed)$", description="Only this delivery state.")
     Limit = Query(100, ge=1, le=1000)
 
-    @router.get("/outbox", response_model=list[OutboxOut], tags=["mail"])
+    @router.get("/outbox", response_model=list[OutboxOut], tags=["mail"], responses={404: NOT_FOUND})
     def list_outbox(
         booking: str | None = Query(None, description="Only this booking's emails (its reference)."),
         status: str | None = Status,
@@ -83,11 +84,11 @@ def add_routes(router: APIRouter, api: Api) -> None:
         return outbox(caller, booking, status, limit)
 
     @router.get("/bookings/{ref}/outbox", response_model=list[OutboxOut], tags=["mail"])
-    def booking_outbox(ref: str, caller: ApiCaller = Depends(api.caller)) -> list[OutboxOut]:
+    def list_booking_outbox(ref: str, caller: ApiCaller = Depends(api.caller)) -> list[OutboxOut]:
         """Every email of one booking, newest first."""
         return outbox(caller, ref, None, 1000)
 
-    @router.get("/inbound", response_model=list[InboundOut], tags=["mail"])
+    @router.get("/inbound", response_model=list[InboundOut], tags=["mail"], responses={404: NOT_FOUND})
     def list_inbound(
         booking: str | None = Query(None, description="Only replies to this booking (its reference)."),
         status: str | None = Query(None, max_length=16, description="E.g. done, error, processing."),
@@ -98,6 +99,6 @@ def add_routes(router: APIRouter, api: Api) -> None:
         return inbound(caller, booking, status, limit)
 
     @router.get("/bookings/{ref}/inbound", response_model=list[InboundOut], tags=["mail"])
-    def booking_inbound(ref: str, caller: ApiCaller = Depends(api.caller)) -> list[InboundOut]:
+    def list_booking_inbound(ref: str, caller: ApiCaller = Depends(api.caller)) -> list[InboundOut]:
         """Every inbound message matched to one booking, newest first."""
         return inbound(caller, ref, None, 1000)

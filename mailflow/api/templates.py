@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Depends
 
+from mailflow.api.error_models import ErrorOut
 from mailflow.api.errors import template_errors
 from mailflow.api.keys import ApiCaller
 from mailflow.api.template_models import (
@@ -135,8 +136,20 @@ def add_routes(router: APIRouter, api: Api) -> None:
         email = Renderer().render(source, sample)
         return PreviewOut(subject=email.subject, html=email.html, text=email.text)
 
-    @router.post(f"{path}/versions", status_code=201, response_model=TemplateOut, tags=["templates"])
-    def save_version(
+    @router.post(
+        f"{path}/versions",
+        status_code=201,
+        response_model=TemplateOut,
+        tags=["templates"],
+        responses={
+            409: {
+                "model": ErrorOut,
+                "description": "Someone saved this template at the same moment (`problem`: "
+                "`template_changed`): reload it and try again.",
+            }
+        },
+    )
+    def save_template_version(
         kind: str,
         locale: str,
         body: NewVersion,

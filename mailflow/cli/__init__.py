@@ -8,12 +8,15 @@ Every command that prints data takes ``--json``; then stdout holds only JSON
 and logs go to stderr. Errors are one line on stderr and a non-zero exit code,
 never a traceback (set ``MAILFLOW_DEBUG=1`` to see one). ``MAILFLOW_LOG_LEVEL``,
 ``MAILFLOW_LOG_FORMAT`` and ``MAILFLOW_DEBUG`` are settings like the others, so a
-``.env`` file sets them too.
+config file sets them too. ``mailflow --config PATH <command>`` reads the settings
+from PATH (it sets ``MAILFLOW_CONFIG`` for the command and what it starts).
 """
 
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
 from typing import NoReturn
 
 import typer
@@ -31,7 +34,7 @@ from mailflow.cli.staff import staff_cli
 from mailflow.cli.staff_calendars import calendar_feed, calendars_cli
 from mailflow.cli.templates import templates_cli
 from mailflow.cli.webhooks import webhooks_cli
-from mailflow.config import Settings, load_settings
+from mailflow.config import CONFIG_VARIABLE, Settings, load_settings
 from mailflow.errors import ConfigError, MailflowError
 from mailflow.logs import configure as configure_logs
 
@@ -44,6 +47,22 @@ cli = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+@cli.callback()
+def _global_options(
+    config: Path = typer.Option(
+        None,
+        "--config",
+        metavar="PATH",
+        help="Read the MAILFLOW_* settings from this file (sets MAILFLOW_CONFIG; default: ./.env "
+        "over /etc/mailflow/mailflow.env). Give it before the command.",
+    ),
+) -> None:
+    """Email-driven workflow service for appointment-booking businesses."""
+    # Applied by ``main`` before the settings are read (the log settings come from it too).
+
+
 cli.command()(serve.serve)
 cli.command()(serve.demo)
 cli.command("run-once")(serve.run_once)
@@ -68,8 +87,29 @@ def _fail(message: str, code: int) -> NoReturn:
     raise SystemExit(code)
 
 
+def config_option(argv: list[str]) -> str | None:
+    """The value of the global ``--config`` among the options before the command, if given.
+
+    >>> config_option(["--config", "/etc/mf.env", "inbound", "feed", "-"])
+    '/etc/mf.env'
+    >>> config_option(["bookings", "list", "--config", "x"]) is None  # a command's, not ours
+    True
+    """
+    for index, arg in enumerate(argv):
+        if arg == "--config":
+            return argv[index + 1] if index + 1 < len(argv) else None
+        if arg.startswith("--config="):
+            return arg.removeprefix("--config=")
+        if not arg.startswith("-"):
+            return None
+    return None
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``mailflow`` console script."""
+    config = config_option(sys.argv[1:] if argv is None else argv)
+    if config is not None:
+        os.environ[CONFIG_VARIABLE] = config  # read by every load_settings of this process and its children
     settings: Settings | None
     try:
         settings = load_settings()

@@ -7,7 +7,7 @@ from datetime import datetime
 
 import typer
 
-from mailflow.cli.common import STAFF_ACTOR, JsonOption
+from mailflow.cli.common import STAFF_ACTOR, BusinessOption, JsonOption, setup_app
 from mailflow.cli.common import emit as _emit
 from mailflow.cli.common import now as _now
 from mailflow.cli.common import open_app as _app
@@ -20,7 +20,7 @@ admin_cli.add_typer(api_key_cli, name="api-key")
 @admin_cli.command("create-user")
 def admin_create_user(
     email: str = typer.Argument(..., help="The person's email address (their sign-in)."),
-    business: str = typer.Option("contoso", "--business", help="Business slug."),
+    business: str = BusinessOption,
     role: str = typer.Option("staff", "--role", help="admin (everything) or staff (own bookings)."),
     name: str = typer.Option("", "--name", help="Display name for a new staff member."),
     password_stdin: bool = typer.Option(
@@ -33,7 +33,7 @@ def admin_create_user(
     from mailflow.services.accounts import create_user
 
     given = sys.stdin.readline().rstrip("\r\n") if password_stdin else None
-    with _app() as app:
+    with setup_app(business, email="EMAIL") as app:
         user = create_user(
             app.engine,
             business,
@@ -46,7 +46,7 @@ def admin_create_user(
             now=_now(),
         )
     generated = user.password
-    data = {"email": user.email, "role": user.role, "business": business, "password": generated}
+    data = {"email": user.email, "role": user.role, "business": user.business, "password": generated}
 
     def human() -> str:
         text = f"{data['email']} ({data['role']}) can sign in at /admin"

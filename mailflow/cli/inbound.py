@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -14,6 +14,9 @@ from mailflow.cli.common import emit as _emit
 from mailflow.cli.common import now as _now
 from mailflow.cli.common import open_app as _app
 from mailflow.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from mailflow.services.mail_log import InboundView
 
 inbound_cli = typer.Typer(help="Replies and other mail coming in.", no_args_is_help=True)
 outbox_cli = typer.Typer(help="The outgoing email queue.", no_args_is_help=True)
@@ -96,20 +99,7 @@ def inbound_list(limit: int = typer.Option(50, "--limit", min=1), as_json: bool 
     from mailflow.services.mail_log import list_inbound
 
     with _app() as app:
-        data: list[dict[str, Any]] = [
-            {
-                "id": view.id,
-                "received_at": view.received_at.isoformat(),
-                "status": view.status,
-                "kind": view.kind,
-                "command": view.command,
-                "booking": view.booking,
-                "message_id": view.message_id,
-                "error": view.error,
-                "verdicts": view.verdicts,
-            }
-            for view in list_inbound(app.engine, limit=limit)
-        ]
+        data = [_inbound_row(view) for view in list_inbound(app.engine, limit=limit)]
     _emit(
         data,
         as_json,
@@ -124,23 +114,44 @@ def inbound_list(limit: int = typer.Option(50, "--limit", min=1), as_json: bool 
     )
 
 
+def _inbound_row(view: InboundView) -> dict[str, Any]:
+    """One inbound message as ``inbound list --json`` and ``inbound retry --json`` print it."""
+    return {
+        "id": view.id,
+        "received_at": view.received_at.isoformat(),
+        "status": view.status,
+        "kind": view.kind,
+        "command": view.command,
+        "booking": view.booking,
+        "message_id": view.message_id,
+        "error": view.error,
+        "verdicts": view.verdicts,
+    }
+
+
 def _last_verdicts(verdicts: list[dict[str, str]]) -> str:
     return "; ".join(f"{v['rule']}={v['verdict']}" for v in verdicts[-3:])
 
 
 @inbound_cli.command("retry")
-def inbound_retry(message_id: int = typer.Argument(..., metavar="ID")) -> None:
+def inbound_retry(message_id: int = typer.Argument(..., metavar="ID"), as_json: bool = JsonOption) -> None:
     """Run the pipeline again for a message that ended with an error."""
     from mailflow.inbound.process import process_one
     from mailflow.services.inbound_store import retry_inbound
+    from mailflow.services.mail_log import get_inbound
 
     with _app() as app:
         now = _now()
         retry_inbound(app.engine, message_id, STAFF_ACTOR, now, app.settings.claim_lease)
         outcome = process_one(app.mailroom, message_id, now)
-    print(
-        f"inbound message {message_id}: "
-        + "; ".join(v["rule"] + "=" + v["verdict"] for v in outcome.verdicts)
+        row = _inbound_row(get_inbound(app.engine, message_id))
+    _emit(
+        row,
+        as_json,
+        lambda: (
+            f"inbound message {message_id}: "
+            + "; ".join(v["rule"] + "=" + v["verdict"] for v in outcome.verdicts)
+        ),
     )
 
 

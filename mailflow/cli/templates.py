@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from mailflow.outbound.templates import TemplateSource
+    from mailflow.services.templates import CurrentTemplate
 
 templates_cli = typer.Typer(
     help="Email templates: list, export, import, validate, preview, versions.", no_args_is_help=True
@@ -58,17 +59,26 @@ def _read_dir(directory: Path) -> list[TemplateSource]:
     return sources
 
 
+def _state(current: CurrentTemplate) -> dict[str, Any]:
+    """What is in force for one template: ``source`` ("default" or "version N"), ``version``
+    (null for the default) and how many ``versions`` are saved."""
+    source = current.source
+    return {
+        "kind": source.kind,
+        "locale": source.locale,
+        "source": source.origin,
+        "version": source.version,
+        "versions": len(current.history),
+    }
+
+
 @templates_cli.command("list")
 def templates_list(business: str = BusinessOption, as_json: bool = JsonOption) -> None:
     """Every template kind and locale, and whether a saved version or the default is in force."""
     from mailflow.services.templates import list_templates
 
     with _templates(business) as (engine, business_id):
-        rows = [
-            {"kind": t.source.kind, "locale": t.source.locale, "source": t.source.origin,
-             "versions": len(t.history)}
-            for t in list_templates(engine, business_id)
-        ]  # fmt: skip
+        rows = [_state(current) for current in list_templates(engine, business_id)]
     _emit(
         rows,
         as_json,
@@ -229,20 +239,25 @@ def templates_rollback(
     locale: str = LocaleOption,
     version: int = typer.Option(..., "--version", help="The saved version to put in force."),
     business: str = BusinessOption,
+    as_json: bool = JsonOption,
 ) -> None:
     """Put an earlier saved version in force again."""
-    from mailflow.services.templates import rollback_template
+    from mailflow.services.templates import current_template, rollback_template
 
     with _templates(business) as (engine, business_id):
         rollback_template(engine, business_id, kind, locale, version, actor=STAFF_ACTOR, now=_now())
-    print(f"{kind}/{locale}: version {version} in force")
+        state = _state(current_template(engine, business_id, kind, locale))
+    _emit(state, as_json, lambda: f"{kind}/{locale}: version {version} in force")
 
 
 @templates_cli.command("reset")
-def templates_reset(kind: str, locale: str = LocaleOption, business: str = BusinessOption) -> None:
+def templates_reset(
+    kind: str, locale: str = LocaleOption, business: str = BusinessOption, as_json: bool = JsonOption
+) -> None:
     """Put the shipped default in force again (saved versions are kept)."""
-    from mailflow.services.templates import reset_template
+    from mailflow.services.templates import current_template, reset_template
 
     with _templates(business) as (engine, business_id):
         reset_template(engine, business_id, kind, locale, actor=STAFF_ACTOR, now=_now())
-    print(f"{kind}/{locale}: default in force")
+        state = _state(current_template(engine, business_id, kind, locale))
+    _emit(state, as_json, lambda: f"{kind}/{locale}: default in force")

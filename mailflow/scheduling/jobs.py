@@ -2,23 +2,24 @@
 
 Every process may run the same jobs; each tick claims its rows atomically
 (outbox rows, reminders, external calendars due for a sync), and the daily
-agenda uses a deterministic Message-ID so that two processes cannot queue it twice.
+agenda uses a deterministic Message-ID so that two processes cannot queue it twice
+(every five minutes it is queued wherever a staff member's 18:00 has come).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import logging
 import time as time_module
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from mailflow.services.agenda import queue_daily_agendas, staff_timezones
+from mailflow.services.agenda import queue_due_agendas
 from mailflow.services.housekeeping import clean_up
 from mailflow.services.reminders import sweep_reminders
 from mailflow.services.staff_calendars import sync_due_calendars
@@ -41,7 +42,7 @@ HOUSEKEEPING_EVERY = timedelta(hours=6)
 # How often the worker looks for external calendars due for a sync (each is due every
 # MAILFLOW_CALENDAR_SYNC_MINUTES, and at once when saved): one indexed read when none is.
 CALENDARS_EVERY = timedelta(minutes=1)
-AGENDA_AT = time(18, 0)
+AGENDA_EVERY_MINUTES = 5  # the agendas due (services.agenda.agenda_due) are queued this often
 
 
 Job = Callable[[], Awaitable[None]]
@@ -81,7 +82,11 @@ def build_scheduler(worker: WorkerParts, stop: asyncio.Event) -> AsyncIOSchedule
     """The worker role's scheduler; ``worker.wake()`` runs the dispatch job at once, and
     ``worker.arrivals()`` the inbound job."""
     engine, notifier = worker.use_cases.engine, worker.use_cases.notifier
-    scheduler = AsyncIOScheduler(timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1})
+    # A tick that comes late (a busy event loop) still runs, once: the rows are the truth, so late
+    # is harmless, and APScheduler's "was missed by" warning would only fill the log.
+    scheduler = AsyncIOScheduler(
+        timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None}
+    )
     guard = DatabaseOutage().guard
     loop = asyncio.get_running_loop()
 
@@ -146,7 +151,7 @@ def build_scheduler(worker: WorkerParts, stop: asyncio.Event) -> AsyncIOSchedule
         wake("dispatch")
         wake("webhooks")  # a change commits its emails and its webhook deliveries together
 
-    worker.wake.connect(lambda: loop.call_soon_threadsafe(wake_now))
+    worker.wake.connect(lambda: call_soon_outside(loop, wake_now))
 
     async def reminders() -> None:
         queued = await asyncio.to_thread(
@@ -212,7 +217,7 @@ def build_scheduler(worker: WorkerParts, stop: asyncio.Event) -> AsyncIOSchedule
     def inbound_now() -> None:
         wake("inbound")
 
-    worker.arrivals.connect(lambda: loop.call_soon_threadsafe(inbound_now))
+    worker.arrivals.connect(lambda: call_soon_outside(loop, inbound_now))
 
     async def inbound_watch() -> None:
         from mailflow.inbound.process import has_received
@@ -230,29 +235,29 @@ def build_scheduler(worker: WorkerParts, stop: asyncio.Event) -> AsyncIOSchedule
     scheduler.add_job(
         guard(housekeeping), "interval", seconds=HOUSEKEEPING_EVERY.total_seconds(), id="housekeeping"
     )
-    for zone in staff_timezones(engine):
 
-        async def agenda(zone: str = zone) -> None:
-            queued = await asyncio.to_thread(
-                queue_daily_agendas,
-                engine,
-                notifier,
-                worker.use_cases.public_url,
-                zone,
-                datetime.now(UTC),
-            )
-            if queued:
-                wake_now()
-
-        scheduler.add_job(
-            guard(agenda),
-            "cron",
-            hour=AGENDA_AT.hour,
-            minute=AGENDA_AT.minute,
-            timezone=ZoneInfo(zone),
-            id=f"agenda:{zone}",
+    async def agendas() -> None:
+        # Every staff zone is looked at afresh, so a zone added after start-up is served too.
+        queued = await asyncio.to_thread(
+            queue_due_agendas, engine, notifier, worker.use_cases.public_url, datetime.now(UTC)
         )
+        if queued:
+            log.info("agendas: %d queued", queued)
+            wake_now()
+
+    # On the clock's minutes (:00, :05, …), so agendas go out at 18:00 sharp in every zone.
+    scheduler.add_job(guard(agendas), "cron", minute=f"*/{AGENDA_EVERY_MINUTES}", id="agendas")
     return scheduler
+
+
+def call_soon_outside(loop: asyncio.AbstractEventLoop, callback: Callable[[], object]) -> None:
+    """Run ``callback`` on ``loop`` (from any thread) in a context of its own.
+
+    A wake-up comes from whoever committed work, often a web request: run in the request's
+    context, the scheduler's next round and every job task it starts would inherit the
+    request's id (``mailflow.logs.request_id``) and tag the worker's log lines with it.
+    """
+    loop.call_soon_threadsafe(callback, context=contextvars.Context())
 
 
 def _run_now(scheduler: AsyncIOScheduler, job_id: str) -> None:

@@ -146,7 +146,7 @@ class NewUser:
 
 def create_user(
     engine: Engine,
-    business: str,
+    business: str | None,
     email: str,
     *,
     role: str = "staff",
@@ -157,15 +157,17 @@ def create_user(
     actor: Actor,
     now: datetime,
 ) -> NewUser:
-    """Give ``email`` a sign-in for ``business`` (a new staff member, or an existing one).
+    """Give ``email`` a sign-in for ``business`` (a new staff member, or an existing one);
+    ``business`` None means the only business there is.
 
     A staff member who exists gets a password (their role and details stay);
     one who already has a password keeps it unless ``reset``. Without
     ``password`` a random one is generated and returned (shown once, never
     stored in clear). A new password ends every session the old one opened.
     Audited as ``account.password_set``. Raises ``NotFound`` for an unknown
-    business and ``InvalidInput`` for a bad role, address or password, or a
-    member who can sign in already (without ``reset``).
+    business (or None while there is not exactly one) and ``InvalidInput`` for a
+    bad role, address or password, or a member who can sign in already (without
+    ``reset``).
     """
     if role not in auth.ROLES:
         raise InvalidInput(N_("unknown role {role!r}: use admin or staff"), role=role, field="role")
@@ -176,9 +178,7 @@ def create_user(
     auth.check_password(password)
     hashed = auth.hash_password(password)  # before the write lock: scrypt takes its time
     with write_session(engine) as session:
-        owner = session.exec(select(Business).where(Business.slug == business)).first()
-        if owner is None:
-            raise NotFound(N_("business"), business)
+        owner = queries.business_by_slug(session, business)
         staff = session.exec(
             select(Staff).where(Staff.business_id == owner.id, Staff.email == address)
         ).first()
@@ -211,7 +211,7 @@ def create_user(
             at=now,
             after={"email": address, "role": staff.role, "new_member": created},
         )
-        return NewUser(pk(staff), staff.email, staff.role, business, generated)
+        return NewUser(pk(staff), staff.email, staff.role, owner.slug, generated)
 
 
 def change_password(

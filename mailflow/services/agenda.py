@@ -1,4 +1,11 @@
-"""The daily agenda: tomorrow's bookings, emailed to each staff member the evening before."""
+"""The daily agenda: tomorrow's bookings, emailed to each staff member the evening before.
+
+The worker calls ``queue_due_agendas`` every few minutes: every time zone of active staff
+whose local time is between ``AGENDA_AT`` and ``AGENDA_AT + AGENDA_CATCH_UP`` gets its
+agendas queued. So a zone that appears after start-up (a new staff member in Lisbon) is
+served the same evening, and a worker that was down at 18:00 catches up; each staff member
+gets one agenda a day whoever queues it (the Message-ID is unique per staff member and day).
+"""
 
 from __future__ import annotations
 
@@ -14,10 +21,37 @@ from mailflow.booking.model import BookingStatus
 from mailflow.outbound.context import load_facts, staff_reader
 from mailflow.outbound.formatting import format_when
 from mailflow.store.engine import read_session, write_session
-from mailflow.store.tables import Booking, Customer, Service, Staff, pk
+from mailflow.store.tables import Booking, Customer, OutboxMessage, Service, Staff, pk
 
 if TYPE_CHECKING:
     from mailflow.outbound.notifier import Notifier
+
+
+AGENDA_AT = time(18, 0)
+"""Local time (the staff member's zone) at which tomorrow's agenda goes out."""
+AGENDA_CATCH_UP = timedelta(hours=2)
+"""How long after ``AGENDA_AT`` an agenda not yet queued still goes out (a worker that was down)."""
+
+
+def agenda_due(zone: str, now: datetime) -> bool:
+    """Whether ``now`` is, in ``zone``, within the agenda's window of the day.
+
+    >>> from datetime import UTC
+    >>> agenda_due("Europe/Berlin", datetime(2026, 12, 7, 17, 5, tzinfo=UTC))  # 18:05 in Berlin
+    True
+    >>> agenda_due("Europe/Lisbon", datetime(2026, 12, 7, 17, 5, tzinfo=UTC))  # 17:05 in Lisbon
+    False
+    """
+    local = now.astimezone(ZoneInfo(zone))
+    opens = datetime.combine(local.date(), AGENDA_AT, ZoneInfo(zone))
+    return opens <= local < opens + AGENDA_CATCH_UP
+
+
+def queue_due_agendas(engine: Engine, notifier: Notifier, public_url: str, now: datetime) -> int:
+    """Queue tomorrow's agendas in every staff time zone where they are due at ``now``
+    (``agenda_due``); the zones are read afresh each time. Returns how many were queued."""
+    zones = [zone for zone in staff_timezones(engine) if agenda_due(zone, now)]
+    return sum(queue_daily_agendas(engine, notifier, public_url, zone, now) for zone in zones)
 
 
 def staff_timezones(engine: Engine) -> list[str]:
@@ -38,12 +72,21 @@ def queue_daily_agendas(engine: Engine, notifier: Notifier, public_url: str, zon
     tomorrow = now.astimezone(ZoneInfo(zone)).date() + timedelta(days=1)
     start = datetime.combine(tomorrow, time(0), ZoneInfo(zone))
     end = start + timedelta(days=1)
+    domain = notifier.builder.settings.message_domain
     with read_session(engine) as session:
         staff_ids = session.exec(
             select(Staff.id).where(Staff.timezone == zone, col(Staff.active).is_(True))
         ).all()
+        wanted = {
+            staff_id: agenda_message_id(staff_id, tomorrow, domain) for staff_id in staff_ids if staff_id
+        }
+        done = set(  # queued already (an earlier tick, another worker): not built again
+            session.exec(
+                select(OutboxMessage.message_id).where(col(OutboxMessage.message_id).in_(wanted.values()))
+            ).all()
+        )
     queued = 0
-    for staff_id in staff_ids:
+    for staff_id in [staff_id for staff_id, message_id in wanted.items() if message_id not in done]:
         try:
             with write_session(engine) as session:
                 member = session.get_one(Staff, staff_id)

@@ -134,20 +134,35 @@ def list_inbound(
         if status is not None:
             statement = statement.where(InboundMessage.status == status)
         rows = session.exec(statement.order_by(col(InboundMessage.id).desc()).limit(limit)).all()
-        return [
-            InboundView(
-                id=pk(row),
-                received_at=row.received_at,
-                status=row.status,
-                kind=row.kind,
-                command=row.command,
-                booking=ref,
-                message_id=row.message_id,
-                error=row.error,
-                verdicts=row.verdicts,
-            )
-            for row, ref in rows
-        ]
+        return [_inbound_view(row, ref) for row, ref in rows]
+
+
+def get_inbound(engine: Engine, message_id: int) -> InboundView:
+    """One inbound message's state and verdicts; ``NotFound`` for an unknown id."""
+    with read_session(engine) as session:
+        statement = (
+            select(InboundMessage, Booking.ref)
+            .join(Booking, col(Booking.id) == col(InboundMessage.booking_id), isouter=True)
+            .where(InboundMessage.id == message_id)
+        )
+        found = session.exec(statement).first()
+        if found is None:
+            raise NotFound(N_("inbound message"), str(message_id))
+        return _inbound_view(*found)
+
+
+def _inbound_view(row: InboundMessage, ref: str | None) -> InboundView:
+    return InboundView(
+        id=pk(row),
+        received_at=row.received_at,
+        status=row.status,
+        kind=row.kind,
+        command=row.command,
+        booking=ref,
+        message_id=row.message_id,
+        error=row.error,
+        verdicts=row.verdicts,
+    )
 
 
 def _booking_id(session: Session, ref: str, business_id: int | None) -> int:

@@ -82,8 +82,9 @@ def create_web_app(parts: WebParts) -> FastAPI:
         limits=Limits.of(parts.settings),
         wake=parts.wake,
     )
+    # The OpenAPI document is the JSON API's alone: pages, forms and probes stay out of it.
     for pages in (manage.router, find.router, book.router, feed.router):
-        web.include_router(pages, dependencies=[Depends(refuse_nul)])
+        web.include_router(pages, dependencies=[Depends(refuse_nul)], include_in_schema=False)
     web.include_router(build_api(parts.use_cases))
     admin_routers = [
         setup.router,
@@ -135,12 +136,12 @@ def create_web_app(parts: WebParts) -> FastAPI:
             return JSONResponse({"detail": UNAVAILABLE}, status_code=503, headers=headers)
         return PlainTextResponse(f"Sorry, {UNAVAILABLE}.\n", status_code=503, headers=headers)
 
-    @web.get("/healthz")
+    @web.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
         """Liveness: the process answers."""
         return {"status": "ok"}
 
-    @web.get("/readyz")
+    @web.get("/readyz", include_in_schema=False)
     def readyz() -> JSONResponse:
         """Readiness: the database answers and is migrated."""
         try:
@@ -186,7 +187,7 @@ def _add_dev_mail(web: FastAPI, path: Path, open_to_all: bool) -> None:
 
     guard = [] if open_to_all else [Depends(admin_only)]
 
-    @web.get("/dev/mail", response_class=HTMLResponse, dependencies=guard)
+    @web.get("/dev/mail", response_class=HTMLResponse, dependencies=guard, include_in_schema=False)
     def dev_mail_index() -> HTMLResponse:
         rows = "".join(
             f"<tr><td>{escape(str(m['Date'] or ''))}</td><td>{escape(str(m['X-Mailflow-Kind'] or ''))}</td>"
@@ -215,11 +216,11 @@ def _add_dev_mail(web: FastAPI, path: Path, open_to_all: bool) -> None:
         assert isinstance(message, EmailMessage)
         return message
 
-    @web.get("/dev/mail/{key}.eml", dependencies=guard)
+    @web.get("/dev/mail/{key}.eml", dependencies=guard, include_in_schema=False)
     def dev_mail_raw(key: str) -> Response:
         return Response(_one(key).as_bytes(), media_type="message/rfc822")
 
-    @web.get("/dev/mail/{key}", response_class=HTMLResponse, dependencies=guard)
+    @web.get("/dev/mail/{key}", response_class=HTMLResponse, dependencies=guard, include_in_schema=False)
     def dev_mail_message(key: str) -> HTMLResponse:
         message = _one(key)
         body = message.get_body(("html", "plain"))

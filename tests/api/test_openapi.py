@@ -1,5 +1,6 @@
-"""The OpenAPI document: valid, complete, every endpoint behind the bearer scheme; the app survives
-schemathesis's generated requests (no 5xx; 2xx bodies match the document)."""
+"""The OpenAPI document: valid, complete, the JSON API only (no pages or forms), readable operation
+ids, every error documented; every endpoint behind the bearer scheme; the app survives schemathesis's
+generated requests (no 5xx; every status answered is documented, and its body matches)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from openapi_spec_validator import validate
-from schemathesis.checks import not_a_server_error, response_schema_conformance
+from schemathesis.checks import not_a_server_error, response_schema_conformance, status_code_conformance
 
+from mailflow.api.error_models import ErrorOut
 from mailflow.booking.model import Actor, ActorKind
 from mailflow.services.api_keys import create_api_key
 from mailflow.store.engine import make_engine
@@ -94,6 +96,75 @@ def test_document_lists_every_api_operation_behind_the_bearer_scheme(document: d
         assert document["paths"][path][method]["security"] == [{"ApiKey": []}], (method, path)
 
 
+def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [(method, path, op) for path, item in document["paths"].items() for method, op in item.items()]
+
+
+def test_document_holds_the_json_api_only(document: dict[str, Any]) -> None:
+    """No page, admin form, probe or /dev/mail in the document, and no form-body schema of theirs."""
+    assert all(path.startswith("/api/v1/") for path in document["paths"]), sorted(document["paths"])
+    leaked = [name for name in document["components"]["schemas"] if name.startswith("Body_")]
+    assert leaked == []
+    for method, path, op in operations(document):
+        for answer in op["responses"].values():
+            assert set(answer.get("content", {})) <= {"application/json"}, (method, path)
+
+
+def test_operation_ids_are_readable_and_unique(document: dict[str, Any]) -> None:
+    """Every operation id is a camelCase name (``createBooking``), none generated from the path."""
+    ids = [op["operationId"] for _, _, op in operations(document)]
+    assert len(ids) == len(set(ids))
+    assert all(re.fullmatch(r"[a-z]+(?:[A-Z][a-z]+)*", operation) for operation in ids), ids
+    by_route = {(method, path): op["operationId"] for method, path, op in operations(document)}
+    assert by_route[("post", "/api/v1/bookings")] == "createBooking"
+    assert by_route[("get", "/api/v1/bookings/{ref}")] == "getBooking"
+    assert by_route[("get", "/api/v1/bookings")] == "listBookings"
+
+
+def test_every_error_is_documented_with_an_error_model(document: dict[str, Any]) -> None:
+    """401, 422 and 503 on every operation, 404 wherever the path or a query filter names a thing,
+    409 on the changes that can conflict; each with ErrorOut (or ValidationErrorOut for 422)."""
+    conflicts = {
+        ("post", "/api/v1/bookings"), ("patch", "/api/v1/bookings/{ref}"),
+        ("post", "/api/v1/bookings/{ref}/reschedule"), ("post", "/api/v1/bookings/{ref}/cancel"),
+        ("post", "/api/v1/templates/{kind}/{locale}/versions"),
+    }  # fmt: skip
+    for method, path, op in operations(document):
+        names_a_thing = "{" in path or path in ("/api/v1/outbox", "/api/v1/inbound", "/api/v1/slots")
+        expected = {"401", "422", "503"} | ({"404"} if names_a_thing else set())
+        expected |= {"409"} if (method, path) in conflicts else set()
+        errors = {status for status in op["responses"] if status.startswith(("4", "5"))}
+        assert errors == expected, (method, path)
+        for status in errors:
+            schema = op["responses"][status]["content"]["application/json"]["schema"]
+            model = "ValidationErrorOut" if status == "422" else "ErrorOut"
+            assert schema == {"$ref": f"#/components/schemas/{model}"}, (method, path, status)
+    assert document["components"]["schemas"]["ErrorOut"]["required"] == ["detail"]
+
+
+GET_BY_PATH = [
+    ("/api/v1/bookings/{ref}", "/api/v1/bookings/NOPE1234"),
+    ("/api/v1/bookings/{ref}/outbox", "/api/v1/bookings/NOPE1234/outbox"),
+    ("/api/v1/bookings/{ref}/inbound", "/api/v1/bookings/NOPE1234/inbound"),
+    ("/api/v1/services/{slug}", "/api/v1/services/nope"),
+    ("/api/v1/customers/{email}", "/api/v1/customers/nobody@example.com"),
+    ("/api/v1/staff/{email}/time-off", "/api/v1/staff/nobody@example.com/time-off"),
+    ("/api/v1/templates/{kind}/{locale}", "/api/v1/templates/nope/en"),
+    ("/api/v1/webhooks/{id}/deliveries", "/api/v1/webhooks/999999/deliveries"),
+]
+
+
+@pytest.mark.parametrize(("template", "url"), GET_BY_PATH)
+def test_documented_404_is_answered_with_the_error_model(
+    served: tuple[FastAPI, str], document: dict[str, Any], template: str, url: str
+) -> None:
+    """A GET naming something that does not exist answers the documented 404, shaped as ErrorOut."""
+    assert "404" in document["paths"][template]["get"]["responses"]
+    response = TestClient(served[0]).get(url, headers={"Authorization": f"Bearer {served[1]}"})
+    assert response.status_code == 404, response.text
+    assert ErrorOut.model_validate(response.json()).detail
+
+
 def test_docs_page_loads_swagger_ui_under_its_own_csp(served: tuple[FastAPI, str]) -> None:
     """/docs answers with Swagger UI under a CSP as strict as the site's: our files only, nothing inline."""
     response = TestClient(served[0]).get("/docs")
@@ -159,7 +230,7 @@ def test_generated_requests_never_get_a_server_error(
     def call(case: Any) -> None:
         response = case.call_and_validate(
             headers={"Authorization": f"Bearer {served[1]}"},
-            checks=[not_a_server_error, response_schema_conformance],
+            checks=[not_a_server_error, response_schema_conformance, status_code_conformance],
         )
         statuses.append(response.status_code)
 

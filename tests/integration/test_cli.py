@@ -191,6 +191,24 @@ def test_admin_create_user_prints_a_password_once_and_refuses_a_second_time(seed
     assert json.loads(chosen.stdout)["password"] is None  # a chosen password is never echoed
 
 
+def test_admin_create_user_takes_the_only_business_and_asks_when_there_are_more(seeded: Any) -> None:
+    """Without --business create-user picks the one business there is; with a second one it names
+    both and creates nothing, instead of falling back to the demo business."""
+    made = json.loads(seeded("admin", "create-user", "dana@contoso.example", "--json", check=True).stdout)
+    assert made["business"] == "contoso"
+    seeded("business", "create", "salon", "--name", "City Salon", "--timezone", "Europe/Berlin", check=True)
+    message = _one_line_error(seeded("admin", "create-user", "eve@salon.example", "--json"))
+    assert "2 businesses (contoso, salon): name one with --business" in message
+    made = json.loads(
+        seeded(
+            "admin", "create-user", "eve@salon.example", "--business", "salon", "--json", check=True
+        ).stdout
+    )
+    assert made["business"] == "salon"
+    staff = json.loads(seeded("staff", "list", "--business", "contoso", "--json", check=True).stdout)
+    assert "eve@salon.example" not in [member["email"] for member in staff]
+
+
 def test_an_in_process_run_leaves_environment_directory_and_logging_as_they_were(run_cli: Any) -> None:
     """The fixture runs `main` in-process: a run's variables, working directory and log handlers
     do not outlive it, and its logs go to its own stderr while stdout stays JSON."""

@@ -48,14 +48,25 @@ def test_edit_preview_save_rollback_reset(seeded: Any, tmp_path: Path) -> None:
     )
     assert [(v["version"], v["current"]) for v in history] == [(1, False), (2, True)]
 
-    seeded("templates", "rollback", "confirmation", "--locale", "de", "--version", "1", check=True)
+    rolled_back = json.loads(
+        seeded(
+            "templates", "rollback", "confirmation", "--locale", "de", "--version", "1", "--json", check=True
+        ).stdout
+    )
+    in_force = {"kind": "confirmation", "locale": "de", "source": "version 1", "version": 1, "versions": 2}
+    assert rolled_back == in_force
     assert _subject(seeded).endswith("(Version eins)")
     listed = json.loads(seeded("templates", "list", "--json", check=True).stdout)
     row = next(r for r in listed if r["kind"] == "confirmation" and r["locale"] == "de")
-    assert row == {"kind": "confirmation", "locale": "de", "source": "version 1", "versions": 2}
+    assert row == in_force
 
-    seeded("templates", "reset", "confirmation", "--locale", "de", check=True)
+    reset = json.loads(
+        seeded("templates", "reset", "confirmation", "--locale", "de", "--json", check=True).stdout
+    )
+    assert reset == {**in_force, "source": "default", "version": None}
     assert _subject(seeded) == default_subject
+    said = seeded("templates", "reset", "confirmation", "--locale", "de", check=True).stdout
+    assert said == "confirmation/de: default in force\n"
 
 
 def test_broken_import_saves_nothing_and_names_the_line(seeded: Any, tmp_path: Path) -> None:

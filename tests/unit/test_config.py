@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from mailflow import config as config_module
 from mailflow.config import load_settings, resolve_secret_key
 from mailflow.errors import ConfigError
 
@@ -81,3 +83,71 @@ def test_configured_secret_key_wins(tmp_path: Path) -> None:
     settings = load_settings({"MAILFLOW_DATA_DIR": str(tmp_path), "MAILFLOW_SECRET_KEY": "s3cret-from-env"})
     assert resolve_secret_key(settings) == "s3cret-from-env"
     assert not (tmp_path / "secret_key").exists()
+
+
+def test_the_named_config_file_is_read_and_the_environment_wins_over_it(tmp_path: Path) -> None:
+    """MAILFLOW_CONFIG names a file of MAILFLOW_* lines; a variable set in the environment wins."""
+    config = tmp_path / "mailflow.env"
+    config.write_text(
+        "# the server's settings\nMAILFLOW_PUBLIC_URL=https://book.example.com\n"
+        "MAILFLOW_INBOUND_DOMAIN='replies.example.com'\nMAILFLOW_UNKNOWN=ignored\n",
+        encoding="utf-8",
+    )
+    settings = load_settings({"MAILFLOW_CONFIG": str(config)})
+    assert settings.public_url == "https://book.example.com"
+    assert settings.inbound_domain == "replies.example.com"
+    both = load_settings({"MAILFLOW_CONFIG": str(config), "MAILFLOW_PUBLIC_URL": "https://env.example.com"})
+    assert both.public_url == "https://env.example.com" and both.inbound_domain == "replies.example.com"
+
+
+def test_a_bad_value_in_the_config_file_names_its_variable(tmp_path: Path) -> None:
+    """A file's bad value stops start-up like an environment variable's, naming it."""
+    config = tmp_path / "mailflow.env"
+    config.write_text("MAILFLOW_WEB_BIND=localhost\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as raised:
+        load_settings({"MAILFLOW_CONFIG": str(config)})
+    assert raised.value.variable == "MAILFLOW_WEB_BIND"
+
+
+def test_a_named_config_file_that_is_missing_or_unreadable_is_an_error(tmp_path: Path) -> None:
+    """No silent fallback to the defaults (emails with 127.0.0.1 links): MAILFLOW_CONFIG is named."""
+    with pytest.raises(ConfigError) as missing:
+        load_settings({"MAILFLOW_CONFIG": str(tmp_path / "nope.env")})
+    assert missing.value.variable == "MAILFLOW_CONFIG" and "does not exist" in missing.value.message
+    with pytest.raises(ConfigError) as directory:
+        load_settings({"MAILFLOW_CONFIG": str(tmp_path)})
+    assert directory.value.variable == "MAILFLOW_CONFIG" and "cannot read" in directory.value.message
+
+
+def test_without_mailflow_config_dot_env_is_read_over_the_system_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """./.env and /etc/mailflow/mailflow.env are both read when they exist, .env winning per key."""
+    system = tmp_path / "etc" / "mailflow.env"
+    system.parent.mkdir()
+    system.write_text(
+        "MAILFLOW_PUBLIC_URL=https://system.example.com\nMAILFLOW_INBOUND_DOMAIN=replies.example.com\n"
+    )
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.setattr(config_module, "SYSTEM_CONFIG", system)
+    monkeypatch.chdir(work)
+    for name in list(os.environ):
+        if name.startswith("MAILFLOW_"):
+            monkeypatch.delenv(name)
+    assert load_settings().public_url == "https://system.example.com"
+    (work / ".env").write_text("MAILFLOW_PUBLIC_URL=https://local.example.com\n")
+    settings = load_settings()
+    assert settings.public_url == "https://local.example.com"
+    assert settings.inbound_domain == "replies.example.com"
+    monkeypatch.setenv("MAILFLOW_CONFIG", str(system))  # a named file is read alone
+    assert load_settings().public_url == "https://system.example.com"
+
+
+def test_an_explicit_environment_reads_no_default_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tests (and callers) that pass their own environment get no ./.env from the working directory."""
+    (tmp_path / ".env").write_text("MAILFLOW_PUBLIC_URL=https://local.example.com\n")
+    monkeypatch.chdir(tmp_path)
+    assert load_settings({}).public_url == "http://127.0.0.1:8000"

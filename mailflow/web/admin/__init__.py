@@ -313,12 +313,13 @@ def install(
     """Add the admin ``routers`` (in this order) and the sign-in redirects to ``web``.
 
     The ``Admin`` goes on ``web.state.admin`` (the ``site`` dependency). ``dependencies``
-    run before those of every admin route (``Depends(…)`` objects).
+    run before those of every admin route (``Depends(…)`` objects). The admin's pages and
+    forms are not the JSON API: they stay out of the OpenAPI document.
     """
     admin = Admin(wiring)
     web.state.admin = admin
     for router in routers:
-        web.include_router(router, dependencies=list(dependencies))
+        web.include_router(router, dependencies=list(dependencies), include_in_schema=False)
 
     @web.exception_handler(NotSignedIn)
     def _not_signed_in(request: Request, exc: NotSignedIn) -> Response:
