@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from mailflow.outbound.limits import TemplateLimits
-from mailflow.outbound.render import Renderer, TemplateLimitExceeded
+from mailflow.outbound.render import Renderer, TemplateLimitExceeded, is_shipped
 from mailflow.outbound.samples import sample_context
 from mailflow.outbound.template_store import validate
 from mailflow.outbound.templates import TemplateSource, default_source
@@ -74,7 +76,11 @@ def test_a_too_long_source_is_refused_before_it_is_compiled() -> None:
 def test_every_default_template_renders_well_within_the_limits() -> None:
     """The shipped templates pass with a tenth of every default limit: the limits leave room."""
     tight = Renderer(TemplateLimits(max_source_chars=10_000, max_output_chars=100_000, max_steps=20_000))
-    source = default_source("confirmation", "en")
+    # An admin's copy (a comment added): the shipped default itself renders without the accounting.
+    shipped = default_source("confirmation", "en")
+    subject = shipped.subject + "{# copy #}"
+    source = TemplateSource("confirmation", "en", subject, shipped.mjml, shipped.text, 1)
+    assert not is_shipped(source)
     email = tight.render(source, CONTEXT)
     assert "Manage booking" in email.html or "/m/" in email.html
 
@@ -93,3 +99,33 @@ def test_validation_reports_a_broken_limit_as_a_problem_of_its_part() -> None:
     assert len(problems) == 1 and problems[0].part == "body" and "1,000,000" in problems[0].message
     too_long = validate(TemplateSource("confirmation", "en", "Booked", body("x" * 200_000).mjml, None))
     assert [problem.part for problem in too_long] == ["body"] and "too long" in too_long[0].message
+
+
+@pytest.mark.parametrize("locale", ["en", "de", "fr"])
+def test_shipped_defaults_render_the_same_without_the_accounting(locale: str) -> None:
+    """Every shipped template, rendered on the shipped path (no limits' accounting), gives exactly
+    what the limited path gives for an admin's copy of it, for every kind and variant; and only
+    the exact shipped text takes that path."""
+    from mailflow.outbound.samples import KINDS, VARIANTS
+
+    renderer = Renderer(TemplateLimits(max_steps=20_000))
+    for kind in KINDS:
+        shipped = default_source(kind, locale)
+        # An admin's copy that renders the same: a Jinja comment added to the subject.
+        copy = TemplateSource(kind, locale, shipped.subject + "{# copy #}", shipped.mjml, shipped.text, 3)
+        assert is_shipped(shipped) and is_shipped(replace(shipped, version=3, digest="stale"))
+        assert not is_shipped(copy)
+        assert renderer.compile(shipped).shipped and not renderer.compile(copy).shipped
+        for variant in VARIANTS:
+            context = sample_context(kind, variant, locale)
+            assert renderer.render(shipped, context) == renderer.render(copy, context), (kind, variant)
+
+
+def test_an_edited_template_is_still_bounded() -> None:
+    """A shipped default with one added loop is an admin's program again: the limits apply."""
+    shipped = default_source("confirmation", "en")
+    subject = shipped.subject + NESTED_LOOPS
+    edited = TemplateSource("confirmation", "en", subject, shipped.mjml, shipped.text, 2)
+    with pytest.raises(TemplateLimitExceeded) as caught:
+        Renderer().render(edited, CONTEXT)
+    assert caught.value.limit in {"steps", "render_time"}
