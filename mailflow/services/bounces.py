@@ -120,7 +120,9 @@ def _record(
     reported = ", ".join(info.recipients)[:200]
     outcome.add("bounce", "permanent" if info.permanent else "temporary", f"{address} (reported: {reported})")
     outcome.booking_id = outcome.booking_id or sent.booking_id
-    sent.last_error = f"bounced: {info.status or ''} {info.diagnostic or ''}".strip()[:500]
+    # A delay notice (4.x.x, the MTA still trying) is no bounce: the email may yet arrive.
+    what = "bounced" if info.permanent or info.action == "failed" else "delayed"
+    sent.last_error = f"{what}: {info.status or ''} {info.diagnostic or ''}".strip()[:500]
     if info.permanent:
         sent.status = "failed"
     session.add(sent)
