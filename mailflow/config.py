@@ -16,6 +16,7 @@ lines (``#`` comments, optional quotes), the format of ``.env`` files.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ OUTBOUND_SCHEMES = ("smtp", "smtps", "maildir", "memory")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 DATABASE_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg")
 CONFIG_VARIABLE = "MAILFLOW_CONFIG"
+_HELO_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.IPv]+\]")
 SYSTEM_CONFIG = Path("/etc/mailflow/mailflow.env")
 """The config file every mailflow command reads when it exists (and ``MAILFLOW_CONFIG`` is unset)."""
 LOCAL_CONFIG = Path(".env")
@@ -97,6 +99,9 @@ class Settings(BaseSettings):
 
     outbound_url: str = ""
     """``maildir://<data dir>/outbox`` when empty; else smtp://, smtps://, maildir://, memory://."""
+
+    outbound_helo: str = ""
+    """The EHLO name given to the relay; the host of ``public_url`` when empty (``helo_name``)."""
 
     imap_url: str = ""
     """``imaps://user:pass@host:993/INBOX`` turns the IMAP poller on."""
@@ -239,6 +244,27 @@ class Settings(BaseSettings):
                 f"expected one of {', '.join(s + '://' for s in OUTBOUND_SCHEMES)}, got {value!r}"
             )
         return value
+
+    @field_validator("outbound_helo")
+    @classmethod
+    def _outbound_helo(cls, value: str) -> str:
+        value = value.strip()
+        if value and not _HELO_NAME.fullmatch(value):
+            raise ValueError(f"expected a host name such as mail.example.com, got {value!r}")
+        return value
+
+    @property
+    def helo_name(self) -> str:
+        """The EHLO name: ``outbound_helo``, else the host of ``public_url`` (an IP address as an
+        address literal, ``[192.0.2.1]``, as RFC 5321 asks)."""
+        if self.outbound_helo:
+            return self.outbound_helo
+        host = urlsplit(self.public_url).hostname or "localhost"
+        try:
+            address = ip_address(host)
+        except ValueError:
+            return host
+        return f"[IPv6:{address}]" if address.version == 6 else f"[{address}]"
 
     @field_validator("imap_url")
     @classmethod

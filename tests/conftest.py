@@ -390,6 +390,19 @@ class RecordingHandler:
         self.refuse: dict[str, str] = {}
         self.delay = 0.0
         self.lock = threading.Lock()
+        self.ehlo_names: list[str] = []
+        self.quits = 0
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        self.ehlo_names.append(hostname)
+        return responses
+
+    async def handle_QUIT(self, server: Any, session: Any, envelope: Any) -> str:
+        self.quits += 1
+        return "221 Bye"
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
         if address in self.refuse:

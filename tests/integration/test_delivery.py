@@ -301,3 +301,42 @@ def test_a_booking_cancelled_by_the_business_says_we_had_to(
     assert "we had to cancel the appointment below" in text.get_content()
     assert "As you asked" not in text.get_content()
     assert "/book" in text.get_content() and "Questions? Call us at" in text.get_content()
+
+
+def test_the_relay_is_greeted_with_the_public_hosts_name_and_probed_politely(
+    sqlite_url: str, smtp_sink: SmtpSink, tmp_path: Path, now: datetime, next_tuesday: date
+) -> None:
+    """Issue 21, item 8: EHLO names the host of MAILFLOW_PUBLIC_URL (or MAILFLOW_OUTBOUND_HELO), not
+    "localhost"; the /readyz probe greets the relay with EHLO and says QUIT instead of hanging up."""
+    from mailflow.store.migrate import upgrade
+
+    app = make_app(sqlite_url, smtp_sink.url, tmp_path)
+    upgrade(app.engine)
+    seed_demo(app.engine, now)
+    create(app, next_tuesday, 10, now)
+    run_once(app, now)
+    assert smtp_sink.handler.messages and set(smtp_sink.handler.ehlo_names) == {"book.contoso.example"}
+    smtp_sink.handler.ehlo_names.clear()
+    quits = smtp_sink.handler.quits
+    assert app.health["transport"]() == "ok"
+    assert smtp_sink.handler.ehlo_names == ["book.contoso.example"]
+    assert smtp_sink.handler.quits == quits + 1
+    app.close()
+
+    named = build(
+        load_settings(
+            {
+                "MAILFLOW_DATABASE_URL": sqlite_url,
+                "MAILFLOW_OUTBOUND_URL": smtp_sink.url,
+                "MAILFLOW_DATA_DIR": str(tmp_path),
+                "MAILFLOW_OUTBOUND_HELO": "mx1.contoso.example",
+            }
+        )
+    )
+    assert named.health["transport"]() == "ok"
+    assert smtp_sink.handler.ehlo_names[-1] == "mx1.contoso.example"
+    named.close()
+    smtp_sink.stop()
+    down = build(load_settings({"MAILFLOW_OUTBOUND_URL": smtp_sink.url, "MAILFLOW_DATA_DIR": str(tmp_path)}))
+    assert down.health["transport"]().startswith(f"cannot reach the relay 127.0.0.1:{smtp_sink.port}")
+    down.close()

@@ -151,3 +151,16 @@ def test_an_explicit_environment_reads_no_default_file(
     (tmp_path / ".env").write_text("MAILFLOW_PUBLIC_URL=https://local.example.com\n")
     monkeypatch.chdir(tmp_path)
     assert load_settings({}).public_url == "http://127.0.0.1:8000"
+
+
+def test_helo_name_is_the_public_host_an_address_literal_or_the_setting() -> None:
+    """Issue 21, item 8: the EHLO name relays see; a bad MAILFLOW_OUTBOUND_HELO names the variable."""
+    assert load_settings({"MAILFLOW_PUBLIC_URL": "https://book.contoso.example/x"}).helo_name == (
+        "book.contoso.example"
+    )
+    assert load_settings({}).helo_name == "[127.0.0.1]"
+    assert load_settings({"MAILFLOW_PUBLIC_URL": "http://[::1]:8000"}).helo_name == "[IPv6:::1]"
+    named = load_settings({"MAILFLOW_OUTBOUND_HELO": "mx1.contoso.example"})
+    assert named.helo_name == "mx1.contoso.example"
+    with pytest.raises(ConfigError, match="MAILFLOW_OUTBOUND_HELO"):
+        load_settings({"MAILFLOW_OUTBOUND_HELO": "bad name\r\nMAIL FROM"})
