@@ -34,6 +34,7 @@ from mailflow.outbound.return_path import ReturnPaths
 from mailflow.outbound.transports import Transport, maildir_of, transport_from_url
 from mailflow.outbound.webhook_sender import WebhookSender
 from mailflow.parts import CalendarSync, Mailroom, Signal, SmtpParts, UseCases, WebParts, WorkerParts
+from mailflow.services.bounces import record_refused_recipient
 from mailflow.services.webhook_events import plan_email_outcome
 from mailflow.store.engine import make_engine
 
@@ -93,6 +94,7 @@ def build(settings: Settings) -> App:
         return_paths=return_paths,
         render_pending=partial(notifier.render_claimed, engine),
         on_outcome=plan_email_outcome,
+        on_refused=record_refused_recipient,
     )
     notice_domain = settings.inbound_domain or urlsplit(settings.public_url).hostname or "localhost"
     webhooks = WebhookSender(engine, notice_domain=notice_domain, lease=settings.claim_lease)

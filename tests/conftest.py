@@ -388,6 +388,8 @@ class RecordingHandler:
 
         self.messages: list[tuple[str, list[str], bytes]] = []
         self.refuse: dict[str, str] = {}
+        self.refuse_data = ""
+        """An answer to DATA (e.g. "554 5.7.1 spam") for every message, when set."""
         self.delay = 0.0
         self.lock = threading.Lock()
         self.ehlo_names: list[str] = []
@@ -415,6 +417,8 @@ class RecordingHandler:
 
         if self.delay:
             await asyncio.sleep(self.delay)
+        if self.refuse_data:
+            return self.refuse_data
         with self.lock:
             self.messages.append(
                 (envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.original_content))

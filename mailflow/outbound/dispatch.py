@@ -43,6 +43,8 @@ RECORD_EVERY = 10
 
 FailureReporter = Callable[..., None]
 OutcomeHook = Callable[[Session, ClaimedMessage, bool, str, datetime], None]
+RefusalHook = Callable[[Session, ClaimedMessage, str, datetime], None]
+"""Called when the relay refused an email's recipient for good at RCPT (``services.bounces``)."""
 """Called for each email the relay accepted (True) or that failed for good (False), in the
 transaction recording it: the webhooks' ``email.delivered`` and ``email.failed``."""
 
@@ -80,6 +82,7 @@ class Dispatcher:
         return_paths: ReturnPaths | None = None,
         render_pending: Callable[[list[ClaimedMessage]], list[ClaimedMessage]] | None = None,
         on_outcome: OutcomeHook | None = None,
+        on_refused: RefusalHook | None = None,
     ) -> None:
         self.engine = engine
         # Each email's envelope sender is its own signed bounce address (VERP) when given.
@@ -93,6 +96,8 @@ class Dispatcher:
         # Renders claimed emails that their change left unrendered (its process died before).
         self.render_pending = render_pending
         self.on_outcome = on_outcome
+        # A permanent refusal of the recipient at RCPT flags the address, as a hard bounce does.
+        self.on_refused = on_refused
         self._lock = asyncio.Lock()
 
     async def run_once(self, now: datetime, *, stop: asyncio.Event | None = None) -> DispatchReport:
@@ -238,6 +243,8 @@ class Dispatcher:
                     result.detail,
                     extra={"outbox_id": message.id},
                 )
+                if result.permanent and result.refused_recipient and self.on_refused is not None:
+                    self.on_refused(session, message, result.detail, now)
                 if self.report_failure is not None and message.kind != EmailKind.DELIVERY_FAILED:
                     self.report_failure(session, message, result.detail, now)
                 if self.on_outcome is not None:

@@ -44,6 +44,8 @@ class SendResult:
     ok: bool
     permanent: bool = False
     detail: str = ""
+    refused_recipient: bool = False
+    """The relay refused the recipient's address at RCPT (not the message at DATA)."""
 
 
 SENT = SendResult(ok=True)
@@ -231,7 +233,10 @@ class SmtpTransport:
         except aiosmtplib.SMTPRecipientsRefused as exc:
             refusal = exc.recipients[0]
             return SendResult(
-                ok=False, permanent=refusal.code >= 500, detail=f"{refusal.code} {refusal.message}"
+                ok=False,
+                permanent=refusal.code >= 500,
+                detail=f"{refusal.code} {refusal.message}",
+                refused_recipient=True,
             )
         except aiosmtplib.SMTPResponseException as exc:
             if exc.code >= 500:
@@ -239,9 +244,10 @@ class SmtpTransport:
             return SendResult(ok=False, permanent=exc.code >= 500, detail=f"{exc.code} {exc.message}")
         except (aiosmtplib.SMTPException, OSError) as exc:
             return SendResult(ok=False, detail=f"{type(exc).__name__}: {exc}")
-        if errors:
+        if errors:  # refused at RCPT
             code, text = next(iter(errors.values()))
-            return SendResult(ok=False, permanent=code >= 500, detail=f"{code} {text}")
+            permanent = code >= 500
+            return SendResult(ok=False, permanent=permanent, detail=f"{code} {text}", refused_recipient=True)
         return SENT
 
 

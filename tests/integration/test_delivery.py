@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from mailflow import services
 from mailflow.booking.model import Actor, ActorKind, Origin
@@ -230,6 +230,44 @@ def test_permanent_refusal_fails_at_once_and_tells_the_admins(
     with Session(app.engine) as session:
         failed = session.exec(select(OutboxMessage).where(OutboxMessage.status == "failed")).one()
         assert failed.kind == "confirmation" and "550" in (failed.last_error or "")
+
+
+def test_a_refusal_at_rcpt_flags_the_customer_as_a_hard_bounce_does(
+    app: App, smtp_sink: SmtpSink, next_tuesday: date, now: datetime
+) -> None:
+    """Issue 21, item 6: 550 5.1.1 at RCPT marks Ada bouncing (audited), so her next booking's
+    emails are not sent to her again; a 554 at DATA (the message, not the address) flags nobody;
+    a staff address refused is no customer and flags nobody either."""
+    from mailflow.store.tables import AuditEvent, Customer
+
+    smtp_sink.handler.refuse["ada@example.com"] = "550 5.1.1 <ada@example.com>: Recipient address rejected"
+    create(app, next_tuesday, 10, now)
+    run_once(app, now)
+    with Session(app.engine) as session:
+        ada = session.exec(select(Customer).where(Customer.email == "ada@example.com")).one()
+        assert ada.bouncing
+        refused = session.exec(select(AuditEvent).where(AuditEvent.action == "bounce.refused")).one()
+        assert refused.after is not None and "5.1.1" in refused.after["detail"]
+    received(smtp_sink)
+    create(app, next_tuesday, 12, now)
+    run_once(app, now)
+    assert "ada@example.com" not in [recipient for recipient, _ in received(smtp_sink)]
+
+
+def test_a_refusal_of_the_message_or_of_staff_flags_no_customer(
+    app: App, smtp_sink: SmtpSink, next_tuesday: date, now: datetime
+) -> None:
+    """Only the customer's address refused at RCPT flags it: a 5xx at DATA and a staff member's
+    refused address fail their email and tell the admins, and flag nobody."""
+    from mailflow.store.tables import Customer
+
+    smtp_sink.handler.refuse["bob@contoso.example"] = "550 5.1.1 no such user"
+    smtp_sink.handler.refuse_data = "554 5.7.1 message refused as spam"
+    create(app, next_tuesday, 10, now)
+    report = run_once(app, now)
+    assert report.dispatch.failed >= 2
+    with Session(app.engine) as session:
+        assert not session.exec(select(Customer).where(col(Customer.bouncing).is_(True))).all()
 
 
 class _ExplodingNotifier(Notifier):
