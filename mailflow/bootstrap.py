@@ -80,7 +80,9 @@ class App:
 def build(settings: Settings) -> App:
     """Wire the application for ``settings``; connects lazily."""
     engine = make_engine(settings.database_url)
-    transport = transport_from_url(settings.outbound_url, helo=settings.helo_name)
+    transport = transport_from_url(
+        settings.outbound_url, settings.helo_name, allow_unverified=settings.outbound_allow_unverified
+    )
     configure_limits(settings.template_limits)  # every renderer: validation, previews and sending
     renderer = Renderer(settings.template_limits)
     notifier = Notifier(EmailBuilder(MailSettings(settings.public_url, settings.inbound_domain), renderer))

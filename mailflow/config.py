@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     outbound_url: str = ""
     """``maildir://<data dir>/outbox`` when empty; else smtp://, smtps://, maildir://, memory://."""
 
+    outbound_allow_unverified: bool = False
+    """Lets ``?verify=false`` in ``outbound_url`` reach a relay that is not on loopback."""
+
     outbound_helo: str = ""
     """The EHLO name given to the relay; the host of ``public_url`` when empty (``helo_name``)."""
 

@@ -2,7 +2,9 @@
 
 - ``smtp://user:pass@host:587?starttls=true`` / ``smtps://…:465``: aiosmtplib,
   one connection per batch, per-message results (4xx and connection errors are
-  temporary, 5xx permanent);
+  temporary, 5xx permanent); ``?ca_file=/path/ca.pem`` trusts a relay's own
+  certificate (a local Postfix's self-signed one), ``?verify=false`` checks none
+  (loopback only, unless ``MAILFLOW_OUTBOUND_ALLOW_UNVERIFIED=1``);
 - ``maildir:///abs/path`` (relative paths resolve against the working
   directory): a standard Maildir, one complete message per file;
 - ``memory://name``: kept in this process (tests).
@@ -14,9 +16,11 @@ import asyncio
 import mailbox
 import os
 import smtplib
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from ipaddress import ip_address
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -151,12 +155,18 @@ class SmtpTransport:
     timeout: float = 30.0
     helo: str = "localhost"
     """The EHLO name (``Settings.helo_name``): relays may refuse one that is not fully qualified."""
+    tls_context: ssl.SSLContext | None = None
+    """How the relay's certificate is checked: ``?ca_file=`` or ``?verify=false``; None: the system's CAs."""
     name: str = "smtp"
     _checked: tuple[float, str] | None = field(default=None, repr=False, compare=False)
+    _refused: str | None = field(default=None, repr=False, compare=False)
+    """Why the last connection failed in a way no retry mends (TLS, authentication); /readyz says it."""
 
     def reachable(self) -> str:
         """The relay's greeting, EHLO and QUIT (a polite conversation: a bare connect leaves "lost
         connection after CONNECT" in the relay's log at every probe), remembered for a few seconds."""
+        if self._refused is not None:  # until a delivery gets through again
+            return self._refused
         now = time.monotonic()
         if self._checked is not None and now - self._checked[0] < REACHABLE_CACHE_SECONDS:
             return self._checked[1]
@@ -169,8 +179,14 @@ class SmtpTransport:
         return answer
 
     def _probe(self) -> None:
-        kind = smtplib.SMTP_SSL if self.use_tls else smtplib.SMTP
-        with kind(self.hostname, self.port, local_hostname=self.helo, timeout=REACHABLE_TIMEOUT) as client:
+        address = (self.hostname, self.port)
+        client: smtplib.SMTP
+        if self.use_tls:
+            context = self.tls_context or ssl.create_default_context()
+            client = smtplib.SMTP_SSL(*address, self.helo, timeout=REACHABLE_TIMEOUT, context=context)
+        else:
+            client = smtplib.SMTP(*address, self.helo, timeout=REACHABLE_TIMEOUT)
+        with client:
             code, text = client.ehlo()
             if code != 250:
                 raise smtplib.SMTPHeloError(code, text)
@@ -186,6 +202,7 @@ class SmtpTransport:
             password=self.password,
             timeout=self.timeout,
             local_hostname=self.helo,
+            tls_context=self.tls_context,
         )
 
     async def send_batch(
@@ -196,10 +213,11 @@ class SmtpTransport:
         try:
             await client.connect()
         except (aiosmtplib.SMTPException, OSError) as exc:
-            return [
-                SendResult(ok=False, detail=f"cannot reach {self.hostname}:{self.port}: {exc}")
-                for _ in messages
-            ]
+            refused = _refusal(exc)
+            self._refused = f"the relay {self.hostname}:{self.port} {refused}" if refused else None
+            detail = self._refused or f"cannot reach {self.hostname}:{self.port}: {exc}"
+            return [SendResult(ok=False, detail=detail) for _ in messages]
+        self._refused = None
         try:
             for message in messages:
                 results.append(await self._send_one(client, message))
@@ -251,6 +269,22 @@ class SmtpTransport:
         return SENT
 
 
+def _refusal(exc: BaseException) -> str | None:
+    """What in a failed connection no retry mends by itself, said for an operator: the relay's
+    certificate not trusted, or the login refused; None for anything else (down, timeouts)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return (
+                f"has a TLS certificate this machine does not trust ({seen.verify_message}): add "
+                "?ca_file=/path/to/its-ca.pem to MAILFLOW_OUTBOUND_URL (or ?verify=false on loopback)"
+            )
+        if isinstance(seen, aiosmtplib.SMTPAuthenticationError):
+            return f"refused the login: {seen.code} {seen.message}"
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 async def _reset(client: aiosmtplib.SMTP) -> None:
     try:
         await client.rset()
@@ -263,9 +297,9 @@ def maildir_of(transport: Transport) -> Path | None:
     return transport.path if isinstance(transport, MaildirTransport) else None
 
 
-def transport_from_url(url: str, helo: str = "localhost") -> Transport:
-    """The transport for ``url`` (an SMTP relay is greeted as ``helo``); ``ConfigError`` naming
-    the variable when it is malformed."""
+def transport_from_url(url: str, helo: str = "localhost", *, allow_unverified: bool = False) -> Transport:
+    """The transport for ``url`` (an SMTP relay is greeted as ``helo``; ``?verify=false`` off
+    loopback needs ``allow_unverified``); ``ConfigError`` naming the variable when it is malformed."""
     parts = urlsplit(url)
     query = parse_qs(parts.query)
     if parts.scheme == "memory":
@@ -304,7 +338,42 @@ def transport_from_url(url: str, helo: str = "localhost") -> Transport:
             password=unquote(parts.password) if parts.password else None,
             timeout=timeout_seconds,
             helo=helo,
+            tls_context=_tls_context(parts.hostname, query, allow_unverified),
         )
     raise ConfigError(
         OUTBOUND_VARIABLE, f"unsupported scheme {parts.scheme!r}: use smtp, smtps, maildir or memory"
     )
+
+
+def _tls_context(host: str, query: dict[str, list[str]], allow_unverified: bool) -> ssl.SSLContext | None:
+    """The relay's certificate check from ``?ca_file=`` and ``?verify=`` (None: the system's CAs)."""
+    verify = query.get("verify", ["true"])[0].lower()
+    if verify not in ("true", "false", "1", "0", "yes", "no"):
+        raise ConfigError(OUTBOUND_VARIABLE, f"verify must be true or false, not {verify!r}")
+    ca_file = query.get("ca_file", [""])[0]
+    if verify in ("false", "0", "no"):
+        if not (_loopback(host) or allow_unverified):
+            raise ConfigError(
+                OUTBOUND_VARIABLE,
+                f"verify=false sends mail (and the relay's password) to {host} without checking who "
+                "answers: give the relay's CA with ?ca_file=…, or set MAILFLOW_OUTBOUND_ALLOW_UNVERIFIED=1",
+            )
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
+    if not ca_file:
+        return None
+    try:
+        return ssl.create_default_context(cafile=ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(OUTBOUND_VARIABLE, f"cannot read the CA file {ca_file!r}: {exc}") from None
+
+
+def _loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False
