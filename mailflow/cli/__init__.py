@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
+import click
 import typer
 from sqlalchemy.exc import OperationalError
 
@@ -105,9 +106,28 @@ def config_option(argv: list[str]) -> str | None:
     return None
 
 
+def command_of(argv: list[str]) -> list[str]:
+    """The command words of ``argv``, after the global options.
+
+    >>> command_of(["--config", "/etc/mf.env", "inbound", "feed", "-"])[:2]
+    ['inbound', 'feed']
+    """
+    index = 0
+    while index < len(argv) and argv[index].startswith("-"):
+        index += 2 if argv[index] == "--config" else 1
+    return argv[index:]
+
+
+EX_TEMPFAIL = 75
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``mailflow`` console script."""
-    config = config_option(sys.argv[1:] if argv is None else argv)
+    args = sys.argv[1:] if argv is None else argv
+    if command_of(args)[:2] == ["inbound", "feed"]:
+        _feed_main(args)
+        return
+    config = config_option(args)
     if config is not None:
         os.environ[CONFIG_VARIABLE] = config  # read by every load_settings of this process and its children
     settings: Settings | None
@@ -131,3 +151,27 @@ def main(argv: list[str] | None = None) -> None:
             raise
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         _fail(f"{type(exc).__name__}: {first} (set MAILFLOW_DEBUG=1 for details)", 70)
+
+
+def _feed_main(args: list[str]) -> None:
+    """``mailflow inbound feed`` as an MTA's pipe runs it: the message is stored (0), refused as
+    no recipient of ours (67), or left with the MTA to try again (75) — whatever else goes wrong,
+    a bad setting or flag included, because any other exit status bounces the customer's reply."""
+    config = config_option(args)
+    if config is not None:
+        os.environ[CONFIG_VARIABLE] = config
+    try:
+        settings = load_settings()
+        configure_logs(settings.log_level, settings.log_format)
+        cli(args=args, prog_name="mailflow", standalone_mode=False)
+    except SystemExit as exc:
+        if exc.code in (0, None, 67, EX_TEMPFAIL):
+            raise
+        _fail(f"the message was not stored, retry later (exit {exc.code})", EX_TEMPFAIL)
+    except click.exceptions.Exit as exc:  # --help
+        raise SystemExit(exc.exit_code) from None
+    except (MailflowError, click.ClickException) as exc:
+        message = exc.message if isinstance(exc, MailflowError) else exc.format_message()
+        _fail(f"the message was not stored, retry later: {message}", EX_TEMPFAIL)
+    except Exception as exc:
+        _fail(f"the message was not stored, retry later: {type(exc).__name__}: {exc}", EX_TEMPFAIL)

@@ -16,6 +16,7 @@ from mailflow.cli.common import open_app as _app
 from mailflow.errors import InvalidInput
 
 if TYPE_CHECKING:
+    from mailflow.config import Settings
     from mailflow.services.mail_log import InboundView
 
 inbound_cli = typer.Typer(help="Replies and other mail coming in.", no_args_is_help=True)
@@ -30,7 +31,10 @@ EX_TEMPFAIL = 75
 
 @inbound_cli.command("feed")
 def inbound_feed(
-    file: Path = typer.Argument(..., help="A raw message (.eml), or - for standard input."),
+    file: str = typer.Argument(..., help="A raw message (.eml), or - for standard input."),
+    more: list[str] = typer.Argument(
+        None, metavar="[RECIPIENT]...", help="More envelope recipients (an MTA's ${recipient} list)."
+    ),
     rcpts: list[str] = typer.Option(
         [], "--rcpt", help="An envelope recipient, e.g. reply+KEY@domain; repeat it for several."
     ),
@@ -38,26 +42,55 @@ def inbound_feed(
 ) -> None:
     """Take a message as if an MTA piped it: exit 0 once it is stored, whatever the verdict;
     exit 75 (EX_TEMPFAIL) when it cannot be stored now, so the MTA retries instead of bouncing;
-    exit 67 (EX_NOUSER) when no ``--rcpt`` given is an address of ours."""
-    from mailflow.inbound.recipients import recipient_is_ours
-    from mailflow.services.inbound_store import Received, store_many
+    exit 67 (EX_NOUSER) when no recipient given is an address of ours.
 
+    Needs only the database (and reads the secret key only when it may: without it, a
+    ``bounce+`` address of the right form is stored and its signature checked by the worker).
+    """
+    from mailflow.config import load_settings
+    from mailflow.inbound.recipients import recipient_is_ours
+    from mailflow.outbound.return_path import ReturnPaths
+    from mailflow.services.inbound_store import Received, store_many
+    from mailflow.store.engine import make_engine
+    from mailflow.store.migrate import ensure_migrated
+
+    recipients = [*rcpts, *(more or [])]
     try:
-        raw = sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
-        with _app() as app:  # one row per recipient of ours (an MTA may pass several), all or none
-            domain, paths = app.settings.inbound_domain, app.smtp.return_paths
-            ours = [rcpt for rcpt in rcpts if recipient_is_ours(app.engine, paths, domain, rcpt)]
-            if rcpts and not ours:
-                sys.stderr.write(f"mailflow: error: no such recipient here: {', '.join(rcpts)}\n")
+        raw = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
+        settings = load_settings()
+        engine = make_engine(settings.database_url)
+        try:
+            ensure_migrated(engine)
+            paths = ReturnPaths(readable_secret_key(settings) or "", settings.inbound_domain)
+            domain = settings.inbound_domain
+            ours = [rcpt for rcpt in recipients if recipient_is_ours(engine, paths, domain, rcpt)]
+            if recipients and not ours:
+                sys.stderr.write(f"mailflow: error: no such recipient here: {', '.join(recipients)}\n")
                 raise SystemExit(EX_NOUSER)
+            # One row per recipient of ours (an MTA may pass several), all or none.
             received = [Received(raw, sender, rcpt) for rcpt in ours or [""]]
-            row_ids = store_many(app.engine, received, _now())
+            row_ids = store_many(engine, received, _now())
+        finally:
+            engine.dispose()
+    except SystemExit:
+        raise
     except Exception as exc:
         # Whatever the cause (database unreachable, read-only or not migrated, a setting, a bug),
         # any other non-zero exit makes the MTA bounce the customer's reply: it must retry instead.
         sys.stderr.write(f"mailflow: error: the message was not stored, retry later: {_first_line(exc)}\n")
         raise SystemExit(EX_TEMPFAIL) from None
     sys.stderr.write(f"stored as inbound message {', '.join(map(str, row_ids))}\n")
+
+
+def readable_secret_key(settings: Settings) -> str | None:
+    """The secret key when this process may read it (set, or its file readable), else None;
+    never generates one (the MTA's user must not write into the data directory)."""
+    if settings.secret_key:
+        return settings.secret_key
+    try:
+        return (settings.data_dir / "secret_key").read_text().strip() or None
+    except OSError:
+        return None
 
 
 def _first_line(exc: Exception) -> str:

@@ -112,3 +112,67 @@ def test_inbound_feed_exits_67_when_no_recipient_is_ours(run_cli: Any, rcpt: str
     assert fed.returncode == 67, (fed.returncode, fed.stderr)
     assert fed.stderr.strip() == f"mailflow: error: no such recipient here: {rcpt}"
     assert json.loads(run_cli("inbound", "list", "--json", check=True).stdout) == []
+
+
+def test_inbound_feed_takes_the_recipients_an_mta_expands_into_more_arguments(run_cli: Any) -> None:
+    """Postfix expands `--rcpt ${recipient}` for two recipients into `--rcpt A B` (issue 21, item 4):
+    the extra argument is a recipient too, and the message is stored once for each."""
+    run_cli("db", "upgrade", check=True)
+
+    fed = run_cli(
+        "inbound", "feed", "-", "--rcpt", "postmaster@mailflow.localhost", "Postmaster",
+        input=REPLY, real_process=True,
+    )  # fmt: skip
+
+    assert fed.returncode == 0, fed.stderr
+    assert len(json.loads(run_cli("inbound", "list", "--json", check=True).stdout)) == 2
+
+
+@pytest.mark.parametrize(
+    ("extra", "env", "says"),
+    [
+        (["--no-such-flag"], {}, "No such option"),
+        ([], {"MAILFLOW_LOG_LEVEL": "LOUD"}, "MAILFLOW_LOG_LEVEL"),
+        ([], {"MAILFLOW_CONFIG": "/nonexistent/mailflow.env"}, "MAILFLOW_CONFIG"),
+        ([], {"MAILFLOW_SLOT_GRID_MINUTES": "many"}, "MAILFLOW_SLOT_GRID_MINUTES"),
+    ],
+)
+def test_inbound_feed_exits_75_on_a_wrong_flag_or_setting(
+    run_cli: Any, extra: list[str], env: dict[str, str], says: str
+) -> None:
+    """Issue 21, item 3: a wrong flag or setting is no reason to bounce a customer's reply: exit 75
+    (the MTA keeps it and retries once the operator fixed it), one line naming the problem."""
+    run_cli("db", "upgrade", check=True)
+
+    fed = run_cli(
+        "inbound", "feed", "-", *extra, "--rcpt", "postmaster@mailflow.localhost",
+        input=REPLY, env=env, real_process=True,
+    )  # fmt: skip
+
+    assert fed.returncode == 75, (fed.returncode, fed.stderr)
+    lines = fed.stderr.strip().splitlines()
+    assert len(lines) == 1 and "retry later" in lines[0] and says in lines[0], fed.stderr
+
+
+def test_inbound_feed_needs_no_secret_key_and_writes_nothing_beside_the_database(
+    run_cli: Any, tmp_path: Path
+) -> None:
+    """Issue 21, item 2: the MTA's user has only the database. With a data directory of its own
+    (no secret key in it, nothing written to it), a reply and a return path of the right form are
+    stored; the worker, which has the key, checks the return path's signature."""
+    run_cli("db", "upgrade", check=True)
+    home = tmp_path / "mta-home"
+    home.mkdir()
+    env = {
+        "MAILFLOW_DATA_DIR": str(home),
+        "MAILFLOW_DATABASE_URL": f"sqlite:///{tmp_path / 'data' / 'mailflow.db'}",
+    }
+
+    fed = run_cli(
+        "inbound", "feed", "-", "--rcpt", "bounce+12.abcdefghijklmnop@mailflow.localhost",
+        input=REPLY, env=env, real_process=True,
+    )  # fmt: skip
+
+    assert fed.returncode == 0, fed.stderr
+    assert list(home.iterdir()) == []
+    assert len(json.loads(run_cli("inbound", "list", "--json", check=True).stdout)) == 1
