@@ -193,6 +193,11 @@ class Settings(BaseSettings):
     trusted_proxies: str = ""
     """Comma-separated IPs or CIDRs of reverse proxies whose ``X-Forwarded-For``/``-Proto`` count."""
 
+    trusted_relays: str = "127.0.0.0/8, ::1"
+    """IPs or CIDRs of MTAs in front (Postfix handing replies over by LMTP or SMTP): their
+    connections are not counted per client, and their messages are rate-limited per envelope
+    sender, since every customer arrives from the MTA's one address."""
+
     log_level: str = "INFO"
     """DEBUG, INFO, WARNING or ERROR."""
 
@@ -308,9 +313,9 @@ class Settings(BaseSettings):
             raise ValueError("expected a number of bytes of at least 65536 (64 KiB)")
         return value
 
-    @field_validator("trusted_proxies")
+    @field_validator("trusted_proxies", "trusted_relays")
     @classmethod
-    def _trusted_proxies(cls, value: str) -> str:
+    def _networks(cls, value: str) -> str:
         parse_networks(value)
         return value
 
@@ -365,6 +370,11 @@ class Settings(BaseSettings):
     def proxies(self) -> tuple[IPv4Network | IPv6Network, ...]:
         """``trusted_proxies`` parsed: the networks whose forwarded headers count."""
         return parse_networks(self.trusted_proxies)
+
+    @property
+    def relay_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        """``trusted_relays`` parsed: the MTAs whose inbound limits go by envelope sender."""
+        return parse_networks(self.trusted_relays)
 
     @property
     def web_on_loopback(self) -> bool:

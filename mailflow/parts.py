@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -142,6 +143,8 @@ class SmtpParts:
     max_message_bytes: int
     max_connections_per_client: int
     messages_per_client_per_minute: int
+    trusted_relays: tuple[IPv4Network | IPv6Network, ...] = ()
+    """MTAs in front: no connection count, the message rate per envelope sender."""
 
     @classmethod
     def of(cls, engine: Engine, settings: Settings, return_paths: ReturnPaths) -> SmtpParts:
@@ -156,6 +159,7 @@ class SmtpParts:
             max_message_bytes=settings.smtp_max_message_bytes,
             max_connections_per_client=settings.smtp_max_connections_per_client,
             messages_per_client_per_minute=settings.smtp_messages_per_client_per_minute,
+            trusted_relays=settings.relay_networks,
         )
 
 

@@ -24,6 +24,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from ipaddress import IPv4Network, IPv6Network, ip_address
 from typing import TYPE_CHECKING, Any
 
 from aiosmtpd.lmtp import LMTP
@@ -153,8 +154,10 @@ class InboundHandler:
         on_stored: Callable[[], None] | None = None,
         rate: RateLimiter | None = None,
         storer: GroupStore | None = None,
+        relays: tuple[IPv4Network | IPv6Network, ...] = (),
     ) -> None:
         self.engine = engine
+        self.relays = relays
         self.storer = storer or GroupStore(engine)
         self.rate = rate
         self.domain = domain
@@ -166,7 +169,9 @@ class InboundHandler:
         self, server: SMTP, session: Session, envelope: Envelope, address: str, mail_options: list[str]
     ) -> str:
         client = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer)
-        if self.rate is not None and not self.rate.hit(client):
+        # Behind an MTA every customer arrives from its one address: the sender is who is limited.
+        key = f"sender:{address.strip().lower()}" if is_relay(client, self.relays) else client
+        if self.rate is not None and not self.rate.hit(key):
             return "451 4.7.1 too many messages from your address, try again later"
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
@@ -235,12 +240,31 @@ class InboundHandler:
         return statuses[0] if len(set(statuses)) == 1 else "451 4.3.0 temporary storage failure, please retry"
 
 
-class _Limited:
-    """Counts connections per client address; the protocol refuses beyond the limit."""
+def is_relay(client: str, relays: tuple[IPv4Network | IPv6Network, ...]) -> bool:
+    """Whether ``client`` (an IP address) is one of the trusted relays (MAILFLOW_TRUSTED_RELAYS).
 
-    def __init__(self, limit: int) -> None:
+    >>> from ipaddress import ip_network
+    >>> is_relay("127.0.0.1", (ip_network("127.0.0.0/8"),)), is_relay("203.0.113.9", (ip_network("::1"),))
+    (True, False)
+    """
+    try:
+        address = ip_address(client)
+    except ValueError:
+        return False
+    return any(address in network for network in relays)
+
+
+class _Limited:
+    """Counts connections per client address; the protocol refuses beyond the limit (but for the
+    trusted relays: an MTA has its own concurrency limit, and every customer comes through it)."""
+
+    def __init__(self, limit: int, relays: tuple[IPv4Network | IPv6Network, ...] = ()) -> None:
         self.limit = limit
+        self.relays = relays
         self.open: Counter[str] = Counter()
+
+    def refuses(self, client: str) -> bool:
+        return self.open[client] > self.limit and not is_relay(client, self.relays)
 
 
 def _protocol(base: type[SMTP], handler: InboundHandler, limits: _Limited, **options: Any) -> SMTP:
@@ -249,7 +273,7 @@ def _protocol(base: type[SMTP], handler: InboundHandler, limits: _Limited, **opt
             peer = transport.get_extra_info("peername")
             self._mailflow_client = peer[0] if peer else "unknown"
             limits.open[self._mailflow_client] += 1
-            if limits.open[self._mailflow_client] > limits.limit and isinstance(transport, asyncio.Transport):
+            if limits.refuses(self._mailflow_client) and isinstance(transport, asyncio.Transport):
                 transport.write(b"421 4.7.0 too many connections from your address, try again later\r\n")
                 transport.close()
                 return
@@ -283,7 +307,7 @@ async def start_servers(
 ) -> list[asyncio.AbstractServer]:
     """Start the SMTP server (and LMTP when configured) inside the running event loop."""
     loop = asyncio.get_running_loop()
-    limits = _Limited(parts.max_connections_per_client)
+    limits = _Limited(parts.max_connections_per_client, parts.trusted_relays)
     servers: list[asyncio.AbstractServer] = []
     options: dict[str, Any] = {
         "data_size_limit": parts.max_message_bytes,
@@ -296,8 +320,9 @@ async def start_servers(
     rate = RateLimiter(parts.messages_per_client_per_minute, 60)
     storer = GroupStore(parts.engine)
     domain = parts.inbound_domain
+    relays = parts.trusted_relays
     smtp_handler = InboundHandler(
-        parts.engine, domain, parts.return_paths, on_stored=on_stored, rate=rate, storer=storer
+        parts.engine, domain, parts.return_paths, on_stored=on_stored, rate=rate, storer=storer, relays=relays
     )
     servers.append(
         await loop.create_server(lambda: _protocol(SMTP, smtp_handler, limits, **options), host, port)
@@ -306,8 +331,9 @@ async def start_servers(
     if parts.lmtp_bind:
         host, port = parse_bind(parts.lmtp_bind)
         lmtp_handler = InboundHandler(
-            parts.engine, domain, parts.return_paths, lmtp=True, on_stored=on_stored, rate=rate, storer=storer
-        )
+            parts.engine, domain, parts.return_paths, lmtp=True, on_stored=on_stored, rate=rate,
+            storer=storer, relays=relays,
+        )  # fmt: skip
         servers.append(
             await loop.create_server(lambda: _protocol(LMTP, lmtp_handler, limits, **options), host, port)
         )

@@ -164,3 +164,15 @@ def test_helo_name_is_the_public_host_an_address_literal_or_the_setting() -> Non
     assert named.helo_name == "mx1.contoso.example"
     with pytest.raises(ConfigError, match="MAILFLOW_OUTBOUND_HELO"):
         load_settings({"MAILFLOW_OUTBOUND_HELO": "bad name\r\nMAIL FROM"})
+
+
+def test_trusted_relays_default_to_loopback_and_name_their_variable() -> None:
+    """Issue 21, item 10: MTAs in front whose inbound limits go by envelope sender."""
+    from ipaddress import ip_address
+
+    relays = load_settings({}).relay_networks
+    assert any(ip_address("127.0.0.1") in net for net in relays)
+    assert any(ip_address("::1") in net for net in relays)
+    assert load_settings({"MAILFLOW_TRUSTED_RELAYS": ""}).relay_networks == ()
+    with pytest.raises(ConfigError, match="MAILFLOW_TRUSTED_RELAYS"):
+        load_settings({"MAILFLOW_TRUSTED_RELAYS": "10.0.0.0/33"})
