@@ -174,7 +174,12 @@ class SmtpTransport:
             self._probe()
             answer = "ok"
         except (OSError, smtplib.SMTPException) as exc:
-            answer = f"cannot reach the relay {self.hostname}:{self.port}: {exc}"
+            refused = _refusal(exc)
+            answer = (
+                f"the relay {self.hostname}:{self.port} {refused}"
+                if refused
+                else f"cannot reach the relay {self.hostname}:{self.port}: {exc}"
+            )
         self._checked = (now, answer)
         return answer
 
@@ -190,6 +195,10 @@ class SmtpTransport:
             code, text = client.ehlo()
             if code != 250:
                 raise smtplib.SMTPHeloError(code, text)
+            if not self.use_tls and self.start_tls is not False and client.has_extn("starttls"):
+                # As a delivery would: so a certificate this machine does not trust shows here too.
+                client.starttls(context=self.tls_context or ssl.create_default_context())
+                client.ehlo()
             client.quit()
 
     def _client(self) -> aiosmtplib.SMTP:

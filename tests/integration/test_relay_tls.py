@@ -114,6 +114,10 @@ def test_an_untrusted_certificate_keeps_mail_queued_says_why_and_fails_readiness
     health = app.health["transport"]()
     assert "TLS certificate" in health and "ca_file" in health
     app.close()
+    # A web process that delivers nothing (roles split) finds it out by its own probe: STARTTLS.
+    web = app_for(relay.url(), sqlite_url, tmp_path, now)
+    assert "TLS certificate" in web.health["transport"]()
+    web.close()
 
 
 @pytest.mark.parametrize("query", ["&ca_file={ca}", "&verify=false"])
