@@ -34,7 +34,7 @@ from mailflow.outbound.return_path import ReturnPaths
 from mailflow.outbound.transports import Transport, maildir_of, transport_from_url
 from mailflow.outbound.webhook_sender import WebhookSender
 from mailflow.parts import CalendarSync, Mailroom, Signal, SmtpParts, UseCases, WebParts, WorkerParts
-from mailflow.services.bounces import record_refused_recipient
+from mailflow.services.refusals import record_refused_recipient
 from mailflow.services.webhook_events import plan_email_outcome
 from mailflow.store.engine import make_engine
 

@@ -33,6 +33,7 @@ from mailflow.kinds import WebhookEvent
 from mailflow.outbound.return_path import ReturnPaths
 from mailflow.services.common import audit, normalize_email
 from mailflow.services.customers import CustomerView
+from mailflow.services.refusals import mark_bouncing
 from mailflow.services.webhook_events import plan_email_event
 from mailflow.store import queries
 from mailflow.store.engine import write_session
@@ -41,13 +42,11 @@ from mailflow.store.tables import AuditEvent, Booking, Customer, OutboxMessage
 if TYPE_CHECKING:
     from mailflow.inbound.reports import BounceInfo
     from mailflow.outbound.notifier import Notifier
-    from mailflow.outbound.outbox import ClaimedMessage
     from mailflow.services.inbound import Outcome
 
 __all__ = [
     "ADMIN_NOTICE_INTERVAL",
     "clear_bouncing",
-    "record_refused_recipient",
     "record_reply_bounce",
     "record_return_path_bounce",
     "return_path_is_ours",
@@ -56,7 +55,6 @@ __all__ = [
 
 ADMIN_NOTICE_INTERVAL = timedelta(days=1)
 REPORTED = "bounce.reported"
-REFUSED = "bounce.refused"
 
 
 def return_path_is_ours(engine: Engine, paths: ReturnPaths, outbox_id: int, signature: str) -> bool:
@@ -129,7 +127,7 @@ def _record(
     if info.permanent:
         sent.status = "failed"
     session.add(sent)
-    if info.permanent and _mark_bouncing(session, sent.business_id, address):
+    if info.permanent and mark_bouncing(session, sent.business_id, address):
         outcome.add("bounce", "customer_marked_bouncing", address)
     if sent.booking_id is None or info.action not in ("failed", None):
         return
@@ -166,38 +164,6 @@ def _record(
         after={"outbox_id": sent.id, "status": info.status, "permanent": info.permanent},
     )
     outcome.add("bounce", "staff_told", address)
-
-
-def record_refused_recipient(session: Session, message: ClaimedMessage, detail: str, now: datetime) -> None:
-    """The dispatcher's hook: the relay refused ``message``'s recipient for good at RCPT (550 5.1.1).
-
-    The same rule as a hard bounce: a customer of that business with that address is marked
-    bouncing (audited as ``bounce.refused``). The dispatcher has marked the email failed and
-    tells the admins itself (``delivery_failed``), so nothing else is queued here.
-    """
-    address = message.recipient.lower()
-    if _mark_bouncing(session, message.business_id, address):
-        audit(
-            session,
-            business_id=message.business_id,
-            booking_id=message.booking_id,
-            action=REFUSED,
-            actor=Actor(ActorKind.SYSTEM, address),
-            at=now,
-            after={"outbox_id": message.id, "detail": detail[:200]},
-        )
-
-
-def _mark_bouncing(session: Session, business_id: int, address: str) -> bool:
-    """Mark the customers of ``business_id`` with ``address`` bouncing; whether there were any."""
-    customers = session.exec(
-        select(Customer).where(Customer.business_id == business_id, Customer.email == address)
-    ).all()
-    for customer in customers:
-        if not customer.bouncing:
-            customer.bouncing = True
-            session.add(customer)
-    return bool(customers)
 
 
 def _told_recently(session: Session, business_id: int, address: str, now: datetime) -> bool:

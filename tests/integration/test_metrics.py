@@ -18,7 +18,7 @@ from mailflow.demo import seed_demo
 from mailflow.inbound.process import process_pending, store_raw
 from mailflow.runtime import run_once
 from mailflow.web.app import create_web_app
-from tests.conftest import berlin
+from tests.conftest import SmtpSink, berlin
 
 
 @pytest.fixture
@@ -100,34 +100,36 @@ def test_counts_follow_bookings_delivery_and_replies(app: App, next_tuesday: dat
     assert view.manage_url and view.manage_url.rsplit("/", 1)[1] not in text, "a token must never be a label"
 
 
-def test_readyz_says_when_the_relay_cannot_be_reached(db_url: str, tmp_path: Path) -> None:
-    """/readyz checks the outbound transport: a relay nobody listens on makes it 503 with the reason."""
+def test_readyz_says_when_the_relay_cannot_be_reached(
+    db_url: str, tmp_path: Path, smtp_sink: SmtpSink
+) -> None:
+    """/readyz checks the outbound transport: a relay that answers EHLO is ok; one nobody listens
+    on, or a port that accepts connections but speaks no SMTP, makes it 503 with the reason."""
     import socket
 
-    with socket.socket() as listening:
-        listening.bind(("127.0.0.1", 0))
-        listening.listen()
-        open_port = listening.getsockname()[1]
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            closed_port = probe.getsockname()[1]  # bound, never listening: connections are refused
-            answers = {}
-            for name, port in (("up", open_port), ("down", closed_port)):
-                application = build(
-                    load_settings(
-                        {
-                            "MAILFLOW_DATABASE_URL": db_url,
-                            "MAILFLOW_DATA_DIR": str(tmp_path),
-                            "MAILFLOW_OUTBOUND_URL": f"smtp://127.0.0.1:{port}",
-                        }
-                    )
+    with socket.socket() as silent, socket.socket() as probe:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()  # takes the connection, never greets: no relay
+        silent_port = silent.getsockname()[1]
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]  # bound, never listening: connections are refused
+        answers = {}
+        for name, port in (("up", smtp_sink.port), ("down", closed_port), ("silent", silent_port)):
+            application = build(
+                load_settings(
+                    {
+                        "MAILFLOW_DATABASE_URL": db_url,
+                        "MAILFLOW_DATA_DIR": str(tmp_path),
+                        "MAILFLOW_OUTBOUND_URL": f"smtp://127.0.0.1:{port}",
+                    }
                 )
-                answers[name] = TestClient(create_web_app(application.web)).get("/readyz")
-                application.close()
+            )
+            answers[name] = TestClient(create_web_app(application.web)).get("/readyz")
+            application.close()
     assert answers["up"].status_code == 200 and answers["up"].json() == {"status": "ok"}
-    down = answers["down"]
-    assert down.status_code == 503
-    assert f"cannot reach the relay 127.0.0.1:{closed_port}" in down.json()["detail"]["transport"]
+    for name, port in (("down", closed_port), ("silent", silent_port)):
+        assert answers[name].status_code == 503, name
+        assert f"cannot reach the relay 127.0.0.1:{port}" in answers[name].json()["detail"]["transport"]
 
 
 def test_readyz_says_when_the_maildir_cannot_be_written(db_url: str, tmp_path: Path) -> None:
