@@ -369,6 +369,43 @@ def run_mailflow_subprocess(
     )
 
 
+def self_signed_certificate(folder: Path, name: str) -> Path:
+    """A throwaway certificate for ``name``, localhost and 127.0.0.1, its own CA (Debian's
+    snakeoil is the same kind): ``folder/cert.pem``, its key beside it as ``key.pem``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", f"/CN={name}",
+            "-addext", f"subjectAltName=DNS:{name},DNS:localhost,IP:127.0.0.1",
+            "-keyout", str(folder / "key.pem"), "-out", str(folder / "cert.pem"),
+        ],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return folder / "cert.pem"
+
+
+def book_self_service(
+    app: Any, start: datetime, email: str, now: datetime, name: str = "Ada Lovelace"
+) -> str:
+    """A booking the customer made on the self-service page (consultation with Bob); its ref."""
+    from mailflow import services
+    from mailflow.booking.model import Actor, ActorKind, Origin
+
+    return services.create_booking(
+        app.engine,
+        business="contoso",
+        service="consultation",
+        staff="bob@contoso.example",
+        customer=services.CustomerInput(email=email, name=name),
+        start=start,
+        origin=Origin.SELF_SERVICE,
+        actor=Actor(ActorKind.CUSTOMER_LINK, email),
+        now=now,
+        public_url=app.settings.public_url,
+        **app.booking_kwargs(),
+    ).ref
+
+
 # --- SMTP sink -----------------------------------------------------------------
 
 

@@ -96,7 +96,7 @@ class Postfix:
             capture_output=True,
             timeout=60,
         )
-        subprocess.run(["chown", "postfix", str(data)], check=True, timeout=10)
+        shutil.chown(data, user="postfix")
         self.etc = etc
         self.process: subprocess.Popen[bytes] | None = None
 

@@ -29,7 +29,7 @@ from mailflow.cli.bookings import bookings_cli
 from mailflow.cli.business import business_cli
 from mailflow.cli.closures import closures_cli
 from mailflow.cli.customers import customers_cli
-from mailflow.cli.inbound import inbound_cli, outbox_cli
+from mailflow.cli.inbound import EX_NOUSER, EX_TEMPFAIL, inbound_cli, outbox_cli
 from mailflow.cli.services import services_cli
 from mailflow.cli.staff import staff_cli
 from mailflow.cli.staff_calendars import calendar_feed, calendars_cli
@@ -118,9 +118,6 @@ def command_of(argv: list[str]) -> list[str]:
     return argv[index:]
 
 
-EX_TEMPFAIL = 75
-
-
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``mailflow`` console script."""
     args = sys.argv[1:] if argv is None else argv
@@ -165,12 +162,10 @@ def _feed_main(args: list[str]) -> None:
         configure_logs(settings.log_level, settings.log_format)
         cli(args=args, prog_name="mailflow", standalone_mode=False)
     except SystemExit as exc:
-        if exc.code in (0, None, 67, EX_TEMPFAIL):
+        if exc.code in (0, None, EX_NOUSER, EX_TEMPFAIL):
             raise
         _fail(f"the message was not stored, retry later (exit {exc.code})", EX_TEMPFAIL)
-    except click.exceptions.Exit as exc:  # --help
-        raise SystemExit(exc.exit_code) from None
-    except (MailflowError, click.ClickException) as exc:
+    except (MailflowError, click.ClickException) as exc:  # --help returns, it raises nothing
         message = exc.message if isinstance(exc, MailflowError) else exc.format_message()
         _fail(f"the message was not stored, retry later: {message}", EX_TEMPFAIL)
     except Exception as exc:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import berlin, free_port
+from tests.conftest import berlin, free_port, run_mailflow_subprocess, self_signed_certificate
 
 DOMAIN = "replies.contoso.example"
 
@@ -35,13 +35,7 @@ class Server:
     env: dict[str, str]
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "mailflow", *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        return run_mailflow_subprocess(list(args), self.env, self.data_dir.parent)
 
     def outbox(self) -> list[EmailMessage]:
         box = mailbox.Maildir(self.data_dir / "outbox", factory=None, create=True)
@@ -94,25 +88,7 @@ def server(tmp_path: Path, seeded: Path, request: pytest.FixtureRequest) -> Iter
         }
     )
     if "MAILFLOW_SMTP_TLS_CERT" in extra:
-        keys = ["-keyout", str(tmp_path / "key.pem"), "-out", str(tmp_path / "cert.pem")]
-        subprocess.run(
-            [
-                "openssl",
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-days",
-                "2",
-                "-subj",
-                f"/CN={DOMAIN}",
-                *keys,
-            ],
-            check=True,
-            capture_output=True,
-            timeout=60,
-        )
+        self_signed_certificate(tmp_path, DOMAIN)
     handle = Server(smtp_port, lmtp_port, tmp_path / "data", env)
     shutil.copytree(seeded, handle.data_dir)
     log = (tmp_path / "serve.log").open("w")

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SmtpSink, berlin, free_port
+from tests.conftest import SmtpSink, berlin, free_port, run_mailflow_subprocess, self_signed_certificate
 from tests.postfix import Postfix
 
 DOMAIN = "replies.test"
@@ -43,13 +43,7 @@ class Stack:
     log: Path
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "mailflow", *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        return run_mailflow_subprocess(list(args), self.env, self.log.parent)
 
     def book(self, day: date, hour: int, customer: str) -> str:
         created = self.cli(
@@ -91,16 +85,7 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     root = tmp_path_factory.mktemp("postfix-stack")
-    subprocess.run(
-        [
-            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-            "-subj", "/CN=mx.postfix.test", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-            "-keyout", str(root / "key.pem"), "-out", str(root / "cert.pem"),
-        ],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
-    cert = root / "cert.pem"
-    cert.parent.chmod(0o755)  # Postfix's smtpd reads its certificate as the postfix user
+    cert = self_signed_certificate(root, "mx.postfix.test")  # read by Postfix's smtpd as root
     sink = SmtpSink().start()
     sink.handler.refuse["ghost@customers.example.com"] = (
         "550 5.1.1 <ghost@customers.example.com>: Recipient address rejected"
@@ -122,8 +107,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             "address_verify_poll_delay": "1s",
             "smtpd_helo_required": "yes",
             "smtpd_helo_restrictions": "reject_invalid_helo_hostname, reject_non_fqdn_helo_hostname",
-            "smtpd_tls_cert_file": str(root / "cert.pem"),
-            "smtpd_tls_key_file": str(root / "key.pem"),
+            "smtpd_tls_cert_file": str(cert),
+            "smtpd_tls_key_file": str(cert.with_name("key.pem")),
             "smtpd_tls_security_level": "may",
         },
     ).start()

@@ -15,15 +15,13 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from mailflow import services
-from mailflow.booking.model import Actor, ActorKind, Origin
 from mailflow.bootstrap import build
 from mailflow.config import load_settings
 from mailflow.demo import seed_demo
 from mailflow.outbound.dispatch import Dispatcher
 from mailflow.outbound.transports import SENT, Outgoing, Progress, SendResult
 from mailflow.store.tables import OutboxMessage
-from tests.conftest import berlin
+from tests.conftest import berlin, book_self_service
 
 LEASE = timedelta(seconds=1.5)
 
@@ -68,19 +66,7 @@ def test_a_batch_claimed_late_in_a_long_run_is_leased_from_its_claim(
     now = datetime.now(UTC)
     app = build(load_settings({"MAILFLOW_DATABASE_URL": sqlite_url, "MAILFLOW_DATA_DIR": str(tmp_path)}))
     seed_demo(app.engine, now)
-    services.create_booking(
-        app.engine,
-        business="contoso",
-        service="consultation",
-        staff="bob@contoso.example",
-        customer=services.CustomerInput(email="ada@example.com", name="Ada Lovelace"),
-        start=berlin(next_tuesday, 10),
-        origin=Origin.SELF_SERVICE,
-        actor=Actor(ActorKind.CUSTOMER_LINK, "ada@example.com"),
-        now=now,
-        public_url=app.settings.public_url,
-        **app.booking_kwargs(),
-    )
+    book_self_service(app, berlin(next_tuesday, 10), "ada@example.com", now)
     transport = SlowTransport(app.engine, pause=0.8)
     dispatcher = Dispatcher(app.engine, transport, batch_size=1, lease=LEASE)
     report = asyncio.run(dispatcher.run_once(datetime.now(UTC)))

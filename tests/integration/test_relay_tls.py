@@ -4,7 +4,6 @@ requires STARTTLS with a self-signed certificate, as a local Postfix with Debian
 from __future__ import annotations
 
 import ssl
-import subprocess
 from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
@@ -13,8 +12,6 @@ from typing import Any
 import pytest
 from sqlmodel import Session, select
 
-from mailflow import services
-from mailflow.booking.model import Actor, ActorKind, Origin
 from mailflow.bootstrap import App, build
 from mailflow.config import load_settings
 from mailflow.demo import seed_demo
@@ -23,22 +20,13 @@ from mailflow.outbound.transports import transport_from_url
 from mailflow.runtime import run_once
 from mailflow.store.migrate import upgrade
 from mailflow.store.tables import OutboxMessage
-from tests.conftest import RecordingHandler, berlin, free_port
+from tests.conftest import RecordingHandler, berlin, book_self_service, free_port, self_signed_certificate
 
 
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A self-signed certificate for localhost and 127.0.0.1 (its own CA), key beside it."""
-    folder = tmp_path_factory.mktemp("relay-tls")
-    subprocess.run(
-        [
-            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-            "-subj", "/CN=relay.localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-            "-keyout", str(folder / "key.pem"), "-out", str(folder / "cert.pem"),
-        ],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
-    return folder / "cert.pem"
+    return self_signed_certificate(tmp_path_factory.mktemp("relay-tls"), "relay.localhost")
 
 
 class Relay:
@@ -80,29 +68,13 @@ def app_for(url: str, sqlite_url: str, tmp_path: Path, now: datetime) -> App:
     return app
 
 
-def book(app: App, day: date, now: datetime) -> None:
-    services.create_booking(
-        app.engine,
-        business="contoso",
-        service="consultation",
-        staff="bob@contoso.example",
-        customer=services.CustomerInput(email="ada@example.com", name="Ada Lovelace"),
-        start=berlin(day, 10),
-        origin=Origin.SELF_SERVICE,
-        actor=Actor(ActorKind.CUSTOMER_LINK, "ada@example.com"),
-        now=now,
-        public_url=app.settings.public_url,
-        **app.booking_kwargs(),
-    )
-
-
 def test_an_untrusted_certificate_keeps_mail_queued_says_why_and_fails_readiness(
     relay: Relay, sqlite_url: str, tmp_path: Path, now: datetime, next_tuesday: date
 ) -> None:
     """The system's CAs do not know the relay's certificate: every email stays queued (to go out
     once trusted), its error and /readyz's transport check name the certificate and the fix."""
     app = app_for(relay.url(), sqlite_url, tmp_path, now)
-    book(app, next_tuesday, now)
+    book_self_service(app, berlin(next_tuesday, 10), "ada@example.com", now)
     report = run_once(app, now)
     assert report.dispatch.sent == 0 and relay.handler.messages == []
     with Session(app.engine) as session:
@@ -133,7 +105,7 @@ def test_ca_file_or_verify_false_on_loopback_gets_the_mail_through(
     """With the relay's certificate as CA file, or checks off for a relay on loopback, the emails go
     out over STARTTLS and /readyz is ok."""
     app = app_for(relay.url(query.format(ca=certificate)), sqlite_url, tmp_path, now)
-    book(app, next_tuesday, now)
+    book_self_service(app, berlin(next_tuesday, 10), "ada@example.com", now)
     report = run_once(app, now)
     assert report.dispatch.sent >= 2 and report.dispatch.failed == 0
     assert "ada@example.com" in {rcpt for _, rcpts, _ in relay.handler.messages for rcpt in rcpts}
