@@ -22,6 +22,7 @@ from sqlmodel import Session, col, select
 
 from mailflow.outbound.message import OutgoingEmail
 from mailflow.store.batch import insert_now_or_later
+from mailflow.store.claims import lease_claim
 from mailflow.store.engine import write_session
 from mailflow.store.tables import OutboxMessage
 
@@ -180,22 +181,14 @@ def claim_due(
         ),
         and_(col(OutboxMessage.status) == OutboxStatus.SENDING.value, col(OutboxMessage.claimed_until) < now),
     )
-    candidates = (
-        select(OutboxMessage.id)
-        .where(due)
-        .order_by(col(OutboxMessage.id))
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    statement = (
-        update(OutboxMessage)
-        .where(col(OutboxMessage.id).in_(candidates.scalar_subquery()))
-        .values(
-            status=OutboxStatus.SENDING.value,
-            claimed_until=now + lease,
-            attempts=col(OutboxMessage.attempts) + 1,
-        )
-        .returning(
+    statement = lease_claim(
+        OutboxMessage,
+        due,
+        taken=OutboxStatus.SENDING.value,
+        now=now,
+        lease=lease,
+        limit=limit,
+        returning=[
             col(OutboxMessage.id),
             col(OutboxMessage.business_id),
             col(OutboxMessage.booking_id),
@@ -206,7 +199,7 @@ def claim_due(
             col(OutboxMessage.attempts),
             col(OutboxMessage.created_at),
             col(OutboxMessage.payload),
-        )
+        ],
     )
     with write_session(engine) as session:
         rows = session.execute(statement).all()

@@ -37,6 +37,7 @@ from sqlmodel import Session, col, select
 from mailflow.i18n import N_, gettext
 from mailflow.kinds import WEBHOOK_TEST, EmailKind
 from mailflow.outbound.notice import queue_notice
+from mailflow.store.claims import lease_claim
 from mailflow.store.engine import write_session
 from mailflow.store.tables import Business, Staff, pk
 from mailflow.store.webhook_tables import WebhookDelivery, WebhookEndpoint
@@ -211,22 +212,14 @@ def claim_due_deliveries(
             col(WebhookDelivery.claimed_until) < now,
         ),
     )
-    candidates = (
-        select(WebhookDelivery.id)
-        .where(due, ~waits_behind, or_(enabled, col(WebhookDelivery.event_type) == WEBHOOK_TEST))
-        .order_by(col(WebhookDelivery.id))
-        .limit(limit)
-        .with_for_update(skip_locked=True, of=WebhookDelivery)
-    )
-    statement = (
-        update(WebhookDelivery)
-        .where(col(WebhookDelivery.id).in_(candidates.scalar_subquery()))
-        .values(
-            status=DeliveryStatus.SENDING.value,
-            claimed_until=now + lease,
-            attempts=col(WebhookDelivery.attempts) + 1,
-        )
-        .returning(
+    statement = lease_claim(
+        WebhookDelivery,
+        and_(due, ~waits_behind, or_(enabled, col(WebhookDelivery.event_type) == WEBHOOK_TEST)),
+        taken=DeliveryStatus.SENDING.value,
+        now=now,
+        lease=lease,
+        limit=limit,
+        returning=[
             col(WebhookDelivery.id),
             col(WebhookDelivery.endpoint_id),
             col(WebhookDelivery.business_id),
@@ -234,7 +227,8 @@ def claim_due_deliveries(
             col(WebhookDelivery.webhook_id),
             col(WebhookDelivery.payload),
             col(WebhookDelivery.attempts),
-        )
+        ],
+        lock_of=WebhookDelivery,
     )
     with write_session(engine) as session:
         rows = session.execute(statement).all()

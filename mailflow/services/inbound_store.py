@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, insert, update
+from sqlalchemy import Engine, bindparam, insert
 from sqlmodel import Session, col, select
 
 from mailflow.booking.model import Actor
@@ -27,6 +27,7 @@ from mailflow.errors import InvalidInput, NotFound
 from mailflow.i18n import N_
 from mailflow.kinds import InboundStatus
 from mailflow.services.common import audit
+from mailflow.store.claims import lease_claim
 from mailflow.store.engine import read_session, write_session
 from mailflow.store.tables import Booking, Business, InboundMessage
 
@@ -108,24 +109,17 @@ def claim_received(engine: Engine, now: datetime, limit: int, lease: timedelta =
     due = (col(InboundMessage.status) == InboundStatus.RECEIVED.value) | (
         (col(InboundMessage.status) == InboundStatus.PROCESSING.value) & expired
     )
-    candidates = (
-        select(InboundMessage.id)
-        .where(due)
-        .order_by(col(InboundMessage.id))
-        .limit(limit)
-        .with_for_update(skip_locked=True)
+    statement = lease_claim(
+        InboundMessage,
+        due,
+        taken=InboundStatus.PROCESSING.value,
+        now=now,
+        lease=lease,
+        limit=limit,
+        returning=[col(InboundMessage.id)],
     )
     with write_session(engine) as session:
-        rows = session.execute(
-            update(InboundMessage)
-            .where(col(InboundMessage.id).in_(candidates.scalar_subquery()))
-            .values(
-                status=InboundStatus.PROCESSING.value,
-                claimed_until=now + lease,
-                attempts=col(InboundMessage.attempts) + 1,
-            )
-            .returning(col(InboundMessage.id))
-        ).all()
+        rows = session.execute(statement).all()
     return sorted(row[0] for row in rows)
 
 
