@@ -80,6 +80,7 @@ class ImapPoller:
     def take_new(self, client: IMAPClient, processed: str) -> int:
         """Store every unseen message and move it out of the way; returns how many."""
         client.select_folder(self.account.folder)
+        _arrived(client)  # the SELECT's own count: what this round's search covers
         uids = client.search("UNSEEN")
         taken = 0
         for uid in uids:
@@ -127,9 +128,9 @@ class ImapPoller:
                 self.status = "ok"
                 backoff = BACKOFF_FIRST
                 while not self.stop.is_set():
-                    # Until a round finds nothing: mail that arrived during a round is taken
-                    # before idling, not left for the next notification.
-                    while self.take_new(client, processed) and not self.stop.is_set():
+                    # Until a round finds nothing and nothing arrived meanwhile: the server tells
+                    # of mail that came during a round (EXISTS) then, and never again in IDLE.
+                    while (self.take_new(client, processed) or _arrived(client)) and not self.stop.is_set():
                         pass
                     self._wait_for_news(client)
             except LoginError as exc:
@@ -152,3 +153,14 @@ class ImapPoller:
         thread = threading.Thread(target=self.run, name="mailflow-imap", daemon=True)
         thread.start()
         return thread
+
+
+def _arrived(client: IMAPClient) -> bool:
+    """Whether the server announced new mail (``* n EXISTS``) since the last call.
+
+    Such an announcement can come with any command's answer: one that came with the UNSEEN
+    search's (a message delivered while the search ran, so not in its result) is not repeated
+    in IDLE, and the message would wait for the next IDLE cycle (25 minutes). imapclient keeps
+    these answers in imaplib's ``untagged_responses``; each call takes them out.
+    """
+    return bool(client._imap.untagged_responses.pop("EXISTS", None))

@@ -102,6 +102,39 @@ def test_idle_picks_up_a_new_message_without_polling(app: App, dovecot: Dovecot,
     assert wait_until(lambda: "<imap-42@example.de>" in stored(app), 10)
 
 
+def test_mail_announced_while_a_search_runs_is_taken_without_waiting_for_idle(
+    app: App, dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race CI met twice: a message delivered while the poller's UNSEEN search runs is not in
+    its result, and Dovecot announces it (EXISTS) with that command's answer, never again in IDLE.
+    Here the first search of the poller's thread gets such a message and its announcement (a
+    NOOP right after it): the poller must take it at once, not after the next IDLE cycle."""
+    from imapclient import IMAPClient
+
+    monkeypatch.setattr(imap_module, "POLL_SECONDS", 120.0)
+    real_search = IMAPClient.search
+    raced: list[bool] = []
+
+    def racing_search(self: IMAPClient, *args: object, **kwargs: object) -> object:
+        found = real_search(self, *args, **kwargs)
+        if not raced and threading.current_thread().name == "mailflow-imap":
+            raced.append(True)
+            other = dovecot.client()
+            other.append("INBOX", message(7))
+            other.logout()
+            self.noop()  # the announcement arrives after the search has answered
+        return found
+
+    monkeypatch.setattr(IMAPClient, "search", racing_search)
+    instance = ImapPoller(app.engine, parse_imap_url(dovecot.url()))
+    thread = instance.start()
+    try:
+        assert wait_until(lambda: "<imap-7@example.de>" in stored(app), 10), (raced, instance.status)
+    finally:
+        instance.stop.set()
+        thread.join(timeout=10)
+
+
 def test_poller_survives_dovecot_restarting(
     app: App, dovecot: Dovecot, poller: ImapPoller, caplog: pytest.LogCaptureFixture
 ) -> None:
