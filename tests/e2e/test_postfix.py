@@ -4,9 +4,8 @@ is still connected, and both kinds of refusal of a customer's address flagging t
 
 One Postfix (``tests/postfix.py``), one ``mailflow serve --roles smtp,worker`` and one aiosmtpd
 standing in for the customers' mail servers serve the whole module; each test has its own
-customer. (The pipe path, ``inbound feed`` run by Postfix as an unprivileged user, needs a
-Python that user may run: here the interpreter lives under /root, so the pipe's behaviour is
-tested against ``feed`` itself in tests/integration/test_cli_process.py.)
+customer. The pipe path (``inbound feed`` run by Postfix as an unprivileged user, with the
+database up, down and read-only) has a Postfix of its own in tests/e2e/test_postfix_pipe.py.
 """
 
 from __future__ import annotations
