@@ -34,6 +34,7 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
+from sqlmodel import col
 
 from mailflow.store.tables import InboundMessage, ReplyKey
 from tests.conftest import (
@@ -267,7 +268,7 @@ def test_a_reply_to_an_unknown_key_is_bounced_by_postfix(pipe: Pipe, sqlite_site
     assert "dsn=5.1.1" in pipe.delivery(queue_id, "bounced")
     dsn = pipe.received(CUSTOMER, f"X-Postfix-Queue-ID: {queue_id}")
     assert dsn.get_content_type() == "multipart/report", dsn
-    status = dsn.get_payload()[1].as_string()
+    status = list(dsn.iter_parts())[1].as_string()  # message/delivery-status
     assert f"Final-Recipient: rfc822; {unknown}" in status and "Status: 5.1.1" in status, status
     assert "no such recipient here" in dsn.as_string()  # feed's own words, passed on by Postfix
     assert stored_in_sqlite(pipe, "<unknown-key@pipe.test>") == []
@@ -318,7 +319,9 @@ def postgres_reply_to(postgres_url: str, folder: Path) -> str:
     try:
         with engine.connect() as connection:
             key = connection.execute(
-                select(ReplyKey.key).where(ReplyKey.recipient == CUSTOMER, ReplyKey.kind == "confirmation")
+                select(col(ReplyKey.key)).where(
+                    col(ReplyKey.recipient) == CUSTOMER, col(ReplyKey.kind) == "confirmation"
+                )
             ).scalar_one()
     finally:
         engine.dispose()
@@ -329,7 +332,11 @@ def stored_in_postgres(postgres_url: str, message_id: str) -> int:
     engine = create_engine(postgres_url, poolclass=NullPool)
     try:
         with engine.connect() as connection:
-            count = select(func.count()).where(InboundMessage.message_id == message_id)
+            count = (
+                select(func.count())
+                .select_from(InboundMessage)
+                .where(col(InboundMessage.message_id) == message_id)
+            )
             return int(connection.execute(count).scalar_one())
     finally:
         engine.dispose()
