@@ -250,6 +250,8 @@ def decode_bytes(data: bytes, charset: str | None) -> str:
 
 def extract_addresses(values: list[str]) -> list[tuple[str, str]]:
     """``(display name, lower-cased addr-spec)`` pairs from address header values; never raises."""
+    if not values:  # most of the headers asked for are absent: skip the parser's set-up
+        return []
     try:
         pairs = getaddresses(values)
     except Exception:

@@ -125,4 +125,6 @@ CLOSING = re.compile(
 CLOSING_TAIL_LINES = 3
 CLOSING_TAIL_WIDTH = 50
 
-INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u200e\u200f\ufeff\u2060"))
+# Zero-width and direction marks some clients put into replies; removed before the lines are read
+# (a pattern's ``sub`` scans in C, several times faster than ``str.translate`` with a table).
+INVISIBLE = re.compile("[\u200b\u200c\u200d\u200e\u200f\ufeff\u2060]+")

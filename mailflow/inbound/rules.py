@@ -322,8 +322,21 @@ _BOUNCE_SUBJECT = re.compile(
 )
 
 
+# Every phrase of _BOUNCE_BODY holds one of these words: a text holding none (most replies) is
+# passed over without the case-blind search, which costs about 0.3 ms on a reply's few KiB.
+# ``casefold`` folds at least what the pattern's IGNORECASE does, so nothing it finds is skipped.
+_BOUNCE_BODY_WORDS = (
+    "deliver", "qmail", "this is the", "sorry", "**", "rejected", "recipient",
+    "following addresses", "transcript", "failed", "message that you sent",
+)  # fmt: skip
+
+
 def _bounce_text(parsed: ParsedMessage, ctx: RuleContext) -> str | None:
-    match = _BOUNCE_BODY.search(_unquoted(parsed.own_text))
+    text = _unquoted(parsed.own_text)
+    folded = text.casefold()
+    if not any(word in folded for word in _BOUNCE_BODY_WORDS):
+        return None
+    match = _BOUNCE_BODY.search(text)
     if match:
         return f"delivery-failure text: {match.group(0)[:80]!r}"
     return None

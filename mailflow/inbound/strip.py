@@ -76,7 +76,7 @@ def strip_reply(text: str, *, keep_signature: bool = False, keep_closing: bool =
         >>> strip_reply("Stornieren\\n\\nVon: Salon <a@b.de>\\nGesendet: Montag\\nAn: Max")
         'Stornieren'
     """
-    lines = text.translate(INVISIBLE).replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    lines = INVISIBLE.sub("", text).replace("\r\n", "\n").replace("\r", "\n").split("\n")
     kinds = _classify(lines)
     kept = _keep_new_part(lines, kinds, keep_signature=keep_signature)
     if not (keep_signature or keep_closing):

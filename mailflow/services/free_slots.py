@@ -13,7 +13,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from mailflow import booking as core
 from mailflow.services.bookings import FIRST_DAY, LAST_DAY
@@ -23,12 +23,13 @@ from mailflow.store.tables import Business, Service, Staff, pk
 
 @dataclass(frozen=True, slots=True)
 class OfferedSlot:
-    """A free start time with the staff member's email and name."""
+    """A free start time with the staff member's email and name (and id, for the choice)."""
 
     start: datetime
     end: datetime
     staff_email: str
     staff_name: str
+    staff_id: int
 
 
 def _search(
@@ -130,6 +131,7 @@ def _offered(
             slot.end,
             by_id[slot.staff_id].email,
             by_id[slot.staff_id].name or by_id[slot.staff_id].email,
+            slot.staff_id,
         )
         for slot in slots
         if day_from <= slot.start.astimezone(zone).date() <= day_to
@@ -155,15 +157,11 @@ def choose_offered(
     if not found:
         return []
     zone = ZoneInfo(business.timezone)
-    emails = sorted({slot.staff_email for slot in found})
-    members = session.exec(
-        select(Staff).where(Staff.business_id == business.id, col(Staff.email).in_(emails))
-    ).all()
-    ids = {member.email: pk(member) for member in sorted(members, key=pk)}
+    ids = sorted({slot.staff_id for slot in found})
     days = sorted({slot.start.astimezone(zone).date() for slot in found})
     span = queries.local_days(days[0], days[-1], business.timezone)
-    loads = queries.staff_loads(session, list(ids.values()), span, business.timezone, exclude_booking_id)
-    by_key = {(slot.start, ids[slot.staff_email]): slot for slot in found if slot.staff_email in ids}
+    loads = queries.staff_loads(session, ids, span, business.timezone, exclude_booking_id)
+    by_key = {(slot.start, slot.staff_id): slot for slot in found}
     # Staff in id order at each start, so the "any staff" tie-break is the store's order.
     free = [core.Slot(slot.start, slot.end, staff_id) for (_, staff_id), slot in sorted(by_key.items())]
     chosen = core.choose_offers(free, current_staff_id, usual_time, zone, count=count, loads=loads)

@@ -30,7 +30,8 @@ from mailflow.outbound.forwarded import DroppedAttachment, slim_original
 from mailflow.services.common import audit
 from mailflow.services.free_slots import OfferedSlot, choose_offered, slots_by_chunk
 from mailflow.services.webhook_events import plan_customer_message
-from mailflow.store.engine import read_session, write_session
+from mailflow.store import queries
+from mailflow.store.engine import connection_of, read_session, write_session
 from mailflow.store.tables import (
     AuditEvent,
     Booking,
@@ -135,13 +136,13 @@ def find_target(
         match = KEY_ADDRESS.match(address.strip().lower())
         if match is None or (domain and match.group(2) != domain):
             continue
-        key = session.execute(_KEY_TARGET, {"key": match.group(1)}).first()
+        key = connection_of(session).execute(_KEY_TARGET, {"key": match.group(1)}).first()
         if key is not None:
             return Target(
                 key.booking_id, key.recipient, "reply_key", match.group(1), key.kind, key.offered, key.answers
             )
     for message_id in (ref for ref in references if ref):
-        sent = session.execute(_SENT_TARGET, {"message_id": message_id}).first()
+        sent = connection_of(session).execute(_SENT_TARGET, {"message_id": message_id}).first()
         if sent is not None:
             return Target(sent.booking_id, sent.recipient, "references", None, sent.kind, None)
     return None
@@ -207,7 +208,9 @@ def finish_messages(session: Session, finished: Sequence[tuple[int, Outcome, Bas
     A crash is added to its outcome's verdicts. The claim is released. One statement for all.
     """
     if finished:
-        session.execute(_FINISH, [_finished(row_id, outcome, crash) for row_id, outcome, crash in finished])
+        connection_of(session).execute(
+            _FINISH, [_finished(row_id, outcome, crash) for row_id, outcome, crash in finished]
+        )
 
 
 def finish_crashed(engine: Engine, row_id: int, outcome: Outcome, crash: BaseException) -> None:
@@ -238,21 +241,23 @@ def _finished(row_id: int, outcome: Outcome, crash: BaseException | None) -> dic
 
 def is_duplicate(session: Session, row: Stored, message_id: str | None) -> bool:
     """Whether an earlier copy (same Message-ID, else same bytes) is stored and not given up on."""
+    connection = connection_of(session)
     if message_id:
-        earlier = session.execute(_EARLIER_BY_ID, {"same": message_id, "id": row.id})
+        earlier = connection.execute(_EARLIER_BY_ID, {"same": message_id, "id": row.id})
     else:
-        earlier = session.execute(_EARLIER_BY_HASH, {"same": row.sha256, "id": row.id})
+        earlier = connection.execute(_EARLIER_BY_HASH, {"same": row.sha256, "id": row.id})
     return earlier.first() is not None
 
 
 def booking_by_id(session: Session, booking_id: int) -> Booking:
-    """The booking ``booking_id`` (a reply's target); it exists, as targets come from our own rows."""
-    return session.get_one(Booking, booking_id)
+    """The booking ``booking_id`` (a reply's target); it exists, as targets come from our own rows.
+    Its customer, staff member and service come with it: the answers read them all."""
+    return queries.booking_with_people(session, booking_id)
 
 
 def may_answer(session: Session, booking: Booking, sender: str, now: datetime) -> bool:
     """Refusals and "not understood" go out at most once per sender and booking per hour."""
-    recent = session.execute(
+    recent = connection_of(session).execute(
         _RECENT_ANSWER, {"booking_id": booking.id, "sender": sender, "since": now - ANSWER_INTERVAL}
     )
     return recent.first() is None
@@ -289,7 +294,9 @@ def answer_refusal(
 
 def options_capped(session: Session, booking: Booking, now: datetime) -> bool:
     """Whether ``booking`` had ``OPTIONS_PER_HOUR`` answers with free times in the last hour."""
-    sent = session.execute(_RECENT_OPTIONS, {"booking_id": booking.id, "since": now - ANSWER_INTERVAL})
+    sent = connection_of(session).execute(
+        _RECENT_OPTIONS, {"booking_id": booking.id, "since": now - ANSWER_INTERVAL}
+    )
     return len(sent.all()) >= OPTIONS_PER_HOUR
 
 

@@ -15,13 +15,13 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, bindparam, update
 from sqlmodel import Session, col, select
 
 from mailflow.booking.localtime import to_utc
 from mailflow.booking.model import BookingStatus
 from mailflow.store.batch import batched_inserts
-from mailflow.store.engine import RENDER_IN_TRANSACTION, write_session
+from mailflow.store.engine import RENDER_IN_TRANSACTION, connection_of, write_session
 from mailflow.store.tables import Booking, Business, Customer, Reminder, Service, Staff, pk
 
 
@@ -85,11 +85,17 @@ def replan_offsets(session: Session, booking: Booking, offsets: list[int], now: 
 
 def drop_reminders(session: Session, booking_id: int) -> None:
     """Drop the pending reminders of a cancelled booking."""
-    session.execute(
-        update(Reminder)
-        .where(col(Reminder.booking_id) == booking_id, col(Reminder.status) == ReminderStatus.PENDING.value)
-        .values(status=ReminderStatus.DROPPED.value)
+    connection_of(session).execute(_DROP, {"dropped_booking": booking_id})
+
+
+_DROP = (
+    update(Reminder)
+    .where(
+        col(Reminder.booking_id) == bindparam("dropped_booking"),
+        col(Reminder.status) == ReminderStatus.PENDING.value,
     )
+    .values(status=ReminderStatus.DROPPED.value)
+)
 
 
 ReminderSender = Callable[[Session, Booking, datetime], None]

@@ -157,6 +157,14 @@ RENDER_IN_TRANSACTION = "mailflow.render_in_transaction"
 than after the commit: where rendering holds no lock anyone waits for (see the reminder sweep)."""
 
 
+def connection_of(session: Session) -> Connection:
+    """The session's connection, its pending changes flushed first, for a hot path's column query
+    or bulk statement: Core execution skips the ORM's per-statement work (about half of a small
+    query's cost) yet sees what the session changed, as ``session.execute`` would (autoflush)."""
+    session.flush()
+    return session.connection()
+
+
 @contextmanager
 def read_session(engine: Engine) -> Iterator[Session]:
     """A session for reading; nothing it changes is committed."""

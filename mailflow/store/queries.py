@@ -7,6 +7,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, func
+from sqlalchemy import select as select_columns
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, col, select
 
 from mailflow.booking.model import (
@@ -23,6 +25,7 @@ from mailflow.booking.model import (
 from mailflow.booking.spread import StaffLoad
 from mailflow.errors import NotFound
 from mailflow.i18n import N_
+from mailflow.store.engine import connection_of
 from mailflow.store.tables import (
     Booking,
     Business,
@@ -75,7 +78,7 @@ def state_of(booking: Booking) -> BookingState:
 
 
 # Built once: slot searches run them for every staff member on every search.
-_TIME_OFF = select(StaffTimeOff).where(
+_TIME_OFF = select(StaffTimeOff.start, StaffTimeOff.end).where(
     StaffTimeOff.staff_id == bindparam("staff_id"),
     col(StaffTimeOff.end) > bindparam("window_start"),
     col(StaffTimeOff.start) < bindparam("window_end"),
@@ -87,7 +90,7 @@ _BUSY = select(Booking.block_start, Booking.block_end, Booking.id).where(
     col(Booking.block_start) < bindparam("window_end"),
 )
 _EXTERNAL = select(ExternalCalendar.busy).where(ExternalCalendar.staff_id == bindparam("staff_id"))
-_CLOSURES = select(BusinessClosure).where(
+_CLOSURES = select(BusinessClosure.start_date, BusinessClosure.end_date).where(
     BusinessClosure.business_id == bindparam("business_id"),
     col(BusinessClosure.end_date) >= bindparam("first"),
     col(BusinessClosure.start_date) <= bindparam("last"),
@@ -105,20 +108,21 @@ def schedule_of(session: Session, staff: Staff, window: Interval) -> StaffSchedu
     own calendars that touch ``window``."""
     assert staff.id is not None
     span = {"staff_id": staff.id, "window_start": window.start, "window_end": window.end}
-    time_off = session.exec(_TIME_OFF, params=span).all()
-    busy = session.exec(_BUSY, params=span).all()
+    connection = connection_of(session)
+    time_off = connection.execute(_TIME_OFF, span).all()
+    busy = connection.execute(_BUSY, span).all()
     first, last = window.start.timestamp(), window.end.timestamp()
     external = [
         Interval(datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(end, UTC))
-        for busy in session.exec(_EXTERNAL, params={"staff_id": staff.id})
-        for start, end in busy
+        for (cached,) in connection.execute(_EXTERNAL, {"staff_id": staff.id})
+        for start, end in cached
         if end > first and start < last
     ]
     return StaffSchedule(
         staff_id=staff.id,
         timezone=staff.timezone,
         weekly_hours=parse_weekly_hours(staff.weekly_hours),
-        time_off=[Interval(t.start, t.end) for t in time_off],
+        time_off=[Interval(start, end) for start, end in time_off],
         busy=[BusyInterval(start, end, booking_id) for start, end, booking_id in busy],
         external_busy=external,
     )
@@ -129,7 +133,11 @@ def closures_of(session: Session, business: Business, window: Interval) -> Closu
     zone = ZoneInfo(business.timezone)
     first = window.start.astimezone(zone).date() - timedelta(days=1)
     last = window.end.astimezone(zone).date() + timedelta(days=1)
-    rows = session.exec(_CLOSURES, params={"business_id": business.id, "first": first, "last": last}).all()
+    rows = (
+        connection_of(session)
+        .execute(_CLOSURES, {"business_id": business.id, "first": first, "last": last})
+        .all()
+    )
     dates: set[date] = set()
     for row in rows:
         day = max(row.start_date, first)
@@ -182,11 +190,32 @@ def staff_for_service(session: Session, service: Service) -> Sequence[Staff]:
     return session.exec(_STAFF_FOR_SERVICE, params={"service_id": service.id}).all()
 
 
+_WITH_PEOPLE = (
+    select_columns(Booking, Customer, Staff, Service)
+    .join(Customer, col(Customer.id) == col(Booking.customer_id))
+    .join(Staff, col(Staff.id) == col(Booking.staff_id))
+    .join(Service, col(Service.id) == col(Booking.service_id))
+    .where(col(Booking.id) == bindparam("booking_id"))
+)
+
+
+def booking_with_people(session: Session, booking_id: int) -> Booking:
+    """Booking ``booking_id``, which must exist, with its customer, staff member and service
+    loaded in the same statement (read one by one, they were four trips through the ORM)."""
+    held = session.identity_map.get(identity_key(Booking, booking_id))
+    if isinstance(held, Booking):
+        return held
+    booking: Booking = session.execute(_WITH_PEOPLE, {"booking_id": booking_id}).one()[0]
+    return booking
+
+
+_BY_REF = select(Booking).where(Booking.ref == bindparam("ref"))
+_BY_REF_FOR_UPDATE = _BY_REF.with_for_update()
+
+
 def booking_by_ref(session: Session, ref: str, *, for_update: bool = False) -> Booking:
-    statement = select(Booking).where(Booking.ref == ref.strip().upper())
-    if for_update:
-        statement = statement.with_for_update()
-    booking = session.exec(statement).first()
+    statement = _BY_REF_FOR_UPDATE if for_update else _BY_REF
+    booking = session.exec(statement, params={"ref": ref.strip().upper()}).first()
     if booking is None:
         raise NotFound(N_("booking"), ref)
     return booking
@@ -218,6 +247,29 @@ def local_days(day_from: date, day_to: date, tz: str) -> Interval:
     )
 
 
+# By start only (its index), the staff picked after: a staff filter in SQL can make the engine
+# walk every booking of those staff instead of the day's few.
+_STARTS = select(Booking.staff_id, Booking.start).where(
+    Booking.status == BookingStatus.CONFIRMED.value,
+    col(Booking.id) != bindparam("moved"),
+    col(Booking.start) >= bindparam("first"),
+    col(Booking.start) < bindparam("last"),
+)
+# The latest booking made (whatever became of it) is the one with the highest id: the staff
+# index answers that, where a maximum of created_at would read every booking.
+_NEWEST = (
+    select(func.max(Booking.id))
+    .where(
+        col(Booking.staff_id).in_(bindparam("staff_ids", expanding=True)),
+        col(Booking.id) != bindparam("moved"),
+    )
+    .group_by(col(Booking.staff_id))
+)
+_CREATED = select(Booking.staff_id, Booking.created_at).where(
+    col(Booking.id).in_(bindparam("ids", expanding=True))
+)
+
+
 def staff_loads(
     session: Session,
     staff_ids: Sequence[int],
@@ -231,28 +283,15 @@ def staff_loads(
     if not staff_ids:
         return {}
     zone = ZoneInfo(tz)
-    confirmed = Booking.status == BookingStatus.CONFIRMED.value
-    not_moved = col(Booking.id) != (exclude_booking_id if exclude_booking_id is not None else -1)
+    moved = exclude_booking_id if exclude_booking_id is not None else -1
+    connection = connection_of(session)
     per_day: dict[int, dict[date, int]] = {staff_id: {} for staff_id in staff_ids}
-    # By start only (its index), the staff picked here: a staff filter in SQL can make the
-    # engine walk every booking of those staff instead of the day's few.
-    starts = session.exec(
-        select(Booking.staff_id, Booking.start).where(
-            confirmed, not_moved, col(Booking.start) >= days.start, col(Booking.start) < days.end
-        )
-    ).all()
-    for staff_id, start in starts:
+    for staff_id, start in connection.execute(
+        _STARTS, {"moved": moved, "first": days.start, "last": days.end}
+    ):
         if staff_id in per_day:
             day = start.astimezone(zone).date()
             per_day[staff_id][day] = per_day[staff_id].get(day, 0) + 1
-    # The latest booking made (whatever became of it) is the one with the highest id: the
-    # staff index answers that, where a maximum of created_at would read every booking.
-    newest = session.exec(
-        select(func.max(Booking.id))
-        .where(col(Booking.staff_id).in_(staff_ids), not_moved)
-        .group_by(col(Booking.staff_id))
-    ).all()
-    latest = dict(
-        session.exec(select(Booking.staff_id, Booking.created_at).where(col(Booking.id).in_(newest))).all()
-    )
+    newest = connection.execute(_NEWEST, {"staff_ids": list(staff_ids), "moved": moved}).scalars().all()
+    latest = dict(connection.execute(_CREATED, {"ids": list(newest)}).tuples().all())
     return {staff_id: StaffLoad(staff_id, per_day[staff_id], latest.get(staff_id)) for staff_id in staff_ids}
