@@ -90,7 +90,7 @@ _BUSY = select(Booking.block_start, Booking.block_end, Booking.id).where(
     col(Booking.block_start) < bindparam("window_end"),
 )
 _EXTERNAL = select(ExternalCalendar.busy).where(ExternalCalendar.staff_id == bindparam("staff_id"))
-_CLOSURES = select(BusinessClosure.start_date, BusinessClosure.end_date).where(
+_CLOSURES = select(col(BusinessClosure.start_date), col(BusinessClosure.end_date)).where(
     BusinessClosure.business_id == bindparam("business_id"),
     col(BusinessClosure.end_date) >= bindparam("first"),
     col(BusinessClosure.start_date) <= bindparam("last"),

@@ -47,3 +47,30 @@ def test_a_throttle_makes_the_wait_grow_and_a_success_clears_it() -> None:
     assert 60 < throttle.attempt("k") <= 900  # the quarter-hour tier now decides
     throttle.clear("k")
     assert throttle.attempt("k") == 0.0
+
+
+def _timers() -> int:
+    return sum(isinstance(thread, threading.Timer) for thread in threading.enumerate())
+
+
+def test_hits_start_no_thread() -> None:
+    """limits' memory storage armed a timer thread at every hit that found the last one run out
+    (each start blocking the event loop); the window works without it."""
+    limiter = RateLimiter(1000, 60)
+    time.sleep(0.05)  # the storage's one timer, armed when it is made, has run out
+    baseline = _timers()
+    for number in range(30):
+        assert limiter.hit("127.0.0.1")
+        if number % 10 == 0:
+            time.sleep(0.02)  # longer than the storage's 10 ms timer
+        assert _timers() == baseline
+    assert [len(events) for events in limiter._storage.events.values()] == [30]
+
+
+def test_a_window_frees_its_events_without_the_timer_and_forget_idle_trims_them() -> None:
+    limiter = RateLimiter(2, 1)
+    assert limiter.hit("k") and limiter.hit("k") and not limiter.hit("k")
+    time.sleep(1.1)
+    assert limiter.hit("k")  # the first two are older than the window
+    limiter.forget_idle()
+    assert [len(events) for events in limiter._storage.events.values()] == [1]  # the two expired ones went
