@@ -90,7 +90,8 @@ class Postfix:
             "maximal_backoff_time": "2s",
             "smtp_tls_security_level": "none",
             "biff": "no",
-            **settings,
+            # "{root}" in a value stands for this Postfix's folder (made just above).
+            **{key: value.replace("{root}", str(root)) for key, value in settings.items()},
         }
         (etc / "main.cf").write_text("".join(f"{key} = {value}\n" for key, value in main.items()))
         (etc / "master.cf").write_text(f"127.0.0.1:{self.port} inet n - n - - smtpd\n{SERVICES}{services}")

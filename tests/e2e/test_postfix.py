@@ -1,5 +1,5 @@
 """mailflow behind a real Postfix (issue 21): outbound through it over STARTTLS with its own
-certificate, replies handed over by LMTP, unknown reply keys refused while the customer's server
+certificate, to a customer's server and into a mailbox Postfix keeps itself (a Maildir), replies handed over by LMTP, unknown reply keys refused while the customer's server
 is still connected, and both kinds of refusal of a customer's address flagging the customer.
 
 One Postfix (``tests/postfix.py``), one ``mailflow serve --roles smtp,worker`` and one aiosmtpd
@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import email
 import email.policy
+import grp
 import json
 import os
+import pwd
+import shutil
 import signal
 import smtplib
 import subprocess
@@ -28,9 +31,10 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SmtpSink, berlin, free_port, run_mailflow_subprocess, self_signed_certificate
-from tests.postfix import Postfix
+from tests.postfix import PIPE_GROUP, PIPE_USER, Postfix
 
 DOMAIN = "replies.test"
+MAILBOXES = "mailbox.example.org"  # Postfix's own virtual mailboxes: Maildirs under the Postfix folder
 CLIENT = "mx.customer.example.com"  # the customers' server, as it greets Postfix
 
 
@@ -93,6 +97,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     refusals = "{ nobody@customers.example.com = 550 5.1.1 <nobody@customers.example.com>: no such user }"
     postfix = Postfix(
         {
+            "virtual_mailbox_domains": MAILBOXES,
+            "virtual_mailbox_base": "{root}/mail",
+            "virtual_mailbox_maps": f"inline:{{ ada@{MAILBOXES}={MAILBOXES}/ada/ }}",
+            "virtual_uid_maps": f"static:{pwd.getpwnam(PIPE_USER).pw_uid}",
+            "virtual_gid_maps": f"static:{grp.getgrnam(PIPE_GROUP).gr_gid}",
             "relay_domains": DOMAIN,
             "transport_maps": f"inline:{{ {DOMAIN}=lmtp:inet:127.0.0.1:{lmtp_port} }}",
             "relayhost": f"[127.0.0.1]:{sink.port}",
@@ -110,7 +119,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             "smtpd_tls_key_file": str(cert.with_name("key.pem")),
             "smtpd_tls_security_level": "may",
         },
-    ).start()
+        services="virtual   unix  -  n  n  -  -  virtual\n",
+    )
+    mail = postfix.root / "mail"
+    mail.mkdir()
+    shutil.chown(mail, user=PIPE_USER, group=PIPE_GROUP)
+    postfix.start()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAILFLOW_")}
     env.update(
         {
@@ -178,6 +192,25 @@ def test_outbound_through_postfix_and_a_reply_back_by_lmtp(stack: Stack, next_tu
     stack.received("ada@customers.example.com", "cancelled")
     shown = json.loads(stack.cli("bookings", "show", ref, "--json").stdout)
     assert shown["status"] == "cancelled"
+
+
+def test_outbound_through_postfix_into_a_local_mailbox(stack: Stack, next_tuesday: date) -> None:
+    """A customer whose mailbox Postfix itself keeps (a virtual domain, one Maildir each): the
+    confirmation is delivered into that Maildir, whole, with its calendar part."""
+    ref = stack.book(next_tuesday, 9, f"ada@{MAILBOXES}")
+    maildir = stack.postfix.root / "mail" / MAILBOXES / "ada" / "new"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (maildir.is_dir() and any(maildir.iterdir())):
+        time.sleep(0.2)
+    delivered = sorted(maildir.iterdir()) if maildir.is_dir() else []
+    assert len(delivered) == 1, stack.postfix.tail()
+    message = email.message_from_bytes(delivered[0].read_bytes(), policy=email.policy.default)
+    assert isinstance(message, EmailMessage)
+    assert message["X-Mailflow-Kind"] == "confirmation"
+    assert message["Delivered-To"] == f"ada@{MAILBOXES}"
+    text = message.get_body(("plain",))
+    assert text is not None and ref in text.get_content()
+    assert any(part.get_content_type() == "text/calendar" for part in message.walk())
 
 
 def test_an_unknown_reply_key_is_refused_in_the_customers_session(stack: Stack) -> None:
