@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, available_timezones
 
@@ -43,6 +43,20 @@ def zone_label(moment: datetime, locale: str) -> str:
     """A short zone name people know: the locale's own when it has one ("MEZ" in German, "GMT"
     and "BST" in British English), else the zone's abbreviation ("CET", "EST", "JST"), else the
     long name (a zone known only by its offset, "+04", is better named in words than as "GMT+4")."""
+    # Once per zone, year, offset and abbreviation: every moment of such a period has one label.
+    key = (moment.tzinfo, moment.year, moment.utcoffset(), moment.dst(), moment.tzname(), locale)
+    label = _ZONE_LABELS.get(key)
+    if label is None:
+        if len(_ZONE_LABELS) >= 4096:
+            _ZONE_LABELS.clear()
+        label = _ZONE_LABELS[key] = _zone_label(moment, locale)
+    return label
+
+
+_ZONE_LABELS: dict[tuple[object, ...], str] = {}
+
+
+def _zone_label(moment: datetime, locale: str) -> str:
     loc = babel_locale(locale)
     short = get_timezone_name(moment, width="short", locale=loc)
     if short.isalpha():
@@ -88,8 +102,34 @@ def _hour_skeleton(loc: Locale) -> str:
     return "hm" if "h" in pattern or "a" in pattern else "Hm"
 
 
+# Babel takes 20-60 µs a call; an email writes its appointment's times and dates several ways,
+# and a sweep writes thousands of emails about the same few days and times of day. What a text
+# depends on (a time of day, a date, a zone's period) is the key of a cache of its own.
+_A_DAY = date(2000, 1, 3)
+
+
 def _bare_time(moment: datetime, loc: Locale) -> str:
-    return _clean(format_skeleton(_hour_skeleton(loc), moment, tzinfo=moment.tzinfo, locale=loc))
+    return _bare_time_at(moment.time(), loc)
+
+
+@lru_cache(maxsize=2048)
+def _bare_time_at(clock: time, loc: Locale) -> str:
+    return _clean(format_skeleton(_hour_skeleton(loc), datetime.combine(_A_DAY, clock), locale=loc))
+
+
+@lru_cache(maxsize=4096)
+def _long_date(day: date, loc: Locale) -> str:
+    return format_date(day, format="full", locale=loc)
+
+
+@lru_cache(maxsize=4096)
+def _short_day(day: date, loc: Locale) -> str:
+    return format_skeleton("MMMEd", datetime.combine(day, time(12)), locale=loc)
+
+
+@lru_cache(maxsize=4096)
+def _weekday(day: date, loc: Locale) -> str:
+    return format_date(day, "EEEE", locale=loc)
 
 
 def clock_time(moment: datetime, loc: Locale, locale: str) -> str:
@@ -100,8 +140,16 @@ def clock_time(moment: datetime, loc: Locale, locale: str) -> str:
 def time_span(start: datetime, end: datetime, loc: Locale) -> str:
     """A range of times as written after a date: "10:00–10:30", "10:00–10:30 AM",
     "10:00–10:30 Uhr" (CLDR's interval formats; German names the hour once, at the end)."""
-    skeleton = _hour_skeleton(loc)
-    return _clean(format_interval(start, end, skeleton, tzinfo=start.tzinfo, locale=loc))
+    if start != end and start.time() == end.time():  # a day or more apart (rare): written as it is
+        return _clean(format_interval(start, end, _hour_skeleton(loc), tzinfo=start.tzinfo, locale=loc))
+    return _time_span_at(start.time(), end.time(), loc)
+
+
+@lru_cache(maxsize=4096)
+def _time_span_at(start: time, end: time, loc: Locale) -> str:
+    """The span's text depends on its times of day alone (the skeleton has no date fields)."""
+    first, last = datetime.combine(_A_DAY, start), datetime.combine(_A_DAY, end)
+    return _clean(format_interval(first, last, _hour_skeleton(loc), locale=loc))
 
 
 @lru_cache(maxsize=1)
@@ -177,7 +225,7 @@ def format_when(
     zone = _zone(timezone)
     local_start, local_end = start.astimezone(zone), end.astimezone(zone)
     loc = reading_locale(locale, timezone) if regional else babel_locale(locale)
-    day = format_date(local_start.date(), format="full", locale=loc)
+    day = _long_date(local_start.date(), loc)
     if regional:
         times = time_span(local_start, local_end, loc)
     else:
@@ -186,7 +234,7 @@ def format_when(
             f"–{format_time(local_end, format='short', tzinfo=zone, locale=loc)}"
         )
     label = zone_label(local_start, str(loc))
-    short_day = format_skeleton("MMMEd", local_start, tzinfo=zone, locale=loc)
+    short_day = _short_day(local_start.date(), loc)
     spoken = gettext(locale, "time_span", start=_bare_time(local_start, loc), end=_bare_time(local_end, loc))
     return When(
         when=f"{day}, {times} ({label})",
@@ -212,7 +260,7 @@ def soon_day_time(start: datetime, now: datetime, locale: str, timezone: str) ->
     if days == 1:
         return gettext(locale, "tomorrow_at", time=time_text)
     if 1 < days < 7:
-        return f"{format_date(local_start.date(), 'EEEE', locale=loc)}, {time_text}"
+        return f"{_weekday(local_start.date(), loc)}, {time_text}"
     return format_when(start, start, locale, timezone, regional=True).day_time
 
 
