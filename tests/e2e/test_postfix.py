@@ -1,6 +1,7 @@
 """mailflow behind a real Postfix (issue 21): outbound through it over STARTTLS with its own
-certificate, to a customer's server and into a mailbox Postfix keeps itself (a Maildir), replies handed over by LMTP, unknown reply keys refused while the customer's server
-is still connected, and both kinds of refusal of a customer's address flagging the customer.
+certificate, to a customer's server and into a mailbox Postfix keeps itself (a Maildir),
+replies handed over by LMTP, unknown reply keys refused while the customer's server is still
+connected, and both kinds of refusal of a customer's address flagging the customer.
 
 One Postfix (``tests/postfix.py``), one ``mailflow serve --roles smtp,worker`` and one aiosmtpd
 standing in for the customers' mail servers serve the whole module; each test has its own
