@@ -12,8 +12,10 @@ import email.policy
 import functools
 import os
 import shutil
+import smtplib
 import subprocess
 import sys
+import time as _time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
@@ -406,6 +408,22 @@ def book_self_service(
     ).ref
 
 
+def wait_for_smtp(port: int, server: subprocess.Popen[bytes], log: Path, *, lmtp: bool = False) -> None:
+    """Wait (up to 30 s) until ``server`` answers SMTP (or LMTP) on ``port``; fail with its log if it
+    exits first."""
+    client = smtplib.LMTP if lmtp else smtplib.SMTP
+    deadline = _time.monotonic() + 30
+    while _time.monotonic() < deadline:
+        try:
+            with client("127.0.0.1", port, timeout=2) as probe:
+                probe.noop()
+            return
+        except OSError:
+            assert server.poll() is None, log.read_text()
+            _time.sleep(0.2)
+    raise AssertionError(f"nothing answered on port {port} within 30 s\n{log.read_text()[-2000:]}")
+
+
 # --- SMTP sink -----------------------------------------------------------------
 
 
@@ -572,7 +590,6 @@ service anvil {{
 
     def start(self) -> Dovecot:
         import socket
-        import time as _time
 
         # Dovecot daemonizes: its output must not be a pipe we wait on.
         subprocess.run(
@@ -606,7 +623,6 @@ service anvil {{
             timeout=30,
         )
         import socket
-        import time as _time
 
         # `dovecot stop` returns while the master still accepts logins for a moment: a client
         # that reconnects at once gets in. Stopped means the port refuses connections.

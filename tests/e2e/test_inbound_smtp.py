@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import berlin, free_port, run_mailflow_subprocess, self_signed_certificate
+from tests.conftest import berlin, free_port, run_mailflow_subprocess, self_signed_certificate, wait_for_smtp
 
 DOMAIN = "replies.contoso.example"
 
@@ -98,15 +98,7 @@ def server(tmp_path: Path, seeded: Path, request: pytest.FixtureRequest) -> Iter
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with smtplib.SMTP("127.0.0.1", smtp_port, timeout=2) as probe:
-                probe.noop()
-            break
-        except OSError:
-            assert process.poll() is None, (tmp_path / "serve.log").read_text()
-            time.sleep(0.2)
+    wait_for_smtp(smtp_port, process, tmp_path / "serve.log")
     yield handle
     process.send_signal(signal.SIGTERM)
     process.wait(timeout=30)

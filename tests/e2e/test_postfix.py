@@ -31,7 +31,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SmtpSink, berlin, free_port, run_mailflow_subprocess, self_signed_certificate
+from tests.conftest import (
+    SmtpSink,
+    berlin,
+    free_port,
+    run_mailflow_subprocess,
+    self_signed_certificate,
+    wait_for_smtp,
+)
 from tests.postfix import PIPE_GROUP, PIPE_USER, Postfix
 
 DOMAIN = "replies.test"
@@ -150,15 +157,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 [sys.executable, "-m", "mailflow", "serve", "--roles", "smtp,worker"],
                 env=env, stdout=output, stderr=subprocess.STDOUT,
             )  # fmt: skip
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                with smtplib.LMTP("127.0.0.1", lmtp_port, timeout=2) as probe:
-                    probe.noop()
-                break
-            except OSError:
-                assert server.poll() is None, log.read_text()
-                time.sleep(0.2)
+        wait_for_smtp(lmtp_port, server, log, lmtp=True)
         yield handle
     finally:
         if server is not None:

@@ -20,8 +20,7 @@ from typing import Any
 import pytest
 from sqlmodel import Session, select
 
-from mailflow import services
-from mailflow.booking.model import Actor, ActorKind, Origin
+from mailflow.booking.model import Actor, ActorKind
 from mailflow.bootstrap import App, build
 from mailflow.config import load_settings
 from mailflow.demo import seed_demo
@@ -32,7 +31,7 @@ from mailflow.outbound.transports import MemoryTransport
 from mailflow.services.bounces import clear_bouncing
 from mailflow.services.inbound_store import store_raw
 from mailflow.store.tables import AuditEvent, Business, Customer, InboundMessage, OutboxMessage
-from tests.conftest import berlin
+from tests.conftest import berlin, book_self_service
 from tests.integration.test_inbound_pipeline import last_id
 from tests.integration.test_inbound_pipeline import queued as outbox
 
@@ -63,19 +62,7 @@ def app(db_url: str, tmp_path: Path, now: datetime) -> Iterator[App]:
 
 
 def book(app: App, day: date, hour: int, now: datetime, email: str, name: str) -> str:
-    return services.create_booking(
-        app.engine,
-        business="contoso",
-        service="consultation",
-        staff="bob@contoso.example",
-        customer=services.CustomerInput(email=email, name=name),
-        start=berlin(day, hour),
-        origin=Origin.SELF_SERVICE,
-        actor=Actor(ActorKind.CUSTOMER_LINK, email),
-        now=now,
-        public_url=app.settings.public_url,
-        **app.booking_kwargs(),
-    ).ref
+    return book_self_service(app, berlin(day, hour), email, now, name)
 
 
 def email_to(app: App, recipient: str, kind: str = "confirmation") -> OutboxMessage:
