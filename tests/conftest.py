@@ -11,6 +11,7 @@ import email
 import email.policy
 import functools
 import os
+import re
 import shutil
 import smtplib
 import subprocess
@@ -58,6 +59,17 @@ def queued_emails(engine: Engine, kind: str, recipient: str) -> list[EmailMessag
         assert isinstance(message, EmailMessage)
         parsed.append(message)
     return parsed
+
+
+_NON_ASCII_REFERENCE = re.compile(r"&#(\d+);")
+
+
+def html_as_read(part: EmailMessage) -> str:
+    """An HTML part's document as a mail client reads it: the character references mailflow
+    writes for non-ASCII (its HTML goes as 7bit) read back as the characters."""
+    return _NON_ASCII_REFERENCE.sub(
+        lambda found: chr(int(found[1])) if int(found[1]) > 127 else found[0], str(part.get_content())
+    )
 
 
 def require_service(reason: str) -> NoReturn:

@@ -25,6 +25,7 @@ from sqlmodel import Session
 from mailflow.booking.model import Origin
 from mailflow.demo import seed_demo
 from mailflow.outbound.context import booking_dict, customer_reader, load_facts
+from mailflow.outbound.html_lines import MAX_LINE
 from mailflow.outbound.samples import CUSTOMER_KINDS, KINDS, SAMPLE_LOCALES
 from mailflow.services.business import update_business
 from mailflow.store.engine import make_engine
@@ -132,6 +133,18 @@ def test_the_matrix_is_complete_and_every_email_parses(matrix: list[Rendered]) -
         html, text = bodies(rendered.message)
         assert html.strip() and text.strip(), rendered.where
         assert rendered.message["X-Mailflow-Kind"] == rendered.kind
+
+
+def test_every_html_part_goes_as_7bit(matrix: list[Rendered]) -> None:
+    """Every shipped email's HTML is sent as 7bit (no quoted-printable to encode or decode):
+    ASCII, with lines of at most 998 characters."""
+    for rendered in matrix:
+        html = rendered.message.get_body(("html",))
+        assert html is not None
+        assert html["Content-Transfer-Encoding"] == "7bit", rendered.where
+        raw = html.get_payload(decode=True)
+        assert isinstance(raw, bytes) and raw.isascii(), rendered.where
+        assert max(len(line) for line in raw.split(b"\r\n")) <= MAX_LINE, rendered.where
 
 
 def test_the_text_part_carries_every_link_of_the_html(matrix: list[Rendered]) -> None:

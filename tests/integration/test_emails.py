@@ -24,7 +24,7 @@ from mailflow.outbound.message import EmailBuilder, MailSettings
 from mailflow.outbound.samples import CUSTOMER_KINDS, KINDS, STAFF_KINDS, sample_context
 from mailflow.store.queries import booking_by_ref
 from mailflow.store.tables import Business, ReplyKey
-from tests.conftest import berlin
+from tests.conftest import berlin, html_as_read
 
 STAFF = Actor(ActorKind.STAFF, "bob@contoso.example")
 PUBLIC = "https://book.contoso.example"
@@ -52,7 +52,7 @@ def parse(data: bytes) -> EmailMessage:
 def bodies(message: EmailMessage) -> tuple[str, str]:
     html, text = message.get_body(("html",)), message.get_body(("plain",))
     assert html is not None and text is not None
-    return html.get_content(), text.get_content()
+    return html_as_read(html), text.get_content()
 
 
 def make(

@@ -24,7 +24,7 @@ from mailflow.outbound.formatting import format_when
 from mailflow.outbound.simple import simple_fields
 from mailflow.outbound.templates import default_source
 from mailflow.store.tables import Booking
-from tests.conftest import berlin
+from tests.conftest import berlin, html_as_read
 from tests.integration import test_admin_templates
 from tests.integration.test_admin_templates import ADMIN, CONFIRMATION_DE, GREETING_DE, HTML, STAFF, Editor
 
@@ -60,7 +60,7 @@ def confirmation(editor: Editor, ref: str) -> tuple[str, str]:
     assert isinstance(message, EmailMessage)
     html, text = message.get_body(("html",)), message.get_body(("plain",))
     assert html is not None and text is not None
-    return str(html.get_content()), str(text.get_content())
+    return html_as_read(html), str(text.get_content())
 
 
 def simple_csrf(editor: Editor, path: str) -> str:
