@@ -8,6 +8,7 @@ version is ever deleted, so every step can be undone.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -120,6 +121,25 @@ def _in_force(session: Session, business_id: int) -> dict[tuple[str, str], Templ
         ).all()
         known[business_id] = {(row.kind, row.locale): row for row in rows}
     return known[business_id]
+
+
+def read_in_force(session: Session, business_ids: Iterable[int]) -> None:
+    """Read the edited templates of every business of ``business_ids`` not read yet in this
+    transaction, in one query: a batch of emails for many businesses (the reminder sweep)
+    then asks nothing per business."""
+    known: dict[int, dict[tuple[str, str], Template]] = session.info.setdefault(_IN_FORCE, {})
+    wanted = set(business_ids) - known.keys()
+    if not wanted:
+        return
+    for business_id in wanted:
+        known[business_id] = {}
+    rows = session.exec(
+        select(Template).where(
+            col(Template.business_id).in_(wanted), col(Template.current_version).is_not(None)
+        )
+    ).all()
+    for row in rows:
+        known[row.business_id][(row.kind, row.locale)] = row
 
 
 def _forget(session: Session) -> None:

@@ -20,6 +20,7 @@ from sqlmodel import Session, col, select
 
 from mailflow.booking.localtime import to_utc
 from mailflow.booking.model import BookingStatus
+from mailflow.outbound.template_store import read_in_force
 from mailflow.store.batch import batched_inserts
 from mailflow.store.engine import RENDER_IN_TRANSACTION, connection_of, write_session
 from mailflow.store.tables import Booking, Business, Customer, Reminder, Service, Staff, pk
@@ -178,7 +179,8 @@ def _sweep_batch(engine: Engine, send: ReminderSender, now: datetime, limit: int
 
 def _load_around(session: Session, booking_ids: set[int]) -> tuple[dict[int, Booking], list[object]]:
     """``booking_ids``' bookings by id, and their businesses, services, staff and customers (kept
-    referenced: the session's identity map holds rows only while someone does)."""
+    referenced: the session's identity map holds rows only while someone does); the
+    businesses' edited templates are read too, one query for all."""
     bookings = {pk(b): b for b in session.exec(select(Booking).where(col(Booking.id).in_(booking_ids))).all()}
     rows = bookings.values()
     held: list[object] = []
@@ -186,4 +188,5 @@ def _load_around(session: Session, booking_ids: set[int]) -> tuple[dict[int, Boo
     held += session.exec(select(Service).where(col(Service.id).in_({b.service_id for b in rows}))).all()
     held += session.exec(select(Staff).where(col(Staff.id).in_({b.staff_id for b in rows}))).all()
     held += session.exec(select(Customer).where(col(Customer.id).in_({b.customer_id for b in rows}))).all()
+    read_in_force(session, {b.business_id for b in rows})
     return bookings, held

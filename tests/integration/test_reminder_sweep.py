@@ -132,3 +132,75 @@ def test_postgresql_writes_each_reminder_once_sqlite_renders_after_the_commit(
         assert len(rows) == 5
         assert all(row.payload and "pending" not in row.context for row in rows)
     app.close()
+
+
+def test_a_batch_reads_the_edited_templates_of_all_its_businesses_at_once(
+    db_url: str, tmp_path: Path, now: datetime, next_tuesday: date
+) -> None:
+    """A batch with reminders of two businesses: each gets its own template in force (City's
+    edited one, Contoso's default), read in one query for the batch, not one per business."""
+    import email
+    import email.policy
+
+    from sqlalchemy import event
+
+    from mailflow.outbound import template_store
+    from mailflow.outbound.templates import default_source
+    from mailflow.services import business as businesses
+    from mailflow.services import catalog, staff
+    from mailflow.store.engine import write_session
+    from mailflow.store.tables import Business
+
+    app = five_bookings(db_url, tmp_path, now, next_tuesday)
+    owner = Actor(ActorKind.STAFF, "owner@city.example")
+    businesses.create_business(
+        app.engine, slug="city", name="City", timezone="Europe/Berlin", actor=owner, now=now
+    )
+    hours = {day: [["09:00", "17:00"]] for day in ("mon", "tue", "wed", "thu", "fri")}
+    staff.add_staff(
+        app.engine, "city", email="ben@city.example", name="Ben", hours=hours, actor=owner, now=now
+    )
+    values = {"names": {"en": "Cut"}, "duration": 30, "staff": ["ben@city.example"], "reminders": [1440]}
+    catalog.create_service(app.engine, "city", slug="cut", values=values, actor=owner, now=now)
+    services.create_booking(
+        app.engine,
+        business="city",
+        service="cut",
+        staff="ben@city.example",
+        customer=services.CustomerInput(email="zoe@example.org", name="Zoe"),
+        start=berlin(next_tuesday, 11),
+        origin=Origin.SELF_SERVICE,
+        actor=Actor(ActorKind.CUSTOMER_LINK, "zoe@example.org"),
+        now=now,
+        public_url=app.settings.public_url,
+        **app.booking_kwargs(),
+    )
+    shipped = default_source("reminder", "en")
+    edited = type(shipped)(
+        kind="reminder", locale="en", subject="City reminds you", mjml=shipped.mjml, text=shipped.text
+    )
+    with write_session(app.engine) as session:
+        city = session.exec(select(Business).where(Business.slug == "city")).one()
+        template_store.save_version(session, city.id or 0, edited, author="owner@city.example", now=now)
+
+    reads: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if "FROM template" in statement and "template.current_version IS NOT NULL" in statement:
+            reads.append(statement)
+
+    event.listen(app.engine, "before_cursor_execute", seen)
+    assert sweep_reminders(app.engine, app.notifier.send_reminder, berlin(next_tuesday, 9)) == 6
+    event.remove(app.engine, "before_cursor_execute", seen)
+    assert len(reads) == 1, reads
+    with Session(app.engine) as session:
+        rows = session.exec(select(OutboxMessage).where(col(OutboxMessage.kind) == "reminder")).all()
+        subjects = {
+            row.recipient: str(
+                email.message_from_bytes(row.payload or b"", policy=email.policy.default)["Subject"]
+            )
+            for row in rows
+        }
+    assert subjects.pop("zoe@example.org") == "City reminds you"
+    assert len(subjects) == 5 and not any("City" in subject for subject in subjects.values())
+    app.close()
