@@ -139,6 +139,7 @@ def read_in_force(session: Session, business_ids: Iterable[int]) -> None:
         )
     ).all()
     for row in rows:
+        assert row.business_id is not None  # selected by it
         known[row.business_id][(row.kind, row.locale)] = row
 
 
