@@ -97,18 +97,15 @@ def encoded_words(value: str) -> str:
     >>> encoded_words("Bestätigung")
     '=?utf-8?b?QmVzdMOkdGlndW5n?='
     """
+    data = value.encode("utf-8", "surrogatepass")
     words: list[str] = []
-    chunk: list[bytes] = []
-    size = 0
-    for char in value:
-        data = char.encode("utf-8", "surrogatepass")
-        if size + len(data) > _WORD_BYTES:
-            words.append(_word(b"".join(chunk)))
-            chunk, size = [], 0
-        chunk.append(data)
-        size += len(data)
-    if chunk:
-        words.append(_word(b"".join(chunk)))
+    start = 0
+    while start < len(data):
+        end = min(start + _WORD_BYTES, len(data))
+        while end < len(data) and data[end] & 0xC0 == 0x80:  # never cut inside a character
+            end -= 1
+        words.append(_word(data[start:end]))
+        start = end
     return "\r\n ".join(words)
 
 
@@ -135,11 +132,11 @@ def _qp(text: str) -> bytes:
     return binascii.b2a_qp(body, quotetabs=False, istext=True, header=False).replace(b"\n", CRLF)
 
 
-def _html_part(html: str) -> bytes:
+def _html_part(email: RenderedEmail) -> bytes:
     """The HTML alternative: 7bit when it can be (about a third of quoted-printable's cost)."""
-    body = as_7bit(html)
+    body = as_7bit(email.html, styles_ascii=email.styles_ascii)
     if body is None:
-        return _part('text/html; charset="utf-8"', "quoted-printable", _qp(html))
+        return _part('text/html; charset="utf-8"', "quoted-printable", _qp(email.html))
     return _part('text/html; charset="utf-8"', "7bit", body)
 
 
@@ -196,7 +193,7 @@ def compose(
     """
     alternatives = [
         _part('text/plain; charset="utf-8"', "quoted-printable", _qp(email.text)),
-        _html_part(email.html),
+        _html_part(email),
     ]
     if calendar is not None:
         ics, method = calendar

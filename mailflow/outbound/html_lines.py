@@ -21,7 +21,7 @@ from __future__ import annotations
 import bisect
 import re
 
-__all__ = ["MAX_LINE", "as_7bit", "fold_tags"]
+__all__ = ["MAX_LINE", "as_7bit", "fixed_ascii_styles", "fold_tags"]
 
 MAX_LINE = 998
 """RFC 5322's limit on a line, without its CRLF."""
@@ -86,14 +86,18 @@ def _within(at: int, starts: list[int], ends: list[int]) -> bool:
     return index >= 0 and at < ends[index]
 
 
-def as_7bit(html: str) -> bytes | None:
+def as_7bit(html: str, styles_ascii: bool = False) -> bytes | None:
     """``html`` as ASCII with CRLF line ends and lines of at most 998 characters, or ``None``
-    when it cannot be written so without changing what it shows."""
+    when it cannot be written so without changing what it shows.
+
+    ``styles_ascii``: the caller knows every ``<style>`` block is ASCII (``fixed_ascii_styles``
+    of its template), so they are not looked for again.
+    """
     if "\0" in html:
         return None
     if html.isascii():
         data = html.encode("ascii")
-    elif _styles_ascii(html):
+    elif styles_ascii or _styles_ascii(html):
         data = html.encode("ascii", "xmlcharrefreplace")
     else:
         return None
@@ -105,14 +109,31 @@ def as_7bit(html: str) -> bytes | None:
     return b"\r\n".join(lines)
 
 
-def _styles_ascii(html: str) -> bool:
-    """Whether every ``<style>`` block of ``html`` is ASCII (references are not decoded there)."""
+def fixed_ascii_styles(template: str) -> bool:
+    """Whether every ``<style>`` block of the HTML ``template`` is ASCII with no Jinja tag in it,
+    so every email rendered from it has ASCII style blocks (substituted values are escaped:
+    they cannot open one)."""
+    return _styles_ascii(template) and not any(
+        "{{" in block or "{%" in block for block in _style_blocks(template)
+    )
+
+
+def _style_blocks(html: str) -> list[str]:
+    """The contents of ``html``'s ``<style>`` blocks (an unclosed one runs to the end)."""
+    blocks: list[str] = []
     opened = -1
     for tag in _STYLE_TAG.finditer(html):
-        if tag.group(1):  # </style
-            if opened != -1 and not html[opened : tag.start()].isascii():
-                return False
+        if tag.group(1):
+            if opened != -1:
+                blocks.append(html[opened : tag.start()])
             opened = -1
         elif opened == -1:
             opened = tag.end()
-    return opened == -1 or html[opened:].isascii()
+    if opened != -1:
+        blocks.append(html[opened:])
+    return blocks
+
+
+def _styles_ascii(html: str) -> bool:
+    """Whether every ``<style>`` block of ``html`` is ASCII (references are not decoded there)."""
+    return all(block.isascii() for block in _style_blocks(html))

@@ -19,7 +19,7 @@ from jinja2 import StrictUndefined, Template
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from mailflow.errors import MailflowError
-from mailflow.outbound.html_lines import fold_tags
+from mailflow.outbound.html_lines import fixed_ascii_styles, fold_tags
 from mailflow.outbound.limits import (
     DEFAULT_LIMITS,
     LimitedSandbox,
@@ -56,6 +56,9 @@ class RenderedEmail:
     subject: str
     html: str
     text: str
+    styles_ascii: bool = False
+    """Every ``<style>`` block of ``html`` is its template's own and ASCII (checked once, when
+    the template was compiled): ``compose`` need not look for them again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +68,8 @@ class CompiledTemplate:
     text: Template | None
     shipped: bool = False
     """Compiled without the limits' instrumentation (a shipped default, see ``is_shipped``)."""
+    styles_ascii: bool = False
+    """``html_lines.fixed_ascii_styles`` of the HTML template."""
 
 
 PREVIEW_FILLER = "\n".join(["&#847;&zwnj;&nbsp;" * 30] * 3)
@@ -141,7 +146,13 @@ class Renderer:
             text = None if text_follows_html(source) else text_env.from_string(source.text or "")
         except Exception as exc:
             raise RenderError(source.kind, source.locale, part, str(exc)) from exc
-        compiled = CompiledTemplate(subject=subject, html=html, text=text, shipped=shipped)
+        compiled = CompiledTemplate(
+            subject=subject,
+            html=html,
+            text=text,
+            shipped=shipped,
+            styles_ascii=fixed_ascii_styles(html_source),
+        )
         self._compiled[source.digest] = compiled
         return compiled
 
@@ -177,7 +188,7 @@ class Renderer:
             raise TemplateLimitExceeded(source.kind, source.locale, part, hit) from hit
         except Exception as exc:
             raise RenderError(source.kind, source.locale, part, f"{type(exc).__name__}: {exc}") from exc
-        return RenderedEmail(subject=subject, html=html, text=text.strip() + "\n")
+        return RenderedEmail(subject, html, text.strip() + "\n", compiled.styles_ascii)
 
     def _render_shipped(
         self, source: TemplateSource, compiled: CompiledTemplate, context: Mapping[str, Any]
@@ -195,7 +206,7 @@ class Renderer:
                 text = html_to_text(html)
         except Exception as exc:
             raise RenderError(source.kind, source.locale, part, f"{type(exc).__name__}: {exc}") from exc
-        return RenderedEmail(subject=subject, html=html, text=text.strip() + "\n")
+        return RenderedEmail(subject, html, text.strip() + "\n", compiled.styles_ascii)
 
 
 _CONFIGURED: list[TemplateLimits] = [DEFAULT_LIMITS]

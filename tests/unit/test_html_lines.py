@@ -16,8 +16,8 @@ from jinja2 import StrictUndefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from mailflow.outbound.compose import Address, Envelope, compose
-from mailflow.outbound.html_lines import MAX_LINE, as_7bit, fold_tags
-from mailflow.outbound.render import RenderedEmail, compile_mjml
+from mailflow.outbound.html_lines import MAX_LINE, as_7bit, fixed_ascii_styles, fold_tags
+from mailflow.outbound.render import RenderedEmail, Renderer, compile_mjml
 from mailflow.outbound.samples import KINDS, SAMPLE_LOCALES, VARIANTS, sample_context
 from mailflow.outbound.templates import default_source
 
@@ -144,6 +144,26 @@ def test_what_7bit_cannot_carry_unchanged_is_declined(html: str, why: str) -> No
     """``as_7bit`` says no (the caller sends quoted-printable) where references or folding
     would change the email."""
     assert as_7bit(html) is None, why
+
+
+@pytest.mark.parametrize(("kind", "locale"), SHIPPED)
+def test_shipped_templates_have_fixed_ascii_styles(kind: str, locale: str) -> None:
+    """The shipped templates' style blocks are ASCII and hold no Jinja: compose skips the check."""
+    assert Renderer().compile(default_source(kind, locale)).styles_ascii
+
+
+@pytest.mark.parametrize(
+    ("template", "fixed"),
+    [
+        ("<style>p { color: red }</style><p>{{ name }}</p>", True),
+        ("<style>p::after { content: 'é' }</style>", False),
+        ("<style>p { color: {{ colour }} }</style>", False),
+        ("<STYLE>{% if x %}p { color: red }{% endif %}</STYLE>", False),
+    ],
+)
+def test_fixed_ascii_styles_of_a_template(template: str, fixed: bool) -> None:
+    """Only style blocks that are ASCII with no Jinja tag can be trusted for every email."""
+    assert fixed_ascii_styles(template) is fixed
 
 
 def test_ascii_styles_with_non_ascii_text_are_7bit() -> None:
