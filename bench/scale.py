@@ -1,6 +1,6 @@
 """Scale: the reminder sweep and outbox dispatch with 10,000 and with 1,000,000 bookings in PostgreSQL.
 
-    python bench/scale.py [--bookings 1000000] [--small 10000] [--sample 1000] [--dispatch 5000]
+    python bench/scale.py [--bookings 1000000] [--small 10000] [--sample 2000] [--dispatch 5000]
                           [--workers 1,2]
 
 A throwaway PostgreSQL cluster (``tests/pgcluster.py``; never the shared
@@ -16,7 +16,9 @@ does), a reply key per email and a manage token per customer email that
 carries the button.
 
 At each size, for 1 and 2 worker processes (the functions ``mailflow serve
---roles worker`` runs), ``--sample`` future reminders are made due, then
+--roles worker`` runs), ``--sample`` future reminders are made due (2,000: ten batches
+of 200, which two workers can share evenly; 1,000 made five, split 3:2, which capped
+two workers at x1.67 of one), then
 timed: the sweep (``sweep_reminders`` until nothing is due: rendering each
 reminder and queueing it) and the dispatch of ``--dispatch`` emails (those
 reminders, and sent emails queued again with a reminder's body) by
@@ -655,7 +657,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--bookings", type=int, default=1_000_000, help="bookings at the large size")
     parser.add_argument("--small", type=int, default=10_000, help="bookings at the small size")
-    parser.add_argument("--sample", type=int, default=1000, help="reminders swept")
+    parser.add_argument("--sample", type=int, default=2000, help="reminders swept (10 batches of 200)")
     parser.add_argument("--dispatch", type=int, default=5000, help="emails dispatched")
     parser.add_argument("--workers", default="1,2", help="worker process counts to measure")
     args = parser.parse_args()
