@@ -133,7 +133,7 @@ def _qp(text: str) -> bytes:
 
 
 def _html_part(email: RenderedEmail) -> bytes:
-    """The HTML alternative: 7bit when it can be (about a third of quoted-printable's cost)."""
+    """The HTML alternative: 7bit when it can be (a fraction of quoted-printable's cost)."""
     body = as_7bit(email.html, styles_ascii=email.styles_ascii)
     if body is None:
         return _part('text/html; charset="utf-8"', "quoted-printable", _qp(email.html))

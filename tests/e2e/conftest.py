@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.conftest import free_port, require_service
+from tests.conftest import free_port, html_as_read, require_service
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page
@@ -62,7 +62,7 @@ def artifacts_dir() -> Path:
 def html_of(message: EmailMessage) -> str:
     """The HTML body of ``message`` ("" when it has none)."""
     part = message.get_body(preferencelist=("html",))
-    return part.get_content() if part is not None else ""
+    return html_as_read(part) if part is not None else ""
 
 
 def text_of(message: EmailMessage) -> str:

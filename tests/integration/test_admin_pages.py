@@ -47,7 +47,7 @@ from mailflow.store.tables import (
 )
 from mailflow.web.admin.settings import MANAGE_EXPLANATION, MANAGE_LABEL
 from mailflow.web.app import create_web_app
-from tests.conftest import berlin
+from tests.conftest import berlin, html_as_read
 
 MANAGE_LINK = re.compile(r"/m/[\w-]+(?![\w-]|/booking\.ics)")  # not the .ics download (issue 18)
 
@@ -86,7 +86,7 @@ def text_of(row: OutboxMessage) -> str:
 
 def html_of(row: OutboxMessage) -> str:
     part = parsed(row).get_body(preferencelist=("html",))
-    return part.get_content() if part is not None else ""
+    return html_as_read(part) if part is not None else ""
 
 
 class Admin:

@@ -42,7 +42,7 @@ from mailflow.store.engine import read_session, write_session
 from mailflow.store.tables import Booking, OutboxMessage
 from mailflow.web.admin import ADMIN_COOKIE
 from mailflow.web.app import create_web_app
-from tests.conftest import berlin
+from tests.conftest import berlin, html_as_read
 
 ADMIN = "editor@contoso.example"
 STAFF = "bob@contoso.example"
@@ -461,7 +461,7 @@ def test_an_edit_changes_the_next_email_and_none_already_queued(editor: Editor) 
         assert isinstance(message, EmailMessage)
         part = message.get_body(("html",))
         assert part is not None
-        return str(part.get_content())
+        return html_as_read(part)
 
     assert "NEUER TEXT" not in confirmation(before) and GREETING_DE in confirmation(before)
     assert "NEUER TEXT" in confirmation(after) and GREETING_DE not in confirmation(after)

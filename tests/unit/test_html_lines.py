@@ -12,12 +12,10 @@ from html.parser import HTMLParser
 
 import mjml
 import pytest
-from jinja2 import StrictUndefined
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from mailflow.outbound.compose import Address, Envelope, compose
 from mailflow.outbound.html_lines import MAX_LINE, as_7bit, fixed_ascii_styles, fold_tags
-from mailflow.outbound.render import RenderedEmail, Renderer, compile_mjml
+from mailflow.outbound.render import RenderedEmail, Renderer, _shipped_environment, compile_mjml
 from mailflow.outbound.samples import KINDS, SAMPLE_LOCALES, VARIANTS, sample_context
 from mailflow.outbound.templates import default_source
 
@@ -96,13 +94,7 @@ def test_folding_keeps_quoted_values_and_jinja_whole() -> None:
 def test_a_folded_template_renders_the_same_document(kind: str, locale: str) -> None:
     """Rendered by Jinja with the renderer's options, the folded template and MJML's own output
     give the same document, for both sample variants."""
-    environment = ImmutableSandboxedEnvironment(
-        autoescape=True,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
+    environment = _shipped_environment(autoescape=True)  # the renderer's own options
     source = default_source(kind, locale)
     raw = environment.from_string(str(mjml.mjml2html(source.mjml)))
     folded = environment.from_string(fold_tags(str(mjml.mjml2html(source.mjml))))
