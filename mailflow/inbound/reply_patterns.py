@@ -95,6 +95,11 @@ def may_be_quote_header(line: str) -> bool:
     return stripped[-1:] in ("-", "*") or stripped[:1].isdigit()
 
 
+def is_quote_header(text: str) -> bool:
+    """Whether ``text`` (a stripped line, or wrapped lines joined) is a quote header."""
+    return may_be_quote_header(text) and QUOTE_HEADER.match(text) is not None
+
+
 # A header may be wrapped over several lines; its first line must carry a date, a time or an address.
 HEADER_START_HINT = re.compile(rf"\d{{4}}|\d{{1,2}}[:.]\d{{2}}|{EMAIL}|<\s*$")
 WRAPPED_PIECE_WIDTH = 60

@@ -45,12 +45,11 @@ from mailflow.inbound.reply_patterns import (
     MAIL_HEADER,
     MARKDOWN_LINK,
     QUOTE,
-    QUOTE_HEADER,
     SIG_DASH,
     SIGNATURE_LINE,
     SIGNATURE_WIDTH,
     WRAPPED_PIECE_WIDTH,
-    may_be_quote_header,
+    is_quote_header,
 )
 
 __all__ = ["new_text", "strip_reply"]
@@ -121,16 +120,11 @@ def _classify_line(line: str) -> str:
     unlinked = MARKDOWN_LINK.sub(r"\1", line)
     if len(unlinked) <= SIGNATURE_WIDTH and SIGNATURE_LINE.match(unlinked):
         return _SIG
-    if len(line) <= 400 and _quote_header(line.strip()):
+    if len(line) <= 400 and is_quote_header(line.strip()):
         return _HEADER
     if MAIL_HEADER.match(line):
         return _MAIL
     return _TEXT
-
-
-def _quote_header(text: str) -> bool:
-    """Whether ``text`` (stripped) is a quote header; most lines are turned away by a cheap test."""
-    return may_be_quote_header(text) and QUOTE_HEADER.match(text) is not None
 
 
 def _mark_wrapped_quote_headers(lines: list[str], kinds: list[str]) -> None:
@@ -153,10 +147,10 @@ def _mark_wrapped_quote_headers(lines: list[str], kinds: list[str]) -> None:
             open_address = joined.count("<") > joined.count(">")
             if taken > 4 or len(piece) > WRAPPED_PIECE_WIDTH:
                 break
-            if (kinds[end] == _HEADER or _quote_header(piece)) and not open_address:
+            if (kinds[end] == _HEADER or is_quote_header(piece)) and not open_address:
                 break
             joined = f"{joined} {piece}"
-            if _quote_header(joined):
+            if is_quote_header(joined):
                 for index in range(start, end + 1):
                     kinds[index] = _HEADER
                 break
