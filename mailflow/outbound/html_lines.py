@@ -32,6 +32,7 @@ _START_TAG = re.compile(r"""<[A-Za-z][^>"']*(?:(?:"[^"]*"|'[^']*')[^>"']*)*>""")
 _PIECES = re.compile(r""""[^"]*"|'[^']*'|\s+|[^\s"']+|["']""")
 _ATTRIBUTE = re.compile(r"[A-Za-z_:][-\w:.]*=")
 _STYLE_TAG = re.compile(r"<(/?)style", re.IGNORECASE)
+_NEWLINE = re.compile("\n")
 _JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
 
 
@@ -61,21 +62,24 @@ def fold_tags(html: str, width: int = 78) -> str:
                 breaks.append(at)
     if not breaks:
         return html
-    out: list[str] = []
-    line_start = copied = 0
-    previous = -1  # the last break point seen
-    for at in breaks:
-        newline = html.rfind("\n", line_start, at)
-        if newline != -1:
-            line_start = newline + 1
+    # Greedy, line by line: where a line would pass ``width``, break at its last break point so
+    # far. The existing line ends (and the end) close a line, so a long tail is seen too.
+    line_ends = [m.start() for m in _NEWLINE.finditer(html)] + [len(html)]
+    cuts: list[int] = []
+    line_start, previous = 0, -1
+    for at, is_end in sorted([(at, False) for at in breaks] + [(at, True) for at in line_ends]):
         if at - line_start > width and previous >= line_start:
-            out += (html[copied:previous], "\n")
-            copied = line_start = previous + 1
-        previous = at
-    end = html.find("\n", previous)
-    if (len(html) if end == -1 else end) - line_start > width and previous >= line_start:
-        out += (html[copied:previous], "\n")
-        copied = previous + 1
+            cuts.append(previous)
+            line_start = previous + 1
+        if is_end:
+            line_start = at + 1
+        else:
+            previous = at
+    out: list[str] = []
+    copied = 0
+    for cut in cuts:
+        out += (html[copied:cut], "\n")
+        copied = cut + 1
     out.append(html[copied:])
     return "".join(out)
 
@@ -113,8 +117,8 @@ def fixed_ascii_styles(template: str) -> bool:
     """Whether every ``<style>`` block of the HTML ``template`` is ASCII with no Jinja tag in it,
     so every email rendered from it has ASCII style blocks (substituted values are escaped:
     they cannot open one)."""
-    return _styles_ascii(template) and not any(
-        "{{" in block or "{%" in block for block in _style_blocks(template)
+    return all(
+        block.isascii() and "{{" not in block and "{%" not in block for block in _style_blocks(template)
     )
 
 
