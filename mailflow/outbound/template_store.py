@@ -112,25 +112,19 @@ NOTE_MAX = 500
 def _in_force(session: Session, business_id: int) -> dict[tuple[str, str], Template]:
     """The business's edited templates, read once per transaction (an email queued with a
     booking change reads them again and again; every change below forgets them)."""
-    known: dict[int, dict[tuple[str, str], Template]] = session.info.setdefault(_IN_FORCE, {})
-    if business_id not in known:
-        rows = session.exec(
-            select(Template).where(
-                Template.business_id == business_id, col(Template.current_version).is_not(None)
-            )
-        ).all()
-        known[business_id] = {(row.kind, row.locale): row for row in rows}
-    return known[business_id]
+    return read_in_force(session, (business_id,))[business_id]
 
 
-def read_in_force(session: Session, business_ids: Iterable[int]) -> None:
-    """Read the edited templates of every business of ``business_ids`` not read yet in this
-    transaction, in one query: a batch of emails for many businesses (the reminder sweep)
-    then asks nothing per business."""
+def read_in_force(
+    session: Session, business_ids: Iterable[int]
+) -> dict[int, dict[tuple[str, str], Template]]:
+    """The edited templates of the businesses read in this transaction, by business and then
+    (kind, locale); those of ``business_ids`` not read yet are read first, in one query: a
+    batch of emails for many businesses (the reminder sweep) then asks nothing per business."""
     known: dict[int, dict[tuple[str, str], Template]] = session.info.setdefault(_IN_FORCE, {})
     wanted = set(business_ids) - known.keys()
     if not wanted:
-        return
+        return known
     for business_id in wanted:
         known[business_id] = {}
     rows = session.exec(
@@ -141,6 +135,7 @@ def read_in_force(session: Session, business_ids: Iterable[int]) -> None:
     for row in rows:
         assert row.business_id is not None  # selected by it
         known[row.business_id][(row.kind, row.locale)] = row
+    return known
 
 
 def _forget(session: Session) -> None:
