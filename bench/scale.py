@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import hashlib
 import math
 import multiprocessing
@@ -68,6 +67,7 @@ from mailflow.bootstrap import build  # noqa: E402
 from mailflow.config import load_settings  # noqa: E402
 from mailflow.outbound.dispatch import Dispatcher  # noqa: E402
 from mailflow.outbound.transports import MemoryTransport  # noqa: E402
+from mailflow.runtime import freeze_start_up  # noqa: E402  (as mailflow serve does once built)
 from mailflow.services.reminders import sweep_reminders  # noqa: E402
 from mailflow.store.engine import make_engine, read_session  # noqa: E402
 from mailflow.store.migrate import upgrade  # noqa: E402
@@ -405,13 +405,6 @@ def worker_app(url: str) -> Any:
         "MAILFLOW_INBOUND_DOMAIN": DOMAIN,
     }
     return build(load_settings(settings))
-
-
-def freeze_start_up() -> None:
-    """What ``mailflow serve`` does once it is built (``runtime._serve``): everything made so
-    far lives as long as the process, so it is kept out of the garbage collector's passes."""
-    gc.collect()
-    gc.freeze()
 
 
 def sweep_worker(url: str, warm: list[int], ready: Any, go: Any, results: Any) -> None:

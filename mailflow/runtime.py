@@ -132,6 +132,14 @@ def _no_signal_capture() -> Iterator[None]:
     yield
 
 
+def freeze_start_up() -> None:
+    """Everything built so far lives as long as the process: keep it out of the garbage
+    collector's full passes, which otherwise stall every request for 100 ms or more (called
+    once the app is built, before the first request or job)."""
+    gc.collect()
+    gc.freeze()
+
+
 async def _serve(app: App, roles: tuple[str, ...]) -> None:
     import uvicorn
 
@@ -146,10 +154,7 @@ async def _serve(app: App, roles: tuple[str, ...]) -> None:
     server = None
     tasks: list[asyncio.Task[Any]] = []
     web_app = create_web_app(app.web) if "web" in roles else None
-    # Everything built so far lives as long as the process: keep it out of the garbage
-    # collector's full passes, which otherwise stall every request for 100 ms or more.
-    gc.collect()
-    gc.freeze()
+    freeze_start_up()
     if web_app is not None:
         host, port = parse_bind(app.settings.web_bind)
         server = uvicorn.Server(web_server_config(web_app, app.settings.web_bind))
