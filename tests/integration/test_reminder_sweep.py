@@ -149,7 +149,7 @@ def test_a_batch_reads_the_edited_templates_of_all_its_businesses_at_once(
     from mailflow.services import business as businesses
     from mailflow.services import catalog, staff
     from mailflow.store.engine import write_session
-    from mailflow.store.tables import Business
+    from mailflow.store.tables import Business, pk
 
     app = five_bookings(db_url, tmp_path, now, next_tuesday)
     owner = Actor(ActorKind.STAFF, "owner@city.example")
@@ -181,7 +181,7 @@ def test_a_batch_reads_the_edited_templates_of_all_its_businesses_at_once(
     )
     with write_session(app.engine) as session:
         city = session.exec(select(Business).where(Business.slug == "city")).one()
-        template_store.save_version(session, city.id or 0, edited, author="owner@city.example", now=now)
+        template_store.save_version(session, pk(city), edited, author="owner@city.example", now=now)
 
     reads: list[str] = []
 
