@@ -399,17 +399,26 @@ def self_signed_certificate(folder: Path, name: str) -> Path:
 
 
 def book_self_service(
-    app: Any, start: datetime, email: str, now: datetime, name: str = "Ada Lovelace"
+    app: Any,
+    start: datetime,
+    email: str,
+    now: datetime,
+    name: str = "Ada Lovelace",
+    *,
+    business: str = "contoso",
+    service: str = "consultation",
+    staff: str = "bob@contoso.example",
 ) -> str:
-    """A booking the customer made on the self-service page (consultation with Bob); its ref."""
+    """A booking the customer made on the self-service page (by default the demo's consultation
+    with Bob); its ref."""
     from mailflow import services
     from mailflow.booking.model import Actor, ActorKind, Origin
 
     return services.create_booking(
         app.engine,
-        business="contoso",
-        service="consultation",
-        staff="bob@contoso.example",
+        business=business,
+        service=service,
+        staff=staff,
         customer=services.CustomerInput(email=email, name=name),
         start=start,
         origin=Origin.SELF_SERVICE,

@@ -7,14 +7,13 @@ from pathlib import Path
 
 from sqlmodel import Session, col, select
 
-from mailflow import services
-from mailflow.booking.model import Actor, ActorKind, Origin
+from mailflow.booking.model import Actor, ActorKind
 from mailflow.bootstrap import App, build
 from mailflow.config import load_settings
 from mailflow.demo import seed_demo
 from mailflow.services.reminders import sweep_reminders
 from mailflow.store.tables import OutboxMessage, Reminder
-from tests.conftest import berlin
+from tests.conftest import berlin, book_self_service
 
 
 def five_bookings(db_url: str, tmp_path: Path, now: datetime, day: date) -> App:
@@ -29,19 +28,7 @@ def five_bookings(db_url: str, tmp_path: Path, now: datetime, day: date) -> App:
     )
     seed_demo(app.engine, now)
     for hour in range(10, 15):
-        services.create_booking(
-            app.engine,
-            business="contoso",
-            service="consultation",
-            staff="bob@contoso.example",
-            customer=services.CustomerInput(email=f"c{hour}@example.org", name=f"C {hour}"),
-            start=berlin(day, hour),
-            origin=Origin.SELF_SERVICE,
-            actor=Actor(ActorKind.CUSTOMER_LINK, f"c{hour}@example.org"),
-            now=now,
-            public_url=app.settings.public_url,
-            **app.booking_kwargs(),
-        )
+        book_self_service(app, berlin(day, hour), f"c{hour}@example.org", now, f"C {hour}")
     return app
 
 
@@ -162,19 +149,10 @@ def test_a_batch_reads_the_edited_templates_of_all_its_businesses_at_once(
     )
     values = {"names": {"en": "Cut"}, "duration": 30, "staff": ["ben@city.example"], "reminders": [1440]}
     catalog.create_service(app.engine, "city", slug="cut", values=values, actor=owner, now=now)
-    services.create_booking(
-        app.engine,
-        business="city",
-        service="cut",
+    book_self_service(
+        app, berlin(next_tuesday, 11), "zoe@example.org", now, "Zoe", business="city", service="cut",
         staff="ben@city.example",
-        customer=services.CustomerInput(email="zoe@example.org", name="Zoe"),
-        start=berlin(next_tuesday, 11),
-        origin=Origin.SELF_SERVICE,
-        actor=Actor(ActorKind.CUSTOMER_LINK, "zoe@example.org"),
-        now=now,
-        public_url=app.settings.public_url,
-        **app.booking_kwargs(),
-    )
+    )  # fmt: skip
     shipped = default_source("reminder", "en")
     edited = type(shipped)(
         kind="reminder", locale="en", subject="City reminds you", mjml=shipped.mjml, text=shipped.text
