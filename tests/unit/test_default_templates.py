@@ -644,7 +644,7 @@ def test_the_preheader_is_padded_so_the_inbox_shows_it_alone(locale: str, kind: 
     from mailflow.outbound.templates import default_source
 
     rendered = Renderer().render(default_source(kind, locale), sample_context(kind, "manage", locale))
-    hidden = re.search(r'<div style="display:none;[^"]*">(.*?)</div>', rendered.html, flags=re.S)
+    hidden = re.search(r'<div\s+style="display:none;[^"]*">(.*?)</div>', rendered.html, flags=re.S)
     assert hidden is not None
     words, _, filler = hidden.group(1).partition("&#847;")
     assert words.strip() and filler.count("&zwnj;") >= 80
