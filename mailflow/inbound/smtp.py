@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import queue
+import re
 import ssl
 import threading
 from collections import Counter
@@ -49,6 +50,12 @@ log = logging.getLogger("mailflow.smtp")
 
 IDLE_SECONDS = 10.0  # the storing thread retires after this long without a message
 _LOCAL = LOCAL_PART
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+# The everyday path of MAIL FROM and RCPT TO: ``<>`` or ``<dot-atom@dot-atom>``, then optional
+# blanks before the parameters. Anything else (comments, quoting, routes, UTF-8) is aiosmtpd's.
+_PLAIN_PATH = re.compile(
+    rf"<(?P<local>{_ATEXT}(?:\.{_ATEXT})*)@(?P<domain>[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)>[ \t]*+(?!\()"
+)
 
 
 class GroupStore:
@@ -267,8 +274,35 @@ class _Limited:
         return self.open[client] > self.limit and not is_relay(client, self.relays)
 
 
+def plain_path(arg: str) -> tuple[str, str, str] | None:
+    """``(address, local part, rest)`` of an SMTP path in its everyday form, None for any other.
+
+    What aiosmtpd's ``_getaddr`` makes of the same text, without its RFC 5322 token parser
+    (and the class it defines on every call): a third of the SMTP side's time per message.
+
+    >>> plain_path("<Reply+K1@Mail.Example> SIZE=120"), plain_path("<>"), plain_path("<a(b)@c>")
+    (('Reply+K1@Mail.Example', 'Reply+K1', 'SIZE=120'), ('<>', '', ''), None)
+    """
+    if arg.startswith("<>"):  # the null sender; the parser keeps what follows as it is
+        return "<>", "", arg[2:]
+    found = _PLAIN_PATH.match(arg)
+    if found is None:
+        return None
+    local = found.group("local")
+    return f"{local}@{found.group('domain')}", local, arg[found.end() :]
+
+
 def _protocol(base: type[SMTP], handler: InboundHandler, limits: _Limited, **options: Any) -> SMTP:
     class Protocol(base):  # type: ignore[valid-type, misc]
+        def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+            plain = plain_path(arg)
+            if plain is None:
+                return super()._getaddr(arg)  # type: ignore[no-any-return]
+            address, local, rest = plain
+            if self.local_part_limit and len(local) > self.local_part_limit:
+                return None, None
+            return address, rest
+
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
             peer = transport.get_extra_info("peername")
             self._mailflow_client = peer[0] if peer else "unknown"
