@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from ipaddress import IPv4Network, IPv6Network, ip_address
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -37,7 +37,7 @@ from mailflow.inbound.recipients import LOCAL_PART
 from mailflow.outbound.return_path import ReturnPaths
 from mailflow.ratelimit import RateLimiter
 from mailflow.services.bounces import return_path_is_ours
-from mailflow.services.inbound import reply_key_exists
+from mailflow.services.inbound import known_reply_keys
 from mailflow.services.inbound_store import Received, store_many
 from mailflow.services.postmaster import is_postmaster
 
@@ -48,6 +48,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mailflow.smtp")
 
+Asked = TypeVar("Asked")
+Answer = TypeVar("Answer")
 IDLE_SECONDS = 10.0  # the storing thread retires after this long without a message
 _LOCAL = LOCAL_PART
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
@@ -58,36 +60,37 @@ _PLAIN_PATH = re.compile(
 )
 
 
-class GroupStore:
-    """Stores received messages on a thread of its own; what arrives together commits together.
+class _BatchThread(Generic[Asked, Answer]):
+    """Answers requests on a thread of its own; what arrives together is handled together.
 
-    Each DATA hands its copies over and awaits them; the thread takes everything
-    waiting (up to ``most``), stores it in one transaction and answers every
-    waiter once it is committed. Under load several connections share one commit
-    and one turn at SQLite's write lock; alone, a message is stored at once. If
-    a shared transaction fails, each message is tried on its own, so one bad
-    message cannot refuse the others.
+    Each request is handed over and awaited; the thread takes everything waiting
+    (up to ``most``), hands the lot to ``handle`` and answers every waiter. Under
+    load several SMTP sessions share one turn at the database; alone, a request
+    is handled at once. The thread retires after ``IDLE_SECONDS`` without work.
     """
 
-    def __init__(self, engine: Engine, most: int = 32) -> None:
-        self.engine = engine
+    name = "mailflow-smtp"
+
+    def __init__(self, most: int) -> None:
         self.most = most
-        self.waiting: queue.SimpleQueue[_Waiting] = queue.SimpleQueue()
+        self.waiting: queue.SimpleQueue[_Waiting[Asked, Answer]] = queue.SimpleQueue()
         self.thread: threading.Thread | None = None
         self.lock = threading.Lock()
 
-    async def store(self, messages: list[Received]) -> list[int]:
-        """Store ``messages`` (one per recipient); their row ids once committed, or the error."""
+    async def ask(self, asked: Asked) -> Answer:
         loop = asyncio.get_running_loop()
-        done: asyncio.Future[list[int]] = loop.create_future()
-        self.waiting.put(_Waiting(messages, loop, done))
-        self._start()  # after the put: a thread about to retire sees the message and stays
+        done: asyncio.Future[Answer] = loop.create_future()
+        self.waiting.put(_Waiting(asked, loop, done))
+        self._start()  # after the put: a thread about to retire sees the request and stays
         return await done
+
+    def handle(self, batch: list[_Waiting[Asked, Answer]]) -> None:
+        raise NotImplementedError
 
     def _start(self) -> None:
         with self.lock:
             if self.thread is None or not self.thread.is_alive():
-                self.thread = threading.Thread(target=self._run, name="mailflow-smtp-store", daemon=True)
+                self.thread = threading.Thread(target=self._run, name=self.name, daemon=True)
                 self.thread.start()
 
     def _run(self) -> None:
@@ -97,7 +100,7 @@ class GroupStore:
             except queue.Empty:
                 with self.lock:
                     if self.waiting.empty():
-                        self.thread = None  # idle: retire; the next message starts a new thread
+                        self.thread = None  # idle: retire; the next request starts a new thread
                         return
                 continue
             while len(batch) < self.most:
@@ -105,31 +108,75 @@ class GroupStore:
                     batch.append(self.waiting.get_nowait())
                 except queue.Empty:
                     break
-            self._store(batch)
+            self.handle(batch)
 
-    def _store(self, batch: list[_Waiting]) -> None:
+
+class GroupStore(_BatchThread[list[Received], list[int]]):
+    """Stores received messages; what arrives together commits together.
+
+    The storing thread answers every waiter once the shared transaction is
+    committed: several connections share one commit and one turn at SQLite's
+    write lock. If a shared transaction fails, each message is tried on its own,
+    so one bad message cannot refuse the others.
+    """
+
+    name = "mailflow-smtp-store"
+
+    def __init__(self, engine: Engine, most: int = 32) -> None:
+        super().__init__(most)
+        self.engine = engine
+
+    async def store(self, messages: list[Received]) -> list[int]:
+        """Store ``messages`` (one per recipient); their row ids once committed, or the error."""
+        return await self.ask(messages)
+
+    def handle(self, batch: list[_Waiting[list[Received], list[int]]]) -> None:
         now = datetime.now(UTC)
         try:
-            ids = store_many(self.engine, [m for item in batch for m in item.messages], now)
+            ids = store_many(self.engine, [m for item in batch for m in item.asked], now)
         except Exception as exc:
             if len(batch) == 1:
                 batch[0].answer(exc)
                 return
             for item in batch:
-                self._store([item])
+                self.handle([item])
             return
         for item in batch:
-            item.answer(ids[: len(item.messages)])
-            ids = ids[len(item.messages) :]
+            item.answer(ids[: len(item.asked)])
+            ids = ids[len(item.asked) :]
+
+
+class KeyLookup(_BatchThread[str, bool]):
+    """Whether reply keys are ours: the keys asked at the same moment, in one query."""
+
+    name = "mailflow-smtp-keys"
+
+    def __init__(self, engine: Engine, most: int = 64) -> None:
+        super().__init__(most)
+        self.engine = engine
+
+    async def known(self, key: str) -> bool:
+        """Whether ``key`` (lower case) is a reply key we issued; the error if the database is away."""
+        return await self.ask(key)
+
+    def handle(self, batch: list[_Waiting[str, bool]]) -> None:
+        try:
+            known = known_reply_keys(self.engine, {item.asked for item in batch})
+        except Exception as exc:
+            for item in batch:
+                item.answer(exc)
+            return
+        for item in batch:
+            item.answer(item.asked in known)
 
 
 @dataclass
-class _Waiting:
-    messages: list[Received]
+class _Waiting(Generic[Asked, Answer]):
+    asked: Asked
     loop: asyncio.AbstractEventLoop
-    done: asyncio.Future[list[int]]
+    done: asyncio.Future[Answer]
 
-    def answer(self, result: list[int] | BaseException) -> None:
+    def answer(self, result: Answer | BaseException) -> None:
         def settle() -> None:
             if self.done.done():
                 return  # the client went away meanwhile
@@ -161,11 +208,13 @@ class InboundHandler:
         on_stored: Callable[[], None] | None = None,
         rate: RateLimiter | None = None,
         storer: GroupStore | None = None,
+        keys: KeyLookup | None = None,
         relays: tuple[IPv4Network | IPv6Network, ...] = (),
     ) -> None:
         self.engine = engine
         self.relays = relays
         self.storer = storer or GroupStore(engine)
+        self.keys = keys or KeyLookup(engine)
         self.rate = rate
         self.domain = domain
         self.return_paths = return_paths
@@ -198,7 +247,7 @@ class InboundHandler:
             return "550 5.1.1 no such recipient"
         if match.group(1) == "reply":
             try:
-                known = await asyncio.to_thread(reply_key_exists, self.engine, match.group(2))
+                known = await self.keys.known(match.group(2))
             except Exception as exc:  # the database is away: the sender must retry, not bounce the reply
                 log.warning("could not look up a reply key (%s): deferring %s", type(exc).__name__, address)
                 return "451 4.3.0 temporary lookup failure, please retry"
@@ -352,12 +401,13 @@ async def start_servers(
         options["tls_context"] = tls
     host, port = parse_bind(parts.smtp_bind)
     rate = RateLimiter(parts.messages_per_client_per_minute, 60)
-    storer = GroupStore(parts.engine)
+    storer, keys = GroupStore(parts.engine), KeyLookup(parts.engine)
     domain = parts.inbound_domain
     relays = parts.trusted_relays
     smtp_handler = InboundHandler(
-        parts.engine, domain, parts.return_paths, on_stored=on_stored, rate=rate, storer=storer, relays=relays
-    )
+        parts.engine, domain, parts.return_paths, on_stored=on_stored, rate=rate, storer=storer, keys=keys,
+        relays=relays,
+    )  # fmt: skip
     servers.append(
         await loop.create_server(lambda: _protocol(SMTP, smtp_handler, limits, **options), host, port)
     )
@@ -366,7 +416,7 @@ async def start_servers(
         host, port = parse_bind(parts.lmtp_bind)
         lmtp_handler = InboundHandler(
             parts.engine, domain, parts.return_paths, lmtp=True, on_stored=on_stored, rate=rate,
-            storer=storer, relays=relays,
+            storer=storer, keys=keys, relays=relays,
         )  # fmt: skip
         servers.append(
             await loop.create_server(lambda: _protocol(LMTP, lmtp_handler, limits, **options), host, port)

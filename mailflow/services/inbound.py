@@ -12,7 +12,7 @@ The statements of the hot path are built once, at import, and run as Core.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -119,8 +119,13 @@ def our_addresses(engine: Engine) -> frozenset[str]:
 
 def reply_key_exists(engine: Engine, key: str) -> bool:
     """Whether ``key`` is a reply key we issued (asked at RCPT for every ``reply+`` address)."""
+    return key in known_reply_keys(engine, [key])
+
+
+def known_reply_keys(engine: Engine, keys: Collection[str]) -> set[str]:
+    """Which of ``keys`` are reply keys we issued: one query for the RCPTs of several sessions."""
     with engine.connect() as connection:  # Core, not a Session: this runs for every RCPT
-        return connection.execute(_KEY_EXISTS, {"key": key}).first() is not None
+        return set(connection.execute(_KEYS_KNOWN, {"keys": list(keys)}).scalars())
 
 
 def find_target(
@@ -455,7 +460,7 @@ _FINISH = (  # Core, not ORM: one executemany for the batch, no objects to keep 
 )
 _EARLIER_BY_ID = _earlier(InboundMessage.message_id)
 _EARLIER_BY_HASH = _earlier(InboundMessage.sha256)
-_KEY_EXISTS = select(ReplyKey.id).where(ReplyKey.key == bindparam("key")).limit(1)
+_KEYS_KNOWN = select(ReplyKey.key).where(col(ReplyKey.key).in_(bindparam("keys", expanding=True)))
 _KEY_TARGET = select_columns(  # five columns: more than sqlmodel's select is typed for
     *(
         col(column)

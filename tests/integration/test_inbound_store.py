@@ -9,14 +9,15 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from sqlalchemy import event
 from sqlmodel import Session, col, select
 
 from mailflow.bootstrap import App, build
 from mailflow.config import load_settings
 from mailflow.demo import seed_demo
 from mailflow.inbound.process import Received
-from mailflow.inbound.smtp import GroupStore
-from mailflow.store.tables import InboundMessage
+from mailflow.inbound.smtp import GroupStore, KeyLookup
+from mailflow.store.tables import InboundMessage, ReplyKey
 
 
 @pytest.fixture
@@ -85,3 +86,30 @@ def test_a_message_that_cannot_be_stored_refuses_only_itself(app: App) -> None:
             ).first()
             is None
         )
+
+
+def test_reply_keys_asked_together_are_looked_up_in_one_query(app: App, now: datetime) -> None:
+    """Keys asked at the same moment by several sessions share a SELECT: the first may start the
+    thread and be asked alone; every key after it waits for the next batch, asked together."""
+    issued = [f"{n:020x}" for n in range(1, 6)]
+    with Session(app.engine) as session:
+        session.add_all(ReplyKey(key=key, recipient="c@example.org", created_at=now) for key in issued)
+        session.commit()
+    asked = [*issued, "00000000000000000000", "ffffffffffffffffffff", issued[0]]
+    keys = KeyLookup(app.engine, most=64)
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if "replykey" in statement.lower():
+            statements.append(statement)
+
+    async def look_up() -> list[bool]:
+        return await asyncio.gather(*(keys.known(key) for key in asked))
+
+    event.listen(app.engine, "before_cursor_execute", seen)
+    try:
+        answers = asyncio.run(look_up())
+    finally:
+        event.remove(app.engine, "before_cursor_execute", seen)
+    assert answers == [True] * 5 + [False, False, True]
+    assert len(statements) <= 2  # one a key without the batching: 8

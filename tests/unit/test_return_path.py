@@ -73,3 +73,8 @@ def test_rcpt_refuses_a_malformed_bounce_address_without_the_database() -> None:
     assert rcpt("bounce+anything@replies.example.com").startswith("550 5.1.1")
     assert rcpt("bounce+7@replies.example.com").startswith("550 5.1.1")
     assert rcpt(PATHS.address(7, MESSAGE_ID)).startswith("451 4.3.0")
+
+
+def test_rcpt_defers_a_reply_address_while_the_database_is_away() -> None:
+    """A reply key cannot be looked up: 451 (the sender retries), never 550 (a lost reply)."""
+    assert rcpt("reply+0123456789abcdef@replies.example.com").startswith("451 4.3.0")
