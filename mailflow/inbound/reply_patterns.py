@@ -84,15 +84,27 @@ QUOTE_HEADERS += [
 QUOTE_HEADER = re.compile("|".join(f"(?:{p})" for p in QUOTE_HEADERS), re.IGNORECASE)
 
 
+# How the "Begin forwarded message:" pattern starts, the one pattern whose colon may end nothing.
+_FORWARD_START = re.compile(
+    r"[\s>*]*(?:begin forwarded|anfang der weitergeleiteten|début du message|inizio messaggio"
+    r"|comienzo del mensaje|begin doorgestuurd)",
+    re.IGNORECASE,
+)
+
+
 def may_be_quote_header(line: str) -> bool:
-    """False only where ``QUOTE_HEADER`` cannot match ``line``: every one of its patterns needs a
-    colon, an address's "@", a closing "-" or "*" ("---- On … wrote ----", "-----Original
-    Message-----") or a leading digit ("2016-03-03 17:21 GMT+01:00 X"). Most lines of a reply
-    have none of them, and the pattern costs about 10 us a line."""
-    if ":" in line or "：" in line or "@" in line:
+    """False only where ``QUOTE_HEADER`` cannot match ``line``; the pattern costs 10-20 us a line.
+
+    Its patterns end a line with a colon, a closing "-" or "*" ("---- On … wrote ----",
+    "-----Original Message-----"), or, with an address's "@", a verb or ">" ("X <x@y> wrote",
+    "2013/7/20 X <x@y>"); one starts with a digit ("2016-03-03 17:21 GMT+01:00 X") and one
+    with "Begin forwarded message" before its colon. A line of a reply's text, or of the
+    email it quotes ("Time: 10:00 - 11:00", a link), is turned away by those ends alone.
+    """
+    if line.rstrip()[-1:] in (":", "：", "-", "*") or "@" in line:
         return True
-    stripped = line.strip()
-    return stripped[-1:] in ("-", "*") or stripped[:1].isdigit()
+    start = line.lstrip()[:1]
+    return start.isdigit() or (start != "" and _FORWARD_START.match(line) is not None)
 
 
 def is_quote_header(text: str) -> bool:

@@ -117,7 +117,7 @@ def _classify_line(line: str) -> str:
         return _SIG
     if DELIMITER.match(line):
         return _DELIM
-    unlinked = MARKDOWN_LINK.sub(r"\1", line)
+    unlinked = MARKDOWN_LINK.sub(r"\1", line) if "[" in line else line
     if len(unlinked) <= SIGNATURE_WIDTH and SIGNATURE_LINE.match(unlinked):
         return _SIG
     if len(line) <= 400 and is_quote_header(line.strip()):
