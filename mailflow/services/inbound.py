@@ -31,7 +31,9 @@ from mailflow.services.common import audit
 from mailflow.services.free_slots import OfferedSlot, choose_offered, slots_by_chunk
 from mailflow.services.webhook_events import plan_customer_message
 from mailflow.store import queries
+from mailflow.store.batch import batched_inserts
 from mailflow.store.engine import connection_of, read_session, write_session
+from mailflow.store.links import INSERTS_NEVER_READ_BACK
 from mailflow.store.tables import (
     AuditEvent,
     Booking,
@@ -187,10 +189,11 @@ def pipeline_transaction(engine: Engine) -> Iterator[Session]:
     """One write transaction for a batch of claimed messages: commits on success, rolls back on error.
 
     Every row it loads is held until it ends, so what the batch's messages share (the
-    business, its services and staff) is loaded once. The steps below take this session;
+    business, its services and staff) is loaded once. The reply keys and manage tokens its
+    answers mint are written at its end, one statement per table. The steps below take this session;
     the booking use cases join it with ``within``.
     """
-    with write_session(engine) as session:
+    with write_session(engine) as session, batched_inserts(session, only=INSERTS_NEVER_READ_BACK):
         _keep_loaded(session)
         yield session
 

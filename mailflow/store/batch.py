@@ -9,7 +9,7 @@ callback once the batch is written, still inside the transaction.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,16 +28,30 @@ class _Gathered:
     then: list[Callable[[int], None] | None] = field(default_factory=list)
 
 
+@dataclass
+class _Block:
+    gathered: dict[Insert, _Gathered]
+    only: Collection[Insert] | None
+
+    def takes(self, statement: Insert) -> bool:
+        return self.only is None or statement in self.only
+
+
 @contextmanager
-def batched_inserts(session: Session) -> Iterator[None]:
+def batched_inserts(session: Session, only: Collection[Insert] | None = None) -> Iterator[None]:
     """Within the block, ``insert_now_or_later`` gathers its rows; when the block ends without an
-    error they are inserted, one executemany per statement, and each callback gets its row's id."""
-    gathered: dict[Insert, _Gathered] = {}
-    session.info[_KEY] = gathered
+    error they are inserted, one executemany per statement, and each callback gets its row's id.
+
+    ``only`` limits the gathering to those statements: the rows nothing in the block reads
+    back (the others are inserted at once, as without the block).
+    """
+    block = _Block({}, only)
+    session.info[_KEY] = block
     try:
         yield
+        session.flush()  # the rows the gathered ones point at
         connection = session.connection()
-        for statement, batch in gathered.items():
+        for statement, batch in block.gathered.items():
             if not any(batch.then):
                 connection.execute(statement, batch.rows)
                 continue
@@ -58,14 +72,14 @@ def insert_now_or_later(
 ) -> None:
     """Insert ``row`` now (``then`` gets the new id at once), or gather it when a
     ``batched_inserts`` block is open (``then`` gets it when the block writes the batch)."""
-    gathered: dict[Insert, _Gathered] | None = session.info.get(_KEY)
-    if gathered is None:
+    block: _Block | None = session.info.get(_KEY)
+    if block is None or not block.takes(statement):
         result = session.connection().execute(statement, row)
         if then is not None:
             key = result.inserted_primary_key
             assert key is not None
             then(int(key[0]))
         return
-    batch = gathered.setdefault(statement, _Gathered())
+    batch = block.gathered.setdefault(statement, _Gathered())
     batch.rows.append(row)
     batch.then.append(then)

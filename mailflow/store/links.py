@@ -19,6 +19,9 @@ REPLY_KEY_BYTES = 12
 # the transaction that makes them, and building and flushing an ORM row costs more.
 _INSERT_TOKEN = insert(ManageToken.__table__)  # type: ignore[attr-defined]  # SQLModel tables have one
 _INSERT_REPLY_KEY = insert(ReplyKey.__table__)  # type: ignore[attr-defined]
+# Nothing reads a token or a key in the transaction that mints it (a reply names a key of an
+# email already sent; a token is read by the manage page): they may wait for the batch's end.
+INSERTS_NEVER_READ_BACK = frozenset({_INSERT_TOKEN, _INSERT_REPLY_KEY})
 
 
 def mint_manage_token(session: Session, booking: Booking, now: datetime) -> str:
