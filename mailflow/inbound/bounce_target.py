@@ -22,8 +22,8 @@ from mailflow.inbound.parse import ParsedMessage
 from mailflow.inbound.reports import BounceInfo
 from mailflow.outbound.return_path import ReturnPaths
 from mailflow.services import bounces
-from mailflow.services import inbound as store
 from mailflow.services.inbound import Outcome
+from mailflow.services.reply_targets import find_target
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -53,7 +53,7 @@ def take_bounce(
         bounces.record_return_path_bounce(session, notifier, info, outbox_id, outcome, now)
         return
     addresses = [*rcpts, *parsed.to_addresses, *parsed.delivered_to, *parsed.cc_addresses]
-    found = store.find_target(session, addresses, [], paths.domain) if paths.domain else None
+    found = find_target(session, addresses, [], paths.domain) if paths.domain else None
     if found is None or found.booking_id is None:
         outcome.add("bounce_target", "none", "not sent to a return path or reply address of ours")
         return

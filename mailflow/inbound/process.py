@@ -34,7 +34,7 @@ from mailflow.inbound.steps import (
 )
 from mailflow.inbound.strip import new_text
 from mailflow.services import inbound as store
-from mailflow.services.inbound import Outcome, Stored, Target
+from mailflow.services.inbound import Outcome, Stored
 from mailflow.services.inbound_store import (
     CLAIM_LEASE,
     Received,
@@ -45,6 +45,7 @@ from mailflow.services.inbound_store import (
     store_many,
     store_raw,
 )
+from mailflow.services.reply_targets import Target, prefetch_targets, reply_keys_in, target_ref
 from mailflow.store.engine import database_unavailable
 
 if TYPE_CHECKING:
@@ -88,7 +89,7 @@ def inspect_message(room: Mailroom, raw: bytes, rcpt: str = "") -> dict[str, Any
     classification = classify(parsed, _rule_context(room))
     text = new_text(parsed.message) if parsed.message is not None else ""
     command = parse_command(text, parsed.subject or "")
-    ref = store.target_ref(
+    ref = target_ref(
         room.engine,
         target_addresses(parsed, [rcpt] if rcpt else []),
         target_references(parsed),
@@ -169,6 +170,7 @@ def process_batch(
             prepared[row.id] = exc
     try:
         with store.pipeline_transaction(room.engine) as session:
+            prefetch_targets(session, _keys_to_act_on(stored, prepared, room.inbound_domain))
             finished: list[tuple[int, Outcome, BaseException | None]] = []
             for row_id in (row_id for row_id in row_ids if row_id in stored):
                 ready, outcome = prepared[row_id], outcomes[row_id]
@@ -189,6 +191,18 @@ def process_batch(
         log.exception("inbound message %d failed", row_ids[0], extra={"inbound_id": row_ids[0]})
         store.finish_crashed(room.engine, row_ids[0], outcomes[row_ids[0]], exc)
     return [outcomes[row_id] for row_id in row_ids]
+
+
+def _keys_to_act_on(
+    stored: dict[int, Stored], prepared: dict[int, Prepared | Exception], domain: str
+) -> set[str]:
+    """The reply keys of the batch's messages that may act (the others never look for a target)."""
+    keys: set[str] = set()
+    for row_id, ready in prepared.items():
+        if isinstance(ready, Prepared) and ready.classification.may_act:
+            rcpts = [stored[row_id].envelope_rcpt] if stored[row_id].envelope_rcpt else []
+            keys.update(reply_keys_in(target_addresses(ready.parsed, rcpts), domain))
+    return keys
 
 
 def _pipeline(

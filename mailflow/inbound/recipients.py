@@ -11,8 +11,8 @@ import re
 from typing import TYPE_CHECKING
 
 from mailflow.services.bounces import return_path_is_ours
-from mailflow.services.inbound import reply_key_exists
 from mailflow.services.postmaster import is_postmaster
+from mailflow.services.reply_targets import reply_key_exists
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine

@@ -37,9 +37,9 @@ from mailflow.inbound.recipients import LOCAL_PART
 from mailflow.outbound.return_path import ReturnPaths
 from mailflow.ratelimit import RateLimiter
 from mailflow.services.bounces import return_path_is_ours
-from mailflow.services.inbound import known_reply_keys
 from mailflow.services.inbound_store import Received, store_many
 from mailflow.services.postmaster import is_postmaster
+from mailflow.services.reply_targets import known_reply_keys
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine

@@ -36,13 +36,13 @@ from mailflow.inbound.commands import Command, CommandKind
 from mailflow.inbound.itip import CalendarReply
 from mailflow.inbound.parse import ParsedMessage
 from mailflow.inbound.rules import Classification
-from mailflow.inbound.sender import from_addresses
 from mailflow.kinds import STAFF_KINDS, EmailKind
 from mailflow.outbound.context import decide, load_facts
 from mailflow.outbound.ics import booking_uid
 from mailflow.services import inbound as store
 from mailflow.services import postmaster as postmasters
-from mailflow.services.inbound import Outcome, Stored, Target
+from mailflow.services.inbound import Outcome, Stored
+from mailflow.services.reply_targets import Target, find_target, target_by_calendar_uid
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -213,7 +213,7 @@ def classify(msg: Inbound) -> Next:
 def target(msg: Inbound) -> Next:
     """Find the booking: the reply key in the recipients, else our Message-ID in the references."""
     parsed, row = msg.parsed, msg.row
-    found = store.find_target(
+    found = find_target(
         msg.session,
         target_addresses(parsed, [row.envelope_rcpt] if row.envelope_rcpt else []),
         target_references(parsed),
@@ -222,7 +222,7 @@ def target(msg: Inbound) -> Next:
     calendar = msg.prepared.calendar
     if found is None and calendar is not None:  # a calendar answer sent to the organizer's address
         domain = msg.room.notifier.builder.settings.message_domain
-        found = store.target_by_calendar_uid(msg.session, calendar.uid, domain)
+        found = target_by_calendar_uid(msg.session, calendar.uid, domain)
     if found is None or found.booking_id is None:
         msg.outcome.add("target", "none", "no reply key and no reference to our emails")
         return STOP
@@ -238,7 +238,7 @@ def verify_sender(msg: Inbound) -> Next | Forward:
     recipient = msg.the_target().recipient
     msg.sender = (msg.parsed.from_address or "").lower()
     msg.text = msg.prepared.text  # forwarded as written, whoever sent it
-    senders = from_addresses(msg.parsed)
+    senders = sender_checks.from_addresses(msg.parsed)
     if len(senders) != 1:
         detail = f"From names {len(senders)} addresses: {', '.join(senders)[:160]}" if senders else "no From"
         msg.outcome.add("sender", "unverified", detail)

@@ -12,7 +12,7 @@ The statements of the hot path are built once, at import, and run as Core.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, bindparam, event, update
-from sqlalchemy import select as select_columns
 from sqlmodel import Session, col, select
 
 from mailflow.booking.model import Actor, ActorKind
@@ -41,7 +40,6 @@ from mailflow.store.tables import (
     Customer,
     InboundMessage,
     OutboxMessage,
-    ReplyKey,
     Service,
     Staff,
 )
@@ -49,7 +47,6 @@ from mailflow.store.tables import (
 if TYPE_CHECKING:
     from mailflow.outbound.notifier import Notifier
 
-KEY_ADDRESS = re.compile(r"^reply\+([a-z0-9]{8,64})@(.+)$")
 MESSAGE_ID = re.compile(r"<[!-;=?-~]{1,250}>")
 """A Message-ID we repeat in a header: printable ASCII in angle brackets, no space, not too long."""
 ANSWER_INTERVAL = timedelta(hours=1)
@@ -70,20 +67,6 @@ class Stored:
     id: int
     sha256: str
     envelope_rcpt: str
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """What a reply is about: a booking and the recipient of the email it answers."""
-
-    booking_id: int | None
-    recipient: str
-    via: str
-    key: str | None = None
-    key_kind: str | None = None
-    offered: list[dict[str, str]] | None = None
-    answers: str | None = None
-    """The customer's Message-ID a ``customer_message`` forward carried (its key remembers it)."""
 
 
 @dataclass
@@ -117,68 +100,6 @@ def our_addresses(engine: Engine) -> frozenset[str]:
     with read_session(engine) as session:
         senders = session.exec(select(Business.sender_email, Business.email)).all()
     return frozenset(address.lower() for pair in senders for address in pair if address)
-
-
-def reply_key_exists(engine: Engine, key: str) -> bool:
-    """Whether ``key`` is a reply key we issued (asked at RCPT for every ``reply+`` address)."""
-    return key in known_reply_keys(engine, [key])
-
-
-def known_reply_keys(engine: Engine, keys: Collection[str]) -> set[str]:
-    """Which of ``keys`` are reply keys we issued: one query for the RCPTs of several sessions."""
-    with engine.connect() as connection:  # Core, not a Session: this runs for every RCPT
-        return set(connection.execute(_KEYS_KNOWN, {"keys": list(keys)}).scalars())
-
-
-def find_target(
-    session: Session, addresses: Sequence[str], references: Sequence[str | None], domain: str
-) -> Target | None:
-    """The first reply key of ours among ``addresses``, else our own Message-ID among ``references``.
-
-    ``addresses`` in order of trust (envelope, To, Delivered-To, Cc); a key counts only on
-    ``domain`` (any domain when it is empty). ``references`` in order of preference
-    (In-Reply-To, then References from the newest); empty ones are skipped.
-    """
-    for address in addresses:
-        match = KEY_ADDRESS.match(address.strip().lower())
-        if match is None or (domain and match.group(2) != domain):
-            continue
-        key = connection_of(session).execute(_KEY_TARGET, {"key": match.group(1)}).first()
-        if key is not None:
-            return Target(
-                key.booking_id, key.recipient, "reply_key", match.group(1), key.kind, key.offered, key.answers
-            )
-    for message_id in (ref for ref in references if ref):
-        sent = connection_of(session).execute(_SENT_TARGET, {"message_id": message_id}).first()
-        if sent is not None:
-            return Target(sent.booking_id, sent.recipient, "references", None, sent.kind, None)
-    return None
-
-
-def target_by_calendar_uid(session: Session, uid: str, domain: str) -> Target | None:
-    """The booking whose calendar entry has ``uid`` (``<ref>@<domain>``), as its customer's answer:
-    a calendar client answers the ORGANIZER's address, without our reply key or references."""
-    ref, _, at = uid.strip().lower().partition("@")
-    if not ref or at != domain.lower():
-        return None
-    found = session.execute(
-        select_columns(col(Booking.id), col(Customer.email))
-        .join(Customer, col(Customer.id) == Booking.customer_id)
-        .where(col(Booking.ref) == ref.upper())
-    ).first()
-    return None if found is None else Target(found[0], found[1], "calendar_uid")
-
-
-def target_ref(
-    engine: Engine, addresses: Sequence[str], references: Sequence[str | None], domain: str
-) -> str | None:
-    """The reference of the booking a message would be about (see ``find_target``), or None."""
-    with read_session(engine) as session:
-        target = find_target(session, addresses, references, domain)
-        if target is None or target.booking_id is None:
-            return None
-        booking = session.get(Booking, target.booking_id)
-        return booking.ref if booking else None
 
 
 # --- the pipeline's transaction ----------------------------------------------------
@@ -463,24 +384,6 @@ _FINISH = (  # Core, not ORM: one executemany for the batch, no objects to keep 
 )
 _EARLIER_BY_ID = _earlier(InboundMessage.message_id)
 _EARLIER_BY_HASH = _earlier(InboundMessage.sha256)
-_KEYS_KNOWN = select(ReplyKey.key).where(col(ReplyKey.key).in_(bindparam("keys", expanding=True)))
-_KEY_TARGET = select_columns(  # five columns: more than sqlmodel's select is typed for
-    *(
-        col(column)
-        for column in (
-            ReplyKey.booking_id,
-            ReplyKey.recipient,
-            ReplyKey.kind,
-            ReplyKey.offered,
-            ReplyKey.answers,
-        )
-    )
-).where(col(ReplyKey.key) == bindparam("key"))
-_SENT_TARGET = (
-    select(OutboxMessage.booking_id, OutboxMessage.recipient, OutboxMessage.kind)
-    .where(OutboxMessage.message_id == bindparam("message_id"))
-    .limit(1)
-)
 _RECENT_OPTIONS = (
     select(OutboxMessage.id)
     .where(

@@ -872,15 +872,16 @@ def test_an_unverified_sender_skips_to_answer_or_forward(app: App, next_tuesday:
     assert status_of(app, ref)[0] == "confirmed"
 
 
-def test_a_batch_of_replies_mints_its_keys_and_tokens_with_one_statement_each(
+def test_a_batch_of_replies_reads_and_mints_keys_with_one_statement_each(
     app: App, next_tuesday: date, now: datetime
 ) -> None:
-    """Three replies processed together (cancel, a question, reschedule): their answers' reply keys and
-    manage tokens are written at the batch's end, one statement per table, and every answer's
-    Reply-To key is then known to the SMTP side."""
+    """Three replies processed together (cancel, a question, reschedule): their reply keys are
+    read with their bookings in one statement; their answers' reply keys and manage tokens are
+    written at the batch's end, one statement per table, and every answer's Reply-To key is
+    then known to the SMTP side."""
     from sqlalchemy import event
 
-    from mailflow.services.inbound import reply_key_exists
+    from mailflow.services.reply_targets import reply_key_exists
 
     refs = [book(app, next_tuesday, hour, now, service_slug="haircut", origin=Origin.SELF_SERVICE)
             for hour in (9, 11, 14)]  # fmt: skip
@@ -891,12 +892,15 @@ def test_a_batch_of_replies_mints_its_keys_and_tokens_with_one_statement_each(
         store_raw(app.engine, reply_to(customer_email(app, ref, "confirmation"), body),
                   envelope_from="max@example.de", envelope_rcpt="", now=now)  # fmt: skip
     inserts: list[str] = []
+    key_reads: list[str] = []
 
     def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
         if statement.lstrip().upper().startswith("INSERT INTO") and (
             "replykey" in statement or "managetoken" in statement
         ):
             inserts.append(statement.split("(")[0].split()[-1])  # fmt: skip
+        elif statement.lstrip().upper().startswith("SELECT") and "FROM replykey" in statement:
+            key_reads.append(statement)
 
     event.listen(app.engine, "before_cursor_execute", seen)
     try:
@@ -907,6 +911,7 @@ def test_a_batch_of_replies_mints_its_keys_and_tokens_with_one_statement_each(
     answers = queued(app, mark)
     assert {r.kind for r in answers} >= {"booking_cancelled", "customer_message", "reschedule_options"}
     assert sorted(inserts) == ["managetoken", "replykey"]  # without the gathering: one per email
+    assert len(key_reads) == 1 and "JOIN booking" in key_reads[0]  # without the prefetch: one a reply
     for row in answers:
         reply_address = str(parsed(row)["Reply-To"] or "")
         if reply_address.startswith("reply+"):

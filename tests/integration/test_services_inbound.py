@@ -11,9 +11,10 @@ from sqlmodel import Session, col, select
 from mailflow.booking.model import Actor, ActorKind
 from mailflow.demo import seed_demo
 from mailflow.errors import InvalidInput, NotFound
-from mailflow.services.inbound import Stored, is_duplicate, reply_key_exists
+from mailflow.services.inbound import Stored, is_duplicate
 from mailflow.services.inbound_store import Received, claim_received, retry_inbound, store_many, store_raw
 from mailflow.services.mail_log import list_inbound
+from mailflow.services.reply_targets import reply_key_exists
 from mailflow.store.tables import AuditEvent, Business, InboundMessage, ReplyKey
 
 RAW = (
