@@ -22,8 +22,8 @@ from sqlmodel import Session, col, select
 
 from mailflow.outbound.message import OutgoingEmail
 from mailflow.store.batch import insert_now_or_later
-from mailflow.store.claims import lease_claim
-from mailflow.store.engine import write_session
+from mailflow.store.claims import CLAIM_NOW, claim_parameters, lease_claim
+from mailflow.store.engine import connection_of, write_session
 from mailflow.store.tables import OutboxMessage
 
 CLAIM_LEASE = timedelta(minutes=5)
@@ -175,34 +175,8 @@ def claim_due(
     engine: Engine, now: datetime, limit: int = 100, lease: timedelta = CLAIM_LEASE
 ) -> list[ClaimedMessage]:
     """Atomically take up to ``limit`` due messages for this worker."""
-    due = or_(
-        and_(
-            col(OutboxMessage.status) == OutboxStatus.QUEUED.value, col(OutboxMessage.next_attempt_at) <= now
-        ),
-        and_(col(OutboxMessage.status) == OutboxStatus.SENDING.value, col(OutboxMessage.claimed_until) < now),
-    )
-    statement = lease_claim(
-        OutboxMessage,
-        due,
-        taken=OutboxStatus.SENDING.value,
-        now=now,
-        lease=lease,
-        limit=limit,
-        returning=[
-            col(OutboxMessage.id),
-            col(OutboxMessage.business_id),
-            col(OutboxMessage.booking_id),
-            col(OutboxMessage.kind),
-            col(OutboxMessage.recipient),
-            col(OutboxMessage.message_id),
-            col(OutboxMessage.context),
-            col(OutboxMessage.attempts),
-            col(OutboxMessage.created_at),
-            col(OutboxMessage.payload),
-        ],
-    )
     with write_session(engine) as session:
-        rows = session.execute(statement).all()
+        rows = connection_of(session).execute(_CLAIM, claim_parameters(now, lease, limit)).all()
     claimed = [
         ClaimedMessage(
             id=row[0],
@@ -262,3 +236,31 @@ def mark_failed(session: Session, message_id: int, error: str) -> None:
         .where(col(OutboxMessage.id) == message_id)
         .values(status=OutboxStatus.FAILED.value, claimed_until=None, last_error=error)
     )
+
+
+_CLAIM = lease_claim(
+    OutboxMessage,
+    or_(
+        and_(
+            col(OutboxMessage.status) == OutboxStatus.QUEUED.value,
+            col(OutboxMessage.next_attempt_at) <= CLAIM_NOW,
+        ),
+        and_(
+            col(OutboxMessage.status) == OutboxStatus.SENDING.value,
+            col(OutboxMessage.claimed_until) < CLAIM_NOW,
+        ),
+    ),
+    taken=OutboxStatus.SENDING.value,
+    returning=[
+        col(OutboxMessage.id),
+        col(OutboxMessage.business_id),
+        col(OutboxMessage.booking_id),
+        col(OutboxMessage.kind),
+        col(OutboxMessage.recipient),
+        col(OutboxMessage.message_id),
+        col(OutboxMessage.context),
+        col(OutboxMessage.attempts),
+        col(OutboxMessage.created_at),
+        col(OutboxMessage.payload),
+    ],
+)

@@ -30,15 +30,15 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Engine, and_, bindparam, insert, or_, update
+from sqlalchemy import Engine, Update, and_, bindparam, insert, or_, update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from mailflow.i18n import N_, gettext
 from mailflow.kinds import WEBHOOK_TEST, EmailKind
 from mailflow.outbound.notice import queue_notice
-from mailflow.store.claims import lease_claim
-from mailflow.store.engine import write_session
+from mailflow.store.claims import CLAIM_NOW, claim_parameters, lease_claim
+from mailflow.store.engine import connection_of, write_session
 from mailflow.store.tables import Business, Staff, pk
 from mailflow.store.webhook_tables import WebhookDelivery, WebhookEndpoint
 
@@ -186,52 +186,8 @@ def claim_due_deliveries(
     engine: Engine, now: datetime, limit: int = 50, lease: timedelta = CLAIM_LEASE
 ) -> list[ClaimedDelivery]:
     """Atomically take up to ``limit`` due deliveries, at most one per booking and endpoint."""
-    earlier = aliased(WebhookDelivery)
-    waits_behind = (
-        select(earlier.id)
-        .where(
-            col(earlier.endpoint_id) == col(WebhookDelivery.endpoint_id),
-            col(earlier.booking_id) == col(WebhookDelivery.booking_id),
-            col(earlier.id) < col(WebhookDelivery.id),
-            col(earlier.status).in_(WAITING),
-        )
-        .exists()
-    )
-    enabled = (
-        select(WebhookEndpoint.id)
-        .where(col(WebhookEndpoint.id) == col(WebhookDelivery.endpoint_id), col(WebhookEndpoint.enabled))
-        .exists()
-    )
-    due = or_(
-        and_(
-            col(WebhookDelivery.status) == DeliveryStatus.PENDING.value,
-            col(WebhookDelivery.next_attempt_at) <= now,
-        ),
-        and_(
-            col(WebhookDelivery.status) == DeliveryStatus.SENDING.value,
-            col(WebhookDelivery.claimed_until) < now,
-        ),
-    )
-    statement = lease_claim(
-        WebhookDelivery,
-        and_(due, ~waits_behind, or_(enabled, col(WebhookDelivery.event_type) == WEBHOOK_TEST)),
-        taken=DeliveryStatus.SENDING.value,
-        now=now,
-        lease=lease,
-        limit=limit,
-        returning=[
-            col(WebhookDelivery.id),
-            col(WebhookDelivery.endpoint_id),
-            col(WebhookDelivery.business_id),
-            col(WebhookDelivery.event_type),
-            col(WebhookDelivery.webhook_id),
-            col(WebhookDelivery.payload),
-            col(WebhookDelivery.attempts),
-        ],
-        lock_of=WebhookDelivery,
-    )
     with write_session(engine) as session:
-        rows = session.execute(statement).all()
+        rows = connection_of(session).execute(_CLAIM, claim_parameters(now, lease, limit)).all()
         targets = {
             int(row_id): (url, secret)
             for row_id, url, secret in session.execute(
@@ -372,3 +328,51 @@ def tell_admins_disabled(
             now=now,
         )
     return len(admins)
+
+
+def _claim_statement() -> Update:
+    """The claim of due deliveries: none behind an earlier waiting one of its booking and endpoint."""
+    earlier = aliased(WebhookDelivery)
+    waits_behind = (
+        select(earlier.id)
+        .where(
+            col(earlier.endpoint_id) == col(WebhookDelivery.endpoint_id),
+            col(earlier.booking_id) == col(WebhookDelivery.booking_id),
+            col(earlier.id) < col(WebhookDelivery.id),
+            col(earlier.status).in_(WAITING),
+        )
+        .exists()
+    )
+    enabled = (
+        select(WebhookEndpoint.id)
+        .where(col(WebhookEndpoint.id) == col(WebhookDelivery.endpoint_id), col(WebhookEndpoint.enabled))
+        .exists()
+    )
+    due = or_(
+        and_(
+            col(WebhookDelivery.status) == DeliveryStatus.PENDING.value,
+            col(WebhookDelivery.next_attempt_at) <= CLAIM_NOW,
+        ),
+        and_(
+            col(WebhookDelivery.status) == DeliveryStatus.SENDING.value,
+            col(WebhookDelivery.claimed_until) < CLAIM_NOW,
+        ),
+    )
+    return lease_claim(
+        WebhookDelivery,
+        and_(due, ~waits_behind, or_(enabled, col(WebhookDelivery.event_type) == WEBHOOK_TEST)),
+        taken=DeliveryStatus.SENDING.value,
+        returning=[
+            col(WebhookDelivery.id),
+            col(WebhookDelivery.endpoint_id),
+            col(WebhookDelivery.business_id),
+            col(WebhookDelivery.event_type),
+            col(WebhookDelivery.webhook_id),
+            col(WebhookDelivery.payload),
+            col(WebhookDelivery.attempts),
+        ],
+        lock_of=WebhookDelivery,
+    )
+
+
+_CLAIM = _claim_statement()

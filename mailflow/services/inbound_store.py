@@ -27,8 +27,8 @@ from mailflow.errors import InvalidInput, NotFound
 from mailflow.i18n import N_
 from mailflow.kinds import InboundStatus
 from mailflow.services.common import audit
-from mailflow.store.claims import lease_claim
-from mailflow.store.engine import read_session, write_session
+from mailflow.store.claims import CLAIM_NOW, claim_parameters, lease_claim
+from mailflow.store.engine import connection_of, read_session, write_session
 from mailflow.store.tables import Booking, Business, InboundMessage
 
 CLAIM_LEASE = timedelta(minutes=5)
@@ -102,24 +102,9 @@ def claim_received(engine: Engine, now: datetime, limit: int, lease: timedelta =
     message waited before. (A row claimed before ``claimed_until`` existed has
     none: its lease counts from its arrival, as it did then.) Returns the ids, ascending.
     """
-    claimed_until = col(InboundMessage.claimed_until)
-    expired = (claimed_until < now) | (
-        claimed_until.is_(None) & (col(InboundMessage.received_at) < now - lease)
-    )
-    due = (col(InboundMessage.status) == InboundStatus.RECEIVED.value) | (
-        (col(InboundMessage.status) == InboundStatus.PROCESSING.value) & expired
-    )
-    statement = lease_claim(
-        InboundMessage,
-        due,
-        taken=InboundStatus.PROCESSING.value,
-        now=now,
-        lease=lease,
-        limit=limit,
-        returning=[col(InboundMessage.id)],
-    )
+    parameters = claim_parameters(now, lease, limit, arrived_before=now - lease)
     with write_session(engine) as session:
-        rows = session.execute(statement).all()
+        rows = connection_of(session).execute(_CLAIM, parameters).all()
     return sorted(row[0] for row in rows)
 
 
@@ -183,3 +168,19 @@ _WAITING = select(InboundMessage.id).where(InboundMessage.status == InboundStatu
 _STORED = select(
     InboundMessage.id, InboundMessage.raw, InboundMessage.sha256, InboundMessage.envelope_rcpt
 ).where(col(InboundMessage.id).in_(bindparam("ids", expanding=True)))
+
+
+_CLAIMED_UNTIL = col(InboundMessage.claimed_until)
+_CLAIM = lease_claim(
+    InboundMessage,
+    (col(InboundMessage.status) == InboundStatus.RECEIVED.value)
+    | (
+        (col(InboundMessage.status) == InboundStatus.PROCESSING.value)
+        & (
+            (_CLAIMED_UNTIL < CLAIM_NOW)
+            | (_CLAIMED_UNTIL.is_(None) & (col(InboundMessage.received_at) < bindparam("arrived_before")))
+        )
+    ),
+    taken=InboundStatus.PROCESSING.value,
+    returning=[col(InboundMessage.id)],
+)

@@ -13,9 +13,12 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Update, select, update
+from sqlalchemy import BindParameter, ColumnElement, Integer, Update, bindparam, select, update
 
-__all__ = ["lease_claim"]
+__all__ = ["CLAIM_NOW", "claim_parameters", "lease_claim"]
+
+CLAIM_NOW: BindParameter[Any] = bindparam("claim_now")
+"""The moment of the claim, for the ``due`` condition of a queue (compared with its columns)."""
 
 
 def lease_claim(
@@ -23,25 +26,33 @@ def lease_claim(
     due: ColumnElement[bool],
     *,
     taken: str,
-    now: datetime,
-    lease: timedelta,
-    limit: int,
     returning: Sequence[Any],
     lock_of: Any = None,
 ) -> Update:
-    """The claim of up to ``limit`` rows of ``model`` that are ``due``, oldest first: each becomes
-    ``taken`` with a lease from ``now`` and one more attempt, and ``returning`` comes back.
-    ``lock_of`` names the table to lock when ``due`` joins others (PostgreSQL's ``FOR UPDATE OF``)."""
+    """The claim of up to ``claim_limit`` rows of ``model`` that are ``due``, oldest first: each
+    becomes ``taken`` with a lease until ``claimed_until`` and one more attempt, and ``returning``
+    comes back. ``lock_of`` names the table to lock when ``due`` joins others (PostgreSQL's
+    ``FOR UPDATE OF``).
+
+    Built once per queue and run as Core with ``claim_parameters``: building the statement
+    and running it through the ORM cost more than the claim itself (1.6 ms a claim, taken
+    after every few replies in one process).
+    """
     candidates = (
         select(model.id)
         .where(due)
         .order_by(model.id)
-        .limit(limit)
+        .limit(bindparam("claim_limit", type_=Integer))
         .with_for_update(skip_locked=True, of=lock_of)
     )
     return (
         update(model)
         .where(model.id.in_(candidates.scalar_subquery()))
-        .values(status=taken, claimed_until=now + lease, attempts=model.attempts + 1)
+        .values(status=taken, claimed_until=bindparam("claimed_until"), attempts=model.attempts + 1)
         .returning(*returning)
     )
+
+
+def claim_parameters(now: datetime, lease: timedelta, limit: int, **more: Any) -> dict[str, Any]:
+    """The parameters of a ``lease_claim`` statement (``more``: those its ``due`` names)."""
+    return {"claim_now": now, "claimed_until": now + lease, "claim_limit": limit, **more}
