@@ -170,6 +170,14 @@ def process_batch(
             prepared[row.id] = exc
     try:
         with store.pipeline_transaction(room.engine) as session:
+            store.prefetch_duplicates(
+                session,
+                [
+                    (stored[i], item.parsed.message_id)
+                    for i, item in prepared.items()
+                    if isinstance(item, Prepared)
+                ],
+            )
             prefetch_targets(session, _keys_to_act_on(stored, prepared, room.inbound_domain))
             finished: list[tuple[int, Outcome, BaseException | None]] = []
             for row_id in (row_id for row_id in row_ids if row_id in stored):

@@ -168,8 +168,31 @@ def _finished(row_id: int, outcome: Outcome, crash: BaseException | None) -> dic
 # --- steps inside the transaction --------------------------------------------------
 
 
+def prefetch_duplicates(session: Session, rows: Sequence[tuple[Stored, str | None]]) -> None:
+    """Answer ``is_duplicate`` for a batch's ``(row, Message-ID)`` pairs with one statement.
+
+    The rows' statuses do not change while their batch's transaction runs (they are
+    finished at its end), so what this reads stays true for every message of the batch.
+    """
+    ids = sorted({message_id for _, message_id in rows if message_id})
+    hashes = sorted({row.sha256 for row, message_id in rows if not message_id})
+    first_by_id: dict[str, int] = {}
+    first_by_hash: dict[str, int] = {}
+    for row_id, message_id, sha256 in connection_of(session).execute(_COPIES, {"ids": ids, "hashes": hashes}):
+        if message_id in ids:
+            first_by_id[message_id] = min(row_id, first_by_id.get(message_id, row_id))
+        first_by_hash[sha256] = min(row_id, first_by_hash.get(sha256, row_id))
+    known: dict[int, bool] = session.info.setdefault(_DUPLICATES, {})
+    for row, message_id in rows:
+        first = first_by_id.get(message_id) if message_id else first_by_hash.get(row.sha256)
+        known[row.id] = first is not None and first < row.id
+
+
 def is_duplicate(session: Session, row: Stored, message_id: str | None) -> bool:
     """Whether an earlier copy (same Message-ID, else same bytes) is stored and not given up on."""
+    known: dict[int, bool] = session.info.get(_DUPLICATES, {})
+    if row.id in known:
+        return known[row.id]
     connection = connection_of(session)
     if message_id:
         earlier = connection.execute(_EARLIER_BY_ID, {"same": message_id, "id": row.id})
@@ -365,6 +388,14 @@ def _earlier(same: Any) -> Any:
         .where(InboundMessage.status != InboundStatus.ERROR.value)
         .limit(1)
     )
+
+
+_DUPLICATES = "mailflow_duplicates"  # session.info: row id -> whether an earlier copy is stored
+_COPIES = select(InboundMessage.id, InboundMessage.message_id, InboundMessage.sha256).where(
+    col(InboundMessage.message_id).in_(bindparam("ids", expanding=True))
+    | col(InboundMessage.sha256).in_(bindparam("hashes", expanding=True)),
+    InboundMessage.status != InboundStatus.ERROR.value,
+)
 
 
 # Statements built once: the pipeline runs them for every message.

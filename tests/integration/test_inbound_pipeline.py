@@ -916,3 +916,34 @@ def test_a_batch_of_replies_reads_and_mints_keys_with_one_statement_each(
         reply_address = str(parsed(row)["Reply-To"] or "")
         if reply_address.startswith("reply+"):
             assert reply_key_exists(app.engine, reply_address.split("@")[0].removeprefix("reply+"))
+
+
+def test_copies_in_one_batch_act_once_by_message_id_else_by_bytes(
+    app: App, next_tuesday: date, now: datetime
+) -> None:
+    """Stored together and processed in one batch: the second copy of a Message-ID (relayed
+    again, so its bytes differ), and the
+    second copy of the same bytes without one, are duplicates; a copy whose earlier one ended
+    in error is not (the error was given up on, the copy is the message)."""
+    refs = [book(app, next_tuesday, hour, now, service_slug="haircut", origin=Origin.SELF_SERVICE)
+            for hour in (9, 11, 14)]  # fmt: skip
+    with_id = reply_to(customer_email(app, refs[0], "confirmation"), "stornieren")
+    without = email.message_from_bytes(
+        reply_to(customer_email(app, refs[1], "confirmation"), "stornieren"), policy=email.policy.default
+    )
+    del without["Message-ID"]
+    without_id = without.as_bytes()
+    failed = reply_to(customer_email(app, refs[2], "confirmation"), "stornieren")
+    errored = store_raw(app.engine, failed, envelope_from="max@example.de", envelope_rcpt="", now=now)
+    with Session(app.engine) as session:
+        session.get_one(InboundMessage, errored).status = "error"
+        session.commit()
+    relayed = b"Received: from relay.example.de by mx.example; Mon, 7 Dec 2026 10:00:00 +0100\r\n" + with_id
+    ids = [store_raw(app.engine, raw, envelope_from="max@example.de", envelope_rcpt="", now=now)
+           for raw in (with_id, relayed, without_id, without_id, failed)]  # fmt: skip
+    assert process_pending(app.mailroom, now) == 5
+    with Session(app.engine) as session:
+        rows = [session.get_one(InboundMessage, row_id) for row_id in ids]
+    duplicate = [any(v["verdict"] == "duplicate" for v in row.verdicts) for row in rows]
+    assert duplicate == [False, True, False, True, False]
+    assert [status_of(app, ref)[0] for ref in refs] == ["cancelled"] * 3
