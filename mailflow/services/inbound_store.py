@@ -66,6 +66,7 @@ def store_many(engine: Engine, messages: list[Received], now: datetime) -> list[
     """
     ids = []
     with write_session(engine) as session:
+        connection = connection_of(session)  # Core: no ORM objects, one row at a time for its id
         for message in messages:
             values: dict[str, Any] = {
                 "message_id": header_message_id(message.raw),
@@ -78,7 +79,7 @@ def store_many(engine: Engine, messages: list[Received], now: datetime) -> list[
                 "verdicts": [],
                 "attempts": 0,
             }
-            ids.append(int(session.execute(_STORE, values).scalar_one()))
+            ids.append(int(connection.execute(_STORE, values).scalar_one()))
     return ids
 
 
