@@ -1,10 +1,11 @@
-"""Inbound mail in the pipeline: what a reply is about, the changes it makes, and its recorded outcome.
+"""Inbound mail in the pipeline: the changes a reply makes, and its recorded outcome.
 
-Messages are stored and claimed by ``mailflow.services.inbound_store``; the worker
-runs the pipeline (``mailflow.inbound.process``) over a batch inside one
+Messages are stored and claimed by ``mailflow.services.inbound_store``; what a
+reply is about is ``mailflow.services.reply_targets``. The worker runs the
+pipeline (``mailflow.inbound.process``) over a batch inside one
 ``pipeline_transaction``, calling the steps here that read or change the store
-(targets, de-duplication, bounces, answers, forwards) and ``finish_messages`` at
-the end. The inbound log is ``mailflow.services.mail_log``.
+(de-duplication, answers, forwards) and ``finish_messages`` at the end. The
+inbound log is ``mailflow.services.mail_log``.
 
 The statements of the hot path are built once, at import, and run as Core.
 """
@@ -111,8 +112,8 @@ def pipeline_transaction(engine: Engine) -> Iterator[Session]:
 
     Every row it loads is held until it ends, so what the batch's messages share (the
     business, its services and staff) is loaded once. The reply keys and manage tokens its
-    answers mint are written at its end, one statement per table. The steps below take this session;
-    the booking use cases join it with ``within``.
+    answers mint are written at its end, one statement per table. The steps below take this
+    session; the booking use cases join it with ``within``.
     """
     with write_session(engine) as session, batched_inserts(session, only=INSERTS_NEVER_READ_BACK):
         _keep_loaded(session)
@@ -174,11 +175,13 @@ def prefetch_duplicates(session: Session, rows: Sequence[tuple[Stored, str | Non
     The rows' statuses do not change while their batch's transaction runs (they are
     finished at its end), so what this reads stays true for every message of the batch.
     """
-    ids = sorted({message_id for _, message_id in rows if message_id})
-    hashes = sorted({row.sha256 for row, message_id in rows if not message_id})
+    ids = {message_id for _, message_id in rows if message_id}
+    hashes = {row.sha256 for row, message_id in rows if not message_id}
     first_by_id: dict[str, int] = {}
     first_by_hash: dict[str, int] = {}
-    for row_id, message_id, sha256 in connection_of(session).execute(_COPIES, {"ids": ids, "hashes": hashes}):
+    for row_id, message_id, sha256 in connection_of(session).execute(
+        _COPIES, {"ids": sorted(ids), "hashes": sorted(hashes)}
+    ):
         if message_id in ids:
             first_by_id[message_id] = min(row_id, first_by_id.get(message_id, row_id))
         first_by_hash[sha256] = min(row_id, first_by_hash.get(sha256, row_id))
