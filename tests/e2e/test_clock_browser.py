@@ -145,6 +145,9 @@ def test_reschedule_on_a_phone_has_a_seven_column_month_and_the_button_in_reach(
         start=berlin(weekday_ahead(1), 16).isoformat(), origin="self_service",
     )  # fmt: skip
     page.goto(f"{booking['manage_url']}/reschedule")
+    day = weekday_ahead(2)  # a whole free day: the first day's list shrinks as the day goes by
+    page.locator(f'a.day.free[href*="day={day.isoformat()}"]').click()
+    expect(page.locator("a.day.selected")).to_have_attribute("href", re.compile(f"day={day.isoformat()}"))
 
     columns = page.locator("ol.days").evaluate(
         "el => getComputedStyle(el).gridTemplateColumns.split(' ').length"
