@@ -17,12 +17,12 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Engine, and_, bindparam, insert, or_, update
+from sqlalchemy import Engine, bindparam, insert, update
 from sqlmodel import Session, col, select
 
 from mailflow.outbound.message import OutgoingEmail
 from mailflow.store.batch import insert_now_or_later
-from mailflow.store.claims import CLAIM_NOW, claim_parameters, lease_claim
+from mailflow.store.claims import claim_parameters, due_again, lease_claim
 from mailflow.store.engine import connection_of, write_session
 from mailflow.store.tables import OutboxMessage
 
@@ -240,16 +240,7 @@ def mark_failed(session: Session, message_id: int, error: str) -> None:
 
 _CLAIM = lease_claim(
     OutboxMessage,
-    or_(
-        and_(
-            col(OutboxMessage.status) == OutboxStatus.QUEUED.value,
-            col(OutboxMessage.next_attempt_at) <= CLAIM_NOW,
-        ),
-        and_(
-            col(OutboxMessage.status) == OutboxStatus.SENDING.value,
-            col(OutboxMessage.claimed_until) < CLAIM_NOW,
-        ),
-    ),
+    due_again(OutboxMessage, waiting=OutboxStatus.QUEUED.value, taken=OutboxStatus.SENDING.value),
     taken=OutboxStatus.SENDING.value,
     returning=[
         col(OutboxMessage.id),

@@ -37,7 +37,7 @@ from sqlmodel import Session, col, select
 from mailflow.i18n import N_, gettext
 from mailflow.kinds import WEBHOOK_TEST, EmailKind
 from mailflow.outbound.notice import queue_notice
-from mailflow.store.claims import CLAIM_NOW, claim_parameters, lease_claim
+from mailflow.store.claims import claim_parameters, due_again, lease_claim
 from mailflow.store.engine import connection_of, write_session
 from mailflow.store.tables import Business, Staff, pk
 from mailflow.store.webhook_tables import WebhookDelivery, WebhookEndpoint
@@ -348,16 +348,7 @@ def _claim_statement() -> Update:
         .where(col(WebhookEndpoint.id) == col(WebhookDelivery.endpoint_id), col(WebhookEndpoint.enabled))
         .exists()
     )
-    due = or_(
-        and_(
-            col(WebhookDelivery.status) == DeliveryStatus.PENDING.value,
-            col(WebhookDelivery.next_attempt_at) <= CLAIM_NOW,
-        ),
-        and_(
-            col(WebhookDelivery.status) == DeliveryStatus.SENDING.value,
-            col(WebhookDelivery.claimed_until) < CLAIM_NOW,
-        ),
-    )
+    due = due_again(WebhookDelivery, waiting=DeliveryStatus.PENDING.value, taken=DeliveryStatus.SENDING.value)
     return lease_claim(
         WebhookDelivery,
         and_(due, ~waits_behind, or_(enabled, col(WebhookDelivery.event_type) == WEBHOOK_TEST)),

@@ -13,12 +13,21 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BindParameter, ColumnElement, Integer, Update, bindparam, select, update
+from sqlalchemy import BindParameter, ColumnElement, Integer, Update, and_, bindparam, or_, select, update
 
-__all__ = ["CLAIM_NOW", "claim_parameters", "lease_claim"]
+__all__ = ["CLAIM_NOW", "claim_parameters", "due_again", "lease_claim"]
 
 CLAIM_NOW: BindParameter[Any] = bindparam("claim_now")
 """The moment of the claim, for the ``due`` condition of a queue (compared with its columns)."""
+
+
+def due_again(model: Any, *, waiting: str, taken: str) -> ColumnElement[bool]:
+    """The rows of a queue with retries that a claim may take: ``waiting`` ones whose next
+    attempt has come, and ``taken`` ones whose worker's lease ran out (it died)."""
+    return or_(
+        and_(model.status == waiting, model.next_attempt_at <= CLAIM_NOW),
+        and_(model.status == taken, model.claimed_until < CLAIM_NOW),
+    )
 
 
 def lease_claim(
