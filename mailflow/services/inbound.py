@@ -192,16 +192,12 @@ def prefetch_duplicates(session: Session, rows: Sequence[tuple[Stored, str | Non
 
 
 def is_duplicate(session: Session, row: Stored, message_id: str | None) -> bool:
-    """Whether an earlier copy (same Message-ID, else same bytes) is stored and not given up on."""
-    known: dict[int, bool] = session.info.get(_DUPLICATES, {})
-    if row.id in known:
-        return known[row.id]
-    connection = connection_of(session)
-    if message_id:
-        earlier = connection.execute(_EARLIER_BY_ID, {"same": message_id, "id": row.id})
-    else:
-        earlier = connection.execute(_EARLIER_BY_HASH, {"same": row.sha256, "id": row.id})
-    return earlier.first() is not None
+    """Whether an earlier copy (same Message-ID, else same bytes) is stored and not given up on
+    (read with the rest of the batch by ``prefetch_duplicates``, or now for this row alone)."""
+    if row.id not in session.info.get(_DUPLICATES, {}):
+        prefetch_duplicates(session, [(row, message_id)])
+    known: dict[int, bool] = session.info[_DUPLICATES]
+    return known[row.id]
 
 
 def booking_by_id(session: Session, booking_id: int) -> Booking:
@@ -383,16 +379,6 @@ def tell_reply_not_relayed(
     return True
 
 
-def _earlier(same: Any) -> Any:
-    """Another stored copy of a message, before this one, not given up on."""
-    return (
-        select(InboundMessage.id)
-        .where(same == bindparam("same"), col(InboundMessage.id) < bindparam("id"))
-        .where(InboundMessage.status != InboundStatus.ERROR.value)
-        .limit(1)
-    )
-
-
 _DUPLICATES = "mailflow_duplicates"  # session.info: row id -> whether an earlier copy is stored
 _COPIES = select(InboundMessage.id, InboundMessage.message_id, InboundMessage.sha256).where(
     col(InboundMessage.message_id).in_(bindparam("ids", expanding=True))
@@ -416,8 +402,6 @@ _FINISH = (  # Core, not ORM: one executemany for the batch, no objects to keep 
         claimed_until=None,
     )
 )
-_EARLIER_BY_ID = _earlier(InboundMessage.message_id)
-_EARLIER_BY_HASH = _earlier(InboundMessage.sha256)
 _RECENT_OPTIONS = (
     select(OutboxMessage.id)
     .where(
