@@ -100,24 +100,34 @@ def slots_by_chunk(
     day_from: date,
     day_to: date,
     chunk_days: int,
+    first_chunks: int,
     now: datetime,
     grid: timedelta,
     exclude_booking_id: int | None = None,
 ) -> Iterator[list[OfferedSlot]]:
     """``find_slots`` over ``day_from``..``day_to``, ``chunk_days`` local days at a time, for a
-    caller that stops once it has found enough: the schedules are loaded once for the whole
-    range (a reply's "reschedule" used to load them again for every chunk)."""
-    members, arguments = _search(session, business, service, day_from, day_to, None)
-    if not members:
-        return
-    zone = ZoneInfo(business.timezone)
-    day, last = arguments["start_day"], arguments["end_day"]
-    while day <= last:
-        chunk_end = min(day + timedelta(days=chunk_days - 1), last)
-        chunk = {**arguments, "start_day": day, "end_day": chunk_end}
-        slots = core.free_slots(**chunk, now=now, grid=grid, exclude_booking_id=exclude_booking_id)
-        yield _offered(slots, members, zone, day, chunk_end)
-        day = chunk_end + timedelta(days=1)
+    caller that stops once it has found enough.
+
+    The schedules are loaded twice at most: for the first ``first_chunks`` chunks, where most
+    searches end, and for the rest of the range only when the caller asks for more. (Loading
+    them for every chunk cost a round of queries each; loading the whole range at once read
+    three weeks of bookings for a search that looked at a week.)
+    """
+    day, last = max(day_from, FIRST_DAY), min(day_to, LAST_DAY)
+    head_last = min(day + timedelta(days=chunk_days * first_chunks - 1), last)
+    for load_from, load_to in ((day, head_last), (head_last + timedelta(days=1), last)):
+        if load_from > load_to:
+            return
+        members, arguments = _search(session, business, service, load_from, load_to, None)
+        if not members:
+            return
+        zone = ZoneInfo(business.timezone)
+        while day <= load_to:
+            chunk_end = min(day + timedelta(days=chunk_days - 1), load_to)
+            chunk = {**arguments, "start_day": day, "end_day": chunk_end}
+            slots = core.free_slots(**chunk, now=now, grid=grid, exclude_booking_id=exclude_booking_id)
+            yield _offered(slots, members, zone, day, chunk_end)
+            day = chunk_end + timedelta(days=1)
 
 
 def _offered(

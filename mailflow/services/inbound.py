@@ -54,6 +54,7 @@ ANSWER_INTERVAL = timedelta(hours=1)
 OPTIONS_COUNT = 5
 OPTIONS_DAYS = 21
 OPTIONS_CHUNK_DAYS = 3
+OPTIONS_FIRST_CHUNKS = 3  # the schedules' first load: nine days, where most searches end
 OPTIONS_PER_HOUR = 3
 """Answers with free times (``reschedule_options``) per booking in any hour. A customer asks once,
 perhaps again when the time they picked was taken meanwhile: a third answer covers that. Beyond
@@ -275,6 +276,7 @@ def offer_slots(
         day_from=first_day,
         day_to=last_day,
         chunk_days=OPTIONS_CHUNK_DAYS,
+        first_chunks=OPTIONS_FIRST_CHUNKS,
         now=now,
         grid=grid,
         exclude_booking_id=booking.id,

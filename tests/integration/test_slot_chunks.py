@@ -1,0 +1,127 @@
+"""``slots_by_chunk``: the chunked search finds what one search over the range finds, and reads
+the schedules beyond its first chunks only when the caller asks for more."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+from itertools import chain, islice
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+from sqlmodel import Session, select
+
+from mailflow import services
+from mailflow.booking.model import Actor, ActorKind, Origin
+from mailflow.bootstrap import App, build
+from mailflow.config import load_settings
+from mailflow.demo import seed_demo
+from mailflow.services.free_slots import slots_by_chunk
+from mailflow.store import queries
+from mailflow.store.tables import Business, Service
+from tests.conftest import BERLIN, berlin
+
+CUSTOMER = services.CustomerInput(email="max@example.de", name="Max Mustermann", locale="de")
+
+
+@pytest.fixture
+def app(db_url: str, tmp_path: Path, now: datetime) -> Iterator[App]:
+    application = build(
+        load_settings(
+            {
+                "MAILFLOW_DATABASE_URL": db_url,
+                "MAILFLOW_DATA_DIR": str(tmp_path),
+                "MAILFLOW_OUTBOUND_URL": f"memory://{tmp_path.name}",
+            }
+        )
+    )
+    seed_demo(application.engine, now)
+    yield application
+    application.close()
+
+
+def _book(app: App, day: date, hour: int, staff: str, now: datetime) -> None:
+    services.create_booking(
+        app.engine,
+        business="contoso",
+        service="consultation",
+        staff=staff,
+        customer=CUSTOMER,
+        start=berlin(day, hour),
+        origin=Origin.STAFF,
+        actor=Actor(ActorKind.STAFF, "test"),
+        now=now,
+        public_url=app.settings.public_url,
+        **app.booking_kwargs(),
+    )
+
+
+def _busy_reads(app: App) -> list[str]:
+    """The statements that read bookings, recorded as they run."""
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        if "FROM booking" in statement and "block_start" in statement:
+            seen.append(statement)
+
+    event.listen(app.engine, "before_cursor_execute", record)
+    return seen
+
+
+@pytest.mark.parametrize("first_chunks", [1, 2, 3, 7])
+def test_chunks_find_what_one_search_finds(app: App, now: datetime, first_chunks: int) -> None:
+    first = now.astimezone(BERLIN).date() + timedelta(days=1)
+    # Bookings on both sides of every load boundary the parameters make (days 3, 6, 9, 21).
+    for offset in (2, 3, 5, 6, 8, 9, 13):
+        day = first + timedelta(days=offset)
+        if day.weekday() < 5:
+            _book(app, day, 10, "bob@contoso.example", now)
+            _book(app, day, 11, "carla@contoso.example", now)
+    last = first + timedelta(days=20)
+    with Session(app.engine) as session:
+        business = session.exec(select(Business)).one()
+        service = session.exec(select(Service).where(Service.slug == "consultation")).one()
+        whole = services.find_slots(
+            session, business, service, day_from=first, day_to=last, now=now, grid=app.grid
+        )
+        chunks = slots_by_chunk(
+            session,
+            business,
+            service,
+            day_from=first,
+            day_to=last,
+            chunk_days=3,
+            first_chunks=first_chunks,
+            now=now,
+            grid=app.grid,
+        )
+        assert whole
+        assert list(chain.from_iterable(chunks)) == whole
+
+
+def test_later_schedules_are_read_only_when_asked_for(app: App, now: datetime) -> None:
+    first = now.astimezone(BERLIN).date() + timedelta(days=1)
+    with Session(app.engine) as session:
+        business = session.exec(select(Business)).one()
+        service = session.exec(select(Service).where(Service.slug == "consultation")).one()
+        staff_count = len(list(queries.staff_for_service(session, service)))
+        reads = _busy_reads(app)
+        chunks = slots_by_chunk(
+            session,
+            business,
+            service,
+            day_from=first,
+            day_to=first + timedelta(days=20),
+            chunk_days=3,
+            first_chunks=2,
+            now=now,
+            grid=app.grid,
+        )
+        list(islice(chunks, 2))
+        assert len(reads) == staff_count  # one read per staff member, for the first six days
+        list(islice(chunks, 1))
+        assert len(reads) == 2 * staff_count  # the rest of the three weeks, once asked for
+        list(chunks)
+        assert len(reads) == 2 * staff_count
