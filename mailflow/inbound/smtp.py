@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from sqlalchemy.exc import DBAPIError
 
 from mailflow.config import parse_bind
 from mailflow.errors import ConfigError
@@ -42,7 +43,7 @@ from mailflow.services.postmaster import is_postmaster
 from mailflow.services.reply_targets import known_reply_keys
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
+    from sqlalchemy import Connection, Engine
 
     from mailflow.parts import SmtpParts
 
@@ -87,6 +88,9 @@ class _BatchThread(Generic[Asked, Answer]):
     def handle(self, batch: list[_Waiting[Asked, Answer]]) -> None:
         raise NotImplementedError
 
+    def retire(self) -> None:
+        """Called on the thread as it retires (holding the lock: no new thread starts meanwhile)."""
+
     def _start(self) -> None:
         with self.lock:
             if self.thread is None or not self.thread.is_alive():
@@ -100,6 +104,7 @@ class _BatchThread(Generic[Asked, Answer]):
             except queue.Empty:
                 with self.lock:
                     if self.waiting.empty():
+                        self.retire()
                         self.thread = None  # idle: retire; the next request starts a new thread
                         return
                 continue
@@ -147,13 +152,20 @@ class GroupStore(_BatchThread[list[Received], list[int]]):
 
 
 class KeyLookup(_BatchThread[str, bool]):
-    """Whether reply keys are ours: the keys asked at the same moment, in one query."""
+    """Whether reply keys are ours: the keys asked at the same moment, in one query.
+
+    The thread keeps one connection while it runs (checking one out of the pool for every
+    lookup was a twentieth of the SMTP side's time) and ends each lookup's transaction, so no
+    snapshot is held between lookups. A connection the database dropped (a restart) is
+    replaced and the lookup asked again once, as the pool's ping would have.
+    """
 
     name = "mailflow-smtp-keys"
 
     def __init__(self, engine: Engine, most: int = 64) -> None:
         super().__init__(most)
         self.engine = engine
+        self.connection: Connection | None = None
 
     async def known(self, key: str) -> bool:
         """Whether ``key`` (lower case) is a reply key we issued; the error if the database is away."""
@@ -161,13 +173,35 @@ class KeyLookup(_BatchThread[str, bool]):
 
     def handle(self, batch: list[_Waiting[str, bool]]) -> None:
         try:
-            known = known_reply_keys(self.engine, {item.asked for item in batch})
+            known = self._look_up({item.asked for item in batch})
         except Exception as exc:
             for item in batch:
                 item.answer(exc)
             return
         for item in batch:
             item.answer(item.asked in known)
+
+    def _look_up(self, keys: set[str], again: bool = True) -> set[str]:
+        if self.connection is None:
+            self.connection = self.engine.connect()
+        try:
+            known = known_reply_keys(self.connection, keys)
+            self.connection.rollback()
+        except DBAPIError as exc:
+            self.retire()
+            if again and exc.connection_invalidated:
+                return self._look_up(keys, again=False)
+            raise
+        except Exception:
+            self.retire()
+            raise
+        return known
+
+    def retire(self) -> None:
+        if self.connection is not None:
+            with contextlib.suppress(Exception):  # a dead connection cannot be closed cleanly
+                self.connection.close()
+            self.connection = None
 
 
 @dataclass

@@ -15,7 +15,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import cast
 
-from sqlalchemy import Engine, bindparam
+from sqlalchemy import Connection, Engine, bindparam
 from sqlalchemy import select as select_columns
 from sqlmodel import Session, col, select
 
@@ -43,13 +43,16 @@ class Target:
 
 def reply_key_exists(engine: Engine, key: str) -> bool:
     """Whether ``key`` is a reply key we issued (asked at RCPT for every ``reply+`` address)."""
-    return key in known_reply_keys(engine, [key])
+    with engine.connect() as connection:
+        return key in known_reply_keys(connection, [key])
 
 
-def known_reply_keys(engine: Engine, keys: Collection[str]) -> set[str]:
-    """Which of ``keys`` are reply keys we issued: one query for the RCPTs of several sessions."""
-    with engine.connect() as connection:  # Core, not a Session: this runs for every RCPT
-        return set(connection.execute(_KEYS_KNOWN, {"keys": list(keys)}).scalars())
+def known_reply_keys(connection: Connection, keys: Collection[str]) -> set[str]:
+    """Which of ``keys`` are reply keys we issued: one query for the RCPTs of several sessions.
+
+    Core on the caller's connection, not a Session: the SMTP side asks this for every RCPT.
+    """
+    return set(connection.execute(_KEYS_KNOWN, {"keys": list(keys)}).scalars())
 
 
 def reply_keys_in(addresses: Iterable[str], domain: str) -> list[str]:
