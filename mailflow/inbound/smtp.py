@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from ipaddress import IPv4Network, IPv6Network, ip_address
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -35,6 +35,7 @@ from sqlalchemy.exc import DBAPIError
 from mailflow.config import parse_bind
 from mailflow.errors import ConfigError
 from mailflow.inbound.recipients import LOCAL_PART
+from mailflow.inbound.smtp_data import DataLines
 from mailflow.outbound.return_path import ReturnPaths
 from mailflow.ratelimit import RateLimiter
 from mailflow.services.bounces import return_path_is_ours
@@ -385,6 +386,14 @@ def _protocol(base: type[SMTP], handler: InboundHandler, limits: _Limited, **opt
             if self.local_part_limit and len(local) > self.local_part_limit:
                 return None, None
             return address, rest
+
+        async def smtp_DATA(self, arg: str) -> None:
+            reader: asyncio.StreamReader = self._reader  # type: ignore[has-type]  # aiosmtpd leaves it unannotated
+            self._reader = cast(Any, DataLines(reader, self.line_length_limit))  # for this command only
+            try:
+                await super().smtp_DATA(arg)
+            finally:
+                self._reader = reader
 
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
             peer = transport.get_extra_info("peername")
