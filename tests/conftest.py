@@ -280,6 +280,26 @@ def demo_engine(engine: Engine, now: datetime) -> Engine:
     return engine
 
 
+@pytest.fixture
+def demo_app(db_url: str, tmp_path: Path, now: datetime) -> Iterator[Any]:
+    """A built ``App`` on a fresh database with the demo business, emails to ``memory://``."""
+    from mailflow.bootstrap import build
+    from mailflow.config import load_settings
+
+    application = build(
+        load_settings(
+            {
+                "MAILFLOW_DATABASE_URL": db_url,
+                "MAILFLOW_DATA_DIR": str(tmp_path),
+                "MAILFLOW_OUTBOUND_URL": f"memory://{tmp_path.name}",
+            }
+        )
+    )
+    seed_demo(application.engine, now)
+    yield application
+    application.close()
+
+
 # --- CLI -----------------------------------------------------------------------
 
 

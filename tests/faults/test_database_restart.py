@@ -40,7 +40,7 @@ from mailflow.store.engine import make_engine
 from mailflow.store.migrate import upgrade
 from mailflow.store.tables import Booking, InboundMessage, OutboxMessage
 from tests.conftest import SmtpSink, berlin, free_port
-from tests.pgcluster import PgCluster, cluster_or_skip
+from tests.pgcluster import PgCluster
 
 INBOUND_DOMAIN = "mailflow.localhost"
 REQUEST_TIMEOUT = 15.0  # a request that hangs longer than this fails the test
@@ -159,16 +159,6 @@ def reply_for(confirmation: EmailMessage, text: str) -> tuple[str, bytes]:
     answer["In-Reply-To"] = str(confirmation["Message-ID"])
     answer.set_content(f"{text}\n\n> your booking …\n")
     return str(confirmation["Reply-To"].addresses[0].addr_spec), answer.as_bytes()
-
-
-@pytest.fixture
-def cluster() -> Iterator[PgCluster]:
-    made = cluster_or_skip()
-    try:
-        made.start()
-        yield made
-    finally:
-        made.cleanup()
 
 
 @pytest.fixture

@@ -17,19 +17,9 @@ from mailflow.inbound.smtp import KeyLookup
 from mailflow.store.engine import make_engine
 from mailflow.store.migrate import upgrade
 from mailflow.store.tables import ReplyKey
-from tests.pgcluster import PgCluster, cluster_or_skip
+from tests.pgcluster import PgCluster
 
 KEY = "0123456789abcdef0123"
-
-
-@pytest.fixture
-def cluster() -> Iterator[PgCluster]:
-    made = cluster_or_skip()
-    try:
-        made.start()
-        yield made
-    finally:
-        made.cleanup()
 
 
 @pytest.fixture

@@ -3,37 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any, cast
 
 import pytest
 from sqlalchemy import event
 from sqlmodel import Session, col, select
 
-from mailflow.bootstrap import App, build
-from mailflow.config import load_settings
-from mailflow.demo import seed_demo
+from mailflow.bootstrap import App
 from mailflow.inbound.process import Received
 from mailflow.inbound.smtp import GroupStore, KeyLookup
 from mailflow.store.tables import InboundMessage, ReplyKey
 
 
 @pytest.fixture
-def app(db_url: str, tmp_path: Path, now: datetime) -> Iterator[App]:
-    application = build(
-        load_settings(
-            {
-                "MAILFLOW_DATABASE_URL": db_url,
-                "MAILFLOW_DATA_DIR": str(tmp_path),
-                "MAILFLOW_OUTBOUND_URL": "memory://store",
-            }
-        )
-    )
-    seed_demo(application.engine, now)
-    yield application
-    application.close()
+def app(demo_app: App) -> App:
+    return demo_app
 
 
 def message(number: int) -> bytes:

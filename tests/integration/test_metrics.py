@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -14,7 +13,6 @@ from mailflow import services
 from mailflow.booking.model import Actor, ActorKind, Origin
 from mailflow.bootstrap import App, build
 from mailflow.config import load_settings
-from mailflow.demo import seed_demo
 from mailflow.inbound.process import process_pending, store_raw
 from mailflow.runtime import run_once
 from mailflow.web.app import create_web_app
@@ -22,19 +20,8 @@ from tests.conftest import SmtpSink, berlin
 
 
 @pytest.fixture
-def app(db_url: str, tmp_path: Path, now: datetime) -> Iterator[App]:
-    application = build(
-        load_settings(
-            {
-                "MAILFLOW_DATABASE_URL": db_url,
-                "MAILFLOW_DATA_DIR": str(tmp_path),
-                "MAILFLOW_OUTBOUND_URL": "memory://metrics",
-            }
-        )
-    )
-    seed_demo(application.engine, now)
-    yield application
-    application.close()
+def app(demo_app: App) -> App:
+    return demo_app
 
 
 def scrape(client: TestClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

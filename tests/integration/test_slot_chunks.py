@@ -3,10 +3,8 @@ the schedules beyond its first chunks only when the caller asks for more."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from itertools import chain, islice
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,9 +13,7 @@ from sqlmodel import Session, select
 
 from mailflow import services
 from mailflow.booking.model import Actor, ActorKind, Origin
-from mailflow.bootstrap import App, build
-from mailflow.config import load_settings
-from mailflow.demo import seed_demo
+from mailflow.bootstrap import App
 from mailflow.services.free_slots import slots_by_chunk
 from mailflow.store import queries
 from mailflow.store.tables import Business, Service
@@ -27,19 +23,8 @@ CUSTOMER = services.CustomerInput(email="max@example.de", name="Max Mustermann",
 
 
 @pytest.fixture
-def app(db_url: str, tmp_path: Path, now: datetime) -> Iterator[App]:
-    application = build(
-        load_settings(
-            {
-                "MAILFLOW_DATABASE_URL": db_url,
-                "MAILFLOW_DATA_DIR": str(tmp_path),
-                "MAILFLOW_OUTBOUND_URL": f"memory://{tmp_path.name}",
-            }
-        )
-    )
-    seed_demo(application.engine, now)
-    yield application
-    application.close()
+def app(demo_app: App) -> App:
+    return demo_app
 
 
 def _book(app: App, day: date, hour: int, staff: str, now: datetime) -> None:
