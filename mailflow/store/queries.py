@@ -293,5 +293,5 @@ def staff_loads(
             day = start.astimezone(zone).date()
             per_day[staff_id][day] = per_day[staff_id].get(day, 0) + 1
     newest = connection.execute(_NEWEST, {"staff_ids": list(staff_ids), "moved": moved}).scalars().all()
-    latest = dict(connection.execute(_CREATED, {"ids": list(newest)}).tuples().all())
+    latest = {staff_id: made for staff_id, made in connection.execute(_CREATED, {"ids": list(newest)})}
     return {staff_id: StaffLoad(staff_id, per_day[staff_id], latest.get(staff_id)) for staff_id in staff_ids}
