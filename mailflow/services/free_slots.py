@@ -113,6 +113,7 @@ def slots_by_chunk(
     them for every chunk cost a round of queries each; loading the whole range at once read
     three weeks of bookings for a search that looked at a week.)
     """
+    zone = ZoneInfo(business.timezone)
     day, last = max(day_from, FIRST_DAY), min(day_to, LAST_DAY)
     head_last = min(day + timedelta(days=chunk_days * first_chunks - 1), last)
     for load_from, load_to in ((day, head_last), (head_last + timedelta(days=1), last)):
@@ -121,7 +122,6 @@ def slots_by_chunk(
         members, arguments = _search(session, business, service, load_from, load_to, None)
         if not members:
             return
-        zone = ZoneInfo(business.timezone)
         while day <= load_to:
             chunk_end = min(day + timedelta(days=chunk_days - 1), load_to)
             chunk = {**arguments, "start_day": day, "end_day": chunk_end}

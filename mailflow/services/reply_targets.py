@@ -67,12 +67,14 @@ def reply_keys_in(addresses: Iterable[str], domain: str) -> list[str]:
 
 def prefetch_targets(session: Session, keys: Collection[str]) -> None:
     """Load the reply keys ``keys`` and their bookings (with customer, staff member and service)
-    in one statement, for ``find_target`` and ``booking_with_people`` in this session to find."""
-    if not keys:
-        return
+    in one statement, for ``find_target`` and ``booking_with_people`` in this session to find;
+    keys this session already read are not read again."""
     known: dict[str, _KeyRow | None] = session.info.setdefault(_PREFETCHED, {})
-    known.update(dict.fromkeys(keys))
-    for row in session.execute(_KEYS_WITH_BOOKINGS, {"keys": list(keys)}):
+    missing = [key for key in keys if key not in known]
+    if not missing:
+        return
+    known.update(dict.fromkeys(missing))
+    for row in session.execute(_KEYS_WITH_BOOKINGS, {"keys": missing}):
         known[row.key] = cast(_KeyRow, tuple(row[1:6]))
 
 
@@ -85,13 +87,11 @@ def find_target(
     ``domain`` (any domain when it is empty). ``references`` in order of preference
     (In-Reply-To, then References from the newest); empty ones are skipped.
     """
-    prefetched: dict[str, _KeyRow | None] = session.info.get(_PREFETCHED, {})
-    for key in reply_keys_in(addresses, domain):
-        if key in prefetched:
-            row = prefetched[key]
-        else:
-            found = connection_of(session).execute(_KEY_TARGET, {"key": key}).first()
-            row = None if found is None else cast(_KeyRow, tuple(found))
+    keys = reply_keys_in(addresses, domain)
+    prefetch_targets(session, keys)  # already done for a pipeline batch's keys
+    known: dict[str, _KeyRow | None] = session.info[_PREFETCHED]
+    for key in keys:
+        row = known[key]
         if row is not None:
             booking_id, recipient, kind, offered, answers = row
             return Target(booking_id, recipient, "reply_key", key, kind, offered, answers)
@@ -133,7 +133,6 @@ _KEY_COLUMNS = tuple(
     for column in (ReplyKey.booking_id, ReplyKey.recipient, ReplyKey.kind, ReplyKey.offered, ReplyKey.answers)
 )
 _KEYS_KNOWN = select(ReplyKey.key).where(col(ReplyKey.key).in_(bindparam("keys", expanding=True)))
-_KEY_TARGET = select_columns(*_KEY_COLUMNS).where(col(ReplyKey.key) == bindparam("key"))
 # The bookings come as entities, so the session holds them (and their people) for the batch.
 _KEYS_WITH_BOOKINGS = (
     select_columns(col(ReplyKey.key), *_KEY_COLUMNS, Booking, Customer, Staff, Service)

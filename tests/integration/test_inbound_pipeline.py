@@ -922,9 +922,9 @@ def test_copies_in_one_batch_act_once_by_message_id_else_by_bytes(
     app: App, next_tuesday: date, now: datetime
 ) -> None:
     """Stored together and processed in one batch: the second copy of a Message-ID (relayed
-    again, so its bytes differ), and the
-    second copy of the same bytes without one, are duplicates; a copy whose earlier one ended
-    in error is not (the error was given up on, the copy is the message)."""
+    again, so its bytes differ) and the second copy of the same bytes without one are
+    duplicates; a copy whose earlier one ended in error is not (the error was given up on,
+    the copy is the message)."""
     refs = [book(app, next_tuesday, hour, now, service_slug="haircut", origin=Origin.SELF_SERVICE)
             for hour in (9, 11, 14)]  # fmt: skip
     with_id = reply_to(customer_email(app, refs[0], "confirmation"), "stornieren")
