@@ -188,6 +188,8 @@ def claim_due_deliveries(
     """Atomically take up to ``limit`` due deliveries, at most one per booking and endpoint."""
     with write_session(engine) as session:
         rows = connection_of(session).execute(_CLAIM, claim_parameters(now, lease, limit)).all()
+        if not rows:  # the usual answer: the worker asks after every change
+            return []
         targets = {
             int(row_id): (url, secret)
             for row_id, url, secret in session.execute(

@@ -13,12 +13,24 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import event
+from sqlalchemy.orm import UOWTransaction
 from sqlmodel import Session
 
 from mailflow import booking as core
 from mailflow.services.bookings import FIRST_DAY, LAST_DAY
 from mailflow.store import queries
-from mailflow.store.tables import Business, Service, Staff, pk
+from mailflow.store.tables import (
+    Booking,
+    Business,
+    BusinessClosure,
+    ExternalCalendar,
+    Service,
+    ServiceStaff,
+    Staff,
+    StaffTimeOff,
+    pk,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +44,39 @@ class OfferedSlot:
     staff_id: int
 
 
+_SEARCHES = "mailflow_searches"  # session.info: (service, staff, days) -> what _search read
+_SEARCHED_ROWS = (
+    Booking,
+    StaffTimeOff,
+    ExternalCalendar,
+    BusinessClosure,
+    Staff,
+    ServiceStaff,
+    Service,
+    Business,
+)
+"""The rows a search reads: a flush that writes one of them makes the remembered searches stale."""
+
+
+def remember_searches(session: Session) -> None:
+    """Within ``session``, a slot search over the same service, staff member and days reads the
+    store once (the inbound batch's offers all search the days from today on).
+
+    Everything remembered is forgotten as soon as the session flushes a change to a row a
+    search reads (a booking cancelled or moved by an earlier reply of the batch), so a later
+    search sees the store as a fresh read would. The use cases change those rows through the
+    ORM; a Core statement writing them in such a session would have to forget them itself.
+    """
+    session.info[_SEARCHES] = {}
+    event.listen(session, "after_flush", _forget_searches)
+
+
+def _forget_searches(session: Session, _flush: UOWTransaction) -> None:
+    # Still the flush's own lists here (SQLAlchemy resets them after this event).
+    if any(isinstance(row, _SEARCHED_ROWS) for row in (*session.new, *session.dirty, *session.deleted)):
+        session.info[_SEARCHES].clear()
+
+
 def _search(
     session: Session,
     business: Business,
@@ -40,7 +85,26 @@ def _search(
     day_to: date,
     staff_email: str | None,
 ) -> tuple[list[Staff], dict[str, Any]]:
-    """The staff to search and the core's arguments for a slot search over local days."""
+    """The staff to search and the core's arguments for a slot search over local days
+    (remembered within a session that ``remember_searches``)."""
+    remembered: dict[tuple[Any, ...], tuple[list[Staff], dict[str, Any]]] | None = session.info.get(_SEARCHES)
+    key = (service.id, staff_email, day_from, day_to)
+    if remembered is not None and key in remembered:
+        return remembered[key]
+    found = _read_search(session, business, service, day_from, day_to, staff_email)
+    if remembered is not None:
+        remembered[key] = found
+    return found
+
+
+def _read_search(
+    session: Session,
+    business: Business,
+    service: Service,
+    day_from: date,
+    day_to: date,
+    staff_email: str | None,
+) -> tuple[list[Staff], dict[str, Any]]:
     members = list(queries.staff_for_service(session, service))
     if staff_email is not None:
         members = [m for m in members if m.email == staff_email.strip().lower()]

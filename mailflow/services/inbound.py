@@ -28,7 +28,7 @@ from mailflow.i18n import ngettext
 from mailflow.kinds import InboundStatus
 from mailflow.outbound.forwarded import DroppedAttachment, slim_original
 from mailflow.services.common import audit
-from mailflow.services.free_slots import OfferedSlot, choose_offered, slots_by_chunk
+from mailflow.services.free_slots import OfferedSlot, choose_offered, remember_searches, slots_by_chunk
 from mailflow.services.webhook_events import plan_customer_message
 from mailflow.store import queries
 from mailflow.store.batch import batched_inserts
@@ -112,12 +112,14 @@ def pipeline_transaction(engine: Engine) -> Iterator[Session]:
     """One write transaction for a batch of claimed messages: commits on success, rolls back on error.
 
     Every row it loads is held until it ends, so what the batch's messages share (the
-    business, its services and staff) is loaded once. The reply keys and manage tokens its
-    answers mint are written at its end, one statement per table. The steps below take this
-    session; the booking use cases join it with ``within``.
+    business, its services and staff) is loaded once, and so are the schedules their offers
+    search while no reply of the batch changes a booking (``remember_searches``). The reply
+    keys and manage tokens its answers mint are written at its end, one statement per table.
+    The steps below take this session; the booking use cases join it with ``within``.
     """
     with write_session(engine) as session, batched_inserts(session, only=INSERTS_NEVER_READ_BACK):
         _keep_loaded(session)
+        remember_searches(session)
         yield session
 
 

@@ -1,5 +1,6 @@
 """``slots_by_chunk``: the chunked search finds what one search over the range finds, and reads
-the schedules beyond its first chunks only when the caller asks for more."""
+the schedules beyond its first chunks only when the caller asks for more. Within an inbound
+batch's transaction a search is read once, and again once a reply of the batch changed a booking."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from mailflow import services
 from mailflow.booking.model import Actor, ActorKind, Origin
 from mailflow.bootstrap import App
 from mailflow.services.free_slots import slots_by_chunk
+from mailflow.services.inbound import pipeline_transaction
 from mailflow.store import queries
 from mailflow.store.tables import Business, Service
 from tests.conftest import BERLIN, berlin
@@ -27,8 +29,8 @@ def app(demo_app: App) -> App:
     return demo_app
 
 
-def _book(app: App, day: date, hour: int, staff: str, now: datetime) -> None:
-    services.create_booking(
+def _book(app: App, day: date, hour: int, staff: str, now: datetime) -> str:
+    return services.create_booking(
         app.engine,
         business="contoso",
         service="consultation",
@@ -40,7 +42,7 @@ def _book(app: App, day: date, hour: int, staff: str, now: datetime) -> None:
         now=now,
         public_url=app.settings.public_url,
         **app.booking_kwargs(),
-    )
+    ).ref
 
 
 def _busy_reads(app: App) -> list[str]:
@@ -110,3 +112,41 @@ def test_later_schedules_are_read_only_when_asked_for(app: App, now: datetime) -
         assert len(reads) == 2 * staff_count  # the rest of the three weeks, once asked for
         list(chunks)
         assert len(reads) == 2 * staff_count
+
+
+def test_a_batch_reads_a_search_once_until_a_booking_changes(app: App, now: datetime) -> None:
+    day = now.astimezone(BERLIN).date() + timedelta(days=1)
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    ref = _book(app, day, 10, "bob@contoso.example", now)
+    taken = berlin(day, 10)
+    with pipeline_transaction(app.engine) as session:
+        business = session.exec(select(Business)).one()
+        service = session.exec(select(Service).where(Service.slug == "consultation")).one()
+        staff_count = len(list(queries.staff_for_service(session, service)))
+        reads = _busy_reads(app)
+
+        def bobs_starts() -> list[datetime]:
+            found = services.find_slots(
+                session, business, service, day_from=day, day_to=day, now=now, grid=app.grid
+            )
+            return [slot.start for slot in found if slot.staff_email == "bob@contoso.example"]
+
+        before = bobs_starts()
+        assert taken not in before and before
+        assert bobs_starts() == before
+        assert len(reads) == staff_count  # the second search read nothing
+        services.cancel_booking(
+            app.engine,
+            ref,
+            reason=None,
+            actor=Actor(ActorKind.CUSTOMER_REPLY, CUSTOMER.email),
+            now=now,
+            notifier=None,
+            within=session,
+        )
+        reads.clear()
+        after = bobs_starts()
+        assert len(reads) == staff_count  # read again after the cancellation's flush
+        assert taken in after
+        assert set(before) < set(after)  # the times the booking's block held are free again
