@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import event
-from sqlalchemy.orm import UOWTransaction
+from sqlalchemy.orm import SessionTransaction, UOWTransaction
 from sqlmodel import Session
 
 from mailflow import booking as core
@@ -64,17 +64,25 @@ def remember_searches(session: Session) -> None:
 
     Everything remembered is forgotten as soon as the session flushes a change to a row a
     search reads (a booking cancelled or moved by an earlier reply of the batch), so a later
-    search sees the store as a fresh read would. The use cases change those rows through the
-    ORM; a Core statement writing them in such a session would have to forget them itself.
+    search sees the store as a fresh read would; so is everything when a savepoint of the
+    session rolls back. The use cases change those rows through the ORM; a Core statement
+    writing them in such a session would have to forget them itself.
     """
     session.info[_SEARCHES] = {}
-    event.listen(session, "after_flush", _forget_searches)
+    event.listen(session, "after_flush", _forget_changed)
+    event.listen(session, "after_soft_rollback", _forget_rolled_back)
 
 
-def _forget_searches(session: Session, _flush: UOWTransaction) -> None:
+def _forget_changed(session: Session, _flush: UOWTransaction) -> None:
     # Still the flush's own lists here (SQLAlchemy resets them after this event).
     if any(isinstance(row, _SEARCHED_ROWS) for row in (*session.new, *session.dirty, *session.deleted)):
         session.info[_SEARCHES].clear()
+
+
+def _forget_rolled_back(session: Session, _transaction: SessionTransaction) -> None:
+    # A savepoint rolled back (a refused change of the batch): a search made since may have read
+    # what it undid.
+    session.info[_SEARCHES].clear()
 
 
 def _search(

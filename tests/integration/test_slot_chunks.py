@@ -13,7 +13,7 @@ from sqlalchemy import event
 from sqlmodel import Session, select
 
 from mailflow import services
-from mailflow.booking.model import Actor, ActorKind, Origin
+from mailflow.booking.model import Actor, ActorKind, BookingStatus, Origin
 from mailflow.bootstrap import App
 from mailflow.services.free_slots import slots_by_chunk
 from mailflow.services.inbound import pipeline_transaction
@@ -150,3 +150,28 @@ def test_a_batch_reads_a_search_once_until_a_booking_changes(app: App, now: date
         assert len(reads) == staff_count  # read again after the cancellation's flush
         assert taken in after
         assert set(before) < set(after)  # the times the booking's block held are free again
+
+
+def test_a_rolled_back_savepoint_is_not_remembered(app: App, now: datetime) -> None:
+    day = now.astimezone(BERLIN).date() + timedelta(days=1)
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    ref = _book(app, day, 10, "bob@contoso.example", now)
+    with pipeline_transaction(app.engine) as session:
+        business = session.exec(select(Business)).one()
+        service = session.exec(select(Service).where(Service.slug == "consultation")).one()
+
+        def bobs_starts() -> list[datetime]:
+            found = services.find_slots(
+                session, business, service, day_from=day, day_to=day, now=now, grid=app.grid
+            )
+            return [slot.start for slot in found if slot.staff_email == "bob@contoso.example"]
+
+        before = bobs_starts()
+        savepoint = session.begin_nested()
+        booking = queries.booking_by_ref(session, ref)
+        booking.status = BookingStatus.CANCELLED.value
+        session.flush()
+        assert berlin(day, 10) in bobs_starts()  # seen inside the savepoint
+        savepoint.rollback()
+        assert bobs_starts() == before  # the cancellation was undone, and so is what it freed
