@@ -8,16 +8,17 @@ asks the core; nothing is written.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import event
+from sqlalchemy import event, inspect
 from sqlalchemy.orm import SessionTransaction, UOWTransaction
 from sqlmodel import Session
 
 from mailflow import booking as core
+from mailflow.booking.model import Interval, StaffSchedule
 from mailflow.services.bookings import FIRST_DAY, LAST_DAY
 from mailflow.store import queries
 from mailflow.store.tables import (
@@ -44,45 +45,70 @@ class OfferedSlot:
     staff_id: int
 
 
-_SEARCHES = "mailflow_searches"  # session.info: (service, staff, days) -> what _search read
-_SEARCHED_ROWS = (
-    Booking,
-    StaffTimeOff,
-    ExternalCalendar,
-    BusinessClosure,
-    Staff,
-    ServiceStaff,
-    Service,
-    Business,
-)
-"""The rows a search reads: a flush that writes one of them makes the remembered searches stale."""
+_SEARCHES = "mailflow_searches"  # session.info: a _Remembered, while remember_searches is on
+_STAFF_ROWS = (Booking, StaffTimeOff, ExternalCalendar)
+"""Rows of one staff member's schedule: a change to one makes that member's schedules stale."""
+_SEARCH_ROWS = (BusinessClosure, Staff, ServiceStaff, Service, Business)
+"""Rows every search reads (who performs a service, its rules, the closures): a change to one
+makes everything remembered stale."""
+
+
+@dataclass
+class _Remembered:
+    """What a session's slot searches read: who is searched, with the rules and closures, per
+    (service, staff member asked for, days); each staff member's schedule per window."""
+
+    searches: dict[tuple[Any, ...], tuple[list[Staff], dict[str, Any], Interval]] = field(
+        default_factory=dict
+    )
+    schedules: dict[tuple[int, datetime, datetime], StaffSchedule] = field(default_factory=dict)
+
+    def forget(self, staff_ids: set[int] | None = None) -> None:
+        """Forget the schedules of ``staff_ids``, or everything (None)."""
+        if staff_ids is None:
+            self.searches.clear()
+            self.schedules.clear()
+            return
+        for key in [key for key in self.schedules if key[0] in staff_ids]:
+            del self.schedules[key]
 
 
 def remember_searches(session: Session) -> None:
     """Within ``session``, a slot search over the same service, staff member and days reads the
     store once (the inbound batch's offers all search the days from today on).
 
-    Everything remembered is forgotten as soon as the session flushes a change to a row a
-    search reads (a booking cancelled or moved by an earlier reply of the batch), so a later
-    search sees the store as a fresh read would; so is everything when a savepoint of the
-    session rolls back. The use cases change those rows through the ORM; a Core statement
-    writing them in such a session would have to forget them itself.
+    What a flush changes is forgotten as it happens, so a later search sees the store as a
+    fresh read would: a booking, time off or calendar row forgets its staff member's schedules
+    (a booking cancelled or moved by an earlier reply of the batch), a closure, staff, service
+    or business row forgets everything, and so does a savepoint of the session rolling back.
+    The use cases change those rows through the ORM; a Core statement writing them in such a
+    session would have to forget them itself.
     """
-    session.info[_SEARCHES] = {}
+    session.info[_SEARCHES] = _Remembered()
     event.listen(session, "after_flush", _forget_changed)
     event.listen(session, "after_soft_rollback", _forget_rolled_back)
 
 
 def _forget_changed(session: Session, _flush: UOWTransaction) -> None:
-    # Still the flush's own lists here (SQLAlchemy resets them after this event).
-    if any(isinstance(row, _SEARCHED_ROWS) for row in (*session.new, *session.dirty, *session.deleted)):
-        session.info[_SEARCHES].clear()
+    # Still the flush's own lists and attribute histories here (SQLAlchemy resets them after).
+    remembered: _Remembered = session.info[_SEARCHES]
+    staff_ids: set[int] = set()
+    for row in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(row, _SEARCH_ROWS):
+            remembered.forget()
+            return
+        if isinstance(row, _STAFF_ROWS):
+            history = inspect(row).attrs.staff_id.history  # a moved booking's former staff member too
+            staff_ids.update(value for value in (row.staff_id, *history.deleted) if value is not None)
+    if staff_ids:
+        remembered.forget(staff_ids)
 
 
 def _forget_rolled_back(session: Session, _transaction: SessionTransaction) -> None:
     # A savepoint rolled back (a refused change of the batch): a search made since may have read
     # what it undid.
-    session.info[_SEARCHES].clear()
+    remembered: _Remembered = session.info[_SEARCHES]
+    remembered.forget()
 
 
 def _search(
@@ -95,14 +121,24 @@ def _search(
 ) -> tuple[list[Staff], dict[str, Any]]:
     """The staff to search and the core's arguments for a slot search over local days
     (remembered within a session that ``remember_searches``)."""
-    remembered: dict[tuple[Any, ...], tuple[list[Staff], dict[str, Any]]] | None = session.info.get(_SEARCHES)
+    remembered: _Remembered | None = session.info.get(_SEARCHES)
     key = (service.id, staff_email, day_from, day_to)
-    if remembered is not None and key in remembered:
-        return remembered[key]
-    found = _read_search(session, business, service, day_from, day_to, staff_email)
-    if remembered is not None:
-        remembered[key] = found
-    return found
+    found = remembered.searches.get(key) if remembered is not None else None
+    if found is None:
+        found = _read_search(session, business, service, day_from, day_to, staff_email)
+        if remembered is not None:
+            remembered.searches[key] = found
+    members, arguments, window = found
+    if remembered is None:
+        schedules = [queries.schedule_of(session, member, window) for member in members]
+    else:
+        schedules = []
+        for member in members:
+            at = (pk(member), window.start, window.end)
+            if at not in remembered.schedules:
+                remembered.schedules[at] = queries.schedule_of(session, member, window)
+            schedules.append(remembered.schedules[at])
+    return members, {**arguments, "staff": schedules}
 
 
 def _read_search(
@@ -112,7 +148,8 @@ def _read_search(
     day_from: date,
     day_to: date,
     staff_email: str | None,
-) -> tuple[list[Staff], dict[str, Any]]:
+) -> tuple[list[Staff], dict[str, Any], Interval]:
+    """Who a search looks at, the core's other arguments, and the window of their schedules."""
     members = list(queries.staff_for_service(session, service))
     if staff_email is not None:
         members = [m for m in members if m.email == staff_email.strip().lower()]
@@ -122,12 +159,11 @@ def _read_search(
     window = queries.day_window(day_from, day_to, business.timezone)
     arguments: dict[str, Any] = {
         "rules": queries.rules_of(service),
-        "staff": [queries.schedule_of(session, member, window) for member in members],
         "closures": queries.closures_of(session, business, window),
         "start_day": day_from,
         "end_day": day_to,
     }
-    return members, arguments
+    return members, arguments, window
 
 
 def find_slots(

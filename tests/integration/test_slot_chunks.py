@@ -1,6 +1,7 @@
 """``slots_by_chunk``: the chunked search finds what one search over the range finds, and reads
 the schedules beyond its first chunks only when the caller asks for more. Within an inbound
-batch's transaction a search is read once, and again once a reply of the batch changed a booking."""
+batch's transaction a search is read once, and a staff member's schedule again once a reply of the
+batch changed one of their bookings."""
 
 from __future__ import annotations
 
@@ -147,7 +148,7 @@ def test_a_batch_reads_a_search_once_until_a_booking_changes(app: App, now: date
         )
         reads.clear()
         after = bobs_starts()
-        assert len(reads) == staff_count  # read again after the cancellation's flush
+        assert len(reads) == 1  # bob's schedule read again after the cancellation's flush, carla's kept
         assert taken in after
         assert set(before) < set(after)  # the times the booking's block held are free again
 
@@ -175,3 +176,42 @@ def test_a_rolled_back_savepoint_is_not_remembered(app: App, now: datetime) -> N
         assert berlin(day, 10) in bobs_starts()  # seen inside the savepoint
         savepoint.rollback()
         assert bobs_starts() == before  # the cancellation was undone, and so is what it freed
+
+
+def test_a_booking_moved_to_another_staff_member_in_a_batch_frees_and_takes_the_right_times(
+    app: App, now: datetime
+) -> None:
+    day = now.astimezone(BERLIN).date() + timedelta(days=1)
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    ref = _book(app, day, 10, "bob@contoso.example", now)
+    ten = berlin(day, 10)
+    with pipeline_transaction(app.engine) as session:
+        business = session.exec(select(Business)).one()
+        service = session.exec(select(Service).where(Service.slug == "consultation")).one()
+
+        def starts() -> dict[str, set[datetime]]:
+            found = services.find_slots(
+                session, business, service, day_from=day, day_to=day, now=now, grid=app.grid
+            )
+            by_staff: dict[str, set[datetime]] = {}
+            for slot in found:
+                by_staff.setdefault(slot.staff_email, set()).add(slot.start)
+            return by_staff
+
+        before = starts()
+        assert ten not in before["bob@contoso.example"] and ten in before["carla@contoso.example"]
+        services.reschedule_booking(
+            app.engine,
+            ref,
+            start=ten,
+            staff="carla@contoso.example",
+            actor=Actor(ActorKind.CUSTOMER_REPLY, CUSTOMER.email),
+            now=now,
+            grid=app.grid,
+            notifier=None,
+            within=session,
+        )
+        after = starts()
+        assert ten in after["bob@contoso.example"]  # the former staff member's schedule read again
+        assert ten not in after["carla@contoso.example"]
