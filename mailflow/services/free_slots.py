@@ -122,6 +122,10 @@ def _search(
     """The staff to search and the core's arguments for a slot search over local days
     (remembered within a session that ``remember_searches``)."""
     remembered: _Remembered | None = session.info.get(_SEARCHES)
+    if remembered is not None:
+        # A fresh search's first query would flush pending changes (autoflush): so does a
+        # remembered one, and the flush forgets what they make stale.
+        session.flush()
     key = (service.id, staff_email, day_from, day_to)
     found = remembered.searches.get(key) if remembered is not None else None
     if found is None:
