@@ -5,6 +5,8 @@ batch changed one of their bookings."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from itertools import chain, islice
 from typing import Any
@@ -115,110 +117,104 @@ def test_later_schedules_are_read_only_when_asked_for(app: App, now: datetime) -
         assert len(reads) == 2 * staff_count
 
 
-def test_a_batch_reads_a_search_once_until_a_booking_changes(app: App, now: datetime) -> None:
-    day = now.astimezone(BERLIN).date() + timedelta(days=1)
-    while day.weekday() >= 5:
-        day += timedelta(days=1)
-    ref = _book(app, day, 10, "bob@contoso.example", now)
-    taken = berlin(day, 10)
-    with pipeline_transaction(app.engine) as session:
-        business = session.exec(select(Business)).one()
-        service = session.exec(select(Service).where(Service.slug == "consultation")).one()
-        staff_count = len(list(queries.staff_for_service(session, service)))
-        reads = _busy_reads(app)
+BOB, CARLA = "bob@contoso.example", "carla@contoso.example"
+REPLY = Actor(ActorKind.CUSTOMER_REPLY, CUSTOMER.email)
 
-        def bobs_starts() -> list[datetime]:
-            found = services.find_slots(
-                session, business, service, day_from=day, day_to=day, now=now, grid=app.grid
-            )
-            return [slot.start for slot in found if slot.staff_email == "bob@contoso.example"]
 
-        before = bobs_starts()
-        assert taken not in before and before
-        assert bobs_starts() == before
-        assert len(reads) == staff_count  # the second search read nothing
-        services.cancel_booking(
-            app.engine,
-            ref,
-            reason=None,
-            actor=Actor(ActorKind.CUSTOMER_REPLY, CUSTOMER.email),
-            now=now,
-            notifier=None,
-            within=session,
+@dataclass
+class Batch:
+    """A pipeline transaction with bob booked at 10:00 on the next weekday, and its searches."""
+
+    app: App
+    session: Session
+    business: Business
+    service: Service
+    day: date
+    ref: str
+    now: datetime
+
+    @property
+    def ten(self) -> datetime:
+        return berlin(self.day, 10)
+
+    def starts(self) -> dict[str, list[datetime]]:
+        """The free starts of that day by staff member, searched within the transaction (and
+        nothing else run: an ORM query of its own would flush what the search must)."""
+        found = services.find_slots(
+            self.session,
+            self.business,
+            self.service,
+            day_from=self.day,
+            day_to=self.day,
+            now=self.now,
+            grid=self.app.grid,
         )
-        reads.clear()
-        after = bobs_starts()
-        assert len(reads) == 1  # bob's schedule read again after the cancellation's flush, carla's kept
-        assert taken in after
-        assert set(before) < set(after)  # the times the booking's block held are free again
+        by_staff: dict[str, list[datetime]] = {}
+        for slot in found:
+            by_staff.setdefault(slot.staff_email, []).append(slot.start)
+        return by_staff
 
 
-def test_pending_changes_and_rolled_back_savepoints_are_not_remembered(app: App, now: datetime) -> None:
+@pytest.fixture
+def batch(app: App, now: datetime) -> Iterator[Batch]:
     day = now.astimezone(BERLIN).date() + timedelta(days=1)
     while day.weekday() >= 5:
         day += timedelta(days=1)
-    ref = _book(app, day, 10, "bob@contoso.example", now)
+    ref = _book(app, day, 10, BOB, now)
     with pipeline_transaction(app.engine) as session:
         business = session.exec(select(Business)).one()
         service = session.exec(select(Service).where(Service.slug == "consultation")).one()
+        yield Batch(app, session, business, service, day, ref, now)
 
-        def bobs_starts() -> list[datetime]:
-            found = services.find_slots(
-                session, business, service, day_from=day, day_to=day, now=now, grid=app.grid
-            )
-            return [slot.start for slot in found if slot.staff_email == "bob@contoso.example"]
 
-        before = bobs_starts()
-        booking = queries.booking_by_ref(session, ref)
-        booking.status = (
-            BookingStatus.CANCELLED.value
-        )  # not flushed: the search flushes it, as autoflush would
-        assert berlin(day, 10) in bobs_starts()
-        booking.status = BookingStatus.CONFIRMED.value
-        assert bobs_starts() == before
-        savepoint = session.begin_nested()
-        booking = queries.booking_by_ref(session, ref)
-        booking.status = BookingStatus.CANCELLED.value
-        session.flush()
-        assert berlin(day, 10) in bobs_starts()  # seen inside the savepoint
-        savepoint.rollback()
-        assert bobs_starts() == before  # the cancellation was undone, and so is what it freed
+def test_a_batch_reads_a_search_once_until_a_booking_changes(app: App, batch: Batch) -> None:
+    staff_count = len(list(queries.staff_for_service(batch.session, batch.service)))
+    reads = _busy_reads(app)
+    before = batch.starts()[BOB]
+    assert batch.ten not in before and before
+    assert batch.starts()[BOB] == before
+    assert len(reads) == staff_count  # the second search read nothing
+    services.cancel_booking(
+        app.engine, batch.ref, reason=None, actor=REPLY, now=batch.now, notifier=None, within=batch.session
+    )
+    reads.clear()
+    after = batch.starts()[BOB]
+    assert len(reads) == 1  # bob's schedule read again after the cancellation's flush, carla's kept
+    assert batch.ten in after
+    assert set(before) < set(after)  # the times the booking's block held are free again
+
+
+def test_pending_changes_and_rolled_back_savepoints_are_not_remembered(batch: Batch) -> None:
+    before = batch.starts()[BOB]
+    booking = queries.booking_by_ref(batch.session, batch.ref)
+    booking.status = BookingStatus.CANCELLED.value  # not flushed: the search flushes it, as autoflush would
+    assert batch.ten in batch.starts()[BOB]
+    booking.status = BookingStatus.CONFIRMED.value
+    assert batch.starts()[BOB] == before
+    savepoint = batch.session.begin_nested()
+    booking.status = BookingStatus.CANCELLED.value
+    batch.session.flush()
+    assert batch.ten in batch.starts()[BOB]  # seen inside the savepoint
+    savepoint.rollback()
+    assert batch.starts()[BOB] == before  # the cancellation was undone, and so is what it freed
 
 
 def test_a_booking_moved_to_another_staff_member_in_a_batch_frees_and_takes_the_right_times(
-    app: App, now: datetime
+    app: App, batch: Batch
 ) -> None:
-    day = now.astimezone(BERLIN).date() + timedelta(days=1)
-    while day.weekday() >= 5:
-        day += timedelta(days=1)
-    ref = _book(app, day, 10, "bob@contoso.example", now)
-    ten = berlin(day, 10)
-    with pipeline_transaction(app.engine) as session:
-        business = session.exec(select(Business)).one()
-        service = session.exec(select(Service).where(Service.slug == "consultation")).one()
-
-        def starts() -> dict[str, set[datetime]]:
-            found = services.find_slots(
-                session, business, service, day_from=day, day_to=day, now=now, grid=app.grid
-            )
-            by_staff: dict[str, set[datetime]] = {}
-            for slot in found:
-                by_staff.setdefault(slot.staff_email, set()).add(slot.start)
-            return by_staff
-
-        before = starts()
-        assert ten not in before["bob@contoso.example"] and ten in before["carla@contoso.example"]
-        services.reschedule_booking(
-            app.engine,
-            ref,
-            start=ten,
-            staff="carla@contoso.example",
-            actor=Actor(ActorKind.CUSTOMER_REPLY, CUSTOMER.email),
-            now=now,
-            grid=app.grid,
-            notifier=None,
-            within=session,
-        )
-        after = starts()
-        assert ten in after["bob@contoso.example"]  # the former staff member's schedule read again
-        assert ten not in after["carla@contoso.example"]
+    before = batch.starts()
+    assert batch.ten not in before[BOB] and batch.ten in before[CARLA]
+    services.reschedule_booking(
+        app.engine,
+        batch.ref,
+        start=batch.ten,
+        staff=CARLA,
+        actor=REPLY,
+        now=batch.now,
+        grid=app.grid,
+        notifier=None,
+        within=batch.session,
+    )
+    after = batch.starts()
+    assert batch.ten in after[BOB]  # the former staff member's schedule read again
+    assert batch.ten not in after[CARLA]
