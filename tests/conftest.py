@@ -19,10 +19,11 @@ import sys
 import time as _time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -33,6 +34,9 @@ from sqlalchemy.pool import NullPool
 from mailflow.demo import seed_demo
 from mailflow.store.engine import make_engine
 from mailflow.store.migrate import upgrade
+
+if TYPE_CHECKING:
+    from mailflow.bootstrap import App
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CORPORA_DIR = Path(os.environ.get("MAILFLOW_CORPORA", REPO_ROOT.parent / "shared" / "corpora"))
@@ -280,24 +284,34 @@ def demo_engine(engine: Engine, now: datetime) -> Engine:
     return engine
 
 
-@pytest.fixture
-def demo_app(db_url: str, tmp_path: Path, now: datetime) -> Iterator[Any]:
-    """A built ``App`` on a fresh database with the demo business, emails to ``memory://``."""
+@contextmanager
+def demo_app_on(
+    db_url: str, tmp_path: Path, now: datetime, settings: dict[str, str] | None = None
+) -> Iterator[App]:
+    """A built ``App`` on the migrated database ``db_url`` with the demo business, its data in
+    ``tmp_path`` and its emails to ``memory://``, unless ``settings`` say otherwise; closed when
+    the block ends."""
     from mailflow.bootstrap import build
     from mailflow.config import load_settings
 
-    application = build(
-        load_settings(
-            {
-                "MAILFLOW_DATABASE_URL": db_url,
-                "MAILFLOW_DATA_DIR": str(tmp_path),
-                "MAILFLOW_OUTBOUND_URL": f"memory://{tmp_path.name}",
-            }
-        )
-    )
-    seed_demo(application.engine, now)
-    yield application
-    application.close()
+    defaults = {
+        "MAILFLOW_DATABASE_URL": db_url,
+        "MAILFLOW_DATA_DIR": str(tmp_path),
+        "MAILFLOW_OUTBOUND_URL": f"memory://{tmp_path.name}",
+    }
+    application = build(load_settings({**defaults, **(settings or {})}))
+    try:
+        seed_demo(application.engine, now)
+        yield application
+    finally:
+        application.close()
+
+
+@pytest.fixture
+def demo_app(db_url: str, tmp_path: Path, now: datetime) -> Iterator[App]:
+    """A built ``App`` on a fresh database with the demo business, emails to ``memory://``."""
+    with demo_app_on(db_url, tmp_path, now) as application:
+        yield application
 
 
 # --- CLI -----------------------------------------------------------------------

@@ -63,6 +63,13 @@ class _Remembered:
     )
     schedules: dict[tuple[int, datetime, datetime], StaffSchedule] = field(default_factory=dict)
 
+    def schedule_of(self, session: Session, member: Staff, window: Interval) -> StaffSchedule:
+        """``queries.schedule_of``, read once per staff member and window."""
+        at = (pk(member), window.start, window.end)
+        if at not in self.schedules:
+            self.schedules[at] = queries.schedule_of(session, member, window)
+        return self.schedules[at]
+
     def forget(self, staff_ids: set[int] | None = None) -> None:
         """Forget the schedules of ``staff_ids``, or everything (None)."""
         if staff_ids is None:
@@ -133,16 +140,8 @@ def _search(
         if remembered is not None:
             remembered.searches[key] = found
     members, arguments, window = found
-    if remembered is None:
-        schedules = [queries.schedule_of(session, member, window) for member in members]
-    else:
-        schedules = []
-        for member in members:
-            at = (pk(member), window.start, window.end)
-            if at not in remembered.schedules:
-                remembered.schedules[at] = queries.schedule_of(session, member, window)
-            schedules.append(remembered.schedules[at])
-    return members, {**arguments, "staff": schedules}
+    schedule_of = queries.schedule_of if remembered is None else remembered.schedule_of
+    return members, {**arguments, "staff": [schedule_of(session, member, window) for member in members]}
 
 
 def _read_search(

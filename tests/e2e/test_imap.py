@@ -12,13 +12,12 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from mailflow.bootstrap import App, build
-from mailflow.config import load_settings, parse_imap_url
-from mailflow.demo import seed_demo
+from mailflow.bootstrap import App
+from mailflow.config import parse_imap_url
 from mailflow.inbound import imap as imap_module
 from mailflow.inbound.imap import ImapPoller
 from mailflow.store.tables import InboundMessage
-from tests.conftest import Dovecot
+from tests.conftest import Dovecot, demo_app_on
 
 
 def message(index: int) -> bytes:
@@ -29,22 +28,9 @@ def message(index: int) -> bytes:
 
 
 @pytest.fixture
-def app(sqlite_url: str, tmp_path: Path, now: datetime) -> Iterator[App]:
-    application = build(
-        load_settings(
-            {
-                "MAILFLOW_DATABASE_URL": sqlite_url,
-                "MAILFLOW_DATA_DIR": str(tmp_path),
-                "MAILFLOW_OUTBOUND_URL": "memory://imap",
-            }
-        )
-    )
-    from mailflow.store.migrate import upgrade
-
-    upgrade(application.engine)
-    seed_demo(application.engine, now)
-    yield application
-    application.close()
+def app(sqlite_engine: object, sqlite_url: str, tmp_path: Path, now: datetime) -> Iterator[App]:
+    with demo_app_on(sqlite_url, tmp_path, now, {"MAILFLOW_OUTBOUND_URL": "memory://imap"}) as application:
+        yield application
 
 
 def stored(app: App) -> list[str]:

@@ -20,12 +20,10 @@ from sqlmodel import Session, select
 
 from mailflow import services
 from mailflow.booking.model import Actor, ActorKind, Origin
-from mailflow.bootstrap import App, build
-from mailflow.config import load_settings
-from mailflow.demo import seed_demo
+from mailflow.bootstrap import App
 from mailflow.runtime import run_once
 from mailflow.store.tables import OutboxMessage
-from tests.conftest import berlin, require_service
+from tests.conftest import berlin, demo_app_on, require_service
 
 
 @pytest.fixture
@@ -48,18 +46,9 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 def app(
     sqlite_engine: object, sqlite_url: str, small_disk: Path, tmp_path: Path, now: datetime
 ) -> Iterator[App]:
-    application = build(
-        load_settings(
-            {
-                "MAILFLOW_DATABASE_URL": sqlite_url,
-                "MAILFLOW_DATA_DIR": str(tmp_path),
-                "MAILFLOW_OUTBOUND_URL": f"maildir://{small_disk / 'outbox'}",
-            }
-        )
-    )
-    seed_demo(application.engine, now)
-    yield application
-    application.close()
+    outbox = {"MAILFLOW_OUTBOUND_URL": f"maildir://{small_disk / 'outbox'}"}
+    with demo_app_on(sqlite_url, tmp_path, now, outbox) as application:
+        yield application
 
 
 def delivered(maildir: Path) -> list[str]:

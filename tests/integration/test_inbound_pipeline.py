@@ -17,34 +17,21 @@ from sqlmodel import Session, col, select
 
 from mailflow import services
 from mailflow.booking.model import Actor, ActorKind, Origin
-from mailflow.bootstrap import App, build
-from mailflow.config import load_settings
-from mailflow.demo import seed_demo
+from mailflow.bootstrap import App
 from mailflow.inbound.process import process_pending, store_raw
 from mailflow.outbound.return_path import ReturnPaths
 from mailflow.services.business import update_business
 from mailflow.services.manage import send_customer_message
 from mailflow.store.tables import Booking, Customer, InboundMessage, OutboxMessage
-from tests.conftest import berlin
+from tests.conftest import berlin, demo_app_on
 
 DOMAIN = "replies.contoso.example"
 
 
 @pytest.fixture
 def app(db_url: str, tmp_path: Path, now: datetime) -> Iterator[App]:
-    application = build(
-        load_settings(
-            {
-                "MAILFLOW_DATABASE_URL": db_url,
-                "MAILFLOW_DATA_DIR": str(tmp_path),
-                "MAILFLOW_OUTBOUND_URL": f"memory://{tmp_path.name}",
-                "MAILFLOW_INBOUND_DOMAIN": DOMAIN,
-            }
-        )
-    )
-    seed_demo(application.engine, now)
-    yield application
-    application.close()
+    with demo_app_on(db_url, tmp_path, now, {"MAILFLOW_INBOUND_DOMAIN": DOMAIN}) as application:
+        yield application
 
 
 MAX = services.CustomerInput(email="max@example.de", name="Max Mustermann", locale="de")
@@ -568,29 +555,22 @@ def test_dmarc_fail_from_a_trusted_server_holds_the_action(
     db_url: str, tmp_path: Path, next_tuesday: date, now: datetime
 ) -> None:
     """With mx.contoso.example trusted, its dmarc=fail verdict keeps a cancel from acting."""
-    settings = {
-        "MAILFLOW_DATABASE_URL": db_url,
-        "MAILFLOW_DATA_DIR": str(tmp_path),
-        "MAILFLOW_OUTBOUND_URL": f"memory://dmarc-{tmp_path.name}",
-        "MAILFLOW_INBOUND_DOMAIN": DOMAIN,
-        "MAILFLOW_TRUSTED_AUTHSERV_IDS": "mx.contoso.example",
-    }
-    trusted = build(load_settings(settings))
-    seed_demo(trusted.engine, now)
-    ref = book(trusted, next_tuesday, 10, now, service_slug="consultation", origin=Origin.SELF_SERVICE)
-    raw = reply_to(customer_email(trusted, ref, "confirmation"), "cancel")
-    spoofed = (
-        b"Authentication-Results: mx.contoso.example; dmarc=fail (p=reject) header.from=example.de\r\n" + raw
-    )
-    row = feed(trusted, spoofed, now)
-    assert status_of(trusted, ref)[0] == "confirmed"
-    assert any(v["rule"] == "dmarc" and v["verdict"] == "fail" for v in row.verdicts)
-    untrusted = b"Authentication-Results: evil.example; dmarc=fail\r\n" + raw.replace(
-        b"Message-ID: <", b"Message-ID: <x"
-    )
-    feed(trusted, untrusted, now)
-    assert status_of(trusted, ref)[0] == "cancelled"  # a header from an untrusted server means nothing
-    trusted.close()
+    settings = {"MAILFLOW_INBOUND_DOMAIN": DOMAIN, "MAILFLOW_TRUSTED_AUTHSERV_IDS": "mx.contoso.example"}
+    with demo_app_on(db_url, tmp_path, now, settings) as trusted:
+        ref = book(trusted, next_tuesday, 10, now, service_slug="consultation", origin=Origin.SELF_SERVICE)
+        raw = reply_to(customer_email(trusted, ref, "confirmation"), "cancel")
+        spoofed = (
+            b"Authentication-Results: mx.contoso.example; dmarc=fail (p=reject) header.from=example.de\r\n"
+            + raw
+        )
+        row = feed(trusted, spoofed, now)
+        assert status_of(trusted, ref)[0] == "confirmed"
+        assert any(v["rule"] == "dmarc" and v["verdict"] == "fail" for v in row.verdicts)
+        untrusted = b"Authentication-Results: evil.example; dmarc=fail\r\n" + raw.replace(
+            b"Message-ID: <", b"Message-ID: <x"
+        )
+        feed(trusted, untrusted, now)
+        assert status_of(trusted, ref)[0] == "cancelled"  # a header from an untrusted server means nothing
 
 
 def test_huge_message_is_stored_and_judged_without_crashing(app: App, now: datetime) -> None:

@@ -19,27 +19,16 @@ from fastapi.testclient import TestClient
 
 from mailflow import services
 from mailflow.booking.model import Actor, ActorKind, Origin
-from mailflow.bootstrap import App, build
-from mailflow.config import load_settings
-from mailflow.demo import seed_demo
+from mailflow.bootstrap import App
 from mailflow.logs import JsonFormatter, configure, request_id
 from mailflow.web.app import create_web_app
+from tests.conftest import demo_app_on
 
 
 @pytest.fixture
 def app(sqlite_engine: Any, sqlite_url: str, tmp_path: Path, now: datetime) -> Iterator[App]:
-    application = build(
-        load_settings(
-            {
-                "MAILFLOW_DATABASE_URL": sqlite_url,
-                "MAILFLOW_DATA_DIR": str(tmp_path),
-                "MAILFLOW_OUTBOUND_URL": "memory://logs",
-            }
-        )
-    )
-    seed_demo(application.engine, now)
-    yield application
-    application.close()
+    with demo_app_on(sqlite_url, tmp_path, now, {"MAILFLOW_OUTBOUND_URL": "memory://logs"}) as application:
+        yield application
 
 
 @pytest.fixture

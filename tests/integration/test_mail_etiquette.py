@@ -19,13 +19,12 @@ import pytest
 from sqlmodel import Session, select
 
 from mailflow.booking.model import Origin
-from mailflow.bootstrap import App, build
-from mailflow.config import load_settings
-from mailflow.demo import seed_demo
+from mailflow.bootstrap import App
 from mailflow.inbound.process import process_pending, store_raw
 from mailflow.services.inbound import OPTIONS_PER_HOUR
 from mailflow.services.postmaster import POSTMASTER_PER_HOUR
 from mailflow.store.tables import InboundMessage, OutboxMessage
+from tests.conftest import demo_app_on
 from tests.integration.test_inbound_pipeline import book, customer_email, last_id, parsed, queued, reply_to
 
 DOMAIN = "replies.contoso.example"
@@ -34,20 +33,9 @@ MB = 1024 * 1024
 
 @pytest.fixture
 def app(db_url: str, tmp_path: Path, now: datetime) -> Iterator[App]:
-    application = build(
-        load_settings(
-            {
-                "MAILFLOW_DATABASE_URL": db_url,
-                "MAILFLOW_DATA_DIR": str(tmp_path),
-                "MAILFLOW_OUTBOUND_URL": f"memory://{tmp_path.name}",
-                "MAILFLOW_INBOUND_DOMAIN": DOMAIN,
-                "MAILFLOW_FORWARD_MAX_BYTES": str(2 * MB),
-            }
-        )
-    )
-    seed_demo(application.engine, now)
-    yield application
-    application.close()
+    settings = {"MAILFLOW_INBOUND_DOMAIN": DOMAIN, "MAILFLOW_FORWARD_MAX_BYTES": str(2 * MB)}
+    with demo_app_on(db_url, tmp_path, now, settings) as application:
+        yield application
 
 
 def feed(

@@ -12,14 +12,12 @@ from sqlmodel import select
 
 from mailflow import services
 from mailflow.booking.model import Actor, ActorKind, Origin
-from mailflow.bootstrap import App, build
-from mailflow.config import load_settings
-from mailflow.demo import seed_demo
+from mailflow.bootstrap import App
 from mailflow.errors import InvalidInput
 from mailflow.services import calendar, customers, manage
 from mailflow.store.engine import read_session, write_session
 from mailflow.store.tables import AuditEvent, Customer, OutboxMessage
-from tests.conftest import berlin
+from tests.conftest import berlin, demo_app_on
 
 ADMIN = Actor(ActorKind.STAFF, "admin@contoso.example")
 
@@ -27,15 +25,8 @@ ADMIN = Actor(ActorKind.STAFF, "admin@contoso.example")
 @pytest.fixture
 def app(sqlite_engine: Engine, sqlite_url: str, tmp_path: Path, now: datetime) -> Iterator[App]:
     """The demo business on a fresh migrated SQLite database, emails kept in memory."""
-    settings = {
-        "MAILFLOW_DATABASE_URL": sqlite_url,
-        "MAILFLOW_DATA_DIR": str(tmp_path),
-        "MAILFLOW_OUTBOUND_URL": f"memory://{tmp_path.name}",
-    }
-    application = build(load_settings(settings))
-    seed_demo(application.engine, now)
-    yield application
-    application.engine.dispose()
+    with demo_app_on(sqlite_url, tmp_path, now) as application:
+        yield application
 
 
 def book(app: App, email: str, start: datetime, now: datetime, service: str = "consultation") -> str:
