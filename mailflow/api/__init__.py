@@ -8,7 +8,7 @@ business's booking is 404, as if it did not exist. Changes go through the
 same use cases as the CLI and the admin pages (``mailflow.services``,
 ``template_store``), so the manage rule, the emails and the audit follow.
 
-``build_api(use_cases)`` returns the router: ``/api/v1/…`` and the ``/docs`` page
+``build_api()`` returns the router: ``/api/v1/…`` and the ``/docs`` page
 (Swagger UI, with its own content security policy); the web application mounts
 Swagger UI's files (``SWAGGER_UI_FILES``) at ``DOCS_ASSETS``, so the page needs
 no CDN and works on a network without internet. The OpenAPI document is
@@ -21,21 +21,18 @@ The routes read the time from the web's one clock
 
 from __future__ import annotations
 
+import functools
 from importlib.resources import files
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute
 
-from mailflow.api.context import Api
+from mailflow.api.context import Api, api_caller
 from mailflow.api.error_models import ERRORS, NOT_FOUND
 from mailflow.api.errors import ApiRoute, refuse_nul_parameters
 from mailflow.api.keys import ApiCaller, create_api_key, list_api_keys, revoke_api_key
-
-if TYPE_CHECKING:
-    from mailflow.parts import UseCases
 
 __all__ = [
     "DOCS_ASSETS",
@@ -79,8 +76,14 @@ def operation_id(route: APIRoute) -> str:
     return first + "".join(word.capitalize() for word in rest)
 
 
-def build_api(use_cases: UseCases) -> APIRouter:
-    """The API's router, calling ``use_cases`` (include it in the web application)."""
+@functools.cache
+def build_api() -> APIRouter:
+    """The API's router (include it in the web application, with an ``Api`` on ``app.state.api``).
+
+    Built once per process and shared: FastAPI's work on the routes (their dependencies'
+    signatures and models) is most of the cost of making a web application, and the routes
+    hold nothing of one (they take its ``Api`` from the request: ``current_api``).
+    """
     from mailflow.api import (
         bookings,
         business,
@@ -93,9 +96,7 @@ def build_api(use_cases: UseCases) -> APIRouter:
         webhooks,
     )
 
-    api = Api(use_cases)
-
-    def checked(request: Request, caller: ApiCaller = Depends(api.caller)) -> None:
+    def checked(request: Request, caller: ApiCaller = Depends(api_caller)) -> None:
         """Every route: the key first (401), then refuse parameters no database can hold (422)."""
         refuse_nul_parameters(request)
 
@@ -106,12 +107,8 @@ def build_api(use_cases: UseCases) -> APIRouter:
         responses=ERRORS,
         generate_unique_id_function=operation_id,
     )
-    for part in (business, catalog, staff, closures, customers):
-        part.add_routes(versioned, api)
-    bookings.add_routes(versioned, api)
-    templates.add_routes(versioned, api)
-    status.add_routes(versioned, api)
-    webhooks.add_routes(versioned, api)
+    for part in (business, catalog, staff, closures, customers, bookings, templates, status, webhooks):
+        part.add_routes(versioned)
     for route in versioned.routes:
         if isinstance(route, APIRoute) and "{" in route.path:  # names a thing that may not exist
             # (the few whose query names one, e.g. /slots?service=, say so themselves)

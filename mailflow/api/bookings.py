@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Body, Depends, Query
 
 from mailflow import services
+from mailflow.api.context import Api, api_caller, current_api
 from mailflow.api.error_models import NOT_FOUND, ErrorOut
 from mailflow.api.errors import FieldInvalid, fields
 from mailflow.api.keys import ApiCaller
@@ -38,7 +39,6 @@ from mailflow.store.engine import read_session
 from mailflow.web.deps import clock
 
 if TYPE_CHECKING:
-    from mailflow.api.context import Api
     from mailflow.store.tables import Booking
 
 MAX_SLOT_DAYS = 31
@@ -80,9 +80,8 @@ def owned(api: Api, caller: ApiCaller, ref: str) -> Booking:
     return row
 
 
-def add_routes(router: APIRouter, api: Api) -> None:
+def add_routes(router: APIRouter) -> None:
     """The bookings and free-slots routes."""
-    kwargs = api.use_cases.booking_kwargs
 
     @router.post(
         "/bookings",
@@ -94,7 +93,10 @@ def add_routes(router: APIRouter, api: Api) -> None:
         },
     )
     def create_booking(
-        body: BookingCreate, caller: ApiCaller = Depends(api.caller), now: datetime = Depends(clock)
+        body: BookingCreate,
+        caller: ApiCaller = Depends(api_caller),
+        api: Api = Depends(current_api),
+        now: datetime = Depends(clock),
     ) -> dict[str, Any]:
         """Book ``service`` with ``staff`` for a customer; emails and reminders are queued at once.
 
@@ -127,7 +129,7 @@ def add_routes(router: APIRouter, api: Api) -> None:
                 now=now,
                 public_url=api.use_cases.public_url,
                 note=body.note,
-                **kwargs(),
+                **api.use_cases.booking_kwargs(),
             )
         return view.to_json()
 
@@ -142,7 +144,8 @@ def add_routes(router: APIRouter, api: Api) -> None:
         staff: str | None = Query(None, description="Only this staff member (email)."),
         limit: int = Query(200, ge=1, le=1000),
         offset: int = Query(0, ge=0, le=MAX_OFFSET),
-        caller: ApiCaller = Depends(api.caller),
+        caller: ApiCaller = Depends(api_caller),
+        api: Api = Depends(current_api),
     ) -> list[dict[str, Any]]:
         """The business's bookings by start time, cancelled ones too unless ``status`` says."""
         zone = caller.business_timezone
@@ -160,12 +163,14 @@ def add_routes(router: APIRouter, api: Api) -> None:
         return [view.to_json() for view in found]
 
     @router.get("/bookings/{ref}", response_model=BookingOut, tags=["bookings"])
-    def get_booking(ref: str, caller: ApiCaller = Depends(api.caller)) -> dict[str, Any]:
+    def get_booking(
+        ref: str, caller: ApiCaller = Depends(api_caller), api: Api = Depends(current_api)
+    ) -> dict[str, Any]:
         """One booking by its reference; 404 when unknown (or another business's)."""
         owned(api, caller, ref)
         return services.get_booking(api.use_cases.engine, ref).to_json()
 
-    def reschedule(ref: str, body: Reschedule, caller: ApiCaller, now: datetime) -> dict[str, Any]:
+    def reschedule(api: Api, ref: str, body: Reschedule, caller: ApiCaller, now: datetime) -> dict[str, Any]:
         owned(api, caller, ref)
         saying = {"does not perform": ("body", "staff")}
         with fields(("body", "start"), not_found={"staff member": ("body", "staff")}, saying=saying):
@@ -176,7 +181,7 @@ def add_routes(router: APIRouter, api: Api) -> None:
                 staff=body.staff,
                 actor=api.actor(caller),
                 now=now,
-                **kwargs(),
+                **api.use_cases.booking_kwargs(),
             )
         return view.to_json()
 
@@ -191,17 +196,25 @@ def add_routes(router: APIRouter, api: Api) -> None:
         "/bookings/{ref}/reschedule", response_model=ChangedBookingOut, tags=["bookings"], responses=conflict
     )
     def reschedule_booking(
-        ref: str, body: Reschedule, caller: ApiCaller = Depends(api.caller), now: datetime = Depends(clock)
+        ref: str,
+        body: Reschedule,
+        caller: ApiCaller = Depends(api_caller),
+        api: Api = Depends(current_api),
+        now: datetime = Depends(clock),
     ) -> dict[str, Any]:
         """Move a booking (and optionally to another staff member); the customer is told."""
-        return reschedule(ref, body, caller, now)
+        return reschedule(api, ref, body, caller, now)
 
     @router.patch("/bookings/{ref}", response_model=ChangedBookingOut, tags=["bookings"], responses=conflict)
     def patch_booking(
-        ref: str, body: Reschedule, caller: ApiCaller = Depends(api.caller), now: datetime = Depends(clock)
+        ref: str,
+        body: Reschedule,
+        caller: ApiCaller = Depends(api_caller),
+        api: Api = Depends(current_api),
+        now: datetime = Depends(clock),
     ) -> dict[str, Any]:
         """The same as ``POST /bookings/{ref}/reschedule``."""
-        return reschedule(ref, body, caller, now)
+        return reschedule(api, ref, body, caller, now)
 
     @router.post(
         "/bookings/{ref}/cancel",
@@ -214,7 +227,8 @@ def add_routes(router: APIRouter, api: Api) -> None:
     def cancel_booking(
         ref: str,
         body: Cancel | None = Body(None),
-        caller: ApiCaller = Depends(api.caller),
+        caller: ApiCaller = Depends(api_caller),
+        api: Api = Depends(current_api),
         now: datetime = Depends(clock),
     ) -> dict[str, Any]:
         """Cancel a booking with an optional reason; the customer and staff are told."""
@@ -237,7 +251,8 @@ def add_routes(router: APIRouter, api: Api) -> None:
         day: date | None = Query(None, alias="date", description="One local day (or give from and to)."),
         day_from: date | None = Query(None, alias="from", description="First local day."),
         day_to: date | None = Query(None, alias="to", description="Last local day (inclusive)."),
-        caller: ApiCaller = Depends(api.caller),
+        caller: ApiCaller = Depends(api_caller),
+        api: Api = Depends(current_api),
         now: datetime = Depends(clock),
     ) -> list[SlotOut]:
         """Free start times as customers are offered them (working hours, notice, other bookings,

@@ -7,35 +7,38 @@ rule and the texts are read when an email is rendered or a page is shown.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fastapi import APIRouter, Depends
 
+from mailflow.api.context import Api, api_caller, current_api
 from mailflow.api.errors import FieldInvalid, fields
 from mailflow.api.keys import ApiCaller
 from mailflow.api.models import BusinessOut, BusinessUpdate
 from mailflow.services import business as profile
 from mailflow.web.deps import clock
 
-if TYPE_CHECKING:
-    from mailflow.api.context import Api
-
 # The API's names of the profile fields -> the use case's, where they differ.
 RENAMED = {"default_locale": "locale", "locales": "languages"}
 NOT_NULL = ("name", "timezone", "default_locale", "locales")
 
 
-def add_routes(router: APIRouter, api: Api) -> None:
+def add_routes(router: APIRouter) -> None:
     """``GET`` and ``PATCH /business``."""
 
     @router.get("/business", response_model=BusinessOut, tags=["business"])
-    def get_business(caller: ApiCaller = Depends(api.caller)) -> dict[str, Any]:
+    def get_business(
+        caller: ApiCaller = Depends(api_caller), api: Api = Depends(current_api)
+    ) -> dict[str, Any]:
         """The key's business: contact details, sender, languages, time zone, change instructions."""
         return profile.get_business(api.use_cases.engine, caller.business_slug).to_json()
 
     @router.patch("/business", response_model=BusinessOut, tags=["business"])
     def update_business(
-        body: BusinessUpdate, caller: ApiCaller = Depends(api.caller), now: datetime = Depends(clock)
+        body: BusinessUpdate,
+        caller: ApiCaller = Depends(api_caller),
+        api: Api = Depends(current_api),
+        now: datetime = Depends(clock),
     ) -> dict[str, Any]:
         """Change contact details, sender, languages, time zone or change instructions.
 

@@ -9,19 +9,17 @@ reminders of every upcoming booking of the service in the same transaction.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fastapi import APIRouter, Depends
 
+from mailflow.api.context import Api, api_caller, current_api
 from mailflow.api.errors import Loc, fields
 from mailflow.api.keys import ApiCaller
 from mailflow.api.models import SERVICE_VALUES, ServiceCreate, ServiceOut, ServiceSettings, ServiceUpdate
 from mailflow.services import business as profile
 from mailflow.services import catalog
 from mailflow.web.deps import clock
-
-if TYPE_CHECKING:
-    from mailflow.api.context import Api
 
 # The use case's names of the settings -> where they are in the request.
 RENAMED: dict[str, Loc] = {value: ("body", name) for name, value in SERVICE_VALUES.items()}
@@ -40,17 +38,22 @@ def _unknown_staff(body: ServiceSettings) -> dict[str, Loc]:
     return {repr(email): ("body", "staff", index) for index, email in enumerate(body.staff or [])}
 
 
-def add_routes(router: APIRouter, api: Api) -> None:
+def add_routes(router: APIRouter) -> None:
     """List, create, show, change and archive services."""
 
     @router.get("/services", response_model=list[ServiceOut], tags=["services"])
-    def list_services(caller: ApiCaller = Depends(api.caller)) -> list[dict[str, Any]]:
+    def list_services(
+        caller: ApiCaller = Depends(api_caller), api: Api = Depends(current_api)
+    ) -> list[dict[str, Any]]:
         """Every service of the business (archived ones too) with its settings and eligible staff."""
         return [view.to_json() for view in catalog.list_services(api.use_cases.engine, caller.business_slug)]
 
     @router.post("/services", status_code=201, response_model=ServiceOut, tags=["services"])
     def create_service(
-        body: ServiceCreate, caller: ApiCaller = Depends(api.caller), now: datetime = Depends(clock)
+        body: ServiceCreate,
+        caller: ApiCaller = Depends(api_caller),
+        api: Api = Depends(current_api),
+        now: datetime = Depends(clock),
     ) -> dict[str, Any]:
         """A new service; bad input (a slug in use, no staff, an unknown language) is 422 and
         nothing is stored."""
@@ -66,7 +69,9 @@ def add_routes(router: APIRouter, api: Api) -> None:
         return view.to_json()
 
     @router.get("/services/{slug}", response_model=ServiceOut, tags=["services"])
-    def get_service(slug: str, caller: ApiCaller = Depends(api.caller)) -> dict[str, Any]:
+    def get_service(
+        slug: str, caller: ApiCaller = Depends(api_caller), api: Api = Depends(current_api)
+    ) -> dict[str, Any]:
         """One service; 404 for an unknown slug."""
         return catalog.get_service(api.use_cases.engine, caller.business_slug, slug).to_json()
 
@@ -74,7 +79,8 @@ def add_routes(router: APIRouter, api: Api) -> None:
     def update_service(
         slug: str,
         body: ServiceUpdate,
-        caller: ApiCaller = Depends(api.caller),
+        caller: ApiCaller = Depends(api_caller),
+        api: Api = Depends(current_api),
         now: datetime = Depends(clock),
     ) -> dict[str, Any]:
         """Change settings: names, ``customer_can_manage``, cut-off, reminders, duration, staff…
@@ -95,7 +101,10 @@ def add_routes(router: APIRouter, api: Api) -> None:
 
     @router.post("/services/{slug}/archive", response_model=ServiceOut, tags=["services"])
     def archive_service(
-        slug: str, caller: ApiCaller = Depends(api.caller), now: datetime = Depends(clock)
+        slug: str,
+        caller: ApiCaller = Depends(api_caller),
+        api: Api = Depends(current_api),
+        now: datetime = Depends(clock),
     ) -> dict[str, Any]:
         """Take a service off the booking pages; its bookings stay. ``PATCH {"active": true}``
         brings it back."""

@@ -8,31 +8,34 @@ never silent: the answer lists them as ``affected``, to be moved.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fastapi import APIRouter, Depends, Path
 
+from mailflow.api.context import Api, api_caller, current_api
 from mailflow.api.errors import fields
 from mailflow.api.keys import ApiCaller
 from mailflow.api.models import ClosureIn, ClosureOut, ClosuresAdded, HolidaysIn
 from mailflow.services import closures
 from mailflow.web.deps import clock
 
-if TYPE_CHECKING:
-    from mailflow.api.context import Api
 
-
-def add_routes(router: APIRouter, api: Api) -> None:
+def add_routes(router: APIRouter) -> None:
     """List, add, remove closures; import public holidays."""
 
     @router.get("/closures", response_model=list[ClosureOut], tags=["closures"])
-    def list_closures(caller: ApiCaller = Depends(api.caller)) -> list[dict[str, Any]]:
+    def list_closures(
+        caller: ApiCaller = Depends(api_caller), api: Api = Depends(current_api)
+    ) -> list[dict[str, Any]]:
         """Every closure of the business, by first day."""
         return [view.to_json() for view in closures.list_closures(api.use_cases.engine, caller.business_slug)]
 
     @router.post("/closures", status_code=201, response_model=ClosuresAdded, tags=["closures"])
     def add_closure(
-        body: ClosureIn, caller: ApiCaller = Depends(api.caller), now: datetime = Depends(clock)
+        body: ClosureIn,
+        caller: ApiCaller = Depends(api_caller),
+        api: Api = Depends(current_api),
+        now: datetime = Depends(clock),
     ) -> dict[str, Any]:
         """Close ``from``..``to`` (inclusive); ``affected`` lists the confirmed bookings on those
         days. 422 when it overlaps a closure already entered (remove that first)."""
@@ -50,7 +53,10 @@ def add_routes(router: APIRouter, api: Api) -> None:
 
     @router.post("/closures/holidays", status_code=201, response_model=ClosuresAdded, tags=["closures"])
     def import_holidays(
-        body: HolidaysIn, caller: ApiCaller = Depends(api.caller), now: datetime = Depends(clock)
+        body: HolidaysIn,
+        caller: ApiCaller = Depends(api_caller),
+        api: Api = Depends(current_api),
+        now: datetime = Depends(clock),
     ) -> dict[str, Any]:
         """Close on the public holidays of ``country`` (and ``subdivision``) in ``year``; days
         already closed are ``skipped``, so importing twice adds nothing."""
@@ -69,7 +75,8 @@ def add_routes(router: APIRouter, api: Api) -> None:
     @router.delete("/closures/{id}", response_model=ClosureOut, tags=["closures"])
     def remove_closure(
         closure_id: int = Path(alias="id"),
-        caller: ApiCaller = Depends(api.caller),
+        caller: ApiCaller = Depends(api_caller),
+        api: Api = Depends(current_api),
         now: datetime = Depends(clock),
     ) -> dict[str, Any]:
         """Open the business again on a closure's days (the removed closure is returned)."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from fastapi import Depends, HTTPException
+from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from mailflow.api.keys import ApiCaller, authenticate
@@ -24,7 +24,7 @@ from mailflow.web.deps import clock
 if TYPE_CHECKING:
     from mailflow.parts import UseCases
 
-__all__ = ["Api"]
+__all__ = ["Api", "api_caller", "current_api"]
 
 
 bearer = HTTPBearer(
@@ -46,12 +46,8 @@ class Api:
     use_cases: UseCases
     """The engine, notifier, slot grid and public URL of the booking use cases."""
 
-    def caller(
-        self,
-        credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
-        now: datetime = Depends(clock),
-    ) -> ApiCaller:
-        """The key's caller (a FastAPI dependency); 401 without a valid, unrevoked key."""
+    def caller(self, credentials: HTTPAuthorizationCredentials | None, now: datetime) -> ApiCaller:
+        """The key's caller; 401 without a valid, unrevoked key."""
         if credentials is None:
             raise unauthorized("send an API key: Authorization: Bearer <key>")
         found = authenticate(self.use_cases.engine, credentials.credentials, now)
@@ -62,3 +58,22 @@ class Api:
     def actor(self, caller: ApiCaller) -> Actor:
         """Changes made through the API are staff changes, labelled with the key."""
         return Actor(ActorKind.STAFF, caller.actor_label)
+
+
+def current_api(request: Request) -> Api:
+    """The web application's ``Api`` (a FastAPI dependency; ``create_web_app`` puts it on ``app.state``).
+
+    The API's routes are built once per process and shared by every application made
+    there (building them is most of the cost of making one), so they find their use cases here.
+    """
+    api: Api = request.app.state.api
+    return api
+
+
+def api_caller(
+    api: Api = Depends(current_api),
+    credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
+    now: datetime = Depends(clock),
+) -> ApiCaller:
+    """The key's caller (a FastAPI dependency); 401 without a valid, unrevoked key."""
+    return api.caller(credentials, now)

@@ -8,10 +8,11 @@ bookings is never silent: the answer lists them as ``affected``, to be moved.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fastapi import APIRouter, Depends, Path
 
+from mailflow.api.context import Api, api_caller, current_api
 from mailflow.api.errors import FieldInvalid, Loc, fields
 from mailflow.api.keys import ApiCaller
 from mailflow.api.models import (
@@ -28,25 +29,27 @@ from mailflow.services import staff as people
 from mailflow.services import time_off
 from mailflow.web.deps import clock
 
-if TYPE_CHECKING:
-    from mailflow.api.context import Api
-
 # The use case names a bad day ``hours.mon``; in ``PUT …/hours`` the days are the body.
 HOURS_AT: dict[str, Loc] = {f"hours.{day}": ("body", day) for day in people.DAYS}
 TIME_OFF_AT: dict[str, Loc] = {"from": ("body", "start"), "to": ("body", "end")}
 
 
-def add_routes(router: APIRouter, api: Api) -> None:
+def add_routes(router: APIRouter) -> None:
     """Staff, hours and time off."""
 
     @router.get("/staff", response_model=list[StaffOut], tags=["staff"])
-    def list_staff(caller: ApiCaller = Depends(api.caller)) -> list[dict[str, Any]]:
+    def list_staff(
+        caller: ApiCaller = Depends(api_caller), api: Api = Depends(current_api)
+    ) -> list[dict[str, Any]]:
         """Every staff member with role, working hours and the services they perform."""
         return [view.to_json() for view in people.list_staff(api.use_cases.engine, caller.business_slug)]
 
     @router.post("/staff", status_code=201, response_model=StaffOut, tags=["staff"])
     def add_staff(
-        body: StaffCreate, caller: ApiCaller = Depends(api.caller), now: datetime = Depends(clock)
+        body: StaffCreate,
+        caller: ApiCaller = Depends(api_caller),
+        api: Api = Depends(current_api),
+        now: datetime = Depends(clock),
     ) -> dict[str, Any]:
         """Add a staff member (who cannot sign in until invited); 422 for an address in use."""
         with fields(("body",)):
@@ -66,7 +69,11 @@ def add_routes(router: APIRouter, api: Api) -> None:
 
     @router.patch("/staff/{email}", response_model=StaffUpdated, tags=["staff"])
     def update_staff(
-        email: str, body: StaffUpdate, caller: ApiCaller = Depends(api.caller), now: datetime = Depends(clock)
+        email: str,
+        body: StaffUpdate,
+        caller: ApiCaller = Depends(api_caller),
+        api: Api = Depends(current_api),
+        now: datetime = Depends(clock),
     ) -> dict[str, Any]:
         """Change name, role, language, time zone, or take them off the booking pages
         (``"active": false``: ``affected`` lists their upcoming bookings); the last admin stays one."""
@@ -86,7 +93,11 @@ def add_routes(router: APIRouter, api: Api) -> None:
 
     @router.put("/staff/{email}/hours", response_model=StaffOut, tags=["staff"])
     def set_staff_hours(
-        email: str, body: WeeklyHours, caller: ApiCaller = Depends(api.caller), now: datetime = Depends(clock)
+        email: str,
+        body: WeeklyHours,
+        caller: ApiCaller = Depends(api_caller),
+        api: Api = Depends(current_api),
+        now: datetime = Depends(clock),
     ) -> dict[str, Any]:
         """Replace the weekly hours: several periods a day, local times; a day left out is off.
 
@@ -104,7 +115,9 @@ def add_routes(router: APIRouter, api: Api) -> None:
         return view.to_json()
 
     @router.get("/staff/{email}/time-off", response_model=list[TimeOffOut], tags=["staff"])
-    def list_time_off(email: str, caller: ApiCaller = Depends(api.caller)) -> list[dict[str, Any]]:
+    def list_time_off(
+        email: str, caller: ApiCaller = Depends(api_caller), api: Api = Depends(current_api)
+    ) -> list[dict[str, Any]]:
         """A staff member's time off, by start."""
         return [
             view.to_json()
@@ -113,7 +126,11 @@ def add_routes(router: APIRouter, api: Api) -> None:
 
     @router.post("/staff/{email}/time-off", status_code=201, response_model=TimeOffAdded, tags=["staff"])
     def add_time_off(
-        email: str, body: TimeOffIn, caller: ApiCaller = Depends(api.caller), now: datetime = Depends(clock)
+        email: str,
+        body: TimeOffIn,
+        caller: ApiCaller = Depends(api_caller),
+        api: Api = Depends(current_api),
+        now: datetime = Depends(clock),
     ) -> dict[str, Any]:
         """Block ``[start, end)`` for a staff member; ``affected`` lists the confirmed bookings
         inside it (they stay: move or cancel them). 422 when it overlaps time off entered."""
@@ -134,7 +151,8 @@ def add_routes(router: APIRouter, api: Api) -> None:
     def remove_time_off(
         email: str,
         time_off_id: int = Path(alias="id"),
-        caller: ApiCaller = Depends(api.caller),
+        caller: ApiCaller = Depends(api_caller),
+        api: Api = Depends(current_api),
         now: datetime = Depends(clock),
     ) -> dict[str, Any]:
         """Remove one period of time off (the removed one is returned); 404 when it is not theirs."""

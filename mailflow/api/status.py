@@ -8,18 +8,14 @@ the business's bookings are listed.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from fastapi import APIRouter, Depends, Query
 
+from mailflow.api.context import Api, api_caller, current_api
 from mailflow.api.error_models import NOT_FOUND
 from mailflow.api.keys import ApiCaller
 from mailflow.api.models import InboundOut, OutboxOut
 from mailflow.services import mail_log
 from mailflow.services.mail_log import InboundView, OutboxView
-
-if TYPE_CHECKING:
-    from mailflow.api.context import Api
 
 
 def outbox_out(view: OutboxView) -> OutboxOut:
@@ -55,16 +51,20 @@ def inbound_out(view: InboundView) -> InboundOut:
     )
 
 
-def add_routes(router: APIRouter, api: Api) -> None:
+def add_routes(router: APIRouter) -> None:
     """The outbox and inbound routes."""
 
-    def outbox(caller: ApiCaller, booking: str | None, status: str | None, limit: int) -> list[OutboxOut]:
+    def outbox(
+        api: Api, caller: ApiCaller, booking: str | None, status: str | None, limit: int
+    ) -> list[OutboxOut]:
         views = mail_log.list_outbox(
             api.use_cases.engine, business_id=caller.business_id, booking=booking, status=status, limit=limit
         )
         return [outbox_out(view) for view in views]
 
-    def inbound(caller: ApiCaller, booking: str | None, status: str | None, limit: int) -> list[InboundOut]:
+    def inbound(
+        api: Api, caller: ApiCaller, booking: str | None, status: str | None, limit: int
+    ) -> list[InboundOut]:
         views = mail_log.list_inbound(
             api.use_cases.engine, business_id=caller.business_id, booking=booking, status=status, limit=limit
         )
@@ -78,27 +78,33 @@ def add_routes(router: APIRouter, api: Api) -> None:
         booking: str | None = Query(None, description="Only this booking's emails (its reference)."),
         status: str | None = Status,
         limit: int = Limit,
-        caller: ApiCaller = Depends(api.caller),
+        caller: ApiCaller = Depends(api_caller),
+        api: Api = Depends(current_api),
     ) -> list[OutboxOut]:
         """Emails queued, sent and failed, newest first, with retry times and errors."""
-        return outbox(caller, booking, status, limit)
+        return outbox(api, caller, booking, status, limit)
 
     @router.get("/bookings/{ref}/outbox", response_model=list[OutboxOut], tags=["mail"])
-    def list_booking_outbox(ref: str, caller: ApiCaller = Depends(api.caller)) -> list[OutboxOut]:
+    def list_booking_outbox(
+        ref: str, caller: ApiCaller = Depends(api_caller), api: Api = Depends(current_api)
+    ) -> list[OutboxOut]:
         """Every email of one booking, newest first."""
-        return outbox(caller, ref, None, 1000)
+        return outbox(api, caller, ref, None, 1000)
 
     @router.get("/inbound", response_model=list[InboundOut], tags=["mail"], responses={404: NOT_FOUND})
     def list_inbound(
         booking: str | None = Query(None, description="Only replies to this booking (its reference)."),
         status: str | None = Query(None, max_length=16, description="E.g. done, error, processing."),
         limit: int = Limit,
-        caller: ApiCaller = Depends(api.caller),
+        caller: ApiCaller = Depends(api_caller),
+        api: Api = Depends(current_api),
     ) -> list[InboundOut]:
         """Recent replies and other inbound mail matched to the business's bookings, with verdicts."""
-        return inbound(caller, booking, status, limit)
+        return inbound(api, caller, booking, status, limit)
 
     @router.get("/bookings/{ref}/inbound", response_model=list[InboundOut], tags=["mail"])
-    def list_booking_inbound(ref: str, caller: ApiCaller = Depends(api.caller)) -> list[InboundOut]:
+    def list_booking_inbound(
+        ref: str, caller: ApiCaller = Depends(api_caller), api: Api = Depends(current_api)
+    ) -> list[InboundOut]:
         """Every inbound message matched to one booking, newest first."""
-        return inbound(caller, ref, None, 1000)
+        return inbound(api, caller, ref, None, 1000)

@@ -9,10 +9,10 @@ which the next email rendered uses (emails already queued keep their text).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Depends
 
+from mailflow.api.context import Api, api_caller, current_api
 from mailflow.api.error_models import ErrorOut
 from mailflow.api.errors import template_errors
 from mailflow.api.keys import ApiCaller
@@ -36,9 +36,6 @@ from mailflow.outbound.templates import TemplateSource, default_locales
 from mailflow.services import templates
 from mailflow.services.templates import CurrentTemplate
 from mailflow.web.deps import clock
-
-if TYPE_CHECKING:
-    from mailflow.api.context import Api
 
 
 def known(kind: str, locale: str) -> None:
@@ -84,12 +81,14 @@ def template_out(current: CurrentTemplate) -> TemplateOut:
     )
 
 
-def add_routes(router: APIRouter, api: Api) -> None:
+def add_routes(router: APIRouter) -> None:
     """The template routes."""
     path = "/templates/{kind}/{locale}"
 
     @router.get("/templates", response_model=list[TemplateState], tags=["templates"])
-    def list_templates(caller: ApiCaller = Depends(api.caller)) -> list[TemplateState]:
+    def list_templates(
+        caller: ApiCaller = Depends(api_caller), api: Api = Depends(current_api)
+    ) -> list[TemplateState]:
         """Every kind × locale with its state: the default, or the saved version in force."""
         return [
             state_of(current)
@@ -97,7 +96,9 @@ def add_routes(router: APIRouter, api: Api) -> None:
         ]
 
     @router.get(path, response_model=TemplateOut, tags=["templates"])
-    def get_template(kind: str, locale: str, caller: ApiCaller = Depends(api.caller)) -> TemplateOut:
+    def get_template(
+        kind: str, locale: str, caller: ApiCaller = Depends(api_caller), api: Api = Depends(current_api)
+    ) -> TemplateOut:
         """The template in force (subject, MJML body, text body) and its saved versions."""
         known(kind, locale)
         return template_out(
@@ -106,7 +107,7 @@ def add_routes(router: APIRouter, api: Api) -> None:
 
     @router.post(f"{path}/validate", response_model=ValidationOut, tags=["templates"])
     def validate_template(
-        kind: str, locale: str, body: TemplateDraft, caller: ApiCaller = Depends(api.caller)
+        kind: str, locale: str, body: TemplateDraft, caller: ApiCaller = Depends(api_caller)
     ) -> ValidationOut:
         """Check a draft (saves nothing): every problem with its part and line."""
         known(kind, locale)
@@ -118,7 +119,11 @@ def add_routes(router: APIRouter, api: Api) -> None:
 
     @router.post(f"{path}/preview", response_model=PreviewOut, tags=["templates"])
     def preview_template(
-        kind: str, locale: str, body: Preview, caller: ApiCaller = Depends(api.caller)
+        kind: str,
+        locale: str,
+        body: Preview,
+        caller: ApiCaller = Depends(api_caller),
+        api: Api = Depends(current_api),
     ) -> PreviewOut:
         """Render a draft, or the template in force, with sample data with or without the Manage button.
 
@@ -153,7 +158,8 @@ def add_routes(router: APIRouter, api: Api) -> None:
         kind: str,
         locale: str,
         body: NewVersion,
-        caller: ApiCaller = Depends(api.caller),
+        caller: ApiCaller = Depends(api_caller),
+        api: Api = Depends(current_api),
         now: datetime = Depends(clock),
     ) -> TemplateOut:
         """Validate and save a new version, in force at once; 422 with the problems saves nothing."""

@@ -39,7 +39,7 @@ def create_web_app(parts: WebParts) -> FastAPI:
     from fastapi.staticfiles import StaticFiles
     from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-    from mailflow.api import DOCS_ASSETS, SWAGGER_UI_FILES, build_api
+    from mailflow.api import DOCS_ASSETS, SWAGGER_UI_FILES, Api, build_api
     from mailflow.metrics import CONTENT_TYPE_LATEST, Metrics
     from mailflow.web import book, feed, find, manage
     from mailflow.web.admin import api_keys, closures, setup, templates_editor, templates_simple, webhooks
@@ -85,7 +85,8 @@ def create_web_app(parts: WebParts) -> FastAPI:
     # The OpenAPI document is the JSON API's alone: pages, forms and probes stay out of it.
     for pages in (manage.router, find.router, book.router, feed.router):
         web.include_router(pages, dependencies=[Depends(refuse_nul)], include_in_schema=False)
-    web.include_router(build_api(parts.use_cases))
+    web.state.api = Api(parts.use_cases)  # what the API's shared routes call (api.context.current_api)
+    web.include_router(build_api())
     admin_routers = [
         setup.router,
         admin_signin.router,

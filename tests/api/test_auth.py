@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlmodel import Session, select
@@ -11,7 +13,7 @@ from sqlmodel import Session, select
 from mailflow.api.keys import LAST_USED_RESOLUTION, authenticate, revoke_api_key
 from mailflow.booking.model import Actor, ActorKind
 from mailflow.store.tables import ApiKey
-from tests.api.conftest import Api, add_business
+from tests.api.conftest import Api, add_business, make_app
 
 TEST = Actor(ActorKind.STAFF, "test")
 ENDPOINTS = [
@@ -149,3 +151,29 @@ def test_revoke_with_an_id_beyond_any_row_is_not_found(api: Api, which: str) -> 
     with pytest.raises(NotFound):
         revoke_api_key(api.app.engine, "contoso", which, actor=TEST, now=api.now)
     assert api.get("/business").status_code == 200
+
+
+def test_two_apps_in_one_process_each_answer_from_their_own_database(
+    sqlite_api: Api, sqlite_template: Path, tmp_path: Path
+) -> None:
+    """The API's routes are built once per process and shared by every web application made
+    there: each still answers from its own database, and knows only its own keys."""
+    other_dir = tmp_path / "other"
+    other_dir.mkdir()
+    other_url = f"sqlite:///{other_dir / 'mailflow.db'}"
+    shutil.copyfile(sqlite_template, other_dir / "mailflow.db")
+    other_app = make_app(other_url, other_dir, sqlite_api.now)
+    try:
+        other = Api(other_app, sqlite_api.now, sqlite_api.day)
+        renamed = other.patch("/business", {"name": "Contoso Nord"})
+        assert renamed.status_code == 200, renamed.text
+        assert other.get("/business").json()["name"] == "Contoso Nord"
+        assert sqlite_api.get("/business").json()["name"] != "Contoso Nord"
+        booked = other.book(11)
+        assert other.get(f"/bookings/{booked['ref']}").status_code == 200
+        assert sqlite_api.get(f"/bookings/{booked['ref']}").status_code == 404
+        # A key is one database's: the other application refuses it.
+        assert other.get("/business", key=sqlite_api.key).status_code == 401
+        assert sqlite_api.get("/business", key=other.key).status_code == 401
+    finally:
+        other_app.close()
