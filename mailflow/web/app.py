@@ -2,7 +2,8 @@
 
 ``create_web_app`` takes the ``WebParts`` of the wiring (``mailflow.parts``):
 the customer pages and the admin get a ``web.deps.Wiring`` made from them on
-``app.state``, the API (``mailflow.api``) gets the ``UseCases`` alone.
+``app.state``, the API (``mailflow.api``) an ``Api`` of the ``UseCases`` alone on
+``app.state.api``, where its routes (built once per process) find it.
 """
 
 from __future__ import annotations
