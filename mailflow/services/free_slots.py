@@ -7,7 +7,7 @@ asks the core; nothing is written.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -203,6 +203,19 @@ def find_slots(
     return _offered(slots, members, zone, day_from, day_to)
 
 
+@dataclass(frozen=True, slots=True)
+class FreeChunk:
+    """The free starts of a few local days (the business's), by day, each day's in order of
+    start and then staff id, with the staff they are with."""
+
+    by_day: dict[date, list[core.Slot]]
+    staff: dict[int, Staff]
+
+    def offered(self) -> list[OfferedSlot]:
+        """The starts with their staff member's email and name, as ``find_slots`` lists them."""
+        return [_offered_slot(slot, self.staff) for slots in self.by_day.values() for slot in slots]
+
+
 def slots_by_chunk(
     session: Session,
     business: Business,
@@ -215,14 +228,15 @@ def slots_by_chunk(
     now: datetime,
     grid: timedelta,
     exclude_booking_id: int | None = None,
-) -> Iterator[list[OfferedSlot]]:
+) -> Iterator[FreeChunk]:
     """``find_slots`` over ``day_from``..``day_to``, ``chunk_days`` local days at a time, for a
     caller that stops once it has found enough.
 
     The schedules are loaded twice at most: for the first ``first_chunks`` chunks, where most
     searches end, and for the rest of the range only when the caller asks for more. (Loading
     them for every chunk cost a round of queries each; loading the whole range at once read
-    three weeks of bookings for a search that looked at a week.)
+    three weeks of bookings for a search that looked at a week.) The chunks hold the core's
+    slots: a caller that keeps a few of them makes ``OfferedSlot`` of those only.
     """
     zone = ZoneInfo(business.timezone)
     day, last = max(day_from, FIRST_DAY), min(day_to, LAST_DAY)
@@ -233,12 +247,26 @@ def slots_by_chunk(
         members, arguments = _search(session, business, service, load_from, load_to, None)
         if not members:
             return
+        staff = {pk(member): member for member in members}
         while day <= load_to:
             chunk_end = min(day + timedelta(days=chunk_days - 1), load_to)
             chunk = {**arguments, "start_day": day, "end_day": chunk_end}
             slots = core.free_slots(**chunk, now=now, grid=grid, exclude_booking_id=exclude_booking_id)
-            yield _offered(slots, members, zone, day, chunk_end)
+            yield FreeChunk(_by_local_day(slots, zone, day, chunk_end), staff)
             day = chunk_end + timedelta(days=1)
+
+
+def _by_local_day(
+    slots: Sequence[core.Slot], zone: ZoneInfo, day_from: date, day_to: date
+) -> dict[date, list[core.Slot]]:
+    """``slots`` on local days ``day_from``..``day_to`` in ``zone``, by day (in day order, as the
+    core lists its slots by start)."""
+    by_day: dict[date, list[core.Slot]] = {}
+    for slot in slots:
+        day = slot.start.astimezone(zone).date()
+        if day_from <= day <= day_to:
+            by_day.setdefault(day, []).append(slot)
+    return by_day
 
 
 def _offered(
@@ -247,46 +275,46 @@ def _offered(
     """The core's slots on local days ``day_from``..``day_to``, with their staff's email and name."""
     by_id = {pk(member): member for member in members}
     return [
-        OfferedSlot(
-            slot.start,
-            slot.end,
-            by_id[slot.staff_id].email,
-            by_id[slot.staff_id].name or by_id[slot.staff_id].email,
-            slot.staff_id,
-        )
+        _offered_slot(slot, by_id)
         for slot in slots
         if day_from <= slot.start.astimezone(zone).date() <= day_to
     ]
 
 
+def _offered_slot(slot: core.Slot, staff: Mapping[int, Staff]) -> OfferedSlot:
+    member = staff[slot.staff_id]
+    return OfferedSlot(slot.start, slot.end, member.email, member.name or member.email, slot.staff_id)
+
+
 def choose_offered(
     session: Session,
     business: Business,
-    found: Sequence[OfferedSlot],
+    found: Mapping[date, Sequence[core.Slot]],
+    staff: Mapping[int, Staff],
     *,
     current_staff_id: int,
     usual_time: time,
     count: int,
     exclude_booking_id: int | None = None,
 ) -> list[OfferedSlot]:
-    """``count`` of ``found`` (free times, several staff per start) to offer by email.
+    """``count`` of ``found`` (free times by local day, several staff per start) to offer by
+    email, with their staff member's email and name from ``staff``.
 
     The choice is the core's ``choose_offers``: spread over days and times of
     day, the current staff member and the usual time first; where the offer is
     someone else, the "any staff" rule picks who, with the staff's loads.
     """
-    if not found:
+    free = [slot for slots in found.values() for slot in slots]
+    if not free:
         return []
     zone = ZoneInfo(business.timezone)
-    ids = sorted({slot.staff_id for slot in found})
-    days = sorted({slot.start.astimezone(zone).date() for slot in found})
-    span = queries.local_days(days[0], days[-1], business.timezone)
+    ids = sorted({slot.staff_id for slot in free})
+    span = queries.local_days(min(found), max(found), business.timezone)
     loads = queries.staff_loads(session, ids, span, business.timezone, exclude_booking_id)
-    by_key = {(slot.start, slot.staff_id): slot for slot in found}
     # Staff in id order at each start, so the "any staff" tie-break is the store's order.
-    free = [core.Slot(slot.start, slot.end, staff_id) for (_, staff_id), slot in sorted(by_key.items())]
+    free.sort(key=lambda slot: (slot.start, slot.staff_id))
     chosen = core.choose_offers(free, current_staff_id, usual_time, zone, count=count, loads=loads)
-    return [by_key[(slot.start, slot.staff_id)] for slot in chosen]
+    return [_offered_slot(slot, staff) for slot in chosen]
 
 
 def find_free_days(

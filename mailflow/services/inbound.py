@@ -23,12 +23,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, bindparam, event, update
 from sqlmodel import Session, col, select
 
-from mailflow.booking.model import Actor, ActorKind
+from mailflow.booking.model import Actor, ActorKind, Slot
 from mailflow.i18n import ngettext
 from mailflow.kinds import InboundStatus
 from mailflow.outbound.forwarded import DroppedAttachment, slim_original
 from mailflow.services.common import audit
-from mailflow.services.free_slots import OfferedSlot, choose_offered, remember_searches, slots_by_chunk
+from mailflow.services.free_slots import choose_offered, remember_searches, slots_by_chunk
 from mailflow.services.webhook_events import plan_customer_message
 from mailflow.store import queries
 from mailflow.store.batch import batched_inserts
@@ -267,8 +267,8 @@ def offer_slots(
     zone = ZoneInfo(business.timezone)
     first_day = now.astimezone(zone).date()
     last_day = first_day + timedelta(days=OPTIONS_DAYS)
-    found: list[OfferedSlot] = []
-    free_days: set[date] = set()
+    found: dict[date, list[Slot]] = {}
+    staff: dict[int, Staff] = {}
     # The choice takes its offers from the first OPTIONS_COUNT days with a free time: search a
     # few days at a time until there are that many, so most searches stop early.
     for chunk in slots_by_chunk(
@@ -283,16 +283,18 @@ def offer_slots(
         grid=grid,
         exclude_booking_id=booking.id,
     ):
-        for slot in chunk:
-            if slot.start != booking.start:
-                found.append(slot)
-                free_days.add(slot.start.astimezone(zone).date())
-        if len(free_days) >= OPTIONS_COUNT:
+        staff.update(chunk.staff)
+        for day, slots in chunk.by_day.items():
+            other = [slot for slot in slots if slot.start != booking.start]
+            if other:
+                found[day] = other
+        if len(found) >= OPTIONS_COUNT:
             break
     chosen = choose_offered(
         session,
         business,
         found,
+        staff,
         current_staff_id=booking.staff_id,
         usual_time=booking.start.astimezone(zone).time(),
         count=OPTIONS_COUNT,
