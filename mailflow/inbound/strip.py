@@ -1,8 +1,9 @@
 """The new text of a reply: what the sender wrote, without the quoted thread or a signature.
 
 ``new_text(message)`` picks the best body part (``text/plain``, else the HTML
-converted to text with the mail clients' quote containers removed) and hands it
-to ``strip_reply(text)``, which works line by line:
+converted to text with the mail clients' quote containers removed, see
+``mailflow.inbound.html_text``) and hands it to ``strip_reply(text)``, which works
+line by line:
 
 1. each line is classified: empty, quoted (``>``), quote header ("On … wrote:",
    "Am … schrieb …:", "-----Original Message-----", …, also when wrapped over
@@ -19,6 +20,9 @@ to ``strip_reply(text)``, which works line by line:
    lines is dropped;
 5. trailing whitespace and runs of blank lines are collapsed.
 
+The lines are classified from the top, a few at a time, until the cut of step 2
+can no longer move (``_new_part``): the quoted thread below it is never read.
+
 It is conservative on purpose: it only removes what it recognises, and a
 closing formula never swallows the whole message. The patterns of each mail
 client and language are in ``mailflow.inbound.reply_patterns``.
@@ -28,10 +32,9 @@ from __future__ import annotations
 
 import codecs
 import re
-from dataclasses import dataclass, field
 from email.message import EmailMessage, Message
-from html.parser import HTMLParser
 
+from mailflow.inbound.html_text import html_to_text
 from mailflow.inbound.reply_patterns import (
     CLOSING,
     CLOSING_TAIL_LINES,
@@ -40,7 +43,6 @@ from mailflow.inbound.reply_patterns import (
     FENCE,
     FROM_KEY,
     HEADER_START_HINT,
-    HEADER_TEXT,
     INVISIBLE,
     MAIL_HEADER,
     MARKDOWN_LINK,
@@ -77,8 +79,7 @@ def strip_reply(text: str, *, keep_signature: bool = False, keep_closing: bool =
         'Stornieren'
     """
     lines = INVISIBLE.sub("", text).replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    kinds = _classify(lines)
-    kept = _keep_new_part(lines, kinds, keep_signature=keep_signature)
+    kept = _new_part(lines, keep_signature=keep_signature)
     if not (keep_signature or keep_closing):
         kept = _drop_closing(kept)
     return _tidy(kept)
@@ -92,7 +93,36 @@ MAX_TEXT = 100_000
 _EMPTY, _QUOTED, _HEADER, _MAIL, _DELIM, _SIG, _TEXT = "e", "q", "b", "h", "d", "s", "t"
 
 
-def _classify(lines: list[str]) -> list[str]:
+FIRST_LINES = 24
+"""The lines classified first: a reply's new text, and what ends it, are near the top."""
+_LOOK_AHEAD = 6
+"""How far below a line the lines are that its kind depends on: a quote header wrapped over
+seven lines (``_mark_wrapped_quote_headers``)."""
+
+
+def _new_part(lines: list[str], *, keep_signature: bool, first: int = FIRST_LINES) -> list[str]:
+    """``_keep_new_part`` of ``lines``, classifying only as far down as its cut needs.
+
+    The quoted thread below a reply is most of its lines, and classifying a line can cost a
+    pattern match of 10-20 us: the first ``first`` lines are classified, then four times as
+    many, and so on, until the new part's cut lies where the lines below can no longer change
+    a kind above it (the same answer as classifying every line).
+    """
+    size = first
+    while size < len(lines):
+        head = lines[:size]
+        kinds, settled = _classify(head)
+        kept, cut = _keep_new_part(head, kinds, keep_signature=keep_signature)
+        if cut is not None and cut < settled:
+            return kept
+        size *= 4
+    kinds, _ = _classify(lines)
+    return _keep_new_part(lines, kinds, keep_signature=keep_signature)[0]
+
+
+def _classify(lines: list[str]) -> tuple[list[str], int]:
+    """The kind of every line of ``lines``, and how many of the first lines have the kinds
+    they would have whatever lines followed (the others depend on lines below the last)."""
     kinds: list[str] = []
     in_fence = False
     for line in lines:
@@ -104,8 +134,11 @@ def _classify(lines: list[str]) -> list[str]:
         else:
             kinds.append(_classify_line(line))
     _mark_wrapped_quote_headers(lines, kinds)
-    _mark_mail_header_blocks(lines, kinds)
-    return kinds
+    # A line's kind so far depends on the lines up to _LOOK_AHEAD below it; a header block's
+    # on how far its run of header lines goes.
+    settled = len(lines) - _LOOK_AHEAD
+    first_open = _mark_mail_header_blocks(lines, kinds, settled)
+    return kinds, min(settled, first_open)
 
 
 def _classify_line(line: str) -> str:
@@ -134,7 +167,7 @@ def _mark_wrapped_quote_headers(lines: list[str], kinds: list[str]) -> None:
             continue
         joined = line.strip()
         taken = 0
-        for end in range(start + 1, min(start + 7, len(lines))):
+        for end in range(start + 1, min(start + 1 + _LOOK_AHEAD, len(lines))):
             if kinds[end] in (_MAIL, _DELIM, _SIG) or FENCE.match(lines[end]):
                 break
             piece = lines[end].strip().lstrip("> ").strip()
@@ -156,12 +189,15 @@ def _mark_wrapped_quote_headers(lines: list[str], kinds: list[str]) -> None:
                 break
 
 
-def _mark_mail_header_blocks(lines: list[str], kinds: list[str]) -> None:
+def _mark_mail_header_blocks(lines: list[str], kinds: list[str], settled: int) -> int:
     """Turn runs of mail header lines into one header block, or back into text.
 
     A block needs three header lines, or two when one is "From:" (in any language);
     a text line between two header lines is a wrapped value ("Subject: a long\\nsubject").
+    Returns where the first run starts that reads a kind from ``settled`` on (one that more
+    lines could make longer), else ``len(lines)``.
     """
+    first_open = len(lines)
     index = 0
     while index < len(lines):
         if kinds[index] != _MAIL:
@@ -179,6 +215,8 @@ def _mark_mail_header_blocks(lines: list[str], kinds: list[str]) -> None:
                 probe += 1
             else:
                 break
+        if probe + 1 >= settled:
+            first_open = min(first_open, index)
         keys = [MAIL_HEADER.match(lines[h]) for h in headers]
         has_from = any(m is not None and FROM_KEY.match(m["key"]) for m in keys)
         if len(headers) >= 3 or (len(headers) == 2 and has_from):
@@ -188,22 +226,26 @@ def _mark_mail_header_blocks(lines: list[str], kinds: list[str]) -> None:
             for position in headers:
                 kinds[position] = _TEXT
         index = end + 1
+    return first_open
 
 
-def _keep_new_part(lines: list[str], kinds: list[str], *, keep_signature: bool) -> list[str]:
+def _keep_new_part(
+    lines: list[str], kinds: list[str], *, keep_signature: bool
+) -> tuple[list[str], int | None]:
+    """The lines of the new part, and the index of the line that cut off the rest (None: none did)."""
     kept: list[str] = []
     seen_text = False
-    for line, kind in zip(lines, kinds, strict=True):
+    for index, (line, kind) in enumerate(zip(lines, kinds, strict=True)):
         if kind == _QUOTED:
             continue
         if kind in (_HEADER, _DELIM) or (kind == _SIG and not keep_signature):
             if seen_text:
-                break
+                return kept, index
             continue
         if kind in (_TEXT, _SIG):
             seen_text = True
         kept.append(line)
-    return kept
+    return kept, None
 
 
 def _drop_closing(lines: list[str]) -> list[str]:
@@ -248,7 +290,7 @@ def new_text(message: EmailMessage, *, keep_signature: bool = False) -> str:
     if not text.strip():
         html = _body(message, "html")
         if html is not None:
-            text = _html_to_text(_decoded(html)[: MAX_TEXT * 4], keep_signature=keep_signature)[:MAX_TEXT]
+            text = html_to_text(_decoded(html)[: MAX_TEXT * 4], keep_signature=keep_signature)[:MAX_TEXT]
     return strip_reply(text, keep_signature=keep_signature)
 
 
@@ -295,206 +337,3 @@ def _decoded(part: Message) -> str:
         except (LookupError, ValueError, TypeError):  # unknown name, bad bytes, odd codec
             continue
     return payload.decode("latin-1")
-
-
-# --- HTML -------------------------------------------------------------------------
-
-_VOID = frozenset(
-    ("area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "wbr")
-)
-_SKIPPED = frozenset(("head", "script", "style", "title", "template", "xml"))
-_PARAGRAPHS = frozenset(("p", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "table"))
-_BLOCKS = _PARAGRAPHS | {"address", "article", "aside", "blockquote", "center", "dd", "div", "dl", "dt"}
-_BLOCKS |= {"fieldset", "figure", "footer", "form", "header", "li", "main", "nav", "pre", "section"}
-_BLOCKS |= {"tbody", "thead", "tfoot", "tr"}
-_SPACES = re.compile(r"[ \t\n\r\f]+")
-_OUTLOOK_SEPARATOR = "_" * 32
-_MAX_DEPTH = 150  # the renderer recurses; real mail nests far less
-_MARKED_SECTION = re.compile(r"<!\[[^>]*>?")
-
-
-@dataclass
-class _Node:
-    tag: str
-    attrs: dict[str, str]
-    children: list[_Node | str] = field(default_factory=list)
-
-    def classes(self) -> set[str]:
-        return set(self.attrs.get("class", "").lower().split())
-
-    def text(self) -> str:
-        return "".join(c if isinstance(c, str) else c.text() for c in self.children)
-
-
-class _TreeBuilder(HTMLParser):
-    """A forgiving HTML tree builder: unknown end tags are ignored, open ones closed."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.root = _Node("root", {})
-        self.stack = [self.root]
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _BLOCKS and self.stack[-1].tag == "p":
-            self.stack.pop()
-        node = _Node(tag, {k.lower(): v or "" for k, v in attrs})
-        self.stack[-1].children.append(node)
-        if tag not in _VOID and len(self.stack) < _MAX_DEPTH:  # deeper tags are flattened
-            self.stack.append(node)
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.stack[-1].children.append(_Node(tag, {k.lower(): v or "" for k, v in attrs}))
-
-    def handle_endtag(self, tag: str) -> None:
-        for depth in range(len(self.stack) - 1, 0, -1):
-            if self.stack[depth].tag == tag:
-                del self.stack[depth:]
-                return
-
-    def handle_data(self, data: str) -> None:
-        self.stack[-1].children.append(data)
-
-
-class _Writer:
-    """Lays out text the way a mail client shows it: blocks on their own lines."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-        self.current = ""
-        self.blank_pending = False
-
-    def text(self, chunk: str) -> None:
-        if not self.current:
-            chunk = chunk.lstrip(" ")
-            if not chunk:
-                return
-            if self.blank_pending and self.lines and self.lines[-1].strip():
-                self.lines.append("")
-            self.blank_pending = False
-        self.current += chunk
-
-    def line_break(self) -> None:
-        self.lines.append(self.current.rstrip())
-        self.current = ""
-        self.blank_pending = False
-
-    def block(self) -> None:
-        if self.current.strip(" "):  # a line holding only &nbsp; is a blank line the sender typed
-            self.line_break()
-        self.current = ""
-
-    def paragraph(self) -> None:
-        self.block()
-        self.blank_pending = True
-
-    def add_lines(self, lines: list[str]) -> None:
-        self.block()
-        if self.blank_pending and self.lines and self.lines[-1].strip():
-            self.lines.append("")
-        self.blank_pending = False
-        self.lines.extend(lines)
-
-    def result(self) -> list[str]:
-        self.block()
-        return self.lines
-
-
-@dataclass
-class _Renderer:
-    keep_signature: bool
-    cut: bool = False
-
-    def render(self, node: _Node, out: _Writer) -> None:
-        for child in node.children:
-            if self.cut:
-                return
-            if isinstance(child, str):
-                out.text(child if node.tag == "pre" else _SPACES.sub(" ", child))
-            else:
-                self.element(child, out)
-        if node.tag == "pre" and out.current:
-            out.line_break()
-
-    def element(self, node: _Node, out: _Writer) -> None:
-        tag = node.tag
-        if tag in _SKIPPED or self._is_quote(node) or (not self.keep_signature and _is_signature(node)):
-            return
-        if _starts_quoted_thread(node):
-            self.cut = True
-            return
-        if tag == "br":
-            out.line_break()
-        elif tag == "hr":
-            out.add_lines([_OUTLOOK_SEPARATOR])
-        elif tag == "blockquote":
-            inner = _Writer()
-            self.render(node, inner)
-            quoted = "\n".join(inner.result()).split("\n")
-            out.add_lines([f"> {line}".rstrip() for line in quoted])
-            out.paragraph()
-        elif tag == "pre":
-            out.block()
-            self.render(node, out)
-        elif tag in _PARAGRAPHS and "msonormal" not in node.classes():
-            out.paragraph()
-            self.render(node, out)
-            out.paragraph()
-        elif tag in _BLOCKS:
-            out.block()
-            if tag == "li":
-                out.text("- ")
-            self.render(node, out)
-            out.block()
-        elif tag in ("td", "th"):
-            self.render(node, out)
-            out.text(" ")
-        else:
-            self.render(node, out)
-
-    @staticmethod
-    def _is_quote(node: _Node) -> bool:
-        classes = node.classes()
-        return (
-            bool(classes & {"gmail_quote", "moz-cite-prefix", "yahoo_quoted", "protonmail_quote"})
-            or (node.tag == "blockquote" and node.attrs.get("type", "").lower() == "cite")
-            or node.attrs.get("id", "").lower().startswith("yahoo_quoted")
-        )
-
-
-def _is_signature(node: _Node) -> bool:
-    classes = node.classes()
-    return (
-        bool(classes & {"gmail_signature", "moz-signature"})
-        or node.attrs.get("id", "").lower() in {"signature", "signature_block"}
-        or "data-signatureblock" in node.attrs
-    )
-
-
-def _starts_quoted_thread(node: _Node) -> bool:
-    """Markers after which everything is the quoted thread (Outlook, Hotmail, Zimbra)."""
-    node_id = node.attrs.get("id", "").lower()
-    if node_id in {"appendonsend", "divrplyfwdmsg", "stopspelling", "zwchr"}:
-        return True
-    if "outlookmessageheader" in node.classes():
-        return True
-    style = node.attrs.get("style", "").lower().replace(" ", "")
-    return (
-        node.tag == "div"
-        and "border-top" in style
-        and "solid" in style
-        and bool(HEADER_TEXT.match(node.text().replace("\xa0", " ")))
-    )
-
-
-def _html_to_text(html: str, *, keep_signature: bool = False) -> str:
-    try:
-        builder = _TreeBuilder()
-        builder.feed(html)
-        builder.close()
-    except AssertionError:  # CPython's parser asserts on malformed "<![…]>" sections: drop them all
-        builder = _TreeBuilder()
-        builder.feed(_MARKED_SECTION.sub("", html))
-        builder.close()
-    out = _Writer()
-    _Renderer(keep_signature=keep_signature).render(builder.root, out)
-    return "\n".join(out.result()).replace("\xa0", " ")

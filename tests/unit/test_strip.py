@@ -7,8 +7,10 @@ import email.policy
 from email.message import EmailMessage
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
-from mailflow.inbound.strip import new_text, strip_reply
+from mailflow.inbound.strip import _new_part, new_text, strip_reply
 
 QUOTE_EN = (
     "On Mon, 2 Jun 2025 at 10:00, Salon Schnitt <hello@salon.example> wrote:\n\n> Your booking BK-7Q2M9X"
@@ -467,3 +469,83 @@ def test_only_the_first_part_of_a_huge_body_is_read() -> None:
     message.set_content("Cancel\n" + "y" * (MAX_TEXT * 3))
     text = new_text(message)
     assert text.startswith("Cancel\n") and len(text) <= MAX_TEXT
+
+
+# --- classifying from the top --------------------------------------------------------------
+
+# Lines that classify as every kind, and that join into wrapped quote headers and header blocks.
+LINES = (
+    "Cancel please",
+    "Kann ich mit Karte zahlen?",
+    "",
+    "> quoted",
+    "On Mon, 2 Mar 2026 at 10:00, Contoso Salon <hello@contoso.example>",
+    "wrote:",
+    "Am 02.03.2026 um 10:00 schrieb",
+    "Salon <a@b.de>:",
+    "2016-03-03 17:21 GMT+01:00 X <x@y.de>:",
+    "<",
+    "x@y.de> wrote:",
+    "From: Salon <a@b.de>",
+    "Von: Salon",
+    "Sent: Monday",
+    "Gesendet: Montag, 2. Juni 2025 10:00",
+    "To: Max",
+    "Subject: Your booking",
+    "Date: today",
+    "-----Original Message-----",
+    "________________________________",
+    "-- ",
+    "Sent from my iPhone",
+    "Best regards",
+    "Max",
+    "```",
+    "Time: 10:00 - 11:00",
+    # pieces of quote headers wrapped over several lines
+    "On Mon, 2 Mar 2026 at 10:00,",
+    "Contoso Salon",
+    "<hello@contoso.example>",
+    "Am 02.03.2026 um 10:00",
+    "schrieb Salon",
+    "<a@b.de>:",
+    "Leistung:          Beratung (30 min)",
+    "Ort:               Hauptstraße 1, 10115 Berlin",
+    "Zum Kalender hinzufügen: http://127.0.0.1:8000/m/T5elcHWEp26SZ/booking.ics",
+)
+# A quote header wrapped across where the first lines end, inside a fence: found by a search
+# over real replies' lines when the look-ahead was set too short.
+ACROSS = [
+    "Zum Kalender hinzufügen: http://127.0.0.1:8000/m/T5elcHWEp26SZ/booking.ics",
+    "",
+    "  Subject: [Mailman-Developers] RELEASED Mailman 2.0.12",
+    "Datum: 1.2.2026",
+    "```",
+    "Leistung:          Beratung (30 min)",
+    "On Mon, 2 Mar 2026 at 10:00, Contoso Salon <hello@contoso.example>",
+    "-----Ursprüngliche Nachricht-----",
+    "From: Bob <b@c.de>",
+    "Von: a",
+    "From: A <a@b.de>",
+    "Ort:               Hauptstraße 1, 10115 Berlin",
+    "Salon <a@b.de>:",
+    "cancel",
+    "",
+    "",
+    "Am 02.03.2026 um 10:00 schrieb",
+]
+
+
+@given(
+    lines=st.lists(st.sampled_from(LINES), max_size=60),
+    first=st.integers(min_value=1, max_value=30),
+    keep_signature=st.booleans(),
+)
+@example(lines=ACROSS, first=1, keep_signature=False)
+@settings(max_examples=3000, deadline=None)
+def test_classifying_from_the_top_cuts_where_classifying_every_line_does(
+    lines: list[str], first: int, keep_signature: bool
+) -> None:
+    """The new part is read from the first lines (then four times as many, …), stopping at a
+    cut the lines below cannot move: always the part found by classifying every line."""
+    whole = _new_part(lines, keep_signature=keep_signature, first=max(len(lines), 1))
+    assert _new_part(lines, keep_signature=keep_signature, first=first) == whole
