@@ -927,3 +927,33 @@ def test_copies_in_one_batch_act_once_by_message_id_else_by_bytes(
     duplicate = [any(v["verdict"] == "duplicate" for v in row.verdicts) for row in rows]
     assert duplicate == [False, True, False, True, False]
     assert [status_of(app, ref)[0] for ref in refs] == ["cancelled"] * 3
+
+
+@pytest.mark.parametrize(("limit", "sizes"), [(8, [4, 4]), (9, [2, 2, 2, 2])])
+def test_a_full_claim_goes_in_larger_transactions(
+    app: App, next_tuesday: date, now: datetime, monkeypatch: pytest.MonkeyPatch, limit: int, sizes: list[int]
+) -> None:
+    """A claim that comes back full (a backlog waits) is processed ``BACKLOG_BATCH`` messages to a
+    transaction, a shorter one ``BATCH`` to a transaction; every message is done either way."""
+    from mailflow.inbound import process
+
+    monkeypatch.setattr(process, "BATCH", 2)
+    monkeypatch.setattr(process, "BACKLOG_BATCH", 4)
+    batches: list[int] = []
+    run = process.process_batch
+
+    def recorded(room: Any, row_ids: list[int], *args: Any) -> Any:
+        batches.append(len(row_ids))
+        return run(room, row_ids, *args)
+
+    monkeypatch.setattr(process, "process_batch", recorded)
+    ref = book(app, next_tuesday, 9, now, service_slug="haircut", origin=Origin.SELF_SERVICE)
+    address = customer_email(app, ref, "confirmation")
+    for number in range(8):
+        store_raw(app.engine, reply_to(address, f"Frage {number}: Parkplätze?"),
+                  envelope_from="max@example.de", envelope_rcpt="", now=now)  # fmt: skip
+    assert process_pending(app.mailroom, now, limit=limit) == 8
+    assert batches == sizes
+    with Session(app.engine) as session:
+        statuses = session.exec(select(InboundMessage.status)).all()
+    assert statuses == ["done"] * 8
