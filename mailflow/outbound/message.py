@@ -87,10 +87,13 @@ class PreparedEmail:
     attachments: tuple[Attachment, ...] = ()
 
     def to_json(self) -> dict[str, Any] | None:
+        """What to render, as JSON holds it (the outbox row's recipe); None when the context is
+        not JSON. The context is not copied: it is written as it is when the row is inserted."""
         try:
-            context = json.loads(json.dumps(self.context))
+            json.dumps(self.context)
         except (TypeError, ValueError):
             return None
+        context = self.context
         envelope = self.envelope
         return {
             "kind": self.kind,
