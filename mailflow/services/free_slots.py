@@ -200,7 +200,8 @@ def find_slots(
         ids = [pk(member) for member in members]
         loads = queries.staff_loads(session, ids, days, business.timezone, exclude_booking_id)
         slots = core.spread_slots(slots, loads, zone)
-    return _offered(slots, members, zone, day_from, day_to)
+    staff = {pk(member): member for member in members}
+    return FreeChunk(_by_local_day(slots, zone, day_from, day_to), staff).offered()
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,18 +268,6 @@ def _by_local_day(
         if day_from <= day <= day_to:
             by_day.setdefault(day, []).append(slot)
     return by_day
-
-
-def _offered(
-    slots: Sequence[core.Slot], members: Sequence[Staff], zone: ZoneInfo, day_from: date, day_to: date
-) -> list[OfferedSlot]:
-    """The core's slots on local days ``day_from``..``day_to``, with their staff's email and name."""
-    by_id = {pk(member): member for member in members}
-    return [
-        _offered_slot(slot, by_id)
-        for slot in slots
-        if day_from <= slot.start.astimezone(zone).date() <= day_to
-    ]
 
 
 def _offered_slot(slot: core.Slot, staff: Mapping[int, Staff]) -> OfferedSlot:
